@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/tether-dev/tether/registry"
+)
+
+// apikeyCommand runs `tether apikey create|list|revoke`. It works while
+// `tether serve` runs on the same database.
+func apikeyCommand(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: tether apikey create --tenant NAME | list | revoke ID|PREFIX")
+	}
+	fs := flag.NewFlagSet("apikey "+args[0], flag.ContinueOnError)
+	var db, tenant string
+	envFlag(fs, &db, "db", "TETHER_DB", "tether.db", "SQLite database file")
+	fs.StringVar(&tenant, "tenant", "", "tenant (organization) name")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	st, err := openStoreForCLI(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	keys := registry.NewKeys(st)
+	switch args[0] {
+	case "create":
+		if tenant == "" {
+			return errors.New("apikey create needs --tenant NAME")
+		}
+		key, _, err := keys.Create(ctx, tenant)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, key)
+		return nil
+	case "list":
+		list, err := keys.List(ctx)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		for _, k := range list {
+			row := map[string]any{"id": k.ID, "tenant": k.TenantName, "prefix": k.Prefix, "created_at": k.CreatedAt.Format(time.RFC3339)}
+			if k.RevokedAt != nil {
+				row["revoked_at"] = k.RevokedAt.Format(time.RFC3339)
+			}
+			if err := enc.Encode(row); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "revoke":
+		if fs.NArg() != 1 {
+			return errors.New("usage: tether apikey revoke ID|PREFIX")
+		}
+		if err := keys.Revoke(ctx, fs.Arg(0)); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "revoked", fs.Arg(0))
+		return nil
+	}
+	return fmt.Errorf("unknown apikey command %q", args[0])
+}

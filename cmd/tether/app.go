@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/tether-dev/tether/netguard"
+	"github.com/tether-dev/tether/registry"
+	"github.com/tether-dev/tether/secrets"
+	"github.com/tether-dev/tether/server"
+	"github.com/tether-dev/tether/store"
+)
+
+// Main is the running program: the wiring of every package, started by Run
+// and stopped by Close. Tests start it on port 0 with a temporary database.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+
+	// Addr is the address actually listened on (after Run).
+	Addr string
+
+	store    *store.Store
+	keys     *secrets.Holder
+	http     *http.Server
+	done     chan error
+	cancelBG context.CancelFunc
+}
+
+// Run opens the database, checks the keys against it and starts serving.
+// It returns once the listener is up.
+func (m *Main) Run(ctx context.Context) error {
+	if m.Logger == nil {
+		m.Logger = slog.New(slog.DiscardHandler)
+	}
+	cfg := m.Config
+	ring, err := m.loadKeyring()
+	if err != nil {
+		return err
+	}
+	m.keys = secrets.NewHolder(ring)
+	allow, err := netguard.ParseCIDRs(cfg.AllowCIDRs)
+	if err != nil {
+		return fmt.Errorf("--allow-cidrs: %w", err)
+	}
+	guard := netguard.New(netguard.Options{AllowCIDRs: allow})
+
+	st, err := store.Open(ctx, cfg.DB, store.Options{Cipher: m.keys, Logger: m.Logger})
+	if err != nil {
+		return err
+	}
+	m.store = st
+	if err := st.CheckDecryptable(ctx); err != nil {
+		st.Close()
+		return fmt.Errorf("the configured encryption keys cannot decrypt the database %s: %w", cfg.DB, err)
+	}
+	keys := registry.NewKeys(st)
+	if cfg.BootstrapAPIKey != "" {
+		if _, err := keys.Import(ctx, "default", cfg.BootstrapAPIKey); err != nil {
+			st.Close()
+			return fmt.Errorf("--bootstrap-api-key: %w", err)
+		}
+	}
+	svc := registry.NewService(registry.Options{
+		Store:         st,
+		URLs:          guard,
+		StdioCommands: splitList(cfg.StdioCommands),
+	})
+	srv, err := server.New(server.Options{Registry: svc, Keys: keys, Ready: st.Ping, Logger: m.Logger})
+	if err != nil {
+		st.Close()
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	m.Addr = ln.Addr().String()
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.cancelBG = cancel
+	m.http = &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return bg },
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.done = make(chan error, 1)
+	go func() { m.done <- m.http.Serve(ln) }()
+	m.Logger.Info("tether serving", "addr", m.Addr, "db", cfg.DB, "primary_key", ring.Primary())
+	return nil
+}
+
+// loadKeyring reads the keys from --encryption-keys, the keys file, or a
+// development keys file generated next to the database.
+func (m *Main) loadKeyring() (*secrets.Keyring, error) {
+	cfg := m.Config
+	var keys []secrets.Key
+	var err error
+	switch {
+	case cfg.EncryptionKeys != "":
+		keys, err = secrets.ParseKeys(cfg.EncryptionKeys)
+		if err != nil {
+			return nil, fmt.Errorf("--encryption-keys: %w", err)
+		}
+	case cfg.EncryptionKeysFile != "":
+		keys, err = secrets.LoadKeysFile(cfg.EncryptionKeysFile)
+		if err != nil {
+			return nil, fmt.Errorf("--encryption-keys-file: %w", err)
+		}
+	default:
+		path := cfg.DB + ".keys"
+		var created bool
+		keys, created, err = secrets.EnsureDevKeysFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("development keys file %s: %w", path, err)
+		}
+		if created {
+			m.Logger.Warn("no encryption keys configured: generated a development keys file; keep it with the database and configure --encryption-keys-file in production", "path", path)
+		}
+	}
+	return secrets.NewKeyring(keys)
+}
+
+// Close stops accepting connections, lets in-flight requests finish within
+// the shutdown timeout, then stops background work and closes the database.
+func (m *Main) Close() error {
+	timeout := m.Config.ShutdownTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var errs []error
+	if m.http != nil {
+		if err := m.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
+		if err := <-m.done; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errs = append(errs, err)
+		}
+	}
+	if m.cancelBG != nil {
+		m.cancelBG()
+	}
+	if m.store != nil {
+		errs = append(errs, m.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// openStoreForCLI opens the database for the admin commands, which need no
+// encryption keys (API keys are hashed).
+func openStoreForCLI(ctx context.Context, db string) (*store.Store, error) {
+	if _, err := os.Stat(db); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return store.Open(ctx, db, store.Options{})
+}

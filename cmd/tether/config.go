@@ -1,0 +1,94 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is everything `tether serve` reads from flags and the environment
+// (DESIGN.md, "Running it"). Only this package reads the environment.
+type Config struct {
+	Addr               string
+	DB                 string
+	EncryptionKeys     string
+	EncryptionKeysFile string
+	PublicURL          string
+	AllowCIDRs         string
+	StdioCommands      string
+	BootstrapAPIKey    string
+	HealthInterval     time.Duration
+	OAuthReturnURL     string
+	RateLimit          string
+	ProbeRateLimit     string
+	ShutdownTimeout    time.Duration
+	MetricsAddr        string
+}
+
+// envFlag registers a string flag whose default comes from an environment
+// variable when set.
+func envFlag(fs *flag.FlagSet, p *string, name, env, def, usage string) {
+	if v, ok := os.LookupEnv(env); ok {
+		def = v
+	}
+	fs.StringVar(p, name, def, usage+" (env "+env+")")
+}
+
+func envDuration(fs *flag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) error {
+	if v, ok := os.LookupEnv(env); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("%s=%q: %w", env, v, err)
+		}
+		def = d
+	}
+	fs.DurationVar(p, name, def, usage+" (env "+env+")")
+	return nil
+}
+
+// parseServeFlags parses `tether serve` arguments over the environment.
+func parseServeFlags(args []string) (Config, error) {
+	var c Config
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	envFlag(fs, &c.Addr, "addr", "TETHER_ADDR", "127.0.0.1:8080", "listen address")
+	envFlag(fs, &c.DB, "db", "TETHER_DB", "tether.db", "SQLite database file")
+	envFlag(fs, &c.EncryptionKeys, "encryption-keys", "TETHER_ENCRYPTION_KEYS", "", "id:base64key[,id:base64key...]; the first is primary")
+	envFlag(fs, &c.EncryptionKeysFile, "encryption-keys-file", "TETHER_ENCRYPTION_KEYS_FILE", "", "keys file, one id:base64key a line (default <db>.keys, generated when no keys are configured)")
+	envFlag(fs, &c.PublicURL, "public-url", "TETHER_PUBLIC_URL", "", "base of the OAuth redirect URI (default http://<addr>)")
+	envFlag(fs, &c.AllowCIDRs, "allow-cidrs", "TETHER_ALLOW_CIDRS", "", "networks exempt from the SSRF guard, e.g. 127.0.0.0/8,::1/128")
+	envFlag(fs, &c.StdioCommands, "stdio-commands", "TETHER_STDIO_COMMANDS", "", "comma-separated executables stdio connections may run (empty: stdio disabled)")
+	envFlag(fs, &c.BootstrapAPIKey, "bootstrap-api-key", "TETHER_BOOTSTRAP_API_KEY", "", "ensure this API key exists for tenant \"default\" at start")
+	envFlag(fs, &c.OAuthReturnURL, "oauth-return-url", "TETHER_OAUTH_RETURN_URL", "", "where the OAuth callback redirects when done")
+	envFlag(fs, &c.RateLimit, "rate-limit", "TETHER_RATE_LIMIT", "", "requests per API key, e.g. 600/m")
+	envFlag(fs, &c.ProbeRateLimit, "probe-rate-limit", "TETHER_PROBE_RATE_LIMIT", "", "probes and tool calls per API key, e.g. 60/m")
+	envFlag(fs, &c.MetricsAddr, "metrics-addr", "TETHER_METRICS_ADDR", "", "separate listener for /metrics")
+	if err := envDuration(fs, &c.HealthInterval, "health-interval", "TETHER_HEALTH_INTERVAL", 5*time.Minute, "how often active connections are re-probed (0 turns it off)"); err != nil {
+		return c, err
+	}
+	if err := envDuration(fs, &c.ShutdownTimeout, "shutdown-timeout", "TETHER_SHUTDOWN_TIMEOUT", 15*time.Second, "grace period for in-flight requests on SIGTERM"); err != nil {
+		return c, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Addr
+	}
+	return c, nil
+}
+
+// splitList splits a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}

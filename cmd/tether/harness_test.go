@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/gen"
+)
+
+// harness is a running tether (the real wiring, on port 0, with a SQLite
+// file under t.TempDir) and a client that checks every response it gets
+// against openapi.yaml.
+type harness struct {
+	t      *testing.T
+	m      *Main
+	base   string
+	dbPath string
+	logs   *syncBuffer
+	router routers.Router
+
+	mu     sync.Mutex
+	bodies [][]byte // every response body received, for leak checks
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var specRouter = sync.OnceValues(func() (routers.Router, error) {
+	spec, err := gen.GetSwagger()
+	if err != nil {
+		return nil, err
+	}
+	spec.OpenAPI = "3.0.3" // the 3.0 validator, as the server uses
+	spec.Servers = nil
+	return gorillamux.NewRouter(spec)
+})
+
+// startTether runs tether on a fresh database; mods adjust the Config.
+func startTether(t *testing.T, mods ...func(*Config)) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := Config{
+		Addr:            "127.0.0.1:0",
+		DB:              filepath.Join(dir, "tether.db"),
+		ShutdownTimeout: 5e9,
+	}
+	for _, mod := range mods {
+		mod(&cfg)
+	}
+	return startOn(t, cfg)
+}
+
+// startOn runs tether with cfg as given (used to restart on the same file).
+func startOn(t *testing.T, cfg Config) *harness {
+	t.Helper()
+	logs := &syncBuffer{}
+	m := &Main{Config: cfg, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	require.NoError(t, m.Run(context.Background()))
+	t.Cleanup(func() { _ = m.Close() })
+	r, err := specRouter()
+	require.NoError(t, err)
+	return &harness{t: t, m: m, base: "http://" + m.Addr, dbPath: cfg.DB, logs: logs, router: r}
+}
+
+// newKey creates an API key for tenant through the CLI, while serving.
+func (h *harness) newKey(tenant string) string {
+	h.t.Helper()
+	var out bytes.Buffer
+	require.NoError(h.t, run(context.Background(), []string{"apikey", "create", "--tenant", tenant, "--db", h.dbPath}, &out, io.Discard))
+	return strings.TrimSpace(out.String())
+}
+
+// response is what a request got back.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// json decodes the body into a generic value.
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var v map[string]any
+	require.NoError(t, json.Unmarshal(r.body, &v), "body: %s", r.body)
+	return v
+}
+
+func (r response) list(t *testing.T) []any {
+	t.Helper()
+	var v []any
+	require.NoError(t, json.Unmarshal(r.body, &v), "body: %s", r.body)
+	return v
+}
+
+// req describes one request.
+type req struct {
+	method, path, key string
+	body              any    // marshalled as JSON unless raw is set
+	raw               []byte // sent as is
+	contentType       string // default application/json when there is a body
+	bearer            bool   // send the key as Authorization: Bearer
+	header            map[string]string
+}
+
+// do sends r and validates the response against the spec.
+func (h *harness) do(r req) response {
+	h.t.Helper()
+	var body io.Reader
+	var payload []byte
+	switch {
+	case r.raw != nil:
+		payload = r.raw
+	case r.body != nil:
+		var err error
+		payload, err = json.Marshal(r.body)
+		require.NoError(h.t, err)
+	}
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	httpReq, err := http.NewRequest(r.method, h.base+r.path, body)
+	require.NoError(h.t, err)
+	if payload != nil {
+		ct := r.contentType
+		if ct == "" {
+			ct = "application/json"
+		}
+		httpReq.Header.Set("Content-Type", ct)
+	}
+	if r.key != "" {
+		if r.bearer {
+			httpReq.Header.Set("Authorization", "Bearer "+r.key)
+		} else {
+			httpReq.Header.Set("x-api-key", r.key)
+		}
+	}
+	for k, v := range r.header {
+		httpReq.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(httpReq)
+	require.NoError(h.t, err)
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	require.NoError(h.t, err)
+	h.mu.Lock()
+	h.bodies = append(h.bodies, got)
+	h.mu.Unlock()
+	h.validate(r.method, r.path, payload, resp, got)
+	return response{status: resp.StatusCode, header: resp.Header, body: got}
+}
+
+// validate checks a response against openapi.yaml: its status must be
+// declared for the operation and its body must match the schema. Requests
+// to routes the spec does not have are skipped (they test the 404 itself).
+func (h *harness) validate(method, path string, payload []byte, resp *http.Response, body []byte) {
+	h.t.Helper()
+	vreq, err := http.NewRequest(method, "http://tether"+path, bytes.NewReader(payload))
+	require.NoError(h.t, err)
+	route, params, err := h.router.FindRoute(vreq)
+	if err != nil {
+		return
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route},
+		Status:                 resp.StatusCode,
+		Header:                 resp.Header,
+		Options:                &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
+	}
+	in.SetBodyBytes(body)
+	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
+		h.t.Errorf("%s %s → %d does not match openapi.yaml: %v\nbody: %s", method, path, resp.StatusCode, err, body)
+	}
+}
+
+// assertNoLeak fails if any response body or log line so far contains one
+// of the given secret values.
+func (h *harness) assertNoLeak(values ...string) {
+	h.t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	logs := h.logs.String()
+	for _, v := range values {
+		for _, b := range h.bodies {
+			if bytes.Contains(b, []byte(v)) {
+				h.t.Errorf("secret %q appeared in a response: %s", v, b)
+			}
+		}
+		if strings.Contains(logs, v) {
+			h.t.Errorf("secret %q appeared in the logs", v)
+		}
+	}
+}

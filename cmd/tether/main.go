@@ -1,0 +1,71 @@
+// Command tether is the tether server and its administration commands.
+//
+//	tether serve [flags]                     run the server (see --help)
+//	tether apikey create --tenant NAME       print a new API key for a tenant
+//	tether apikey list                       list keys (prefixes only)
+//	tether apikey revoke ID|PREFIX           revoke a key
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "tether:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  tether serve [flags]                   run the server
+  tether apikey create --tenant NAME     print a new API key for tenant NAME
+  tether apikey list                     list API keys (prefixes, never keys)
+  tether apikey revoke ID|PREFIX         revoke an API key
+Every command takes --db PATH (env TETHER_DB, default tether.db).`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		cfg, err := parseServeFlags(args[1:])
+		if err != nil {
+			return err
+		}
+		return serve(ctx, cfg, stderr)
+	case "apikey":
+		return apikeyCommand(ctx, args[1:], stdout)
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	fmt.Fprintln(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// serve runs tether until SIGINT or SIGTERM, then shuts down gracefully.
+func serve(ctx context.Context, cfg Config, logOut io.Writer) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	m := &Main{Config: cfg, Logger: slog.New(slog.NewJSONHandler(logOut, nil))}
+	if err := m.Run(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	stop()
+	m.Logger.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
+	return m.Close()
+}

@@ -1,0 +1,52 @@
+package registry
+
+import (
+	"errors"
+	"fmt"
+)
+
+// The kinds of failure the registry reports. Every error the Service returns
+// for a caller's mistake is an *Error whose Kind is one of these, so the
+// server can map it to each dialect's status and code in one table.
+var (
+	// ErrNotFound: no such row for this tenant (another tenant's id included).
+	ErrNotFound = errors.New("not found")
+	// ErrNameExists: the connection name (slug) is already taken in the tenant.
+	ErrNameExists = errors.New("name already exists")
+	// ErrInvalidEndpoint: the endpoint URL is malformed or refused by policy.
+	ErrInvalidEndpoint = errors.New("invalid endpoint")
+	// ErrValidation: the request breaks one of the registry's rules.
+	ErrValidation = errors.New("validation failed")
+	// ErrUnsupported: a valid request for something this build does not do yet.
+	ErrUnsupported = errors.New("unsupported")
+	// ErrUnauthorized: a missing, unknown or revoked API key.
+	ErrUnauthorized = errors.New("unauthorized")
+)
+
+// Error is a failure with a message meant for the API user. Kind is one of
+// the sentinels above; errors.Is(err, ErrNotFound) works through it.
+type Error struct {
+	Kind    error
+	Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Unwrap exposes Kind to errors.Is.
+func (e *Error) Unwrap() error { return e.Kind }
+
+func errorf(kind error, format string, args ...any) error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// Message returns the user-facing message of err: the *Error's own message,
+// or a generic one for anything else (internal details are never shown).
+func Message(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return "internal error"
+}
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -1,0 +1,374 @@
+package registry
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Store persists tenants, API keys and connections. Every connection method
+// is scoped to a tenant: another tenant's id is ErrNotFound.
+type Store interface {
+	// InsertConnection stores c. With uniqueSuffix the store picks the first
+	// free "<slug>_N" when c.Slug is taken (and writes it back to c.Slug);
+	// without it a taken slug is ErrNameExists.
+	InsertConnection(ctx context.Context, c *Connection, uniqueSuffix bool) error
+	GetConnection(ctx context.Context, tenantID, id string) (*Connection, error)
+	ListConnections(ctx context.Context, tenantID string, f ListFilter) ([]*Connection, int, error)
+	// UpdateConnection loads the row, calls fn on it and stores the result,
+	// all in one write transaction; an error from fn aborts the update.
+	UpdateConnection(ctx context.Context, tenantID, id string, fn func(*Connection) error) (*Connection, error)
+	DeleteConnection(ctx context.Context, tenantID, id string) error
+}
+
+// URLChecker applies the outbound URL policy when an endpoint enters the API
+// (netguard.Guard implements it). Errors explain the refusal to the user.
+type URLChecker interface {
+	CheckURL(raw string, schemes []string) (*url.URL, error)
+}
+
+// ListFilter narrows and pages a connection list. Limit 0 means no limit.
+type ListFilter struct {
+	Status Status
+	Limit  int
+	Offset int
+}
+
+// Timeout bounds, in milliseconds.
+const (
+	MinTimeoutMS     = 1000
+	MaxTimeoutMS     = 300000
+	DefaultTimeoutMS = 30000
+)
+
+// Options configures a Service.
+type Options struct {
+	Store Store
+	// URLs checks endpoints; nil accepts any well-formed http(s)/ws(s) URL.
+	URLs URLChecker
+	// StdioCommands are the executables stdio connections may run; empty
+	// disables the stdio transport.
+	StdioCommands []string
+	// Now is the clock (tests control time); nil means time.Now.
+	Now func() time.Time
+}
+
+// Service is the registry's API: both dialects call it.
+type Service struct {
+	store         Store
+	urls          URLChecker
+	stdioCommands []string
+	now           func() time.Time
+}
+
+// NewService returns a Service over opts.Store.
+func NewService(opts Options) *Service {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: opts.Store, urls: opts.URLs, stdioCommands: opts.StdioCommands, now: now}
+}
+
+// Now is the service clock, truncated to milliseconds in UTC (what the
+// store keeps and the APIs show).
+func (s *Service) Now() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
+
+// NewConnection is what a create asks for. Exactly one of Name (Ferni,
+// kebab-case, must be free) or Nickname-derived slug (Feather, next free
+// suffix) decides the slug: set Name for the former, leave it empty for the
+// latter.
+type NewConnection struct {
+	Name        string
+	Nickname    string
+	Description string
+	Transport   Transport
+	Endpoint    string
+	Command     string
+	Args        []string
+	AuthType    AuthType
+	Headers     Sensitive
+	Secrets     Sensitive
+	AutoConnect bool
+	Enabled     bool
+	TimeoutMS   int
+	PersonaID   string
+}
+
+// Create validates and stores a new connection, born active (or disabled).
+func (s *Service) Create(ctx context.Context, tenantID string, in NewConnection) (*Connection, error) {
+	now := s.Now()
+	c := &Connection{
+		ID:          newUUID(),
+		TenantID:    tenantID,
+		Nickname:    in.Nickname,
+		Description: in.Description,
+		Transport:   in.Transport,
+		Endpoint:    in.Endpoint,
+		Command:     in.Command,
+		Args:        in.Args,
+		AuthType:    in.AuthType,
+		Headers:     in.Headers,
+		Secrets:     in.Secrets,
+		AutoConnect: in.AutoConnect,
+		Enabled:     in.Enabled,
+		TimeoutMS:   in.TimeoutMS,
+		PersonaID:   in.PersonaID,
+		Status:      StatusActive,
+		ToolsStatus: ToolsPending,
+		CreatedAt:   now,
+		UpdatedAt:   now,
+	}
+	uniqueSuffix := in.Name == ""
+	if uniqueSuffix {
+		c.Slug = SlugFromNickname(in.Nickname)
+	} else {
+		slug, err := SlugFromName(in.Name)
+		if err != nil {
+			return nil, err
+		}
+		c.Slug = slug
+		if c.Nickname == "" {
+			c.Nickname = in.Name
+		}
+	}
+	if c.AuthType == "" {
+		c.AuthType = AuthNone
+	}
+	if c.TimeoutMS == 0 {
+		c.TimeoutMS = DefaultTimeoutMS
+	}
+	if !c.Enabled {
+		c.Status = StatusDisabled
+	}
+	if err := s.validate(c); err != nil {
+		return nil, err
+	}
+	if err := s.store.InsertConnection(ctx, c, uniqueSuffix); err != nil {
+		return nil, fmt.Errorf("create connection: %w", err)
+	}
+	return c, nil
+}
+
+// Get returns one connection of the tenant.
+func (s *Service) Get(ctx context.Context, tenantID, id string) (*Connection, error) {
+	return s.store.GetConnection(ctx, tenantID, id)
+}
+
+// List returns a page of the tenant's connections and the filtered total.
+func (s *Service) List(ctx context.Context, tenantID string, f ListFilter) ([]*Connection, int, error) {
+	if f.Status != "" && !f.Status.Valid() {
+		return nil, 0, errorf(ErrValidation, "status %q is not one of active, error, disabled, pending_oauth, reauth_required", f.Status)
+	}
+	return s.store.ListConnections(ctx, tenantID, f)
+}
+
+// Optional is a PATCH field that can be left out, set, or set to null.
+type Optional[T any] struct {
+	Set   bool
+	Null  bool
+	Value T
+}
+
+// Patch is a partial update; nil or unset fields are left alone.
+type Patch struct {
+	// Name, when given, must equal the current name: slugs are immutable.
+	Name        *string
+	Nickname    *string
+	Description *string
+	Transport   *Transport
+	Endpoint    *string
+	Command     *string
+	Args        *[]string
+	// Headers replaces the stored headers; a value equal to Masked keeps the
+	// stored value of that header.
+	Headers *map[string]string
+	// Secrets is merged; a nil value removes the secret.
+	Secrets     map[string]*string
+	AutoConnect *bool
+	Enabled     *bool
+	TimeoutMS   *int
+	PersonaID   Optional[string]
+}
+
+// Update applies p to a connection atomically and returns the result.
+func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (*Connection, error) {
+	return s.store.UpdateConnection(ctx, tenantID, id, func(c *Connection) error {
+		if p.Name != nil {
+			slug, err := SlugFromName(*p.Name)
+			if err != nil {
+				return err
+			}
+			if slug != c.Slug {
+				return errorf(ErrValidation, "name is immutable: this server is %q", NameFromSlug(c.Slug))
+			}
+		}
+		setIf(&c.Nickname, p.Nickname)
+		setIf(&c.Description, p.Description)
+		if p.Transport != nil && *p.Transport != c.Transport {
+			// Fields of the old kind of transport no longer apply.
+			if *p.Transport == TransportStdio && p.Endpoint == nil {
+				c.Endpoint = ""
+			}
+			if *p.Transport != TransportStdio && p.Command == nil && p.Args == nil {
+				c.Command, c.Args = "", nil
+			}
+			c.Transport = *p.Transport
+			c.ConnectedTransport = ""
+		}
+		setIf(&c.Endpoint, p.Endpoint)
+		setIf(&c.Command, p.Command)
+		setIf(&c.Args, p.Args)
+		if p.Headers != nil {
+			headers := Sensitive{}
+			for name, value := range *p.Headers {
+				if value == Masked {
+					old, ok := lookupHeader(c.Headers, name)
+					if !ok {
+						return errorf(ErrValidation, "header %q: %q keeps a stored value, but none is stored", name, Masked)
+					}
+					value = old
+				}
+				headers[name] = value
+			}
+			c.Headers = headers
+		}
+		if len(p.Secrets) > 0 {
+			merged := Sensitive{}
+			for k, v := range c.Secrets {
+				merged[k] = v
+			}
+			for k, v := range p.Secrets {
+				if v == nil {
+					delete(merged, k)
+				} else {
+					merged[k] = *v
+				}
+			}
+			c.Secrets = merged
+		}
+		setIf(&c.AutoConnect, p.AutoConnect)
+		setIf(&c.TimeoutMS, p.TimeoutMS)
+		if p.PersonaID.Set {
+			c.PersonaID = p.PersonaID.Value
+			if p.PersonaID.Null {
+				c.PersonaID = ""
+			}
+		}
+		if p.Enabled != nil && *p.Enabled != c.Enabled {
+			c.Enabled = *p.Enabled
+			if c.Enabled {
+				c.Status, c.StatusReason = StatusActive, ""
+			} else {
+				c.Status = StatusDisabled
+			}
+		}
+		if err := s.validate(c); err != nil {
+			return err
+		}
+		c.UpdatedAt = s.Now()
+		return nil
+	})
+}
+
+// Delete removes a connection.
+func (s *Service) Delete(ctx context.Context, tenantID, id string) error {
+	return s.store.DeleteConnection(ctx, tenantID, id)
+}
+
+func setIf[T any](dst *T, v *T) {
+	if v != nil {
+		*dst = *v
+	}
+}
+
+func lookupHeader(h Sensitive, name string) (string, bool) {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// validate checks the whole connection as it would be stored.
+func (s *Service) validate(c *Connection) error {
+	if !c.Transport.Valid() {
+		return errorf(ErrValidation, "transport %q is not one of http, sse, streamable_http, websocket, stdio", c.Transport)
+	}
+	if c.TimeoutMS < MinTimeoutMS || c.TimeoutMS > MaxTimeoutMS {
+		return errorf(ErrValidation, "timeout must be between %d and %d milliseconds", MinTimeoutMS, MaxTimeoutMS)
+	}
+	if err := validateSecretNames(c.Secrets); err != nil {
+		return err
+	}
+	if err := validateHeaders(c.Headers, c.Secrets); err != nil {
+		return err
+	}
+	if c.Transport == TransportStdio {
+		if c.Endpoint != "" {
+			return errorf(ErrValidation, "endpoint does not apply to the stdio transport; give command and args")
+		}
+		return s.validateCommand(c.Command)
+	}
+	if c.Command != "" || len(c.Args) > 0 {
+		return errorf(ErrValidation, "command and args apply only to the stdio transport")
+	}
+	return s.validateEndpoint(c.Transport, c.Endpoint)
+}
+
+func (s *Service) validateCommand(command string) error {
+	if command == "" {
+		return errorf(ErrValidation, "the stdio transport needs a command")
+	}
+	if len(s.stdioCommands) == 0 {
+		return errorf(ErrValidation, "the stdio transport is disabled on this server (the operator allows no commands)")
+	}
+	if !slices.Contains(s.stdioCommands, command) {
+		return errorf(ErrValidation, "command %q is not on this server's stdio allow-list", command)
+	}
+	return nil
+}
+
+// endpointSchemes are the URL schemes each kind of transport accepts.
+var (
+	httpSchemes      = []string{"https", "http"}
+	websocketSchemes = []string{"wss", "ws"}
+)
+
+func (s *Service) validateEndpoint(t Transport, endpoint string) error {
+	if endpoint == "" {
+		return errorf(ErrValidation, "endpoint is required for the %s transport", t)
+	}
+	schemes := httpSchemes
+	if t == TransportWebSocket {
+		schemes = websocketSchemes
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return errorf(ErrInvalidEndpoint, "endpoint %q is not a valid absolute URL", endpoint)
+	}
+	if !slices.Contains(schemes, strings.ToLower(u.Scheme)) {
+		return errorf(ErrInvalidEndpoint, "endpoint scheme %q is not allowed for the %s transport; use %s",
+			u.Scheme, t, strings.Join(schemes, " or "))
+	}
+	if s.urls != nil {
+		if _, err := s.urls.CheckURL(endpoint, schemes); err != nil {
+			return errorf(ErrInvalidEndpoint, "endpoint refused: %v", err)
+		}
+	}
+	return nil
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go ≥ 1.24)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

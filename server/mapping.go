@@ -1,0 +1,233 @@
+package server
+
+// The mapping between the registry's Connection and both dialects lives
+// here, in one place (DESIGN.md, "How one row looks in each dialect").
+
+import (
+	"github.com/google/uuid"
+	"github.com/oapi-codegen/runtime/types"
+	"github.com/tether-dev/tether/gen"
+	"github.com/tether-dev/tether/registry"
+)
+
+// Feather constants for custom MCP connections.
+const (
+	featherVendor         = "mcp"
+	featherIntegrationKey = gen.IntegrationKey("custom_mcp")
+	defaultAPIKeyHeader   = "X-API-Key"
+)
+
+// ---- Ferni
+
+func toMcpServer(c *registry.Connection) gen.McpServer {
+	m := gen.McpServer{
+		Id:                 c.ID,
+		Name:               registry.NameFromSlug(c.Slug),
+		Description:        c.Description,
+		Status:             gen.ConnectionStatus(c.Status),
+		Transport:          gen.Transport(c.Transport),
+		Endpoint:           strPtr(c.Endpoint),
+		Headers:            c.DisplayHeaders(),
+		HasSecrets:         len(c.Secrets) > 0,
+		SecretNames:        c.Secrets.Names(),
+		AutoConnect:        c.AutoConnect,
+		Enabled:            c.Enabled,
+		Timeout:            c.TimeoutMS,
+		PersonaId:          strPtr(c.PersonaID),
+		ToolCount:          c.ToolCount,
+		LastConnected:      c.ConnectedAt,
+		LastError:          strPtr(c.StatusReason),
+		ConnectedTransport: strPtr(string(c.ConnectedTransport)),
+		CreatedAt:          c.CreatedAt,
+		UpdatedAt:          c.UpdatedAt,
+	}
+	if c.Transport == registry.TransportStdio {
+		m.Command = &c.Command
+		args := append([]string{}, c.Args...)
+		m.Args = &args
+	}
+	return m
+}
+
+func fromMcpServerCreate(b *gen.McpServerCreate) registry.NewConnection {
+	in := registry.NewConnection{
+		Name:        b.Name,
+		Description: b.Description,
+		Transport:   registry.Transport(b.Transport),
+		Endpoint:    deref(b.Endpoint),
+		Command:     deref(b.Command),
+		Headers:     registry.Sensitive(derefMap(b.Headers)),
+		Secrets:     registry.Sensitive(derefMap(b.Secrets)),
+		AutoConnect: derefOr(b.AutoConnect, true),
+		Enabled:     derefOr(b.Enabled, true),
+		TimeoutMS:   derefOr(b.Timeout, registry.DefaultTimeoutMS),
+		PersonaID:   deref(b.PersonaId),
+	}
+	if b.Args != nil {
+		in.Args = *b.Args
+	}
+	if len(in.Headers) > 0 {
+		in.AuthType = registry.AuthHeaders
+	}
+	return in
+}
+
+func fromMcpServerUpdate(b *gen.McpServerUpdate) registry.Patch {
+	p := registry.Patch{
+		Name:        b.Name,
+		Description: b.Description,
+		Endpoint:    b.Endpoint,
+		Command:     b.Command,
+		Args:        b.Args,
+		Headers:     b.Headers,
+		AutoConnect: b.AutoConnect,
+		Enabled:     b.Enabled,
+		TimeoutMS:   b.Timeout,
+	}
+	if b.Transport != nil {
+		t := registry.Transport(*b.Transport)
+		p.Transport = &t
+	}
+	if b.Secrets != nil {
+		p.Secrets = *b.Secrets
+	}
+	if b.PersonaId.IsSpecified() {
+		p.PersonaID.Set = true
+		if b.PersonaId.IsNull() {
+			p.PersonaID.Null = true
+		} else {
+			p.PersonaID.Value = b.PersonaId.MustGet()
+		}
+	}
+	return p
+}
+
+// ---- Feather
+
+func toConnectionResponse(c *registry.Connection, t *registry.Tenant) gen.ConnectionResponse {
+	meta := map[string]any{
+		"server_url":          c.Endpoint,
+		"transport":           string(c.Transport),
+		"connected_transport": nilIfEmpty(string(c.ConnectedTransport)),
+		"auth_type":           string(c.AuthType),
+	}
+	return gen.ConnectionResponse{
+		Id:                 uuidOf(c.ID),
+		OrganizationId:     uuidOf(t.ID),
+		IntegrationKey:     featherIntegrationKey,
+		NicknameSlug:       c.Slug,
+		Nickname:           c.Nickname,
+		Vendor:             featherVendor,
+		VendorConnectionId: nil,
+		Status:             string(c.Status),
+		StatusReason:       strPtr(c.StatusReason),
+		ToolsStatus:        string(c.ToolsStatus),
+		ToolsSyncedAt:      c.ToolsSyncedAt,
+		ConnectedAt:        c.ConnectedAt,
+		LastRefreshedAt:    c.LastRefreshedAt,
+		LastUsedAt:         c.LastUsedAt,
+		Metadata:           meta,
+		CreatedAt:          c.CreatedAt,
+		UpdatedAt:          c.UpdatedAt,
+		Tools:              []gen.ConnectionToolResponse{},
+	}
+}
+
+// fromCustomMcpCreate maps a Feather connect body. Static credentials
+// become headers over secrets, so the Ferni dialect shows them as
+// templates: bearer → Authorization: Bearer {{secrets.token}}, api_key →
+// <api_key_header>: {{secrets.api_key}}.
+func fromCustomMcpCreate(b *gen.CustomMcpConnectionCreate) (registry.NewConnection, error) {
+	in := registry.NewConnection{
+		Nickname:    b.Nickname,
+		Description: b.Nickname,
+		Transport:   registry.TransportSSE,
+		Endpoint:    b.ServerUrl,
+		AuthType:    registry.AuthNone,
+		Headers:     registry.Sensitive(derefMap(b.Headers)),
+		Secrets:     registry.Sensitive{},
+		AutoConnect: true,
+		Enabled:     true,
+		TimeoutMS:   registry.DefaultTimeoutMS,
+	}
+	if b.Transport != nil {
+		in.Transport = registry.Transport(*b.Transport)
+	}
+	if b.AuthType != nil {
+		in.AuthType = registry.AuthType(*b.AuthType)
+	}
+	switch in.AuthType {
+	case registry.AuthBearer:
+		if deref(b.Token) == "" {
+			return in, validationf("auth_type bearer needs a token")
+		}
+		in.Secrets["token"] = *b.Token
+		in.Headers["Authorization"] = "Bearer {{secrets.token}}"
+	case registry.AuthAPIKey:
+		if deref(b.ApiKey) == "" {
+			return in, validationf("auth_type api_key needs an api_key")
+		}
+		header := derefOr(b.ApiKeyHeader, defaultAPIKeyHeader)
+		in.Secrets["api_key"] = *b.ApiKey
+		in.Headers[header] = "{{secrets.api_key}}"
+	case registry.AuthOAuth:
+		return in, &registry.Error{Kind: registry.ErrUnsupported, Message: "auth_type oauth is not available in this version of tether yet; use none, bearer or api_key"}
+	}
+	if in.AuthType != registry.AuthBearer && b.Token != nil {
+		return in, validationf("token applies only to auth_type bearer")
+	}
+	if in.AuthType != registry.AuthAPIKey && b.ApiKey != nil {
+		return in, validationf("api_key applies only to auth_type api_key")
+	}
+	return in, nil
+}
+
+func validationf(msg string) error {
+	return &registry.Error{Kind: registry.ErrValidation, Message: msg}
+}
+
+// ---- small helpers
+
+func uuidOf(s string) types.UUID {
+	u, _ := uuid.Parse(s) // ids are minted by the registry as UUIDs
+	return u
+}
+
+func strPtr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
+	}
+	return *p
+}
+
+func derefOr[T any](p *T, def T) T {
+	if p == nil {
+		return def
+	}
+	return *p
+}
+
+func derefMap(p *map[string]string) map[string]string {
+	out := map[string]string{}
+	if p != nil {
+		for k, v := range *p {
+			out[k] = v
+		}
+	}
+	return out
+}

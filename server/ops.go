@@ -1,0 +1,31 @@
+package server
+
+import (
+	"bytes"
+	"context"
+
+	tether "github.com/tether-dev/tether"
+
+	"github.com/tether-dev/tether/gen"
+)
+
+// GetHealthz answers 200 once the server is serving.
+func (s *Server) GetHealthz(ctx context.Context, _ gen.GetHealthzRequestObject) (gen.GetHealthzResponseObject, error) {
+	return gen.GetHealthz200JSONResponse{Status: "ok"}, nil
+}
+
+// GetReadyz answers 503 while the database or the keyring is not usable.
+func (s *Server) GetReadyz(ctx context.Context, _ gen.GetReadyzRequestObject) (gen.GetReadyzResponseObject, error) {
+	if s.ready != nil {
+		if err := s.ready(ctx); err != nil {
+			return gen.GetReadyz503JSONResponse{Status: "not ready: " + err.Error()}, nil
+		}
+	}
+	return gen.GetReadyz200JSONResponse{Status: "ok"}, nil
+}
+
+// GetOpenAPISpec serves the embedded openapi.yaml.
+func (s *Server) GetOpenAPISpec(ctx context.Context, _ gen.GetOpenAPISpecRequestObject) (gen.GetOpenAPISpecResponseObject, error) {
+	raw := tether.OpenAPIYAML
+	return gen.GetOpenAPISpec200ApplicationyamlResponse{Body: bytes.NewReader(raw), ContentLength: int64(len(raw))}, nil
+}

@@ -1,0 +1,316 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tether-dev/tether/registry"
+	"github.com/tether-dev/tether/secrets"
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+var _ registry.Store = (*Store)(nil)
+
+const connectionColumns = `id, tenant_id, slug, nickname, description, transport, connected_transport,
+	endpoint, command, args, auth_type, headers_enc, secrets_enc, auto_connect, enabled, timeout_ms,
+	persona_id, status, status_reason, tools_status, tool_count, connected_at, tools_synced_at,
+	last_refreshed_at, last_used_at, created_at, updated_at`
+
+// InsertConnection implements registry.Store.
+func (s *Store) InsertConnection(ctx context.Context, c *registry.Connection, uniqueSuffix bool) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if uniqueSuffix {
+			slug, err := freeSlug(ctx, tx, c.TenantID, c.Slug)
+			if err != nil {
+				return err
+			}
+			c.Slug = slug
+		}
+		args, err := s.connectionArgs(c)
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO connections (`+connectionColumns+`)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
+		if isUniqueViolation(err) {
+			return &registry.Error{Kind: registry.ErrNameExists,
+				Message: fmt.Sprintf("an MCP server named %q already exists", registry.NameFromSlug(c.Slug))}
+		}
+		if err != nil {
+			return fmt.Errorf("insert connection: %w", err)
+		}
+		return nil
+	})
+}
+
+// freeSlug returns base, or base_N with the smallest free N ≥ 2.
+func freeSlug(ctx context.Context, tx *sql.Tx, tenantID, base string) (string, error) {
+	rows, err := tx.QueryContext(ctx,
+		`SELECT slug FROM connections WHERE tenant_id = ? AND (slug = ? OR slug GLOB ? || '_[0-9]*')`,
+		tenantID, base, base)
+	if err != nil {
+		return "", fmt.Errorf("find free slug: %w", err)
+	}
+	defer rows.Close()
+	taken := map[string]bool{}
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			return "", err
+		}
+		taken[s] = true
+	}
+	if err := rows.Err(); err != nil {
+		return "", err
+	}
+	if !taken[base] {
+		return base, nil
+	}
+	for n := 2; ; n++ {
+		if s := base + "_" + strconv.Itoa(n); !taken[s] {
+			return s, nil
+		}
+	}
+}
+
+// GetConnection implements registry.Store.
+func (s *Store) GetConnection(ctx context.Context, tenantID, id string) (*registry.Connection, error) {
+	return s.getConnection(ctx, s.read, tenantID, id)
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func (s *Store) getConnection(ctx context.Context, q querier, tenantID, id string) (*registry.Connection, error) {
+	row := q.QueryRowContext(ctx, `SELECT `+connectionColumns+` FROM connections WHERE tenant_id = ? AND id = ?`, tenantID, id)
+	c, err := s.scanConnection(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(id)
+	}
+	return c, err
+}
+
+// ListConnections implements registry.Store.
+func (s *Store) ListConnections(ctx context.Context, tenantID string, f registry.ListFilter) ([]*registry.Connection, int, error) {
+	where := "tenant_id = ?"
+	args := []any{tenantID}
+	if f.Status != "" {
+		where += " AND status = ?"
+		args = append(args, string(f.Status))
+	}
+	var total int
+	if err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM connections WHERE "+where, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count connections: %w", err)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = -1 // SQLite: no limit
+	}
+	rows, err := s.read.QueryContext(ctx, `SELECT `+connectionColumns+` FROM connections WHERE `+where+
+		` ORDER BY seq LIMIT ? OFFSET ?`, append(args, limit, f.Offset)...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list connections: %w", err)
+	}
+	defer rows.Close()
+	var out []*registry.Connection
+	for rows.Next() {
+		c, err := s.scanConnection(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("list connections: %w", err)
+	}
+	return out, total, nil
+}
+
+// UpdateConnection implements registry.Store.
+func (s *Store) UpdateConnection(ctx context.Context, tenantID, id string, fn func(*registry.Connection) error) (*registry.Connection, error) {
+	var out *registry.Connection
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		c, err := s.getConnection(ctx, tx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+		args, err := s.connectionArgs(c)
+		if err != nil {
+			return err
+		}
+		// The same column list as the insert, minus id and tenant_id (which
+		// never change), assigned in order.
+		cols := strings.Split(connectionColumns, ",")[2:]
+		set := make([]string, len(cols))
+		for i, col := range cols {
+			set[i] = strings.TrimSpace(col) + " = ?"
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE connections SET `+strings.Join(set, ", ")+` WHERE tenant_id = ? AND id = ?`,
+			append(args[2:], tenantID, id)...)
+		if err != nil {
+			return fmt.Errorf("update connection: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("update connection %s: %d rows changed", id, n)
+		}
+		out = c
+		return nil
+	})
+	return out, err
+}
+
+// DeleteConnection implements registry.Store.
+func (s *Store) DeleteConnection(ctx context.Context, tenantID, id string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM connections WHERE tenant_id = ? AND id = ?`, tenantID, id)
+		if err != nil {
+			return fmt.Errorf("delete connection: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound(id)
+		}
+		return nil
+	})
+}
+
+func notFound(id string) error {
+	return &registry.Error{Kind: registry.ErrNotFound, Message: fmt.Sprintf("no MCP server with id %q", id)}
+}
+
+func aadFor(c *registry.Connection, column string) secrets.AAD {
+	return secrets.AAD{Tenant: c.TenantID, Table: "connections", Column: column, RowID: c.ID}
+}
+
+// sealMap encrypts a map as JSON; an empty map is stored as NULL.
+func (s *Store) sealMap(m registry.Sensitive, aad secrets.AAD) (any, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	if s.cipher == nil {
+		return nil, errors.New("store opened without a cipher cannot write secrets")
+	}
+	plain, err := json.Marshal(map[string]string(m))
+	if err != nil {
+		return nil, err
+	}
+	ct, err := s.cipher.Encrypt(plain, aad)
+	if err != nil {
+		return nil, fmt.Errorf("encrypt %s.%s: %w", aad.Table, aad.Column, err)
+	}
+	return ct, nil
+}
+
+func (s *Store) openMap(ct []byte, aad secrets.AAD) (registry.Sensitive, error) {
+	if ct == nil {
+		return registry.Sensitive{}, nil
+	}
+	if s.cipher == nil {
+		return nil, errors.New("store opened without a cipher cannot read secrets")
+	}
+	plain, err := s.cipher.Decrypt(ct, aad)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt %s.%s of %s: %w", aad.Table, aad.Column, aad.RowID, err)
+	}
+	m := registry.Sensitive{}
+	if err := json.Unmarshal(plain, &m); err != nil {
+		return nil, fmt.Errorf("decode %s.%s of %s: %w", aad.Table, aad.Column, aad.RowID, err)
+	}
+	return m, nil
+}
+
+func (s *Store) connectionArgs(c *registry.Connection) ([]any, error) {
+	headers, err := s.sealMap(c.Headers, aadFor(c, "headers"))
+	if err != nil {
+		return nil, err
+	}
+	secretValues, err := s.sealMap(c.Secrets, aadFor(c, "secrets"))
+	if err != nil {
+		return nil, err
+	}
+	argv := c.Args
+	if argv == nil {
+		argv = []string{}
+	}
+	argsJSON, err := json.Marshal(argv)
+	if err != nil {
+		return nil, err
+	}
+	return []any{
+		c.ID, c.TenantID, c.Slug, c.Nickname, c.Description, string(c.Transport), string(c.ConnectedTransport),
+		c.Endpoint, c.Command, string(argsJSON), string(c.AuthType), headers, secretValues, c.AutoConnect, c.Enabled, c.TimeoutMS,
+		c.PersonaID, string(c.Status), c.StatusReason, string(c.ToolsStatus), c.ToolCount,
+		formatTimePtr(c.ConnectedAt), formatTimePtr(c.ToolsSyncedAt), formatTimePtr(c.LastRefreshedAt), formatTimePtr(c.LastUsedAt),
+		formatTime(c.CreatedAt), formatTime(c.UpdatedAt),
+	}, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func (s *Store) scanConnection(row scanner) (*registry.Connection, error) {
+	var (
+		c                                                  registry.Connection
+		transport, connected, authType, status, toolsState string
+		argsJSON, created, updated                         string
+		headersCT, secretsCT                               []byte
+		connectedAt, syncedAt, refreshedAt, usedAt         sql.NullString
+	)
+	err := row.Scan(&c.ID, &c.TenantID, &c.Slug, &c.Nickname, &c.Description, &transport, &connected,
+		&c.Endpoint, &c.Command, &argsJSON, &authType, &headersCT, &secretsCT, &c.AutoConnect, &c.Enabled, &c.TimeoutMS,
+		&c.PersonaID, &status, &c.StatusReason, &toolsState, &c.ToolCount,
+		&connectedAt, &syncedAt, &refreshedAt, &usedAt, &created, &updated)
+	if err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("read connection: %w", err)
+	}
+	c.Transport, c.ConnectedTransport = registry.Transport(transport), registry.Transport(connected)
+	c.AuthType, c.Status, c.ToolsStatus = registry.AuthType(authType), registry.Status(status), registry.ToolsStatus(toolsState)
+	if err := json.Unmarshal([]byte(argsJSON), &c.Args); err != nil {
+		return nil, fmt.Errorf("decode args of %s: %w", c.ID, err)
+	}
+	if len(c.Args) == 0 {
+		c.Args = nil
+	}
+	if c.Headers, err = s.openMap(headersCT, aadFor(&c, "headers")); err != nil {
+		return nil, err
+	}
+	if c.Secrets, err = s.openMap(secretsCT, aadFor(&c, "secrets")); err != nil {
+		return nil, err
+	}
+	var perr error
+	parse := func(dst **time.Time, v sql.NullString) {
+		if perr == nil {
+			*dst, perr = parseTimePtr(v)
+		}
+	}
+	parse(&c.ConnectedAt, connectedAt)
+	parse(&c.ToolsSyncedAt, syncedAt)
+	parse(&c.LastRefreshedAt, refreshedAt)
+	parse(&c.LastUsedAt, usedAt)
+	if perr == nil {
+		if c.CreatedAt, perr = parseTime(created); perr == nil {
+			c.UpdatedAt, perr = parseTime(updated)
+		}
+	}
+	if perr != nil {
+		return nil, fmt.Errorf("decode timestamps of %s: %w", c.ID, perr)
+	}
+	return &c, nil
+}
+
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
