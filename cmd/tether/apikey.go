@@ -22,7 +22,8 @@ func apikeyCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	var db, tenant string
 	envFlag(fs, &db, "db", "TETHER_DB", "tether.db", "SQLite database file")
 	fs.StringVar(&tenant, "tenant", "", "tenant (organization) name")
-	if err := fs.Parse(args[1:]); err != nil {
+	positional, err := parseInterspersed(fs, args[1:])
+	if err != nil {
 		return err
 	}
 	st, err := openStoreForCLI(ctx, db)
@@ -59,14 +60,30 @@ func apikeyCommand(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return nil
 	case "revoke":
-		if fs.NArg() != 1 {
+		if len(positional) != 1 {
 			return errors.New("usage: tether apikey revoke ID|PREFIX")
 		}
-		if err := keys.Revoke(ctx, fs.Arg(0)); err != nil {
+		if err := keys.Revoke(ctx, positional[0]); err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, "revoked", fs.Arg(0))
+		fmt.Fprintln(stdout, "revoked", positional[0])
 		return nil
 	}
 	return fmt.Errorf("unknown apikey command %q", args[0])
+}
+
+// parseInterspersed parses flags that may come before or after positional
+// arguments (`revoke ID --db x` as well as `revoke --db x ID`).
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			return positional, nil
+		}
+		positional = append(positional, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
 }

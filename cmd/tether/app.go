@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/tether-dev/tether/netguard"
@@ -31,6 +32,9 @@ type Main struct {
 	http     *http.Server
 	done     chan error
 	cancelBG context.CancelFunc
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Run opens the database, checks the keys against it and starts serving.
@@ -134,7 +138,13 @@ func (m *Main) loadKeyring() (*secrets.Keyring, error) {
 
 // Close stops accepting connections, lets in-flight requests finish within
 // the shutdown timeout, then stops background work and closes the database.
+// Calling it again returns the first result.
 func (m *Main) Close() error {
+	m.closeOnce.Do(func() { m.closeErr = m.close() })
+	return m.closeErr
+}
+
+func (m *Main) close() error {
 	timeout := m.Config.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = 15 * time.Second

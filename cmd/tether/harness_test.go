@@ -97,6 +97,12 @@ func (h *harness) newKey(tenant string) string {
 	return strings.TrimSpace(out.String())
 }
 
+// runCLI runs a tether subcommand in-process.
+func runCLI(t *testing.T, args ...string) error {
+	t.Helper()
+	return run(context.Background(), args, io.Discard, io.Discard)
+}
+
 // response is what a request got back.
 type response struct {
 	status int

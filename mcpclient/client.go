@@ -1,0 +1,295 @@
+package mcpclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/netguard"
+	"github.com/tether-dev/tether/registry"
+)
+
+// Defaults for [Options].
+const (
+	DefaultMaxMessageBytes = 8 << 20
+	DefaultMaxToolPages    = 100
+	DefaultClientName      = "tether"
+	DefaultClientVersion   = "dev"
+)
+
+// Options configures a [Client].
+type Options struct {
+	// Guard is required: every network connection goes through it, and
+	// endpoints are checked against its URL policy before any I/O.
+	Guard *netguard.Guard
+	// StdioCommands is the stdio allow-list, matched exactly against
+	// Connection.Command. Empty disables stdio.
+	StdioCommands []string
+	// MaxMessageBytes caps any single MCP message: a JSON response body, an
+	// SSE event, a websocket message, a stdio line. 0 means 8 MiB.
+	MaxMessageBytes int64
+	// MaxToolPages caps the tools/list pages fetched for one listing. 0
+	// means 100.
+	MaxToolPages int
+	// ClientName and ClientVersion are sent as clientInfo in initialize.
+	// Defaults "tether" and "dev".
+	ClientName, ClientVersion string
+	// Logger receives debug and warning records (fallbacks, cut-off
+	// listings). It never receives header values or secrets. nil discards.
+	Logger *slog.Logger
+}
+
+// Client connects to customer MCP servers. It is safe for concurrent use;
+// create one with [New] and share it.
+type Client struct {
+	guard      *netguard.Guard
+	stdio      map[string]bool
+	maxMessage int64
+	maxPages   int
+	impl       mcp.Implementation
+	log        *slog.Logger
+}
+
+// New returns a Client for opts. It panics if opts.Guard is nil: a client
+// that could reach the network unguarded must not exist.
+func New(opts Options) *Client {
+	if opts.Guard == nil {
+		panic("mcpclient: Options.Guard is required")
+	}
+	c := &Client{
+		guard:      opts.Guard,
+		stdio:      make(map[string]bool, len(opts.StdioCommands)),
+		maxMessage: opts.MaxMessageBytes,
+		maxPages:   opts.MaxToolPages,
+		impl:       mcp.Implementation{Name: opts.ClientName, Version: opts.ClientVersion},
+		log:        opts.Logger,
+	}
+	for _, cmd := range opts.StdioCommands {
+		if cmd != "" {
+			c.stdio[cmd] = true
+		}
+	}
+	if c.maxMessage <= 0 {
+		c.maxMessage = DefaultMaxMessageBytes
+	}
+	if c.maxPages <= 0 {
+		c.maxPages = DefaultMaxToolPages
+	}
+	if c.impl.Name == "" {
+		c.impl.Name = DefaultClientName
+	}
+	if c.impl.Version == "" {
+		c.impl.Version = DefaultClientVersion
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// ServerInfo is what a server says about itself in initialize.
+type ServerInfo struct {
+	Name, Version, Title string
+}
+
+// Tool is one tool as a server lists it. Schemas and annotations are plain
+// JSON objects, ready to store.
+type Tool struct {
+	Name, Title, Description string
+	InputSchema              map[string]any
+	OutputSchema             map[string]any
+	Annotations              map[string]any
+}
+
+// ProbeResult is the outcome of a successful [Client.Probe].
+type ProbeResult struct {
+	// Transport is the transport that worked: streamable_http, sse,
+	// websocket or stdio (never http, which names a preference).
+	Transport       registry.Transport
+	ServerInfo      ServerInfo
+	ProtocolVersion string
+	Tools           []Tool
+	// Latency is the wall time from the start of the probe to the complete
+	// tool list.
+	Latency time.Duration
+}
+
+// Probe connects (initialize), lists every tool (following cursors, within
+// the page cap) and closes. conn.TimeoutMS bounds the whole probe, fallbacks
+// included.
+func (c *Client) Probe(ctx context.Context, conn *registry.Connection) (*ProbeResult, error) {
+	start := time.Now()
+	ctx, cancel := withTimeout(ctx, connTimeout(conn))
+	defer cancel()
+	s, err := c.connect(ctx, conn, connectOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	tools, err := s.ListTools(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &ProbeResult{
+		Transport:       s.transport,
+		ServerInfo:      s.ServerInfo(),
+		ProtocolVersion: s.ProtocolVersion(),
+		Tools:           tools,
+		Latency:         time.Since(start),
+	}, nil
+}
+
+// Call connects, calls one tool and closes. conn.TimeoutMS bounds the
+// connection and, separately, the call. A tool that fails is a result with
+// IsError set, not an error.
+func (c *Client) Call(ctx context.Context, conn *registry.Connection, tool string, args map[string]any) (*mcp.CallToolResult, error) {
+	s, err := c.connect(ctx, conn, connectOptions{})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	return s.CallTool(ctx, tool, args)
+}
+
+// Connect opens a session: the transport is chosen (with fallback for http
+// and sse) and the MCP handshake done within conn.TimeoutMS. The session
+// stays open until [Session.Close], so it can be kept warm; over streamable
+// HTTP it also listens for server notifications.
+func (c *Client) Connect(ctx context.Context, conn *registry.Connection) (*Session, error) {
+	return c.connect(ctx, conn, connectOptions{standaloneSSE: true})
+}
+
+// connectOptions are the differences between one-shot and kept sessions.
+type connectOptions struct {
+	// standaloneSSE opens streamable HTTP's GET stream for server-initiated
+	// messages; a probe has no use for it.
+	standaloneSSE bool
+}
+
+// connTimeout is the connection's timeout, the registry default when unset.
+func connTimeout(conn *registry.Connection) time.Duration {
+	ms := conn.TimeoutMS
+	if ms <= 0 {
+		ms = registry.DefaultTimeoutMS
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+// plan lists the transports to try, in order.
+func plan(t registry.Transport) ([]registry.Transport, error) {
+	switch t {
+	case registry.TransportHTTP:
+		return []registry.Transport{registry.TransportStreamableHTTP, registry.TransportSSE}, nil
+	case registry.TransportSSE:
+		return []registry.Transport{registry.TransportSSE, registry.TransportStreamableHTTP}, nil
+	case registry.TransportStreamableHTTP, registry.TransportWebSocket, registry.TransportStdio:
+		return []registry.Transport{t}, nil
+	}
+	return nil, fmt.Errorf("mcpclient: unknown transport %q", string(t))
+}
+
+func (c *Client) connect(ctx context.Context, conn *registry.Connection, o connectOptions) (*Session, error) {
+	timeout := connTimeout(conn)
+	ctx, cancel := withTimeout(ctx, timeout)
+	defer cancel()
+
+	steps, err := plan(conn.Transport)
+	if err != nil {
+		return nil, err
+	}
+	// Policy first, before any I/O, so a refusal is immediate and the server
+	// sees nothing.
+	var endpoint *url.URL
+	switch conn.Transport {
+	case registry.TransportStdio:
+		if err := c.checkStdio(conn); err != nil {
+			return nil, err
+		}
+	default:
+		schemes := netguard.HTTPSchemes
+		if conn.Transport == registry.TransportWebSocket {
+			schemes = netguard.WebSocketSchemes
+		}
+		endpoint, err = c.guard.CheckURL(conn.Endpoint, schemes)
+		if err != nil {
+			var re *netguard.RefusedError
+			if errors.As(err, &re) {
+				return nil, &Error{Kind: ErrRefused, cause: err, msg: refusedText(re)}
+			}
+			return nil, &Error{Kind: ErrRefused, cause: err, msg: "refused by network policy: " + err.Error()}
+		}
+	}
+
+	headers := connHeaders(conn)
+	red := newRedactor(redactValues(conn, headers, endpoint)...)
+	var first *Error
+	for i, t := range steps {
+		s, err := c.attempt(ctx, conn, t, endpoint, headers, timeout, red, o)
+		if err == nil {
+			return s, nil
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			return nil, err
+		}
+		if i == 0 {
+			first = e
+		} else {
+			return nil, combine(first, e)
+		}
+		if i+1 < len(steps) && e.notSpoken && ctx.Err() == nil {
+			c.log.DebugContext(ctx, "mcp transport not spoken, falling back",
+				"endpoint", displayURL(endpoint), "tried", string(t), "next", string(steps[i+1]), "reason", e.Error())
+			continue
+		}
+		return nil, e
+	}
+	panic("unreachable")
+}
+
+// combine reports a failed fallback. If the fallback transport is not
+// spoken either, the server speaks neither and the requested transport's
+// error leads; otherwise the fallback got further (the server speaks it but
+// something else went wrong) and its error leads.
+func combine(first, second *Error) *Error {
+	lead, other := second, first
+	note := "after " + describeTransport(first.Transport) + " failed: "
+	if second.notSpoken {
+		lead, other = first, second
+		note = describeTransport(second.Transport) + " fallback: "
+	}
+	e := *lead
+	e.msg = lead.msg + " (" + note + trimKind(other) + ")"
+	e.notSpoken = false
+	return &e
+}
+
+// trimKind is an error's message without its sentinel prefix.
+func trimKind(e *Error) string {
+	p := e.Kind.Error() + ": "
+	if len(e.msg) > len(p) && e.msg[:len(p)] == p {
+		return e.msg[len(p):]
+	}
+	return e.msg
+}
+
+// redactValues are the strings no error message may contain: secret
+// values, expanded header values, the endpoint's query.
+func redactValues(conn *registry.Connection, headers http.Header, endpoint *url.URL) []string {
+	var out []string
+	for _, v := range conn.Secrets {
+		out = append(out, v)
+	}
+	for _, vs := range headers {
+		out = append(out, vs...)
+	}
+	if endpoint != nil && endpoint.RawQuery != "" {
+		out = append(out, endpoint.RawQuery)
+	}
+	return out
+}

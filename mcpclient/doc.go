@@ -1,0 +1,44 @@
+// Package mcpclient is the MCP client tether uses for every conversation with
+// a customer's server: probing it (initialize + tools/list), calling its
+// tools, and holding sessions open.
+//
+// It builds on the official go-sdk (github.com/modelcontextprotocol/go-sdk)
+// and adds what a server-side client facing untrusted servers needs:
+//
+//   - Transports: streamable HTTP and legacy SSE from the SDK, with the
+//     fallbacks tether's API promises (http tries streamable HTTP, then SSE;
+//     sse tries SSE, then streamable HTTP), a websocket transport of its own
+//     (subprotocol "mcp"), and stdio for allow-listed commands only, run
+//     without a shell in a scrubbed environment. The transport that worked is
+//     reported, so it can be recorded on the connection.
+//   - Outbound safety: every network connection goes through a
+//     [netguard.Guard]; the connection's headers (with {{secrets.KEY}}
+//     templates expanded) are sent only to the endpoint's own origin; no
+//     secret or header value reaches a log line or an error message.
+//   - Limits: the connection's timeout bounds the whole connect, handshake
+//     and listing, fallbacks included; every message is capped
+//     (Options.MaxMessageBytes); tools/list paging is capped and stops on a
+//     repeated cursor.
+//   - Errors: every failure wraps one of ErrTimeout, ErrConnectionFailed,
+//     ErrInvalidResponse, ErrRefused, ErrAuthRejected or ErrServerError, with
+//     a message a user can act on ("invalid MCP response: server returned
+//     HTTP 404 for POST https://mcp.example.com/mcp").
+//
+// Example:
+//
+//	c := mcpclient.New(mcpclient.Options{Guard: guard})
+//	res, err := c.Probe(ctx, &registry.Connection{
+//		Transport: registry.TransportHTTP,
+//		Endpoint:  "https://mcp.example.com/mcp",
+//		Headers:   registry.Sensitive{"Authorization": "Bearer {{secrets.token}}"},
+//		Secrets:   registry.Sensitive{"token": token},
+//		TimeoutMS: 30000,
+//	})
+//	switch {
+//	case errors.Is(err, mcpclient.ErrAuthRejected):
+//		// start OAuth, using err.(*mcpclient.Error).WWWAuthenticate
+//	case err != nil:
+//		return err
+//	}
+//	fmt.Println(res.Transport, len(res.Tools)) // streamable_http 12
+package mcpclient

@@ -1,0 +1,250 @@
+package mcpclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/netguard"
+	"github.com/tether-dev/tether/registry"
+)
+
+// Sentinels classifying every failure of this package. Each error returned by
+// [Client.Probe], [Client.Call], [Client.Connect] and the [Session] methods
+// wraps exactly one of them (test with [errors.Is]) and is an [*Error] whose
+// message says what happened in words a user can act on. API layers map the
+// sentinels to their error codes (Ferni's MCP_TIMEOUT, MCP_CONNECTION_FAILED,
+// MCP_INVALID_RESPONSE, ...).
+var (
+	// ErrTimeout means the connection's timeout elapsed before the server
+	// answered ("timeout: no answer within 30000ms").
+	ErrTimeout = errors.New("timeout")
+	// ErrConnectionFailed means tether could not reach the server or lost it:
+	// a refused or reset TCP connection, a TLS failure, an HTTP 5xx, a stdio
+	// command that exited.
+	ErrConnectionFailed = errors.New("connection failed")
+	// ErrInvalidResponse means the server answered, but not with valid MCP: a
+	// body that is not JSON-RPC, an HTTP 404 on the MCP path, a bad
+	// initialize result, a message over the size cap.
+	ErrInvalidResponse = errors.New("invalid MCP response")
+	// ErrRefused means tether's own policy refused the connection before it
+	// was made: the network policy (the error then also wraps
+	// [netguard.ErrRefused]) or the stdio allow-list.
+	ErrRefused = errors.New("refused by policy")
+	// ErrAuthRejected means the server answered HTTP 401 or 403. The
+	// [*Error] carries the WWW-Authenticate header, which names the OAuth
+	// protected resource metadata to start an authorization from.
+	ErrAuthRejected = errors.New("authentication rejected")
+	// ErrServerError means the server answered a request with a JSON-RPC
+	// error (an unknown tool, invalid arguments, a failed handshake). The
+	// [*jsonrpc.Error] is in the chain. A tool that fails is not this: its
+	// result comes back with IsError set.
+	ErrServerError = errors.New("server error")
+)
+
+// Error is the error type of this package. Its message is meant to be shown
+// to the user who registered the server; it never contains a secret or a
+// header value.
+type Error struct {
+	// Kind is one of the package's sentinels.
+	Kind error
+	// Transport is the transport the failure happened on ("" when the
+	// connection was refused before a transport was tried).
+	Transport registry.Transport
+	// HTTPStatus is the status code of the HTTP response behind the failure,
+	// if there was one.
+	HTTPStatus int
+	// WWWAuthenticate is the WWW-Authenticate header of a 401 or 403
+	// response, kept for the OAuth flow (RFC 9728 resource_metadata).
+	WWWAuthenticate string
+
+	msg   string
+	cause error
+	// notSpoken marks failures that say "this server does not speak the
+	// transport", the only ones a fallback may follow.
+	notSpoken bool
+}
+
+// Error returns the user-facing message, e.g. "timeout: no answer within 2000ms".
+func (e *Error) Error() string { return e.msg }
+
+// Unwrap returns the sentinel and the underlying cause, so both
+// errors.Is(err, ErrRefused) and errors.Is(err, netguard.ErrRefused) work.
+func (e *Error) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.Kind}
+	}
+	return []error{e.Kind, e.cause}
+}
+
+// newError builds an *Error whose message is the sentinel's text, a colon
+// and the detail.
+func newError(kind, cause error, format string, args ...any) *Error {
+	return &Error{Kind: kind, cause: cause, msg: kind.Error() + ": " + fmt.Sprintf(format, args...)}
+}
+
+// timeoutCause is the cancellation cause of the deadlines this package sets,
+// so a timeout can be told apart from the caller cancelling, and reported
+// with the configured duration.
+type timeoutCause struct{ d time.Duration }
+
+func (t *timeoutCause) Error() string {
+	return fmt.Sprintf("no answer within %dms", t.d.Milliseconds())
+}
+
+// withTimeout bounds ctx by d with a recognisable cause.
+func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeoutCause(ctx, d, &timeoutCause{d: d})
+}
+
+// classify turns any error from the SDK, the transports or the network into
+// an *Error. ctx is the context of the failed operation; tr recorded what the
+// server answered since mark. The order matters: an oversized message or a
+// refused dial explains a broken connection better than the breakage itself,
+// and a 401 better than the timeout that may follow it.
+func classify(ctx context.Context, err error, tr *tracker, mark uint64, t registry.Transport, red *redactor) *Error {
+	e := classifyRaw(ctx, err, tr, mark)
+	e.Transport = t
+	e.msg = red.redact(e.msg)
+	return e
+}
+
+func classifyRaw(ctx context.Context, err error, tr *tracker, mark uint64) *Error {
+	var done *Error
+	if errors.As(err, &done) {
+		return done
+	}
+	if fatal := tr.fatalErr(); fatal != nil {
+		return newError(ErrInvalidResponse, fatal, "%s", fatal.Error())
+	}
+	var refused *netguard.RefusedError
+	if errors.As(err, &refused) {
+		return &Error{Kind: ErrRefused, cause: err, msg: refusedText(refused)}
+	}
+	if errors.Is(err, netguard.ErrRefused) {
+		return &Error{Kind: ErrRefused, cause: err, msg: "refused by network policy"}
+	}
+	if f := tr.authSince(mark); f != nil {
+		e := newError(ErrAuthRejected, err, "HTTP %d for %s %s", f.status, f.method, f.url)
+		e.HTTPStatus, e.WWWAuthenticate = f.status, f.wwwAuthenticate
+		return e
+	}
+	var tc *timeoutCause
+	if ctx.Err() != nil && errors.As(context.Cause(ctx), &tc) {
+		return newError(ErrTimeout, context.DeadlineExceeded, "%s", tc.Error())
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return newError(ErrTimeout, context.DeadlineExceeded, "the caller's deadline passed before the server answered")
+	}
+	if errors.Is(ctx.Err(), context.Canceled) {
+		return &Error{Kind: ErrConnectionFailed, cause: context.Canceled, msg: "connection failed: cancelled"}
+	}
+	if f := tr.failureSince(mark); f != nil {
+		return f.toError(err)
+	}
+	if x := tr.exited(); x != "" {
+		return newError(ErrConnectionFailed, err, "%s", x)
+	}
+	var rpcErr *jsonrpc.Error
+	if errors.As(err, &rpcErr) {
+		return newError(ErrServerError, err, "%s (code %d)", rpcErr.Message, rpcErr.Code)
+	}
+	if msg, ok := networkText(err); ok {
+		return newError(ErrConnectionFailed, err, "%s", msg)
+	}
+	if tr.hasResponded() {
+		return newError(ErrInvalidResponse, err, "%s", err.Error())
+	}
+	return newError(ErrConnectionFailed, err, "%s", err.Error())
+}
+
+// refusedText is the refusal without netguard's "dial <addr>" prefix:
+// "refused by network policy: 127.0.0.1 is a loopback address".
+func refusedText(re *netguard.RefusedError) string {
+	return netguard.ErrRefused.Error() + ": " + re.Reason
+}
+
+// networkText finds the most specific network-level failure in err and
+// describes it without the URL that net/http prefixes (its query may hold a
+// secret): "dial tcp 127.0.0.1:1234: connect: connection refused".
+func networkText(err error) (string, bool) {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op.Error(), true
+	}
+	var dns *net.DNSError
+	if errors.As(err, &dns) {
+		return dns.Error(), true
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if ue.Timeout() {
+			return "the request timed out", true
+		}
+		return ue.Err.Error(), true
+	}
+	switch {
+	case errors.Is(err, syscall.ECONNRESET):
+		return "connection reset by the server", true
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused", true
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "the server closed the connection", true
+	case errors.Is(err, mcp.ErrConnectionClosed), errors.Is(err, net.ErrClosed):
+		return "the connection closed", true
+	}
+	return "", false
+}
+
+// sizeText renders a byte count the way limits are configured: "8 MiB".
+func sizeText(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%d KiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// redactor removes secret values from error messages. Errors end up in API
+// responses and the database (lastError, status_reason), and the SDK's
+// messages are not written with secrets in mind.
+type redactor struct {
+	values []string
+}
+
+// minRedactLen skips very short values: replacing every "ab" in a message
+// would mangle it, and a two-character secret protects nothing anyway.
+const minRedactLen = 4
+
+func newRedactor(values ...string) *redactor {
+	r := &redactor{}
+	for _, v := range values {
+		if len(v) >= minRedactLen {
+			r.values = append(r.values, v)
+		}
+	}
+	// Longest first: "Bearer <token>" goes whole before "<token>" alone.
+	sort.Slice(r.values, func(i, j int) bool { return len(r.values[i]) > len(r.values[j]) })
+	return r
+}
+
+func (r *redactor) redact(s string) string {
+	if r == nil {
+		return s
+	}
+	for _, v := range r.values {
+		s = strings.ReplaceAll(s, v, "***")
+	}
+	return s
+}

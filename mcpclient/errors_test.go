@@ -1,0 +1,276 @@
+package mcpclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/netguard"
+	"github.com/tether-dev/tether/registry"
+)
+
+func TestProbeFailures(t *testing.T) {
+	t.Parallel()
+	html := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprint(w, "<html><body>Welcome</body></html>")
+	})
+	unauthorized := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="https://mcp.example.com/.well-known/oauth-protected-resource"`)
+		http.Error(w, "no", http.StatusUnauthorized)
+	})
+	tests := []struct {
+		name      string
+		transport registry.Transport
+		handler   http.Handler
+		want      error
+		contains  []string
+		status    int
+		// methods are the HTTP methods the server must have seen: they show
+		// whether a fallback was (rightly) tried or not.
+		methods []string
+	}{
+		{
+			name: "html page", transport: registry.TransportHTTP, handler: html,
+			want: ErrInvalidResponse,
+			contains: []string{
+				`invalid MCP response: server answered POST http://127.0.0.1:`,
+				`with Content-Type "text/html; charset=utf-8", not JSON or an event stream`,
+				"legacy SSE fallback: server answered GET", "not an event stream",
+			},
+			methods: []string{"POST", "POST", "GET"},
+		},
+		{
+			name: "not found", transport: registry.TransportStreamableHTTP, handler: http.NotFoundHandler(),
+			want: ErrInvalidResponse, status: 404,
+			contains: []string{"invalid MCP response: server returned HTTP 404 for POST http://127.0.0.1:"},
+		},
+		{
+			name: "not found anywhere", transport: registry.TransportSSE, handler: http.NotFoundHandler(),
+			want: ErrInvalidResponse, status: 404,
+			contains: []string{
+				"invalid MCP response: server returned HTTP 404 for GET http://127.0.0.1:",
+				"streamable HTTP fallback: server returned HTTP 404 for POST",
+			},
+			methods: []string{"GET", "POST", "POST"},
+		},
+		{
+			name: "server error", transport: registry.TransportHTTP,
+			handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, "boom", http.StatusBadGateway)
+			}),
+			want: ErrConnectionFailed, status: 502,
+			contains: []string{"connection failed: server returned HTTP 502 for POST"},
+			// 5xx says nothing about which transport the server speaks.
+			methods: []string{"POST", "POST"},
+		},
+		{
+			name: "unauthorized streamable", transport: registry.TransportHTTP, handler: unauthorized,
+			want: ErrAuthRejected, status: 401,
+			contains: []string{"authentication rejected: HTTP 401 for POST http://127.0.0.1:"},
+			methods:  []string{"POST", "POST"}, // no fallback after a 401
+		},
+		{
+			name: "unauthorized sse", transport: registry.TransportSSE, handler: unauthorized,
+			want: ErrAuthRejected, status: 401,
+			contains: []string{"authentication rejected: HTTP 401 for GET http://127.0.0.1:"},
+			methods:  []string{"GET"},
+		},
+		{
+			name: "forbidden websocket", transport: registry.TransportWebSocket,
+			handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				http.Error(w, "no", http.StatusForbidden)
+			}),
+			want: ErrAuthRejected, status: 403,
+			contains: []string{"authentication rejected: HTTP 403 for GET http://127.0.0.1:"},
+		},
+		{
+			name: "websocket endpoint that is plain HTTP", transport: registry.TransportWebSocket, handler: html,
+			want:     ErrInvalidResponse,
+			contains: []string{"invalid MCP response:", "101", "200"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv, rec := serve(t, tt.handler)
+			endpoint := srv.URL + "/mcp"
+			if tt.transport == registry.TransportWebSocket {
+				endpoint = wsURL(srv) + "/mcp"
+			}
+			c := newTestClient(t, Options{})
+
+			_, err := c.Probe(ctxT(t), httpConn(tt.transport, endpoint))
+			require.ErrorIs(t, err, tt.want)
+			for _, s := range tt.contains {
+				assert.Contains(t, err.Error(), s)
+			}
+			e := asError(t, err)
+			assert.Equal(t, tt.status, e.HTTPStatus)
+			if tt.want == ErrAuthRejected && tt.transport != registry.TransportWebSocket {
+				assert.Contains(t, e.WWWAuthenticate, `resource_metadata="https://mcp.example.com/`)
+			}
+			if tt.methods != nil {
+				assert.Equal(t, tt.methods, rec.methods())
+			}
+		})
+	}
+}
+
+func TestProbeRefusedByNetworkPolicy(t *testing.T) {
+	t.Parallel()
+	srv, rec := serve(t, streamableHandler(newTestServer("refused"), nil))
+	tests := []struct {
+		name      string
+		transport registry.Transport
+		endpoint  string
+		contains  string
+	}{
+		{name: "loopback", transport: registry.TransportHTTP, endpoint: srv.URL + "/mcp", contains: "127.0.0.1 is a loopback address"},
+		{name: "websocket loopback", transport: registry.TransportWebSocket, endpoint: wsURL(srv), contains: "127.0.0.1 is a loopback address"},
+		{name: "wrong scheme", transport: registry.TransportWebSocket, endpoint: srv.URL, contains: `scheme "http" is not allowed`},
+		{name: "metadata address", transport: registry.TransportStreamableHTTP, endpoint: "http://169.254.169.254/latest", contains: "link-local"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// No AllowCIDRs: loopback is refused like any internal address.
+			c := New(Options{Guard: netguard.New(netguard.Options{})})
+			_, err := c.Probe(ctxT(t), httpConn(tt.transport, tt.endpoint))
+			require.ErrorIs(t, err, ErrRefused)
+			require.ErrorIs(t, err, netguard.ErrRefused)
+			assert.Contains(t, err.Error(), "refused by network policy: ")
+			assert.Contains(t, err.Error(), tt.contains)
+		})
+	}
+	assert.Zero(t, rec.hits.Load(), "a refused server must see no request")
+}
+
+// A name that resolves inward passes the URL check; the dial-time check
+// must refuse it before a byte is sent.
+func TestProbeRefusedAtDialTime(t *testing.T) {
+	t.Parallel()
+	srv, rec := serve(t, streamableHandler(newTestServer("rebind"), nil))
+	g := netguard.New(netguard.Options{
+		LookupNetIP: func(context.Context, string, string) ([]netip.Addr, error) {
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+		},
+	})
+	c := New(Options{Guard: g})
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	require.NoError(t, err)
+	_, err = c.Probe(ctxT(t), httpConn(registry.TransportHTTP, "http://rebind.example:"+port+"/mcp"))
+	require.ErrorIs(t, err, ErrRefused)
+	require.ErrorIs(t, err, netguard.ErrRefused)
+	assert.Contains(t, err.Error(), "refused by network policy: 127.0.0.1 is a loopback address")
+	assert.Zero(t, rec.hits.Load())
+}
+
+func TestProbeConnectionRefused(t *testing.T) {
+	t.Parallel()
+	addr := closedPort(t)
+	c := newTestClient(t, Options{})
+	conn := httpConn(registry.TransportHTTP, "http://"+addr+"/mcp?api_key=sup3rs3cret")
+	conn.Headers = registry.Sensitive{"X-API-Key": "{{secrets.key}}"}
+	conn.Secrets = registry.Sensitive{"key": "an0ther-s3cret"}
+
+	_, err := c.Probe(ctxT(t), conn)
+	require.ErrorIs(t, err, ErrConnectionFailed)
+	assert.Contains(t, err.Error(), "connection failed: dial tcp "+addr+": connect: connection refused")
+	assert.NotContains(t, err.Error(), "sup3rs3cret")
+	assert.NotContains(t, err.Error(), "an0ther-s3cret")
+}
+
+func TestProbeTimeout(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		transport registry.Transport
+	}{
+		{name: "http", transport: registry.TransportHTTP},
+		{name: "sse", transport: registry.TransportSSE},
+		{name: "websocket", transport: registry.TransportWebSocket},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			endpoint := silentServer(t)
+			if tt.transport == registry.TransportWebSocket {
+				endpoint = "ws" + endpoint[len("http"):]
+			}
+			conn := httpConn(tt.transport, endpoint)
+			conn.TimeoutMS = 1000
+			c := newTestClient(t, Options{})
+
+			start := time.Now()
+			_, err := c.Probe(ctxT(t), conn)
+			elapsed := time.Since(start)
+			require.ErrorIs(t, err, ErrTimeout)
+			assert.Equal(t, "timeout: no answer within 1000ms", err.Error())
+			assert.GreaterOrEqual(t, elapsed, 900*time.Millisecond)
+			assert.Less(t, elapsed, 1800*time.Millisecond)
+		})
+	}
+}
+
+// A server that answers the handshake and then never answers tools/list
+// must not hold the probe beyond the timeout either: the legacy SSE
+// transport keeps its stream on the Connect context, which is why sessions
+// connect with a lifetime context and operations carry their own deadline.
+func TestProbeTimeoutAfterHandshake(t *testing.T) {
+	t.Parallel()
+	for _, transport := range []registry.Transport{registry.TransportStreamableHTTP, registry.TransportSSE} {
+		t.Run(string(transport), func(t *testing.T) {
+			t.Parallel()
+			s := newTestServer("stuck")
+			release := make(chan struct{})
+			t.Cleanup(func() { close(release) })
+			s.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+				return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+					if method == "tools/list" {
+						select {
+						case <-release:
+						case <-ctx.Done():
+						}
+						return nil, errors.New("released")
+					}
+					return next(ctx, method, req)
+				}
+			})
+			var h http.Handler = streamableHandler(s, nil)
+			if transport == registry.TransportSSE {
+				h = sseHandler(s)
+			}
+			srv, _ := serve(t, h)
+			conn := httpConn(transport, srv.URL)
+			conn.TimeoutMS = 1000
+			c := newTestClient(t, Options{})
+
+			start := time.Now()
+			_, err := c.Probe(ctxT(t), conn)
+			require.ErrorIs(t, err, ErrTimeout)
+			assert.Less(t, time.Since(start), 1800*time.Millisecond)
+		})
+	}
+}
+
+func TestErrorUnwrap(t *testing.T) {
+	t.Parallel()
+	cause := &netguard.RefusedError{Reason: "x"}
+	e := &Error{Kind: ErrRefused, cause: cause, msg: "refused by network policy: x"}
+	assert.ErrorIs(t, e, ErrRefused)
+	assert.ErrorIs(t, e, netguard.ErrRefused)
+	assert.NotErrorIs(t, e, ErrTimeout)
+	var re *netguard.RefusedError
+	assert.True(t, errors.As(e, &re))
+	wrapped := fmt.Errorf("probe: %w", e)
+	assert.Same(t, e, asError(t, wrapped))
+}

@@ -1,0 +1,131 @@
+package mcpclient
+
+import (
+	"io"
+	"sync"
+)
+
+// The readers here cap what a server can make tether buffer. The go-sdk
+// reads plain JSON responses with io.ReadAll and has its own, larger caps on
+// SSE events and stdio lines that fail without saying why; these readers
+// trip first and record the reason on the tracker, so the failure is
+// reported as ErrInvalidResponse "response larger than 8 MiB".
+
+// sdkSlack is added to the cap when configuring the go-sdk's own limits, so
+// ours always trip first and the reason is known.
+const sdkSlack = 64 << 10
+
+// bodyLimiter caps a whole response body (a JSON response to one request).
+type bodyLimiter struct {
+	rc    io.ReadCloser
+	limit int64
+	n     int64
+	tr    *tracker
+}
+
+func (b *bodyLimiter) Read(p []byte) (int, error) {
+	if b.n > b.limit {
+		return 0, &tooLargeError{limit: b.limit}
+	}
+	n, err := b.rc.Read(p)
+	b.n += int64(n)
+	if b.n > b.limit {
+		e := &tooLargeError{limit: b.limit}
+		b.tr.fail(e)
+		return 0, e
+	}
+	return n, err
+}
+
+func (b *bodyLimiter) Close() error { return b.rc.Close() }
+
+// framer caps the size of each frame in a byte stream: an SSE event (ended
+// by a blank line) or a newline-delimited JSON line (stdio). Only the bytes
+// since the last frame boundary count, so a long-lived stream may carry any
+// number of messages.
+type framer struct {
+	limit  int64
+	events bool // SSE: frames end at a blank line; else at every newline
+	tr     *tracker
+
+	n         int64 // bytes in the current frame
+	lineEmpty bool  // no byte since the last line break
+	lastCR    bool  // the previous byte was \r (so a \n completes "\r\n")
+	err       error
+}
+
+func newFramer(limit int64, events bool, tr *tracker) *framer {
+	return &framer{limit: limit, events: events, tr: tr, lineEmpty: true}
+}
+
+// scan accounts for p and reports the error once a frame is over the limit.
+func (f *framer) scan(p []byte) error {
+	if f.err != nil {
+		return f.err
+	}
+	for _, c := range p {
+		switch {
+		case c == '\n' && f.lastCR:
+			f.lastCR = false
+		case c == '\n' || c == '\r':
+			f.lastCR = c == '\r'
+			if !f.events || f.lineEmpty {
+				f.n = 0
+			}
+			f.lineEmpty = true
+		default:
+			f.lastCR = false
+			f.lineEmpty = false
+			f.n++
+			if f.n > f.limit {
+				f.err = &tooLargeError{limit: f.limit}
+				f.tr.fail(f.err)
+				return f.err
+			}
+		}
+	}
+	return nil
+}
+
+// framedReader applies a framer to a reader.
+type framedReader struct {
+	rc io.ReadCloser
+	f  *framer
+}
+
+func (r *framedReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	if n > 0 {
+		r.f.tr.sawResponse()
+	}
+	if ferr := r.f.scan(p[:n]); ferr != nil {
+		return 0, ferr
+	}
+	return n, err
+}
+
+func (r *framedReader) Close() error { return r.rc.Close() }
+
+// tailBuffer keeps the last bytes written to it: the end of a stdio
+// server's stderr, which usually says why it gave up.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > t.max {
+		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}

@@ -1,0 +1,297 @@
+package mcpclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/registry"
+)
+
+// sessionCloseGrace bounds the polite part of Session.Close (streamable
+// HTTP's DELETE, the websocket close handshake); then everything is torn
+// down regardless.
+const sessionCloseGrace = 2 * time.Second
+
+// Session is an open MCP session with one server. Its methods are safe for
+// concurrent use; each is bounded by the connection's timeout (and by its
+// ctx). A Session holds a connection, a stream or a process: always Close it.
+type Session struct {
+	cs        *mcp.ClientSession
+	transport registry.Transport
+	timeout   time.Duration
+	maxPages  int
+	tr        *tracker
+	red       *redactor
+	log       *slog.Logger
+	// stop ends the session's lifetime context. Transports that tie their
+	// stream to the Connect context (legacy SSE, websocket) were given that
+	// context, not the caller's, so the session outlives the handshake.
+	stop    context.CancelFunc
+	cleanup func()
+
+	closeOnce sync.Once
+}
+
+// attempt connects over one transport. It returns an *Error on failure.
+func (c *Client) attempt(ctx context.Context, conn *registry.Connection, t registry.Transport, endpoint *url.URL,
+	headers http.Header, timeout time.Duration, red *redactor, o connectOptions) (*Session, error) {
+	tr := newTracker()
+	mark := tr.mark()
+	life, stop := context.WithCancel(context.WithoutCancel(ctx))
+	cleanup := func() {}
+	var (
+		transport mcp.Transport
+		exited    chan struct{}
+	)
+	switch t {
+	case registry.TransportStreamableHTTP:
+		hc := c.httpClient(endpoint, t, headers, timeout, tr)
+		transport = &mcp.StreamableClientTransport{
+			Endpoint:             endpoint.String(),
+			HTTPClient:           hc,
+			MaxEventSize:         int(c.maxMessage + sdkSlack),
+			DisableStandaloneSSE: !o.standaloneSSE,
+		}
+		cleanup = func() { closeIdle(hc) }
+	case registry.TransportSSE:
+		hc := c.httpClient(endpoint, t, headers, timeout, tr)
+		transport = &mcp.SSEClientTransport{
+			Endpoint:     endpoint.String(),
+			HTTPClient:   hc,
+			MaxEventSize: int(c.maxMessage + sdkSlack),
+		}
+		cleanup = func() { closeIdle(hc) }
+	case registry.TransportWebSocket:
+		hc := c.httpClient(endpoint, t, headers, timeout, tr)
+		transport = &wsTransport{url: endpoint.String(), client: hc, limit: c.maxMessage, tr: tr}
+		cleanup = func() { closeIdle(hc) }
+	case registry.TransportStdio:
+		p, err := c.startStdio(conn, tr, red)
+		if err != nil {
+			stop()
+			return nil, classify(ctx, err, tr, mark, t, red)
+		}
+		transport, exited, cleanup = p.transport, p.exited, p.cleanup
+	}
+
+	client := mcp.NewClient(&c.impl, &mcp.ClientOptions{
+		// Not nil: nil means the SDK's default, which declares roots.
+		// tether is a server-side client with no user at hand: no roots,
+		// no sampling, no elicitation.
+		Capabilities: &mcp.ClientCapabilities{},
+		Logger:       c.log,
+	})
+	type result struct {
+		cs  *mcp.ClientSession
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		cs, err := client.Connect(life, transport, nil)
+		done <- result{cs, err}
+	}()
+
+	var err error
+	select {
+	case r := <-done:
+		if r.err == nil {
+			return &Session{
+				cs:        r.cs,
+				transport: t,
+				timeout:   timeout,
+				maxPages:  c.maxPages,
+				tr:        tr,
+				red:       red,
+				log:       c.log.With("transport", string(t), "endpoint", endpointForLog(conn, endpoint)),
+				stop:      stop,
+				cleanup:   cleanup,
+			}, nil
+		}
+		if exited != nil {
+			// A stdio server that quit explains itself in its exit status
+			// and stderr; give the exit a moment to be recorded.
+			select {
+			case <-exited:
+			case <-time.After(stdioExitWait):
+			}
+		}
+		e := classify(ctx, r.err, tr, mark, t, red)
+		stop()
+		cleanup()
+		return nil, e
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-tr.fatal.Done():
+		err = context.Cause(tr.fatal)
+	}
+	// The handshake is still running: cancel it and clean up once it has
+	// returned, without making the caller wait.
+	e := classify(ctx, err, tr, mark, t, red)
+	stop()
+	go func() {
+		if r := <-done; r.cs != nil {
+			_ = r.cs.Close()
+		}
+		cleanup()
+	}()
+	return nil, e
+}
+
+func endpointForLog(conn *registry.Connection, endpoint *url.URL) string {
+	if endpoint == nil {
+		return conn.Command
+	}
+	return displayURL(endpoint)
+}
+
+// Transport returns the transport this session runs on (streamable_http,
+// sse, websocket or stdio).
+func (s *Session) Transport() registry.Transport { return s.transport }
+
+// ServerInfo returns what the server said about itself.
+func (s *Session) ServerInfo() ServerInfo {
+	res := s.cs.InitializeResult()
+	if res == nil || res.ServerInfo == nil {
+		return ServerInfo{}
+	}
+	return ServerInfo{Name: res.ServerInfo.Name, Version: res.ServerInfo.Version, Title: res.ServerInfo.Title}
+}
+
+// ProtocolVersion returns the negotiated MCP protocol version.
+func (s *Session) ProtocolVersion() string {
+	if res := s.cs.InitializeResult(); res != nil {
+		return res.ProtocolVersion
+	}
+	return ""
+}
+
+// opContext bounds one operation by the connection's timeout, and ends it
+// at once if the server sends something fatal (an oversized message).
+func (s *Session) opContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := withTimeout(ctx, s.timeout)
+	stop := context.AfterFunc(s.tr.fatal, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+// ListTools lists every tool, page by page. The go-sdk's iterator follows
+// cursors blindly, so paging is done here: at most MaxToolPages pages, and a
+// cursor seen before ends the listing. A listing cut short returns the tools
+// seen so far, not an error: a server that pages forever still has tools.
+func (s *Session) ListTools(ctx context.Context) ([]Tool, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	mark := s.tr.mark()
+	tools := []Tool{}
+	seen := map[string]bool{}
+	cursor := ""
+	for page := 1; ; page++ {
+		res, err := s.cs.ListTools(ctx, &mcp.ListToolsParams{Cursor: cursor})
+		if err != nil {
+			return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
+		}
+		for _, t := range res.Tools {
+			tools = append(tools, convertTool(t))
+		}
+		next := res.NextCursor
+		switch {
+		case next == "":
+			return tools, nil
+		case seen[next] || next == cursor:
+			s.log.WarnContext(ctx, "tools/list repeated a cursor; listing stopped", "pages", page, "tools", len(tools))
+			return tools, nil
+		case page >= s.maxPages:
+			s.log.WarnContext(ctx, "tools/list page cap reached; listing stopped", "pages", page, "tools", len(tools))
+			return tools, nil
+		}
+		seen[next] = true
+		cursor = next
+	}
+}
+
+// CallTool calls one tool. A tool that fails is a result with IsError set,
+// not an error; errors are protocol and transport failures (an unknown
+// tool, for instance, is ErrServerError).
+func (s *Session) CallTool(ctx context.Context, name string, args map[string]any) (*mcp.CallToolResult, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	mark := s.tr.mark()
+	if args == nil {
+		// A nil map in an interface is not nil to the SDK, and would be
+		// sent as "arguments": null.
+		args = map[string]any{}
+	}
+	res, err := s.cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
+	}
+	return res, nil
+}
+
+// Close ends the session: politely first (stdin closed, DELETE sent, close
+// frame), then by force after a short grace (process group killed,
+// connections dropped). It is idempotent and always releases everything;
+// it reports no error, as a caller could do nothing about one.
+func (s *Session) Close() error {
+	s.closeOnce.Do(func() {
+		done := make(chan error, 1)
+		go func() { done <- s.cs.Close() }()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, mcp.ErrConnectionClosed) {
+				s.log.Debug("mcp session close", "error", s.red.redact(err.Error()))
+			}
+		case <-time.After(sessionCloseGrace):
+		}
+		s.stop()
+		s.cleanup()
+	})
+	return nil
+}
+
+// convertTool turns the SDK's tool into plain JSON objects.
+func convertTool(t *mcp.Tool) Tool {
+	out := Tool{
+		Name:         t.Name,
+		Title:        t.Title,
+		Description:  t.Description,
+		InputSchema:  toObject(t.InputSchema),
+		OutputSchema: toObject(t.OutputSchema),
+	}
+	if t.Annotations != nil {
+		out.Annotations = toObject(t.Annotations)
+		if out.Title == "" {
+			// The spec's display-name order: title, annotations.title, name.
+			out.Title = t.Annotations.Title
+		}
+	}
+	return out
+}
+
+// toObject returns v as a JSON object, nil if it is not one.
+func toObject(v any) map[string]any {
+	if v == nil {
+		return nil
+	}
+	if m, ok := v.(map[string]any); ok {
+		return m
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil {
+		return nil
+	}
+	return m
+}

@@ -1,0 +1,196 @@
+package mcpclient
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/registry"
+)
+
+// stdio servers run with a scrubbed environment: tether's own (its database
+// path, its keys, cloud credentials) is none of their business.
+const (
+	stdioPath = "/usr/local/bin:/usr/bin:/bin"
+	stdioLang = "C.UTF-8"
+	// stdioGrace is how long a server gets to exit after its stdin closes
+	// before its process group is killed.
+	stdioGrace = 500 * time.Millisecond
+	// stdioExitWait is how long a failed handshake waits for the process
+	// exit, whose status and stderr explain the failure better than "EOF".
+	stdioExitWait = 300 * time.Millisecond
+	stderrTail    = 2048
+	// stderrShown caps the stderr excerpt in an error message.
+	stderrShown = 300
+)
+
+// reservedEnv are set by tether; a secret cannot replace them.
+var reservedEnv = map[string]bool{"PATH": true, "HOME": true, "LANG": true}
+
+// deniedEnv would let whoever registers the connection make the
+// allow-listed command load or run code of their choosing.
+var (
+	deniedEnv         = map[string]bool{"BASH_ENV": true, "ENV": true, "IFS": true, "NODE_OPTIONS": true, "PYTHONSTARTUP": true, "PERL5OPT": true, "RUBYOPT": true}
+	deniedEnvPrefixes = []string{"LD_", "DYLD_"}
+)
+
+// checkStdio applies the stdio policy before anything starts.
+func (c *Client) checkStdio(conn *registry.Connection) error {
+	if len(c.stdio) == 0 {
+		return &Error{Kind: ErrRefused, msg: "refused by policy: stdio connections are disabled on this server (see --stdio-commands)"}
+	}
+	if !c.stdio[conn.Command] {
+		return &Error{Kind: ErrRefused, msg: fmt.Sprintf("refused by policy: stdio command %q is not on the allow-list (see --stdio-commands)", conn.Command)}
+	}
+	for name := range conn.Secrets {
+		upper := strings.ToUpper(name)
+		if reservedEnv[upper] {
+			return &Error{Kind: ErrRefused, msg: fmt.Sprintf("refused by policy: secret %q cannot be passed to a stdio command: tether sets %s itself", name, upper)}
+		}
+		denied := deniedEnv[upper]
+		for _, p := range deniedEnvPrefixes {
+			denied = denied || strings.HasPrefix(upper, p)
+		}
+		if denied {
+			return &Error{Kind: ErrRefused, msg: fmt.Sprintf("refused by policy: secret %q cannot be passed to a stdio command: it would change which code the command runs", name)}
+		}
+	}
+	return nil
+}
+
+// stdioProc is a started stdio server.
+type stdioProc struct {
+	transport mcp.Transport
+	exited    chan struct{}
+	cleanup   func()
+}
+
+// startStdio starts the allow-listed command: argv as given, never through
+// a shell; the environment scrubbed to PATH, HOME (a fresh temporary
+// directory, also the working directory, so relative paths never reach
+// tether's files) and LANG, plus the connection's secrets under their own
+// names. The process gets its own process group, killed on cleanup.
+//
+// The go-sdk's CommandTransport is not used: its line cap is fixed at 16
+// MiB, and it owns the pipes, so no cap of ours could be put in front.
+func (c *Client) startStdio(conn *registry.Connection, tr *tracker, red *redactor) (*stdioProc, error) {
+	home, err := os.MkdirTemp("", "tether-stdio-*")
+	if err != nil {
+		return nil, fmt.Errorf("create a home directory for the stdio server: %w", err)
+	}
+	env := []string{"PATH=" + stdioPath, "HOME=" + home, "LANG=" + stdioLang}
+	for _, name := range conn.Secrets.Names() {
+		env = append(env, name+"="+conn.Secrets[name])
+	}
+
+	stdinR, stdinW, err := os.Pipe()
+	if err != nil {
+		os.RemoveAll(home)
+		return nil, fmt.Errorf("create stdin pipe: %w", err)
+	}
+	stdoutR, stdoutW, err := os.Pipe()
+	if err != nil {
+		stdinR.Close()
+		stdinW.Close()
+		os.RemoveAll(home)
+		return nil, fmt.Errorf("create stdout pipe: %w", err)
+	}
+	stderr := &tailBuffer{max: stderrTail}
+	cmd := exec.Command(conn.Command, conn.Args...)
+	cmd.Env = env
+	cmd.Dir = home
+	// *os.File pipes rather than StdinPipe/StdoutPipe: cmd.Wait then
+	// closes nothing of ours, so the exit can be watched while the SDK is
+	// still reading what the server wrote last.
+	cmd.Stdin = stdinR
+	cmd.Stdout = stdoutW
+	cmd.Stderr = stderr
+	// A grandchild holding stderr open must not hold up Wait.
+	cmd.WaitDelay = time.Second
+	setProcessGroup(cmd)
+	err = cmd.Start()
+	// The child has its copies now (or never will).
+	stdinR.Close()
+	stdoutW.Close()
+	if err != nil {
+		stdinW.Close()
+		stdoutR.Close()
+		os.RemoveAll(home)
+		return nil, newError(ErrConnectionFailed, err, "could not start %s: %s", conn.Command, startProblem(err))
+	}
+
+	exited := make(chan struct{})
+	go func() {
+		err := cmd.Wait()
+		tr.processExited(exitText(cmd, err, stderr))
+		close(exited)
+	}()
+	p := &stdioProc{
+		transport: &mcp.IOTransport{
+			Reader:        &framedReader{rc: stdoutR, f: newFramer(c.maxMessage, false, tr)},
+			Writer:        stdinW,
+			MaxLineLength: int(c.maxMessage + sdkSlack),
+		},
+		exited: exited,
+	}
+	p.cleanup = func() {
+		// Closing stdin is the MCP way to ask a stdio server to exit.
+		stdinW.Close()
+		stdoutR.Close()
+		select {
+		case <-exited:
+		case <-time.After(stdioGrace):
+		}
+		// Always, even after a clean exit: children it left behind go too.
+		killProcessGroup(cmd)
+		<-exited
+		os.RemoveAll(home)
+	}
+	return p, nil
+}
+
+// startProblem describes a failed start without exec's quoting of the
+// whole command line.
+func startProblem(err error) string {
+	switch {
+	case errors.Is(err, exec.ErrNotFound):
+		return "executable not found"
+	case errors.Is(err, os.ErrNotExist):
+		return "no such file"
+	case errors.Is(err, os.ErrPermission):
+		return "permission denied"
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// exitText says how the server ended, with the end of its stderr, which
+// usually says why ("Error: API_KEY is not set").
+func exitText(cmd *exec.Cmd, err error, stderr *tailBuffer) string {
+	status := "exit status 0"
+	if cmd.ProcessState != nil {
+		status = cmd.ProcessState.String()
+	} else if err != nil {
+		status = err.Error()
+	}
+	msg := "the stdio server exited (" + status + ")"
+	tail := strings.TrimSpace(stderr.String())
+	if i := strings.LastIndexAny(tail, "\n"); i >= 0 && len(tail)-i > 20 {
+		// The last line is usually the error; earlier ones are noise.
+		tail = tail[i+1:]
+	}
+	if len(tail) > stderrShown {
+		tail = "..." + strings.ToValidUTF8(tail[len(tail)-stderrShown:], "")
+	}
+	if tail != "" {
+		msg += ": " + tail
+	}
+	return msg
+}
