@@ -35,8 +35,9 @@ lint: ## gofmt, go vet, and generated code / go.mod up to date
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 
-bench: build ## benchmarks: API throughput vs a bare echo handler, as ratios
+bench: build ## benchmarks: API throughput vs a bare echo handler, as ratios; Go micro-benchmarks
 	$(GO) run ./cmd/tether-bench
+	$(GO) test -run '^$$' -bench . -benchmem ./server/
 
 soak: ## long fuzzing and soak runs (minutes)
 	$(GO) test -run '^$$' -fuzz FuzzCheckURL -fuzztime 2m ./netguard/

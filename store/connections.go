@@ -52,9 +52,11 @@ func (s *Store) InsertConnection(ctx context.Context, c *registry.Connection, un
 
 // freeSlug returns base, or base_N with the smallest free N ≥ 2.
 func freeSlug(ctx context.Context, tx *sql.Tx, tenantID, base string) (string, error) {
+	// A range over the (tenant_id, slug) index: base itself and every
+	// "base_..." ('`' is the character after '_').
 	rows, err := tx.QueryContext(ctx,
-		`SELECT slug FROM connections WHERE tenant_id = ? AND (slug = ? OR slug GLOB ? || '_[0-9]*')`,
-		tenantID, base, base)
+		"SELECT slug FROM connections WHERE tenant_id = ? AND slug >= ? AND slug < ?",
+		tenantID, base, base+"`")
 	if err != nil {
 		return "", fmt.Errorf("find free slug: %w", err)
 	}

@@ -1,0 +1,254 @@
+// Command tether-bench measures tether's API throughput against a bare
+// echo handler measured in the same run, and prints each figure with its
+// ratio to that baseline (the machines are shared and noisy, so only
+// same-run ratios mean much).
+//
+//	go run ./cmd/tether-bench [-bin bin/tether] [-duration 3s] [-concurrency 16]
+//
+// Both servers run as child processes on loopback; this process only
+// generates load over keep-alive connections.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+const apiKey = "tth_bench_key_0123456789abcdef"
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "echo-server" {
+		serveEcho()
+		return
+	}
+	bin := flag.String("bin", "bin/tether", "tether binary to measure")
+	duration := flag.Duration("duration", 3*time.Second, "measuring time per scenario")
+	concurrency := flag.Int("concurrency", 16, "concurrent clients")
+	flag.Parse()
+	if err := run(*bin, *duration, *concurrency); err != nil {
+		fmt.Fprintln(os.Stderr, "tether-bench:", err)
+		os.Exit(1)
+	}
+}
+
+// serveEcho is the baseline: a bare echo handler with a static JSON body.
+func serveEcho() {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	body := []byte(`{"success":true,"data":{"id":"00000000-0000-4000-8000-000000000000","name":"static"}}`)
+	h := func(c echo.Context) error { return c.JSONBlob(http.StatusOK, body) }
+	e.GET("/static", h)
+	e.POST("/static", h)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(ln.Addr().String())
+	_ = http.Serve(ln, e)
+}
+
+// child is a server process and the address it listens on.
+type child struct {
+	cmd  *exec.Cmd
+	base string
+}
+
+func (c *child) stop() { _ = c.cmd.Process.Kill(); _, _ = c.cmd.Process.Wait() }
+
+func startEcho() (*child, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "echo-server")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		return nil, fmt.Errorf("echo server: %w", err)
+	}
+	return &child{cmd: cmd, base: "http://" + strings.TrimSpace(line)}, nil
+}
+
+func startTether(bin, dir string) (*child, error) {
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "bench.db"), "--bootstrap-api-key", apiKey)
+	errOut, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s (run make build first): %w", bin, err)
+	}
+	sc := bufio.NewScanner(errOut)
+	for sc.Scan() {
+		var line map[string]any
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "tether serving" {
+			go func() { _, _ = io.Copy(io.Discard, errOut) }()
+			return &child{cmd: cmd, base: "http://" + line["addr"].(string)}, nil
+		}
+	}
+	return nil, errors.New("tether exited before serving")
+}
+
+// request builds the n-th request of a scenario.
+type request func(n int64) (*http.Request, int)
+
+// measure runs r from c clients for d and returns requests per second.
+func measure(r request, c int, d time.Duration) (float64, error) {
+	tr := &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}
+	client := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+	var count, seq atomic.Int64
+	var firstErr atomic.Value
+	ctx, cancel := context.WithTimeout(context.Background(), d+d/4)
+	defer cancel()
+	warmEnd := time.Now().Add(d / 4)
+	var wg sync.WaitGroup
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				rq, want := r(seq.Add(1))
+				resp, err := client.Do(rq.WithContext(ctx))
+				if err != nil {
+					if ctx.Err() == nil {
+						firstErr.CompareAndSwap(nil, err)
+					}
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != want {
+					firstErr.CompareAndSwap(nil, fmt.Errorf("%s %s: status %d, want %d", rq.Method, rq.URL.Path, resp.StatusCode, want))
+					return
+				}
+				if time.Now().After(warmEnd) {
+					count.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return 0, err
+	}
+	return float64(count.Load()) / d.Seconds(), nil
+}
+
+func newReq(method, url string, body []byte) *http.Request {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	rq, _ := http.NewRequest(method, url, rd)
+	rq.Header.Set("x-api-key", apiKey)
+	if body != nil {
+		rq.Header.Set("Content-Type", "application/json")
+	}
+	return rq
+}
+
+func run(bin string, d time.Duration, c int) error {
+	dir, err := os.MkdirTemp("", "tether-bench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	baseline, err := startEcho()
+	if err != nil {
+		return err
+	}
+	defer baseline.stop()
+	tether, err := startTether(bin, dir)
+	if err != nil {
+		return err
+	}
+	defer tether.stop()
+
+	// 50 rows for get and list, in a tenant of their own ("default").
+	var ids []string
+	for i := range 50 {
+		body := fmt.Sprintf(`{"name":"seed-%d","description":"seed","transport":"http","endpoint":"https://mcp.example.com/mcp","headers":{"X-Key":"{{secrets.K}}"},"secrets":{"K":"v%d"}}`, i, i)
+		resp, err := http.DefaultClient.Do(newReq(http.MethodPost, tether.base+"/api/v2/developers/mcp-servers", []byte(body)))
+		if err != nil {
+			return err
+		}
+		var v struct{ Data struct{ ID string } }
+		_ = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return fmt.Errorf("seed create: status %d", resp.StatusCode)
+		}
+		ids = append(ids, v.Data.ID)
+	}
+
+	scenarios := []struct {
+		name string
+		r    request
+	}{
+		{"baseline: bare echo GET (static body)", func(int64) (*http.Request, int) {
+			return newReq(http.MethodGet, baseline.base+"/static", nil), 200
+		}},
+		{"Ferni GET /mcp-servers/{id}", func(n int64) (*http.Request, int) {
+			return newReq(http.MethodGet, tether.base+"/api/v2/developers/mcp-servers/"+ids[n%50], nil), 200
+		}},
+		{"Feather GET /connections/{id}", func(n int64) (*http.Request, int) {
+			return newReq(http.MethodGet, tether.base+"/v1/integrations/connections/"+ids[n%50], nil), 200
+		}},
+		{"Ferni GET /mcp-servers?limit=50 (50 rows)", func(int64) (*http.Request, int) {
+			return newReq(http.MethodGet, tether.base+"/api/v2/developers/mcp-servers?limit=50", nil), 200
+		}},
+		{"Ferni POST /mcp-servers (create)", func(n int64) (*http.Request, int) {
+			body := fmt.Sprintf(`{"name":"bench-%d","description":"bench","transport":"http","endpoint":"https://mcp.example.com/mcp","headers":{"X-Key":"{{secrets.K}}"},"secrets":{"K":"v"}}`, n)
+			return newReq(http.MethodPost, tether.base+"/api/v2/developers/mcp-servers", []byte(body)), 201
+		}},
+		{"Feather POST /connections/custom-mcp (create)", func(n int64) (*http.Request, int) {
+			body := fmt.Sprintf(`{"nickname":"Bench %d","server_url":"https://mcp.example.com/mcp","auth_type":"bearer","token":"t"}`, n)
+			return newReq(http.MethodPost, tether.base+"/v1/integrations/connections/custom-mcp", []byte(body)), 201
+		}},
+	}
+	fmt.Printf("tether-bench: %s/%s, %d CPUs, %s per scenario, %d concurrent clients, %s\n",
+		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), d, c, time.Now().UTC().Format(time.RFC3339))
+	results := map[string]float64{}
+	var names []string
+	for _, s := range scenarios {
+		rps, err := measure(s.r, c, d)
+		if err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
+		results[s.name] = rps
+		names = append(names, s.name)
+	}
+	base := results[scenarios[0].name]
+	fmt.Printf("%-48s %12s %10s\n", "scenario", "req/s", "vs echo")
+	for _, n := range names {
+		fmt.Printf("%-48s %12.0f %9.3fx\n", n, results[n], results[n]/base)
+	}
+
+	return nil
+}

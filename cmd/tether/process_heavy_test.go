@@ -1,0 +1,206 @@
+//go:build heavy
+
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// These tests run the real binary as a separate process, so they can kill
+// it. They are in the heavy pass (make test-heavy), without -race.
+
+var buildOnce = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "tether-bin")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "tether")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// proc is a tether process.
+type proc struct {
+	cmd  *exec.Cmd
+	base string
+	exit chan error
+}
+
+// startProc runs `tether serve` on db and waits until it serves.
+func startProc(t *testing.T, db string) *proc {
+	t.Helper()
+	bin, err := buildOnce()
+	require.NoError(t, err)
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", db, "--bootstrap-api-key", "heavy-test-key-0123456789", "--shutdown-timeout", "10s")
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	p := &proc{cmd: cmd, exit: make(chan error, 1)}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var line map[string]any
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "tether serving" {
+				addr <- line["addr"].(string)
+			}
+		}
+		p.exit <- cmd.Wait()
+	}()
+	select {
+	case a := <-addr:
+		p.base = "http://" + a
+	case err := <-p.exit:
+		t.Fatalf("tether exited before serving: %v", err)
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("tether did not start within 30s")
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	return p
+}
+
+// createLoop creates connections from n goroutines until stop is closed,
+// returning the ids whose create was acknowledged with a 201, and any
+// response that was neither a 201 nor a connection error.
+func createLoop(p *proc, n int, stop <-chan struct{}, acked *atomic.Int64) (ids []string, bad []string) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	client := &http.Client{Timeout: 30 * time.Second}
+	for g := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				body := fmt.Sprintf(`{"name":"srv-%d-%d","description":"d","transport":"http","endpoint":"https://mcp.example.com/","secrets":{"K":"v"},"headers":{"X":"{{secrets.K}}"}}`, g, i)
+				rq, _ := http.NewRequest(http.MethodPost, p.base+ferniBase, strings.NewReader(body))
+				rq.Header.Set("Content-Type", "application/json")
+				rq.Header.Set("x-api-key", "heavy-test-key-0123456789")
+				resp, err := client.Do(rq)
+				if err != nil {
+					return // the process went away
+				}
+				data, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				mu.Lock()
+				if resp.StatusCode == http.StatusCreated && rerr == nil {
+					var v struct{ Data struct{ ID string } }
+					if json.Unmarshal(data, &v) == nil && v.Data.ID != "" {
+						ids = append(ids, v.Data.ID)
+						acked.Add(1)
+					}
+				} else if rerr == nil {
+					bad = append(bad, fmt.Sprintf("%d %s", resp.StatusCode, data))
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return ids, bad
+}
+
+// listIDs returns every connection id tether has for the test tenant.
+func listIDs(t *testing.T, p *proc) map[string]bool {
+	t.Helper()
+	rq, _ := http.NewRequest(http.MethodGet, p.base+featherBase, nil)
+	rq.Header.Set("x-api-key", "heavy-test-key-0123456789")
+	resp, err := http.DefaultClient.Do(rq)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	var rows []struct{ ID string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&rows))
+	out := map[string]bool{}
+	for _, r := range rows {
+		out[r.ID] = true
+	}
+	return out
+}
+
+// TestHeavyCrashLosesNothingAcknowledged kills tether with SIGKILL during
+// concurrent creates; after a restart on the same file every create that
+// got a 201 is there.
+func TestHeavyCrashLosesNothingAcknowledged(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tether.db")
+	p := startProc(t, db)
+	stop := make(chan struct{})
+	var acked atomic.Int64
+	done := make(chan struct{})
+	var ids, bad []string
+	go func() { ids, bad = createLoop(p, 16, stop, &acked); close(done) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for acked.Load() < 300 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	<-p.exit
+	close(stop)
+	<-done
+	require.Empty(t, bad, "no create may fail while the server is up")
+	require.GreaterOrEqual(t, len(ids), 300)
+
+	p2 := startProc(t, db)
+	have := listIDs(t, p2)
+	missing := 0
+	for _, id := range ids {
+		if !have[id] {
+			missing++
+		}
+	}
+	assert.Zero(t, missing, "%d of %d acknowledged creates were lost", missing, len(ids))
+}
+
+// TestHeavyGracefulShutdown sends SIGTERM under load: in-flight requests
+// complete, the process exits 0, and everything acknowledged is stored.
+func TestHeavyGracefulShutdown(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tether.db")
+	p := startProc(t, db)
+	stop := make(chan struct{})
+	var acked atomic.Int64
+	done := make(chan struct{})
+	var ids, bad []string
+	go func() { ids, bad = createLoop(p, 16, stop, &acked); close(done) }()
+	for acked.Load() < 100 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err := <-p.exit:
+		assert.NoError(t, err, "exit status 0 after SIGTERM")
+	case <-time.After(30 * time.Second):
+		t.Fatal("tether did not exit within 30s of SIGTERM")
+	}
+	close(stop)
+	<-done
+	assert.Empty(t, bad, "in-flight requests finish normally during shutdown")
+	p2 := startProc(t, db)
+	have := listIDs(t, p2)
+	for _, id := range ids {
+		assert.True(t, have[id], "acknowledged create %s lost", id)
+	}
+}
