@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/registry"
+	"github.com/tether-dev/tether/secrets"
+)
+
+func openTest(t *testing.T, path string) *Store {
+	t.Helper()
+	key, err := secrets.NewKey("test", make([]byte, 32))
+	require.NoError(t, err)
+	ring, err := secrets.NewKeyring([]secrets.Key{key})
+	require.NoError(t, err)
+	st, err := Open(context.Background(), path, Options{Cipher: ring})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+func newConn(tenant, id, slug string) *registry.Connection {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	return &registry.Connection{
+		ID: id, TenantID: tenant, Slug: slug, Nickname: slug, Transport: registry.TransportHTTP,
+		Endpoint: "https://mcp.example.com/", AuthType: registry.AuthHeaders, Enabled: true, TimeoutMS: 30000,
+		Headers: registry.Sensitive{"X-Key": "{{secrets.K}}"}, Secrets: registry.Sensitive{"K": "value-" + id},
+		Status: registry.StatusActive, ToolsStatus: registry.ToolsPending, CreatedAt: now, UpdatedAt: now,
+	}
+}
+
+func TestMigrationsAreIdempotent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	st := openTest(t, path)
+	require.NoError(t, st.Close())
+	st2 := openTest(t, path)
+	var n int
+	require.NoError(t, st2.read.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n))
+	assert.Equal(t, 1, n)
+}
+
+func TestConnectionRoundTripAndConflicts(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	ten, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
+	require.NoError(t, err)
+	again, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t-other", Name: "acme"})
+	require.NoError(t, err)
+	assert.Equal(t, ten.ID, again.ID, "a tenant name maps to one id")
+
+	c := newConn(ten.ID, "c1", "crm")
+	require.NoError(t, st.InsertConnection(ctx, c, false))
+	got, err := st.GetConnection(ctx, ten.ID, "c1")
+	require.NoError(t, err)
+	assert.Equal(t, c, got)
+
+	err = st.InsertConnection(ctx, newConn(ten.ID, "c2", "crm"), false)
+	assert.ErrorIs(t, err, registry.ErrNameExists)
+	dup := newConn(ten.ID, "c3", "crm")
+	require.NoError(t, st.InsertConnection(ctx, dup, true))
+	assert.Equal(t, "crm_2", dup.Slug)
+
+	_, err = st.GetConnection(ctx, "another-tenant", "c1")
+	assert.ErrorIs(t, err, registry.ErrNotFound)
+	assert.ErrorIs(t, st.DeleteConnection(ctx, "another-tenant", "c1"), registry.ErrNotFound)
+	_, err = st.UpdateConnection(ctx, ten.ID, "c1", func(c *registry.Connection) error { return registry.ErrValidation })
+	assert.ErrorIs(t, err, registry.ErrValidation, "an error from fn aborts the update")
+}
+
+// TestCiphertextIsBoundToItsRow copies one row's encrypted secrets onto
+// another row: reading it must fail rather than hand out the secret.
+func TestCiphertextIsBoundToItsRow(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	ten, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
+	require.NoError(t, err)
+	require.NoError(t, st.InsertConnection(ctx, newConn(ten.ID, "a", "a"), false))
+	require.NoError(t, st.InsertConnection(ctx, newConn(ten.ID, "b", "b"), false))
+	require.NoError(t, st.CheckDecryptable(ctx))
+
+	_, err = st.write.Exec(`UPDATE connections SET secrets_enc = (SELECT secrets_enc FROM connections WHERE id = 'a') WHERE id = 'b'`)
+	require.NoError(t, err)
+	_, err = st.GetConnection(ctx, ten.ID, "b")
+	assert.ErrorIs(t, err, secrets.ErrDecrypt)
+	assert.ErrorIs(t, st.CheckDecryptable(ctx), secrets.ErrDecrypt)
+	_, err = st.GetConnection(ctx, ten.ID, "a")
+	assert.NoError(t, err)
+}
