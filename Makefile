@@ -24,7 +24,11 @@ run: build ## run tether locally: SQLite in $(DB), generated dev keys, API key $
 
 test: test-race test-heavy ## all tests: -race pass, then the heavy pass without -race
 
-test-race: ## unit and integration tests under the race detector (fuzz targets run their seeds)
+# The interop tests run the official TypeScript reference MCP server.
+interop/node_modules/.package-lock.json: interop/package.json interop/package-lock.json
+	cd interop && npm ci --no-audit --no-fund
+
+test-race: interop/node_modules/.package-lock.json ## unit and integration tests under the race detector (fuzz targets run their seeds)
 	$(GO) test -race -count=1 -timeout 10m ./...
 
 test-heavy: ## crash, memory-ceiling and load tests, without -race (modernc SQLite is ~15x slower under it)

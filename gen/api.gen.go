@@ -214,30 +214,59 @@ type ConnectionResponse struct {
 // OAuth callback), `reauth_required` (a refresh was refused; authorize again).
 type ConnectionStatus string
 
+// ConnectionTestMcpCallRequest defines model for ConnectionTestMcpCallRequest.
+type ConnectionTestMcpCallRequest struct {
+	Input *map[string]interface{} `json:"input,omitempty"`
+	Slug  string                  `json:"slug"`
+}
+
+// ConnectionTestMcpCallResponse defines model for ConnectionTestMcpCallResponse.
+type ConnectionTestMcpCallResponse struct {
+	Result map[string]interface{} `json:"result"`
+}
+
+// ConnectionToolPatchRequest defines model for ConnectionToolPatchRequest.
+type ConnectionToolPatchRequest struct {
+	// InputDefaults `{field: {value, type: default|pinned}}`; `null` clears.
+	InputDefaults nullable.Nullable[map[string]InputArgConfig] `json:"input_defaults,omitempty"`
+	IsEnabled     *bool                                        `json:"is_enabled,omitempty"`
+
+	// ResponseFieldMap `{"field_mappings": [{"path": "a.b", "as": "b"}]}`; `null` clears.
+	ResponseFieldMap nullable.Nullable[map[string]interface{}] `json:"response_field_map,omitempty"`
+}
+
 // ConnectionToolResponse defines model for ConnectionToolResponse.
 type ConnectionToolResponse struct {
-	ConnectionId       openapi_types.UUID         `json:"connection_id"`
-	CreatedAt          time.Time                  `json:"created_at"`
-	DefaultCount       int                        `json:"default_count"`
-	Description        *string                    `json:"description"`
-	DisplayName        string                     `json:"display_name"`
-	Id                 openapi_types.UUID         `json:"id"`
-	InputDefaults      *map[string]InputArgConfig `json:"input_defaults,omitempty"`
-	InputSchema        map[string]interface{}     `json:"input_schema"`
-	IntegrationKey     IntegrationKey             `json:"integration_key"`
-	IsEnabled          bool                       `json:"is_enabled"`
-	LastSeenAt         time.Time                  `json:"last_seen_at"`
-	MergedInputPreview map[string]interface{}     `json:"merged_input_preview"`
-	NicknameSlug       string                     `json:"nickname_slug"`
-	OrganizationId     openapi_types.UUID         `json:"organization_id"`
-	PinnedCount        int                        `json:"pinned_count"`
-	ResponseFieldMap   *map[string]interface{}    `json:"response_field_map,omitempty"`
-	ResponseSchema     *map[string]interface{}    `json:"response_schema,omitempty"`
-	Slug               string                     `json:"slug"`
-	StaleFieldPaths    []string                   `json:"stale_field_paths"`
-	StaleInputFields   []string                   `json:"stale_input_fields"`
-	ToolPath           string                     `json:"tool_path"`
-	UpdatedAt          time.Time                  `json:"updated_at"`
+	ConnectionId   openapi_types.UUID         `json:"connection_id"`
+	CreatedAt      time.Time                  `json:"created_at"`
+	DefaultCount   int                        `json:"default_count"`
+	Description    *string                    `json:"description"`
+	DisplayName    string                     `json:"display_name"`
+	Id             openapi_types.UUID         `json:"id"`
+	InputDefaults  *map[string]InputArgConfig `json:"input_defaults,omitempty"`
+	InputSchema    map[string]interface{}     `json:"input_schema"`
+	IntegrationKey IntegrationKey             `json:"integration_key"`
+
+	// IsAvailable False once a sync no longer finds the tool on the server (its settings are kept).
+	IsAvailable        bool                    `json:"is_available"`
+	IsEnabled          bool                    `json:"is_enabled"`
+	LastSeenAt         time.Time               `json:"last_seen_at"`
+	MergedInputPreview map[string]interface{}  `json:"merged_input_preview"`
+	NicknameSlug       string                  `json:"nickname_slug"`
+	OrganizationId     openapi_types.UUID      `json:"organization_id"`
+	PinnedCount        int                     `json:"pinned_count"`
+	ResponseFieldMap   *map[string]interface{} `json:"response_field_map,omitempty"`
+	ResponseSchema     *map[string]interface{} `json:"response_schema,omitempty"`
+	Slug               string                  `json:"slug"`
+	StaleFieldPaths    []string                `json:"stale_field_paths"`
+	StaleInputFields   []string                `json:"stale_input_fields"`
+	ToolPath           string                  `json:"tool_path"`
+	UpdatedAt          time.Time               `json:"updated_at"`
+}
+
+// ConnectionToolsBulkToggleRequest defines model for ConnectionToolsBulkToggleRequest.
+type ConnectionToolsBulkToggleRequest struct {
+	IsEnabled bool `json:"is_enabled"`
 }
 
 // CustomMcpConnectResponse defines model for CustomMcpConnectResponse.
@@ -277,8 +306,10 @@ type CustomMcpConnectionCreateTransport string
 // ErrorResponse Standard error response returned by all API error handlers.
 type ErrorResponse struct {
 	// Error A machine-readable class: `bad_request`, `unauthorized`, `not_found`,
-	// `conflict`, `invalid_url`, `method_not_allowed`, `payload_too_large`,
-	// `unsupported_media_type`, `rate_limited`, `unavailable`, `internal_error`.
+	// `conflict`, `invalid_url`, `not_active`, `tool_unavailable`,
+	// `upstream_error`, `upstream_timeout`, `method_not_allowed`,
+	// `payload_too_large`, `unsupported_media_type`, `rate_limited`,
+	// `unavailable`, `internal_error`.
 	Error   string `json:"error"`
 	Message string `json:"message"`
 }
@@ -287,7 +318,7 @@ type ErrorResponse struct {
 type FerniErrorBody struct {
 	// Code `MCP_NAME_EXISTS`, `MCP_INVALID_ENDPOINT`, `MCP_CONNECTION_FAILED`,
 	// `MCP_TIMEOUT`, `MCP_INVALID_RESPONSE`, `VALIDATION_ERROR`,
-	// `NOT_FOUND`, `UNAUTHORIZED`, `METHOD_NOT_ALLOWED`,
+	// `MCP_AUTH_FAILED`, `MCP_SERVER_DISABLED`, `NOT_FOUND`, `UNAUTHORIZED`, `METHOD_NOT_ALLOWED`,
 	// `PAYLOAD_TOO_LARGE`, `UNSUPPORTED_MEDIA_TYPE`, `RATE_LIMITED`,
 	// `UNAVAILABLE`, `INTERNAL_ERROR`.
 	Code    string `json:"code"`
@@ -401,6 +432,12 @@ type McpServerDeleteResponse struct {
 	Success bool `json:"success"`
 }
 
+// McpServerInfo defines model for McpServerInfo.
+type McpServerInfo struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
 // McpServerListResponse defines model for McpServerListResponse.
 type McpServerListResponse struct {
 	Data       []McpServer `json:"data"`
@@ -412,6 +449,32 @@ type McpServerListResponse struct {
 type McpServerResponse struct {
 	Data    McpServer `json:"data"`
 	Success bool      `json:"success"`
+}
+
+// McpServerTestResponse defines model for McpServerTestResponse.
+type McpServerTestResponse struct {
+	Data    McpServerTestResult `json:"data"`
+	Success bool                `json:"success"`
+}
+
+// McpServerTestResult defines model for McpServerTestResult.
+type McpServerTestResult struct {
+	Connected bool `json:"connected"`
+
+	// Error What went wrong, when `connected` is false.
+	Error *string `json:"error,omitempty"`
+
+	// ErrorCode `MCP_TIMEOUT`, `MCP_CONNECTION_FAILED`, `MCP_INVALID_RESPONSE`, `MCP_INVALID_ENDPOINT` or `MCP_AUTH_FAILED`.
+	ErrorCode       *string           `json:"errorCode,omitempty"`
+	LatencyMs       *int              `json:"latencyMs,omitempty"`
+	ProtocolVersion *string           `json:"protocolVersion,omitempty"`
+	ServerInfo      *McpServerInfo    `json:"serverInfo,omitempty"`
+	TestedAt        time.Time         `json:"testedAt"`
+	ToolCount       *int              `json:"toolCount,omitempty"`
+	Tools           *[]McpToolSummary `json:"tools,omitempty"`
+
+	// Transport The transport that worked.
+	Transport *string `json:"transport,omitempty"`
 }
 
 // McpServerUpdate defines model for McpServerUpdate.
@@ -440,6 +503,25 @@ type McpServerUpdate struct {
 	// SSE and falls back to streamable HTTP; `streamable_http`, `websocket`
 	// and `stdio` are taken as given.
 	Transport *Transport `json:"transport,omitempty"`
+}
+
+// McpTool defines model for McpTool.
+type McpTool struct {
+	Description string                 `json:"description"`
+	InputSchema map[string]interface{} `json:"inputSchema"`
+	Name        string                 `json:"name"`
+}
+
+// McpToolListResponse defines model for McpToolListResponse.
+type McpToolListResponse struct {
+	Data    []McpTool `json:"data"`
+	Success bool      `json:"success"`
+}
+
+// McpToolSummary defines model for McpToolSummary.
+type McpToolSummary struct {
+	Description string `json:"description"`
+	Name        string `json:"name"`
 }
 
 // Pagination defines model for Pagination.
@@ -496,6 +578,11 @@ type ListConnectionsParams struct {
 	Offset *int `form:"offset,omitempty" json:"offset,omitempty"`
 }
 
+// RefreshConnectionTools422JSONResponseBody defines parameters for RefreshConnectionTools.
+type RefreshConnectionTools422JSONResponseBody struct {
+	union json.RawMessage
+}
+
 // CreateMcpServerJSONRequestBody defines body for CreateMcpServer for application/json ContentType.
 type CreateMcpServerJSONRequestBody = McpServerCreate
 
@@ -507,6 +594,15 @@ type ConnectCustomMcpJSONRequestBody = CustomMcpConnectionCreate
 
 // UpdateConnectionJSONRequestBody defines body for UpdateConnection for application/json ContentType.
 type UpdateConnectionJSONRequestBody = ConnectionPatchRequest
+
+// TestMcpCallConnectionJSONRequestBody defines body for TestMcpCallConnection for application/json ContentType.
+type TestMcpCallConnectionJSONRequestBody = ConnectionTestMcpCallRequest
+
+// BulkUpdateConnectionToolsJSONRequestBody defines body for BulkUpdateConnectionTools for application/json ContentType.
+type BulkUpdateConnectionToolsJSONRequestBody = ConnectionToolsBulkToggleRequest
+
+// UpdateConnectionToolJSONRequestBody defines body for UpdateConnectionTool for application/json ContentType.
+type UpdateConnectionToolJSONRequestBody = ConnectionToolPatchRequest
 
 // AsValidationErrorLoc0 returns the union data inside the ValidationError_Loc_Item as a ValidationErrorLoc0
 func (t ValidationError_Loc_Item) AsValidationErrorLoc0() (ValidationErrorLoc0, error) {
@@ -570,6 +666,68 @@ func (t *ValidationError_Loc_Item) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// AsErrorResponse returns the union data inside the RefreshConnectionTools422JSONResponseBody as a ErrorResponse
+func (t RefreshConnectionTools422JSONResponseBody) AsErrorResponse() (ErrorResponse, error) {
+	var body ErrorResponse
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromErrorResponse overwrites any union data inside the RefreshConnectionTools422JSONResponseBody as the provided ErrorResponse
+func (t *RefreshConnectionTools422JSONResponseBody) FromErrorResponse(v ErrorResponse) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeErrorResponse performs a merge with any union data inside the RefreshConnectionTools422JSONResponseBody, using the provided ErrorResponse
+func (t *RefreshConnectionTools422JSONResponseBody) MergeErrorResponse(v ErrorResponse) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsHTTPValidationError returns the union data inside the RefreshConnectionTools422JSONResponseBody as a HTTPValidationError
+func (t RefreshConnectionTools422JSONResponseBody) AsHTTPValidationError() (HTTPValidationError, error) {
+	var body HTTPValidationError
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromHTTPValidationError overwrites any union data inside the RefreshConnectionTools422JSONResponseBody as the provided HTTPValidationError
+func (t *RefreshConnectionTools422JSONResponseBody) FromHTTPValidationError(v HTTPValidationError) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeHTTPValidationError performs a merge with any union data inside the RefreshConnectionTools422JSONResponseBody, using the provided HTTPValidationError
+func (t *RefreshConnectionTools422JSONResponseBody) MergeHTTPValidationError(v HTTPValidationError) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t RefreshConnectionTools422JSONResponseBody) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *RefreshConnectionTools422JSONResponseBody) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// ListMcpServers List registered MCP servers.
@@ -587,6 +745,12 @@ type ServerInterface interface {
 	// UpdateMcpServer Update an MCP server; only the given fields change.
 	// (PUT /api/v2/developers/mcp-servers/{id})
 	UpdateMcpServer(ctx echo.Context, id string) error
+	// TestMcpServer Test connectivity and discover the server's tools.
+	// (POST /api/v2/developers/mcp-servers/{id}/test)
+	TestMcpServer(ctx echo.Context, id string) error
+	// ListMcpServerTools The cached tools discovered by the last test or sync.
+	// (GET /api/v2/developers/mcp-servers/{id}/tools)
+	ListMcpServerTools(ctx echo.Context, id string) error
 	// GetHealthz Liveness; 200 once the server is serving.
 	// (GET /healthz)
 	GetHealthz(ctx echo.Context) error
@@ -611,6 +775,18 @@ type ServerInterface interface {
 	// UpdateConnection Rename a connection (the slug stays immutable).
 	// (PATCH /v1/integrations/connections/{connection_id})
 	UpdateConnection(ctx echo.Context, connectionId openapi_types.UUID) error
+	// RefreshConnectionTools Manually re-sync the tool list for this connection.
+	// (POST /v1/integrations/connections/{connection_id}/refresh-tools)
+	RefreshConnectionTools(ctx echo.Context, connectionId openapi_types.UUID) error
+	// TestMcpCallConnection Call one of the connection's tools by slug and return the raw MCP result.
+	// (POST /v1/integrations/connections/{connection_id}/test-mcp-call)
+	TestMcpCallConnection(ctx echo.Context, connectionId openapi_types.UUID) error
+	// BulkUpdateConnectionTools Enable or disable all tools on a connection.
+	// (PATCH /v1/integrations/connections/{connection_id}/tools)
+	BulkUpdateConnectionTools(ctx echo.Context, connectionId openapi_types.UUID) error
+	// UpdateConnectionTool Edit a tool's author settings (response_field_map, is_enabled, input_defaults).
+	// (PATCH /v1/integrations/connections/{connection_id}/tools/{tool_id})
+	UpdateConnectionTool(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -704,6 +880,38 @@ func (w *ServerInterfaceWrapper) UpdateMcpServer(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.UpdateMcpServer(ctx, id)
+	return err
+}
+
+// TestMcpServer converts echo context to params.
+func (w *ServerInterfaceWrapper) TestMcpServer(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.TestMcpServer(ctx, id)
+	return err
+}
+
+// ListMcpServerTools converts echo context to params.
+func (w *ServerInterfaceWrapper) ListMcpServerTools(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "id" -------------
+	var id string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "id", ctx.Param("id"), &id, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListMcpServerTools(ctx, id)
 	return err
 }
 
@@ -816,6 +1024,78 @@ func (w *ServerInterfaceWrapper) UpdateConnection(ctx echo.Context) error {
 	return err
 }
 
+// RefreshConnectionTools converts echo context to params.
+func (w *ServerInterfaceWrapper) RefreshConnectionTools(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "connection_id" -------------
+	var connectionId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connection_id", ctx.Param("connection_id"), &connectionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RefreshConnectionTools(ctx, connectionId)
+	return err
+}
+
+// TestMcpCallConnection converts echo context to params.
+func (w *ServerInterfaceWrapper) TestMcpCallConnection(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "connection_id" -------------
+	var connectionId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connection_id", ctx.Param("connection_id"), &connectionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.TestMcpCallConnection(ctx, connectionId)
+	return err
+}
+
+// BulkUpdateConnectionTools converts echo context to params.
+func (w *ServerInterfaceWrapper) BulkUpdateConnectionTools(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "connection_id" -------------
+	var connectionId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connection_id", ctx.Param("connection_id"), &connectionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.BulkUpdateConnectionTools(ctx, connectionId)
+	return err
+}
+
+// UpdateConnectionTool converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateConnectionTool(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "connection_id" -------------
+	var connectionId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connection_id", ctx.Param("connection_id"), &connectionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// ------------- Path parameter "tool_id" -------------
+	var toolId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tool_id", ctx.Param("tool_id"), &toolId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tool_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateConnectionTool(ctx, connectionId, toolId)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -871,11 +1151,17 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/api/v2/developers/mcp-servers/:id", wrapper.DeleteMcpServer, options.OperationMiddlewares["deleteMcpServer"]...)
 	router.GET(options.BaseURL+"/api/v2/developers/mcp-servers/:id", wrapper.GetMcpServer, options.OperationMiddlewares["getMcpServer"]...)
 	router.PUT(options.BaseURL+"/api/v2/developers/mcp-servers/:id", wrapper.UpdateMcpServer, options.OperationMiddlewares["updateMcpServer"]...)
+	router.POST(options.BaseURL+"/api/v2/developers/mcp-servers/:id/test", wrapper.TestMcpServer, options.OperationMiddlewares["testMcpServer"]...)
+	router.GET(options.BaseURL+"/api/v2/developers/mcp-servers/:id/tools", wrapper.ListMcpServerTools, options.OperationMiddlewares["listMcpServerTools"]...)
 	router.GET(options.BaseURL+"/v1/integrations/connections", wrapper.ListConnections, options.OperationMiddlewares["listConnections"]...)
 	router.POST(options.BaseURL+"/v1/integrations/connections/custom-mcp", wrapper.ConnectCustomMcp, options.OperationMiddlewares["connectCustomMcp"]...)
 	router.DELETE(options.BaseURL+"/v1/integrations/connections/:connection_id", wrapper.DisconnectConnection, options.OperationMiddlewares["disconnectConnection"]...)
 	router.GET(options.BaseURL+"/v1/integrations/connections/:connection_id", wrapper.GetConnection, options.OperationMiddlewares["getConnection"]...)
 	router.PATCH(options.BaseURL+"/v1/integrations/connections/:connection_id", wrapper.UpdateConnection, options.OperationMiddlewares["updateConnection"]...)
+	router.POST(options.BaseURL+"/v1/integrations/connections/:connection_id/refresh-tools", wrapper.RefreshConnectionTools, options.OperationMiddlewares["refreshConnectionTools"]...)
+	router.PATCH(options.BaseURL+"/v1/integrations/connections/:connection_id/tools", wrapper.BulkUpdateConnectionTools, options.OperationMiddlewares["bulkUpdateConnectionTools"]...)
+	router.PATCH(options.BaseURL+"/v1/integrations/connections/:connection_id/tools/:tool_id", wrapper.UpdateConnectionTool, options.OperationMiddlewares["updateConnectionTool"]...)
+	router.POST(options.BaseURL+"/v1/integrations/connections/:connection_id/test-mcp-call", wrapper.TestMcpCallConnection, options.OperationMiddlewares["testMcpCallConnection"]...)
 
 }
 
@@ -1266,6 +1552,154 @@ type UpdateMcpServerdefaultJSONResponse struct {
 }
 
 func (response UpdateMcpServerdefaultJSONResponse) VisitUpdateMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpServerRequestObject struct {
+	Id string `json:"id"`
+}
+
+type TestMcpServerResponseObject interface {
+	VisitTestMcpServerResponse(w http.ResponseWriter) error
+}
+
+type TestMcpServer200JSONResponse McpServerTestResponse
+
+func (response TestMcpServer200JSONResponse) VisitTestMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpServer400JSONResponse struct{ FerniErrorJSONResponse }
+
+func (response TestMcpServer400JSONResponse) VisitTestMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpServer401JSONResponse FerniErrorResponse
+
+func (response TestMcpServer401JSONResponse) VisitTestMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpServer404JSONResponse FerniErrorResponse
+
+func (response TestMcpServer404JSONResponse) VisitTestMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpServerdefaultJSONResponse struct {
+	Body       FerniErrorResponse
+	StatusCode int
+}
+
+func (response TestMcpServerdefaultJSONResponse) VisitTestMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMcpServerToolsRequestObject struct {
+	Id string `json:"id"`
+}
+
+type ListMcpServerToolsResponseObject interface {
+	VisitListMcpServerToolsResponse(w http.ResponseWriter) error
+}
+
+type ListMcpServerTools200JSONResponse McpToolListResponse
+
+func (response ListMcpServerTools200JSONResponse) VisitListMcpServerToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMcpServerTools401JSONResponse struct{ FerniErrorJSONResponse }
+
+func (response ListMcpServerTools401JSONResponse) VisitListMcpServerToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMcpServerTools404JSONResponse FerniErrorResponse
+
+func (response ListMcpServerTools404JSONResponse) VisitListMcpServerToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMcpServerToolsdefaultJSONResponse struct {
+	Body       FerniErrorResponse
+	StatusCode int
+}
+
+func (response ListMcpServerToolsdefaultJSONResponse) VisitListMcpServerToolsResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -1798,6 +2232,382 @@ func (response UpdateConnectiondefaultJSONResponse) VisitUpdateConnectionRespons
 	return err
 }
 
+type RefreshConnectionToolsRequestObject struct {
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+}
+
+type RefreshConnectionToolsResponseObject interface {
+	VisitRefreshConnectionToolsResponse(w http.ResponseWriter) error
+}
+
+type RefreshConnectionTools202JSONResponse ConnectionResponse
+
+func (response RefreshConnectionTools202JSONResponse) VisitRefreshConnectionToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(202)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshConnectionTools401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response RefreshConnectionTools401JSONResponse) VisitRefreshConnectionToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshConnectionTools404JSONResponse ErrorResponse
+
+func (response RefreshConnectionTools404JSONResponse) VisitRefreshConnectionToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshConnectionTools422JSONResponse = RefreshConnectionTools422JSONResponseBody
+
+func (response RefreshConnectionTools422JSONResponse) VisitRefreshConnectionToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.union); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RefreshConnectionToolsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response RefreshConnectionToolsdefaultJSONResponse) VisitRefreshConnectionToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpCallConnectionRequestObject struct {
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+	Body         *TestMcpCallConnectionJSONRequestBody
+}
+
+type TestMcpCallConnectionResponseObject interface {
+	VisitTestMcpCallConnectionResponse(w http.ResponseWriter) error
+}
+
+type TestMcpCallConnection200JSONResponse ConnectionTestMcpCallResponse
+
+func (response TestMcpCallConnection200JSONResponse) VisitTestMcpCallConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpCallConnection400JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response TestMcpCallConnection400JSONResponse) VisitTestMcpCallConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpCallConnection401JSONResponse ErrorResponse
+
+func (response TestMcpCallConnection401JSONResponse) VisitTestMcpCallConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpCallConnection404JSONResponse ErrorResponse
+
+func (response TestMcpCallConnection404JSONResponse) VisitTestMcpCallConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpCallConnection422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response TestMcpCallConnection422JSONResponse) VisitTestMcpCallConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpCallConnection502JSONResponse ErrorResponse
+
+func (response TestMcpCallConnection502JSONResponse) VisitTestMcpCallConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpCallConnection504JSONResponse ErrorResponse
+
+func (response TestMcpCallConnection504JSONResponse) VisitTestMcpCallConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(504)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpCallConnectiondefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response TestMcpCallConnectiondefaultJSONResponse) VisitTestMcpCallConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BulkUpdateConnectionToolsRequestObject struct {
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+	Body         *BulkUpdateConnectionToolsJSONRequestBody
+}
+
+type BulkUpdateConnectionToolsResponseObject interface {
+	VisitBulkUpdateConnectionToolsResponse(w http.ResponseWriter) error
+}
+
+type BulkUpdateConnectionTools200JSONResponse []ConnectionToolResponse
+
+func (response BulkUpdateConnectionTools200JSONResponse) VisitBulkUpdateConnectionToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BulkUpdateConnectionTools401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response BulkUpdateConnectionTools401JSONResponse) VisitBulkUpdateConnectionToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BulkUpdateConnectionTools404JSONResponse ErrorResponse
+
+func (response BulkUpdateConnectionTools404JSONResponse) VisitBulkUpdateConnectionToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BulkUpdateConnectionTools422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response BulkUpdateConnectionTools422JSONResponse) VisitBulkUpdateConnectionToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type BulkUpdateConnectionToolsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response BulkUpdateConnectionToolsdefaultJSONResponse) VisitBulkUpdateConnectionToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConnectionToolRequestObject struct {
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+	ToolId       openapi_types.UUID `json:"tool_id"`
+	Body         *UpdateConnectionToolJSONRequestBody
+}
+
+type UpdateConnectionToolResponseObject interface {
+	VisitUpdateConnectionToolResponse(w http.ResponseWriter) error
+}
+
+type UpdateConnectionTool200JSONResponse ConnectionToolResponse
+
+func (response UpdateConnectionTool200JSONResponse) VisitUpdateConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConnectionTool401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response UpdateConnectionTool401JSONResponse) VisitUpdateConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConnectionTool404JSONResponse ErrorResponse
+
+func (response UpdateConnectionTool404JSONResponse) VisitUpdateConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConnectionTool422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response UpdateConnectionTool422JSONResponse) VisitUpdateConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConnectionTooldefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response UpdateConnectionTooldefaultJSONResponse) VisitUpdateConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListMcpServers List registered MCP servers.
@@ -1815,6 +2625,12 @@ type StrictServerInterface interface {
 	// UpdateMcpServer Update an MCP server; only the given fields change.
 	// (PUT /api/v2/developers/mcp-servers/{id})
 	UpdateMcpServer(ctx context.Context, request UpdateMcpServerRequestObject) (UpdateMcpServerResponseObject, error)
+	// TestMcpServer Test connectivity and discover the server's tools.
+	// (POST /api/v2/developers/mcp-servers/{id}/test)
+	TestMcpServer(ctx context.Context, request TestMcpServerRequestObject) (TestMcpServerResponseObject, error)
+	// ListMcpServerTools The cached tools discovered by the last test or sync.
+	// (GET /api/v2/developers/mcp-servers/{id}/tools)
+	ListMcpServerTools(ctx context.Context, request ListMcpServerToolsRequestObject) (ListMcpServerToolsResponseObject, error)
 	// GetHealthz Liveness; 200 once the server is serving.
 	// (GET /healthz)
 	GetHealthz(ctx context.Context, request GetHealthzRequestObject) (GetHealthzResponseObject, error)
@@ -1839,6 +2655,18 @@ type StrictServerInterface interface {
 	// UpdateConnection Rename a connection (the slug stays immutable).
 	// (PATCH /v1/integrations/connections/{connection_id})
 	UpdateConnection(ctx context.Context, request UpdateConnectionRequestObject) (UpdateConnectionResponseObject, error)
+	// RefreshConnectionTools Manually re-sync the tool list for this connection.
+	// (POST /v1/integrations/connections/{connection_id}/refresh-tools)
+	RefreshConnectionTools(ctx context.Context, request RefreshConnectionToolsRequestObject) (RefreshConnectionToolsResponseObject, error)
+	// TestMcpCallConnection Call one of the connection's tools by slug and return the raw MCP result.
+	// (POST /v1/integrations/connections/{connection_id}/test-mcp-call)
+	TestMcpCallConnection(ctx context.Context, request TestMcpCallConnectionRequestObject) (TestMcpCallConnectionResponseObject, error)
+	// BulkUpdateConnectionTools Enable or disable all tools on a connection.
+	// (PATCH /v1/integrations/connections/{connection_id}/tools)
+	BulkUpdateConnectionTools(ctx context.Context, request BulkUpdateConnectionToolsRequestObject) (BulkUpdateConnectionToolsResponseObject, error)
+	// UpdateConnectionTool Edit a tool's author settings (response_field_map, is_enabled, input_defaults).
+	// (PATCH /v1/integrations/connections/{connection_id}/tools/{tool_id})
+	UpdateConnectionTool(ctx context.Context, request UpdateConnectionToolRequestObject) (UpdateConnectionToolResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -2016,6 +2844,56 @@ func (sh *strictHandler) UpdateMcpServer(ctx echo.Context, id string) error {
 		return err
 	} else if validResponse, ok := response.(UpdateMcpServerResponseObject); ok {
 		return validResponse.VisitUpdateMcpServerResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// TestMcpServer operation middleware
+func (sh *strictHandler) TestMcpServer(ctx echo.Context, id string) error {
+	var request TestMcpServerRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.TestMcpServer(ctx.Request().Context(), request.(TestMcpServerRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TestMcpServer")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(TestMcpServerResponseObject); ok {
+		return validResponse.VisitTestMcpServerResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListMcpServerTools operation middleware
+func (sh *strictHandler) ListMcpServerTools(ctx echo.Context, id string) error {
+	var request ListMcpServerToolsRequestObject
+
+	request.Id = id
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListMcpServerTools(ctx.Request().Context(), request.(ListMcpServerToolsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListMcpServerTools")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListMcpServerToolsResponseObject); ok {
+		return validResponse.VisitListMcpServerToolsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -2260,98 +3138,293 @@ func (sh *strictHandler) UpdateConnection(ctx echo.Context, connectionId openapi
 	return nil
 }
 
+// RefreshConnectionTools operation middleware
+func (sh *strictHandler) RefreshConnectionTools(ctx echo.Context, connectionId openapi_types.UUID) error {
+	var request RefreshConnectionToolsRequestObject
+
+	request.ConnectionId = connectionId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RefreshConnectionTools(ctx.Request().Context(), request.(RefreshConnectionToolsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RefreshConnectionTools")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RefreshConnectionToolsResponseObject); ok {
+		return validResponse.VisitRefreshConnectionToolsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// TestMcpCallConnection operation middleware
+func (sh *strictHandler) TestMcpCallConnection(ctx echo.Context, connectionId openapi_types.UUID) error {
+	var request TestMcpCallConnectionRequestObject
+
+	request.ConnectionId = connectionId
+
+	var body TestMcpCallConnectionJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.TestMcpCallConnection(ctx.Request().Context(), request.(TestMcpCallConnectionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "TestMcpCallConnection")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(TestMcpCallConnectionResponseObject); ok {
+		return validResponse.VisitTestMcpCallConnectionResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// BulkUpdateConnectionTools operation middleware
+func (sh *strictHandler) BulkUpdateConnectionTools(ctx echo.Context, connectionId openapi_types.UUID) error {
+	var request BulkUpdateConnectionToolsRequestObject
+
+	request.ConnectionId = connectionId
+
+	var body BulkUpdateConnectionToolsJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.BulkUpdateConnectionTools(ctx.Request().Context(), request.(BulkUpdateConnectionToolsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "BulkUpdateConnectionTools")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(BulkUpdateConnectionToolsResponseObject); ok {
+		return validResponse.VisitBulkUpdateConnectionToolsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UpdateConnectionTool operation middleware
+func (sh *strictHandler) UpdateConnectionTool(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error {
+	var request UpdateConnectionToolRequestObject
+
+	request.ConnectionId = connectionId
+	request.ToolId = toolId
+
+	var body UpdateConnectionToolJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateConnectionTool(ctx.Request().Context(), request.(UpdateConnectionToolRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateConnectionTool")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateConnectionToolResponseObject); ok {
+		return validResponse.VisitUpdateConnectionToolResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"1Hxpc9u4svZf6eL7VsVO0fISJ3XG/qRxNBPVeCtbmXPmxi4RJlsSjkiAA4B2NC7991tYuIraEsdzx58s",
-	"Emg0uhu9PAD47IU8STlDpqR38uwJlClnEs2PX5CoCYqeEFzo3yFnCpnS/5I0jWlIFOVs/7+SM/1MhhNM",
-	"iP7v/wsceSfe/9svie/bt3LfULtxw3jz+dz3IpShoKkm5p14XQao2wBloCYIjguIKIkxVG8kyAlJsePN",
-	"/ZzD30lMI8PMy/L6aTC4btJu4bhsAq6N5kww+rLclCS3E59gtEV4c98Na1R9xhnDUJO4Jiqc3OCfGUrL",
-	"bxRR/ZzE14KnKBTVxjEisUTfSyuPnj1GwykjCZpubHY18k6+PHsJ+XqObKwm3snRwYHvJZTlvw99T81S",
-	"9E48qQRlY2/uP+dPWBbH3vze9xRVsX5wmVPXrOcPl/Bd0OUP/8VQaYWULQvpnTw3JhDaNhgNiapPYsRF",
-	"op95EVG4p2iC3nre574XCiQlvY2oeDSqtc0yGrU2YwrHwhjScIqzddbTL5v/hjNNICZSDQWOBMrJC07Z",
-	"kM3kC1JMUJGIKLLcHJXIsLkQAoniEcUwE3HgQ6AEYTLlQukfpaJrj0mmJkM9fODfsbw/ZSMewA5nIQKB",
-	"VPAHBJmFIWKE0W7njrVZW3UpLGgufzmUcTZubcHFmDD6l1XuhvYgFVGZbCVnXw0FEudwSp1sIH7FeWzo",
-	"UoWJXGdn5TobcB6XnqrgmAhBjP0ZusOS7Yb6UmQRZWOtFzljYeVfjALgAoIRoTFGQadNGo64af1ihpil",
-	"0dar+RFZZIPAklfDsJCYU/UW2pn7nsA/Myow8k6+eMYymsaz6CqaJlix14LhJewVdtbQ36LEm2bn191r",
-	"m/9pOI/Kyq950poicvu8bwsKhfmtDAi3y0yQhIo+YgA7BedAWAQTJLGazHZ9CEyoDWBHR1rNOxClMEkV",
-	"WNvc1X4kopI8aEOFHZUJhhHw0QgeZkCVBP7EUGhKztyHXDuhAHaeCFWUjWHEhY7jd+yqm6kJhCSOH0g4",
-	"1V0EGoeVG0AAOwScPOGJSP2/FuUp6GZc0L8QyJhQ5pwWsizRRmNnqR+YdMX3coY936tx5Wljqw1ppN40",
-	"6yUeYFm03cLFfUs0jXBEslgNQ57ZBMy1MGsChddMoLZ0jhGVaUxmw6XOfuNonmZq6JiVdTbaY966cJ9m",
-	"qivGZ5yN6LjifosF0DIZy0SZja4Ktgvr6bvzESqHyKzhlYJ84DxGwop8RSKyrfSfoBhjNLRTSwU+Unza",
-	"em4/JmKnlDGMVllmXo4NRxTjaJiQdBPLaJ9Ei74L8hWVvxTtpZKSisT5hFKiJvXUYjGQN7IG292q0xDZ",
-	"sr+OFmbc1tbbR/i2CNwMmd8SkUs+nSwbvqbuthprt7aYGitnVShd1E3TgTastlUfSxZda4SuhYi2KJ1J",
-	"xZOLMHVdloeTIsjpjH87P14y1i0i5WcRm5CzNkgtTAn6S/Nz/Fa+bk3nepZfeWUTsBWpp2v7e57brTbi",
-	"pSlfkRvWhZ1P7n4DBVLOzoz9bQkukJTmYaUVWzj88O5fx9vgCd2Ugos8jvZwgiRCYRNBY/Teifefve51",
-	"f+83s0arUMb7Dwuk4JPt36KKorKsE2ecYSUTcz8fkAhDJp+z79n8q2GoMNAEW0az85DLJVyT3L8Ofzpq",
-	"C5zka7XLh+Ny8E+O/prCdw3y08R1Wngw0x6+yMq+0lRgYX3bEcKYIlNbl19N6meGjF7/TcoSQ4HqRajf",
-	"WlLFCDLkKa4LgjVCt7bHYmy0BBWfIvt+UQ80mVzMJRazYBjH/6q4OdPMdGqt6afIXs4BGAYN3RwDqi9O",
-	"KZtR9sQLpNT1oGuki7CJUqkBJpRAkuiIOzSPDELxhA+Sh1NUBqTIl7klrFsZz1nr5/le0am63gcFj+uc",
-	"d6WUr0i9zTXXseSF8vdWERYRETk8OU8WQaArYx9mQOIYutd912RCWBSjkHqyde+NORLeAKshIeGEMtwT",
-	"SCItBAhjIuUJBA8kMmUmSgPNZazwApH+zbgajnjGIgPVhZyNYhqalpQ9kphGOe6XoJrwaKjbkzjmT7Z7",
-	"SmYxJ9FQcT6MiRhbxC9jMku1kDEaJhhR4sBACARROIxpQpXtnzHySGisObZjKhSMxEOLBzhQ0Kmu58rq",
-	"ltJESjLGaoC+cI/WKTkv1XMS943hVqVU5T7CzzyatdXlUYs1BBdn18PL7kVv2PtP/3Zwq6etH/Uvf++e",
-	"9z8Oe5cfr6/6l4P8+dnV5WXvbNC/uhz+0u2f9z4aCes3g/5F7+rzoEngpnd7fXV529PPzZOu6dy7ubm6",
-	"MX0vrwbDX64+X37ULT5fdj8PPl3d9P+nZ35f9Aafrj4OdZvu+fnVv914190/zq+6H4eDq6vheffm157t",
-	"e/v5+vrqZtD7OLzofex3h4M/rs2bm+6gNzzvX/QHrv/ny+7v3f559+dz875/OejdXHbPHVc18Lddr2vy",
-	"rAgbSlyurOWZb7G4Nts9MlrXPjkLQ5Syrdhu8Jm3zCGiNkbb9soWOI1QERpvjCUv7L01Q1aDT0e+shja",
-	"uGpj3iB6JQ5Y53opRM2nga/9/NOEKKASGFegHdmss3YBO5ptkmxAN9ulyXmOuQk2ZNJHXSeQOKt5od/N",
-	"gybLtllFuA1GV0xl4LjKI2AeZPNqso3qsuS2ARxVqMqYhFNd35qSY5iEOpoy7grkMefjGIeRsGBnSOKQ",
-	"J3qAJxpTrm07aRhPY6QWXi7C1KYsLeWoGG+JTJBMcVcktQNgIU8SwqJWYgVCPagnM1V7HUwQilwHlDba",
-	"Jy6mGAG3e8UGwXaLfZTFUNaBpUF/yQf1bUZV2eXsbgXL1jDXhfcrkUBkUcppFTRr42pCpM2VZTuVDaqk",
-	"ZTqroJ7t6tCSPMtVskYqbbzr/oUPXd5sKeqcopCckX60ur8tSy5Jgi3uzTwGPjKmIRUXGIHtIGGHoU7U",
-	"1QSpAOMY5K62ka1wPOdUN9tNdM7ZFDMJ8mwJYqo4j8+WA6q1VH/VwOUyKlHB7neBgq2oXbl7VsnvC/Mu",
-	"bbRmzXW91R1HuXJKQVXNoSqhpplWza7Vo1RXelUqbVGscI3fhvY0vWel0Ds++OlDO17Rt60/HK91rkWV",
-	"V8Oz231tfVX0vmKYKVOqKA4iY7AjVUQ5cBbPTiHJpIIHzD2qnhNRXLyRYKqPvZhKZVZKtXI9ODpe7yLr",
-	"aMqBv9Jnrp1f1YXWJ/j55rxY9EaBp5DbstmM1At/VokjD5nS1W9EedCYl6vtfwg6VedZp3ng6J46fwQJ",
-	"mUEmEYLnZ+e2Or/1/pjPA1CYpDFRKB3DCzjXAqrl/GxDUoz+mSHQCJmiI4rChyk+kIe9kEiEHeyMOxAk",
-	"s71QJHtmkzrY9YEoSLhU8OEYwgkRJFSuYK7MWfOw+phU3cFXbemoTeSyjIMbiHwJktKEBwxNJ2wfkIVi",
-	"lpotcp0ES2W2ym2YyBGDTcVd8fCFIb87MEZf56ECurs+QBkkNI6pxJCzKJcsTXSKaGhYINI+OKwupO8M",
-	"E00Yps3dl3RXusyPGKPC5QVffhiqWVzpXktSptY8ZaF8sgRM6zYGv6ViNLyunO05lWr9XDcqGMt8vCXj",
-	"SMmYMpK701VkrsuW3zPr2pArRbB++hvP+sfo6LOJ9f/HgvjKqP1j4+vqgPq3xMAbTGMSoqym626YDnSt",
-	"n9aBPXjr/gKYIqa19qbR9wXFfpLY9OgUSBiiiQg6NYKnCTLAPzMS68RJDxpmQiBToAl9ZwRsADO6wAlA",
-	"YMIfnUBcaxOZBC1q2vbIuVAq+d7XvTHfq+wk6Bl2Lt0/X2zze6/Sbo8meQCxpw28MVWT7KET8mSfk5Tu",
-	"hTzCMbL9nJyeVNldTmm6x1NrGXvGtFDYfO77AnpbHVgX34XZvQfKnJ7qtd8pNMRL3JtviO6vFpkXmLiu",
-	"BYO63zI4f3v9yEcjiUtLT0XitlcNv2vb+W6Ygmab/10B5tiNJ1CCooRyEwlMKqxTrxGJYwkPJJzq9Rbj",
-	"mIQzuL3tnYLdxDI979jtba+leYPg6eL+ll/d3bpjmoSrAoAIBEWmyIBIGNNHZPUDh/nOl9meWLX/pd9G",
-	"lLeeMlyLNYfqa0UZ1XNqqTG+ue/FPKzFpw02Owul3rdkGIkcr8A+1qVfmhtLw/WoQJFrMWzrEzJB1exW",
-	"rwArg+51/zecfSqONVBtOZP8lIJ14N7XPe2NplWEk6TUHY342ZxF6Gb2vJRZXCbw5UcUXAejOnMbhbIR",
-	"X7RWheYOj8AxlbrgAYvRooCLs2tXZ0rfHFTVxVSoizMXJhK/jFNU3LEcgioKDt8eyjcNEmPLobFlC06Z",
-	"wqsDfWVHkaCeOHSv+3fM3YmRwHWNwhk69sTs5I7dsbfw9q27X/T2LWQsQgHB/uPhfuXslgxgRzIyxaEu",
-	"+XwIajs1gd0Wlf4dA/iFSNW97u9JNYsRguOjI3i2+xUnXzqdzv08MNW1dV/wSHlsR9g9zVkRjFYYISnd",
-	"fzzaj/ARY232cj8J0z0nyQB2QpJgfKYLUcqAaA6CZ5fx+aATvnkAyGxn3zGq12vRyuV09tXJs45WPrit",
-	"qvk82O1oIXUrGDE4cAjURPBsPDEidUIGKuGRSqoditZQQhgZo0VRbOs7ZvASLe4O9AzGIHim0OALJZRi",
-	"Ap2mLIEhRhIIMxvQU5z5IHU2QeQdCwqbPoHfen/Yzfj87IchcgLWss3rUyDMjAwKGWHqjQQaAWHyCYW8",
-	"Y8cHxx1wV4vggUfa42ofF5I0tfXuIVzQn2Hn+PCdFctHDKnU2tNZj/aGE4Qsta4OIh5mCTJlb4xRCZLG",
-	"yJQzOl0NWfJcRCjsNruRbF7l+sDjSLMyokIqHyQHG0KgLDeASq1yaYGqpwmNEQR/soRJFGHU0YNZz5AD",
-	"JvrdQhmvZ+7uBIKc8KdFOEUPVCAq2oRsvnAKBGKqUJC4TD6JnorBS0i8F3M+pWzsslRNZqeuJB1kznQj",
-	"s8l+LfjX2V6zARdATAapLVERyigbG2uf4szc++FTNIQs09YUzBn7XSP7CX8ycapMiztwa0+9GzJltmxi",
-	"o15M7k5dcP15sDSH1tK1zUTdcARqhw0ZmzI9sj0y6UNMp8VVxzfSymJhF1zPUwtMj2Y6upP8MksSImam",
-	"CLAezCyyMVH4RGbGr+T+dk9maRpTjKqOt1M5rWA9tTnrJ6R13gedw86ByX5SZCSl3on3zjzyveIA72p/",
-	"pFuMbd5ULGOduHva2osiUxqCgiSoTJ8vLmD9maGYlfGqwMw3uza5uIWgw3kb4TwhK+kW6NP7gwqMdFjP",
-	"VP2WhK99AJfptY5QJdmS+c7v/frl3KODgxe7WdoOxbRcLr1iqJ2MWcpOtacQlG6nY3LbAMzhYOnsNFbG",
-	"jWn3Yy7tHlvO2xgqZlg5rmC7HG7bpRDsNt3m1bWkhVFkLC0Lhoy1jXoj3d9UUSmXS3ZdbTftbx64YFBc",
-	"LHqiaqJdlNuROYGDoAOBtpZANzb3fsoA+0ZCSBhnNCQxyDgb+5BZCDotQheQUHCpx1GTPPjKjg7U1ssW",
-	"njr3JXn1ZveD3SEGk7TrH+SOLboh63TqC9nu8pRIlE1tUar8jNHLGqrbVJrXc2hXHDfWyeHLD79qjVjW",
-	"olc09eODn7bucvhu+y7vX38N3rjlp2M8PlWWYNsKnPtrwtD+M43mJVS+GI4s8F634h/tcxtgf4tF2Ra5",
-	"RX2DeRy/vuKuUSREt45nDijSmfpq/fntOcKvqF5XI6t0UXpz33pvqmQOs5a5L+wUCbFvHKqsbpbt/qM0",
-	"eYNKUHxEU86tU2Bb+uYuMbkcyJyFqLvsaj7UhEjufS/N2uAvV4NYtClpRyx1majLEAdY2iqkgC1zKKED",
-	"gVNg4FuU2oQ/H4RF1FsB9SJI3zGaI94nQCCioxEWqLYJobBZBLVbLK8WQd2OzkYR9G9YY+5wSWFsrxhM",
-	"/4Y1ZpVR95CndttEG59Nx2ypCOGEsDEui3/2bvpfSwuuX1F9ck1+oJpr52lbNKxtgLJxp4Zbeidf7uv5",
-	"9yMylPIUjg4OwHx/Q9VyaZlTKUXBU+kE4WrVzowk8SppXKXIutf92xTD7STiCLebr6NaYD3gAFCLQa6e",
-	"92BCZdGxfXLmkPFKJd/YFn+jjm/sQei5770/ePdqo16WR7BXyVgzR61xvT945wAybV0RUeTBoKYSMiaQ",
-	"hBOz1deqhgYYvF+WalXEo87gv6ma8ExBYNCGwB2nqqCoVBbnZXydURTfv+L2vNIigHJWGXYjBGUR6Khi",
-	"Gy8HbvxQQGPLr9Es/xJNi3sqj0BXu20YTSofTdOdjo427tRy32GL2FIddxHIMBvuJI51zV+9j/5GVoyv",
-	"AWwYiuttfd+Ci3tJaD5P0A6D6CVLw70S/q0OCzuVby9BwDgziK/dZTJfZrI3YYPdO6bzvTYUpXZLNAC3",
-	"IUkUBqDTv05BziRtLp8jFqRy2MiSLYIS8DZg8nxurgblLBnw+C47OHgX1u8Rm2d4Uunu3s/nQQd0lMiv",
-	"6r3RDMXZ2OyaWo4YflUwEoggs9GIfoWdIJkNkzAdHgW7Nks1W6ytWIwVbHHz+gelkstvdr8yLLP0GwHb",
-	"LO2Db1ja3+QPNkNemp3e/yM9j1MIkJX7D7AjjXMwe0MSuADzraPdb3NGz7WvF6yGe6h0jUsTXkyZjhed",
-	"2TcgMk3TOf5HKtROXOuzfjVoQUvLsZxVon657LQt8P/gQP8PVemvqAy0s16j68Gd5odDluM8az6OZHAf",
-	"osLJognZWrlhRT8gurV/WfSV8ZLvNONXC2r/UNu/QYPSVd2Z/ZafycakIjMJBby3LB7Vy8zmoasv97pg",
-	"qh6j+nJvvkJhCTUjiz0zoGOj2xM3p1vcRl6nXGkW89Gkm/1ttVgNj0tJ2CksErFFtm8KaVMlm2zayCXF",
-	"EKiSGI8qlHRFPL+f/28AAAD//w==",
+	"5H37Uxu50ui/0uV7q2K2BuMQsnWO+clL2F1qE6DA2e/bG1MeMdO29TGWZiUNxMv1//6VHvO0/CJAzp6T",
+	"n8JYavW0+t0tzWMr4rOUM2RKtnqPLYEy5Uyi+eNnJGqK4lQILvTfEWcKmdL/JWma0IgoytnB/0jO9DMZ",
+	"TXFG9P/+r8Bxq9f6Pwcl8AP7qzww0K7cMq3FYhG0YpSRoKkG1uq1+gxQjwHKQE0RHBYQU5JgpN5IkFOS",
+	"Yqe1CHIMfycJjQ0yz4vrr4PBZRO2B+NyCLgxGjPB6PNiU4LcjXyCUQ/xFoFb1mz1CWcMIw3ikqhoeoV/",
+	"ZigtvnFM9XOSXAqeolBUM8eYJBKDVlp59NhiNLpjZIZmGptfjFu9L4+tGfn6EdlETVu9w243aM0oy/9+",
+	"G7TUPMVWryWVoGzSWgSP+ROWJUlrcRO0FFWJfnCeQ9eo5w9X4F3A5bf/g5HSG1KOLKjXe2y8QGTHYDwi",
+	"qv4SYy5m+lkrJgr3FZ1hazPui6AVCSQlvK2gtGhcG5tlNPYOYwonwjDS6A7nm7jnrBz+G841gIRINRI4",
+	"Fiinz/jKBmwmnxHiDBWJiSKr2VGJDJuCEEoU9yhGmUjCAEIlCJMpF0r/UW507THJ1HSklw+DIcvnUzbm",
+	"IbQ5ixAIpILfIsgsihBjjPc6Q+bjtqooLO1c/uNIJtnEO4KLCWH0L7u5W/KDVERl0gvO/jQSSJzCKfdk",
+	"C/IrzhMDlyqcyU18VsrZgPOk1FQFxkQIYvjPwB2VaDe2L0UWUzbR+yLnLKr8F+MQuIBwTGiCcdjxUcMB",
+	"N6OfjRGzNN5Zmu+RxdYIrPhpFBUUc1u9w+4sgpbAPzMqMG71vrQMZzSZZ1lVNFmwwq8FwivQK/issX/L",
+	"FG+yXVBXrz7901AeFcmvadLaRuT8eeMzCgX7rTUI16tYkESK3mMI7QJzICyGKZJETed7AYTG1IbQ1pZW",
+	"4w5EKZylCixv7mk9ElNJbjWjQltlgmEMfDyG2zlQJYE/MBQakmP3EddKKIT2A6GKsgmMudB2fMgu+pma",
+	"QkSS5JZEd3qKQKOwcgYIoU3A0RMeiNT/16Q8Bj2MC/oXApkQypzSQpbNNNPYt9QPjLsStHKEW0GrhlVL",
+	"M1ttSUP1JltXNABK9SlKT0iSPM2joCzN1Ca1v7SzK9RqQ1bMqJu1jFHDf5XTIFBmya5INnBxMDZgw3ny",
+	"Dd6ZoeUoxjHJEuvsl3rGD2aTQ5Fmqi8mJ5yN6aSi4Avcl325hnw9jikmcQ8e70mSYQB6eA8civ8/pYxh",
+	"vFiExxBqCCFECRIhtb7/uj/h+xXoml875+4/X2Yk/WJ3/aaO5U116j6dacNvdpRod7Q1oWqa3XYiPjvg",
+	"JKX7EY9xguwgX0G/ZDld3tF0n6eWbvsp11pW2P3W7pkcIbNi5FPpt5wnSJjfzuRR2MjQZzQj6Tbb5ZeG",
+	"zZswbBXLpJRN5LDVgy+PQ0MU/f9hi3Ruh61A/0faB7dDjeg3bYyh1phE+Lh4tV1ZbJSvjbHBDg7ZU3x/",
+	"x/ujiGc2XHQjjAVH0WqGezu6cjGVaULmo5Wu6daxx/fWJQUSZey8k4345uiJyhG5J9Ry4JLr8LPWwOBi",
+	"Bu0TAeOQcDZBAWPKYmlic+25ALdxuo02oK2dAolK234JRCDcYar2Kj5uqTkaOmb5d+NNSUS2Ew/OUEww",
+	"HlnypgLvKT7sTN+XiXGsSVgnHS+pOqvgK2z3XLBXUkoqkuQvpHViPRhbDn0acZadbrfTANlxvubSkdXF",
+	"ntG7x0S+mKUZZDwlhinxdLRs6Lu66mzoj5owNaS7IUjrYpHlrWrq9AYTe7dnhQx6Q5ya1dpo3+RPWXI3",
+	"4JNJgk/0IteqnObWloO9rm0mFZ9pB9viuNr4FgHMKBPJblavpFm/iII+i8QY6I0mfYnacLYy94JPxeva",
+	"TK5ncCo/2eB6TVrBjf09j9vXi9vKcL6I++vEzl9umw2knJ0Y0diRqUhKcyPszRu//fHdP452yRX3UwrO",
+	"TjvYoymSGIW11EYeW73Wf+/3L8/2fzPapJqmfv/jEij41c73bEWRNawDZ5xhJcp2f94iEQZM/s5By8bW",
+	"DUaFgQboWc2+h1xN4Rrl/vH2n4c+E0++Vqf8eFQu/quDvyGpuSGr38zZe3Awrz16Fsm+0FBgSb7tClFC",
+	"kamdU2tN6CcGjJb/JmSJkUD1LNCvLahiBRnxFDeZ6xqgaztj2YpbgIrfIft2Ug80mJzMZZ59iTGO/lFR",
+	"c9bB/Wx0iidfe4fs+RSAQdDAzfP7deGUsukP9FqhlBhC2w3aCyCcKpWapLMSSGbakI3MI5N9fsBbyaM7",
+	"VCYBnYu5BaxHGc1Zm9cKWsWkqrwPChw3Ke9KmrZCdZ9qrtcJl+KTa0VYTETsaoW5WwsCXYrydg4kSaB/",
+	"eeaGTAmLE7RBfl17Y17lbBQiYUaiKWW4L5DEmggQJUTKHoS3JDYpRJSm7JKxQgvE+m/G1WjMMxabMkzE",
+	"2TihkRlJ2T1JaJzXdPRAl6MNIDT+X8YKv83MzlK7CSObqdWr5U+0d8ozA3eGasrjkYGXJPwB7dIpmSec",
+	"xCPF+SghYoIWW5mlercwHs0wpsRVjCAUROEooTOq3PwaMhp7hYKRxOHiSkeOCU5d8tUTjklJJlg19Z/c",
+	"o03skid0cxA3jeXW+Y1ltfknHs99+ZDYw1fhp5PL0Xn/0+no9L/PrgfX+rX1o7Pz3/sfzz6MTs8/XF6c",
+	"nQ/y5ycX5+enJ4Ozi/PRz/2zj6cfDN30L4OzT6cXnwdNAFen15cX59en+rl50jeTT6+uLq6Kuf3Pg18L",
+	"eHb+9enV76dXow9n1/2f3OPzi8Ho54vP5+aPz+d60sXV2f9zc04Hv158GOkx/Y8fL/7LYXbZ/+PjRf/D",
+	"aHBxMfrYv/rl1M69/nx5eXE1OP0w+nT64aw/GvxxaX656g9ORx/PPp0N3PzP5/3f+2cfNQ7697PzwenV",
+	"ef+jw79WTPRzwAbfLsbGdq/e1tXediHQ23UjGP7QdiCLIpRyi7ggH5mXHHyI+novljCNURGabF2bXOrl",
+	"aJrJBp4OfEVsfFj5kDcVorKuVMd6ZcmT34WBti0PU6KASmBcgVae885GUXcwfZRsJNd2c81zv3ab7J1x",
+	"WXVsQpKspq9+Nw+aKNthFeI2EF3zKgOHVW51c8OeB9c+qKsc6kZqrwJVJiS60+G+CXNGs0hbcMZd+mDC",
+	"+STBUSxs8SwiScRneoEHmlCueXvWYJ7GSh5cPkWpdZM8IbCY7Ji3IZniLjDzpwcjPpsRFnuBFRXPQd2B",
+	"qvLrYIpQ+FegNNM+cHGHcZ7TNBVRJ+zjLIEy9iwZ+ku+aGC9uErXTH+nxHktK770+9o8KbLYFArKX31Y",
+	"TYm0/rn0Q9kiMlu1Z5W8tH87NCVP8i3ZQBUf7np+oUNXD1tZF0hRSM7IWbx+vg2FzskMPerNPAY+tulu",
+	"xQXGYCdIaDPUwYGaIhVgFIM0Oe+dspxOqW7XneKUswmgjB/ozydrp/Jkdbq5Fl6sW7gUozJn2v+mlKk3",
+	"p1l2Y1RiioK9Sx6tcXN93+qKo5ScklBVdqhSqMmmVbbzapSqpFep4rNihWp8WoapqT0rweVR958/+nMk",
+	"Z3b0j0cblWsRWday/X5dW5eK068YZcqER4qDyBi0pYopB86S+THMMqngFnONqt+JKC7eSDCByn5Cpa0O",
+	"VaPl7uHRZhVZz+B0g7U6c+P7VVVo/QU/X30shN5s4DHkvGyaW7Tgzyt25DZTOuKOKQ8b7+XyCS+SEavj",
+	"rN08cHCPnT6CGZlDJhHCx0entjq/nf6xWISgcJYmRKF0CC/l1pYyaU7PNijF6J8ZAo2RKTqmKAK4w1ty",
+	"ux8RidDGzqQD4Wy+H4nZvml6CvcCIApmXCr48QiiKREkUi5Ir7yzxmF9221dwVd56dBHclnawS1IviJ7",
+	"00xJGJiO2AEgi8Q8NS1X2gmWyrReWTORZym2JXdFwxeM/K5rmL6OQyXR7+YAZTCjSUIlRpzFOWXpTLuI",
+	"BoZNftoHb6uC9I1mopn68an7Eu5alfkBE1S4OuDLm2ubwZWetcJl8vopS+GTBWBG+xB8SsRocF37tmds",
+	"zJffZqVrc49C+r1G/w7k49fi8JFKtZneWwWtZUzg8XpSMqGM5Cp9HZjLcuS3UL625FoSbH79rd/6Zfhk",
+	"gNvs0VZIOlBasbw0uq7XcMXBhRXxjT9D+18mYkOm4EFwNgngYYqs0hwfApVg3Clvi7WBerI6DdjI4HlS",
+	"fatTe96coUm7N/N7XtS0MWbR/JP0e+2p4IpHPPl9pejn+fVcl2zFBWawFlKUO0avm6KMnTrwP0XpgPPk",
+	"OpvNiJh7OzqeENN3tq0s21AhJ8Falv5sPP5/MVd+re/+sl72erf6u3jCV5gmJEJZDdrdMh3oW29Nu/fh",
+	"D+5fCHeIaW28GfRtrvHZbGaDpGMgUYTGL9QBklVZ+GdGEh0+6UWjTAit0zSgb/SDG0rN9roKnPF7RxA3",
+	"2vinghaZLb//vJQw2dQt6zplX69n+Rvcel82qE6+T6alCShz+1TPABWtxDl5ifvlCT7+q/nnPs2mVa/P",
+	"l16fnjSNXtdPa2Vd4dluEz9Ul71Z/T7P680aCvkyeM/sNlWN4M4b8mSi+pC5rHnpdURMvdhv9vl4LHGl",
+	"S6BI4vupgaEdF7hlCpg+LNdk+m0nBChBUULZ1QAmT6Lj8jFJEgm3JLrTajjBCYnmcH19egy2q8LMHLLr",
+	"61PP8AbA4+WGi6DabjFkGoRLEZkWaUXukAGRMKH3yOqnm/JWDFPlXteQoX+NKfceadpYiIzU18pmVNvM",
+	"7QEm7ZPyqCYlW3TfFJt64xGXmZysSYxv4lyNjYXhZlTqVBsLnNZUZIKquVEelgb9y7PfcP5r0WdHNedM",
+	"87Y5K1Ctr/vaSN1Vy18kpa5X7yfTHNfPbKuxURlGDeQ9c26C2Tpz9J0697zOrQrNhQECJ1QqFBJsAQ8F",
+	"fDq5dElIGZhTccgUjYjS5txYpVlQui9UDFlenyiyUYE9AWwGzAwvR4aXbeXCOOodOFN2FQnqgUP/8mzI",
+	"3AF8CfweBXCGDj0x7w3ZkP0AP/zgLjP44QfIWIwCwoP7tweVtmcZQlsycoejiEgMIKyV8UPbpyODIQP4",
+	"mUjVvzzbl2qeIIRHh4fwaIvZvS+dTudmEZrUq1XKcE95YlfYO85REYxWECEpPbg/PIjxHhPN9vJgFqX7",
+	"jpIhtCMyw+SESATKgGgMwkenpAPQOnoRAjI7OXCIanktRjlX3/7Ue9ROTACuj2GxCPc6mkj9SgERXOUA",
+	"1FTwbDI1JHVE1mHrPZVUKxS9QzPCyARtit2OHjKTTNfk7sCpSUALnik0yecyz24ssIYsgSHGEggzHVF3",
+	"OA9AaieTyCELC57uwW+nf9gwNW9GNEB6YDnb/HwMhJmVQSEjTL2RQGMgTD6gkEN21D3qgOvNhlsea42r",
+	"dVxE0tQmQ9/CJ/oTtI/evrNk+YAR1WGs1M6w1oZThLzJCWIeZTNkyl5PQSVImiBTjum0YbfguYhR2L4v",
+	"Q9k8BRoAT2KNypgKqQKQHKwJgTIPBFTqLZe2ivEwpQmC4A8WMIljjDt6MasZ8my6/m0px6vf3F1AAnLK",
+	"H5Zz7XqhIt2uWci6kcdAIKEKBUnKmIToVzHJdJLsJ5zfUTZxwYsG065vkjYyJ3qQ6dW6FPzrfL85gAsg",
+	"JrDQnKgIZZRNDLff4dy2oN2hAWSRtqxgDvTuGdpP+YOxU2W01IFre8TWgCmDKGMbtTC5CzzCy8+DlaGV",
+	"pq4dJuqMI1ArbMjYHdMr2+MFAST0rrhX5Y20tFhqptLvqQmmVzMT3bFhmbtUrSunwYyQTYjCBzI3eiXX",
+	"t/syS9OEYlxVvJ1K05vV1JWkaq/V7bztdI33kyIjKW31Wu/Mo6BVnH1Zr4/0iIn1mwox1vFcS3N7kXuQ",
+	"BqAgM1RmzhdnsP7MUMxLe1UUVLe7o2W5vqzNuQ9w7pCVcIvSxPtupcbwth7ABB6Hz7+A8/S8K1RBegKi",
+	"xU1QvwnosNt9tmts/Dlyz002Fwy1kjGi7Lb2GMJS7XSMbxuCOUgjHZ8myqgxrX7MDUFHFnMfQsUbVnrZ",
+	"7JS3u04pCLvLtEVVljQxCo/FIzBkonm0NdbzTXCdcrkifedOElIJt1wwKG4xeKBqartkTaqxB92wA6Hm",
+	"FpPoNZcMlAb2jYSIMM5oRBKQSTYJILP1ybQwXUAiwaVeR01z4ys72lBbLVto6lyX5EG9TSy6DjfjtOs/",
+	"yJAtqyGrdOqCbFsAyhKBdW1RqrxV9XkZ1XUcLOo+tMuZNOTk7fMvv05GLGrxK7L6UfefO095+273Ke9f",
+	"XwavnPhpG48PFRH0SeAi2GCGDh5pvCjrqMvmyFZl61z80jq3UQn2cJQdkXPUE9jj6PU37hLFjOjRydzl",
+	"D7Wnvn7/Ar+P8Auq192RdXtRavPAam+qZJ59L31faBcOcWAUqqx2Uuz9rXbyCpWgeI8mnNu0gT73zZ3/",
+	"dT6QaZSrq+yqP9RMkdwErTTzpb9cDGKzTTN/IluHiToMcXlsG4UU2ew8ldCB0G1g6OqtxvwFIGyhxVtn",
+	"KYz0kNG8ENIDAjEdj7EodhgTCttZUFt5ezUL6gp9W1nQ7yBjrvOwYLZXNKbfQcbsZtQ15LGtpmnms+6Y",
+	"DRUhmhI2wafbvwPljpi/iKx6XWAXgkloU0Z16E//wj0d80ol82ZDzhMTtAqMuHCXcdg7mHrWD7bv8EZC",
+	"aAPAEG4x4jOUpTutQ/v8UJl1rWvdr+a4T9H/mp9PM553aNY2tUoSTTG2acOcCzvQd7eHVd1xkz5QNEmA",
+	"wGG3my9Z1Nx7tlEjDPS+5teSWa/bJrsikkmbDisGnPAYQ2hv2azhzlZt361htJu7gwxu58BQPXBxN2Qp",
+	"T2g0D5Z7Ofb0u+e3j1XiGG3UTNo1hvZRt7vn02jurq5XtNy1/qEVmkWz/xsJPFOae/7dNYumSJGjvafK",
+	"ZoZiKiPuuvuhECybKv8GxZL3xGxO9ZiLL16YJZbKpKsYwoh65cIf166QzK2GcoJtywmmeuSy9PJv5ccN",
+	"msotZwKrCorDQVo+tCaVcxa9lpOnGcxe4fjXSv75BdWvbsgL8k3tmKCHYTT7Ujbp1Cpurd6Xm3rm6B4Z",
+	"Snms7YK9ckrVskAyh1KSl6fSSZrLsnbmZJaso8ZFiqx/eXadYrQbRRxgvzQ4qEWVAlzpzlbP1r/3YEpl",
+	"MdH/cubs5NpNvrIjvuMeX9nznYug9b777tVWPS9Plq6jsUaOWuZ6333nSjuau2KiyK2p90nImEASTU3v",
+	"kncbGmXMg9KrqSrwRm8qVVOeKQhNnjx0jlvdH8qPAQQ6Fi6uief2GMayPTipLLtV7n85RV/Nyj9fWv5F",
+	"U/E7Xtq8+sJmj3oqT3ZWp21poyrfFtCTDg+3nuQ5xr2Dxaquu5yCt65yklA2geolZG9khfkafouBuJnX",
+	"D2xZbH8WmTvp/NGLFlka7ZeFy+qy0K5cUQ4h48zUKm1/hLnA3F4qFO4NGRHozf/XLtyxkYiJcTAEliVJ",
+	"pwBn0g0uE0Gsy+Ky+iuK22Wp1pRBFwsTM+QombLnMOt230X1K5nMM+xVprvfF4uwA9pK5LeevNEIJdnE",
+	"9PtYjBh+VTAWiCCz8Zh+hXY4m49mUTo6DPdsBGKag7xVBEvY4hKrF0qCrL4k65ULCiuvW9tFtLtPEO0n",
+	"6YPtagbNSe//lprHbQiQtZVzaEujHExXg9Res7kSfO9pyuixdhHc+kKF9t2trBRzll2mo2Vl9oRaQpN1",
+	"jv6WG2pfXO9n/caDpV1aXYVYR+rn8059hv+FDf3fdEt/QWWKEpt3dHPE2ryDcXXwuuFGXJMFJSqaLrOQ",
+	"zfI2uOgFrJv/AzyvnOn/RjZ+NaP2N+X9KzT1pao6s5+8MN6YVGQuoShMPY89OnAfstgv8nyvLVar3HOh",
+	"JBDTnzcRPGOxvd6bj4EwsK52lUy2yqDjVAmH3UPjhNuEvOAP0A6rH1HpQf6hm71jSHmS2Gikciadg0SX",
+	"3pmzaMgSDb7t+yiOSaVXp1YabhyWplx4dHg4ZI1OYp+zfGW3o3Gb8LJpOnxtmdbEl3pXvpefsfXLlg3/",
+	"O3wfL3jCF+puViR83L63G9u95/paZyTRcoExUM1UHtChbSZ4DpXyibCMJKZfY98IUHEffqLDcPvVGyo3",
+	"mttd1YpCqXQEvq+D/H8ZtXKFkif3KCF8rN1qvhg9aposwgDG1B0zMFR6I/PPpEhb0zPRghwyqiSklMnA",
+	"nUugqigoQL25r8gwyJqSMqqJPAyZVU0HGkzoiqPQJnaP3BcGtQJxv9jkApVmr3ugKWN0EBuyvPuYi0pt",
+	"TxsOKuGo2z3WirPoV9fqKxMI77uHQ9ZuXt+5dwykuJnjffcI2svXea6rDp6QJHlFl8jz/aPv5hj5vmW0",
+	"okYliG1+s1vb+ff3kd53D3df8/1TEH2WbAFJzKGU/Falmljbatvt3EpYKdi5XNc29lkU6vfyz/xhz09Z",
+	"ctcMfUpX5UWF3f95hRcQ+Gf9DqNfBYyzJAmKvqjSLleOCYXF9zbC/7wEz6m5tKFi0sxt2Vb4tNf//H6L",
+	"McbGG8jTda8pcIEXvsPm2US5ef7DdaS5XjTbmEYEwoOgSiEzngN+1aJCVf1TZEMWLn8JyAZI9W9XhZ2l",
+	"J/a43RSjO4yHzHwx0RWGnOeV3zBRbc/oGS+mes7KOtX5YTQb85l7dsxn7oroy8gVZRNAEk2Bj8f2OJiF",
+	"sbp1sy7er6Lc/jUSPHVttr6fU+/Xf6BuiqkCkjOrrfeVnxRrL8tFAOWHegKoS8OqbE69aaB5+PvLjdYY",
+	"1ePcX27M5xksoKWvpZmzi9ozcWfzzClbd6CoU+ob2xWkQTfn29p/VZuuBGFfYRmIbZkITFuE6XkoujRl",
+	"ihFQJTEZVyDxVOpQ+38DAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

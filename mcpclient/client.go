@@ -130,11 +130,12 @@ func (c *Client) Probe(ctx context.Context, conn *registry.Connection) (*ProbeRe
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
 	tools, err := s.ListTools(ctx)
 	if err != nil {
+		closeBehind(s)
 		return nil, err
 	}
+	defer s.Close()
 	return &ProbeResult{
 		Transport:       s.transport,
 		ServerInfo:      s.ServerInfo(),
@@ -152,8 +153,20 @@ func (c *Client) Call(ctx context.Context, conn *registry.Connection, tool strin
 	if err != nil {
 		return nil, err
 	}
-	defer s.Close()
-	return s.CallTool(ctx, tool, args)
+	res, err := s.CallTool(ctx, tool, args)
+	if err != nil {
+		closeBehind(s)
+		return nil, err
+	}
+	s.Close()
+	return res, nil
+}
+
+// closeBehind closes a session that failed without making the caller wait:
+// a server that did not answer will not answer a polite close either, and
+// the caller was promised an answer within the timeout.
+func closeBehind(s *Session) {
+	go s.Close()
 }
 
 // Connect opens a session: the transport is chosen (with fallback for http

@@ -148,23 +148,67 @@ func classifyRaw(ctx context.Context, err error, tr *tracker, mark uint64) *Erro
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return &Error{Kind: ErrConnectionFailed, cause: context.Canceled, msg: "connection failed: cancelled"}
 	}
+	if isNetTimeout(err) {
+		// A transport-level timeout (response headers, dial) that fired
+		// just before the context's deadline: the same story for the user.
+		return newError(ErrTimeout, err, "%s", (&timeoutCause{d: tr.timeout}).Error())
+	}
 	if f := tr.failureSince(mark); f != nil {
 		return f.toError(err)
 	}
 	if x := tr.exited(); x != "" {
 		return newError(ErrConnectionFailed, err, "%s", x)
 	}
-	var rpcErr *jsonrpc.Error
-	if errors.As(err, &rpcErr) {
-		return newError(ErrServerError, err, "%s (code %d)", rpcErr.Message, rpcErr.Code)
-	}
 	if msg, ok := networkText(err); ok {
 		return newError(ErrConnectionFailed, err, "%s", msg)
+	}
+	if rpcErr := serverRPCError(err); rpcErr != nil {
+		return newError(ErrServerError, err, "%s (code %d)", rpcErr.Message, rpcErr.Code)
 	}
 	if tr.hasResponded() {
 		return newError(ErrInvalidResponse, err, "%s", err.Error())
 	}
 	return newError(ErrConnectionFailed, err, "%s", err.Error())
+}
+
+// sdkMarkers are the go-sdk's internal jsonrpc2 sentinels. They are
+// *jsonrpc.Error values too, but mark local conditions (a write the transport
+// rejected, a connection closing), not an answer from the server.
+var sdkMarkers = map[int64]string{
+	-32001: "unknown error",
+	-32003: "client is closing",
+	-32004: "server is closing",
+	-32005: "rejected by transport",
+}
+
+// serverRPCError finds a JSON-RPC error the server sent in err's tree.
+func serverRPCError(err error) *jsonrpc.Error {
+	var found *jsonrpc.Error
+	var walk func(error) bool
+	walk = func(err error) bool {
+		if err == nil {
+			return false
+		}
+		if re, ok := err.(*jsonrpc.Error); ok {
+			if msg, marker := sdkMarkers[re.Code]; !marker || msg != re.Message {
+				found = re
+				return true
+			}
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			return walk(u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				if walk(e) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	walk(err)
+	return found
 }
 
 // refusedText is the refusal without netguard's "dial <addr>" prefix:
@@ -187,9 +231,6 @@ func networkText(err error) (string, bool) {
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		if ue.Timeout() {
-			return "the request timed out", true
-		}
 		return ue.Err.Error(), true
 	}
 	switch {
@@ -203,6 +244,13 @@ func networkText(err error) (string, bool) {
 		return "the connection closed", true
 	}
 	return "", false
+}
+
+// isNetTimeout reports a timeout below the context: net/http's response
+// header timeout, a dial timeout.
+func isNetTimeout(err error) bool {
+	var te interface{ Timeout() bool }
+	return errors.As(err, &te) && te.Timeout()
 }
 
 // sizeText renders a byte count the way limits are configured: "8 MiB".

@@ -40,13 +40,15 @@ func TestProbeFailures(t *testing.T) {
 	}{
 		{
 			name: "html page", transport: registry.TransportHTTP, handler: html,
-			want: ErrInvalidResponse,
+			want: ErrInvalidResponse, status: 200,
 			contains: []string{
 				`invalid MCP response: server answered POST http://127.0.0.1:`,
 				`with Content-Type "text/html; charset=utf-8", not JSON or an event stream`,
 				"legacy SSE fallback: server answered GET", "not an event stream",
 			},
-			methods: []string{"POST", "POST", "GET"},
+			// The HTML answer to server/discover breaks the SDK's
+			// connection, so initialize is never sent.
+			methods: []string{"POST", "GET"},
 		},
 		{
 			name: "not found", transport: registry.TransportStreamableHTTP, handler: http.NotFoundHandler(),
@@ -232,7 +234,6 @@ func TestProbeTimeoutAfterHandshake(t *testing.T) {
 			t.Parallel()
 			s := newTestServer("stuck")
 			release := make(chan struct{})
-			t.Cleanup(func() { close(release) })
 			s.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
 				return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 					if method == "tools/list" {
@@ -250,6 +251,9 @@ func TestProbeTimeoutAfterHandshake(t *testing.T) {
 				h = sseHandler(s)
 			}
 			srv, _ := serve(t, h)
+			// After serve's cleanup is registered, so it runs first: the
+			// server cannot close while a handler is stuck.
+			t.Cleanup(func() { close(release) })
 			conn := httpConn(transport, srv.URL)
 			conn.TimeoutMS = 1000
 			c := newTestClient(t, Options{})
@@ -273,4 +277,35 @@ func TestErrorUnwrap(t *testing.T) {
 	assert.True(t, errors.As(e, &re))
 	wrapped := fmt.Errorf("probe: %w", e)
 	assert.Same(t, e, asError(t, wrapped))
+}
+
+// The fallback gets what is left of the one timeout, not a timeout of its
+// own.
+func TestFallbackSharesTheTimeout(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	srv, rec := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			time.Sleep(300 * time.Millisecond)
+			http.NotFound(w, r)
+			return
+		}
+		// The SSE GET never answers.
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(release) })
+	conn := httpConn(registry.TransportHTTP, srv.URL)
+	conn.TimeoutMS = 1000
+	c := newTestClient(t, Options{})
+
+	start := time.Now()
+	_, err := c.Probe(ctxT(t), conn)
+	elapsed := time.Since(start)
+	require.ErrorIs(t, err, ErrTimeout)
+	assert.Contains(t, err.Error(), "timeout: no answer within 1000ms (after streamable HTTP failed: server returned HTTP 404 for POST")
+	assert.Less(t, elapsed, 1500*time.Millisecond)
+	assert.Contains(t, rec.methods(), "GET", "the fallback was tried")
 }

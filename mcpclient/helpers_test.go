@@ -204,7 +204,7 @@ func wsHandler(t *testing.T, s *mcp.Server) http.Handler {
 			ws.Close(websocket.StatusPolicyViolation, "subprotocol mcp required")
 			return
 		}
-		conn := newWSConn(ws, DefaultMaxMessageBytes, newTracker())
+		conn := newWSConn(ws, DefaultMaxMessageBytes, newTracker(time.Second))
 		ss, err := s.Connect(r.Context(), connTransport{conn}, nil)
 		if err != nil {
 			t.Logf("ws server connect: %v", err)

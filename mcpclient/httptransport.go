@@ -90,6 +90,10 @@ func (rt *roundTripper) check(req *http.Request, resp *http.Response) error {
 	isEndpoint := req.URL.String() == rt.endpoint
 	ct := mediaType(resp.Header.Get("Content-Type"))
 	switch {
+	case resp.StatusCode >= 400 && resp.StatusCode != 401 && resp.StatusCode != 403 &&
+		req.Header.Get("Mcp-Method") == "server/discover":
+		// Servers older than protocol 2026-07-28 reject server/discover;
+		// the SDK then tries initialize, whose answer is the one that counts.
 	case resp.StatusCode >= 400:
 		if resp.StatusCode == 401 || resp.StatusCode == 403 {
 			f.wwwAuthenticate = resp.Header.Get("WWW-Authenticate")
@@ -133,7 +137,9 @@ func (c *Client) httpClient(endpoint *url.URL, kind registry.Transport, headers 
 		// No overall timeout: streams live as long as the session, and
 		// github.com/coder/websocket rejects one. Deadlines come from
 		// contexts; this only stops a server that never sends headers.
-		ResponseHeaderTimeout: timeout,
+		// A little later than the context deadline, which should fire
+		// first and say "timeout" with the configured duration.
+		ResponseHeaderTimeout: timeout + time.Second,
 	})
 	hc.Transport = &roundTripper{
 		base:     hc.Transport,

@@ -42,7 +42,7 @@ type Session struct {
 // attempt connects over one transport. It returns an *Error on failure.
 func (c *Client) attempt(ctx context.Context, conn *registry.Connection, t registry.Transport, endpoint *url.URL,
 	headers http.Header, timeout time.Duration, red *redactor, o connectOptions) (*Session, error) {
-	tr := newTracker()
+	tr := newTracker(timeout)
 	mark := tr.mark()
 	life, stop := context.WithCancel(context.WithoutCancel(ctx))
 	cleanup := func() {}
@@ -86,7 +86,7 @@ func (c *Client) attempt(ctx context.Context, conn *registry.Connection, t regis
 		// tether is a server-side client with no user at hand: no roots,
 		// no sampling, no elicitation.
 		Capabilities: &mcp.ClientCapabilities{},
-		Logger:       c.log,
+		Logger:       sdkLogger(c.log, red),
 	})
 	type result struct {
 		cs  *mcp.ClientSession

@@ -73,7 +73,9 @@ type stdioProc struct {
 // a shell; the environment scrubbed to PATH, HOME (a fresh temporary
 // directory, also the working directory, so relative paths never reach
 // tether's files) and LANG, plus the connection's secrets under their own
-// names. The process gets its own process group, killed on cleanup.
+// names. The process gets its own process group, killed on cleanup. A
+// bare command name is looked up in tether's own PATH, where the operator
+// who allow-listed it expects it to be found.
 //
 // The go-sdk's CommandTransport is not used: its line cap is fixed at 16
 // MiB, and it owns the pipes, so no cap of ours could be put in front.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // tracker records what one transport attempt saw of the server: HTTP
@@ -12,6 +13,9 @@ import (
 // errors are classified from what the tracker saw rather than from the
 // error text. One tracker lives as long as its session.
 type tracker struct {
+	// timeout is the connection's timeout, for messages.
+	timeout time.Duration
+
 	mu        sync.Mutex
 	seq       uint64
 	responded bool
@@ -26,8 +30,8 @@ type tracker struct {
 	setFatal context.CancelCauseFunc
 }
 
-func newTracker() *tracker {
-	t := &tracker{}
+func newTracker(timeout time.Duration) *tracker {
+	t := &tracker{timeout: timeout}
 	t.fatal, t.setFatal = context.WithCancelCause(context.Background())
 	return t
 }

@@ -142,8 +142,11 @@ type Connection struct {
 
 	Status       Status
 	StatusReason string
-	ToolsStatus  ToolsStatus
-	ToolCount    int
+	// ServerInfo and ProtocolVersion are from the last successful probe.
+	ServerInfo      ServerInfo
+	ProtocolVersion string
+	ToolsStatus     ToolsStatus
+	ToolCount       int
 
 	ConnectedAt     *time.Time
 	ToolsSyncedAt   *time.Time

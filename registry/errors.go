@@ -50,3 +50,25 @@ func Message(err error) string {
 }
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// Failures talking to a customer's MCP server. mcpclient's errors wrap
+// these so the server can map them without knowing the client.
+var (
+	// ErrUpstreamTimeout: the server did not answer within the connection's timeout.
+	ErrUpstreamTimeout = errors.New("MCP server timed out")
+	// ErrUpstreamConnection: tether could not connect, or the connection broke.
+	ErrUpstreamConnection = errors.New("could not connect to the MCP server")
+	// ErrUpstreamInvalid: the server answered, but not with valid MCP.
+	ErrUpstreamInvalid = errors.New("invalid MCP response")
+	// ErrUpstreamRefused: tether's network policy refused the connection.
+	ErrUpstreamRefused = errors.New("refused by network policy")
+	// ErrUpstreamAuth: the server rejected tether's credentials.
+	ErrUpstreamAuth = errors.New("MCP server rejected the credentials")
+	// ErrToolUnavailable: no enabled tool with that slug on the connection.
+	ErrToolUnavailable = errors.New("tool unavailable")
+	// ErrNotActive: the connection is not in a state that allows the operation.
+	ErrNotActive = errors.New("connection not active")
+)
+
+// ErrUpstreamError: the server answered a request with a JSON-RPC error.
+var ErrUpstreamError = errors.New("the MCP server answered with an error")

@@ -4,10 +4,14 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Store persists tenants, API keys and connections. Every connection method
@@ -23,6 +27,17 @@ type Store interface {
 	// all in one write transaction; an error from fn aborts the update.
 	UpdateConnection(ctx context.Context, tenantID, id string, fn func(*Connection) error) (*Connection, error)
 	DeleteConnection(ctx context.Context, tenantID, id string) error
+	// UpdateConnectionTools loads a connection and its tools, calls fn, and
+	// in one write transaction stores the connection and upserts the tools
+	// fn returns (nil: none). It returns the connection and all its tools
+	// as stored.
+	UpdateConnectionTools(ctx context.Context, tenantID, id string, fn func(*Connection, []*Tool) ([]*Tool, error)) (*Connection, []*Tool, error)
+	// ListTools returns the tools of the given connections (all of the
+	// tenant's when none is given), by connection id, ordered by name.
+	ListTools(ctx context.Context, tenantID string, connectionIDs ...string) (map[string][]*Tool, error)
+	// ListProbeTargets returns every enabled connection, of every tenant,
+	// whose status the health monitor keeps fresh.
+	ListProbeTargets(ctx context.Context) ([]*Connection, error)
 }
 
 // URLChecker applies the outbound URL policy when an endpoint enters the API
@@ -53,6 +68,9 @@ type Options struct {
 	// StdioCommands are the executables stdio connections may run; empty
 	// disables the stdio transport.
 	StdioCommands []string
+	// Prober talks to MCP servers; required for tests, syncs and calls.
+	Prober Prober
+	Logger *slog.Logger
 	// Now is the clock (tests control time); nil means time.Now.
 	Now func() time.Time
 }
@@ -62,7 +80,14 @@ type Service struct {
 	store         Store
 	urls          URLChecker
 	stdioCommands []string
+	prober        Prober
+	log           *slog.Logger
 	now           func() time.Time
+
+	probes   singleflight.Group // one probe per connection at a time
+	bg       sync.WaitGroup     // background probes
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
 }
 
 // NewService returns a Service over opts.Store.
@@ -71,7 +96,21 @@ func NewService(opts Options) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: opts.Store, urls: opts.URLs, stdioCommands: opts.StdioCommands, now: now}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	bgCtx, cancel := context.WithCancel(context.Background())
+	return &Service{
+		store: opts.Store, urls: opts.URLs, stdioCommands: opts.StdioCommands,
+		prober: opts.Prober, log: logger, now: now, bgCtx: bgCtx, bgCancel: cancel,
+	}
+}
+
+// Close cancels background probes and waits for them to finish.
+func (s *Service) Close() {
+	s.bgCancel()
+	s.bg.Wait()
 }
 
 // Now is the service clock, truncated to milliseconds in UTC (what the
@@ -151,6 +190,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, in NewConnection)
 	if err := s.store.InsertConnection(ctx, c, uniqueSuffix); err != nil {
 		return nil, fmt.Errorf("create connection: %w", err)
 	}
+	s.autoConnect(c)
 	return c, nil
 }
 
@@ -195,8 +235,30 @@ type Patch struct {
 	PersonaID   Optional[string]
 }
 
+// autoConnect probes a new or edited connection in the background when it
+// asks for it (Ferni autoConnect; Feather connects always sync at once).
+func (s *Service) autoConnect(c *Connection) {
+	if c.AutoConnect && c.Enabled && s.prober != nil {
+		s.probeInBackground(c)
+	}
+}
+
 // Update applies p to a connection atomically and returns the result.
 func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (*Connection, error) {
+	c, err := s.update(ctx, tenantID, id, p)
+	if err == nil && p.reconnects() {
+		s.autoConnect(c)
+	}
+	return c, err
+}
+
+// reconnects reports whether a patch changes how tether reaches the server.
+func (p Patch) reconnects() bool {
+	return p.Transport != nil || p.Endpoint != nil || p.Command != nil || p.Args != nil ||
+		p.Headers != nil || len(p.Secrets) > 0 || (p.Enabled != nil && *p.Enabled)
+}
+
+func (s *Service) update(ctx context.Context, tenantID, id string, p Patch) (*Connection, error) {
 	return s.store.UpdateConnection(ctx, tenantID, id, func(c *Connection) error {
 		if p.Name != nil {
 			slug, err := SlugFromName(*p.Name)

@@ -41,6 +41,14 @@ var errorTable = []errorClass{
 	{registry.ErrValidation, http.StatusBadRequest, "VALIDATION_ERROR", http.StatusBadRequest, "bad_request"},
 	{registry.ErrUnsupported, http.StatusBadRequest, "VALIDATION_ERROR", http.StatusBadRequest, "bad_request"},
 	{registry.ErrUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED", http.StatusUnauthorized, "unauthorized"},
+	{registry.ErrNotActive, http.StatusBadRequest, "MCP_SERVER_DISABLED", http.StatusUnprocessableEntity, "not_active"},
+	{registry.ErrToolUnavailable, http.StatusBadRequest, "VALIDATION_ERROR", http.StatusBadRequest, "tool_unavailable"},
+	{registry.ErrUpstreamTimeout, http.StatusGatewayTimeout, "MCP_TIMEOUT", http.StatusGatewayTimeout, "upstream_timeout"},
+	{registry.ErrUpstreamConnection, http.StatusBadGateway, "MCP_CONNECTION_FAILED", http.StatusBadGateway, "upstream_error"},
+	{registry.ErrUpstreamInvalid, http.StatusBadGateway, "MCP_INVALID_RESPONSE", http.StatusBadGateway, "upstream_error"},
+	{registry.ErrUpstreamRefused, http.StatusBadGateway, "MCP_INVALID_ENDPOINT", http.StatusBadGateway, "upstream_error"},
+	{registry.ErrUpstreamAuth, http.StatusBadGateway, "MCP_AUTH_FAILED", http.StatusBadGateway, "upstream_error"},
+	{registry.ErrUpstreamError, http.StatusBadGateway, "MCP_SERVER_ERROR", http.StatusBadGateway, "upstream_error"},
 	{errRouteNotFound, http.StatusNotFound, "NOT_FOUND", http.StatusNotFound, "not_found"},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "METHOD_NOT_ALLOWED", http.StatusMethodNotAllowed, "method_not_allowed"},
 	{errTooLarge, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", http.StatusRequestEntityTooLarge, "payload_too_large"},
@@ -61,14 +69,23 @@ func classify(err error) (errorClass, bool) {
 	return internalClass, false
 }
 
-// userMessage is the message shown for err: a registry message, the text of
-// an httpFailure, or a generic one for internal errors.
+// userMessage is the message shown for err: the text of an httpFailure or
+// a registry error, an upstream failure's own description (mcpclient words
+// them for users and keeps secrets out), or a generic one for internal
+// errors, whose details go to the log only.
 func userMessage(err error) string {
 	var hf *httpFailure
 	if errors.As(err, &hf) {
 		return hf.msg
 	}
-	return registry.Message(err)
+	var re *registry.Error
+	if errors.As(err, &re) {
+		return re.Message
+	}
+	if _, known := classify(err); known {
+		return err.Error()
+	}
+	return "internal error"
 }
 
 // httpFailure is an HTTP-level failure with its message.
@@ -139,7 +156,7 @@ func ferniFail[T ~ferniDefault](err error) (T, error) {
 // featherFail is ferniFail for the Feather dialect.
 func featherFail[T ~featherDefault](err error) (T, error) {
 	c, ok := classify(err)
-	if !ok {
+	if _, isValidation := validationIssues(err); !ok || isValidation {
 		var zero T
 		return zero, err
 	}

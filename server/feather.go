@@ -32,9 +32,17 @@ func (s *Server) ListConnections(ctx context.Context, req gen.ListConnectionsReq
 	if err != nil {
 		return featherFail[gen.ListConnectionsdefaultJSONResponse](err)
 	}
+	ids := make([]string, len(conns))
+	for i, c := range conns {
+		ids[i] = c.ID
+	}
+	tools, err := s.reg.ToolsOf(ctx, t.ID, ids...)
+	if err != nil {
+		return nil, err
+	}
 	out := make(gen.ListConnections200JSONResponse, len(conns))
 	for i, c := range conns {
-		out[i] = toConnectionResponse(c, t)
+		out[i] = toConnectionResponse(c, t, tools[c.ID])
 	}
 	return out, nil
 }
@@ -42,11 +50,11 @@ func (s *Server) ListConnections(ctx context.Context, req gen.ListConnectionsReq
 // GetConnection returns one connection (Feather).
 func (s *Server) GetConnection(ctx context.Context, req gen.GetConnectionRequestObject) (gen.GetConnectionResponseObject, error) {
 	t := tenantFrom(ctx)
-	c, err := s.reg.Get(ctx, t.ID, req.ConnectionId.String())
+	c, tools, err := s.reg.Tools(ctx, t.ID, req.ConnectionId.String())
 	if err != nil {
 		return featherFail[gen.GetConnectiondefaultJSONResponse](err)
 	}
-	return gen.GetConnection200JSONResponse(toConnectionResponse(c, t)), nil
+	return gen.GetConnection200JSONResponse(toConnectionResponse(c, t, tools)), nil
 }
 
 // UpdateConnection renames a connection; the slug never changes (Feather).
@@ -60,7 +68,11 @@ func (s *Server) UpdateConnection(ctx context.Context, req gen.UpdateConnectionR
 	if err != nil {
 		return featherFail[gen.UpdateConnectiondefaultJSONResponse](err)
 	}
-	return gen.UpdateConnection200JSONResponse(toConnectionResponse(c, t)), nil
+	tools, err := s.reg.ToolsOf(ctx, t.ID, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	return gen.UpdateConnection200JSONResponse(toConnectionResponse(c, t, tools[c.ID])), nil
 }
 
 // DisconnectConnection deletes a connection (Feather, 204).
@@ -69,4 +81,73 @@ func (s *Server) DisconnectConnection(ctx context.Context, req gen.DisconnectCon
 		return featherFail[gen.DisconnectConnectiondefaultJSONResponse](err)
 	}
 	return gen.DisconnectConnection204Response{}, nil
+}
+
+// RefreshConnectionTools starts a background tool sync (Feather, 202).
+func (s *Server) RefreshConnectionTools(ctx context.Context, req gen.RefreshConnectionToolsRequestObject) (gen.RefreshConnectionToolsResponseObject, error) {
+	t := tenantFrom(ctx)
+	c, err := s.reg.RefreshTools(ctx, t.ID, req.ConnectionId.String())
+	if err != nil {
+		return featherFail[gen.RefreshConnectionToolsdefaultJSONResponse](err)
+	}
+	tools, err := s.reg.ToolsOf(ctx, t.ID, c.ID)
+	if err != nil {
+		return nil, err
+	}
+	return gen.RefreshConnectionTools202JSONResponse(toConnectionResponse(c, t, tools[c.ID])), nil
+}
+
+// BulkUpdateConnectionTools enables or disables every tool (Feather).
+func (s *Server) BulkUpdateConnectionTools(ctx context.Context, req gen.BulkUpdateConnectionToolsRequestObject) (gen.BulkUpdateConnectionToolsResponseObject, error) {
+	t := tenantFrom(ctx)
+	id := req.ConnectionId.String()
+	if _, err := s.reg.SetAllTools(ctx, t.ID, id, req.Body.IsEnabled); err != nil {
+		return featherFail[gen.BulkUpdateConnectionToolsdefaultJSONResponse](err)
+	}
+	c, tools, err := s.reg.Tools(ctx, t.ID, id)
+	if err != nil {
+		return featherFail[gen.BulkUpdateConnectionToolsdefaultJSONResponse](err)
+	}
+	out := make(gen.BulkUpdateConnectionTools200JSONResponse, len(tools))
+	for i, tool := range tools {
+		out[i] = toConnectionTool(tool, c, t)
+	}
+	return out, nil
+}
+
+// UpdateConnectionTool edits one tool's author settings (Feather).
+func (s *Server) UpdateConnectionTool(ctx context.Context, req gen.UpdateConnectionToolRequestObject) (gen.UpdateConnectionToolResponseObject, error) {
+	t := tenantFrom(ctx)
+	var p registry.ToolPatch
+	p.Enabled = req.Body.IsEnabled
+	if f := req.Body.ResponseFieldMap; f.IsSpecified() {
+		p.ResponseFieldMap.Set, p.ResponseFieldMap.Null = true, f.IsNull()
+		if !f.IsNull() {
+			p.ResponseFieldMap.Value = f.MustGet()
+		}
+	}
+	if d := req.Body.InputDefaults; d.IsSpecified() {
+		p.InputDefaults.Set, p.InputDefaults.Null = true, d.IsNull()
+		if !d.IsNull() {
+			p.InputDefaults.Value = fromInputDefaults(d.MustGet())
+		}
+	}
+	c, tool, err := s.reg.UpdateTool(ctx, t.ID, req.ConnectionId.String(), req.ToolId.String(), p)
+	if err != nil {
+		return featherFail[gen.UpdateConnectionTooldefaultJSONResponse](err)
+	}
+	return gen.UpdateConnectionTool200JSONResponse(toConnectionTool(tool, c, t)), nil
+}
+
+// TestMcpCallConnection calls a tool by slug and returns the raw result (Feather).
+func (s *Server) TestMcpCallConnection(ctx context.Context, req gen.TestMcpCallConnectionRequestObject) (gen.TestMcpCallConnectionResponseObject, error) {
+	var input map[string]any
+	if req.Body.Input != nil {
+		input = *req.Body.Input
+	}
+	result, err := s.reg.CallTool(ctx, tenantFrom(ctx).ID, req.ConnectionId.String(), req.Body.Slug, input)
+	if err != nil {
+		return featherFail[gen.TestMcpCallConnectiondefaultJSONResponse](err)
+	}
+	return gen.TestMcpCallConnection200JSONResponse{Result: result}, nil
 }

@@ -71,3 +71,49 @@ func (s *Server) DeleteMcpServer(ctx context.Context, req gen.DeleteMcpServerReq
 	resp.Data.Id = req.Id
 	return resp, nil
 }
+
+// TestMcpServer probes a server now and reports the outcome (Ferni); a
+// failed connection is a 200 with connected:false.
+func (s *Server) TestMcpServer(ctx context.Context, req gen.TestMcpServerRequestObject) (gen.TestMcpServerResponseObject, error) {
+	out, err := s.reg.Test(ctx, tenantFrom(ctx).ID, req.Id)
+	if err != nil {
+		return ferniFail[gen.TestMcpServerdefaultJSONResponse](err)
+	}
+	res := gen.McpServerTestResult{Connected: out.Connected, TestedAt: out.TestedAt}
+	if !out.Connected {
+		class, _ := classify(out.Err)
+		msg, code := userMessage(out.Err), class.ferniCode
+		res.Error, res.ErrorCode = &msg, &code
+		return gen.TestMcpServer200JSONResponse{Success: true, Data: res}, nil
+	}
+	r := out.Result
+	latency := int(r.Latency.Milliseconds())
+	count := len(r.Tools)
+	transport := string(r.Transport)
+	tools := make([]gen.McpToolSummary, len(r.Tools))
+	for i, t := range r.Tools {
+		tools[i] = gen.McpToolSummary{Name: t.Name, Description: t.Description}
+	}
+	res.LatencyMs = &latency
+	res.ServerInfo = &gen.McpServerInfo{Name: r.ServerInfo.Name, Version: r.ServerInfo.Version}
+	res.ProtocolVersion = &r.ProtocolVersion
+	res.Transport = &transport
+	res.ToolCount = &count
+	res.Tools = &tools
+	return gen.TestMcpServer200JSONResponse{Success: true, Data: res}, nil
+}
+
+// ListMcpServerTools returns the cached tools the server currently lists (Ferni).
+func (s *Server) ListMcpServerTools(ctx context.Context, req gen.ListMcpServerToolsRequestObject) (gen.ListMcpServerToolsResponseObject, error) {
+	_, tools, err := s.reg.Tools(ctx, tenantFrom(ctx).ID, req.Id)
+	if err != nil {
+		return ferniFail[gen.ListMcpServerToolsdefaultJSONResponse](err)
+	}
+	data := []gen.McpTool{}
+	for _, t := range tools {
+		if t.Available {
+			data = append(data, gen.McpTool{Name: t.Name, Description: t.Description, InputSchema: orEmpty(t.InputSchema)})
+		}
+	}
+	return gen.ListMcpServerTools200JSONResponse{Success: true, Data: data}, nil
+}

@@ -104,12 +104,20 @@ func fromMcpServerUpdate(b *gen.McpServerUpdate) registry.Patch {
 
 // ---- Feather
 
-func toConnectionResponse(c *registry.Connection, t *registry.Tenant) gen.ConnectionResponse {
+func toConnectionResponse(c *registry.Connection, t *registry.Tenant, tools []*registry.Tool) gen.ConnectionResponse {
 	meta := map[string]any{
 		"server_url":          c.Endpoint,
 		"transport":           string(c.Transport),
 		"connected_transport": nilIfEmpty(string(c.ConnectedTransport)),
 		"auth_type":           string(c.AuthType),
+	}
+	if c.ServerInfo.Name != "" {
+		meta["server_info"] = map[string]any{"name": c.ServerInfo.Name, "version": c.ServerInfo.Version}
+		meta["protocol_version"] = c.ProtocolVersion
+	}
+	out := make([]gen.ConnectionToolResponse, len(tools))
+	for i, tool := range tools {
+		out[i] = toConnectionTool(tool, c, t)
 	}
 	return gen.ConnectionResponse{
 		Id:                 uuidOf(c.ID),
@@ -129,8 +137,75 @@ func toConnectionResponse(c *registry.Connection, t *registry.Tenant) gen.Connec
 		Metadata:           meta,
 		CreatedAt:          c.CreatedAt,
 		UpdatedAt:          c.UpdatedAt,
-		Tools:              []gen.ConnectionToolResponse{},
+		Tools:              out,
 	}
+}
+
+func toConnectionTool(tool *registry.Tool, c *registry.Connection, t *registry.Tenant) gen.ConnectionToolResponse {
+	defaults, pinned := tool.Counts()
+	r := gen.ConnectionToolResponse{
+		Id:                 uuidOf(tool.ID),
+		ConnectionId:       uuidOf(c.ID),
+		OrganizationId:     uuidOf(t.ID),
+		IntegrationKey:     featherIntegrationKey,
+		NicknameSlug:       c.Slug,
+		ToolPath:           tool.Name,
+		Slug:               tool.Slug,
+		DisplayName:        displayName(tool),
+		Description:        strPtr(tool.Description),
+		InputSchema:        orEmpty(tool.InputSchema),
+		IsEnabled:          tool.Enabled,
+		IsAvailable:        tool.Available,
+		LastSeenAt:         tool.LastSeenAt,
+		CreatedAt:          tool.CreatedAt,
+		UpdatedAt:          tool.UpdatedAt,
+		StaleFieldPaths:    tool.StaleFieldPaths(),
+		DefaultCount:       defaults,
+		PinnedCount:        pinned,
+		StaleInputFields:   append([]string{}, tool.StaleInputFields...),
+		MergedInputPreview: tool.MergedInputPreview(),
+	}
+	if tool.OutputSchema != nil {
+		r.ResponseSchema = &tool.OutputSchema
+	}
+	if tool.ResponseFieldMap != nil {
+		r.ResponseFieldMap = &tool.ResponseFieldMap
+	}
+	if tool.InputDefaults != nil {
+		m := make(map[string]gen.InputArgConfig, len(tool.InputDefaults))
+		for name, a := range tool.InputDefaults {
+			typ := gen.InputArgType("default")
+			if a.Pinned {
+				typ = "pinned"
+			}
+			m[name] = gen.InputArgConfig{Value: a.Value, Type: &typ}
+		}
+		r.InputDefaults = &m
+	}
+	return r
+}
+
+func fromInputDefaults(m map[string]gen.InputArgConfig) map[string]registry.InputArg {
+	out := make(map[string]registry.InputArg, len(m))
+	for name, a := range m {
+		out[name] = registry.InputArg{Value: a.Value, Pinned: a.Type != nil && *a.Type == "pinned"}
+	}
+	return out
+}
+
+// displayName is the tool's title, or its name.
+func displayName(t *registry.Tool) string {
+	if t.Title != "" {
+		return t.Title
+	}
+	return t.Name
+}
+
+func orEmpty(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	return m
 }
 
 // fromCustomMcpCreate maps a Feather connect body. Static credentials

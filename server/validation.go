@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	echomiddleware "github.com/oapi-codegen/echo-middleware"
 	"github.com/tether-dev/tether/gen"
+	"github.com/tether-dev/tether/registry"
 )
 
 // issue is one schema violation, in FastAPI's terms (Feather's 422 items).
@@ -93,6 +94,14 @@ func validationIssues(err error) ([]issue, bool) {
 	var ve *validationError
 	if errors.As(err, &ve) {
 		return ve.issues, true
+	}
+	var ide *registry.InputDefaultError
+	if errors.As(err, &ide) {
+		var out []issue
+		for _, name := range sortedKeys(ide.Fields) {
+			out = append(out, issue{loc: []any{"body", "input_defaults", name}, msg: ide.Fields[name], typ: "value_error"})
+		}
+		return out, true
 	}
 	return nil, false
 }
@@ -275,7 +284,7 @@ func typeIssue(sch *openapi3.Schema) (string, string) {
 	return "value_error", "Input has the wrong type"
 }
 
-func sortedKeys(m map[string]any) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)

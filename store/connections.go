@@ -21,7 +21,7 @@ var _ registry.Store = (*Store)(nil)
 const connectionColumns = `id, tenant_id, slug, nickname, description, transport, connected_transport,
 	endpoint, command, args, auth_type, headers_enc, secrets_enc, auto_connect, enabled, timeout_ms,
 	persona_id, status, status_reason, tools_status, tool_count, connected_at, tools_synced_at,
-	last_refreshed_at, last_used_at, created_at, updated_at`
+	last_refreshed_at, last_used_at, created_at, updated_at, server_info, protocol_version`
 
 // InsertConnection implements registry.Store.
 func (s *Store) InsertConnection(ctx context.Context, c *registry.Connection, uniqueSuffix bool) error {
@@ -38,7 +38,7 @@ func (s *Store) InsertConnection(ctx context.Context, c *registry.Connection, un
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO connections (`+connectionColumns+`)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
 		if isUniqueViolation(err) {
 			return &registry.Error{Kind: registry.ErrNameExists,
 				Message: fmt.Sprintf("an MCP server named %q already exists", registry.NameFromSlug(c.Slug))}
@@ -147,29 +147,36 @@ func (s *Store) UpdateConnection(ctx context.Context, tenantID, id string, fn fu
 		if err := fn(c); err != nil {
 			return err
 		}
-		args, err := s.connectionArgs(c)
-		if err != nil {
+		if err := s.writeConnection(ctx, tx, c); err != nil {
 			return err
-		}
-		// The same column list as the insert, minus id and tenant_id (which
-		// never change), assigned in order.
-		cols := strings.Split(connectionColumns, ",")[2:]
-		set := make([]string, len(cols))
-		for i, col := range cols {
-			set[i] = strings.TrimSpace(col) + " = ?"
-		}
-		res, err := tx.ExecContext(ctx, `UPDATE connections SET `+strings.Join(set, ", ")+` WHERE tenant_id = ? AND id = ?`,
-			append(args[2:], tenantID, id)...)
-		if err != nil {
-			return fmt.Errorf("update connection: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("update connection %s: %d rows changed", id, n)
 		}
 		out = c
 		return nil
 	})
 	return out, err
+}
+
+// writeConnection stores every column of c but id and tenant_id (which
+// never change), assigned in the order of connectionColumns.
+func (s *Store) writeConnection(ctx context.Context, tx *sql.Tx, c *registry.Connection) error {
+	args, err := s.connectionArgs(c)
+	if err != nil {
+		return err
+	}
+	cols := strings.Split(connectionColumns, ",")[2:]
+	set := make([]string, len(cols))
+	for i, col := range cols {
+		set[i] = strings.TrimSpace(col) + " = ?"
+	}
+	res, err := tx.ExecContext(ctx, `UPDATE connections SET `+strings.Join(set, ", ")+` WHERE tenant_id = ? AND id = ?`,
+		append(args[2:], c.TenantID, c.ID)...)
+	if err != nil {
+		return fmt.Errorf("update connection: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("update connection %s: %d rows changed", c.ID, n)
+	}
+	return nil
 }
 
 // DeleteConnection implements registry.Store.
@@ -248,12 +255,16 @@ func (s *Store) connectionArgs(c *registry.Connection) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	serverInfo, err := json.Marshal(c.ServerInfo)
+	if err != nil {
+		return nil, err
+	}
 	return []any{
 		c.ID, c.TenantID, c.Slug, c.Nickname, c.Description, string(c.Transport), string(c.ConnectedTransport),
 		c.Endpoint, c.Command, string(argsJSON), string(c.AuthType), headers, secretValues, c.AutoConnect, c.Enabled, c.TimeoutMS,
 		c.PersonaID, string(c.Status), c.StatusReason, string(c.ToolsStatus), c.ToolCount,
 		formatTimePtr(c.ConnectedAt), formatTimePtr(c.ToolsSyncedAt), formatTimePtr(c.LastRefreshedAt), formatTimePtr(c.LastUsedAt),
-		formatTime(c.CreatedAt), formatTime(c.UpdatedAt),
+		formatTime(c.CreatedAt), formatTime(c.UpdatedAt), string(serverInfo), c.ProtocolVersion,
 	}, nil
 }
 
@@ -263,14 +274,14 @@ func (s *Store) scanConnection(row scanner) (*registry.Connection, error) {
 	var (
 		c                                                  registry.Connection
 		transport, connected, authType, status, toolsState string
-		argsJSON, created, updated                         string
+		argsJSON, created, updated, serverInfo             string
 		headersCT, secretsCT                               []byte
 		connectedAt, syncedAt, refreshedAt, usedAt         sql.NullString
 	)
 	err := row.Scan(&c.ID, &c.TenantID, &c.Slug, &c.Nickname, &c.Description, &transport, &connected,
 		&c.Endpoint, &c.Command, &argsJSON, &authType, &headersCT, &secretsCT, &c.AutoConnect, &c.Enabled, &c.TimeoutMS,
 		&c.PersonaID, &status, &c.StatusReason, &toolsState, &c.ToolCount,
-		&connectedAt, &syncedAt, &refreshedAt, &usedAt, &created, &updated)
+		&connectedAt, &syncedAt, &refreshedAt, &usedAt, &created, &updated, &serverInfo, &c.ProtocolVersion)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, err
@@ -284,6 +295,9 @@ func (s *Store) scanConnection(row scanner) (*registry.Connection, error) {
 	}
 	if len(c.Args) == 0 {
 		c.Args = nil
+	}
+	if err := json.Unmarshal([]byte(serverInfo), &c.ServerInfo); err != nil {
+		return nil, fmt.Errorf("decode server info of %s: %w", c.ID, err)
 	}
 	if c.Headers, err = s.openMap(headersCT, aadFor(&c, "headers")); err != nil {
 		return nil, err

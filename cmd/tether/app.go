@@ -11,12 +11,16 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tether-dev/tether/mcpclient"
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
 	"github.com/tether-dev/tether/secrets"
 	"github.com/tether-dev/tether/server"
 	"github.com/tether-dev/tether/store"
 )
+
+// version is reported to MCP servers as the client version.
+const version = "0.1.0"
 
 // Main is the running program: the wiring of every package, started by Run
 // and stopped by Close. Tests start it on port 0 with a temporary database.
@@ -28,6 +32,7 @@ type Main struct {
 	Addr string
 
 	store    *store.Store
+	svc      *registry.Service
 	keys     *secrets.Holder
 	http     *http.Server
 	done     chan error
@@ -71,11 +76,16 @@ func (m *Main) Run(ctx context.Context) error {
 			return fmt.Errorf("--bootstrap-api-key: %w", err)
 		}
 	}
+	stdio := splitList(cfg.StdioCommands)
+	client := mcpclient.New(mcpclient.Options{Guard: guard, StdioCommands: stdio, ClientVersion: version, Logger: m.Logger})
 	svc := registry.NewService(registry.Options{
 		Store:         st,
 		URLs:          guard,
-		StdioCommands: splitList(cfg.StdioCommands),
+		StdioCommands: stdio,
+		Prober:        mcpclient.Prober{Client: client},
+		Logger:        m.Logger,
 	})
+	m.svc = svc
 	srv, err := server.New(server.Options{Registry: svc, Keys: keys, Ready: st.Ping, Logger: m.Logger})
 	if err != nil {
 		st.Close()
@@ -101,6 +111,7 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.done = make(chan error, 1)
 	go func() { m.done <- m.http.Serve(ln) }()
+	go svc.RunMonitor(bg, registry.MonitorOptions{Interval: cfg.HealthInterval})
 	m.Logger.Info("tether serving", "addr", m.Addr, "db", cfg.DB, "primary_key", ring.Primary())
 	return nil
 }
@@ -162,6 +173,9 @@ func (m *Main) close() error {
 	}
 	if m.cancelBG != nil {
 		m.cancelBG()
+	}
+	if m.svc != nil {
+		m.svc.Close() // background probes end before the database closes
 	}
 	if m.store != nil {
 		errs = append(errs, m.store.Close())

@@ -49,7 +49,8 @@ func TestFeatherCRUD(t *testing.T) {
 		assert.Equal(t, ids[i], c["id"])
 		assert.Equal(t, "custom_mcp", c["integration_key"])
 		assert.Equal(t, "My MCP", c["nickname"])
-		assert.Equal(t, "pending", c["tools_status"])
+		// The initial sync runs at once; mcp.example.com is unreachable here.
+		assert.Contains(t, []any{"pending", "syncing", "failed"}, c["tools_status"])
 		assert.Equal(t, []any{}, c["tools"])
 		meta := c["metadata"].(map[string]any)
 		assert.Equal(t, "https://mcp.example.com/mcp", meta["server_url"])

@@ -18,7 +18,7 @@ func ferniCreate(h *harness, key string, body map[string]any) response {
 func validFerni(name string) map[string]any {
 	return map[string]any{
 		"name": name, "description": "CRM integration", "transport": "http",
-		"endpoint": "https://mcp.example.com/mcp",
+		"endpoint": "https://mcp.example.com/mcp", "autoConnect": false,
 	}
 }
 

@@ -1,0 +1,90 @@
+package registry
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// DefaultMonitorConcurrency bounds how many probes the health monitor runs at once.
+const DefaultMonitorConcurrency = 16
+
+// MonitorOptions configures the health monitor.
+type MonitorOptions struct {
+	// Interval between rounds; 0 turns the periodic rounds off (the
+	// start-up round of autoConnect servers still runs).
+	Interval time.Duration
+	// Concurrency bounds simultaneous probes; 0 means DefaultMonitorConcurrency.
+	Concurrency int
+}
+
+// RunMonitor probes the autoConnect servers at start-up, then re-probes
+// every enabled active (or failing) server each interval, jittered by ±10%
+// so that many tether replicas do not probe in step. It returns when ctx is
+// done or the service closes.
+func (s *Service) RunMonitor(ctx context.Context, opts MonitorOptions) {
+	s.bg.Add(1)
+	defer s.bg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-s.bgCtx.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	s.ProbeAll(ctx, opts.Concurrency, func(c *Connection) bool { return c.AutoConnect })
+	if opts.Interval <= 0 {
+		return
+	}
+	for {
+		jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(opts.Interval))
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(opts.Interval + jitter):
+		}
+		s.ProbeAll(ctx, opts.Concurrency, nil)
+	}
+}
+
+// ProbeAll probes every probe target that keep accepts (nil: all) with at
+// most concurrency probes at a time, and returns how many it probed. Each
+// probe is bounded by its connection's timeout, as a manual test is.
+func (s *Service) ProbeAll(ctx context.Context, concurrency int, keep func(*Connection) bool) int {
+	if concurrency <= 0 {
+		concurrency = DefaultMonitorConcurrency
+	}
+	targets, err := s.store.ListProbeTargets(ctx)
+	if err != nil {
+		s.log.Warn("health monitor: list connections", "error", err.Error())
+		return 0
+	}
+	sem := make(chan struct{}, concurrency)
+	var wg sync.WaitGroup
+	n := 0
+	for _, c := range targets {
+		if keep != nil && !keep(c) {
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			wg.Wait()
+			return n
+		}
+		n++
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := s.probeAndRecord(c); err != nil && ctx.Err() == nil {
+				s.log.Warn("health monitor: probe", "connection_id", c.ID, "error", err.Error())
+			}
+		}()
+	}
+	wg.Wait()
+	return n
+}

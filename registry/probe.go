@@ -1,0 +1,389 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+)
+
+// ToolSpec is a tool as a server lists it.
+type ToolSpec struct {
+	Name         string
+	Title        string
+	Description  string
+	InputSchema  map[string]any
+	OutputSchema map[string]any
+}
+
+// ServerInfo is what a server says about itself in initialize.
+type ServerInfo struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Title   string `json:"title,omitempty"`
+}
+
+// ProbeResult is the outcome of initialize + a full tools/list.
+type ProbeResult struct {
+	Transport       Transport
+	ServerInfo      ServerInfo
+	ProtocolVersion string
+	Tools           []ToolSpec
+	Latency         time.Duration
+}
+
+// Prober talks to MCP servers (mcpclient implements it). Errors wrap the
+// ErrUpstream* sentinels.
+type Prober interface {
+	Probe(ctx context.Context, c *Connection) (*ProbeResult, error)
+	// CallTool calls one tool and returns the raw MCP result object.
+	CallTool(ctx context.Context, c *Connection, tool string, args map[string]any) (map[string]any, error)
+}
+
+// TestOutcome is what a connection test reports; a failed connection is an
+// outcome with Err set, not an error.
+type TestOutcome struct {
+	Connected bool
+	Result    *ProbeResult
+	Err       error
+	TestedAt  time.Time
+}
+
+// Test probes a connection now and records the result (status, last
+// error, tools). Disabled connections are not probed.
+func (s *Service) Test(ctx context.Context, tenantID, id string) (*TestOutcome, error) {
+	c, err := s.store.GetConnection(ctx, tenantID, id)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Enabled {
+		return nil, errorf(ErrNotActive, "MCP server %q is disabled; enable it before testing", NameFromSlug(c.Slug))
+	}
+	return s.probeAndRecord(c)
+}
+
+// probeAndRecord runs one probe of c (sharing an in-flight one, so probes
+// of one connection never run twice at once) and stores the outcome.
+func (s *Service) probeAndRecord(c *Connection) (*TestOutcome, error) {
+	ch := s.probes.DoChan(c.ID, func() (any, error) {
+		// The probe runs on the service's context, not the caller's: a
+		// caller that gives up does not cancel a probe others may share,
+		// and its result is still worth recording. The connection's
+		// timeout bounds it; shutdown cancels it.
+		pctx, cancel := context.WithTimeout(s.bgCtx, time.Duration(c.TimeoutMS)*time.Millisecond+time.Second)
+		defer cancel()
+		res, perr := s.prober.Probe(pctx, c)
+		out := &TestOutcome{Connected: perr == nil, Result: res, Err: perr, TestedAt: s.Now()}
+		if err := s.recordProbe(pctx, c, out); err != nil {
+			return nil, err
+		}
+		return out, nil
+	})
+	// Wait even if ctx ends: the probe is bounded by its timeout and by
+	// shutdown, and a caller that left must not leave it untracked.
+	r := <-ch
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	return r.Val.(*TestOutcome), nil
+}
+
+// errStaleProbe aborts recording a probe of a connection edited meanwhile.
+var errStaleProbe = errors.New("connection changed during the probe")
+
+// recordProbe stores a probe's outcome on the row and syncs its tools,
+// unless the row was edited while the probe ran (then the result describes
+// a configuration that no longer exists).
+func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *TestOutcome) error {
+	_, _, err := s.store.UpdateConnectionTools(ctx, probed.TenantID, probed.ID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
+		if !c.UpdatedAt.Equal(probed.UpdatedAt) || !c.Enabled {
+			return nil, errStaleProbe
+		}
+		now := out.TestedAt
+		c.LastRefreshedAt = &now
+		if out.Err != nil {
+			c.Status, c.StatusReason = StatusError, out.Err.Error()
+			c.ToolsStatus = ToolsFailed
+			return tools, nil
+		}
+		r := out.Result
+		c.Status, c.StatusReason = StatusActive, ""
+		c.ConnectedAt = &now
+		c.ConnectedTransport = r.Transport
+		c.ServerInfo = r.ServerInfo
+		c.ProtocolVersion = r.ProtocolVersion
+		c.ToolsStatus = ToolsSynced
+		c.ToolsSyncedAt = &now
+		c.ToolCount = len(r.Tools)
+		return mergeTools(c, tools, r.Tools, now), nil
+	})
+	if errors.Is(err, errStaleProbe) || errors.Is(err, ErrNotFound) {
+		return nil // edited or deleted meanwhile: nothing to record
+	}
+	if err != nil {
+		return fmt.Errorf("record probe of %s: %w", probed.ID, err)
+	}
+	return nil
+}
+
+// mergeTools folds a fresh tool list into the stored one: changed tools
+// are updated, new ones added (enabled), vanished ones marked unavailable;
+// the author's settings are kept throughout.
+func mergeTools(c *Connection, old []*Tool, specs []ToolSpec, now time.Time) []*Tool {
+	byName := make(map[string]*Tool, len(old))
+	for _, t := range old {
+		byName[t.Name] = t
+	}
+	seen := make(map[string]bool, len(specs))
+	out := make([]*Tool, 0, len(specs)+len(old))
+	for i, spec := range specs {
+		if seen[spec.Name] {
+			continue // a server listing a name twice: keep the first
+		}
+		seen[spec.Name] = true
+		t, ok := byName[spec.Name]
+		if !ok {
+			t = &Tool{ID: newUUID(), ConnectionID: c.ID, TenantID: c.TenantID, Name: spec.Name, Enabled: true, CreatedAt: now}
+		}
+		t.Slug = ToolSlug(c.Slug, spec.Name)
+		t.Title, t.Description = spec.Title, spec.Description
+		t.InputSchema, t.OutputSchema = spec.InputSchema, spec.OutputSchema
+		if t.InputSchema == nil {
+			t.InputSchema = map[string]any{"type": "object"}
+		}
+		t.Available = true
+		t.StaleInputFields = staleInputFields(t.InputDefaults, t.InputSchema)
+		t.Position = i
+		t.LastSeenAt, t.UpdatedAt = now, now
+		out = append(out, t)
+	}
+	for _, t := range old {
+		if !seen[t.Name] {
+			if t.Available {
+				t.Available = false
+				t.UpdatedAt = now
+			}
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// Tools returns the tools of a connection, ordered by name.
+func (s *Service) Tools(ctx context.Context, tenantID, id string) (*Connection, []*Tool, error) {
+	c, err := s.store.GetConnection(ctx, tenantID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	tools, err := s.store.ListTools(ctx, tenantID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, tools[id], nil
+}
+
+// ToolsOf returns the tools of several connections at once, by connection id.
+func (s *Service) ToolsOf(ctx context.Context, tenantID string, ids ...string) (map[string][]*Tool, error) {
+	return s.store.ListTools(ctx, tenantID, ids...)
+}
+
+// RefreshTools starts a background tool sync of an active connection and
+// returns the row with tools_status "syncing".
+func (s *Service) RefreshTools(ctx context.Context, tenantID, id string) (*Connection, error) {
+	var snapshot *Connection
+	c, _, err := s.store.UpdateConnectionTools(ctx, tenantID, id, func(c *Connection, tools []*Tool) ([]*Tool, error) {
+		if c.Status != StatusActive || !c.Enabled {
+			return nil, errorf(ErrNotActive, "connection is %s; only active connections can refresh their tools", c.Status)
+		}
+		c.ToolsStatus = ToolsSyncing
+		snapshot = c
+		return tools, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.probeInBackground(snapshot)
+	return c, nil
+}
+
+// probeInBackground probes c on the service's background context.
+func (s *Service) probeInBackground(c *Connection) {
+	if s.bgCtx.Err() != nil {
+		return // shutting down
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		if _, err := s.probeAndRecord(c); err != nil {
+			s.log.Warn("background probe failed to record", "connection_id", c.ID, "error", err.Error())
+		}
+	}()
+}
+
+// ToolPatch edits one tool's author settings; unset fields stay.
+type ToolPatch struct {
+	Enabled          *bool
+	ResponseFieldMap Optional[map[string]any]
+	InputDefaults    Optional[map[string]InputArg]
+}
+
+// UpdateTool applies p to one tool of a connection.
+func (s *Service) UpdateTool(ctx context.Context, tenantID, connID, toolID string, p ToolPatch) (*Connection, *Tool, error) {
+	var updated *Tool
+	c, _, err := s.store.UpdateConnectionTools(ctx, tenantID, connID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
+		i := slices.IndexFunc(tools, func(t *Tool) bool { return t.ID == toolID })
+		if i < 0 {
+			return nil, errorf(ErrNotFound, "no tool with id %q on this connection", toolID)
+		}
+		t := tools[i]
+		if p.Enabled != nil {
+			t.Enabled = *p.Enabled
+		}
+		if p.ResponseFieldMap.Set {
+			t.ResponseFieldMap = p.ResponseFieldMap.Value
+			if p.ResponseFieldMap.Null {
+				t.ResponseFieldMap = nil
+			}
+		}
+		if p.InputDefaults.Set {
+			if p.InputDefaults.Null {
+				t.InputDefaults = nil
+			} else {
+				if err := validateInputDefaults(t, p.InputDefaults.Value); err != nil {
+					return nil, err
+				}
+				t.InputDefaults = p.InputDefaults.Value
+			}
+			t.StaleInputFields = staleInputFields(t.InputDefaults, t.InputSchema)
+		}
+		t.UpdatedAt = s.Now()
+		updated = t
+		return []*Tool{t}, nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, updated, nil
+}
+
+// SetAllTools enables or disables every tool of a connection.
+func (s *Service) SetAllTools(ctx context.Context, tenantID, connID string, enabled bool) ([]*Tool, error) {
+	now := s.Now()
+	_, tools, err := s.store.UpdateConnectionTools(ctx, tenantID, connID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
+		for _, t := range tools {
+			if t.Enabled != enabled {
+				t.Enabled, t.UpdatedAt = enabled, now
+			}
+		}
+		return tools, nil
+	})
+	return tools, err
+}
+
+// InputDefaultError lists the input_defaults entries that do not fit the
+// tool's input schema, by field name.
+type InputDefaultError struct {
+	Fields map[string]string
+}
+
+func (e *InputDefaultError) Error() string {
+	names := slices.Sorted(maps.Keys(e.Fields))
+	msg := "input_defaults do not fit the tool's input schema:"
+	for _, n := range names {
+		msg += fmt.Sprintf(" %s: %s;", n, e.Fields[n])
+	}
+	return msg[:len(msg)-1]
+}
+
+// Unwrap makes it an ErrValidation.
+func (e *InputDefaultError) Unwrap() error { return ErrValidation }
+
+// validateInputDefaults checks each configured field exists in the tool's
+// input schema and that its value has the declared JSON type.
+func validateInputDefaults(t *Tool, defaults map[string]InputArg) error {
+	props := schemaProperties(t.InputSchema)
+	bad := map[string]string{}
+	for name, arg := range defaults {
+		p, ok := props[name].(map[string]any)
+		if !ok {
+			bad[name] = "the tool has no such input field"
+			continue
+		}
+		if want, ok := p["type"].(string); ok && !jsonTypeIs(arg.Value, want) {
+			bad[name] = fmt.Sprintf("value should be of type %s", want)
+		}
+	}
+	if len(bad) > 0 {
+		return &InputDefaultError{Fields: bad}
+	}
+	return nil
+}
+
+// jsonTypeIs reports whether a decoded JSON value has JSON Schema type t.
+func jsonTypeIs(v any, t string) bool {
+	switch t {
+	case "string":
+		_, ok := v.(string)
+		return ok
+	case "integer":
+		f, ok := v.(float64)
+		return ok && f == float64(int64(f))
+	case "number":
+		_, ok := v.(float64)
+		return ok
+	case "boolean":
+		_, ok := v.(bool)
+		return ok
+	case "array":
+		_, ok := v.([]any)
+		return ok
+	case "object":
+		_, ok := v.(map[string]any)
+		return ok
+	case "null":
+		return v == nil
+	}
+	return true
+}
+
+// CallTool resolves a tool slug on a connection, applies the author's
+// defaults and pins, calls the tool and returns the raw MCP result.
+func (s *Service) CallTool(ctx context.Context, tenantID, connID, slug string, input map[string]any) (map[string]any, error) {
+	c, tools, err := s.Tools(ctx, tenantID, connID)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Enabled {
+		return nil, errorf(ErrToolUnavailable, "connection %q is disabled", c.Slug)
+	}
+	i := slices.IndexFunc(tools, func(t *Tool) bool { return t.Slug == slug })
+	if i < 0 || !tools[i].Available {
+		return nil, errorf(ErrToolUnavailable, "no tool %q on this connection; refresh its tools if the server added it", slug)
+	}
+	t := tools[i]
+	if !t.Enabled {
+		return nil, errorf(ErrToolUnavailable, "tool %q is disabled", slug)
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Duration(c.TimeoutMS)*time.Millisecond)
+	defer cancel()
+	result, err := s.prober.CallTool(cctx, c, t.Name, t.ApplyInputs(input))
+	s.touchLastUsed(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return result, nil
+}
+
+// touchLastUsed records that a connection's tools were called.
+func (s *Service) touchLastUsed(ctx context.Context, c *Connection) {
+	now := s.Now()
+	_, _, err := s.store.UpdateConnectionTools(context.WithoutCancel(ctx), c.TenantID, c.ID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
+		c.LastUsedAt = &now
+		return nil, nil
+	})
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.log.Warn("record last use", "connection_id", c.ID, "error", err.Error())
+	}
+}

@@ -1,0 +1,195 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/tether-dev/tether/registry"
+)
+
+const toolColumns = `id, connection_id, tenant_id, name, slug, title, description, input_schema, output_schema,
+	response_field_map, input_defaults, is_enabled, available, stale_input_fields, position,
+	last_seen_at, created_at, updated_at`
+
+// UpdateConnectionTools implements registry.Store.
+func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, fn func(*registry.Connection, []*registry.Tool) ([]*registry.Tool, error)) (*registry.Connection, []*registry.Tool, error) {
+	var (
+		conn  *registry.Connection
+		tools []*registry.Tool
+	)
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		c, err := s.getConnection(ctx, tx, tenantID, id)
+		if err != nil {
+			return err
+		}
+		old, err := listTools(ctx, tx, tenantID, []string{id})
+		if err != nil {
+			return err
+		}
+		changed, err := fn(c, old[id])
+		if err != nil {
+			return err
+		}
+		if err := s.writeConnection(ctx, tx, c); err != nil {
+			return err
+		}
+		for _, t := range changed {
+			if err := upsertTool(ctx, tx, t); err != nil {
+				return err
+			}
+		}
+		after, err := listTools(ctx, tx, tenantID, []string{id})
+		if err != nil {
+			return err
+		}
+		conn, tools = c, after[id]
+		return nil
+	})
+	return conn, tools, err
+}
+
+// ListTools implements registry.Store.
+func (s *Store) ListTools(ctx context.Context, tenantID string, connectionIDs ...string) (map[string][]*registry.Tool, error) {
+	return listTools(ctx, s.read, tenantID, connectionIDs)
+}
+
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func listTools(ctx context.Context, q queryer, tenantID string, connectionIDs []string) (map[string][]*registry.Tool, error) {
+	query := `SELECT ` + toolColumns + ` FROM tools WHERE tenant_id = ?`
+	args := []any{tenantID}
+	if len(connectionIDs) > 0 {
+		query += ` AND connection_id IN (?` + strings.Repeat(",?", len(connectionIDs)-1) + `)`
+		for _, id := range connectionIDs {
+			args = append(args, id)
+		}
+	}
+	rows, err := q.QueryContext(ctx, query+` ORDER BY connection_id, name`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list tools: %w", err)
+	}
+	defer rows.Close()
+	out := map[string][]*registry.Tool{}
+	for rows.Next() {
+		t, err := scanTool(rows)
+		if err != nil {
+			return nil, err
+		}
+		out[t.ConnectionID] = append(out[t.ConnectionID], t)
+	}
+	return out, rows.Err()
+}
+
+func upsertTool(ctx context.Context, tx *sql.Tx, t *registry.Tool) error {
+	input, err := json.Marshal(t.InputSchema)
+	if err != nil {
+		return err
+	}
+	stale, err := json.Marshal(nonNil(t.StaleInputFields))
+	if err != nil {
+		return err
+	}
+	output, err := jsonOrNull(t.OutputSchema)
+	if err != nil {
+		return err
+	}
+	fieldMap, err := jsonOrNull(t.ResponseFieldMap)
+	if err != nil {
+		return err
+	}
+	defaults, err := jsonOrNull(t.InputDefaults)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO tools (`+toolColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name, slug = excluded.slug, title = excluded.title,
+			description = excluded.description, input_schema = excluded.input_schema, output_schema = excluded.output_schema,
+			response_field_map = excluded.response_field_map, input_defaults = excluded.input_defaults,
+			is_enabled = excluded.is_enabled, available = excluded.available, stale_input_fields = excluded.stale_input_fields,
+			position = excluded.position, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at`,
+		t.ID, t.ConnectionID, t.TenantID, t.Name, t.Slug, t.Title, t.Description, string(input), output,
+		fieldMap, defaults, t.Enabled, t.Available, string(stale), t.Position,
+		formatTime(t.LastSeenAt), formatTime(t.CreatedAt), formatTime(t.UpdatedAt))
+	if err != nil {
+		return fmt.Errorf("store tool %s: %w", t.Name, err)
+	}
+	return nil
+}
+
+func scanTool(row scanner) (*registry.Tool, error) {
+	var (
+		t                          registry.Tool
+		input, stale               string
+		output, fieldMap, defaults sql.NullString
+		lastSeen, created, updated string
+	)
+	if err := row.Scan(&t.ID, &t.ConnectionID, &t.TenantID, &t.Name, &t.Slug, &t.Title, &t.Description, &input, &output,
+		&fieldMap, &defaults, &t.Enabled, &t.Available, &stale, &t.Position, &lastSeen, &created, &updated); err != nil {
+		return nil, fmt.Errorf("read tool: %w", err)
+	}
+	var err error
+	decode := func(src string, dst any) {
+		if err == nil && src != "" {
+			err = json.Unmarshal([]byte(src), dst)
+		}
+	}
+	decode(input, &t.InputSchema)
+	decode(stale, &t.StaleInputFields)
+	decode(output.String, &t.OutputSchema)
+	decode(fieldMap.String, &t.ResponseFieldMap)
+	decode(defaults.String, &t.InputDefaults)
+	if err == nil {
+		if t.LastSeenAt, err = parseTime(lastSeen); err == nil {
+			if t.CreatedAt, err = parseTime(created); err == nil {
+				t.UpdatedAt, err = parseTime(updated)
+			}
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode tool %s: %w", t.ID, err)
+	}
+	return &t, nil
+}
+
+// ListProbeTargets implements registry.Store.
+func (s *Store) ListProbeTargets(ctx context.Context) ([]*registry.Connection, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT `+connectionColumns+` FROM connections
+		WHERE enabled = 1 AND status IN ('active', 'error') ORDER BY seq`)
+	if err != nil {
+		return nil, fmt.Errorf("list probe targets: %w", err)
+	}
+	defer rows.Close()
+	var out []*registry.Connection
+	for rows.Next() {
+		c, err := s.scanConnection(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// jsonOrNull encodes v, or SQL NULL for a nil map.
+func jsonOrNull[M ~map[string]V, V any](v M) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
