@@ -125,6 +125,7 @@ func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *Test
 	if err != nil {
 		return fmt.Errorf("record probe of %s: %w", probed.ID, err)
 	}
+	s.notify(probed, ToolsChanged)
 	return nil
 }
 
@@ -265,13 +266,14 @@ func (s *Service) UpdateTool(ctx context.Context, tenantID, connID, toolID strin
 	if err != nil {
 		return nil, nil, err
 	}
+	s.notify(c, ToolsChanged)
 	return c, updated, nil
 }
 
 // SetAllTools enables or disables every tool of a connection.
 func (s *Service) SetAllTools(ctx context.Context, tenantID, connID string, enabled bool) ([]*Tool, error) {
 	now := s.Now()
-	_, tools, err := s.store.UpdateConnectionTools(ctx, tenantID, connID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
+	c, tools, err := s.store.UpdateConnectionTools(ctx, tenantID, connID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
 		for _, t := range tools {
 			if t.Enabled != enabled {
 				t.Enabled, t.UpdatedAt = enabled, now
@@ -279,7 +281,11 @@ func (s *Service) SetAllTools(ctx context.Context, tenantID, connID string, enab
 		}
 		return tools, nil
 	})
-	return tools, err
+	if err != nil {
+		return nil, err
+	}
+	s.notify(c, ToolsChanged)
+	return tools, nil
 }
 
 // InputDefaultError lists the input_defaults entries that do not fit the

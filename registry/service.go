@@ -71,6 +71,10 @@ type Options struct {
 	// Prober talks to MCP servers; required for tests, syncs and calls.
 	Prober Prober
 	Logger *slog.Logger
+	// OnChange hears about every change to connections and their tools
+	// (the agent gateway uses it to drop warm sessions and to tell its
+	// clients that tool lists changed). It must not block.
+	OnChange func(Change)
 	// Now is the clock (tests control time); nil means time.Now.
 	Now func() time.Time
 }
@@ -81,6 +85,7 @@ type Service struct {
 	urls          URLChecker
 	stdioCommands []string
 	prober        Prober
+	onChange      func(Change)
 	log           *slog.Logger
 	now           func() time.Time
 
@@ -103,7 +108,7 @@ func NewService(opts Options) *Service {
 	bgCtx, cancel := context.WithCancel(context.Background())
 	return &Service{
 		store: opts.Store, urls: opts.URLs, stdioCommands: opts.StdioCommands,
-		prober: opts.Prober, log: logger, now: now, bgCtx: bgCtx, bgCancel: cancel,
+		prober: opts.Prober, onChange: opts.OnChange, log: logger, now: now, bgCtx: bgCtx, bgCancel: cancel,
 	}
 }
 
@@ -190,6 +195,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, in NewConnection)
 	if err := s.store.InsertConnection(ctx, c, uniqueSuffix); err != nil {
 		return nil, fmt.Errorf("create connection: %w", err)
 	}
+	s.notify(c, ConnectionCreated)
 	s.autoConnect(c)
 	return c, nil
 }
@@ -246,16 +252,24 @@ func (s *Service) autoConnect(c *Connection) {
 // Update applies p to a connection atomically and returns the result.
 func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (*Connection, error) {
 	c, err := s.update(ctx, tenantID, id, p)
-	if err == nil && p.reconnects() {
-		s.autoConnect(c)
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	switch {
+	case p.reconnects():
+		s.notify(c, ConnectionUpdated)
+		s.autoConnect(c)
+	case p.PersonaID.Set:
+		s.notify(c, ToolsChanged) // who sees the tools changed
+	}
+	return c, nil
 }
 
-// reconnects reports whether a patch changes how tether reaches the server.
+// reconnects reports whether a patch changes how tether reaches the server
+// (or whether it may at all).
 func (p Patch) reconnects() bool {
 	return p.Transport != nil || p.Endpoint != nil || p.Command != nil || p.Args != nil ||
-		p.Headers != nil || len(p.Secrets) > 0 || (p.Enabled != nil && *p.Enabled)
+		p.Headers != nil || len(p.Secrets) > 0 || p.Enabled != nil || p.TimeoutMS != nil
 }
 
 func (s *Service) update(ctx context.Context, tenantID, id string, p Patch) (*Connection, error) {
@@ -339,7 +353,11 @@ func (s *Service) update(ctx context.Context, tenantID, id string, p Patch) (*Co
 
 // Delete removes a connection.
 func (s *Service) Delete(ctx context.Context, tenantID, id string) error {
-	return s.store.DeleteConnection(ctx, tenantID, id)
+	if err := s.store.DeleteConnection(ctx, tenantID, id); err != nil {
+		return err
+	}
+	s.notify(&Connection{TenantID: tenantID, ID: id}, ConnectionDeleted)
+	return nil
 }
 
 func setIf[T any](dst *T, v *T) {
