@@ -42,6 +42,7 @@ lint: ## gofmt, go vet, and generated code / go.mod up to date
 bench: build ## benchmarks: API throughput vs a bare echo handler, as ratios; Go micro-benchmarks
 	$(GO) run ./cmd/tether-bench
 	$(GO) test -run '^$$' -bench . -benchmem ./server/
+	$(GO) test -run '^$$' -bench HealthMonitor -benchtime 1x ./registry/
 
 soak: ## long fuzzing and soak runs (minutes)
 	$(GO) test -run '^$$' -fuzz FuzzCheckURL -fuzztime 2m ./netguard/

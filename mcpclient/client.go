@@ -182,6 +182,8 @@ type connectOptions struct {
 	// standaloneSSE opens streamable HTTP's GET stream for server-initiated
 	// messages; a probe has no use for it.
 	standaloneSSE bool
+	// onToolsChanged hears the server's notifications/tools/list_changed.
+	onToolsChanged func()
 }
 
 // connTimeout is the connection's timeout, the registry default when unset.

@@ -81,13 +81,17 @@ func (c *Client) attempt(ctx context.Context, conn *registry.Connection, t regis
 		transport, exited, cleanup = p.transport, p.exited, p.cleanup
 	}
 
-	client := mcp.NewClient(&c.impl, &mcp.ClientOptions{
+	copts := &mcp.ClientOptions{
 		// Not nil: nil means the SDK's default, which declares roots.
 		// tether is a server-side client with no user at hand: no roots,
 		// no sampling, no elicitation.
 		Capabilities: &mcp.ClientCapabilities{},
 		Logger:       sdkLogger(c.log, red),
-	})
+	}
+	if h := o.onToolsChanged; h != nil {
+		copts.ToolListChangedHandler = func(context.Context, *mcp.ToolListChangedRequest) { h() }
+	}
+	client := mcp.NewClient(&c.impl, copts)
 	type result struct {
 		cs  *mcp.ClientSession
 		err error

@@ -95,7 +95,8 @@ func startEcho() (*child, error) {
 }
 
 func startTether(bin, dir string) (*child, error) {
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "bench.db"), "--bootstrap-api-key", apiKey)
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "bench.db"), "--bootstrap-api-key", apiKey,
+		"--allow-cidrs", "127.0.0.0/8", "--health-interval", "0")
 	errOut, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -249,6 +250,15 @@ func run(bin string, d time.Duration, c int) error {
 	for _, n := range names {
 		fmt.Printf("%-48s %12.0f %9.3fx\n", n, results[n], results[n]/base)
 	}
+	return probeLatency(tether)
+}
 
-	return nil
+// decodeJSON reads a JSON response body into v and closes it.
+func decodeJSON(resp *http.Response, v any) error {
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Errorf("%s: status %d: %s", resp.Request.URL.Path, resp.StatusCode, b)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// probeLatency compares a connection test through tether (POST
+// /mcp-servers/{id}/test: initialize + tools/list + recording the result)
+// with the same initialize + tools/list made directly with go-sdk against
+// the same local server.
+func probeLatency(tether *child) error {
+	up := mcp.NewServer(&mcp.Implementation{Name: "bench-upstream", Version: "1"}, nil)
+	for i := range 5 {
+		mcp.AddTool(up, &mcp.Tool{Name: fmt.Sprintf("tool-%d", i), Description: "a tool"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{}, nil, nil
+		})
+	}
+	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
+	defer srv.Close()
+
+	body := fmt.Sprintf(`{"name":"probe-bench","description":"d","transport":"streamable_http","endpoint":%q,"autoConnect":false}`, srv.URL)
+	resp, err := http.DefaultClient.Do(newReq(http.MethodPost, tether.base+"/api/v2/developers/mcp-servers", []byte(body)))
+	if err != nil {
+		return err
+	}
+	var id string
+	{
+		var v struct{ Data struct{ ID string } }
+		if err := decodeJSON(resp, &v); err != nil {
+			return err
+		}
+		id = v.Data.ID
+	}
+	const n = 200
+	viaTether := make([]time.Duration, 0, n)
+	direct := make([]time.Duration, 0, n)
+	ctx := context.Background()
+	for i := range n + 10 {
+		start := time.Now()
+		resp, err := http.DefaultClient.Do(newReq(http.MethodPost, tether.base+"/api/v2/developers/mcp-servers/"+id+"/test", nil))
+		if err != nil {
+			return err
+		}
+		var v struct{ Data struct{ Connected bool } }
+		if err := decodeJSON(resp, &v); err != nil {
+			return err
+		}
+		if !v.Data.Connected {
+			return fmt.Errorf("probe through tether failed")
+		}
+		if i >= 10 { // warm-up
+			viaTether = append(viaTether, time.Since(start))
+		}
+
+		start = time.Now()
+		c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
+		s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: srv.URL}, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := s.ListTools(ctx, nil); err != nil {
+			return err
+		}
+		s.Close()
+		if i >= 10 {
+			direct = append(direct, time.Since(start))
+		}
+	}
+	p := func(d []time.Duration, q float64) time.Duration {
+		slices.Sort(d)
+		return d[int(q*float64(len(d)-1))]
+	}
+	fmt.Printf("\n%-48s %12s %12s %10s\n", "probe (initialize + tools/list), sequential", "p50", "p99", "p50 ratio")
+	fmt.Printf("%-48s %12s %12s %9.3fx\n", "baseline: direct go-sdk", p(direct, 0.5), p(direct, 0.99), 1.0)
+	fmt.Printf("%-48s %12s %12s %9.3fx\n", "tether POST /mcp-servers/{id}/test", p(viaTether, 0.5), p(viaTether, 0.99),
+		float64(p(viaTether, 0.5))/float64(p(direct, 0.5)))
+	return nil
+}

@@ -1,0 +1,47 @@
+package mcpclient
+
+import (
+	"context"
+
+	"github.com/tether-dev/tether/registry"
+)
+
+// ConnectOptions configures a session opened with [Client.ConnectWith].
+type ConnectOptions struct {
+	// OnToolsChanged, if set, is called when the server sends
+	// notifications/tools/list_changed. It runs on the session's receiving
+	// goroutine: it must return quickly and must not use the session (hand
+	// the work to another goroutine). Servers may send it often, even right
+	// after every initialize, so callers should debounce.
+	OnToolsChanged func()
+}
+
+// ConnectWith is [Client.Connect] with options: a kept session that can
+// also report server notifications.
+func (c *Client) ConnectWith(ctx context.Context, conn *registry.Connection, opts ConnectOptions) (*Session, error) {
+	return c.connect(ctx, conn, connectOptions{standaloneSSE: true, onToolsChanged: opts.OnToolsChanged})
+}
+
+// Wait blocks until the session's connection ends: closed by [Session.Close],
+// dropped by the server, or its process gone. A pool of kept sessions uses
+// it to forget dead ones before a call finds out the hard way.
+func (s *Session) Wait() error {
+	return s.cs.Wait()
+}
+
+// Detail returns the message without its kind prefix ("no answer within
+// 2000ms" for "timeout: no answer within 2000ms"), for callers that name the
+// kind in their own words.
+func (e *Error) Detail() string { return trimKind(e) }
+
+// Upstream returns err such that it also wraps the registry.ErrUpstream*
+// sentinel matching its kind (ErrConnectionFailed when it has none), keeping
+// its message. [Prober] applies it to every error; other registry.Prober
+// implementations built on this package (a pool of kept sessions) use it to
+// report failures the same way.
+func Upstream(err error) error {
+	if err == nil {
+		return nil
+	}
+	return upstream(err)
+}
