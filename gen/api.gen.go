@@ -754,6 +754,9 @@ type ServerInterface interface {
 	// GetHealthz Liveness; 200 once the server is serving.
 	// (GET /healthz)
 	GetHealthz(ctx echo.Context) error
+	// GetMetrics Prometheus metrics (404 when served on a separate --metrics-addr).
+	// (GET /metrics)
+	GetMetrics(ctx echo.Context) error
 	// GetOpenAPISpec This document.
 	// (GET /openapi.yaml)
 	GetOpenAPISpec(ctx echo.Context) error
@@ -921,6 +924,15 @@ func (w *ServerInterfaceWrapper) GetHealthz(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetHealthz(ctx)
+	return err
+}
+
+// GetMetrics converts echo context to params.
+func (w *ServerInterfaceWrapper) GetMetrics(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetMetrics(ctx)
 	return err
 }
 
@@ -1145,6 +1157,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 
 	router.GET(options.BaseURL+"/healthz", wrapper.GetHealthz, options.OperationMiddlewares["getHealthz"]...)
 	router.GET(options.BaseURL+"/readyz", wrapper.GetReadyz, options.OperationMiddlewares["getReadyz"]...)
+	router.GET(options.BaseURL+"/metrics", wrapper.GetMetrics, options.OperationMiddlewares["getMetrics"]...)
 	router.GET(options.BaseURL+"/openapi.yaml", wrapper.GetOpenAPISpec, options.OperationMiddlewares["getOpenAPISpec"]...)
 	router.GET(options.BaseURL+"/api/v2/developers/mcp-servers", wrapper.ListMcpServers, options.OperationMiddlewares["listMcpServers"]...)
 	router.POST(options.BaseURL+"/api/v2/developers/mcp-servers", wrapper.CreateMcpServer, options.OperationMiddlewares["createMcpServer"]...)
@@ -1729,6 +1742,35 @@ func (response GetHealthz200JSONResponse) VisitGetHealthzResponse(w http.Respons
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMetricsRequestObject struct {
+}
+
+type GetMetricsResponseObject interface {
+	VisitGetMetricsResponse(w http.ResponseWriter) error
+}
+
+type GetMetrics200TextResponse string
+
+func (response GetMetrics200TextResponse) VisitGetMetricsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(200)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
+type GetMetrics404TextResponse string
+
+func (response GetMetrics404TextResponse) VisitGetMetricsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(404)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -2634,6 +2676,9 @@ type StrictServerInterface interface {
 	// GetHealthz Liveness; 200 once the server is serving.
 	// (GET /healthz)
 	GetHealthz(ctx context.Context, request GetHealthzRequestObject) (GetHealthzResponseObject, error)
+	// GetMetrics Prometheus metrics (404 when served on a separate --metrics-addr).
+	// (GET /metrics)
+	GetMetrics(ctx context.Context, request GetMetricsRequestObject) (GetMetricsResponseObject, error)
 	// GetOpenAPISpec This document.
 	// (GET /openapi.yaml)
 	GetOpenAPISpec(ctx context.Context, request GetOpenAPISpecRequestObject) (GetOpenAPISpecResponseObject, error)
@@ -2917,6 +2962,29 @@ func (sh *strictHandler) GetHealthz(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetHealthzResponseObject); ok {
 		return validResponse.VisitGetHealthzResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetMetrics operation middleware
+func (sh *strictHandler) GetMetrics(ctx echo.Context) error {
+	var request GetMetricsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetMetrics(ctx.Request().Context(), request.(GetMetricsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetMetrics")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetMetricsResponseObject); ok {
+		return validResponse.VisitGetMetricsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -3313,118 +3381,123 @@ func (sh *strictHandler) UpdateConnectionTool(ctx echo.Context, connectionId ope
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5H37Uxu50ui/0uV7q2K2BuMQsnWO+clL2F1qE6DA2e/bG1MeMdO29TGWZiUNxMv1//6VHvO0/CJAzp6T",
-	"n8JYavW0+t0tzWMr4rOUM2RKtnqPLYEy5Uyi+eNnJGqK4lQILvTfEWcKmdL/JWma0IgoytnB/0jO9DMZ",
-	"TXFG9P/+r8Bxq9f6Pwcl8AP7qzww0K7cMq3FYhG0YpSRoKkG1uq1+gxQjwHKQE0RHBYQU5JgpN5IkFOS",
-	"Yqe1CHIMfycJjQ0yz4vrr4PBZRO2B+NyCLgxGjPB6PNiU4LcjXyCUQ/xFoFb1mz1CWcMIw3ikqhoeoV/",
-	"ZigtvnFM9XOSXAqeolBUM8eYJBKDVlp59NhiNLpjZIZmGptfjFu9L4+tGfn6EdlETVu9w243aM0oy/9+",
-	"G7TUPMVWryWVoGzSWgSP+ROWJUlrcRO0FFWJfnCeQ9eo5w9X4F3A5bf/g5HSG1KOLKjXe2y8QGTHYDwi",
-	"qv4SYy5m+lkrJgr3FZ1hazPui6AVCSQlvK2gtGhcG5tlNPYOYwonwjDS6A7nm7jnrBz+G841gIRINRI4",
-	"Fiinz/jKBmwmnxHiDBWJiSKr2VGJDJuCEEoU9yhGmUjCAEIlCJMpF0r/UW507THJ1HSklw+DIcvnUzbm",
-	"IbQ5ixAIpILfIsgsihBjjPc6Q+bjtqooLO1c/uNIJtnEO4KLCWH0L7u5W/KDVERl0gvO/jQSSJzCKfdk",
-	"C/IrzhMDlyqcyU18VsrZgPOk1FQFxkQIYvjPwB2VaDe2L0UWUzbR+yLnLKr8F+MQuIBwTGiCcdjxUcMB",
-	"N6OfjRGzNN5Zmu+RxdYIrPhpFBUUc1u9w+4sgpbAPzMqMG71vrQMZzSZZ1lVNFmwwq8FwivQK/issX/L",
-	"FG+yXVBXrz7901AeFcmvadLaRuT8eeMzCgX7rTUI16tYkESK3mMI7QJzICyGKZJETed7AYTG1IbQ1pZW",
-	"4w5EKZylCixv7mk9ElNJbjWjQltlgmEMfDyG2zlQJYE/MBQakmP3EddKKIT2A6GKsgmMudB2fMgu+pma",
-	"QkSS5JZEd3qKQKOwcgYIoU3A0RMeiNT/16Q8Bj2MC/oXApkQypzSQpbNNNPYt9QPjLsStHKEW0GrhlVL",
-	"M1ttSUP1JltXNABK9SlKT0iSPM2joCzN1Ca1v7SzK9RqQ1bMqJu1jFHDf5XTIFBmya5INnBxMDZgw3ny",
-	"Dd6ZoeUoxjHJEuvsl3rGD2aTQ5Fmqi8mJ5yN6aSi4Avcl325hnw9jikmcQ8e70mSYQB6eA8civ8/pYxh",
-	"vFiExxBqCCFECRIhtb7/uj/h+xXoml875+4/X2Yk/WJ3/aaO5U116j6dacNvdpRod7Q1oWqa3XYiPjvg",
-	"JKX7EY9xguwgX0G/ZDld3tF0n6eWbvsp11pW2P3W7pkcIbNi5FPpt5wnSJjfzuRR2MjQZzQj6Tbb5ZeG",
-	"zZswbBXLpJRN5LDVgy+PQ0MU/f9hi3Ruh61A/0faB7dDjeg3bYyh1phE+Lh4tV1ZbJSvjbHBDg7ZU3x/",
-	"x/ujiGc2XHQjjAVH0WqGezu6cjGVaULmo5Wu6daxx/fWJQUSZey8k4345uiJyhG5J9Ry4JLr8LPWwOBi",
-	"Bu0TAeOQcDZBAWPKYmlic+25ALdxuo02oK2dAolK234JRCDcYar2Kj5uqTkaOmb5d+NNSUS2Ew/OUEww",
-	"HlnypgLvKT7sTN+XiXGsSVgnHS+pOqvgK2z3XLBXUkoqkuQvpHViPRhbDn0acZadbrfTANlxvubSkdXF",
-	"ntG7x0S+mKUZZDwlhinxdLRs6Lu66mzoj5owNaS7IUjrYpHlrWrq9AYTe7dnhQx6Q5ya1dpo3+RPWXI3",
-	"4JNJgk/0IteqnObWloO9rm0mFZ9pB9viuNr4FgHMKBPJblavpFm/iII+i8QY6I0mfYnacLYy94JPxeva",
-	"TK5ncCo/2eB6TVrBjf09j9vXi9vKcL6I++vEzl9umw2knJ0Y0diRqUhKcyPszRu//fHdP452yRX3UwrO",
-	"TjvYoymSGIW11EYeW73Wf+/3L8/2fzPapJqmfv/jEij41c73bEWRNawDZ5xhJcp2f94iEQZM/s5By8bW",
-	"DUaFgQboWc2+h1xN4Rrl/vH2n4c+E0++Vqf8eFQu/quDvyGpuSGr38zZe3Awrz16Fsm+0FBgSb7tClFC",
-	"kamdU2tN6CcGjJb/JmSJkUD1LNCvLahiBRnxFDeZ6xqgaztj2YpbgIrfIft2Ug80mJzMZZ59iTGO/lFR",
-	"c9bB/Wx0iidfe4fs+RSAQdDAzfP7deGUsukP9FqhlBhC2w3aCyCcKpWapLMSSGbakI3MI5N9fsBbyaM7",
-	"VCYBnYu5BaxHGc1Zm9cKWsWkqrwPChw3Ke9KmrZCdZ9qrtcJl+KTa0VYTETsaoW5WwsCXYrydg4kSaB/",
-	"eeaGTAmLE7RBfl17Y17lbBQiYUaiKWW4L5DEmggQJUTKHoS3JDYpRJSm7JKxQgvE+m/G1WjMMxabMkzE",
-	"2TihkRlJ2T1JaJzXdPRAl6MNIDT+X8YKv83MzlK7CSObqdWr5U+0d8ozA3eGasrjkYGXJPwB7dIpmSec",
-	"xCPF+SghYoIWW5mlercwHs0wpsRVjCAUROEooTOq3PwaMhp7hYKRxOHiSkeOCU5d8tUTjklJJlg19Z/c",
-	"o03skid0cxA3jeXW+Y1ltfknHs99+ZDYw1fhp5PL0Xn/0+no9L/PrgfX+rX1o7Pz3/sfzz6MTs8/XF6c",
-	"nQ/y5ycX5+enJ4Ozi/PRz/2zj6cfDN30L4OzT6cXnwdNAFen15cX59en+rl50jeTT6+uLq6Kuf3Pg18L",
-	"eHb+9enV76dXow9n1/2f3OPzi8Ho54vP5+aPz+d60sXV2f9zc04Hv158GOkx/Y8fL/7LYXbZ/+PjRf/D",
-	"aHBxMfrYv/rl1M69/nx5eXE1OP0w+nT64aw/GvxxaX656g9ORx/PPp0N3PzP5/3f+2cfNQ7697PzwenV",
-	"ef+jw79WTPRzwAbfLsbGdq/e1tXediHQ23UjGP7QdiCLIpRyi7ggH5mXHHyI+novljCNURGabF2bXOrl",
-	"aJrJBp4OfEVsfFj5kDcVorKuVMd6ZcmT34WBti0PU6KASmBcgVae885GUXcwfZRsJNd2c81zv3ab7J1x",
-	"WXVsQpKspq9+Nw+aKNthFeI2EF3zKgOHVW51c8OeB9c+qKsc6kZqrwJVJiS60+G+CXNGs0hbcMZd+mDC",
-	"+STBUSxs8SwiScRneoEHmlCueXvWYJ7GSh5cPkWpdZM8IbCY7Ji3IZniLjDzpwcjPpsRFnuBFRXPQd2B",
-	"qvLrYIpQ+FegNNM+cHGHcZ7TNBVRJ+zjLIEy9iwZ+ku+aGC9uErXTH+nxHktK770+9o8KbLYFArKX31Y",
-	"TYm0/rn0Q9kiMlu1Z5W8tH87NCVP8i3ZQBUf7np+oUNXD1tZF0hRSM7IWbx+vg2FzskMPerNPAY+tulu",
-	"xQXGYCdIaDPUwYGaIhVgFIM0Oe+dspxOqW7XneKUswmgjB/ozydrp/Jkdbq5Fl6sW7gUozJn2v+mlKk3",
-	"p1l2Y1RiioK9Sx6tcXN93+qKo5ScklBVdqhSqMmmVbbzapSqpFep4rNihWp8WoapqT0rweVR958/+nMk",
-	"Z3b0j0cblWsRWday/X5dW5eK068YZcqER4qDyBi0pYopB86S+THMMqngFnONqt+JKC7eSDCByn5Cpa0O",
-	"VaPl7uHRZhVZz+B0g7U6c+P7VVVo/QU/X30shN5s4DHkvGyaW7Tgzyt25DZTOuKOKQ8b7+XyCS+SEavj",
-	"rN08cHCPnT6CGZlDJhHCx0entjq/nf6xWISgcJYmRKF0CC/l1pYyaU7PNijF6J8ZAo2RKTqmKAK4w1ty",
-	"ux8RidDGzqQD4Wy+H4nZvml6CvcCIApmXCr48QiiKREkUi5Ir7yzxmF9221dwVd56dBHclnawS1IviJ7",
-	"00xJGJiO2AEgi8Q8NS1X2gmWyrReWTORZym2JXdFwxeM/K5rmL6OQyXR7+YAZTCjSUIlRpzFOWXpTLuI",
-	"BoZNftoHb6uC9I1mopn68an7Eu5alfkBE1S4OuDLm2ubwZWetcJl8vopS+GTBWBG+xB8SsRocF37tmds",
-	"zJffZqVrc49C+r1G/w7k49fi8JFKtZneWwWtZUzg8XpSMqGM5Cp9HZjLcuS3UL625FoSbH79rd/6Zfhk",
-	"gNvs0VZIOlBasbw0uq7XcMXBhRXxjT9D+18mYkOm4EFwNgngYYqs0hwfApVg3Clvi7WBerI6DdjI4HlS",
-	"fatTe96coUm7N/N7XtS0MWbR/JP0e+2p4IpHPPl9pejn+fVcl2zFBWawFlKUO0avm6KMnTrwP0XpgPPk",
-	"OpvNiJh7OzqeENN3tq0s21AhJ8Falv5sPP5/MVd+re/+sl72erf6u3jCV5gmJEJZDdrdMh3oW29Nu/fh",
-	"D+5fCHeIaW28GfRtrvHZbGaDpGMgUYTGL9QBklVZ+GdGEh0+6UWjTAit0zSgb/SDG0rN9roKnPF7RxA3",
-	"2vinghaZLb//vJQw2dQt6zplX69n+Rvcel82qE6+T6alCShz+1TPABWtxDl5ifvlCT7+q/nnPs2mVa/P",
-	"l16fnjSNXtdPa2Vd4dluEz9Ul71Z/T7P680aCvkyeM/sNlWN4M4b8mSi+pC5rHnpdURMvdhv9vl4LHGl",
-	"S6BI4vupgaEdF7hlCpg+LNdk+m0nBChBUULZ1QAmT6Lj8jFJEgm3JLrTajjBCYnmcH19egy2q8LMHLLr",
-	"61PP8AbA4+WGi6DabjFkGoRLEZkWaUXukAGRMKH3yOqnm/JWDFPlXteQoX+NKfceadpYiIzU18pmVNvM",
-	"7QEm7ZPyqCYlW3TfFJt64xGXmZysSYxv4lyNjYXhZlTqVBsLnNZUZIKquVEelgb9y7PfcP5r0WdHNedM",
-	"87Y5K1Ctr/vaSN1Vy18kpa5X7yfTHNfPbKuxURlGDeQ9c26C2Tpz9J0697zOrQrNhQECJ1QqFBJsAQ8F",
-	"fDq5dElIGZhTccgUjYjS5txYpVlQui9UDFlenyiyUYE9AWwGzAwvR4aXbeXCOOodOFN2FQnqgUP/8mzI",
-	"3AF8CfweBXCGDj0x7w3ZkP0AP/zgLjP44QfIWIwCwoP7tweVtmcZQlsycoejiEgMIKyV8UPbpyODIQP4",
-	"mUjVvzzbl2qeIIRHh4fwaIvZvS+dTudmEZrUq1XKcE95YlfYO85REYxWECEpPbg/PIjxHhPN9vJgFqX7",
-	"jpIhtCMyw+SESATKgGgMwkenpAPQOnoRAjI7OXCIanktRjlX3/7Ue9ROTACuj2GxCPc6mkj9SgERXOUA",
-	"1FTwbDI1JHVE1mHrPZVUKxS9QzPCyARtit2OHjKTTNfk7sCpSUALnik0yecyz24ssIYsgSHGEggzHVF3",
-	"OA9AaieTyCELC57uwW+nf9gwNW9GNEB6YDnb/HwMhJmVQSEjTL2RQGMgTD6gkEN21D3qgOvNhlsea42r",
-	"dVxE0tQmQ9/CJ/oTtI/evrNk+YAR1WGs1M6w1oZThLzJCWIeZTNkyl5PQSVImiBTjum0YbfguYhR2L4v",
-	"Q9k8BRoAT2KNypgKqQKQHKwJgTIPBFTqLZe2ivEwpQmC4A8WMIljjDt6MasZ8my6/m0px6vf3F1AAnLK",
-	"H5Zz7XqhIt2uWci6kcdAIKEKBUnKmIToVzHJdJLsJ5zfUTZxwYsG065vkjYyJ3qQ6dW6FPzrfL85gAsg",
-	"JrDQnKgIZZRNDLff4dy2oN2hAWSRtqxgDvTuGdpP+YOxU2W01IFre8TWgCmDKGMbtTC5CzzCy8+DlaGV",
-	"pq4dJuqMI1ArbMjYHdMr2+MFAST0rrhX5Y20tFhqptLvqQmmVzMT3bFhmbtUrSunwYyQTYjCBzI3eiXX",
-	"t/syS9OEYlxVvJ1K05vV1JWkaq/V7bztdI33kyIjKW31Wu/Mo6BVnH1Zr4/0iIn1mwox1vFcS3N7kXuQ",
-	"BqAgM1RmzhdnsP7MUMxLe1UUVLe7o2W5vqzNuQ9w7pCVcIvSxPtupcbwth7ABB6Hz7+A8/S8K1RBegKi",
-	"xU1QvwnosNt9tmts/Dlyz002Fwy1kjGi7Lb2GMJS7XSMbxuCOUgjHZ8myqgxrX7MDUFHFnMfQsUbVnrZ",
-	"7JS3u04pCLvLtEVVljQxCo/FIzBkonm0NdbzTXCdcrkifedOElIJt1wwKG4xeKBqartkTaqxB92wA6Hm",
-	"FpPoNZcMlAb2jYSIMM5oRBKQSTYJILP1ybQwXUAiwaVeR01z4ys72lBbLVto6lyX5EG9TSy6DjfjtOs/",
-	"yJAtqyGrdOqCbFsAyhKBdW1RqrxV9XkZ1XUcLOo+tMuZNOTk7fMvv05GLGrxK7L6UfefO095+273Ke9f",
-	"XwavnPhpG48PFRH0SeAi2GCGDh5pvCjrqMvmyFZl61z80jq3UQn2cJQdkXPUE9jj6PU37hLFjOjRydzl",
-	"D7Wnvn7/Ar+P8Auq192RdXtRavPAam+qZJ59L31faBcOcWAUqqx2Uuz9rXbyCpWgeI8mnNu0gT73zZ3/",
-	"dT6QaZSrq+yqP9RMkdwErTTzpb9cDGKzTTN/IluHiToMcXlsG4UU2ew8ldCB0G1g6OqtxvwFIGyhxVtn",
-	"KYz0kNG8ENIDAjEdj7EodhgTCttZUFt5ezUL6gp9W1nQ7yBjrvOwYLZXNKbfQcbsZtQ15LGtpmnms+6Y",
-	"DRUhmhI2wafbvwPljpi/iKx6XWAXgkloU0Z16E//wj0d80ol82ZDzhMTtAqMuHCXcdg7mHrWD7bv8EZC",
-	"aAPAEG4x4jOUpTutQ/v8UJl1rWvdr+a4T9H/mp9PM553aNY2tUoSTTG2acOcCzvQd7eHVd1xkz5QNEmA",
-	"wGG3my9Z1Nx7tlEjDPS+5teSWa/bJrsikkmbDisGnPAYQ2hv2azhzlZt361htJu7gwxu58BQPXBxN2Qp",
-	"T2g0D5Z7Ofb0u+e3j1XiGG3UTNo1hvZRt7vn02jurq5XtNy1/qEVmkWz/xsJPFOae/7dNYumSJGjvafK",
-	"ZoZiKiPuuvuhECybKv8GxZL3xGxO9ZiLL16YJZbKpKsYwoh65cIf166QzK2GcoJtywmmeuSy9PJv5ccN",
-	"msotZwKrCorDQVo+tCaVcxa9lpOnGcxe4fjXSv75BdWvbsgL8k3tmKCHYTT7Ujbp1Cpurd6Xm3rm6B4Z",
-	"Snms7YK9ckrVskAyh1KSl6fSSZrLsnbmZJaso8ZFiqx/eXadYrQbRRxgvzQ4qEWVAlzpzlbP1r/3YEpl",
-	"MdH/cubs5NpNvrIjvuMeX9nznYug9b777tVWPS9Plq6jsUaOWuZ6333nSjuau2KiyK2p90nImEASTU3v",
-	"kncbGmXMg9KrqSrwRm8qVVOeKQhNnjx0jlvdH8qPAQQ6Fi6uief2GMayPTipLLtV7n85RV/Nyj9fWv5F",
-	"U/E7Xtq8+sJmj3oqT3ZWp21poyrfFtCTDg+3nuQ5xr2Dxaquu5yCt65yklA2geolZG9khfkafouBuJnX",
-	"D2xZbH8WmTvp/NGLFlka7ZeFy+qy0K5cUQ4h48zUKm1/hLnA3F4qFO4NGRHozf/XLtyxkYiJcTAEliVJ",
-	"pwBn0g0uE0Gsy+Ky+iuK22Wp1pRBFwsTM+QombLnMOt230X1K5nMM+xVprvfF4uwA9pK5LeevNEIJdnE",
-	"9PtYjBh+VTAWiCCz8Zh+hXY4m49mUTo6DPdsBGKag7xVBEvY4hKrF0qCrL4k65ULCiuvW9tFtLtPEO0n",
-	"6YPtagbNSe//lprHbQiQtZVzaEujHExXg9Res7kSfO9pyuixdhHc+kKF9t2trBRzll2mo2Vl9oRaQpN1",
-	"jv6WG2pfXO9n/caDpV1aXYVYR+rn8059hv+FDf3fdEt/QWWKEpt3dHPE2ryDcXXwuuFGXJMFJSqaLrOQ",
-	"zfI2uOgFrJv/AzyvnOn/RjZ+NaP2N+X9KzT1pao6s5+8MN6YVGQuoShMPY89OnAfstgv8nyvLVar3HOh",
-	"JBDTnzcRPGOxvd6bj4EwsK52lUy2yqDjVAmH3UPjhNuEvOAP0A6rH1HpQf6hm71jSHmS2Gikciadg0SX",
-	"3pmzaMgSDb7t+yiOSaVXp1YabhyWplx4dHg4ZI1OYp+zfGW3o3Gb8LJpOnxtmdbEl3pXvpefsfXLlg3/",
-	"O3wfL3jCF+puViR83L63G9u95/paZyTRcoExUM1UHtChbSZ4DpXyibCMJKZfY98IUHEffqLDcPvVGyo3",
-	"mttd1YpCqXQEvq+D/H8ZtXKFkif3KCF8rN1qvhg9aposwgDG1B0zMFR6I/PPpEhb0zPRghwyqiSklMnA",
-	"nUugqigoQL25r8gwyJqSMqqJPAyZVU0HGkzoiqPQJnaP3BcGtQJxv9jkApVmr3ugKWN0EBuyvPuYi0pt",
-	"TxsOKuGo2z3WirPoV9fqKxMI77uHQ9ZuXt+5dwykuJnjffcI2svXea6rDp6QJHlFl8jz/aPv5hj5vmW0",
-	"okYliG1+s1vb+ff3kd53D3df8/1TEH2WbAFJzKGU/Falmljbatvt3EpYKdi5XNc29lkU6vfyz/xhz09Z",
-	"ctcMfUpX5UWF3f95hRcQ+Gf9DqNfBYyzJAmKvqjSLleOCYXF9zbC/7wEz6m5tKFi0sxt2Vb4tNf//H6L",
-	"McbGG8jTda8pcIEXvsPm2US5ef7DdaS5XjTbmEYEwoOgSiEzngN+1aJCVf1TZEMWLn8JyAZI9W9XhZ2l",
-	"J/a43RSjO4yHzHwx0RWGnOeV3zBRbc/oGS+mes7KOtX5YTQb85l7dsxn7oroy8gVZRNAEk2Bj8f2OJiF",
-	"sbp1sy7er6Lc/jUSPHVttr6fU+/Xf6BuiqkCkjOrrfeVnxRrL8tFAOWHegKoS8OqbE69aaB5+PvLjdYY",
-	"1ePcX27M5xksoKWvpZmzi9ozcWfzzClbd6CoU+ob2xWkQTfn29p/VZuuBGFfYRmIbZkITFuE6XkoujRl",
-	"ihFQJTEZVyDxVOpQ+38DAAD//w==",
+	"5H17c9u28uhX2dG9M5E7lKw4TudU/kt13NbT+DG2kt/pjTwiTK4kHJMAC4B2VF9999/gwaeol2M7p+f0",
+	"j05MAYvlYt+7AB9bAY8TzpAp2eo/tgTKhDOJ5o9fkKgZihMhuNB/B5wpZEr/kyRJRAOiKGf7/5Kc6Wcy",
+	"mGFM9L/+r8BJq9/6P/sF8H37q9w30K7cMq3FYuG1QpSBoIkG1uq3BgxQjwHKQM0QHBYQUhJhoN5IkDOS",
+	"YLe18DIMP5OIhgaZ58X1t+Hwsg67AeNiCLgxGjPB6PNiU4DcjXyC0QbiLTy3rNnqY84YBhrEJVHB7Ar/",
+	"TFFafMOQ6uckuhQ8QaGoZo4JiSR6raT06LHFaHDHSIxmGptfTFr9L4+tmHz9iGyqZq3+Qa/ntWLKsr/f",
+	"ei01T7DVb0klKJu2Ft5j9oSlUdRa3HgtRVWkH5xn0DXq2cMVeOdw+e2/MFB6Q4qROfX6j7UXCOwYDMdE",
+	"VV9iwkWsn7VCorCjaIytzbgvvFYgkBTwtoLSomFlbJrSsHEYUzgVhpHGdzjfxD2nxfDfca4BRESqscCJ",
+	"QDl7xlc2YFP5jBBjVCQkiqxmRyVSrAuCL1HcoxinIvI98JUgTCZcKP1HsdGVxyRVs7Fe3vdGLJtP2YT7",
+	"0OYsQCCQCH6LINMgQAwx3OuOWBO3lUVhaeeyH8cySqeNI7iYEkb/spu7JT9IRVQqG8HZn8YCiVM4xZ5s",
+	"QX7FeWTgUoWx3MRnhZwNOY8KTZVjTIQghv8M3HGBdm37EmQhZVO9L3LOgtI/MfSBC/AnhEYY+t0majjg",
+	"ZvSzMWKahDtL8z2y0BqBFT+Ng5xibqt32J2F1xL4Z0oFhq3+l5bhjDrzLKuKOguW+DVHeAV6OZ/V9m+Z",
+	"4nW286rqtUn/1JRHSfIrmrSyERl/3jQZhZz91hqE61UsSAJF79GHdo45EBbCDEmkZvM9D3xjan1oa0ur",
+	"cQeiFMaJAsube1qPhFSSW82o0FapYBgCn0zgdg5USeAPDIWG5Nh9zLUS8qH9QKiibAoTLrQdH7GLQapm",
+	"EJAouiXBnZ4i0CisjAF8aBNw9IQHIvW/NSmPQA/jgv6FQKaEMqe0kKWxZhr7lvqBcVe8VoZwy2tVsGpp",
+	"ZqssaaheZ+uSBkCpzoLkmETR0zwKypJUbVL7Szu7Qq3WZMWMulnLGBX8VzkNAmUa7YpkDRcHYwM2nEff",
+	"4J0ZWo5DnJA0ss5+oWeawWxyKJJUDcT0mLMJnZYUfI77si9Xk6/HCcUo7MPjPYlS9EAP74ND8f8nlDEM",
+	"Fwv/CHwNwYcgQiKk1vdfO1PeKUHX/No9d//4EpPki931myqWN+WpHRprw292lGh3tDWlapbedgMe73OS",
+	"0E7AQ5wi289W0C9ZTJd3NOnwxNKtk3CtZYXdb+2eyTEyK0ZNKv2W8wgJa7YzWRQ2NvQZxyTZZruapWHz",
+	"Joxa+TIJZVM5avXhy+PIEEX/e9Qi3dtRy9P/kPbB7Ugj+k0bY6g1IQE+Ll5tVxYb5WtjbLCDQ/YU39/x",
+	"/jjgqQ0X3QhjwVG06uHejq5cSGUSkfl4pWu6dezxvXVJjkQRO+9kI745eqJyTO4JtRy45Dr8ojUwuJhB",
+	"+0TAOEScTVHAhLJQmthcey7AbZxuow1oa6dAotK2XwIRCHeYqL2Sj1tojpqOWf7deFMSke3EgzGKKYZj",
+	"S95E4D3Fh53p+zIxjjUJ66TjJVVnGXyJ7Z4L9kpKSUWi7IW0TqwGY8uhTy3OstPtdhogO87XXDq2urhh",
+	"9O4xUVPMUg8ynhLDFHg6Wtb0XVV11vRHRZhq0l0TpHWxyPJW1XV6jYkbt2eFDDaGOBWrtdG+yZ/T6G7I",
+	"p9MIn+hFrlU59a0tBje6tqlUPNYOtsVxtfHNA5hxKqLdrF5Bs0EeBX0SkTHQG036ErXhdGXuBZ+K17WZ",
+	"XM3glH6ywfWatIIb+zmL29eL28pwPo/7q8TOXm6bDaScHRvR2JGpSEIzI9yYN37747t/HO6SKx4kFJyd",
+	"drDHMyQhCmupjTy2+q1/dgaXp53fjTYpp6nf/7gECn6z8xu2Is8aVoEzzrAUZbs/b5EIAyZ7Z69lY+sa",
+	"o8JQA2xYzb6HXE3hCuX+8fangyYTT76Wp/x4WCz+m4O/Iam5Iatfz9k34GBee/wskn2hocCSfNsVgogi",
+	"Uzun1urQjw0YLf91yBIDgepZoF9bUPkKMuAJbjLXFUDXdsayFbcAFb9D9u2kHmowGZmLPPsSYxz+o6Tm",
+	"rIP7yeiUhnztHbLnUwAGQQM3y+9XhVPKuj/Qb/lSog9tN2jPA3+mVGKSzkogibUhG5tHJvv8gLeSB3eo",
+	"TAI6E3MLWI8ymrMyr+W18klleR/mOG5S3qU0bYnqTaq5Widcik+uFWEhEaGrFWZuLQh0KcrbOZAogsHl",
+	"qRsyIyyM0Ab5Ve2NWZWzVoiEmAQzyrAjkISaCBBERMo++LckNClElKbskrJcC4T6b8bVeMJTFpoyTMDZ",
+	"JKKBGUnZPYlomNV09ECXo/XAN/5fynK/zcxOE7sJY5up1atlT7R3ylMDN0Y14+HYwIsi/oB26YTMI07C",
+	"seJ8HBExRYutTBO9WxiOYwwpcRUj8AVROI5oTJWbX0FGY69QMBI5XFzpyDHBiUu+NoRjUpIplk39mXu0",
+	"iV2yhG4G4qa23Dq/sag2/8zDeVM+JGzgK//s+HJ8Pjg7GZ/88/R6eK1fWz86Pf88+Hj6YXxy/uHy4vR8",
+	"mD0/vjg/Pzkenl6cj38ZnH48+WDopn8Znp6dXHwa1gFcnVxfXpxfn+jn5snATD65urq4yucOPg1/y+HZ",
+	"+dcnV59PrsYfTq8HP7vH5xfD8S8Xn87NH5/O9aSLq9P/5+acDH+7+DDWYwYfP178j8PscvDHx4vBh/Hw",
+	"4mL8cXD164mde/3p8vLianjyYXx28uF0MB7+cWl+uRoMT8YfT89Oh27+p/PB58HpR42D/v30fHhydT74",
+	"6PCvFBObOWCDbxdibbtXb+tqbzsX6O26EQx/aDuQBgFKuUVckI3MSg5NiDb1XixhGqIiNNq6NrnUy1E3",
+	"kzU8HfiS2DRh1YS8qRAVdaUq1itLnvzO97RteZgRBVQC4wq08px3N4q6g9lEyVpybTfXPPNrt8neGZdV",
+	"xyYkSiv66rN5UEfZDisRt4bomlcZOqwyq5sZ9iy4boK6yqGupfZKUGVEgjsd7pswZxwH2oIz7tIHU86n",
+	"EY5DYYtnAYkCHusFHmhEuebtuMY8tZUacDkLEusmNYTAYrpj3oakirvArDk9GPA4JixsBJZXPIdVB6rM",
+	"r8MZQu5fgdJM+8DFHYZZTtNURJ2wT9IIitizYOgv2aKe9eJKXTODnRLnlaz40u9r86TIQlMoKH5twmpG",
+	"pPXPZTOULSKzVXtWyks3b4em5HG2JRuo0oS7np/r0NXDVtYFEhSSM3Iarp9vQ6FzEmODejOPgU9sultx",
+	"gSHYCRLaDHVwoGZIBRjFIE3Oe6csp1Oq23WnOOVsAijjBzbnk7VTebw63VwJL9YtXIhRkTMdfFPKtDGn",
+	"WXRjlGKKnL0LHq1wc3XfqoqjkJyCUGV2KFOozqZltmvUKGVJL1OlyYrlqvFpGaa69iwFl4e9n35szpGc",
+	"2tE/Hm5UrnlkWcn2N+vaqlScfMUgVSY8UhxEyqAtVUg5cBbNjyBOpYJbzDSqfieiuHgjwQQqnYhKWx0q",
+	"R8u9g8PNKrKawel5a3Xmxvcrq9DqC366+pgLvdnAI8h42TS3aMGfl+zIbap0xB1S7tfey+UTXiQjVsVZ",
+	"u3ng4B45fQQxmUMqEfzHR6e2ur+f/LFY+KAwTiKiUDqEl3JrS5k0p2drlGL0zxSBhsgUnVAUHtzhLbnt",
+	"BEQitLE77YIfzzuBiDum6cnf84AoiLlU8OMhBDMiSKBckF56Z43D+rbbqoIv89JBE8llYQe3IPmK7E09",
+	"JWFgOmJ7gCwQ88S0XGknWCrTemXNRJal2JbcJQ2fM/K7nmH6Kg6lRL+bA5RBTKOISgw4CzPK0li7iAaG",
+	"TX7aB2/LgvSNZqKe+mlS9wXctSrzA0aocHXAlzXX1oMrPWuFy9TopyyFTxaAGd2E4FMiRoPr2rc9ZRO+",
+	"/DYrXZt7FLLZa2zegWz8Whw+Uqk203uroLWICRq8noRMKSOZSl8H5rIY+S2Uryy5lgSbX3/rt34ZPhni",
+	"Nnu0FZIOlFYsL42u6zVccXBhRXzTnKH9HxOxIVPwIDibevAwQ1ZqjveBSjDuVGOLtYF6vDoNWMvgNaT6",
+	"Vqf2GnOGJu1ez+81oqaNMQvmZ7LZa08EVzzg0eeVop/l1zNdshUXmMFaSFHuGL1uijJ26sA/C5Ih59F1",
+	"GsdEzBs7Op4Q03e3rSzbUCEjwVqW/mQ8/n8zV36t7/6yXvZ6t/q7eMJXmEQkQFkO2t0yXRhYb0279/4P",
+	"7j8f7hCTyngz6Ntc49M4tkHSEZAgQOMX6gDJqiz8MyWRDp/0okEqhNZpGtA3+sE1pWZ7XQXG/N4RxI02",
+	"/qmgeWar2X9eSphs6pZ1nbKv17P8DW59UzaoSr4z09IElLl9qmaA8lbijLzE/fIEH//V/PMmzaZVb5Mv",
+	"vT49aRq9rp/WyrrCs90mfigve7P6fZ7XmzUUasrgPbPbVDaCO2/Ik4nahMxlxUuvImLqxc1mn08mEle6",
+	"BIpETT/VMLTjPLdMDrMJyzWZftsJAUpQlFB0NYDJk+i4fEKiSMItCe60Go5wSoI5XF+fHIHtqjAzR+z6",
+	"+qRheA3g0XLDhVdutxgxDcKliEyLtCJ3yIBImNJ7ZNXTTVkrhqlyr2vI0L+GlDceadpYiAzU19JmlNvM",
+	"7QEm7ZPyoCIlW3Tf5Jt60yAusZyuSYxv4lyNjYXhZpTqVBsLnNZUpIKquVEelgaDy9Pfcf5b3mdHNefM",
+	"srY5K1Ctrx1tpO7K5S+SUNer97NpjhukttXYqAyjBrKeOTfBbJ05+k6de17lVoXmwgCBUyoVCgm2gIcC",
+	"zo4vXRJSeuZUHDJFA6K0OTdWKfYK94WKEcvqE3k2yrMngM2A2PByYHjZVi6Mo96FU2VXkaAeOAwuT0fM",
+	"HcCXwO9RAGfo0BPz/oiN2A/www/uMoMffoCUhSjA379/u19qe5Y+tCUjdzgOiEQP/EoZ37d9OtIbMYBf",
+	"iFSDy9OOVPMIwT88OIBHW8zuf+l2uzcL36RerVKGe8oju8LeUYaKYLSECEno/v3Bfoj3GGm2l/txkHQc",
+	"JX1oByTG6JhIBMqAaAz8R6ekPdA6euEDMjvZc4hqec1HOVff/tR/1E6MB66PYbHw97qaSINSARFc5QDU",
+	"TPB0OjMkdUTWYes9lVQrFL1DMWFkijbFbkePmEmma3J34cQkoAVPFZrkc5FnNxZYQ5bAEEMJhJmOqDuc",
+	"eyC1k0nkiPk5T/fh95M/bJiaNSMaIH2wnG1+PgLCzMqgkBGm3kigIRAmH1DIETvsHXbB9WbDLQ+1xtU6",
+	"LiBJYpOhb+GM/gztw7fvLFmuiEIw+l1Cm08mkLIIpazUCzTlJnSaCse5ewZmgiJ7n/6I2UR83goWEGHU",
+	"vf/Pjl7ho16gY/6v1XH54RXGhDLKpv6ItclEmUIeleBavPbMJtRmSFSanW1SFVKmaGQQfqAs5A8jJvQI",
+	"uXcEJANjJUePuU3DKZpdPjz4CR6omoF/hUrMOwO9uO+5uy9yqXsjXRObufwC2rW+nFrn1l4XLq2Mt40c",
+	"jJiOZr38IhJ3xNam4M276d87WiK0LtgDEkkOMkEWWi+Ws9AbMRmTKELhsPfgYcYlZrGURncOcsYfzJZ+",
+	"wIBKLZA6vtEGboaQ9a1ByIM0RqbsjSNUgqQRMuX0iPbVLMdwEaKwrXxGWLKstgc8CjVBJ1To95IcrFcA",
+	"RWoPqNRSLG1h6mFGIwTBHyxgEoYYdvViVtlnBRL921LaXjOzu1PGvN9y+UQvlFdQtFawkYHe+ogqFCQq",
+	"wkyiX8XUR0jUiTi/o2zqaKjBtKtyp7f2WA8y7XeXgn+dd+oDuABiYkUtIsrysVFgdzi3XYV3aABZpK10",
+	"mzPae4b2M/5gXI8iAO7CtT01bcAUcbFxd7R+dHey+JefhiujZU1dO0xUdYFAbYMhZXdMr2xPjHgQ0bv8",
+	"qpw30tJiqT9Ov6cmmF7NTHQnwWXmJbeunFEybD0lCh/I3JiKzIR2ZJokEcWwbEu7pT5Ga3xLefJ+q9d9",
+	"2+0ZhzZBRhLa6rfemUdeKz/OtN7E6BFT6wrnmlmH6C3N7Xk6SRqAgsSozJwvzgf5M0UxL1yQvEa+3bU7",
+	"yy0D2kNrApz52AXcvNr0vlcqG72txqRegw/fvIBz3htXKINsiHEXN171cqeDXu/ZbiZqLns0XE50wVAr",
+	"GSPKbmuPwC/UTteEKz6Ys1HS8WmkjBrT6sdc+nRoMW9CKH/DUnuinfJ21yk5YXeZtijLkiZG7oQ2CAyZ",
+	"ah5tTfR8ky9JuFyRkXWHQ6mEWy4Y5BdTWNuXZ4/70PO74GtuMbl7YwMLn+mNhIAwzmhAIpBROvUgtSXn",
+	"JPdGgASCS72OmmX+lOxq38tq2VxTZ7oky9PYXLFrWjRxmP6DjNiyGrJKpyrItqujqPrYaAWlyrqPn5dR",
+	"XRPJohoWuTRYTU7ePv/y62TEoha+Iqsf9n7aecrbd7tPef/6MnjlxE/beHwoiWCTBC68DWZo/5GGi6I0",
+	"vmyObKG9ysUvrXNrxf0GjrIjMo56Anscvv7GXaKIiR4dzV1KWAdf6/fPa/YRfkX1ujuybi8Kbe5Z7a2j",
+	"tiwIyH1faOcOsWcUqiw3x+z9rXZSR2YU79FE6Js2sMl9c0e6nQ9keh+rKrvsD9WzXjdeK0mbMpouBrEJ",
+	"xLi5NqEjfx2GuNKEjULyAkWWHeqC7zbQdyV0Y/48ELZ21lg6y430iNGsttUHAiGdTDCvXxkTCttZUFtM",
+	"fTUL6mq3W1nQ7yBjrpk0Z7ZXNKbfQcbsZlQ15JEtkGrms+6YDRUhmBE2xafbv33lbg14EVltdIFdCCah",
+	"TRnVoT/9C/d0zCuVzPpHOY9M0Cow4MLdr2Kv1epbP9i+wxsJvg0AfbjFgMcoC3dah/bZOUHrWlcams0J",
+	"rrylOTtyaDxv3+aBZggBCWYY2kxwxoVdGLgL4cruuEkfKBpFQOCg18uWzNso+rb3xvf0vmY3zVmv2+Yv",
+	"A5JKm+HMBxzzEH1ob9l/447Lbd+AY7Sbu1YObufAUD1wcTdiCY9oMPeW23P29LtnF8qV4hht1EwmPYT2",
+	"Ya+316TR3PVrr2i5Ky1hKzSLZv83EniqNPf8p2sWTZE87X5Plc0MhVQGeTo2Fyxb/fgGxZK1OW1O9Zi7",
+	"TF6YJZYq36sYwoh66Q4n14ESza2GcoJtK0SmIOgKL/Jv5ccN68otYwKrCvLzXsrk6oW59eq1nDzNYPZW",
+	"zr9W8s+vqH5zQ16QbyonPxsYRrMvZdNupYja6n+5qWaO7pGhlEfaLthbxFQlCyQzKAV5eSKdpMXa4Q7k",
+	"OkKcuSEbCaHwq9pPIkJrJKjvQEO3j1khu4X8UvAY1QxTCRok2LbIbomZn3NR7dIbYoXF7Wqa6ZT29O0Q",
+	"LZnIjGe4ZiNKaGcT24e9Q2sHixVIAb/TcQM7JAzFXvMOuTx4d07iaN02XSTIBpen1wkGu/GsA9ysrxzU",
+	"vI4Erl5uS9brCTKcUZlPbH45c2B5rRhe2RHfUQqv7KHqhdd633v3aqueF8e519FYI0et+L/vvXPFN83E",
+	"IVHk1hTZJaRMIAlmpmGwcRtqvQP7hd9Z1gy1hnCqZjxV4JtKhu9c66rHmp298YDI4tsM3J59WrbYx6Vl",
+	"t6rOLBdRynWT5yucvGixZMeb0lffkt5gQIrj1OVpW3oRpQ966EkHB1tParg7YQeforzucpHEBjNRRNkU",
+	"yjf/vZEl5qt5lgbiZl7ft4XLThyYiyCb40stsjToFKXl8rLQLn0XAHzGmakm26Yk89UAe5OXvzdi2vA0",
+	"VWgqt1zZWNFEoegDS6Oom4MzCSGXKyLWqXR1lxUdJUUx3RSqFwsT1WUomcL0KO313gXVe9DMM+yXprvf",
+	"Fwu/C9pKZFcNvdEIRenUNNlZjJix4AIRZDqZ0K/Q9uP5OA6S8YG/Z22j6chrrPNYwuY3x71Qmmr1zXSv",
+	"XPJZecfhLqLde4JoP0kfbFfVqU96/7fUPG5DgKztbYC2NMrB9J1IHdeYe/j3nqaMHiu3L64vJenoyspK",
+	"PmfZZTpcVmZPqPbUWefwb7mh9sX1flavGVnapdV1onWkfj7vtMnwv7Ch/5tu6a+oTNlo845uzinULz5d",
+	"nV7YcA21yVMTFcyWWcjm4Wtc9ALWrfmrV69ci/lGNn41o/Y35f0rNBXAsjqz35kx3phUZC4hLx0+jz3a",
+	"r7S2blfjeV6xWuWeCyWBmA7KqeApC+2d+nwChIF1tctksnUgHadKOOgdGCfclkwEf4C2X/5yUR+yr0vt",
+	"HUHCI9uGXAKmOEh0Cbg5C0Ys0uDbTV+iMsWO8tRSS5TD0hR0Dw8ORqzWvt/kLF/Z7ahd4b1smg5eW6Y1",
+	"8aXele/lZ2z9ssUpmx0+Suk94bOQNysSPm7f27Xt3nOdxzGJtFxgCFQzVQNo37Z7PIdKOSMsJZHpqOkY",
+	"Aco/QhHpMNx+aorKjeZ2V7VS6Y//t1ErVyh5dI8S/MfKpwQW40dNk4XvwYS6sz2GSm9k9m0i2/ZvOA/l",
+	"iFElIaFMeu4wEFV5yQeq7Zd5hkFWlJRRTeRhxKxq2tdgfFe+hjaxe+Q+6ynNkQjzi00uUGn2ug+aMkYH",
+	"sRHL+sO5KFVfteGgEg57vSOtOPMTBVp9pQLhfe9gxNr1O3PNIYzsOpz3vUNoL9+hu65+e0yi6BVdooaP",
+	"jn03x6jpA2IrqoiC2PZEu7Xd/3wf6X3vYPc13z8F0WfJFpDInATLrjKriLWth97OrYQVgp3JdWVjn0Wh",
+	"fi//rDns+TmN7uqhT+GqvKiwN3/T5AUE/lk/ftqsAiZpFHl551phl0sHufz8Izf+f1+C58TclFIyaeaK",
+	"eit8pgr77H6LMcbGG8jSda8pcF4jfIfNs4ly/YSO6xl03YK2dZAIhAdBlUJmPAf8qkWFqur3/0bMX/78",
+	"lg2Qqh+M87tLT+wZ1xkGdxiOmPlMqSsMOc8ru9al3EDTN15M+SScdaqz44I25jOXW5lvS+bRl5EryqaA",
+	"JJgBn0zsgT0LY3VzbVW8X0W5/XskeKrabH3Hrd6v/0LdFFIFJGNWW+8rvuPXXpYLD4qvY3lQlYZV2Zxq",
+	"00D9xoUvN1pjlO9Q+HJjvoliAS19otCcLtWeiTs9aY6CuyNf3ULf2L4tDbo+39b+y9p0JQj7CstAbMuE",
+	"Z9oiTM9D3kcrEwyAKonRpASJJ1KH2v8bAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

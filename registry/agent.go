@@ -101,6 +101,7 @@ func (s *Service) CallAgentTool(ctx context.Context, tenantID, persona, slug str
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(at.Connection.TimeoutMS)*time.Millisecond)
 	defer cancel()
 	result, err := s.prober.CallTool(cctx, at.Connection, at.Tool.Name, at.Tool.ApplyInputs(args))
+	s.observe.ObserveToolCall("mcp", Outcome(result, err))
 	s.touchLastUsed(ctx, at.Connection)
 	return result, err
 }

@@ -40,13 +40,18 @@ func (s *Service) RunMonitor(ctx context.Context, opts MonitorOptions) {
 		return
 	}
 	for {
-		jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(opts.Interval))
+		wait := opts.Interval + time.Duration((rand.Float64()*0.2-0.1)*float64(opts.Interval))
+		due := time.Now().Add(wait)
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(opts.Interval + jitter):
+		case <-time.After(wait):
 		}
+		start := time.Now()
 		s.ProbeAll(ctx, opts.Concurrency, nil)
+		// Lag: how late the round started, or how far it overran its
+		// interval, whichever is worse.
+		s.observe.SetMonitorLag(max(start.Sub(due), time.Since(start)-opts.Interval, 0))
 	}
 }
 

@@ -74,7 +74,13 @@ func (s *Service) probeAndRecord(c *Connection) (*TestOutcome, error) {
 		// timeout bounds it; shutdown cancels it.
 		pctx, cancel := context.WithTimeout(s.bgCtx, time.Duration(c.TimeoutMS)*time.Millisecond+time.Second)
 		defer cancel()
+		start := time.Now()
 		res, perr := s.prober.Probe(pctx, c)
+		transport := string(c.Transport)
+		if res != nil {
+			transport = string(res.Transport)
+		}
+		s.observe.ObserveProbe(transport, Outcome(nil, perr), time.Since(start))
 		out := &TestOutcome{Connected: perr == nil, Result: res, Err: perr, TestedAt: s.Now()}
 		if err := s.recordProbe(pctx, c, out); err != nil {
 			return nil, err
@@ -375,6 +381,7 @@ func (s *Service) CallTool(ctx context.Context, tenantID, connID, slug string, i
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(c.TimeoutMS)*time.Millisecond)
 	defer cancel()
 	result, err := s.prober.CallTool(cctx, c, t.Name, t.ApplyInputs(input))
+	s.observe.ObserveToolCall("test", Outcome(result, err))
 	s.touchLastUsed(ctx, c)
 	if err != nil {
 		return nil, err

@@ -75,6 +75,8 @@ type Options struct {
 	// (the agent gateway uses it to drop warm sessions and to tell its
 	// clients that tool lists changed). It must not block.
 	OnChange func(Change)
+	// Observer records probe, tool call and monitor metrics; nil: none.
+	Observer Observer
 	// Now is the clock (tests control time); nil means time.Now.
 	Now func() time.Time
 }
@@ -86,6 +88,7 @@ type Service struct {
 	stdioCommands []string
 	prober        Prober
 	onChange      func(Change)
+	observe       Observer
 	log           *slog.Logger
 	now           func() time.Time
 
@@ -105,10 +108,13 @@ func NewService(opts Options) *Service {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.Observer == nil {
+		opts.Observer = noObserver{}
+	}
 	bgCtx, cancel := context.WithCancel(context.Background())
 	return &Service{
 		store: opts.Store, urls: opts.URLs, stdioCommands: opts.StdioCommands,
-		prober: opts.Prober, onChange: opts.OnChange, log: logger, now: now, bgCtx: bgCtx, bgCancel: cancel,
+		prober: opts.Prober, onChange: opts.OnChange, observe: opts.Observer, log: logger, now: now, bgCtx: bgCtx, bgCancel: cancel,
 	}
 }
 

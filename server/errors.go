@@ -20,6 +20,7 @@ var (
 	errMediaType        = errors.New("unsupported media type")
 	errMalformed        = errors.New("malformed request")
 	errUnavailable      = errors.New("unavailable")
+	errRateLimited      = errors.New("rate limited")
 )
 
 // errorClass is one row of the table that maps a kind of failure to each
@@ -55,6 +56,7 @@ var errorTable = []errorClass{
 	{errMediaType, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{errMalformed, http.StatusBadRequest, "VALIDATION_ERROR", http.StatusBadRequest, "bad_request"},
 	{errUnavailable, http.StatusServiceUnavailable, "UNAVAILABLE", http.StatusServiceUnavailable, "unavailable"},
+	{errRateLimited, http.StatusTooManyRequests, "RATE_LIMITED", http.StatusTooManyRequests, "rate_limited"},
 }
 
 var internalClass = errorClass{nil, http.StatusInternalServerError, "INTERNAL_ERROR", http.StatusInternalServerError, "internal_error"}

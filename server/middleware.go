@@ -17,7 +17,17 @@ import (
 
 type ctxKey int
 
-const tenantKey ctxKey = iota
+const (
+	tenantKey ctxKey = iota
+	apiKeyIDKey
+)
+
+// apiKeyID is the identity rate limits count against: the key's hash, so
+// one budget per key whichever header carried it.
+func apiKeyID(ctx context.Context) string {
+	id, _ := ctx.Value(apiKeyIDKey).(string)
+	return id
+}
 
 // tenantFrom returns the authenticated tenant of a request context.
 func tenantFrom(ctx context.Context) *registry.Tenant {
@@ -28,7 +38,7 @@ func tenantFrom(ctx context.Context) *registry.Tenant {
 // isOpsPath reports whether a path is served without an API key.
 func isOpsPath(path string) bool {
 	switch path {
-	case "/healthz", "/readyz", "/openapi.yaml":
+	case "/healthz", "/readyz", "/openapi.yaml", "/metrics":
 		return true
 	}
 	return false
@@ -53,11 +63,14 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		if isOpsPath(c.Request().URL.Path) {
 			return next(c)
 		}
-		t, err := s.keys.Authenticate(c.Request().Context(), apiKeyOf(c.Request()))
+		key := apiKeyOf(c.Request())
+		t, err := s.keys.Authenticate(c.Request().Context(), key)
 		if err != nil {
 			return err
 		}
-		c.SetRequest(c.Request().WithContext(context.WithValue(c.Request().Context(), tenantKey, t)))
+		ctx := context.WithValue(c.Request().Context(), tenantKey, t)
+		ctx = context.WithValue(ctx, apiKeyIDKey, string(registry.HashKey(key)))
+		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}
 }
@@ -120,6 +133,13 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		level := slog.LevelInfo
 		if status >= 500 {
 			level = slog.LevelError
+		}
+		route := c.Path()
+		if route == "" || c.Response().Status == http.StatusNotFound && route == "/*" {
+			route = "unmatched"
+		}
+		if s.metrics != nil {
+			s.metrics.ObserveHTTP(route, c.Request().Method, status, time.Since(start))
 		}
 		s.log.Log(c.Request().Context(), level, "request",
 			"request_id", requestID(c),

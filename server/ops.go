@@ -29,3 +29,16 @@ func (s *Server) GetOpenAPISpec(ctx context.Context, _ gen.GetOpenAPISpecRequest
 	raw := tether.OpenAPIYAML
 	return gen.GetOpenAPISpec200ApplicationyamlResponse{Body: bytes.NewReader(raw), ContentLength: int64(len(raw))}, nil
 }
+
+// GetMetrics serves the Prometheus metrics on the main listener, unless
+// they have a listener of their own.
+func (s *Server) GetMetrics(ctx context.Context, _ gen.GetMetricsRequestObject) (gen.GetMetricsResponseObject, error) {
+	if s.metrics == nil || s.metricsElsewhere {
+		return gen.GetMetrics404TextResponse("metrics are not served on this listener\n"), nil
+	}
+	text, err := s.metrics.Text()
+	if err != nil {
+		return nil, err
+	}
+	return gen.GetMetrics200TextResponse(text), nil
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/tether-dev/tether/gen"
+	"github.com/tether-dev/tether/metrics"
 	"github.com/tether-dev/tether/registry"
 )
 
@@ -31,6 +32,12 @@ type Options struct {
 	// usable); nil means always ready.
 	Ready  func(ctx context.Context) error
 	Logger *slog.Logger
+	// Metrics, when set, records request metrics and serves GET /metrics
+	// (unless MetricsElsewhere: then /metrics answers 404 here).
+	Metrics          *metrics.Metrics
+	MetricsElsewhere bool
+	// RateLimit and ProbeRateLimit are per-API-key budgets (zero: off).
+	RateLimit, ProbeRateLimit Rate
 }
 
 // Server serves both API dialects over one registry.
@@ -40,6 +47,11 @@ type Server struct {
 	ready func(ctx context.Context) error
 	log   *slog.Logger
 	echo  *echo.Echo
+
+	metrics          *metrics.Metrics
+	metricsElsewhere bool
+	limit            *limiter
+	probeLimit       *limiter
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -50,7 +62,11 @@ func New(opts Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{reg: opts.Registry, keys: opts.Keys, ready: opts.Ready, log: logger}
+	s := &Server{
+		reg: opts.Registry, keys: opts.Keys, ready: opts.Ready, log: logger,
+		metrics: opts.Metrics, metricsElsewhere: opts.MetricsElsewhere,
+		limit: newLimiter(opts.RateLimit), probeLimit: newLimiter(opts.ProbeRateLimit),
+	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -63,6 +79,7 @@ func New(opts Options) (*Server, error) {
 		s.logRequests,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true}),
 		s.authenticate,
+		s.rateLimit,
 		limitBody,
 		requireJSON,
 		validator,

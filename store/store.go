@@ -41,14 +41,17 @@ type Options struct {
 	Logger *slog.Logger
 	// Readers is the size of the read pool; 0 means max(4, 2×GOMAXPROCS).
 	Readers int
+	// ObserveWrite, when set, hears how long each write transaction took.
+	ObserveWrite func(time.Duration)
 }
 
 // Store is the SQLite-backed implementation of the registry's stores.
 type Store struct {
-	write  *sql.DB // exactly one connection: SQLite has one writer anyway
-	read   *sql.DB
-	cipher Cipher
-	log    *slog.Logger
+	write        *sql.DB // exactly one connection: SQLite has one writer anyway
+	read         *sql.DB
+	cipher       Cipher
+	log          *slog.Logger
+	observeWrite func(time.Duration)
 }
 
 // Open opens (creating if needed) the database at path and migrates it.
@@ -91,7 +94,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	read.SetMaxOpenConns(readers)
 	read.SetMaxIdleConns(readers)
 	read.SetConnMaxIdleTime(5 * time.Minute)
-	return &Store{write: write, read: read, cipher: opts.Cipher, log: logger}, nil
+	return &Store{write: write, read: read, cipher: opts.Cipher, log: logger, observeWrite: opts.ObserveWrite}, nil
 }
 
 // Close closes both pools; the WAL is checkpointed by the last connection.
@@ -111,6 +114,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE), committing when it
 // returns nil.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.observeWrite != nil {
+		start := time.Now()
+		defer func() { s.observeWrite(time.Since(start)) }()
+	}
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/mcpclient"
+	"github.com/tether-dev/tether/metrics"
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
 	"github.com/tether-dev/tether/secrets"
@@ -31,12 +32,15 @@ type Main struct {
 	// Addr is the address actually listened on (after Run).
 	Addr string
 
-	store    *store.Store
-	svc      *registry.Service
-	keys     *secrets.Holder
-	http     *http.Server
-	done     chan error
-	cancelBG context.CancelFunc
+	store *store.Store
+	svc   *registry.Service
+	keys  *secrets.Holder
+	http  *http.Server
+	// metricsHTTP serves /metrics on --metrics-addr, when set.
+	metricsHTTP *http.Server
+	MetricsAddr string
+	done        chan error
+	cancelBG    context.CancelFunc
 
 	closeOnce sync.Once
 	closeErr  error
@@ -60,7 +64,16 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	guard := netguard.New(netguard.Options{AllowCIDRs: allow})
 
-	st, err := store.Open(ctx, cfg.DB, store.Options{Cipher: m.keys, Logger: m.Logger})
+	limit, err := server.ParseRate(cfg.RateLimit)
+	if err != nil {
+		return fmt.Errorf("--rate-limit: %w", err)
+	}
+	probeLimit, err := server.ParseRate(cfg.ProbeRateLimit)
+	if err != nil {
+		return fmt.Errorf("--probe-rate-limit: %w", err)
+	}
+	met := metrics.New()
+	st, err := store.Open(ctx, cfg.DB, store.Options{Cipher: m.keys, Logger: m.Logger, ObserveWrite: met.ObserveDBWrite})
 	if err != nil {
 		return err
 	}
@@ -84,9 +97,14 @@ func (m *Main) Run(ctx context.Context) error {
 		StdioCommands: stdio,
 		Prober:        mcpclient.Prober{Client: client},
 		Logger:        m.Logger,
+		Observer:      met,
 	})
 	m.svc = svc
-	srv, err := server.New(server.Options{Registry: svc, Keys: keys, Ready: st.Ping, Logger: m.Logger})
+	srv, err := server.New(server.Options{
+		Registry: svc, Keys: keys, Ready: st.Ping, Logger: m.Logger,
+		Metrics: met, MetricsElsewhere: cfg.MetricsAddr != "",
+		RateLimit: limit, ProbeRateLimit: probeLimit,
+	})
 	if err != nil {
 		st.Close()
 		return err
@@ -111,8 +129,29 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.done = make(chan error, 1)
 	go func() { m.done <- m.http.Serve(ln) }()
+	if cfg.MetricsAddr != "" {
+		if err := m.serveMetrics(cfg.MetricsAddr, met); err != nil {
+			_ = m.http.Close()
+			st.Close()
+			return err
+		}
+	}
 	go svc.RunMonitor(bg, registry.MonitorOptions{Interval: cfg.HealthInterval})
 	m.Logger.Info("tether serving", "addr", m.Addr, "db", cfg.DB, "primary_key", ring.Primary())
+	return nil
+}
+
+// serveMetrics starts the separate metrics listener.
+func (m *Main) serveMetrics(addr string, met *metrics.Metrics) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on --metrics-addr %s: %w", addr, err)
+	}
+	m.MetricsAddr = ln.Addr().String()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", met.Handler())
+	m.metricsHTTP = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = m.metricsHTTP.Serve(ln) }()
 	return nil
 }
 
@@ -163,6 +202,9 @@ func (m *Main) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var errs []error
+	if m.metricsHTTP != nil {
+		_ = m.metricsHTTP.Shutdown(ctx)
+	}
 	if m.http != nil {
 		if err := m.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown: %w", err))

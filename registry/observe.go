@@ -1,0 +1,40 @@
+package registry
+
+import (
+	"errors"
+	"time"
+)
+
+// Observer records what the registry does, for metrics.
+type Observer interface {
+	ObserveProbe(transport, outcome string, d time.Duration)
+	ObserveToolCall(via, outcome string)
+	SetMonitorLag(d time.Duration)
+}
+
+type noObserver struct{}
+
+func (noObserver) ObserveProbe(string, string, time.Duration) {}
+func (noObserver) ObserveToolCall(string, string)             {}
+func (noObserver) SetMonitorLag(time.Duration)                {}
+
+// Outcome names the result of a probe or tool call for metrics and call
+// records: ok, tool_error, timeout, refused, upstream_error (every other
+// failure to get an answer), or unavailable (refused before reaching the
+// upstream: unknown or disabled tool).
+func Outcome(result map[string]any, err error) string {
+	switch {
+	case err == nil:
+		if isErr, _ := result["isError"].(bool); isErr {
+			return "tool_error"
+		}
+		return "ok"
+	case errors.Is(err, ErrUpstreamTimeout):
+		return "timeout"
+	case errors.Is(err, ErrUpstreamRefused):
+		return "refused"
+	case errors.Is(err, ErrToolUnavailable), errors.Is(err, ErrNotActive):
+		return "unavailable"
+	}
+	return "upstream_error"
+}

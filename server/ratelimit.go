@@ -1,0 +1,156 @@
+package server
+
+import (
+	"fmt"
+
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// Rate is a request budget: N requests per Per. The zero Rate is no limit.
+type Rate struct {
+	N   int
+	Per time.Duration
+}
+
+// ParseRate reads "600/m", "10/s", "1000/h" or "50/30s"; "" or "off" is no limit.
+func ParseRate(s string) (Rate, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || s == "off" {
+		return Rate{}, nil
+	}
+	num, unit, ok := strings.Cut(s, "/")
+	n, err := strconv.Atoi(strings.TrimSpace(num))
+	if !ok || err != nil || n <= 0 {
+		return Rate{}, fmt.Errorf("rate %q: want N/unit, e.g. 600/m", s)
+	}
+	var per time.Duration
+	switch unit = strings.TrimSpace(unit); unit {
+	case "s", "sec", "second":
+		per = time.Second
+	case "m", "min", "minute":
+		per = time.Minute
+	case "h", "hour":
+		per = time.Hour
+	default:
+		if per, err = time.ParseDuration(unit); err != nil || per <= 0 {
+			return Rate{}, fmt.Errorf("rate %q: unit must be s, m, h or a duration", s)
+		}
+	}
+	return Rate{N: n, Per: per}, nil
+}
+
+// limiter counts requests per key in fixed windows. A fixed window gives
+// clients exact X-RateLimit-Reset and Retry-After values.
+type limiter struct {
+	rate Rate
+	now  func() time.Time
+
+	mu      sync.Mutex
+	windows map[string]*window
+}
+
+type window struct {
+	start time.Time
+	n     int
+}
+
+func newLimiter(r Rate) *limiter {
+	if r.N == 0 {
+		return nil
+	}
+	return &limiter{rate: r, now: time.Now, windows: map[string]*window{}}
+}
+
+// take spends one request of key's budget. It reports whether the request
+// is allowed, what is left, and how long until the window resets.
+func (l *limiter) take(key string) (ok bool, remaining int, reset time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	w := l.windows[key]
+	if w == nil || now.Sub(w.start) >= l.rate.Per {
+		if len(l.windows) > 10000 {
+			l.sweep(now)
+		}
+		w = &window{start: now}
+		l.windows[key] = w
+	}
+	reset = w.start.Add(l.rate.Per).Sub(now)
+	if w.n >= l.rate.N {
+		return false, 0, reset
+	}
+	w.n++
+	return true, l.rate.N - w.n, reset
+}
+
+// sweep drops expired windows so idle keys do not accumulate.
+func (l *limiter) sweep(now time.Time) {
+	for k, w := range l.windows {
+		if now.Sub(w.start) >= l.rate.Per {
+			delete(l.windows, k)
+		}
+	}
+}
+
+// probeRoutes are the operations that cost outbound work and spend the
+// probe budget too.
+var probeRoutes = map[string]bool{
+	"POST " + ferniPrefix + "mcp-servers/:id/test":                        true,
+	"POST " + featherPrefix + "/connections/:connection_id/refresh-tools": true,
+	"POST " + featherPrefix + "/connections/:connection_id/test-mcp-call": true,
+	"POST " + featherPrefix + "/tools/:slug/invoke":                       true,
+	"POST /mcp": true,
+}
+
+// rateLimit applies the per-key budgets; it runs after authenticate.
+func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		key := apiKeyID(c.Request().Context())
+		if key == "" || (s.limit == nil && s.probeLimit == nil) {
+			return next(c)
+		}
+		l := s.limit
+		if s.probeLimit != nil && probeRoutes[c.Request().Method+" "+c.Path()] {
+			// The probe budget is spent only by requests the general
+			// budget lets through.
+			if s.limit != nil {
+				if ok, _, reset := s.limit.take(key); !ok {
+					return s.limited(c, s.limit, 0, reset)
+				}
+			}
+			l = s.probeLimit
+		}
+		if l == nil {
+			return next(c)
+		}
+		ok, remaining, reset := l.take(key)
+		setRateHeaders(c, l.rate.N, remaining, reset)
+		if !ok {
+			return s.limited(c, l, remaining, reset)
+		}
+		return next(c)
+	}
+}
+
+func setRateHeaders(c echo.Context, limit, remaining int, reset time.Duration) {
+	h := c.Response().Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(remaining))
+	h.Set("X-RateLimit-Reset", strconv.Itoa(ceilSeconds(reset)))
+}
+
+func (s *Server) limited(c echo.Context, l *limiter, remaining int, reset time.Duration) error {
+	setRateHeaders(c, l.rate.N, remaining, reset)
+	c.Response().Header().Set("Retry-After", strconv.Itoa(ceilSeconds(reset)))
+	return failure(errRateLimited, "rate limit of %d requests per %s exceeded; retry in %d s", l.rate.N, l.rate.Per, ceilSeconds(reset))
+}
+
+func ceilSeconds(d time.Duration) int {
+	s := int((d + time.Second - 1) / time.Second)
+	return max(s, 1)
+}
