@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,6 +45,10 @@ type Main struct {
 
 	closeOnce sync.Once
 	closeErr  error
+
+	bgCtx        context.Context // background work; cancelled by Close
+	reencrypting sync.WaitGroup
+	reencryptMu  sync.Mutex
 }
 
 // Run opens the database, checks the keys against it and starts serving.
@@ -58,6 +63,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	m.keys = secrets.NewHolder(ring)
+	m.bgCtx, m.cancelBG = context.WithCancel(context.WithoutCancel(ctx))
 	allow, err := netguard.ParseCIDRs(cfg.AllowCIDRs)
 	if err != nil {
 		return fmt.Errorf("--allow-cidrs: %w", err)
@@ -82,6 +88,9 @@ func (m *Main) Run(ctx context.Context) error {
 		st.Close()
 		return fmt.Errorf("the configured encryption keys cannot decrypt the database %s: %w", cfg.DB, err)
 	}
+	// Finish a rotation that a restart interrupted (or that happened
+	// while tether was down).
+	m.startReencrypt(ring)
 	keys := registry.NewKeys(st)
 	if cfg.BootstrapAPIKey != "" {
 		if _, err := keys.Import(ctx, "default", cfg.BootstrapAPIKey); err != nil {
@@ -116,8 +125,7 @@ func (m *Main) Run(ctx context.Context) error {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
 	m.Addr = ln.Addr().String()
-	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	m.cancelBG = cancel
+	bg := m.bgCtx
 	m.http = &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -153,6 +161,73 @@ func (m *Main) serveMetrics(addr string, met *metrics.Metrics) error {
 	m.metricsHTTP = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = m.metricsHTTP.Serve(ln) }()
 	return nil
+}
+
+// keysFile is the keys file this server reads, or "" when the keys were
+// given inline (then there is nothing to reload).
+func (m *Main) keysFile() string {
+	switch {
+	case m.Config.EncryptionKeys != "":
+		return ""
+	case m.Config.EncryptionKeysFile != "":
+		return m.Config.EncryptionKeysFile
+	}
+	return m.Config.DB + ".keys"
+}
+
+// ReloadKeys re-reads the keys file (on SIGHUP): the new keyring takes
+// over at once, without dropping requests, and a background job
+// re-encrypts every stored value under the new primary. A keyring that
+// lacks a key the database still uses is refused; the old one stays.
+func (m *Main) ReloadKeys() error {
+	path := m.keysFile()
+	if path == "" {
+		return errors.New("the keys were given with --encryption-keys; rotation needs --encryption-keys-file")
+	}
+	keys, err := secrets.LoadKeysFile(path)
+	if err != nil {
+		return err
+	}
+	ring, err := secrets.NewKeyring(keys)
+	if err != nil {
+		return err
+	}
+	usage, err := m.store.KeyUsage(context.Background())
+	if err != nil {
+		return err
+	}
+	for id, n := range usage {
+		if !slices.Contains(ring.IDs(), id) {
+			return fmt.Errorf("%s lacks key %q, which still encrypts %d stored values", path, id, n)
+		}
+	}
+	m.keys.Store(ring)
+	m.Logger.Info("keys reloaded", "primary_key", ring.Primary(), "keys", len(keys))
+	m.startReencrypt(ring)
+	return nil
+}
+
+// startReencrypt re-encrypts in the background whatever ring's primary
+// does not yet encrypt. One job runs at a time; a newer ring waits for
+// the running job, then runs.
+func (m *Main) startReencrypt(ring *secrets.Keyring) {
+	m.reencrypting.Add(1)
+	go func() {
+		defer m.reencrypting.Done()
+		m.reencryptMu.Lock()
+		defer m.reencryptMu.Unlock()
+		if m.bgCtx.Err() != nil {
+			return
+		}
+		n, err := m.store.Reencrypt(m.bgCtx, ring, 100)
+		if err != nil {
+			m.Logger.Error("re-encryption stopped", "error", err.Error(), "rewritten", n)
+			return
+		}
+		if n > 0 {
+			m.Logger.Info("re-encryption finished", "primary_key", ring.Primary(), "rewritten", n)
+		}
+	}()
 }
 
 // loadKeyring reads the keys from --encryption-keys, the keys file, or a
@@ -216,6 +291,7 @@ func (m *Main) close() error {
 	if m.cancelBG != nil {
 		m.cancelBG()
 	}
+	m.reencrypting.Wait()
 	if m.svc != nil {
 		m.svc.Close() // background probes end before the database closes
 	}

@@ -4,6 +4,8 @@
 //	tether apikey create --tenant NAME       print a new API key for a tenant
 //	tether apikey list                       list keys (prefixes only)
 //	tether apikey revoke ID|PREFIX           revoke a key
+//	tether keys rotate|status|retire ID      manage the encryption keyring
+//	tether backup --to FILE                  copy the database online
 package main
 
 import (
@@ -32,6 +34,10 @@ const usage = `usage:
   tether apikey create --tenant NAME     print a new API key for tenant NAME
   tether apikey list                     list API keys (prefixes, never keys)
   tether apikey revoke ID|PREFIX         revoke an API key
+  tether keys rotate                     add a new primary encryption key to the keys file
+  tether keys status                     JSON: how many stored values each key encrypts
+  tether keys retire ID                  remove a key nothing uses any more
+  tether backup --to FILE                consistent online copy of the database
 Every command takes --db PATH (env TETHER_DB, default tether.db).`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -48,6 +54,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, cfg, stderr)
 	case "apikey":
 		return apikeyCommand(ctx, args[1:], stdout)
+	case "keys":
+		return keysCommand(ctx, args[1:], stdout)
+	case "backup":
+		return backupCommand(ctx, args[1:], stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
@@ -60,11 +70,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 func serve(ctx context.Context, cfg Config, logOut io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	m := &Main{Config: cfg, Logger: slog.New(slog.NewJSONHandler(logOut, nil))}
 	if err := m.Run(ctx); err != nil {
 		return err
 	}
-	<-ctx.Done()
+	for done := false; !done; {
+		select {
+		case <-hup:
+			if err := m.ReloadKeys(); err != nil {
+				m.Logger.Error("reload keys: keeping the current keyring", "error", err.Error())
+			}
+		case <-ctx.Done():
+			done = true
+		}
+	}
 	stop()
 	m.Logger.Info("shutting down", "grace", cfg.ShutdownTimeout.String())
 	return m.Close()

@@ -204,3 +204,25 @@ func TestHeavyGracefulShutdown(t *testing.T) {
 		assert.True(t, have[id], "acknowledged create %s lost", id)
 	}
 }
+
+// TestHeavySIGHUPReloadsKeys: the real binary picks up a rotated keys file
+// on SIGHUP and re-encrypts while it keeps serving.
+func TestHeavySIGHUPReloadsKeys(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "tether.db")
+	p := startProc(t, db)
+	stop := make(chan struct{})
+	var acked atomic.Int64
+	done := make(chan struct{})
+	go func() { _, _ = createLoop(p, 4, stop, &acked); close(done) }()
+	for acked.Load() < 50 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	old := keysStatus(t, db).Primary
+	require.NoError(t, runCLI(t, "keys", "rotate", "--db", db))
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	close(stop)
+	<-done
+	require.Eventually(t, func() bool { return keysStatus(t, db).values(old) == 0 }, 30*time.Second, 50*time.Millisecond)
+	assert.NotEqual(t, old, keysStatus(t, db).Primary)
+	assert.NotEmpty(t, listIDs(t, p))
+}

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+
+	"github.com/tether-dev/tether/secrets"
+)
+
+// keysCommand runs `tether keys rotate|status|retire`, which manage the
+// keyring in the keys file. They work while `tether serve` runs: rotate
+// writes the new primary key, and the server re-encrypts on SIGHUP.
+func keysCommand(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: tether keys rotate | status | retire ID")
+	}
+	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
+	var db, file string
+	envFlag(fs, &db, "db", "TETHER_DB", "tether.db", "SQLite database file")
+	envFlag(fs, &file, "encryption-keys-file", "TETHER_ENCRYPTION_KEYS_FILE", "", "keys file (default <db>.keys)")
+	positional, err := parseInterspersed(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if file == "" {
+		file = db + ".keys"
+	}
+	keys, err := secrets.LoadKeysFile(file)
+	if err != nil {
+		return fmt.Errorf("keys file %s: %w", file, err)
+	}
+	switch args[0] {
+	case "rotate":
+		k, err := secrets.GenerateKey(secrets.NewKeyID(time.Now()))
+		if err != nil {
+			return err
+		}
+		if err := secrets.WriteKeysFile(file, append([]secrets.Key{k}, keys...)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "new primary key %s written to %s; send SIGHUP to tether to start using it and re-encrypt\n", k.ID, file)
+		return nil
+	case "status":
+		usage, err := keyUsage(ctx, db)
+		if err != nil {
+			return err
+		}
+		type keyCount struct {
+			ID     string `json:"id"`
+			Values int    `json:"values"`
+		}
+		out := struct {
+			Primary string     `json:"primary"`
+			Keys    []keyCount `json:"keys"`
+		}{Primary: keys[0].ID, Keys: []keyCount{}}
+		for _, k := range keys {
+			out.Keys = append(out.Keys, keyCount{ID: k.ID, Values: usage[k.ID]})
+			delete(usage, k.ID)
+		}
+		// Values under keys the file no longer has: they cannot be read.
+		for _, id := range sortedKeys(usage) {
+			out.Keys = append(out.Keys, keyCount{ID: id, Values: usage[id]})
+		}
+		return json.NewEncoder(stdout).Encode(out)
+	case "retire":
+		if len(positional) != 1 {
+			return errors.New("usage: tether keys retire ID")
+		}
+		id := positional[0]
+		i := slices.IndexFunc(keys, func(k secrets.Key) bool { return k.ID == id })
+		switch {
+		case i < 0:
+			return fmt.Errorf("key %q is not in %s", id, file)
+		case i == 0:
+			return fmt.Errorf("key %q is the primary key; rotate first", id)
+		}
+		usage, err := keyUsage(ctx, db)
+		if err != nil {
+			return err
+		}
+		if n := usage[id]; n > 0 {
+			return fmt.Errorf("key %q still encrypts %d values; wait for re-encryption to finish (send SIGHUP to tether) and check `tether keys status`", id, n)
+		}
+		if err := secrets.WriteKeysFile(file, slices.Delete(keys, i, i+1)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "retired key %s\n", id)
+		return nil
+	}
+	return fmt.Errorf("unknown keys command %q", args[0])
+}
+
+func keyUsage(ctx context.Context, db string) (map[string]int, error) {
+	st, err := openStoreForCLI(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	return st.KeyUsage(ctx)
+}
+
+func sortedKeys(m map[string]int) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// backupCommand runs `tether backup --to FILE`: a consistent online copy.
+func backupCommand(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
+	var db, to string
+	envFlag(fs, &db, "db", "TETHER_DB", "tether.db", "SQLite database file")
+	fs.StringVar(&to, "to", "", "the backup file to write (must not exist)")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	if to == "" {
+		return errors.New("usage: tether backup --to FILE")
+	}
+	st, err := openStoreForCLI(ctx, db)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.Backup(ctx, to); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "backed up %s to %s; keep the keys file alongside (it is not in the backup)\n", db, to)
+	return nil
+}
