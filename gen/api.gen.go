@@ -24,6 +24,54 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for CallRecordOutcome.
+const (
+	Ok            CallRecordOutcome = "ok"
+	Refused       CallRecordOutcome = "refused"
+	Timeout       CallRecordOutcome = "timeout"
+	ToolError     CallRecordOutcome = "tool_error"
+	UpstreamError CallRecordOutcome = "upstream_error"
+)
+
+// Valid indicates whether the value is a known member of the CallRecordOutcome enum.
+func (e CallRecordOutcome) Valid() bool {
+	switch e {
+	case Ok:
+		return true
+	case Refused:
+		return true
+	case Timeout:
+		return true
+	case ToolError:
+		return true
+	case UpstreamError:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CallRecordVia.
+const (
+	Mcp  CallRecordVia = "mcp"
+	Rest CallRecordVia = "rest"
+	Test CallRecordVia = "test"
+)
+
+// Valid indicates whether the value is a known member of the CallRecordVia enum.
+func (e CallRecordVia) Valid() bool {
+	switch e {
+	case Mcp:
+		return true
+	case Rest:
+		return true
+	case Test:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ConnectionStatus.
 const (
 	Active         ConnectionStatus = "active"
@@ -176,6 +224,37 @@ func (e Transport) Valid() bool {
 		return false
 	}
 }
+
+// AgentToolResponse defines model for AgentToolResponse.
+type AgentToolResponse struct {
+	ConnectionId openapi_types.UUID     `json:"connection_id"`
+	Description  *string                `json:"description"`
+	InputSchema  map[string]interface{} `json:"input_schema"`
+	IsCallable   bool                   `json:"is_callable"`
+	IsEnabled    bool                   `json:"is_enabled"`
+	NicknameSlug string                 `json:"nickname_slug"`
+	Slug         string                 `json:"slug"`
+	ToolPath     string                 `json:"tool_path"`
+}
+
+// CallRecord defines model for CallRecord.
+type CallRecord struct {
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+	CreatedAt    time.Time          `json:"created_at"`
+	DurationMs   int                `json:"duration_ms"`
+	Error        *string            `json:"error"`
+	Id           openapi_types.UUID `json:"id"`
+	Outcome      CallRecordOutcome  `json:"outcome"`
+	Slug         string             `json:"slug"`
+	ToolPath     string             `json:"tool_path"`
+	Via          CallRecordVia      `json:"via"`
+}
+
+// CallRecordOutcome defines model for CallRecord.Outcome.
+type CallRecordOutcome string
+
+// CallRecordVia defines model for CallRecord.Via.
+type CallRecordVia string
 
 // ConnectionPatchRequest defines model for ConnectionPatchRequest.
 type ConnectionPatchRequest struct {
@@ -531,6 +610,17 @@ type Pagination struct {
 	Total  int `json:"total"`
 }
 
+// ToolInvokeRequest defines model for ToolInvokeRequest.
+type ToolInvokeRequest struct {
+	Input *map[string]interface{} `json:"input,omitempty"`
+}
+
+// ToolInvokeResponse defines model for ToolInvokeResponse.
+type ToolInvokeResponse struct {
+	Narrowed map[string]interface{} `json:"narrowed"`
+	Result   map[string]interface{} `json:"result"`
+}
+
 // Transport `http` tries streamable HTTP and falls back to legacy SSE; `sse` tries
 // SSE and falls back to streamable HTTP; `streamable_http`, `websocket`
 // and `stdio` are taken as given.
@@ -578,9 +668,25 @@ type ListConnectionsParams struct {
 	Offset *int `form:"offset,omitempty" json:"offset,omitempty"`
 }
 
+// ListConnectionCallsParams defines parameters for ListConnectionCalls.
+type ListConnectionCallsParams struct {
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+}
+
 // RefreshConnectionTools422JSONResponseBody defines parameters for RefreshConnectionTools.
 type RefreshConnectionTools422JSONResponseBody struct {
 	union json.RawMessage
+}
+
+// ListToolsParams defines parameters for ListTools.
+type ListToolsParams struct {
+	// Persona Only connections for this persona and those for every persona.
+	Persona *string `form:"persona,omitempty" json:"persona,omitempty"`
+}
+
+// InvokeToolParams defines parameters for InvokeTool.
+type InvokeToolParams struct {
+	Persona *string `form:"persona,omitempty" json:"persona,omitempty"`
 }
 
 // CreateMcpServerJSONRequestBody defines body for CreateMcpServer for application/json ContentType.
@@ -603,6 +709,9 @@ type BulkUpdateConnectionToolsJSONRequestBody = ConnectionToolsBulkToggleRequest
 
 // UpdateConnectionToolJSONRequestBody defines body for UpdateConnectionTool for application/json ContentType.
 type UpdateConnectionToolJSONRequestBody = ConnectionToolPatchRequest
+
+// InvokeToolJSONRequestBody defines body for InvokeTool for application/json ContentType.
+type InvokeToolJSONRequestBody = ToolInvokeRequest
 
 // AsValidationErrorLoc0 returns the union data inside the ValidationError_Loc_Item as a ValidationErrorLoc0
 func (t ValidationError_Loc_Item) AsValidationErrorLoc0() (ValidationErrorLoc0, error) {
@@ -778,6 +887,9 @@ type ServerInterface interface {
 	// UpdateConnection Rename a connection (the slug stays immutable).
 	// (PATCH /v1/integrations/connections/{connection_id})
 	UpdateConnection(ctx echo.Context, connectionId openapi_types.UUID) error
+	// ListConnectionCalls Recent tool calls on this connection, newest first.
+	// (GET /v1/integrations/connections/{connection_id}/calls)
+	ListConnectionCalls(ctx echo.Context, connectionId openapi_types.UUID, params ListConnectionCallsParams) error
 	// RefreshConnectionTools Manually re-sync the tool list for this connection.
 	// (POST /v1/integrations/connections/{connection_id}/refresh-tools)
 	RefreshConnectionTools(ctx echo.Context, connectionId openapi_types.UUID) error
@@ -790,6 +902,12 @@ type ServerInterface interface {
 	// UpdateConnectionTool Edit a tool's author settings (response_field_map, is_enabled, input_defaults).
 	// (PATCH /v1/integrations/connections/{connection_id}/tools/{tool_id})
 	UpdateConnectionTool(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error
+	// ListTools Every tool of the tenant's connections, for runtimes that are not MCP clients.
+	// (GET /v1/integrations/tools)
+	ListTools(ctx echo.Context, params ListToolsParams) error
+	// InvokeTool Call a tool by slug; returns the raw result and the narrowed one.
+	// (POST /v1/integrations/tools/{slug}/invoke)
+	InvokeTool(ctx echo.Context, slug string, params InvokeToolParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -1036,6 +1154,31 @@ func (w *ServerInterfaceWrapper) UpdateConnection(ctx echo.Context) error {
 	return err
 }
 
+// ListConnectionCalls converts echo context to params.
+func (w *ServerInterfaceWrapper) ListConnectionCalls(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "connection_id" -------------
+	var connectionId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connection_id", ctx.Param("connection_id"), &connectionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListConnectionCallsParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListConnectionCalls(ctx, connectionId, params)
+	return err
+}
+
 // RefreshConnectionTools converts echo context to params.
 func (w *ServerInterfaceWrapper) RefreshConnectionTools(ctx echo.Context) error {
 	var err error
@@ -1108,6 +1251,49 @@ func (w *ServerInterfaceWrapper) UpdateConnectionTool(ctx echo.Context) error {
 	return err
 }
 
+// ListTools converts echo context to params.
+func (w *ServerInterfaceWrapper) ListTools(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListToolsParams
+	// ------------- Optional query parameter "persona" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "persona", ctx.QueryParams(), &params.Persona, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter persona: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListTools(ctx, params)
+	return err
+}
+
+// InvokeTool converts echo context to params.
+func (w *ServerInterfaceWrapper) InvokeTool(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "slug" -------------
+	var slug string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "slug", ctx.Param("slug"), &slug, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter slug: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params InvokeToolParams
+	// ------------- Optional query parameter "persona" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "persona", ctx.QueryParams(), &params.Persona, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter persona: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.InvokeTool(ctx, slug, params)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -1175,6 +1361,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.PATCH(options.BaseURL+"/v1/integrations/connections/:connection_id/tools", wrapper.BulkUpdateConnectionTools, options.OperationMiddlewares["bulkUpdateConnectionTools"]...)
 	router.PATCH(options.BaseURL+"/v1/integrations/connections/:connection_id/tools/:tool_id", wrapper.UpdateConnectionTool, options.OperationMiddlewares["updateConnectionTool"]...)
 	router.POST(options.BaseURL+"/v1/integrations/connections/:connection_id/test-mcp-call", wrapper.TestMcpCallConnection, options.OperationMiddlewares["testMcpCallConnection"]...)
+	router.GET(options.BaseURL+"/v1/integrations/connections/:connection_id/calls", wrapper.ListConnectionCalls, options.OperationMiddlewares["listConnectionCalls"]...)
+	router.GET(options.BaseURL+"/v1/integrations/tools", wrapper.ListTools, options.OperationMiddlewares["listTools"]...)
+	router.POST(options.BaseURL+"/v1/integrations/tools/:slug/invoke", wrapper.InvokeTool, options.OperationMiddlewares["invokeTool"]...)
 
 }
 
@@ -2274,6 +2463,90 @@ func (response UpdateConnectiondefaultJSONResponse) VisitUpdateConnectionRespons
 	return err
 }
 
+type ListConnectionCallsRequestObject struct {
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+	Params       ListConnectionCallsParams
+}
+
+type ListConnectionCallsResponseObject interface {
+	VisitListConnectionCallsResponse(w http.ResponseWriter) error
+}
+
+type ListConnectionCalls200JSONResponse []CallRecord
+
+func (response ListConnectionCalls200JSONResponse) VisitListConnectionCallsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectionCalls401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response ListConnectionCalls401JSONResponse) VisitListConnectionCallsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectionCalls404JSONResponse ErrorResponse
+
+func (response ListConnectionCalls404JSONResponse) VisitListConnectionCallsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectionCalls422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response ListConnectionCalls422JSONResponse) VisitListConnectionCallsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectionCallsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListConnectionCallsdefaultJSONResponse) VisitListConnectionCallsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RefreshConnectionToolsRequestObject struct {
 	ConnectionId openapi_types.UUID `json:"connection_id"`
 }
@@ -2650,6 +2923,186 @@ func (response UpdateConnectionTooldefaultJSONResponse) VisitUpdateConnectionToo
 	return err
 }
 
+type ListToolsRequestObject struct {
+	Params ListToolsParams
+}
+
+type ListToolsResponseObject interface {
+	VisitListToolsResponse(w http.ResponseWriter) error
+}
+
+type ListTools200JSONResponse []AgentToolResponse
+
+func (response ListTools200JSONResponse) VisitListToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTools401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response ListTools401JSONResponse) VisitListToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListToolsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListToolsdefaultJSONResponse) VisitListToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InvokeToolRequestObject struct {
+	Slug   string `json:"slug"`
+	Params InvokeToolParams
+	Body   *InvokeToolJSONRequestBody
+}
+
+type InvokeToolResponseObject interface {
+	VisitInvokeToolResponse(w http.ResponseWriter) error
+}
+
+type InvokeTool200JSONResponse ToolInvokeResponse
+
+func (response InvokeTool200JSONResponse) VisitInvokeToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InvokeTool400JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response InvokeTool400JSONResponse) VisitInvokeToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InvokeTool401JSONResponse ErrorResponse
+
+func (response InvokeTool401JSONResponse) VisitInvokeToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InvokeTool404JSONResponse ErrorResponse
+
+func (response InvokeTool404JSONResponse) VisitInvokeToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InvokeTool422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response InvokeTool422JSONResponse) VisitInvokeToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InvokeTool502JSONResponse ErrorResponse
+
+func (response InvokeTool502JSONResponse) VisitInvokeToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InvokeTool504JSONResponse ErrorResponse
+
+func (response InvokeTool504JSONResponse) VisitInvokeToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(504)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type InvokeTooldefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response InvokeTooldefaultJSONResponse) VisitInvokeToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListMcpServers List registered MCP servers.
@@ -2700,6 +3153,9 @@ type StrictServerInterface interface {
 	// UpdateConnection Rename a connection (the slug stays immutable).
 	// (PATCH /v1/integrations/connections/{connection_id})
 	UpdateConnection(ctx context.Context, request UpdateConnectionRequestObject) (UpdateConnectionResponseObject, error)
+	// ListConnectionCalls Recent tool calls on this connection, newest first.
+	// (GET /v1/integrations/connections/{connection_id}/calls)
+	ListConnectionCalls(ctx context.Context, request ListConnectionCallsRequestObject) (ListConnectionCallsResponseObject, error)
 	// RefreshConnectionTools Manually re-sync the tool list for this connection.
 	// (POST /v1/integrations/connections/{connection_id}/refresh-tools)
 	RefreshConnectionTools(ctx context.Context, request RefreshConnectionToolsRequestObject) (RefreshConnectionToolsResponseObject, error)
@@ -2712,6 +3168,12 @@ type StrictServerInterface interface {
 	// UpdateConnectionTool Edit a tool's author settings (response_field_map, is_enabled, input_defaults).
 	// (PATCH /v1/integrations/connections/{connection_id}/tools/{tool_id})
 	UpdateConnectionTool(ctx context.Context, request UpdateConnectionToolRequestObject) (UpdateConnectionToolResponseObject, error)
+	// ListTools Every tool of the tenant's connections, for runtimes that are not MCP clients.
+	// (GET /v1/integrations/tools)
+	ListTools(ctx context.Context, request ListToolsRequestObject) (ListToolsResponseObject, error)
+	// InvokeTool Call a tool by slug; returns the raw result and the narrowed one.
+	// (POST /v1/integrations/tools/{slug}/invoke)
+	InvokeTool(ctx context.Context, request InvokeToolRequestObject) (InvokeToolResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -3206,6 +3668,32 @@ func (sh *strictHandler) UpdateConnection(ctx echo.Context, connectionId openapi
 	return nil
 }
 
+// ListConnectionCalls operation middleware
+func (sh *strictHandler) ListConnectionCalls(ctx echo.Context, connectionId openapi_types.UUID, params ListConnectionCallsParams) error {
+	var request ListConnectionCallsRequestObject
+
+	request.ConnectionId = connectionId
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListConnectionCalls(ctx.Request().Context(), request.(ListConnectionCallsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListConnectionCalls")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListConnectionCallsResponseObject); ok {
+		return validResponse.VisitListConnectionCallsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // RefreshConnectionTools operation middleware
 func (sh *strictHandler) RefreshConnectionTools(ctx echo.Context, connectionId openapi_types.UUID) error {
 	var request RefreshConnectionToolsRequestObject
@@ -3376,128 +3864,214 @@ func (sh *strictHandler) UpdateConnectionTool(ctx echo.Context, connectionId ope
 	return nil
 }
 
+// ListTools operation middleware
+func (sh *strictHandler) ListTools(ctx echo.Context, params ListToolsParams) error {
+	var request ListToolsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListTools(ctx.Request().Context(), request.(ListToolsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListTools")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListToolsResponseObject); ok {
+		return validResponse.VisitListToolsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// InvokeTool operation middleware
+func (sh *strictHandler) InvokeTool(ctx echo.Context, slug string, params InvokeToolParams) error {
+	var request InvokeToolRequestObject
+
+	request.Slug = slug
+	request.Params = params
+
+	var body InvokeToolJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.InvokeTool(ctx.Request().Context(), request.(InvokeToolRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "InvokeTool")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(InvokeToolResponseObject); ok {
+		return validResponse.VisitInvokeToolResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5H17c9u28uhX2dG9M5E7lKw4TudU/kt13NbT+DG2kt/pjTwiTK4kHJMAC4B2VF9999/gwaeol2M7p+f0",
-	"j05MAYvlYt+7AB9bAY8TzpAp2eo/tgTKhDOJ5o9fkKgZihMhuNB/B5wpZEr/kyRJRAOiKGf7/5Kc6Wcy",
-	"mGFM9L/+r8BJq9/6P/sF8H37q9w30K7cMq3FYuG1QpSBoIkG1uq3BgxQjwHKQM0QHBYQUhJhoN5IkDOS",
-	"YLe18DIMP5OIhgaZ58X1t+Hwsg67AeNiCLgxGjPB6PNiU4DcjXyC0QbiLTy3rNnqY84YBhrEJVHB7Ar/",
-	"TFFafMOQ6uckuhQ8QaGoZo4JiSR6raT06LHFaHDHSIxmGptfTFr9L4+tmHz9iGyqZq3+Qa/ntWLKsr/f",
-	"ei01T7DVb0klKJu2Ft5j9oSlUdRa3HgtRVWkH5xn0DXq2cMVeOdw+e2/MFB6Q4qROfX6j7UXCOwYDMdE",
-	"VV9iwkWsn7VCorCjaIytzbgvvFYgkBTwtoLSomFlbJrSsHEYUzgVhpHGdzjfxD2nxfDfca4BRESqscCJ",
-	"QDl7xlc2YFP5jBBjVCQkiqxmRyVSrAuCL1HcoxinIvI98JUgTCZcKP1HsdGVxyRVs7Fe3vdGLJtP2YT7",
-	"0OYsQCCQCH6LINMgQAwx3OuOWBO3lUVhaeeyH8cySqeNI7iYEkb/spu7JT9IRVQqG8HZn8YCiVM4xZ5s",
-	"QX7FeWTgUoWx3MRnhZwNOY8KTZVjTIQghv8M3HGBdm37EmQhZVO9L3LOgtI/MfSBC/AnhEYY+t0majjg",
-	"ZvSzMWKahDtL8z2y0BqBFT+Ng5xibqt32J2F1xL4Z0oFhq3+l5bhjDrzLKuKOguW+DVHeAV6OZ/V9m+Z",
-	"4nW286rqtUn/1JRHSfIrmrSyERl/3jQZhZz91hqE61UsSAJF79GHdo45EBbCDEmkZvM9D3xjan1oa0ur",
-	"cQeiFMaJAsube1qPhFSSW82o0FapYBgCn0zgdg5USeAPDIWG5Nh9zLUS8qH9QKiibAoTLrQdH7GLQapm",
-	"EJAouiXBnZ4i0CisjAF8aBNw9IQHIvW/NSmPQA/jgv6FQKaEMqe0kKWxZhr7lvqBcVe8VoZwy2tVsGpp",
-	"ZqssaaheZ+uSBkCpzoLkmETR0zwKypJUbVL7Szu7Qq3WZMWMulnLGBX8VzkNAmUa7YpkDRcHYwM2nEff",
-	"4J0ZWo5DnJA0ss5+oWeawWxyKJJUDcT0mLMJnZYUfI77si9Xk6/HCcUo7MPjPYlS9EAP74ND8f8nlDEM",
-	"Fwv/CHwNwYcgQiKk1vdfO1PeKUHX/No9d//4EpPki931myqWN+WpHRprw292lGh3tDWlapbedgMe73OS",
-	"0E7AQ5wi289W0C9ZTJd3NOnwxNKtk3CtZYXdb+2eyTEyK0ZNKv2W8wgJa7YzWRQ2NvQZxyTZZruapWHz",
-	"Joxa+TIJZVM5avXhy+PIEEX/e9Qi3dtRy9P/kPbB7Ugj+k0bY6g1IQE+Ll5tVxYb5WtjbLCDQ/YU39/x",
-	"/jjgqQ0X3QhjwVG06uHejq5cSGUSkfl4pWu6dezxvXVJjkQRO+9kI745eqJyTO4JtRy45Dr8ojUwuJhB",
-	"+0TAOEScTVHAhLJQmthcey7AbZxuow1oa6dAotK2XwIRCHeYqL2Sj1tojpqOWf7deFMSke3EgzGKKYZj",
-	"S95E4D3Fh53p+zIxjjUJ66TjJVVnGXyJ7Z4L9kpKSUWi7IW0TqwGY8uhTy3OstPtdhogO87XXDq2urhh",
-	"9O4xUVPMUg8ynhLDFHg6Wtb0XVV11vRHRZhq0l0TpHWxyPJW1XV6jYkbt2eFDDaGOBWrtdG+yZ/T6G7I",
-	"p9MIn+hFrlU59a0tBje6tqlUPNYOtsVxtfHNA5hxKqLdrF5Bs0EeBX0SkTHQG036ErXhdGXuBZ+K17WZ",
-	"XM3glH6ywfWatIIb+zmL29eL28pwPo/7q8TOXm6bDaScHRvR2JGpSEIzI9yYN37747t/HO6SKx4kFJyd",
-	"drDHMyQhCmupjTy2+q1/dgaXp53fjTYpp6nf/7gECn6z8xu2Is8aVoEzzrAUZbs/b5EIAyZ7Z69lY+sa",
-	"o8JQA2xYzb6HXE3hCuX+8fangyYTT76Wp/x4WCz+m4O/Iam5Iatfz9k34GBee/wskn2hocCSfNsVgogi",
-	"Uzun1urQjw0YLf91yBIDgepZoF9bUPkKMuAJbjLXFUDXdsayFbcAFb9D9u2kHmowGZmLPPsSYxz+o6Tm",
-	"rIP7yeiUhnztHbLnUwAGQQM3y+9XhVPKuj/Qb/lSog9tN2jPA3+mVGKSzkogibUhG5tHJvv8gLeSB3eo",
-	"TAI6E3MLWI8ymrMyr+W18klleR/mOG5S3qU0bYnqTaq5Widcik+uFWEhEaGrFWZuLQh0KcrbOZAogsHl",
-	"qRsyIyyM0Ab5Ve2NWZWzVoiEmAQzyrAjkISaCBBERMo++LckNClElKbskrJcC4T6b8bVeMJTFpoyTMDZ",
-	"JKKBGUnZPYlomNV09ECXo/XAN/5fynK/zcxOE7sJY5up1atlT7R3ylMDN0Y14+HYwIsi/oB26YTMI07C",
-	"seJ8HBExRYutTBO9WxiOYwwpcRUj8AVROI5oTJWbX0FGY69QMBI5XFzpyDHBiUu+NoRjUpIplk39mXu0",
-	"iV2yhG4G4qa23Dq/sag2/8zDeVM+JGzgK//s+HJ8Pjg7GZ/88/R6eK1fWz86Pf88+Hj6YXxy/uHy4vR8",
-	"mD0/vjg/Pzkenl6cj38ZnH48+WDopn8Znp6dXHwa1gFcnVxfXpxfn+jn5snATD65urq4yucOPg1/y+HZ",
-	"+dcnV59PrsYfTq8HP7vH5xfD8S8Xn87NH5/O9aSLq9P/5+acDH+7+DDWYwYfP178j8PscvDHx4vBh/Hw",
-	"4mL8cXD164mde/3p8vLianjyYXx28uF0MB7+cWl+uRoMT8YfT89Oh27+p/PB58HpR42D/v30fHhydT74",
-	"6PCvFBObOWCDbxdibbtXb+tqbzsX6O26EQx/aDuQBgFKuUVckI3MSg5NiDb1XixhGqIiNNq6NrnUy1E3",
-	"kzU8HfiS2DRh1YS8qRAVdaUq1itLnvzO97RteZgRBVQC4wq08px3N4q6g9lEyVpybTfXPPNrt8neGZdV",
-	"xyYkSiv66rN5UEfZDisRt4bomlcZOqwyq5sZ9iy4boK6yqGupfZKUGVEgjsd7pswZxwH2oIz7tIHU86n",
-	"EY5DYYtnAYkCHusFHmhEuebtuMY8tZUacDkLEusmNYTAYrpj3oakirvArDk9GPA4JixsBJZXPIdVB6rM",
-	"r8MZQu5fgdJM+8DFHYZZTtNURJ2wT9IIitizYOgv2aKe9eJKXTODnRLnlaz40u9r86TIQlMoKH5twmpG",
-	"pPXPZTOULSKzVXtWyks3b4em5HG2JRuo0oS7np/r0NXDVtYFEhSSM3Iarp9vQ6FzEmODejOPgU9sultx",
-	"gSHYCRLaDHVwoGZIBRjFIE3Oe6csp1Oq23WnOOVsAijjBzbnk7VTebw63VwJL9YtXIhRkTMdfFPKtDGn",
-	"WXRjlGKKnL0LHq1wc3XfqoqjkJyCUGV2KFOozqZltmvUKGVJL1OlyYrlqvFpGaa69iwFl4e9n35szpGc",
-	"2tE/Hm5UrnlkWcn2N+vaqlScfMUgVSY8UhxEyqAtVUg5cBbNjyBOpYJbzDSqfieiuHgjwQQqnYhKWx0q",
-	"R8u9g8PNKrKawel5a3Xmxvcrq9DqC366+pgLvdnAI8h42TS3aMGfl+zIbap0xB1S7tfey+UTXiQjVsVZ",
-	"u3ng4B45fQQxmUMqEfzHR6e2ur+f/LFY+KAwTiKiUDqEl3JrS5k0p2drlGL0zxSBhsgUnVAUHtzhLbnt",
-	"BEQitLE77YIfzzuBiDum6cnf84AoiLlU8OMhBDMiSKBckF56Z43D+rbbqoIv89JBE8llYQe3IPmK7E09",
-	"JWFgOmJ7gCwQ88S0XGknWCrTemXNRJal2JbcJQ2fM/K7nmH6Kg6lRL+bA5RBTKOISgw4CzPK0li7iAaG",
-	"TX7aB2/LgvSNZqKe+mlS9wXctSrzA0aocHXAlzXX1oMrPWuFy9TopyyFTxaAGd2E4FMiRoPr2rc9ZRO+",
-	"/DYrXZt7FLLZa2zegWz8Whw+Uqk203uroLWICRq8noRMKSOZSl8H5rIY+S2Uryy5lgSbX3/rt34ZPhni",
-	"Nnu0FZIOlFYsL42u6zVccXBhRXzTnKH9HxOxIVPwIDibevAwQ1ZqjveBSjDuVGOLtYF6vDoNWMvgNaT6",
-	"Vqf2GnOGJu1ez+81oqaNMQvmZ7LZa08EVzzg0eeVop/l1zNdshUXmMFaSFHuGL1uijJ26sA/C5Ih59F1",
-	"GsdEzBs7Op4Q03e3rSzbUCEjwVqW/mQ8/n8zV36t7/6yXvZ6t/q7eMJXmEQkQFkO2t0yXRhYb0279/4P",
-	"7j8f7hCTyngz6Ntc49M4tkHSEZAgQOMX6gDJqiz8MyWRDp/0okEqhNZpGtA3+sE1pWZ7XQXG/N4RxI02",
-	"/qmgeWar2X9eSphs6pZ1nbKv17P8DW59UzaoSr4z09IElLl9qmaA8lbijLzE/fIEH//V/PMmzaZVb5Mv",
-	"vT49aRq9rp/WyrrCs90mfigve7P6fZ7XmzUUasrgPbPbVDaCO2/Ik4nahMxlxUuvImLqxc1mn08mEle6",
-	"BIpETT/VMLTjPLdMDrMJyzWZftsJAUpQlFB0NYDJk+i4fEKiSMItCe60Go5wSoI5XF+fHIHtqjAzR+z6",
-	"+qRheA3g0XLDhVdutxgxDcKliEyLtCJ3yIBImNJ7ZNXTTVkrhqlyr2vI0L+GlDceadpYiAzU19JmlNvM",
-	"7QEm7ZPyoCIlW3Tf5Jt60yAusZyuSYxv4lyNjYXhZpTqVBsLnNZUpIKquVEelgaDy9Pfcf5b3mdHNefM",
-	"srY5K1Ctrx1tpO7K5S+SUNer97NpjhukttXYqAyjBrKeOTfBbJ05+k6de17lVoXmwgCBUyoVCgm2gIcC",
-	"zo4vXRJSeuZUHDJFA6K0OTdWKfYK94WKEcvqE3k2yrMngM2A2PByYHjZVi6Mo96FU2VXkaAeOAwuT0fM",
-	"HcCXwO9RAGfo0BPz/oiN2A/www/uMoMffoCUhSjA379/u19qe5Y+tCUjdzgOiEQP/EoZ37d9OtIbMYBf",
-	"iFSDy9OOVPMIwT88OIBHW8zuf+l2uzcL36RerVKGe8oju8LeUYaKYLSECEno/v3Bfoj3GGm2l/txkHQc",
-	"JX1oByTG6JhIBMqAaAz8R6ekPdA6euEDMjvZc4hqec1HOVff/tR/1E6MB66PYbHw97qaSINSARFc5QDU",
-	"TPB0OjMkdUTWYes9lVQrFL1DMWFkijbFbkePmEmma3J34cQkoAVPFZrkc5FnNxZYQ5bAEEMJhJmOqDuc",
-	"eyC1k0nkiPk5T/fh95M/bJiaNSMaIH2wnG1+PgLCzMqgkBGm3kigIRAmH1DIETvsHXbB9WbDLQ+1xtU6",
-	"LiBJYpOhb+GM/gztw7fvLFmuiEIw+l1Cm08mkLIIpazUCzTlJnSaCse5ewZmgiJ7n/6I2UR83goWEGHU",
-	"vf/Pjl7ho16gY/6v1XH54RXGhDLKpv6ItclEmUIeleBavPbMJtRmSFSanW1SFVKmaGQQfqAs5A8jJvQI",
-	"uXcEJANjJUePuU3DKZpdPjz4CR6omoF/hUrMOwO9uO+5uy9yqXsjXRObufwC2rW+nFrn1l4XLq2Mt40c",
-	"jJiOZr38IhJ3xNam4M276d87WiK0LtgDEkkOMkEWWi+Ws9AbMRmTKELhsPfgYcYlZrGURncOcsYfzJZ+",
-	"wIBKLZA6vtEGboaQ9a1ByIM0RqbsjSNUgqQRMuX0iPbVLMdwEaKwrXxGWLKstgc8CjVBJ1To95IcrFcA",
-	"RWoPqNRSLG1h6mFGIwTBHyxgEoYYdvViVtlnBRL921LaXjOzu1PGvN9y+UQvlFdQtFawkYHe+ogqFCQq",
-	"wkyiX8XUR0jUiTi/o2zqaKjBtKtyp7f2WA8y7XeXgn+dd+oDuABiYkUtIsrysVFgdzi3XYV3aABZpK10",
-	"mzPae4b2M/5gXI8iAO7CtT01bcAUcbFxd7R+dHey+JefhiujZU1dO0xUdYFAbYMhZXdMr2xPjHgQ0bv8",
-	"qpw30tJiqT9Ov6cmmF7NTHQnwWXmJbeunFEybD0lCh/I3JiKzIR2ZJokEcWwbEu7pT5Ga3xLefJ+q9d9",
-	"2+0ZhzZBRhLa6rfemUdeKz/OtN7E6BFT6wrnmlmH6C3N7Xk6SRqAgsSozJwvzgf5M0UxL1yQvEa+3bU7",
-	"yy0D2kNrApz52AXcvNr0vlcqG72txqRegw/fvIBz3htXKINsiHEXN171cqeDXu/ZbiZqLns0XE50wVAr",
-	"GSPKbmuPwC/UTteEKz6Ys1HS8WmkjBrT6sdc+nRoMW9CKH/DUnuinfJ21yk5YXeZtijLkiZG7oQ2CAyZ",
-	"ah5tTfR8ky9JuFyRkXWHQ6mEWy4Y5BdTWNuXZ4/70PO74GtuMbl7YwMLn+mNhIAwzmhAIpBROvUgtSXn",
-	"JPdGgASCS72OmmX+lOxq38tq2VxTZ7oky9PYXLFrWjRxmP6DjNiyGrJKpyrItqujqPrYaAWlyrqPn5dR",
-	"XRPJohoWuTRYTU7ePv/y62TEoha+Iqsf9n7aecrbd7tPef/6MnjlxE/beHwoiWCTBC68DWZo/5GGi6I0",
-	"vmyObKG9ysUvrXNrxf0GjrIjMo56Anscvv7GXaKIiR4dzV1KWAdf6/fPa/YRfkX1ujuybi8Kbe5Z7a2j",
-	"tiwIyH1faOcOsWcUqiw3x+z9rXZSR2YU79FE6Js2sMl9c0e6nQ9keh+rKrvsD9WzXjdeK0mbMpouBrEJ",
-	"xLi5NqEjfx2GuNKEjULyAkWWHeqC7zbQdyV0Y/48ELZ21lg6y430iNGsttUHAiGdTDCvXxkTCttZUFtM",
-	"fTUL6mq3W1nQ7yBjrpk0Z7ZXNKbfQcbsZlQ15JEtkGrms+6YDRUhmBE2xafbv33lbg14EVltdIFdCCah",
-	"TRnVoT/9C/d0zCuVzPpHOY9M0Cow4MLdr2Kv1epbP9i+wxsJvg0AfbjFgMcoC3dah/bZOUHrWlcams0J",
-	"rrylOTtyaDxv3+aBZggBCWYY2kxwxoVdGLgL4cruuEkfKBpFQOCg18uWzNso+rb3xvf0vmY3zVmv2+Yv",
-	"A5JKm+HMBxzzEH1ob9l/447Lbd+AY7Sbu1YObufAUD1wcTdiCY9oMPeW23P29LtnF8qV4hht1EwmPYT2",
-	"Ya+316TR3PVrr2i5Ky1hKzSLZv83EniqNPf8p2sWTZE87X5Plc0MhVQGeTo2Fyxb/fgGxZK1OW1O9Zi7",
-	"TF6YJZYq36sYwoh66Q4n14ESza2GcoJtK0SmIOgKL/Jv5ccN68otYwKrCvLzXsrk6oW59eq1nDzNYPZW",
-	"zr9W8s+vqH5zQ16QbyonPxsYRrMvZdNupYja6n+5qWaO7pGhlEfaLthbxFQlCyQzKAV5eSKdpMXa4Q7k",
-	"OkKcuSEbCaHwq9pPIkJrJKjvQEO3j1khu4X8UvAY1QxTCRok2LbIbomZn3NR7dIbYoXF7Wqa6ZT29O0Q",
-	"LZnIjGe4ZiNKaGcT24e9Q2sHixVIAb/TcQM7JAzFXvMOuTx4d07iaN02XSTIBpen1wkGu/GsA9ysrxzU",
-	"vI4Erl5uS9brCTKcUZlPbH45c2B5rRhe2RHfUQqv7KHqhdd633v3aqueF8e519FYI0et+L/vvXPFN83E",
-	"IVHk1hTZJaRMIAlmpmGwcRtqvQP7hd9Z1gy1hnCqZjxV4JtKhu9c66rHmp298YDI4tsM3J59WrbYx6Vl",
-	"t6rOLBdRynWT5yucvGixZMeb0lffkt5gQIrj1OVpW3oRpQ966EkHB1tParg7YQeforzucpHEBjNRRNkU",
-	"yjf/vZEl5qt5lgbiZl7ft4XLThyYiyCb40stsjToFKXl8rLQLn0XAHzGmakm26Yk89UAe5OXvzdi2vA0",
-	"VWgqt1zZWNFEoegDS6Oom4MzCSGXKyLWqXR1lxUdJUUx3RSqFwsT1WUomcL0KO313gXVe9DMM+yXprvf",
-	"Fwu/C9pKZFcNvdEIRenUNNlZjJix4AIRZDqZ0K/Q9uP5OA6S8YG/Z22j6chrrPNYwuY3x71Qmmr1zXSv",
-	"XPJZecfhLqLde4JoP0kfbFfVqU96/7fUPG5DgKztbYC2NMrB9J1IHdeYe/j3nqaMHiu3L64vJenoyspK",
-	"PmfZZTpcVmZPqPbUWefwb7mh9sX1flavGVnapdV1onWkfj7vtMnwv7Ch/5tu6a+oTNlo845uzinULz5d",
-	"nV7YcA21yVMTFcyWWcjm4Wtc9ALWrfmrV69ci/lGNn41o/Y35f0rNBXAsjqz35kx3phUZC4hLx0+jz3a",
-	"r7S2blfjeV6xWuWeCyWBmA7KqeApC+2d+nwChIF1tctksnUgHadKOOgdGCfclkwEf4C2X/5yUR+yr0vt",
-	"HUHCI9uGXAKmOEh0Cbg5C0Ys0uDbTV+iMsWO8tRSS5TD0hR0Dw8ORqzWvt/kLF/Z7ahd4b1smg5eW6Y1",
-	"8aXele/lZ2z9ssUpmx0+Suk94bOQNysSPm7f27Xt3nOdxzGJtFxgCFQzVQNo37Z7PIdKOSMsJZHpqOkY",
-	"Aco/QhHpMNx+aorKjeZ2V7VS6Y//t1ErVyh5dI8S/MfKpwQW40dNk4XvwYS6sz2GSm9k9m0i2/ZvOA/l",
-	"iFElIaFMeu4wEFV5yQeq7Zd5hkFWlJRRTeRhxKxq2tdgfFe+hjaxe+Q+6ynNkQjzi00uUGn2ug+aMkYH",
-	"sRHL+sO5KFVfteGgEg57vSOtOPMTBVp9pQLhfe9gxNr1O3PNIYzsOpz3vUNoL9+hu65+e0yi6BVdooaP",
-	"jn03x6jpA2IrqoiC2PZEu7Xd/3wf6X3vYPc13z8F0WfJFpDInATLrjKriLWth97OrYQVgp3JdWVjn0Wh",
-	"fi//rDns+TmN7uqhT+GqvKiwN3/T5AUE/lk/ftqsAiZpFHl551phl0sHufz8Izf+f1+C58TclFIyaeaK",
-	"eit8pgr77H6LMcbGG8jSda8pcF4jfIfNs4ly/YSO6xl03YK2dZAIhAdBlUJmPAf8qkWFqur3/0bMX/78",
-	"lg2Qqh+M87tLT+wZ1xkGdxiOmPlMqSsMOc8ru9al3EDTN15M+SScdaqz44I25jOXW5lvS+bRl5EryqaA",
-	"JJgBn0zsgT0LY3VzbVW8X0W5/XskeKrabH3Hrd6v/0LdFFIFJGNWW+8rvuPXXpYLD4qvY3lQlYZV2Zxq",
-	"00D9xoUvN1pjlO9Q+HJjvoliAS19otCcLtWeiTs9aY6CuyNf3ULf2L4tDbo+39b+y9p0JQj7CstAbMuE",
-	"Z9oiTM9D3kcrEwyAKonRpASJJ1KH2v8bAAD//w==",
+	"7H1tUyM50uBfUfguos1EYdwMPbELnzzdzA4x3UAAPc/utQmXqErbeqiSaiQVtJfzf79QSvVq+Y029Myz",
+	"tx92GpeUykrle6ZUT51IpJngwLXqHD91JKhMcAX4xy9A9RTkqZRCmr8jwTVwbf5JsyxhEdVM8IP/VoKb",
+	"31Q0hZSaf/1vCePOced/HVTAD+xTdYDQrtwynfl8HnRiUJFkmQHWOe4MOAEzhjBO9BSIw4LEjCYQ6TeK",
+	"qCnNoNeZBwWGv9OExYjMbnH99ebmsg3bg3E1hLgxBjPJ2W6xqUBuRz7JmYd488Ati1s9mADXN0IkJejj",
+	"p04mRQZSM8sNkeAcIrPKiMXmh7GQKdWd406es7gTdPQsg85xR2nJ+KTTRuypQ/nsYtw5/vK0MLL8hedJ",
+	"0pnfzoMO41muRxVhaBwzA4gmlzWstMyhXFjc/TdE2izM1CiiSULvEnwP9/xOiAQodwOAm8ex/zln0T2n",
+	"KYxUkk9qQ6p3W/pAC5GMMqqnnqfzoCPhj5xJs+4XCyNoEba9eB1ik6QtIjXeqkmDWw+N3tMkuYJIyHgX",
+	"Wx1JoBriEdWN4THVsK9ZCl72yCWKwShVNVoxrmECKENQiM92nLMZxiLXkUiRP4DnqdkPcV9Q264cdPJM",
+	"aQk0LX8w7yJy3TEbOc4VxDXafiNzBJ0HRuvopFGG6yiznDb/WVyrxVH4qm1+qvOPYymzUkWC5lYUdG9s",
+	"qpeDynUuqY6mV/BHbpBcKqxjmigIWqxWMHtzm1P69SPwiaHTYb8fdFLGi7/fBmuZwGyTNqLfOS+gG0IV",
+	"Py7Be+UbrlWLJe9XL7GRFHgY+DmytCHTo3C5rb6H2TqLc1YN/w1mBkBClR5JGEtQ0x2+MoI14rQziClo",
+	"GlO91nY0jWeoQD6AHOUyCQMSakm5yoTU5o9qoxs/01xPR2b5MBjyYj7jYxGSruAREEoyKe6AqDyKAGKI",
+	"93pD7uO2uigs7Nx6iyTkhHL2b7qN2laa6lz5DRw+Gkmg6hnm2+gchMs0WPW+is8qOWu4IPMSYyolnRUK",
+	"VI0qtFvblwGPGZ+YfVEzHtX+CXFIhCThmLIE4rDno4YDjqN3xoh5Fm8tzQ/AY2v5ljwaLVjoLXbHZzPa",
+	"zLOoKhb9kpJfS4SXoFfyWWv/FineZrugqV59+qelPGqS39CkjY0o+PPWZxRK9ltpEK6XsSCNNHuAkHRL",
+	"zAnlMZkCTfR0theQEM1rSLrGOze4E6o1pJkmljf3jB6JmUJHzgzLJYeYiPGY3M0I04qIRw7SQHLsPhJG",
+	"CYWk+0iZZnxCxkIa33/ILwa5nhLjB97R6N5MkYAKq2CAkHQpcfQkj1QR59acEDNMSPZvIHRCGXdKq/BN",
+	"7FvWfIUC4U7QaWCFHkxjSa/HVNMAoPSnKLPu6XM8CnSKtw4ZlqhVn8e+2hdq4L/MaZCg8mRbJFu4OBhr",
+	"sBEi+QbvzAYYMYxpntgEQaVn/GDWORRZrgdy8l7wMZvUFHyJ+6Iv15KvpzGDJD4mTw80ySEgZvgxcSj+",
+	"34xxDvF8Hp6Q0EAISZQAlcro+6/7E7Ffg274tXfu/vElpdkXu+u3TSxv61P3WWoMP+4ouvGdCdPT/K4X",
+	"ifRA0IztRyKGCfCDYgXzktV0dc+yfZFZuu1nwmhZafd7ISxdUOlVgOqxM0XmZoT0GaU022S7/NKwfhOG",
+	"nXKZjPGJGnaOyZenIRLF/HvYob27YScw/1D2h7uhQfSbNgapNaYRPM1fbVfma+VrlymTZ8XRlvdHkcht",
+	"imkxkv6WTEzMVJbQ2Wipa7px7PG9dck3p5W+NXpiakQfKCsTU02p+sVoYOJiBuMTES5IIvgEJBkzHivM",
+	"5xnPhQib27PRBukap0CBNrZfESqB3EOm92o+7hapL/SmFADfigdTkBOIR5a8mYQHBo9b0/dlYhxrElZJ",
+	"x0uqzjr4GtvtCvby/KSmSfFCRic2g7HF0KcVZ9npdjsRyJbzVye6to+JNslzPSeG8eTGGvpuy4xrJd0t",
+	"QVoViyxuVVunt5jYuz1LZNAb4jSs1lr7pn7Ok/sbMZkk8EwvcqXKaW9tNdjr2uZKi9Q42BbH5ca3DGBG",
+	"uUy2s3oVzQZlFPRZJmig15r0BWqTs6W5F3guXtc4uZnBqT2ywfWKtIIb+3sRt68Wt6XhfBn3N4ldvNwm",
+	"G8gEf4+isSVT0YwVRtibN377049/O9omVzzIGHF22sEeTYHGIK2lRnnsHHf+uT+4PNv/DbVJPU397qcF",
+	"UORXO9+zFWXWsAmcCw61KNv9eQdUIpjinYOOja1bjEpuDEDPavY91HIKNyj3t7d/P/SZePq1PuWno2rx",
+	"Xx38NUnNNVn9ds7eV7RBuu1Esi8MFLIg33aFKGHA9daptTb09wjGyH8bsoJIgt4J9GsLqlxBRSKDdea6",
+	"Aejazli04hagFvfAv53UNwZMQeYqz77AGEd/q6k56+B+Rp3iydfeA9+dAkAEEW6R328Kp1Jtf+C4EyoF",
+	"Iem6QXsBCadaZ5h0xsKhMWQj/Amzz49wp0R0DxoT0IWYW8BmFGrOxrxO0Ckn1eX9psRxnfKupWlrVPep",
+	"5mZvwUJ8cq0pj6mMXX9B4dYSCS5FeTcjNEnI4PLMDZlSHidgg/ym9i5Lu63mBZLSaMo47EugsSECiRKq",
+	"1DEJ72iMKURQWHbJeakFYvM3F3o0FjmPsQwTCT5OWIQjGX+gCYuLmo4Z6HK0AQnR/8t56bfh7GbVF1cr",
+	"fnH1X/NbCnoq4hHCSxLxCHbpjM4SQeORFmKUUDkBi63KM7NbEI9SiBl1FSMSSqphlLCUaTe/gYzBXoPk",
+	"1JWkQ1c6ckxwWlSlF8MxpegE6qb+k/tpHbsUCd0CxG1ruVV+Y9Wh8rOIZ758SOzhq/DT+8vR+eDT6ej0",
+	"n2fXN9fmtc1PZ+e/Dz6efRidnn+4vDg7vyl+f39xfn76/ubs4nz0y+Ds4+kHpJt5cnP26fTi800bwNXp",
+	"9eXF+fWp+R1/GeDk06uri6ty7uDzza8lPDv/+vTq99Or0Yez68HP7ufzi5vRLxefz/GPz+dm0sXV2f9x",
+	"c05vfr34MDJjBh8/XvyXw+xy8K+PF4MPo5uLi9HHwdU/Tu3c68+XlxdXN6cfRp9OP5wNRjf/usQnV4Ob",
+	"09HHs09nN27+5/PB74OzjwYH8/zs/Ob06nzw0eHfKCb6OWCNbxdDa7uXb+tyb7sU6M06mJA/jB3IowiU",
+	"2iAuKEYWJQcfor5+rQVMY9CUJRvXJhf6v9pmsoWnA18TGx9WPuSxQlTVlZpYLy15ivswMLblcUo1YYpw",
+	"oYlRnrPeWlF3MH2UbCXXtnPNC792k+wduqwmNqFJ3tBXv+MPbZTtsBpxW4iueJUbh1VhdQvDXgTXPqjL",
+	"HOpWaq8GVSU0ujfhPoY5I9vDw4VLH0yEmCQwiqUtnkU0iURqFnhkCROGt9MW87RW8uDyKcqsm+QJgeVk",
+	"y7wNzbVwgZk/PRiJNKU89gIrK543TQeqzq83UyClf0W0YdpHIe8hLnKaWBF1wj7OE1LFnhVDfykWDawX",
+	"V+uaGWyVOG9kxReer8yTAo+xUFA99WE1pcr658oPZYPIbNme1fLS/u0wlHxfbMkaqvhwN/NLHbp82NK6",
+	"QAZSCU7P4tXzbSh0TlPwqDf8mYixTXdrISEmdoIiXQ4mONBTYJKgYlCY894qy+mU6mbdKU45z6s+QG8+",
+	"2TiV75enmxvhxaqFKzGqcqaDb0qZenOaVTdGLaYo2bvi0QY3N/etqTgqyak3TFbsUKdQm03rbOfVKHVJ",
+	"r1PFZ8VK1fi8DFNbe9aCy6P+33/y50jO7OifjtYq1zKybGT7/bq2KRWnXyHKNYZHWhCZc9JVOmaCCJ7M",
+	"TkiaK03uoNCo5p2oFvKNIhio7CdM2epQPVruHx6tV5HNDE4/WKkz175fXYU2X/Dz1cdS6HEDT0jBy9jc",
+	"YgR/VrMjd7k2EXfMRNh6L5dPeJGMWBNn4+YRB/fE6SOS0hnJFZDw6cmprd5vp/+az0OiIc0SqkE5hBdy",
+	"awuZNKdnW5Ti7I8cCIuBazZmIANyD3f0bj+iCkgXepMeCdPZfiTTfWx6CvcCQjVJhdLkpyMSTamkkXZB",
+	"eu2dDQ6r226bCr7OS4c+kqvKDm5A8iXZm3ZKAmE6YgcEeCRnGbZcGSdYaWy9smaiyFJsSu6ahi8Z+cc+",
+	"Mn0Th1qi380hjJOUJQlTEAkeF5RlqXEREYZNftof3tYF6RvNRDv141P3FdyVKvMDJKBhecBXNNe2gysz",
+	"a4nL5PVTFsInCwBH+xB8TsSIuK582zM+Fotvs9S1eQCp/F6jfweK8Stx+MiUXk/vjYLWKibweD0ZnTBO",
+	"C5W+CsxlNfJbKN9YciUJ1r/+xm/9MnxyA5vs0UZIOlBGsbw0uq7XcMnBhSXxjT9D+18YsQHX5FEKPgnI",
+	"4xR4rTk+JEwRdKe8LdYI9f3yNGArg+dJ9S1P7Xlzhph2b+f3vKgZY8yj2aclh5EyKbSIRPL7UtEv8uuF",
+	"LtmIC3Dw3J7v2S56XRdlbNWB/ynKboRIrvM0pXLm7eh4Rkzf27SybEOFggQrWfozevx/Mld+pe/+sl72",
+	"arf6u3jCV5AlNAJVD9rdMj0ysN6ace/DH9z/QnIPkDXG46Bvc43P0tQGSSeERhGgX2gCJKuy4I+cJiZ8",
+	"MotGuZRGpxlA3+gHt5Sa7XWVkIoHRxA3Gv1TycrMlt9/XkiYrOuWdZ2yr9ez/A1uvS8b1CTfJ2xpIoy7",
+	"fWpmgMpW4oK81D15ho//av65T7MZ1evzpVenJ7HR6/p5raxLPNtN4of6srfL32e33ixSyJfB27HbVDeC",
+	"W2/Is4nqQ+ay4aU3EcF6sd/si/FYwVKXQNPE96iFoR0XuGVKmD4sDb3O+IO4h9c7rDNfg8cynuNUSvHo",
+	"zlZsIyw7PK0TVFh4ybncybKNJURLBopUTSIE006Ux8bpThS5o9G9sWoJTGg0I9fXpyfENqngzCG/vj71",
+	"DG8BPFnsXwnq3StDbkC4jBt2nGt6D5xQRSbsAXjzsFjR2YJNA6v6W8zTmAnvCbG1dd1If63xdr1r37KY",
+	"cfFF1FA6GzQzlTJy69E+qZqsqDOsUwQGGwvDzaiV/dbWi63lzSXTM9TFlgaDy7PfYPZr2bbIDOdMiy5E",
+	"q586X/eNzb+vVxNpxlzr48/YazjIbec2amDUqkULopuAW4e3jzAX7TS5VQPe2SJhwpQGqYith4Ikn95f",
+	"upyuCvCQIXDNIqqNd4RGPg0qb5DJIS/KPWVyL7AHqnFAirwcIS/bQhDGPT1ypu0qiuhHQQaXZ0Pu7kBR",
+	"RDyAJIKDQ0/Ojod8yH8gP/zg7pP54QeS8xgkCQ8e3h7UushVSLqK03sYRVRBQMJGV0Ro255UMOSE/EKV",
+	"Hlye7Ss9S4CER4eH5Mn2Bhx/6fV6t/MQM9nWxpEHJhK7wt5JgYrkrIYIzdjBw+FBDA+QGLZXB2mU7TtK",
+	"hqQb0RSS91QBYZxQg0H45GxeQIzJm4cEuJ0cOESNvJajnIK2j46fjE8YENcWMp+Hez1DpEGtHktcIYbo",
+	"qRT5ZIokdUQmTJEHpphRKGaHUsrpBGzFwo4ecqxNGHL3yCnm86XINWAuvypboLI1kBXhALEilGOD2T3M",
+	"AqKMz07VkIclTx+T307/ZaP+orcTgRwTy9n4+IRQjisTDZxy/UYRFhPK1SNINeRH/aMecfaM3InYaFyj",
+	"4yKaZTa3/JZ8Yj+T7tHbHy1ZrqgGguZSka4Yj0nOE1CqUX4xlBuzSS4d5+4hzAxk8T7HQ27rGmVnXUQl",
+	"qvvwn/tmhY9mgX38f6OO6z9eQUoZZ3wSDnmXjjXWRZkirmNuDzehNUOBNuxsc9Qk55oliPAj47F4HHJp",
+	"Rqi9E0ILMFZyzJi7PJ4A7vLR4d/JI9NTEl6BlrP9gVk8DNz1Q6XUvVGuJxDvHyLdVptTqxFur0curYx3",
+	"UQ6GXIPSQXkXlDuxbCsa+G7m+b6RCKML9ghNlCAqAx7boEDwOBhyldIkAemwD8jjVCgoQlOD7oyoqXjE",
+	"Lf0AEVNGIE24aAzcFEjRBkhiEeUpcG0vfWKKKJYA106PGNfXcoyQMUjbGYnCUhQJAiKS2BB0zKR5LyWI",
+	"dbJIlSklTBkpVrbO9zhlCRApHi1gGscQ98xiVtkX9SbzbKEKYpjZXeuF77dYjTILlQUpoxVsoGW2PmEa",
+	"JE2qqJ2aV8FyE032EyHuGZ84Ghow3abcma19bwZhN+OlFF9n++0BQhKKobcREW35GBXYPcxsk+Y9ICCL",
+	"tJVuPPK+h7Sfikd0Pap8Qo9c20PoCKZKM6C7Y/SjuxYrvPx8szT5YKhrh8mmLpBgbDDJ+T03K9sDOAFJ",
+	"2H15W9kbZWmx0G5o3tMQzKyGE93BelUEHZ0rZ5SQrSdUwyOdoakoTOi+yrMsYRDXbWmv1hZqjW+t7HDc",
+	"6ffe9voYH2TAacY6x50f8aegU54OW21izIiJjSxKzXwWd447htvL7JxCgJKmoHHOF+eD/JGDnFUuSNly",
+	"sNnNZ4sdGMZD8wEuQpYKblm8e9evVeHeNkP8wBMS+RdwsZB3hTpIT8pgfhs079c77Pd3djmcv4rkuR/u",
+	"goNRMijKbmtPSFipnR5GfyHBo2bK8WmiUY0Z9YP37h1ZzH0IlW9Y6/a0U95uO6Uk7DbT5nVZMsQonVCP",
+	"wNCJ4dHO2MzH9FMm1JIEtztryxS5E5KT8p4Pa/vKZPwx6Yc9EhpuwVII2sDKZ3qjSES54CyiCVFJPglI",
+	"biv4WemNEBpJocw6elr4U6pnfC+rZUtNXeiSIu1lU++uBxTjMPMHHfJFNWSVTlOQbZNMVUSz0QooXTRz",
+	"75ZRXU/OvBkWuaxiS07e7n75VTJiUYtfkdWP+n/fesrbH7ef8u71ZfDKiZ+x8fBYE0GfBM6DNWbo4InF",
+	"86rTYNEc2b6FJhe/tM5t9Up4OMqOKDjqGexx9PobdwkypWZ0MnMZdhN8rd6/wO8j/AP06+7Iqr2otHlg",
+	"tbeJ2oogoPR9Sbd0iANUqKrea7T3l9pJE5kxeACM0NdtoM99cyfknQ+EraRNlV33h9pZr9ugk+W+jKaL",
+	"QWwCMfWXekzkb8IQV+mxUUhZ7ymyQz0Sug0MXUcCmr+ASFuK9FYiSyM95KwoFR4TSmI2HkNZDkQTSjaz",
+	"oLY2/WoW1JXCN7Kg30HGXG9uyWyvaEy/g4zZzWhqyBNbbzbMZ90xGyqSaEr5BJ5v/w60q7S8iKx6XWAX",
+	"ginSZZyZ0J/9G/ZMzKu0KtpxhUgwaJV4rbCNHWzd49j6wfYd3igS2gAwJHcQiRRU5U6b0L44dmld60Z/",
+	"OB6IKzvEixOc6HmHNg80BRLRaAqxzQQXXNgjA3e/Xt0dx/SBZklCKDns94sly66UY9vKFAZmX4uL+6zX",
+	"bfOXEc2VzXCWA96LGELS3bCdyZ0+3LyfCbWbu6WP3M0IB/0o5P2QZyJh0SxY7HbaM+9e3M9Xi2OMUcNM",
+	"eky6R/3+nk+judvsXtFyNzrslmgWw/5vFHH3F/9P1yyGImXa/YFpmxmKmYrKdGwpWLb68Q2KpegaW5/q",
+	"wathXpglFhoJljEEinrtSizX0JPMrIZygm0rRFgQdIUX9Zfy427ayq1gAqsKyuNzGnP1Ei8Rey0nzzCY",
+	"veT030v55x+gf3VDXpBvGgdpPQxj2JfxSa9RRO0cf7ltZo4egINSJ8Yu2EvZdCMLpAooFXlFppykpcbh",
+	"jtQqQnxyQ9YSQsNXfZAllLVI0N4BT/MUrlB8COJSihT0FHJFDEhiu0x7NWbe5aLGpUdixdVldYbptPH0",
+	"7RAjmcDRM1yxETW0i4ndo/6RtYPVCrSCv7/vBu7TOJZ7/h1yefDejKbJqm26yIAPLs+uM4i241kH2K+v",
+	"HNSyjkRcvdyWrFcT5GbKVDnR/3J4/nulGF7ZEd9RCq/sGfV50HnX//HVVj2vTsevorFBjlnxf9f/0RXf",
+	"DBPHVNM7LLIrknMJNJpi/6V3G1q9AweV31nXDK3+eqanItckxEpG6FzrpsdaHGUKCFXV53GEPUq2aLHf",
+	"15bdqDqzWESp1012Vzh50WLJlhfPL7903mNAqtPp9WkbehG1byqZSYeHG0/yXEWxhU9RX3exSGKDmSRh",
+	"fELqFym+UTXma3mWCHE9rx/YwuV+GuG9mv740ogsi/ar0nJ9WdKtfWaBhFxwrCbbpiT8CIO9GC3cG3Jj",
+	"eHwVmsalYTZWxCgUQsLzJOmV4DAh5HJF1DqVru6ypKOkKqZjoXo+x6iuQAkL08O83/8xal4rh7/BcW26",
+	"ez6fhz1irERxc9Mbg1CST7DJzmLE0YJLAKLy8Zh9Jd0wnY3SKBsdhnvWNmJHnrfOYwlbXsT3Qmmq5Rf9",
+	"vXLJZ+mVkduIdv8Zov0sfbBZVac96d1fUvO4DSF0ZW8D6SpUDth3okxcg5812HueMnpqXGa5upRkoisr",
+	"K+WcRZfpaFGZPaPa02ado7/khtoXN/vZvLVlYZeW14lWkXp33qnP8L+wof+Lbuk/QGPZaP2Ors8ptO+R",
+	"XZ5eWHOrN+apqY6miyxk8/AtLnoB6+b/iNgr12K+kY1fzaj9RXn/CrACWFdn9rM96I0pTWeKlKXD3dij",
+	"A+xlXxoeXmDXeiRkjA1DjD8IyzgGL9uFfZBGWYBOIsMDMdheLKRtoa1aZAP8SEDxqSDC4RGUJm+Dfr/v",
+	"+unFmJj4ti75Qz6QE0w8KFfpUXniel2xRo5uc49cuQqQ+f1RMq2Blw3BdzS6n0iRc/thJJplQCU66diY",
+	"OZbUEhpbTW3rrs+LbUa275Fqz4xul7YIrgt1XydGrT7UuUFsakYXBbjef6DARphNEyIpmJjbRviKiYOC",
+	"17H3+k9hzLbVEY32983qwLs1vctCeGl0AalJOH7GxEgyJzYcr6tSq0F0Lrkih/1D1AG2rCrFI+mG9Y/F",
+	"HZPig357JyQTiT2qUAOmBVHgkvQzHg15YsB3fR//w4JofWqtbdJhiU0fR4eHQ9464uNTRVd2O1pfTVh0",
+	"Xw9f2+4b4iuzK98rFtn4ZauTeFt8Ozx4xte7b5ckhd2+d1vbvedOJ6Q0MXIBMWGGqTygQ9sStgst9ony",
+	"nCbYdbePAlR+9ydhqjDZDZ22G9ej4SD8adTKFSiRPIAi4VPj6y3z0ZOhyTwMyJi5839IpTeq+BycKjyM",
+	"BI++Mq1IxrgKnG1guiwLk2aLdpmFVA0lhaqJPg65VU3oq4XOCSJdavfIfX1d4bEpfGITkEzhXh8TQxnU",
+	"QXzIizMkQtY6NIxzyRQ56vdPjOIsTx0Z9ZVLIO/6h0PebV9Tjge1ihvI3vWPSHfx2vJVPR7Gc3jFsMnz",
+	"ncfvFjz5vtm4pNNAUtvCbLe29z8/jnrXP9x+zXfPQXQnGUXj/goOxe2RDbG2PRN3MythlWAXct3Y2J0o",
+	"1O/ln/lTIz/nyX07PVK5Ki8q7P7PSL2AwO/0e9N+FTDOkyQou1sru1w77BmW3xUL//OCsFO8nKpm0vCr",
+	"IFb4sFNj534LGmP0BoqU/msKXOCF77DZmSi380Cur9h1FNv24lq6BT0H+GpEhenmJ1eHPFz84qENkJrf",
+	"6Ax7C7/Yc/BTiO4hHnL8MrQrHjvPq7hJq95kd4xeTP20rHWqiyPFNubD+wTxc75l9IVyxfjE5qHEeGwP",
+	"9VoYyxvwm+L9Ksrtz5EEbmqz1V35Zr/+A3VTzDShBbPanoDq06ndRbkISPVBwoA0pWGLjG+7r7a1L/Ya",
+	"A4knOsteTibL5h50WLrLAqC9E5tZrcucO3uKvhCdYMJWAZCu/dZFoTbsQZo4KAImI9TuUXHh255RAiUJ",
+	"ijOtBQU12vMTHGKiIfxs0ZDj9QtOAhSer2pmau6AOIA2QsPge1mWt3BRWjrdoxDrLSNllFzct2dPBwgF",
+	"tRvE3TP8aoAnVewed9acmHh5h2VgdvA5vgryXVB3TQznPF/udyKD1WkR56WXt7DUNjDAbZI5N7Grsjm6",
+	"osxg/HT7IT21pQgePKHkHNjSyGaegvsu7A4O0QxsJmJppiJjXNUuNCryE0yr9hnyKkGB59jslWJhkeqo",
+	"LbDE2HfL6y9DG/DYNimRY7EXkxOlxTbvP+SYkDgK8HycS1TgFh71+8E2WYpggyzFiVPRuOtDLiETmFnm",
+	"9eTKYb/vMisuZGsmWHzaxN4Q55yCDUpFG8v/7t2LxYv1Xtmr8Nyot0LHvFH/PyPyJ86IOHFy6v+kndAs",
+	"EpXFAbpCoRhdsETBNpun2zfPfbk1UVH9Lrkvt/ipTQto4cv3eMuO0eruFhmsWburL3qVPNrzKwZ0e751",
+	"k+r6fikI+wqLQGzreIDt4dj7XZJDZRAZJQzJuAZJZKozv53/vwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -2,8 +2,9 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"slices"
-	"time"
+	"strings"
 )
 
 // ChangeKind says what changed about a connection.
@@ -36,25 +37,31 @@ func (s *Service) notify(c *Connection, kind ChangeKind) {
 	}
 }
 
-// AgentTool is a tool an agent can call: an enabled, available tool of an
-// enabled, active connection.
+// AgentTool is one tool of a tenant as agents see it.
 type AgentTool struct {
 	Slug       string
 	Connection *Connection
 	Tool       *Tool
 }
 
-// AgentTools lists the tenant's callable tools, ordered by slug. A non-empty
-// persona keeps connections for that persona and those for every persona.
-func (s *Service) AgentTools(ctx context.Context, tenantID, persona string) ([]AgentTool, error) {
-	conns, _, err := s.store.ListConnections(ctx, tenantID, ListFilter{Status: StatusActive})
+// Callable reports whether an agent may call the tool now: the tool and
+// its connection are enabled and the connection is active.
+func (a AgentTool) Callable() bool {
+	return a.Tool.Enabled && a.Tool.Available && a.Connection.Enabled && a.Connection.Status == StatusActive
+}
+
+// TenantTools lists every tool the tenant's servers currently offer
+// (disabled ones included), ordered by slug. A non-empty persona keeps
+// connections for that persona and those for every persona.
+func (s *Service) TenantTools(ctx context.Context, tenantID, persona string) ([]AgentTool, error) {
+	conns, _, err := s.store.ListConnections(ctx, tenantID, ListFilter{})
 	if err != nil {
 		return nil, err
 	}
 	var ids []string
 	byID := map[string]*Connection{}
 	for _, c := range conns {
-		if c.Enabled && (persona == "" || c.PersonaID == "" || c.PersonaID == persona) {
+		if persona == "" || c.PersonaID == "" || c.PersonaID == persona {
 			ids = append(ids, c.ID)
 			byID[c.ID] = c
 		}
@@ -69,39 +76,65 @@ func (s *Service) AgentTools(ctx context.Context, tenantID, persona string) ([]A
 	var out []AgentTool
 	for id, list := range tools {
 		for _, t := range list {
-			if t.Enabled && t.Available {
+			if t.Available {
 				out = append(out, AgentTool{Slug: t.Slug, Connection: byID[id], Tool: t})
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b AgentTool) int {
-		if a.Slug < b.Slug {
-			return -1
-		}
-		if a.Slug > b.Slug {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b AgentTool) int { return strings.Compare(a.Slug, b.Slug) })
 	return out, nil
 }
 
-// CallAgentTool calls a tool by its slug across the tenant's connections
-// (within the persona's view), applying defaults and pins.
-func (s *Service) CallAgentTool(ctx context.Context, tenantID, persona, slug string, args map[string]any) (map[string]any, error) {
-	tools, err := s.AgentTools(ctx, tenantID, persona)
+// AgentTools lists the tools an agent can call now (see Callable).
+func (s *Service) AgentTools(ctx context.Context, tenantID, persona string) ([]AgentTool, error) {
+	all, err := s.TenantTools(ctx, tenantID, persona)
 	if err != nil {
 		return nil, err
 	}
-	i := slices.IndexFunc(tools, func(t AgentTool) bool { return t.Slug == slug })
-	if i < 0 {
-		return nil, errorf(ErrToolUnavailable, "no enabled tool %q", slug)
+	return slices.DeleteFunc(all, func(a AgentTool) bool { return !a.Callable() }), nil
+}
+
+// resolve finds a tool by slug within the persona's view: an unknown slug
+// is ErrNotFound, a tool that cannot be called now ErrToolUnavailable.
+func (s *Service) resolve(ctx context.Context, tenantID, persona, slug string) (AgentTool, error) {
+	all, err := s.TenantTools(ctx, tenantID, persona)
+	if err != nil {
+		return AgentTool{}, err
 	}
-	at := tools[i]
-	cctx, cancel := context.WithTimeout(ctx, time.Duration(at.Connection.TimeoutMS)*time.Millisecond)
-	defer cancel()
-	result, err := s.prober.CallTool(cctx, at.Connection, at.Tool.Name, at.Tool.ApplyInputs(args))
-	s.observe.ObserveToolCall("mcp", Outcome(result, err))
-	s.touchLastUsed(ctx, at.Connection)
+	i := slices.IndexFunc(all, func(a AgentTool) bool { return a.Slug == slug })
+	if i < 0 {
+		return AgentTool{}, errorf(ErrNotFound, "no tool %q", slug)
+	}
+	a := all[i]
+	if !a.Callable() {
+		why := "is disabled"
+		if a.Tool.Enabled {
+			why = fmt.Sprintf("belongs to a connection that is %s", a.Connection.Status)
+		}
+		return a, errorf(ErrToolUnavailable, "tool %q %s", slug, why)
+	}
+	return a, nil
+}
+
+// CallAgentTool calls a tool by its slug across the tenant's connections
+// (within the persona's view), applying defaults and pins. The call is
+// recorded as made via WithVia's value (default "mcp").
+func (s *Service) CallAgentTool(ctx context.Context, tenantID, persona, slug string, args map[string]any) (map[string]any, error) {
+	result, _, err := s.InvokeTool(ctx, tenantID, persona, slug, args)
 	return result, err
+}
+
+// InvokeTool is CallAgentTool that also returns the tool, for narrowing.
+func (s *Service) InvokeTool(ctx context.Context, tenantID, persona, slug string, args map[string]any) (map[string]any, *Tool, error) {
+	via := viaOf(ctx, "mcp")
+	a, err := s.resolve(ctx, tenantID, persona, slug)
+	if err != nil {
+		if a.Connection != nil {
+			s.recordCall(a.Connection, a.Tool.Name, slug, via, "refused", 0, err)
+			s.observe.ObserveToolCall(via, "refused")
+		}
+		return nil, nil, err
+	}
+	result, err := s.callTool(ctx, a.Connection, a.Tool, args, via)
+	return result, a.Tool, err
 }

@@ -19,9 +19,9 @@ func (noObserver) ObserveToolCall(string, string)             {}
 func (noObserver) SetMonitorLag(time.Duration)                {}
 
 // Outcome names the result of a probe or tool call for metrics and call
-// records: ok, tool_error, timeout, refused, upstream_error (every other
-// failure to get an answer), or unavailable (refused before reaching the
-// upstream: unknown or disabled tool).
+// records: ok, tool_error, timeout, refused (by network policy, or before
+// reaching the upstream: a disabled tool), or upstream_error (every other
+// failure to get an answer).
 func Outcome(result map[string]any, err error) string {
 	switch {
 	case err == nil:
@@ -31,10 +31,8 @@ func Outcome(result map[string]any, err error) string {
 		return "ok"
 	case errors.Is(err, ErrUpstreamTimeout):
 		return "timeout"
-	case errors.Is(err, ErrUpstreamRefused):
+	case errors.Is(err, ErrUpstreamRefused), errors.Is(err, ErrToolUnavailable), errors.Is(err, ErrNotActive):
 		return "refused"
-	case errors.Is(err, ErrToolUnavailable), errors.Is(err, ErrNotActive):
-		return "unavailable"
 	}
 	return "upstream_error"
 }

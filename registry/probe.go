@@ -361,42 +361,25 @@ func jsonTypeIs(v any, t string) bool {
 }
 
 // CallTool resolves a tool slug on a connection, applies the author's
-// defaults and pins, calls the tool and returns the raw MCP result.
+// defaults and pins, calls the tool and returns the raw MCP result
+// (Feather's test-mcp-call).
 func (s *Service) CallTool(ctx context.Context, tenantID, connID, slug string, input map[string]any) (map[string]any, error) {
 	c, tools, err := s.Tools(ctx, tenantID, connID)
 	if err != nil {
 		return nil, err
 	}
-	if !c.Enabled {
-		return nil, errorf(ErrToolUnavailable, "connection %q is disabled", c.Slug)
-	}
-	i := slices.IndexFunc(tools, func(t *Tool) bool { return t.Slug == slug })
-	if i < 0 || !tools[i].Available {
+	i := slices.IndexFunc(tools, func(t *Tool) bool { return t.Slug == slug && t.Available })
+	if i < 0 {
 		return nil, errorf(ErrToolUnavailable, "no tool %q on this connection; refresh its tools if the server added it", slug)
 	}
 	t := tools[i]
-	if !t.Enabled {
-		return nil, errorf(ErrToolUnavailable, "tool %q is disabled", slug)
-	}
-	cctx, cancel := context.WithTimeout(ctx, time.Duration(c.TimeoutMS)*time.Millisecond)
-	defer cancel()
-	result, err := s.prober.CallTool(cctx, c, t.Name, t.ApplyInputs(input))
-	s.observe.ObserveToolCall("test", Outcome(result, err))
-	s.touchLastUsed(ctx, c)
-	if err != nil {
+	if !t.Enabled || !c.Enabled {
+		err := errorf(ErrToolUnavailable, "tool %q is disabled", slug)
+		if !c.Enabled {
+			err = errorf(ErrToolUnavailable, "connection %q is disabled", c.Slug)
+		}
+		s.recordCall(c, t.Name, slug, "test", "refused", 0, err)
 		return nil, err
 	}
-	return result, nil
-}
-
-// touchLastUsed records that a connection's tools were called.
-func (s *Service) touchLastUsed(ctx context.Context, c *Connection) {
-	now := s.Now()
-	_, _, err := s.store.UpdateConnectionTools(context.WithoutCancel(ctx), c.TenantID, c.ID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
-		c.LastUsedAt = &now
-		return nil, nil
-	})
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		s.log.Warn("record last use", "connection_id", c.ID, "error", err.Error())
-	}
+	return s.callTool(ctx, c, t, input, "test")
 }

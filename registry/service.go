@@ -77,6 +77,8 @@ type Options struct {
 	OnChange func(Change)
 	// Observer records probe, tool call and monitor metrics; nil: none.
 	Observer Observer
+	// Calls keeps call records (written in the background); nil: none.
+	Calls CallStore
 	// Now is the clock (tests control time); nil means time.Now.
 	Now func() time.Time
 }
@@ -89,6 +91,7 @@ type Service struct {
 	prober        Prober
 	onChange      func(Change)
 	observe       Observer
+	calls         *recorder
 	log           *slog.Logger
 	now           func() time.Time
 
@@ -112,16 +115,24 @@ func NewService(opts Options) *Service {
 		opts.Observer = noObserver{}
 	}
 	bgCtx, cancel := context.WithCancel(context.Background())
-	return &Service{
+	s := &Service{
 		store: opts.Store, urls: opts.URLs, stdioCommands: opts.StdioCommands,
 		prober: opts.Prober, onChange: opts.OnChange, observe: opts.Observer, log: logger, now: now, bgCtx: bgCtx, bgCancel: cancel,
 	}
+	if opts.Calls != nil {
+		s.calls = newRecorder(opts.Calls, func(err error) { logger.Warn("call records", "error", err.Error()) })
+	}
+	return s
 }
 
-// Close cancels background probes and waits for them to finish.
+// Close cancels background probes, waits for them to finish, and writes
+// the call records still queued.
 func (s *Service) Close() {
 	s.bgCancel()
 	s.bg.Wait()
+	if s.calls != nil {
+		s.calls.close()
+	}
 }
 
 // Now is the service clock, truncated to milliseconds in UTC (what the

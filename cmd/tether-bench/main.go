@@ -250,7 +250,10 @@ func run(bin string, d time.Duration, c int) error {
 	for _, n := range names {
 		fmt.Printf("%-48s %12.0f %9.3fx\n", n, results[n], results[n]/base)
 	}
-	return probeLatency(tether)
+	if err := probeLatency(tether); err != nil {
+		return err
+	}
+	return scale(tether, base, d, c)
 }
 
 // decodeJSON reads a JSON response body into v and closes it.

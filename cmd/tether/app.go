@@ -107,6 +107,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Prober:        mcpclient.Prober{Client: client},
 		Logger:        m.Logger,
 		Observer:      met,
+		Calls:         st,
 	})
 	m.svc = svc
 	srv, err := server.New(server.Options{

@@ -20,7 +20,7 @@ func TestAutoConnectProbesAfterCreate(t *testing.T) {
 	id := r.json(t)["data"].(map[string]any)["id"].(string)
 	require.Eventually(t, func() bool {
 		d := h.do(req{method: http.MethodGet, path: ferniBase + "/" + id, key: key}).json(t)["data"].(map[string]any)
-		return d["toolCount"] == float64(3) && d["lastConnected"] != nil
+		return d["toolCount"] == float64(upstreamTools) && d["lastConnected"] != nil
 	}, 15*time.Second, 20*time.Millisecond)
 }
 

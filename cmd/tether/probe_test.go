@@ -41,7 +41,7 @@ func TestFerniTestAndTools(t *testing.T) {
 
 	res := ferniTest(t, h, key, id)
 	assert.Equal(t, true, res["connected"])
-	assert.Equal(t, float64(3), res["toolCount"])
+	assert.Equal(t, float64(upstreamTools), res["toolCount"])
 	assert.Equal(t, map[string]any{"name": "test-upstream", "version": "1.2.3"}, res["serverInfo"])
 	assert.Equal(t, "streamable_http", res["transport"])
 	assert.NotNil(t, res["latencyMs"])
@@ -49,7 +49,7 @@ func TestFerniTestAndTools(t *testing.T) {
 	for _, tool := range res["tools"].([]any) {
 		names = append(names, tool.(map[string]any)["name"].(string))
 	}
-	assert.ElementsMatch(t, []string{"add", "echo", "fail"}, names)
+	assert.ElementsMatch(t, []string{"add", "echo", "fail", "profile", "sleep"}, names)
 
 	// The server saw the interpolated credentials.
 	seen := up.headers()
@@ -60,7 +60,7 @@ func TestFerniTestAndTools(t *testing.T) {
 	// The row records the outcome.
 	d := h.do(req{method: http.MethodGet, path: ferniBase + "/" + id, key: key}).json(t)["data"].(map[string]any)
 	assert.Equal(t, "active", d["status"])
-	assert.Equal(t, float64(3), d["toolCount"])
+	assert.Equal(t, float64(upstreamTools), d["toolCount"])
 	assert.NotNil(t, d["lastConnected"])
 	assert.Nil(t, d["lastError"])
 	assert.Equal(t, "streamable_http", d["connectedTransport"])
@@ -68,7 +68,7 @@ func TestFerniTestAndTools(t *testing.T) {
 	tools := h.do(req{method: http.MethodGet, path: ferniBase + "/" + id + "/tools", key: key})
 	require.Equal(t, http.StatusOK, tools.status)
 	list := tools.json(t)["data"].([]any)
-	require.Len(t, list, 3)
+	require.Len(t, list, upstreamTools)
 	add := list[0].(map[string]any)
 	assert.Equal(t, "add", add["name"])
 	schema := add["inputSchema"].(map[string]any)
@@ -161,7 +161,7 @@ func TestFeatherToolsLifecycle(t *testing.T) {
 	id := featherConnection(t, h, key, up.url())
 
 	c := h.do(req{method: http.MethodGet, path: featherBase + "/" + id, key: key}).json(t)
-	require.Len(t, c["tools"], 3)
+	require.Len(t, c["tools"], upstreamTools)
 	add := toolBySlug(c, "calc_add")
 	require.NotNil(t, add)
 	assert.Equal(t, "add", add["tool_path"])
@@ -222,7 +222,7 @@ func TestFeatherToolsLifecycle(t *testing.T) {
 		assert.Equal(t, true, tl.(map[string]any)["is_enabled"])
 		paths = append(paths, tl.(map[string]any)["tool_path"].(string))
 	}
-	assert.Equal(t, []string{"add", "echo", "fail"}, paths)
+	assert.Equal(t, []string{"add", "echo", "fail", "profile", "sleep"}, paths)
 
 	// input_defaults that do not fit the schema: 422 naming each field.
 	r = h.do(req{method: http.MethodPatch, path: toolPath, key: key, body: map[string]any{"input_defaults": map[string]any{

@@ -6,10 +6,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"time"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
+
+// upstreamTools is how many tools newUpstream serves.
+const upstreamTools = 5
 
 // upstream is a real go-sdk MCP server on loopback, standing in for a
 // customer's server. It records the headers of the requests it gets.
@@ -29,11 +33,25 @@ type addOut struct {
 	Sum int `json:"sum"`
 }
 
+type sleepIn struct {
+	MS int `json:"ms"`
+}
+
+type profileUser struct {
+	Name  string `json:"name"`
+	Email string `json:"email"`
+}
+
+type profileOut struct {
+	User profileUser `json:"user"`
+	Plan string      `json:"plan"`
+}
+
 type echoIn struct {
 	Text string `json:"text"`
 }
 
-// newUpstream serves tools add, echo and fail over streamable HTTP (or
+// newUpstream serves tools add, echo, fail, sleep and profile over streamable HTTP (or
 // legacy SSE with sse true).
 func newUpstream(t *testing.T, sse bool) *upstream {
 	t.Helper()
@@ -46,6 +64,16 @@ func newUpstream(t *testing.T, sse bool) *upstream {
 	})
 	mcp.AddTool(u.server, &mcp.Tool{Name: "fail", Description: "Always fails"}, func(ctx context.Context, req *mcp.CallToolRequest, in struct{}) (*mcp.CallToolResult, any, error) {
 		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "it failed"}}}, nil, nil
+	})
+	mcp.AddTool(u.server, &mcp.Tool{Name: "sleep", Description: "Sleeps for ms milliseconds"}, func(ctx context.Context, req *mcp.CallToolRequest, in sleepIn) (*mcp.CallToolResult, any, error) {
+		select {
+		case <-time.After(time.Duration(in.MS) * time.Millisecond):
+		case <-ctx.Done():
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "slept"}}}, nil, nil
+	})
+	mcp.AddTool(u.server, &mcp.Tool{Name: "profile", Description: "A nested result"}, func(ctx context.Context, req *mcp.CallToolRequest, in struct{}) (*mcp.CallToolResult, profileOut, error) {
+		return nil, profileOut{User: profileUser{Name: "Ada", Email: "ada@example.com"}, Plan: "pro"}, nil
 	})
 	var h http.Handler
 	if sse {

@@ -1,0 +1,73 @@
+package server
+
+import (
+	"context"
+
+	"github.com/tether-dev/tether/gen"
+	"github.com/tether-dev/tether/registry"
+)
+
+// The REST tool API: the agent path for runtimes that are not MCP clients.
+
+// defaultCallsLimit is how many call records a list returns by default.
+const defaultCallsLimit = 50
+
+// ListTools lists the tenant's tools as agents see them (Feather shape).
+func (s *Server) ListTools(ctx context.Context, req gen.ListToolsRequestObject) (gen.ListToolsResponseObject, error) {
+	tools, err := s.reg.TenantTools(ctx, tenantFrom(ctx).ID, deref(req.Params.Persona))
+	if err != nil {
+		return featherFail[gen.ListToolsdefaultJSONResponse](err)
+	}
+	out := make(gen.ListTools200JSONResponse, len(tools))
+	for i, a := range tools {
+		out[i] = gen.AgentToolResponse{
+			Slug:         a.Slug,
+			ConnectionId: uuidOf(a.Connection.ID),
+			NicknameSlug: a.Connection.Slug,
+			ToolPath:     a.Tool.Name,
+			Description:  strPtr(a.Tool.Description),
+			InputSchema:  a.Tool.AdvertisedSchema(),
+			IsEnabled:    a.Tool.Enabled,
+			IsCallable:   a.Callable(),
+		}
+	}
+	return out, nil
+}
+
+// InvokeTool calls a tool by slug and returns its result and the result
+// narrowed by the tool's response field map.
+func (s *Server) InvokeTool(ctx context.Context, req gen.InvokeToolRequestObject) (gen.InvokeToolResponseObject, error) {
+	var input map[string]any
+	if req.Body.Input != nil {
+		input = *req.Body.Input
+	}
+	ctx = registry.WithVia(ctx, "rest")
+	result, tool, err := s.reg.InvokeTool(ctx, tenantFrom(ctx).ID, deref(req.Params.Persona), req.Slug, input)
+	if err != nil {
+		return featherFail[gen.InvokeTooldefaultJSONResponse](err)
+	}
+	return gen.InvokeTool200JSONResponse{Result: result, Narrowed: registry.Narrow(result, tool.ResponseFieldMap)}, nil
+}
+
+// ListConnectionCalls lists a connection's recent call records.
+func (s *Server) ListConnectionCalls(ctx context.Context, req gen.ListConnectionCallsRequestObject) (gen.ListConnectionCallsResponseObject, error) {
+	calls, err := s.reg.Calls(ctx, tenantFrom(ctx).ID, req.ConnectionId.String(), derefOr(req.Params.Limit, defaultCallsLimit))
+	if err != nil {
+		return featherFail[gen.ListConnectionCallsdefaultJSONResponse](err)
+	}
+	out := make(gen.ListConnectionCalls200JSONResponse, len(calls))
+	for i, c := range calls {
+		out[i] = gen.CallRecord{
+			Id:           uuidOf(c.ID),
+			ConnectionId: uuidOf(c.ConnectionID),
+			ToolPath:     c.ToolPath,
+			Slug:         c.Slug,
+			Via:          gen.CallRecordVia(c.Via),
+			Outcome:      gen.CallRecordOutcome(c.Outcome),
+			DurationMs:   c.DurationMS,
+			Error:        strPtr(c.Error),
+			CreatedAt:    c.CreatedAt,
+		}
+	}
+	return out, nil
+}
