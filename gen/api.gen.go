@@ -382,6 +382,20 @@ type CustomMcpConnectionCreateAuthType string
 // CustomMcpConnectionCreateTransport `sse` (default), `http`, `streamable_http` or `websocket`.
 type CustomMcpConnectionCreateTransport string
 
+// CustomMcpDiscoverRequest defines model for CustomMcpDiscoverRequest.
+type CustomMcpDiscoverRequest struct {
+	ServerUrl string  `json:"server_url"`
+	Transport *string `json:"transport,omitempty"`
+}
+
+// CustomMcpDiscoverResponse defines model for CustomMcpDiscoverResponse.
+type CustomMcpDiscoverResponse struct {
+	AuthorizeUrl *string  `json:"authorize_url"`
+	Scopes       []string `json:"scopes"`
+	SupportsDcr  bool     `json:"supports_dcr"`
+	TokenUrl     *string  `json:"token_url"`
+}
+
 // ErrorResponse Standard error response returned by all API error handlers.
 type ErrorResponse struct {
 	// Error A machine-readable class: `bad_request`, `unauthorized`, `not_found`,
@@ -678,6 +692,15 @@ type RefreshConnectionTools422JSONResponseBody struct {
 	union json.RawMessage
 }
 
+// OauthCallbackParams defines parameters for OauthCallback.
+type OauthCallbackParams struct {
+	Code             *string `form:"code,omitempty" json:"code,omitempty"`
+	State            *string `form:"state,omitempty" json:"state,omitempty"`
+	Iss              *string `form:"iss,omitempty" json:"iss,omitempty"`
+	Error            *string `form:"error,omitempty" json:"error,omitempty"`
+	ErrorDescription *string `form:"error_description,omitempty" json:"error_description,omitempty"`
+}
+
 // ListToolsParams defines parameters for ListTools.
 type ListToolsParams struct {
 	// Persona Only connections for this persona and those for every persona.
@@ -697,6 +720,9 @@ type UpdateMcpServerJSONRequestBody = McpServerUpdate
 
 // ConnectCustomMcpJSONRequestBody defines body for ConnectCustomMcp for application/json ContentType.
 type ConnectCustomMcpJSONRequestBody = CustomMcpConnectionCreate
+
+// DiscoverCustomMcpJSONRequestBody defines body for DiscoverCustomMcp for application/json ContentType.
+type DiscoverCustomMcpJSONRequestBody = CustomMcpDiscoverRequest
 
 // UpdateConnectionJSONRequestBody defines body for UpdateConnection for application/json ContentType.
 type UpdateConnectionJSONRequestBody = ConnectionPatchRequest
@@ -866,6 +892,9 @@ type ServerInterface interface {
 	// GetMetrics Prometheus metrics (404 when served on a separate --metrics-addr).
 	// (GET /metrics)
 	GetMetrics(ctx echo.Context) error
+	// GetClientMetadata tether's OAuth client ID metadata document.
+	// (GET /oauth/client-metadata.json)
+	GetClientMetadata(ctx echo.Context) error
 	// GetOpenAPISpec This document.
 	// (GET /openapi.yaml)
 	GetOpenAPISpec(ctx echo.Context) error
@@ -878,6 +907,9 @@ type ServerInterface interface {
 	// ConnectCustomMcp Connect a customer-supplied MCP server (static creds or OAuth).
 	// (POST /v1/integrations/connections/custom-mcp)
 	ConnectCustomMcp(ctx echo.Context) error
+	// DiscoverCustomMcp Pre-check a custom MCP server's OAuth/DCR support.
+	// (POST /v1/integrations/connections/custom-mcp/discover)
+	DiscoverCustomMcp(ctx echo.Context) error
 	// DisconnectConnection Delete a connection.
 	// (DELETE /v1/integrations/connections/{connection_id})
 	DisconnectConnection(ctx echo.Context, connectionId openapi_types.UUID) error
@@ -890,6 +922,9 @@ type ServerInterface interface {
 	// ListConnectionCalls Recent tool calls on this connection, newest first.
 	// (GET /v1/integrations/connections/{connection_id}/calls)
 	ListConnectionCalls(ctx echo.Context, connectionId openapi_types.UUID, params ListConnectionCallsParams) error
+	// ReauthorizeConnection Start a new OAuth authorization for an existing connection.
+	// (POST /v1/integrations/connections/{connection_id}/reauthorize)
+	ReauthorizeConnection(ctx echo.Context, connectionId openapi_types.UUID) error
 	// RefreshConnectionTools Manually re-sync the tool list for this connection.
 	// (POST /v1/integrations/connections/{connection_id}/refresh-tools)
 	RefreshConnectionTools(ctx echo.Context, connectionId openapi_types.UUID) error
@@ -902,6 +937,9 @@ type ServerInterface interface {
 	// UpdateConnectionTool Edit a tool's author settings (response_field_map, is_enabled, input_defaults).
 	// (PATCH /v1/integrations/connections/{connection_id}/tools/{tool_id})
 	UpdateConnectionTool(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error
+	// OauthCallback Where the authorization server sends the user back.
+	// (GET /v1/integrations/oauth/callback)
+	OauthCallback(ctx echo.Context, params OauthCallbackParams) error
 	// ListTools Every tool of the tenant's connections, for runtimes that are not MCP clients.
 	// (GET /v1/integrations/tools)
 	ListTools(ctx echo.Context, params ListToolsParams) error
@@ -1054,6 +1092,15 @@ func (w *ServerInterfaceWrapper) GetMetrics(ctx echo.Context) error {
 	return err
 }
 
+// GetClientMetadata converts echo context to params.
+func (w *ServerInterfaceWrapper) GetClientMetadata(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetClientMetadata(ctx)
+	return err
+}
+
 // GetOpenAPISpec converts echo context to params.
 func (w *ServerInterfaceWrapper) GetOpenAPISpec(ctx echo.Context) error {
 	var err error
@@ -1103,6 +1150,15 @@ func (w *ServerInterfaceWrapper) ConnectCustomMcp(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ConnectCustomMcp(ctx)
+	return err
+}
+
+// DiscoverCustomMcp converts echo context to params.
+func (w *ServerInterfaceWrapper) DiscoverCustomMcp(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DiscoverCustomMcp(ctx)
 	return err
 }
 
@@ -1179,6 +1235,22 @@ func (w *ServerInterfaceWrapper) ListConnectionCalls(ctx echo.Context) error {
 	return err
 }
 
+// ReauthorizeConnection converts echo context to params.
+func (w *ServerInterfaceWrapper) ReauthorizeConnection(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "connection_id" -------------
+	var connectionId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connection_id", ctx.Param("connection_id"), &connectionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ReauthorizeConnection(ctx, connectionId)
+	return err
+}
+
 // RefreshConnectionTools converts echo context to params.
 func (w *ServerInterfaceWrapper) RefreshConnectionTools(ctx echo.Context) error {
 	var err error
@@ -1248,6 +1320,52 @@ func (w *ServerInterfaceWrapper) UpdateConnectionTool(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.UpdateConnectionTool(ctx, connectionId, toolId)
+	return err
+}
+
+// OauthCallback converts echo context to params.
+func (w *ServerInterfaceWrapper) OauthCallback(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params OauthCallbackParams
+	// ------------- Optional query parameter "code" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "code", ctx.QueryParams(), &params.Code, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter code: %s", err))
+	}
+
+	// ------------- Optional query parameter "state" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "state", ctx.QueryParams(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter state: %s", err))
+	}
+
+	// ------------- Optional query parameter "iss" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "iss", ctx.QueryParams(), &params.Iss, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter iss: %s", err))
+	}
+
+	// ------------- Optional query parameter "error" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error", ctx.QueryParams(), &params.Error, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter error: %s", err))
+	}
+
+	// ------------- Optional query parameter "error_description" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "error_description", ctx.QueryParams(), &params.ErrorDescription, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter error_description: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.OauthCallback(ctx, params)
 	return err
 }
 
@@ -1364,6 +1482,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/v1/integrations/connections/:connection_id/calls", wrapper.ListConnectionCalls, options.OperationMiddlewares["listConnectionCalls"]...)
 	router.GET(options.BaseURL+"/v1/integrations/tools", wrapper.ListTools, options.OperationMiddlewares["listTools"]...)
 	router.POST(options.BaseURL+"/v1/integrations/tools/:slug/invoke", wrapper.InvokeTool, options.OperationMiddlewares["invokeTool"]...)
+	router.POST(options.BaseURL+"/v1/integrations/connections/custom-mcp/discover", wrapper.DiscoverCustomMcp, options.OperationMiddlewares["discoverCustomMcp"]...)
+	router.POST(options.BaseURL+"/v1/integrations/connections/:connection_id/reauthorize", wrapper.ReauthorizeConnection, options.OperationMiddlewares["reauthorizeConnection"]...)
+	router.GET(options.BaseURL+"/v1/integrations/oauth/callback", wrapper.OauthCallback, options.OperationMiddlewares["oauthCallback"]...)
+	router.GET(options.BaseURL+"/oauth/client-metadata.json", wrapper.GetClientMetadata, options.OperationMiddlewares["getClientMetadata"]...)
 
 }
 
@@ -1963,6 +2085,27 @@ func (response GetMetrics404TextResponse) VisitGetMetricsResponse(w http.Respons
 	return err
 }
 
+type GetClientMetadataRequestObject struct {
+}
+
+type GetClientMetadataResponseObject interface {
+	VisitGetClientMetadataResponse(w http.ResponseWriter) error
+}
+
+type GetClientMetadata200JSONResponse map[string]interface{}
+
+func (response GetClientMetadata200JSONResponse) VisitGetClientMetadataResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetOpenAPISpecRequestObject struct {
 }
 
@@ -2194,6 +2337,103 @@ type ConnectCustomMcpdefaultJSONResponse struct {
 }
 
 func (response ConnectCustomMcpdefaultJSONResponse) VisitConnectCustomMcpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscoverCustomMcpRequestObject struct {
+	Body *DiscoverCustomMcpJSONRequestBody
+}
+
+type DiscoverCustomMcpResponseObject interface {
+	VisitDiscoverCustomMcpResponse(w http.ResponseWriter) error
+}
+
+type DiscoverCustomMcp200JSONResponse CustomMcpDiscoverResponse
+
+func (response DiscoverCustomMcp200JSONResponse) VisitDiscoverCustomMcpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscoverCustomMcp400JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response DiscoverCustomMcp400JSONResponse) VisitDiscoverCustomMcpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscoverCustomMcp401JSONResponse ErrorResponse
+
+func (response DiscoverCustomMcp401JSONResponse) VisitDiscoverCustomMcpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscoverCustomMcp422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response DiscoverCustomMcp422JSONResponse) VisitDiscoverCustomMcpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscoverCustomMcp502JSONResponse ErrorResponse
+
+func (response DiscoverCustomMcp502JSONResponse) VisitDiscoverCustomMcpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DiscoverCustomMcpdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response DiscoverCustomMcpdefaultJSONResponse) VisitDiscoverCustomMcpResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -2536,6 +2776,117 @@ type ListConnectionCallsdefaultJSONResponse struct {
 }
 
 func (response ListConnectionCallsdefaultJSONResponse) VisitListConnectionCallsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthorizeConnectionRequestObject struct {
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+}
+
+type ReauthorizeConnectionResponseObject interface {
+	VisitReauthorizeConnectionResponse(w http.ResponseWriter) error
+}
+
+type ReauthorizeConnection200JSONResponse CustomMcpConnectResponse
+
+func (response ReauthorizeConnection200JSONResponse) VisitReauthorizeConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthorizeConnection400JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response ReauthorizeConnection400JSONResponse) VisitReauthorizeConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthorizeConnection401JSONResponse ErrorResponse
+
+func (response ReauthorizeConnection401JSONResponse) VisitReauthorizeConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthorizeConnection404JSONResponse ErrorResponse
+
+func (response ReauthorizeConnection404JSONResponse) VisitReauthorizeConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthorizeConnection422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response ReauthorizeConnection422JSONResponse) VisitReauthorizeConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthorizeConnection502JSONResponse ErrorResponse
+
+func (response ReauthorizeConnection502JSONResponse) VisitReauthorizeConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(502)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReauthorizeConnectiondefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ReauthorizeConnectiondefaultJSONResponse) VisitReauthorizeConnectionResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
@@ -2923,6 +3274,106 @@ func (response UpdateConnectionTooldefaultJSONResponse) VisitUpdateConnectionToo
 	return err
 }
 
+type OauthCallbackRequestObject struct {
+	Params OauthCallbackParams
+}
+
+type OauthCallbackResponseObject interface {
+	VisitOauthCallbackResponse(w http.ResponseWriter) error
+}
+
+type OauthCallback200ResponseHeaders struct {
+	CacheControl          *string
+	ContentSecurityPolicy *string
+	ReferrerPolicy        *string
+}
+
+type OauthCallback200TexthtmlResponse struct {
+	Body          io.Reader
+	Headers       OauthCallback200ResponseHeaders
+	ContentLength int64
+}
+
+func (response OauthCallback200TexthtmlResponse) VisitOauthCallbackResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.ContentSecurityPolicy != nil {
+		w.Header().Set("Content-Security-Policy", fmt.Sprint(*response.Headers.ContentSecurityPolicy))
+	}
+	if response.Headers.ReferrerPolicy != nil {
+		w.Header().Set("Referrer-Policy", fmt.Sprint(*response.Headers.ReferrerPolicy))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type OauthCallback302ResponseHeaders struct {
+	Location       *string
+	ReferrerPolicy *string
+}
+
+type OauthCallback302Response struct {
+	Headers OauthCallback302ResponseHeaders
+}
+
+func (response OauthCallback302Response) VisitOauthCallbackResponse(w http.ResponseWriter) error {
+	if response.Headers.Location != nil {
+		w.Header().Set("Location", fmt.Sprint(*response.Headers.Location))
+	}
+	if response.Headers.ReferrerPolicy != nil {
+		w.Header().Set("Referrer-Policy", fmt.Sprint(*response.Headers.ReferrerPolicy))
+	}
+	w.WriteHeader(302)
+	return nil
+}
+
+type OauthCallback400ResponseHeaders struct {
+	CacheControl          *string
+	ContentSecurityPolicy *string
+	ReferrerPolicy        *string
+}
+
+type OauthCallback400TexthtmlResponse struct {
+	Body          io.Reader
+	Headers       OauthCallback400ResponseHeaders
+	ContentLength int64
+}
+
+func (response OauthCallback400TexthtmlResponse) VisitOauthCallbackResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	if response.Headers.ContentSecurityPolicy != nil {
+		w.Header().Set("Content-Security-Policy", fmt.Sprint(*response.Headers.ContentSecurityPolicy))
+	}
+	if response.Headers.ReferrerPolicy != nil {
+		w.Header().Set("Referrer-Policy", fmt.Sprint(*response.Headers.ReferrerPolicy))
+	}
+	w.WriteHeader(400)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
 type ListToolsRequestObject struct {
 	Params ListToolsParams
 }
@@ -3132,6 +3583,9 @@ type StrictServerInterface interface {
 	// GetMetrics Prometheus metrics (404 when served on a separate --metrics-addr).
 	// (GET /metrics)
 	GetMetrics(ctx context.Context, request GetMetricsRequestObject) (GetMetricsResponseObject, error)
+	// GetClientMetadata tether's OAuth client ID metadata document.
+	// (GET /oauth/client-metadata.json)
+	GetClientMetadata(ctx context.Context, request GetClientMetadataRequestObject) (GetClientMetadataResponseObject, error)
 	// GetOpenAPISpec This document.
 	// (GET /openapi.yaml)
 	GetOpenAPISpec(ctx context.Context, request GetOpenAPISpecRequestObject) (GetOpenAPISpecResponseObject, error)
@@ -3144,6 +3598,9 @@ type StrictServerInterface interface {
 	// ConnectCustomMcp Connect a customer-supplied MCP server (static creds or OAuth).
 	// (POST /v1/integrations/connections/custom-mcp)
 	ConnectCustomMcp(ctx context.Context, request ConnectCustomMcpRequestObject) (ConnectCustomMcpResponseObject, error)
+	// DiscoverCustomMcp Pre-check a custom MCP server's OAuth/DCR support.
+	// (POST /v1/integrations/connections/custom-mcp/discover)
+	DiscoverCustomMcp(ctx context.Context, request DiscoverCustomMcpRequestObject) (DiscoverCustomMcpResponseObject, error)
 	// DisconnectConnection Delete a connection.
 	// (DELETE /v1/integrations/connections/{connection_id})
 	DisconnectConnection(ctx context.Context, request DisconnectConnectionRequestObject) (DisconnectConnectionResponseObject, error)
@@ -3156,6 +3613,9 @@ type StrictServerInterface interface {
 	// ListConnectionCalls Recent tool calls on this connection, newest first.
 	// (GET /v1/integrations/connections/{connection_id}/calls)
 	ListConnectionCalls(ctx context.Context, request ListConnectionCallsRequestObject) (ListConnectionCallsResponseObject, error)
+	// ReauthorizeConnection Start a new OAuth authorization for an existing connection.
+	// (POST /v1/integrations/connections/{connection_id}/reauthorize)
+	ReauthorizeConnection(ctx context.Context, request ReauthorizeConnectionRequestObject) (ReauthorizeConnectionResponseObject, error)
 	// RefreshConnectionTools Manually re-sync the tool list for this connection.
 	// (POST /v1/integrations/connections/{connection_id}/refresh-tools)
 	RefreshConnectionTools(ctx context.Context, request RefreshConnectionToolsRequestObject) (RefreshConnectionToolsResponseObject, error)
@@ -3168,6 +3628,9 @@ type StrictServerInterface interface {
 	// UpdateConnectionTool Edit a tool's author settings (response_field_map, is_enabled, input_defaults).
 	// (PATCH /v1/integrations/connections/{connection_id}/tools/{tool_id})
 	UpdateConnectionTool(ctx context.Context, request UpdateConnectionToolRequestObject) (UpdateConnectionToolResponseObject, error)
+	// OauthCallback Where the authorization server sends the user back.
+	// (GET /v1/integrations/oauth/callback)
+	OauthCallback(ctx context.Context, request OauthCallbackRequestObject) (OauthCallbackResponseObject, error)
 	// ListTools Every tool of the tenant's connections, for runtimes that are not MCP clients.
 	// (GET /v1/integrations/tools)
 	ListTools(ctx context.Context, request ListToolsRequestObject) (ListToolsResponseObject, error)
@@ -3453,6 +3916,29 @@ func (sh *strictHandler) GetMetrics(ctx echo.Context) error {
 	return nil
 }
 
+// GetClientMetadata operation middleware
+func (sh *strictHandler) GetClientMetadata(ctx echo.Context) error {
+	var request GetClientMetadataRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetClientMetadata(ctx.Request().Context(), request.(GetClientMetadataRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetClientMetadata")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetClientMetadataResponseObject); ok {
+		return validResponse.VisitGetClientMetadataResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // GetOpenAPISpec operation middleware
 func (sh *strictHandler) GetOpenAPISpec(ctx echo.Context) error {
 	var request GetOpenAPISpecRequestObject
@@ -3564,6 +4050,52 @@ func (sh *strictHandler) ConnectCustomMcp(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(ConnectCustomMcpResponseObject); ok {
 		return validResponse.VisitConnectCustomMcpResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DiscoverCustomMcp operation middleware
+func (sh *strictHandler) DiscoverCustomMcp(ctx echo.Context) error {
+	var request DiscoverCustomMcpRequestObject
+
+	var body DiscoverCustomMcpJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DiscoverCustomMcp(ctx.Request().Context(), request.(DiscoverCustomMcpRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DiscoverCustomMcp")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DiscoverCustomMcpResponseObject); ok {
+		return validResponse.VisitDiscoverCustomMcpResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -3688,6 +4220,31 @@ func (sh *strictHandler) ListConnectionCalls(ctx echo.Context, connectionId open
 		return err
 	} else if validResponse, ok := response.(ListConnectionCallsResponseObject); ok {
 		return validResponse.VisitListConnectionCallsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ReauthorizeConnection operation middleware
+func (sh *strictHandler) ReauthorizeConnection(ctx echo.Context, connectionId openapi_types.UUID) error {
+	var request ReauthorizeConnectionRequestObject
+
+	request.ConnectionId = connectionId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ReauthorizeConnection(ctx.Request().Context(), request.(ReauthorizeConnectionRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReauthorizeConnection")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ReauthorizeConnectionResponseObject); ok {
+		return validResponse.VisitReauthorizeConnectionResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -3864,6 +4421,31 @@ func (sh *strictHandler) UpdateConnectionTool(ctx echo.Context, connectionId ope
 	return nil
 }
 
+// OauthCallback operation middleware
+func (sh *strictHandler) OauthCallback(ctx echo.Context, params OauthCallbackParams) error {
+	var request OauthCallbackRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.OauthCallback(ctx.Request().Context(), request.(OauthCallbackRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "OauthCallback")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(OauthCallbackResponseObject); ok {
+		return validResponse.VisitOauthCallbackResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // ListTools operation middleware
 func (sh *strictHandler) ListTools(ctx echo.Context, params ListToolsParams) error {
 	var request ListToolsRequestObject
@@ -3943,135 +4525,153 @@ func (sh *strictHandler) InvokeTool(ctx echo.Context, slug string, params Invoke
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1tUyM50uBfUfguos1EYdwMPbELnzzdzA4x3UAAPc/utQmXqErbeqiSaiQVtJfzf79QSvVq+Y029Myz",
-	"tx92GpeUykrle6ZUT51IpJngwLXqHD91JKhMcAX4xy9A9RTkqZRCmr8jwTVwbf5JsyxhEdVM8IP/VoKb",
-	"31Q0hZSaf/1vCePOced/HVTAD+xTdYDQrtwynfl8HnRiUJFkmQHWOe4MOAEzhjBO9BSIw4LEjCYQ6TeK",
-	"qCnNoNeZBwWGv9OExYjMbnH99ebmsg3bg3E1hLgxBjPJ2W6xqUBuRz7JmYd488Ati1s9mADXN0IkJejj",
-	"p04mRQZSM8sNkeAcIrPKiMXmh7GQKdWd406es7gTdPQsg85xR2nJ+KTTRuypQ/nsYtw5/vK0MLL8hedJ",
-	"0pnfzoMO41muRxVhaBwzA4gmlzWstMyhXFjc/TdE2izM1CiiSULvEnwP9/xOiAQodwOAm8ex/zln0T2n",
-	"KYxUkk9qQ6p3W/pAC5GMMqqnnqfzoCPhj5xJs+4XCyNoEba9eB1ik6QtIjXeqkmDWw+N3tMkuYJIyHgX",
-	"Wx1JoBriEdWN4THVsK9ZCl72yCWKwShVNVoxrmECKENQiM92nLMZxiLXkUiRP4DnqdkPcV9Q264cdPJM",
-	"aQk0LX8w7yJy3TEbOc4VxDXafiNzBJ0HRuvopFGG6yiznDb/WVyrxVH4qm1+qvOPYymzUkWC5lYUdG9s",
-	"qpeDynUuqY6mV/BHbpBcKqxjmigIWqxWMHtzm1P69SPwiaHTYb8fdFLGi7/fBmuZwGyTNqLfOS+gG0IV",
-	"Py7Be+UbrlWLJe9XL7GRFHgY+DmytCHTo3C5rb6H2TqLc1YN/w1mBkBClR5JGEtQ0x2+MoI14rQziClo",
-	"GlO91nY0jWeoQD6AHOUyCQMSakm5yoTU5o9qoxs/01xPR2b5MBjyYj7jYxGSruAREEoyKe6AqDyKAGKI",
-	"93pD7uO2uigs7Nx6iyTkhHL2b7qN2laa6lz5DRw+Gkmg6hnm2+gchMs0WPW+is8qOWu4IPMSYyolnRUK",
-	"VI0qtFvblwGPGZ+YfVEzHtX+CXFIhCThmLIE4rDno4YDjqN3xoh5Fm8tzQ/AY2v5ljwaLVjoLXbHZzPa",
-	"zLOoKhb9kpJfS4SXoFfyWWv/FineZrugqV59+qelPGqS39CkjY0o+PPWZxRK9ltpEK6XsSCNNHuAkHRL",
-	"zAnlMZkCTfR0theQEM1rSLrGOze4E6o1pJkmljf3jB6JmUJHzgzLJYeYiPGY3M0I04qIRw7SQHLsPhJG",
-	"CYWk+0iZZnxCxkIa33/ILwa5nhLjB97R6N5MkYAKq2CAkHQpcfQkj1QR59acEDNMSPZvIHRCGXdKq/BN",
-	"7FvWfIUC4U7QaWCFHkxjSa/HVNMAoPSnKLPu6XM8CnSKtw4ZlqhVn8e+2hdq4L/MaZCg8mRbJFu4OBhr",
-	"sBEi+QbvzAYYMYxpntgEQaVn/GDWORRZrgdy8l7wMZvUFHyJ+6Iv15KvpzGDJD4mTw80ySEgZvgxcSj+",
-	"34xxDvF8Hp6Q0EAISZQAlcro+6/7E7Ffg274tXfu/vElpdkXu+u3TSxv61P3WWoMP+4ouvGdCdPT/K4X",
-	"ifRA0IztRyKGCfCDYgXzktV0dc+yfZFZuu1nwmhZafd7ISxdUOlVgOqxM0XmZoT0GaU022S7/NKwfhOG",
-	"nXKZjPGJGnaOyZenIRLF/HvYob27YScw/1D2h7uhQfSbNgapNaYRPM1fbVfma+VrlymTZ8XRlvdHkcht",
-	"imkxkv6WTEzMVJbQ2Wipa7px7PG9dck3p5W+NXpiakQfKCsTU02p+sVoYOJiBuMTES5IIvgEJBkzHivM",
-	"5xnPhQib27PRBukap0CBNrZfESqB3EOm92o+7hapL/SmFADfigdTkBOIR5a8mYQHBo9b0/dlYhxrElZJ",
-	"x0uqzjr4GtvtCvby/KSmSfFCRic2g7HF0KcVZ9npdjsRyJbzVye6to+JNslzPSeG8eTGGvpuy4xrJd0t",
-	"QVoViyxuVVunt5jYuz1LZNAb4jSs1lr7pn7Ok/sbMZkk8EwvcqXKaW9tNdjr2uZKi9Q42BbH5ca3DGBG",
-	"uUy2s3oVzQZlFPRZJmig15r0BWqTs6W5F3guXtc4uZnBqT2ywfWKtIIb+3sRt68Wt6XhfBn3N4ldvNwm",
-	"G8gEf4+isSVT0YwVRtibN377049/O9omVzzIGHF22sEeTYHGIK2lRnnsHHf+uT+4PNv/DbVJPU397qcF",
-	"UORXO9+zFWXWsAmcCw61KNv9eQdUIpjinYOOja1bjEpuDEDPavY91HIKNyj3t7d/P/SZePq1PuWno2rx",
-	"Xx38NUnNNVn9ds7eV7RBuu1Esi8MFLIg33aFKGHA9daptTb09wjGyH8bsoJIgt4J9GsLqlxBRSKDdea6",
-	"Aejazli04hagFvfAv53UNwZMQeYqz77AGEd/q6k56+B+Rp3iydfeA9+dAkAEEW6R328Kp1Jtf+C4EyoF",
-	"Iem6QXsBCadaZ5h0xsKhMWQj/Amzz49wp0R0DxoT0IWYW8BmFGrOxrxO0Ckn1eX9psRxnfKupWlrVPep",
-	"5mZvwUJ8cq0pj6mMXX9B4dYSCS5FeTcjNEnI4PLMDZlSHidgg/ym9i5Lu63mBZLSaMo47EugsSECiRKq",
-	"1DEJ72iMKURQWHbJeakFYvM3F3o0FjmPsQwTCT5OWIQjGX+gCYuLmo4Z6HK0AQnR/8t56bfh7GbVF1cr",
-	"fnH1X/NbCnoq4hHCSxLxCHbpjM4SQeORFmKUUDkBi63KM7NbEI9SiBl1FSMSSqphlLCUaTe/gYzBXoPk",
-	"1JWkQ1c6ckxwWlSlF8MxpegE6qb+k/tpHbsUCd0CxG1ruVV+Y9Wh8rOIZ758SOzhq/DT+8vR+eDT6ej0",
-	"n2fXN9fmtc1PZ+e/Dz6efRidnn+4vDg7vyl+f39xfn76/ubs4nz0y+Ds4+kHpJt5cnP26fTi800bwNXp",
-	"9eXF+fWp+R1/GeDk06uri6ty7uDzza8lPDv/+vTq99Or0Yez68HP7ufzi5vRLxefz/GPz+dm0sXV2f9x",
-	"c05vfr34MDJjBh8/XvyXw+xy8K+PF4MPo5uLi9HHwdU/Tu3c68+XlxdXN6cfRp9OP5wNRjf/usQnV4Ob",
-	"09HHs09nN27+5/PB74OzjwYH8/zs/Ob06nzw0eHfKCb6OWCNbxdDa7uXb+tyb7sU6M06mJA/jB3IowiU",
-	"2iAuKEYWJQcfor5+rQVMY9CUJRvXJhf6v9pmsoWnA18TGx9WPuSxQlTVlZpYLy15ivswMLblcUo1YYpw",
-	"oYlRnrPeWlF3MH2UbCXXtnPNC792k+wduqwmNqFJ3tBXv+MPbZTtsBpxW4iueJUbh1VhdQvDXgTXPqjL",
-	"HOpWaq8GVSU0ujfhPoY5I9vDw4VLH0yEmCQwiqUtnkU0iURqFnhkCROGt9MW87RW8uDyKcqsm+QJgeVk",
-	"y7wNzbVwgZk/PRiJNKU89gIrK543TQeqzq83UyClf0W0YdpHIe8hLnKaWBF1wj7OE1LFnhVDfykWDawX",
-	"V+uaGWyVOG9kxReer8yTAo+xUFA99WE1pcr658oPZYPIbNme1fLS/u0wlHxfbMkaqvhwN/NLHbp82NK6",
-	"QAZSCU7P4tXzbSh0TlPwqDf8mYixTXdrISEmdoIiXQ4mONBTYJKgYlCY894qy+mU6mbdKU45z6s+QG8+",
-	"2TiV75enmxvhxaqFKzGqcqaDb0qZenOaVTdGLaYo2bvi0QY3N/etqTgqyak3TFbsUKdQm03rbOfVKHVJ",
-	"r1PFZ8VK1fi8DFNbe9aCy6P+33/y50jO7OifjtYq1zKybGT7/bq2KRWnXyHKNYZHWhCZc9JVOmaCCJ7M",
-	"TkiaK03uoNCo5p2oFvKNIhio7CdM2epQPVruHx6tV5HNDE4/WKkz175fXYU2X/Dz1cdS6HEDT0jBy9jc",
-	"YgR/VrMjd7k2EXfMRNh6L5dPeJGMWBNn4+YRB/fE6SOS0hnJFZDw6cmprd5vp/+az0OiIc0SqkE5hBdy",
-	"awuZNKdnW5Ti7I8cCIuBazZmIANyD3f0bj+iCkgXepMeCdPZfiTTfWx6CvcCQjVJhdLkpyMSTamkkXZB",
-	"eu2dDQ6r226bCr7OS4c+kqvKDm5A8iXZm3ZKAmE6YgcEeCRnGbZcGSdYaWy9smaiyFJsSu6ahi8Z+cc+",
-	"Mn0Th1qi380hjJOUJQlTEAkeF5RlqXEREYZNftof3tYF6RvNRDv141P3FdyVKvMDJKBhecBXNNe2gysz",
-	"a4nL5PVTFsInCwBH+xB8TsSIuK582zM+Fotvs9S1eQCp/F6jfweK8Stx+MiUXk/vjYLWKibweD0ZnTBO",
-	"C5W+CsxlNfJbKN9YciUJ1r/+xm/9MnxyA5vs0UZIOlBGsbw0uq7XcMnBhSXxjT9D+18YsQHX5FEKPgnI",
-	"4xR4rTk+JEwRdKe8LdYI9f3yNGArg+dJ9S1P7Xlzhph2b+f3vKgZY8yj2aclh5EyKbSIRPL7UtEv8uuF",
-	"LtmIC3Dw3J7v2S56XRdlbNWB/ynKboRIrvM0pXLm7eh4Rkzf27SybEOFggQrWfozevx/Mld+pe/+sl72",
-	"arf6u3jCV5AlNAJVD9rdMj0ysN6ace/DH9z/QnIPkDXG46Bvc43P0tQGSSeERhGgX2gCJKuy4I+cJiZ8",
-	"MotGuZRGpxlA3+gHt5Sa7XWVkIoHRxA3Gv1TycrMlt9/XkiYrOuWdZ2yr9ez/A1uvS8b1CTfJ2xpIoy7",
-	"fWpmgMpW4oK81D15ho//av65T7MZ1evzpVenJ7HR6/p5raxLPNtN4of6srfL32e33ixSyJfB27HbVDeC",
-	"W2/Is4nqQ+ay4aU3EcF6sd/si/FYwVKXQNPE96iFoR0XuGVKmD4sDb3O+IO4h9c7rDNfg8cynuNUSvHo",
-	"zlZsIyw7PK0TVFh4ybncybKNJURLBopUTSIE006Ux8bpThS5o9G9sWoJTGg0I9fXpyfENqngzCG/vj71",
-	"DG8BPFnsXwnq3StDbkC4jBt2nGt6D5xQRSbsAXjzsFjR2YJNA6v6W8zTmAnvCbG1dd1If63xdr1r37KY",
-	"cfFF1FA6GzQzlTJy69E+qZqsqDOsUwQGGwvDzaiV/dbWi63lzSXTM9TFlgaDy7PfYPZr2bbIDOdMiy5E",
-	"q586X/eNzb+vVxNpxlzr48/YazjIbec2amDUqkULopuAW4e3jzAX7TS5VQPe2SJhwpQGqYith4Ikn95f",
-	"upyuCvCQIXDNIqqNd4RGPg0qb5DJIS/KPWVyL7AHqnFAirwcIS/bQhDGPT1ypu0qiuhHQQaXZ0Pu7kBR",
-	"RDyAJIKDQ0/Ojod8yH8gP/zg7pP54QeS8xgkCQ8e3h7UushVSLqK03sYRVRBQMJGV0Ro255UMOSE/EKV",
-	"Hlye7Ss9S4CER4eH5Mn2Bhx/6fV6t/MQM9nWxpEHJhK7wt5JgYrkrIYIzdjBw+FBDA+QGLZXB2mU7TtK",
-	"hqQb0RSS91QBYZxQg0H45GxeQIzJm4cEuJ0cOESNvJajnIK2j46fjE8YENcWMp+Hez1DpEGtHktcIYbo",
-	"qRT5ZIokdUQmTJEHpphRKGaHUsrpBGzFwo4ecqxNGHL3yCnm86XINWAuvypboLI1kBXhALEilGOD2T3M",
-	"AqKMz07VkIclTx+T307/ZaP+orcTgRwTy9n4+IRQjisTDZxy/UYRFhPK1SNINeRH/aMecfaM3InYaFyj",
-	"4yKaZTa3/JZ8Yj+T7tHbHy1ZrqgGguZSka4Yj0nOE1CqUX4xlBuzSS4d5+4hzAxk8T7HQ27rGmVnXUQl",
-	"qvvwn/tmhY9mgX38f6OO6z9eQUoZZ3wSDnmXjjXWRZkirmNuDzehNUOBNuxsc9Qk55oliPAj47F4HHJp",
-	"Rqi9E0ILMFZyzJi7PJ4A7vLR4d/JI9NTEl6BlrP9gVk8DNz1Q6XUvVGuJxDvHyLdVptTqxFur0curYx3",
-	"UQ6GXIPSQXkXlDuxbCsa+G7m+b6RCKML9ghNlCAqAx7boEDwOBhyldIkAemwD8jjVCgoQlOD7oyoqXjE",
-	"Lf0AEVNGIE24aAzcFEjRBkhiEeUpcG0vfWKKKJYA106PGNfXcoyQMUjbGYnCUhQJAiKS2BB0zKR5LyWI",
-	"dbJIlSklTBkpVrbO9zhlCRApHi1gGscQ98xiVtkX9SbzbKEKYpjZXeuF77dYjTILlQUpoxVsoGW2PmEa",
-	"JE2qqJ2aV8FyE032EyHuGZ84Ghow3abcma19bwZhN+OlFF9n++0BQhKKobcREW35GBXYPcxsk+Y9ICCL",
-	"tJVuPPK+h7Sfikd0Pap8Qo9c20PoCKZKM6C7Y/SjuxYrvPx8szT5YKhrh8mmLpBgbDDJ+T03K9sDOAFJ",
-	"2H15W9kbZWmx0G5o3tMQzKyGE93BelUEHZ0rZ5SQrSdUwyOdoakoTOi+yrMsYRDXbWmv1hZqjW+t7HDc",
-	"6ffe9voYH2TAacY6x50f8aegU54OW21izIiJjSxKzXwWd447htvL7JxCgJKmoHHOF+eD/JGDnFUuSNly",
-	"sNnNZ4sdGMZD8wEuQpYKblm8e9evVeHeNkP8wBMS+RdwsZB3hTpIT8pgfhs079c77Pd3djmcv4rkuR/u",
-	"goNRMijKbmtPSFipnR5GfyHBo2bK8WmiUY0Z9YP37h1ZzH0IlW9Y6/a0U95uO6Uk7DbT5nVZMsQonVCP",
-	"wNCJ4dHO2MzH9FMm1JIEtztryxS5E5KT8p4Pa/vKZPwx6Yc9EhpuwVII2sDKZ3qjSES54CyiCVFJPglI",
-	"biv4WemNEBpJocw6elr4U6pnfC+rZUtNXeiSIu1lU++uBxTjMPMHHfJFNWSVTlOQbZNMVUSz0QooXTRz",
-	"75ZRXU/OvBkWuaxiS07e7n75VTJiUYtfkdWP+n/fesrbH7ef8u71ZfDKiZ+x8fBYE0GfBM6DNWbo4InF",
-	"86rTYNEc2b6FJhe/tM5t9Up4OMqOKDjqGexx9PobdwkypWZ0MnMZdhN8rd6/wO8j/AP06+7Iqr2otHlg",
-	"tbeJ2oogoPR9Sbd0iANUqKrea7T3l9pJE5kxeACM0NdtoM99cyfknQ+EraRNlV33h9pZr9ugk+W+jKaL",
-	"QWwCMfWXekzkb8IQV+mxUUhZ7ymyQz0Sug0MXUcCmr+ASFuK9FYiSyM95KwoFR4TSmI2HkNZDkQTSjaz",
-	"oLY2/WoW1JXCN7Kg30HGXG9uyWyvaEy/g4zZzWhqyBNbbzbMZ90xGyqSaEr5BJ5v/w60q7S8iKx6XWAX",
-	"ginSZZyZ0J/9G/ZMzKu0KtpxhUgwaJV4rbCNHWzd49j6wfYd3igS2gAwJHcQiRRU5U6b0L44dmld60Z/",
-	"OB6IKzvEixOc6HmHNg80BRLRaAqxzQQXXNgjA3e/Xt0dx/SBZklCKDns94sly66UY9vKFAZmX4uL+6zX",
-	"bfOXEc2VzXCWA96LGELS3bCdyZ0+3LyfCbWbu6WP3M0IB/0o5P2QZyJh0SxY7HbaM+9e3M9Xi2OMUcNM",
-	"eky6R/3+nk+judvsXtFyNzrslmgWw/5vFHH3F/9P1yyGImXa/YFpmxmKmYrKdGwpWLb68Q2KpegaW5/q",
-	"wathXpglFhoJljEEinrtSizX0JPMrIZygm0rRFgQdIUX9Zfy427ayq1gAqsKyuNzGnP1Ei8Rey0nzzCY",
-	"veT030v55x+gf3VDXpBvGgdpPQxj2JfxSa9RRO0cf7ltZo4egINSJ8Yu2EvZdCMLpAooFXlFppykpcbh",
-	"jtQqQnxyQ9YSQsNXfZAllLVI0N4BT/MUrlB8COJSihT0FHJFDEhiu0x7NWbe5aLGpUdixdVldYbptPH0",
-	"7RAjmcDRM1yxETW0i4ndo/6RtYPVCrSCv7/vBu7TOJZ7/h1yefDejKbJqm26yIAPLs+uM4i241kH2K+v",
-	"HNSyjkRcvdyWrFcT5GbKVDnR/3J4/nulGF7ZEd9RCq/sGfV50HnX//HVVj2vTsevorFBjlnxf9f/0RXf",
-	"DBPHVNM7LLIrknMJNJpi/6V3G1q9AweV31nXDK3+eqanItckxEpG6FzrpsdaHGUKCFXV53GEPUq2aLHf",
-	"15bdqDqzWESp1012Vzh50WLJlhfPL7903mNAqtPp9WkbehG1byqZSYeHG0/yXEWxhU9RX3exSGKDmSRh",
-	"fELqFym+UTXma3mWCHE9rx/YwuV+GuG9mv740ogsi/ar0nJ9WdKtfWaBhFxwrCbbpiT8CIO9GC3cG3Jj",
-	"eHwVmsalYTZWxCgUQsLzJOmV4DAh5HJF1DqVru6ypKOkKqZjoXo+x6iuQAkL08O83/8xal4rh7/BcW26",
-	"ez6fhz1irERxc9Mbg1CST7DJzmLE0YJLAKLy8Zh9Jd0wnY3SKBsdhnvWNmJHnrfOYwlbXsT3Qmmq5Rf9",
-	"vXLJZ+mVkduIdv8Zov0sfbBZVac96d1fUvO4DSF0ZW8D6SpUDth3okxcg5812HueMnpqXGa5upRkoisr",
-	"K+WcRZfpaFGZPaPa02ado7/khtoXN/vZvLVlYZeW14lWkXp33qnP8L+wof+Lbuk/QGPZaP2Ors8ptO+R",
-	"XZ5eWHOrN+apqY6miyxk8/AtLnoB6+b/iNgr12K+kY1fzaj9RXn/CrACWFdn9rM96I0pTWeKlKXD3dij",
-	"A+xlXxoeXmDXeiRkjA1DjD8IyzgGL9uFfZBGWYBOIsMDMdheLKRtoa1aZAP8SEDxqSDC4RGUJm+Dfr/v",
-	"+unFmJj4ti75Qz6QE0w8KFfpUXniel2xRo5uc49cuQqQ+f1RMq2Blw3BdzS6n0iRc/thJJplQCU66diY",
-	"OZbUEhpbTW3rrs+LbUa275Fqz4xul7YIrgt1XydGrT7UuUFsakYXBbjef6DARphNEyIpmJjbRviKiYOC",
-	"17H3+k9hzLbVEY32983qwLs1vctCeGl0AalJOH7GxEgyJzYcr6tSq0F0Lrkih/1D1AG2rCrFI+mG9Y/F",
-	"HZPig357JyQTiT2qUAOmBVHgkvQzHg15YsB3fR//w4JofWqtbdJhiU0fR4eHQ9464uNTRVd2O1pfTVh0",
-	"Xw9f2+4b4iuzK98rFtn4ZauTeFt8Ozx4xte7b5ckhd2+d1vbvedOJ6Q0MXIBMWGGqTygQ9sStgst9ony",
-	"nCbYdbePAlR+9ydhqjDZDZ22G9ej4SD8adTKFSiRPIAi4VPj6y3z0ZOhyTwMyJi5839IpTeq+BycKjyM",
-	"BI++Mq1IxrgKnG1guiwLk2aLdpmFVA0lhaqJPg65VU3oq4XOCSJdavfIfX1d4bEpfGITkEzhXh8TQxnU",
-	"QXzIizMkQtY6NIxzyRQ56vdPjOIsTx0Z9ZVLIO/6h0PebV9Tjge1ihvI3vWPSHfx2vJVPR7Gc3jFsMnz",
-	"ncfvFjz5vtm4pNNAUtvCbLe29z8/jnrXP9x+zXfPQXQnGUXj/goOxe2RDbG2PRN3MythlWAXct3Y2J0o",
-	"1O/ln/lTIz/nyX07PVK5Ki8q7P7PSL2AwO/0e9N+FTDOkyQou1sru1w77BmW3xUL//OCsFO8nKpm0vCr",
-	"IFb4sFNj534LGmP0BoqU/msKXOCF77DZmSi380Cur9h1FNv24lq6BT0H+GpEhenmJ1eHPFz84qENkJrf",
-	"6Ax7C7/Yc/BTiO4hHnL8MrQrHjvPq7hJq95kd4xeTP20rHWqiyPFNubD+wTxc75l9IVyxfjE5qHEeGwP",
-	"9VoYyxvwm+L9Ksrtz5EEbmqz1V35Zr/+A3VTzDShBbPanoDq06ndRbkISPVBwoA0pWGLjG+7r7a1L/Ya",
-	"A4knOsteTibL5h50WLrLAqC9E5tZrcucO3uKvhCdYMJWAZCu/dZFoTbsQZo4KAImI9TuUXHh255RAiUJ",
-	"ijOtBQU12vMTHGKiIfxs0ZDj9QtOAhSer2pmau6AOIA2QsPge1mWt3BRWjrdoxDrLSNllFzct2dPBwgF",
-	"tRvE3TP8aoAnVewed9acmHh5h2VgdvA5vgryXVB3TQznPF/udyKD1WkR56WXt7DUNjDAbZI5N7Grsjm6",
-	"osxg/HT7IT21pQgePKHkHNjSyGaegvsu7A4O0QxsJmJppiJjXNUuNCryE0yr9hnyKkGB59jslWJhkeqo",
-	"LbDE2HfL6y9DG/DYNimRY7EXkxOlxTbvP+SYkDgK8HycS1TgFh71+8E2WYpggyzFiVPRuOtDLiETmFnm",
-	"9eTKYb/vMisuZGsmWHzaxN4Q55yCDUpFG8v/7t2LxYv1Xtmr8Nyot0LHvFH/PyPyJ86IOHFy6v+kndAs",
-	"EpXFAbpCoRhdsETBNpun2zfPfbk1UVH9Lrkvt/ipTQto4cv3eMuO0eruFhmsWburL3qVPNrzKwZ0e751",
-	"k+r6fikI+wqLQGzreIDt4dj7XZJDZRAZJQzJuAZJZKozv53/vwAAAP//",
+	"7H1rcxs3suhf6eK9VaZSQ4qW5ZwTqe4HRlY2qliPkuTs7jVdHGgGJHE0BCYARjJXl//9FhrAvDh8SbSc",
+	"nD37YWNx8Gz0uxuNp1YkpqnglGvVOnpqSapSwRXFP36hRE+oPJVSSPN3JLimXJt/kjRNWEQ0E3z/v5Tg",
+	"5jcVTeiUmH/9b0lHraPW/9ovBt+3X9U+jnbtpmnN5/OgFVMVSZaawVpHrT4HatoA46AnFNwqIGYkoZF+",
+	"o0BNSEq7rXngV/g7SViMi9ntWn+9vb2qj92w4qIJuDZmZZKz3a6mGHI78EnOGoA3D9y0eNT9MeX6Vogk",
+	"H/roqZVKkVKpmcWGSHBOIzPLkMXmh5GQU6JbR60sY3EraOlZSltHLaUl4+NWfWFPLcJnl6PW0eenhZb5",
+	"LzxLktb8yzxoMZ5melgAhsQxMwOR5Kq0Ki0zmk8s7v6LRtpMzNQwIklC7hLch/t+J0RCCXcNKDef4+bv",
+	"nEX3nEzpUCXZuNSk2NvSD1qIZJgSPWn4Og9akv6RMWnm/WzHCGqArU9eHrEK0hqQKruqwuBLA4xOSJJc",
+	"00jIeBdHHUlKNI2HRFeax0TTjmZT2ogemUQyGE5VCVaMazqmSEPUk892mLPZikWmIzFF/KA8m5rzEPce",
+	"2nbmoJWlSktKpvkPZi8i0y1zkKNM0bgE2xciR9B6YKS8nGmU4jzKTKfNfxbnqmEUbrWOT2X8cShlZipA",
+	"UD0KD/fKoTZiUD7PFdHR5Jr+kZlFLiXWEUkUDWqo5pG9esxT8vUj5WMDp4NeL2hNGfd/vw3WIoE5Jm1I",
+	"v3XhRzeA8j8uWffKHa5liznuF5vYiAoaEPg5tLQh0iNxuaO+p7N1EuesaP4bnZkBEqL0UNKRpGqywy3j",
+	"sIacdjbilGoSE71WdlSFZ6iofKBymMkkDCDUknCVCqnNH8VBV34mmZ4MzfRhMOC+P+MjEUJb8IgCgVSK",
+	"OwoqiyJKYxrvdQe8CdvKpLBwcuslkpBjwtm/yDZsW2miM9Us4PDTUFKiniG+Dc/BcZmmlr2vwrOCzioq",
+	"yDxfMZGSzDwDVcNi2bXjSymPGR+bc1EzHpX+SeMQhIRwRFhC47DbBA03OLbeGSJmabw1NT9QHlvJt+TT",
+	"cEFCb3E6TTKjjjyLrGJRL8nxNV/wkuXleFY7v0WI19EuqLLXJv5TYx4lyq9w0spBePz80iQUcvRbKRBu",
+	"lqEgiTR7oCG085UD4TFMKEn0ZLYXQIjiNYS20c7N2oFoTaepBoube4aPxEyhImeaZZLTGMRoBHczYFqB",
+	"eORUmpEcug+FYUIhtB8J04yPYSSk0f0H/LKf6QkYPfCORPemi6TIsDwChNAm4OAJj0SBU2uOwTQTkv2L",
+	"AhkTxh3T8rqJ3WVJV/ALbgWtyqpQg6lM2agxlTgAVfo8Sq16+hyNApXirU2GJWy1SWNfrQtV1r9MaZBU",
+	"Zcm2i6ytxY2xZjVCJC/QzqyBEdMRyRLrICj4TPMw6xSKNNN9OT4RfMTGJQafr31Rl6vR19OI0SQ+gqcH",
+	"kmQ0ANP8CNwS/1/KOKfxfB4eQ2hGCCFKKJHK8PuvnbHolEY3+Nq9cP/4PCXpZ3vqX6qr/FLu2mFTI/jx",
+	"RFGNb42ZnmR33UhM9wVJWScSMR1Tvu9nMJssuqt7lnZEauHWSYXhstKe94JZusDSCwO1Qc54z80Q4TOc",
+	"knST42qmhvWHMGjl06SMj9WgdQSfnwYIFPPvQYt07watwPxD2R/uBmahLzoYhNaIRPRp/mqnMl9LX7t0",
+	"mTzLjra4P4xEZl1Mi5b0SzwxMVNpQmbDparpxrbH9+YlL3YrvdR6YmpIHgjLHVNVqvrFcGBwNoPRiYAL",
+	"SAQfUwkjxmOF/jyjuYCwvj1rbUDbKAWKaiP7FRBJ4Z6meq+k427h+kJtSlHKt8LBKZVjGg8teFNJHxh9",
+	"3Bq+38bGsSJhFXV8S9ZZHr6Edrsae7l/UpPEb8jwxKoxtmj61Ows290eJw6yZf/Vjq7tbaJN/FzPsWEa",
+	"fGMVfrelx7Wg7hohrbJFFo+qztNrSNx4PEtosNHEqUittfJN/Zwl97diPE7oM7XIlSynfrRF40bVNlNa",
+	"TI2Cbde4XPjmBswwk8l2Uq+AWT+3gj7JBAX0WpG+AG04W+p7oc9d1w12rnpwSp+scb3CreDa/u7t9tXk",
+	"ttScz+3+KrD95jY5QCb4CZLGlkhFUuaFcKPf+O2P7/7zcBtfcT9l4OS0G3s4oSSm0kpqpMfWUesfnf7V",
+	"Wec35CZlN/X7HxeGgl9t/4ajyL2G1cG54LRkZbs/7yiROIzfc9CytnUNUeHWDNgwm92HWg7hCuT+8+1P",
+	"B00innwtd/nxsJj8Vzf+GqfmGq9+3WffFLRBuO2Esi/NKLBA33aGKGGU661da/XRT3AYQ//1kRWNJNU7",
+	"Gf3GDpXPoCKR0nXiujLQje2xKMXtgFrcU/5yUN+aYTyYCz/7AmIc/meJzVkF9xPylAZ/7T3lu2MAuEAc",
+	"1/v3q8SpVF0fOGqFStEQ2q7RXgDhROsUnc4YODSCbIg/off5kd4pEd1TjQ5oT+Z2YNMKOWelXyto5Z3K",
+	"9H6br3Ed8y65aUtQX8maPzAViQcqnyfu153twjGWwf18P/b2m/sGmgNmVWxAf3V1O0sNANQwjmSzWfZM",
+	"IlwAUnmiRbFdzJLvowmW1SSUBUP2RhMeExm7RBRv/4Ckzpd9NwOSJNC/OnNNJoTHCbXeoOpZ5DkAtSwX",
+	"mJJowjjtSEpiQy0QJUSpIwjvSIy+ZqowPpfxfJOx+ZsLPRyJjMcYr4sEHyUswpaMP5CExT74Zxo6Z34A",
+	"IRoKGc8VfOxdTQ/A2fwvLlHA/DaleiLiIY6XJOKR2qlTMksEiYdaiGFC5Jja1boTovFwSmNGXGgRQkk0",
+	"HSZsyrTrX1mMWb2mkhOXuxC6GKPjFqc+fWHRbleKjGlZJzx3P63jK97z74f4UptulYFRpDL9LOJZk+Ms",
+	"bsCr8PzkanjRPz8dnv7j7Ob2xmzb/HR28Xv/49mH4enFh6vLs4tb//vJ5cXF6cnt2eXF8Jf+2cfTDwg3",
+	"8+X27Pz08tNtfYDr05ury4ubU/M7/tLHzqfX15fXed/+p9tf8/Fs/5vT699Pr4cfzm76P7ufLy5vh79c",
+	"frrAPz5dmE6X12f/1/U5vf318sPQtOl//Hj5d7eyq/4/P172PwxvLy+HH/vXfzu1fW8+XV1dXt+efhie",
+	"n3446w9v/3mFX677t6fDj2fnZ7eu/6eL/u/9s49mDeb72cXt6fVF/6NbfyXq3IwBa4yAmNaOe/mxLmeu",
+	"OUFvluqG+IEcMoqoUhsYkL6lj001LbQpsW9hpTHVhCUbB7EXEgXrbL62Tjd8iWyaVtW0eAwlFgHImvRd",
+	"FpgU92FglJDHCdHAFHChwTDPWXctqbsxmyBZ88Jupyl4A2gTNy/aNsaIJUlW4Ve/4w/1JdtmJeDWFrpi",
+	"K7duVV498xqg98I0jbrM8qr5gEujqoRE962gFaFeMrTJXlw4P9NYiHFCh7G0UdaIJJGYmgkeWcKEwe1p",
+	"DXlqMzWs5TxKrT7doPHI8ZYaC8m0cBZ8s8ISiemU8LhxsDw0flvVtMv4ejuhkGuGoA3SPgp5T2Pv/MbQ",
+	"uSP2UZZA4aQoEPqznzSwClEpvaq/VYSlEj5Z+L7SoU55jBGl4mvTqiZEWUNONY+ygQm/7MxKAYzm4zCQ",
+	"PPFHsgYqTWs3/XMeurzZ0gBSSqUSnJzFq/tbm/mCTGkDe8OfQYxsXEQLSWOwHRS0OTVWpJ5QJgEZg8Lg",
+	"yFbucMdUN0tjcsx5XiSMNgYejFJ5sjwuUTGMVk1ckFHhXO+/yLfe6Pwu0nZKxmeO3gWOVrC5em5VxlFQ",
+	"TjmztkCHMoTqaFpGu0aOUqb0MlSapFjOGp/niqxzz5LNe9j76cdmZ9qZbf3j4VrmmrsgKmGhZl5bpYrT",
+	"rzTKNJpHWoDMOLSVjpkAwZPZMUwzpeGOeo5q9kS0kG8UoKHSSZiyYcSyW6V3cLieRVZdfb1gJc9cu78y",
+	"C61u8NP1x5zo8QCPweMyZkEZwp+V5MhdpiFEEIS1fS1xTuzEdVpds1HzwI177PgRTMkMMkUhfHpybKv7",
+	"2+k/5/MQNJ2mCdFUuQUvOGEXXK6Oz9YgxdkfGQUWU67ZiFEZwD29I3ediCgKbdoddyGczjqRnHYwOy7c",
+	"C4BomAql4cdDiCZEkkg7I720Z7OG1fnZVQZfxqWDJpCrQg5uAPIlbr66SwLHdMAOgPJIzlLMzTNKsNKY",
+	"o2fFhPdSbAruEofPEfldD5G+uoZSRMj1AcZhypKEKRoJHnvIsqlREXEM6yW3P7wtE9ILxUTdR9jE7otx",
+	"V7LMDzShmi43+HwWdt24Mr2WqEyNesqC+WQHwNZNC3yOxYhrXbnbMz4Si7tZqto8UKmatcbmE/DtV67h",
+	"I1N6Pbw3MloLm6BB60nJmHHiWfqqYa6Kli+BfGXKlSBYv/2Nd/1t8OSWbnJGGy3SDWUYy7derktKXXLD",
+	"ZYl90+yh/TtabJRreJSCjwN4nFBeukURAlOA6lRjLj6OerLcDVjz4DW4+pa79hp9hhifqfv3GpdmhDGP",
+	"ZudLbq2lUmgRieT3paTvAzGel2yEBdh4bi+CbWe9rrMytrqqcR6lt0IkN9l0SuSsMfXnGTZ9d9MUBGsq",
+	"eBCsROlPqPH/yVT5lbr7t9WyV6vV30UTvqZpQiKqyka7m6YLfautGfU+/MH9L4R7StNKe2z0MtX4bDq1",
+	"RtIxkCiiqBcaA8myLPpHRhJjPplJo0xKw9PMQC/Ug2tMzSZFSzoVDw4grjXqp5Llnq1m/XnBYbIurdql",
+	"VL9ecvsL1Pomb1AVfOeY+waMu3OqeoDynHMPXuK+PEPHfzX9vImzGdbbpEuvdk9iRuDN83Kel2i2m9gP",
+	"5Wm/LN/PbrVZhFBjhH23alNZCG59IM8GatNiripaenUhGC9uFvtiNFJ0qUqgSdL0qbZC2y5w0+RjNq3S",
+	"wOuMP4h7+nq3uuZr1rEM5ziRUjy6SzjbEMsOr3UFxSoawblcybIZSKAlowqKbCJAtxPhsVG6EwV3JLo3",
+	"Ui2hYxLN4Obm9BhsNhP2HPCbm9OG5rUBjxcTnYJymtOAmyGcxw2vJmhyTzkQBWP2QHn1VqFPgcKkgVWJ",
+	"UOZrzETjVcK1cd1Ify3hdvl6h0Uxo+KLqMJ0Nki4yWnkSwP3marxijjDOkZgVmPHcD1KYb+18WIreTPJ",
+	"9Ax5sYVB/+rsNzr7Nc9vZQZzJj5d1fKn1teOkfn35WgiSZnLkf0Zk1L7mU3xRw6MXNXnqroOeHRYpoY5",
+	"a6eKrZpicR9Jx0xpKhXYeCiVcH5y5Xy6KsDbqJRrFhFttCMU8tOg0AaZHHAf7smde4G9eY8NpojLEeKy",
+	"DQSh3dOFM21nUaAfBfSvzgbcFctRIB6oBMGpW56cHQ34gP8AP/zgCg/98ANkPKYSwv2Ht/ul6wYqhLbi",
+	"5J4OI6JoAGElKyK0aU8qGHCAX4jS/auzjtKzhEJ4eHAATzY34Ohzt9v9Mg/Rk21lHDwwkdgZ9o79UiRn",
+	"pYWQlO0/HOzH9IEmBu3V/jRKOw6SIbQjMqXJCVEUGAdiVhA+OZkXgBF58xAot50Dt1BDr3krx6Dtp6Mn",
+	"oxMG4NJC5vNwr2uA1C/FY8EFYkBPpMjGEwSpAzIwBQ9MMcNQzAlNCSdjaiMWtvWAY2zCgLsLp+jPlyLT",
+	"FH35RdgCma0ZWQGnNFZAOCaY3dNZAMro7EQNeJjj9BH8dvpPa/X7JGAc5AgsZuPnYyAcZwZNOeH6jQIW",
+	"A+HqkUo14Ie9wy44eQZ3IjYc1/C4iKSp9S2/hXP2M7QP376zYLkmmgKKSwVtMRpBxhOqVCX8YiA3YuNM",
+	"OszdwzFTKv1+jgbcxjXyzLqISGT34T86ZoaPZoIO/r9hx+Ufr+mUMM74OBzwNhlpjIsyBS5jbg8PodZD",
+	"UW3Q2fqoIeOaJbjgR8Zj8Tjg0rRQe8dA/DCWckybuyweUzzlw4Of4JHpCYTXVMtZp28mDwNXpyqnujfK",
+	"5QRioSpo19Kcaolwe124sjTeRjoYcE2VDvKiYe5qu41o4N7M946hCMML9oAkSoBKKY+tUSB4HAy4mpIk",
+	"odKtPoDHiVDUm6ZmuTNQE/GIR/qBRkwZgjTmohFwEwo+DRBiEWVTyrWtDsYUKJZQrh0fMaqvxRghYypt",
+	"ZiQSiw8SBCCS2AB0xKTZlxJglSwoPKXAlKFiZeN8jxOWUJDi0Q5M4pjGXTOZZfY+3mS+LURBDDK7+m+4",
+	"v8VolJkoD0gZrmANLXP0CdNUkqSw2onZCoabSNJJhLhnfOxgaIZpV+nOHO2JaYTZjFdSfJ116g2EBIKm",
+	"tyERbfEYGdg9ndkkzXuKA9lFW+rG2gh7CPuJeETVo/AndOHGVivAYQo3A6o7hj+6+mnh1afbpc4HA13b",
+	"TFZ5gaRGBkPG77mZ2d7UCiBh93lZuzfKwmIh3dDs0wDMzIYdXQUG5Y2O1rUTSojWY6LpI5mhqPAitKOy",
+	"NE0YjcuytFtKC7XCtxR2OGr1um+7PbQPUspJylpHrXf4U9DKrxGuFjGmxdhaFjlnPotbRy2D7bl3TuGA",
+	"kkypxj6fnQ7yR0blrFBB8pSDzUrkLWZgGA2taWBvshTj5sG7971SFO5t1cQPGkyi5gmcLdQ4Q3nIBpfB",
+	"/EtQLcR40OvtrIpgcxSpoZDgJaeGySApu6M9hrBgO120/kLAO4nK4WmikY0Z9oMFGg/typsWlO+wlO1p",
+	"u7zdtksO2G26zcu0ZICRK6ENBEPGBkdbI9Mf3U+pUEsc3O5SNlNwJySHvCCMlX25M/4IemEXQoMtGApB",
+	"GVjoTG8URIQLziKSgEqycQCZjeCnuTYCJJJCmXn0xOtTqmt0L8tlc07teYl3e1nXu8sBRTvM/EEGfJEN",
+	"WaZTJWSbJFME0ay1QpX2ydy7RVSXkzOvmkXOq1ijk7e7n34Vjdilxa+I6oe9n7bu8vbd9l3evz4NXjvy",
+	"MzKePpZIsIkC58EaMbT/xOJ5kWmwKI5s3kIVi781z63lSjRglG3hMeoZ6HH4+gd3ReWUmNbJzHnYjfG1",
+	"+vyCZh3hb1S/7omsOouCmweWexurzRsBue4L7VwhDpChqnKu0d5f6iSNZcboA0ULfd0BNqlvrpSC04Ew",
+	"lbTKssv6UN3r9SVopVmTR9PZINaBOG0O9RjL35ghLtJjrZA83uO9Q10I3QGGLiMBxV8A0oYiGyORuZAe",
+	"cOZDhUdAIGajEc3DgShCYTMJamPTryZBXSh8Iwn6HWjM5ebmyPaKwvQ70Jg9jCqHPLbxZoN8Vh2zpiJE",
+	"E8LH9Pnyb1+7SMs3odVGFdiZYArajDNj+rN/0T1j8yqtfDquEAkarRLrT1vbwcY9jqwebPfwRkFoDcAQ",
+	"7mgkplQV6rQx7f21S6taV/LD8UJcniHub3Ci5h1aP9CEQkSiCY2tJ9hjYRf6rhBjWR1H94FmSQIEDno9",
+	"P2WelXJkU5nCwJyrr/BotW7rv4xIpqyHM29wImIaQnvDdCZ3+3DzfCbkbq6cI9zNgFP9KOT9gKciYdEs",
+	"WMx22jN794UcS3aMEWroSY+hfdjr7TVxNFf28BUldyXDbglnMej/RoErdP3fnbMYiORu9wemrWcodvfd",
+	"S0nyb5SLfryAsfissfWuHqwh9I1RYiGRYBlCIKmXaqe5hJ5kZjmUI2wbIcKAoAu8qL+UHndbZ24eCSwr",
+	"yK/PafTVS6w291pKnkEwWw33X0vx529U/+qafEO8qVykbUAYg76Mj7uVIGrr6POXqufogXKq1LGRC7Z6",
+	"n654gZQfpQCvSJWjtKlRuCO1ChDnrslaQGj6Ve+nCWE1ENRPoCF5CmfwL4ZcSTGlekIzBWZIsFmm3RIy",
+	"73JSo9IjsOKiqqFBOm00fdvEUCblqBmuOIjSsn3H9mHv0MrBYgZSjN/puIYdEsdyr/mEsAbOvi3b0/G1",
+	"pbse0ZYdmq3Nc16Uon4REm+TTdLI9nwY6hhN2Ly6kfU7MgWfrj+uBq6NFLxR4CpKu8JGH8BDJJ9iCRRt",
+	"NKE7I9NkFdwuU8r7V2c3KY22A5obuHn7btR8jeCyDmzgf/XObw18Vm8Ob9GvZGbXtsV35GXX9qb/PGi9",
+	"7717tVkvihoDq2BsFscsE33fe+dCmIYVGMy6w1QFBRmXlEQTzGJtPIZaBsZ+ob2X+WvtlgLTE5FpCDEe",
+	"FDoDpar3+wthARBVvEYl7IW8Rb3npDTtRjGuxVBUOfq0u/DTNw05bfnOw/I3HhrEcHHHv9xtQ12s9ISZ",
+	"6XRwsHGnhoIeW2hm5XkXQ03WJEwSxsdQrlv6RpWQr6af44jrcX3fhn870wjL2DZb6YZkWdQpAvTlaaFd",
+	"etUEQi44xuRtahe+eWLrEIZ7A27Ed1Ocq1JZylrcaMvTEHiWJN18OHSrOY8bsaq5i14tycspUhIw3D+f",
+	"o23sl4Th/UHW672LqlUc8Td6VOruvs/nYReMlPCF0t6YBSXZGFMV7Yo46kGSUlDZaMS+QjuczobTKB0e",
+	"hHtWw8C8xq5ZiQfdEbh3GbzyraomGClvL6/ljP6PTFnvR0O9wxD2/e95tS4DdL4XlLLoyIA7GY3PTOSJ",
+	"AGGtvmEYAE0UhVy+55J9wBdEu1OlfIGq3I2SZncJi4wSYdjlROtU2WEHPJ5xMmWRT6DDre4Fzg+CWVQL",
+	"r1gY/HFgbEagY+ACMuWKfuFymYLDXq8xVmnROq/+9o1crcurmr5y2HJpfdxtGGvvGYz1Wdx4s8hkvdP7",
+	"vyTfdwcCZGV+DrQVsmbMnVLGNkeNe++lomDfM6HlMsFoYR30Q7e5ACkeDVk9SqY15XtHIDPu1X8/1sx5",
+	"cbGkoOEOZlnW3+l2Q+IHY64oquD6lxP4j/c/vQXPExztlllDF/qu54A/OtXMTskUhOXihd7hasWNESng",
+	"r7Ph3THDjJCVOrcnWK+nc4iqALIURlJwdH8QjekTLuPOMpNjtBSldZwRPeAR4VxguQzUQylaT+97B01c",
+	"x9eYfDW2U6/Y+cqhnuXFNf+UbOdlzOB972D7OXfBQa4k7UQTGt3nPKTEOLxtvv/h5NrL6OcxjadKue/V",
+	"ORTmuK2AzfssWrmHi7zmGWkO9YM//EtKAbtxc4DVcmULp7Q8QWIVqHdI0g222je2zf6iR/o3qjFfYv2J",
+	"rnem1yvtL/err3n3BAO0REeTRRSyAegaFn0D2dT8zOprS6aXofGriaS/KO5fU0x9KbMzZ3EaA1ppMlOQ",
+	"58zs7UQe7eMlrqUevUu8rhUJGWOmLOMPwiKOWZe9frQ/jdIALVeGN0HxXo2Q9u5IcTckwGeU/GOKwOkj",
+	"VRreBr1ez10kEyMwqmCZ8ge8L8doLSunHKsscZc8MDkMPR1duHapD+Z3p2PnN2HuSHQ/liLj1sQmaUqJ",
+	"REUXbySMJLGAxjsW9s5KkxJadUaeINSe6ZBcmhu/zjv5Om7F4inzDdyJprXPPOn+GxJshAEQIRKPxNzG",
+	"gAokDjyu46WjP4Uw25ZH2DdH0X+0WfrTbgVvo339izfmq75Ww18YV5rwCK9kLj7Raq/pkQH3D7Wi46/8",
+	"XOveUe5Ow8tFbgKXzWBYBlXrnGqYhGWN/rpLLr/yZ6xg+5YsJITHqgsXQgPhC/s6WuaPuy4O5pX02C0c",
+	"YrcTWvPKagFmTKOzd//7awTfzbK90URql/dvUal6DIZGCAf6lSl84Hidqr09uyhdE/3TMAyEigICJYUA",
+	"34U0gp+DDbiUNS+rcOhMcgUHvQPnSveE3Q7Lr28fgX8hfe8YUpHYK72lwbQARV0yy4xHA24oHtpNr6lj",
+	"4mC5a+l6kVslJkcfHhwMeO0qfDOTwOOoPUO3yCUOXttMMMBX5lS+l+ti85SRvGLFqm1X32qYB2ui/Q3v",
+	"E8y/LAn7u3Nv1457z93inZLE0AWNgRmkahg6tFcndsFezgnPSIK3UzpIQPlDqglTXsOvqEC7YSsVe+JP",
+	"w1auqRLJA1UQPlWew5wPnwxM5mEAI+bqZCCU3ij/vrbyBkmCJWKYVpAyrgKnSjKdp09C9SpjHmdWFSaF",
+	"rIk8DrhlTWjahc5mgjaxZ2TLASADcV9siJkpPOsjMJBBHsQH3N+1FrKUyWxs0dyrz4vb+YZ9ZZLC+97B",
+	"gLfrz/lgQQNfqfd97xDai8/7rMqFNobGK3pZGh7O/26+lqZH8JfoW5LYq372aP9HyWqe8/1zFrqTqKWx",
+	"lgWnvsp6haxtbvHdzFJYQdierisHuxOG+r30s2ZP6s9Zcl/3phaqyjcl9uZ3eb8BwW+Z2FV5WngDb4xh",
+	"AaMsSYL8Flghl0tFUcL8oebw389nc4pFXEsiDV/Ps8SHGc0711tQGKM24COAr0lwQeP4bjU7I+W629jd",
+	"v3M37+w1vJJ39tgaoIZUmPa3TKOEEqkGPFx8Qt4aSPYxbq89hd2FX2y9qAmN7mk84GRMGHfpgU7z8hVn",
+	"y5dRjlCLKVeVsUq1L71jbT6suw0GBLn1hXRlDGh0W4vRyPp57BjLL6pWyftVmNufI2ZU5Warb6+a8/o3",
+	"5E0x00A8slqvDSiqDZYpaC/SRQDFC+8BVKlhiwCRu5bhvJFLo0H5+85WirgMVJIYjaatGB8nFDJFi5dO",
+	"3vZgynimqQKRxAHciYzHA3/X3Ndd4XGJ5+514fSrvamrnI4U08BGerwRdU+5GvBSZcKizLMUj6BFkT9r",
+	"BlfW82PsKxSHeD9rwPvOx+u8ulilDBRNRh1XD4vG8Ovt+Ues2+MM7Xe9A1cvccBLD/yEnQ6CsGM1tg76",
+	"gyMi5czwg7DCzEuO4kyF3QG391f/TwgjKabl605TIu+LXfl7sLlNKClRmOQ14FOmDPgDz8YCw1vx2R58",
+	"MRYvreJp2W1wY+6p0HqWYkHRtzTgU8MloH39ywn8dND7jz2fvGVPyB0JF3rC+LiJveHL1CceiTYKjrln",
+	"MJffdAqWV7J6Vkem1HO6+edZn9dxWHv5a9U98E2upU20vfezxQWxvq0+pQhi5MRQyYJ7nvLYPh5QKk5/",
+	"QqIJ7ZwIrqVYM2fQOrHr7Ny4mymdK0wTXNftmo6olFRu1Nx0eGeNvuoOf3Y1dWtvbzkbCu9kVXb20UWy",
+	"d766w50d2vm2ZM2UgilTSMh//oNccYfp73nxx8a8fkW5K3SQKSrRo7+5sKtftq4pIba2pcQyX/kFXybz",
+	"u0ponbeXefv2jq1wKCuYriAZGv5kjMkMilJo2wdQvY5sq6vEgfcOGg3WffKvAOwZjTeX977QmVcXNBqv",
+	"x9jEiHJ8y3rAsSanU/esEKyGJe4ouAGtOxIF57IMCG+P11h7g/ZfjsrmLmH/CIO96yAULT0r577hU5IN",
+	"jNR9fiH73IF13jcn+BzDHPEuKNvhBnOer+TuROEsSog4l1Remrd0gAEek8y4ZlPUs4jOU3DOT65c7rna",
+	"kgT3n5By9m3a0GZmsemxm8oqfet2X+qWTxlXpSrX3hnPtKoXFiy88VjcyNaZD71fvzTBEsu2nb+JElrv",
+	"ntXxRIaJkOiJz81Ts/8BR7XsMMCiSc4rj0d42OsF27jkgw1c8sfOHnF5+/56gjHfi0jCQa/nwgjOP1mN",
+	"JjRxE/tsgLOAN9AUN6b/3dvSi68tvLIJ3fDMwgoeg0rP/7j//6zuf0dOjv0f16N3PirnrwN6hmJ4wRIG",
+	"W9Wj6s8RfP5ibJPyAwOfvxhKcQMt5FVh6WXD1V1pYczndPVQuwU92qImZuh6f6smlfn90iHsFhYHsTfh",
+	"A7ztjlfZc3ColEaGCdNkVBpJpKo1/zL//wEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -134,7 +134,11 @@ func (s *Service) callTool(ctx context.Context, c *Connection, t *Tool, args map
 	cctx, cancel := context.WithTimeout(ctx, time.Duration(c.TimeoutMS)*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	result, err := s.prober.CallTool(cctx, c, t.Name, t.ApplyInputs(args))
+	var result map[string]any
+	dial, err := s.withAccessToken(cctx, c)
+	if err == nil {
+		result, err = s.prober.CallTool(cctx, dial, t.Name, t.ApplyInputs(args))
+	}
 	outcome := Outcome(result, err)
 	s.observe.ObserveToolCall(via, outcome)
 	s.recordCall(c, t.Name, t.Slug, via, outcome, time.Since(start), err)

@@ -134,6 +134,9 @@ type Connection struct {
 	Headers Sensitive
 	// Secrets are write-only values referenced by header templates.
 	Secrets Sensitive
+	// OAuth is the OAuth document of an AuthOAuth connection (discovery,
+	// client credentials, tokens), opaque here; see Authorizer.
+	OAuth SecretBlob
 
 	AutoConnect bool
 	Enabled     bool

@@ -10,6 +10,7 @@ type Observer interface {
 	ObserveProbe(transport, outcome string, d time.Duration)
 	ObserveToolCall(via, outcome string)
 	SetMonitorLag(d time.Duration)
+	ObserveTokenRefresh(outcome string)
 }
 
 type noObserver struct{}
@@ -17,6 +18,7 @@ type noObserver struct{}
 func (noObserver) ObserveProbe(string, string, time.Duration) {}
 func (noObserver) ObserveToolCall(string, string)             {}
 func (noObserver) SetMonitorLag(time.Duration)                {}
+func (noObserver) ObserveTokenRefresh(string)                 {}
 
 // Outcome names the result of a probe or tool call for metrics and call
 // records: ok, tool_error, timeout, refused (by network policy, or before

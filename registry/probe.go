@@ -61,6 +61,11 @@ func (s *Service) Test(ctx context.Context, tenantID, id string) (*TestOutcome, 
 	if !c.Enabled {
 		return nil, errorf(ErrNotActive, "MCP server %q is disabled; enable it before testing", NameFromSlug(c.Slug))
 	}
+	if c.Status == StatusPendingOAuth || c.Status == StatusReauthRequired {
+		// Nothing to probe until the user authorizes: report the state.
+		return &TestOutcome{TestedAt: s.Now(), Err: errorf(ErrUpstreamAuth,
+			"the server needs OAuth authorization (status %s): open the authorize_url, or call reauthorize", c.Status)}, nil
+	}
 	return s.probeAndRecord(c)
 }
 
@@ -75,7 +80,11 @@ func (s *Service) probeAndRecord(c *Connection) (*TestOutcome, error) {
 		pctx, cancel := context.WithTimeout(s.bgCtx, time.Duration(c.TimeoutMS)*time.Millisecond+time.Second)
 		defer cancel()
 		start := time.Now()
-		res, perr := s.prober.Probe(pctx, c)
+		var res *ProbeResult
+		dial, perr := s.withAccessToken(pctx, c)
+		if perr == nil {
+			res, perr = s.prober.Probe(pctx, dial)
+		}
 		transport := string(c.Transport)
 		if res != nil {
 			transport = string(res.Transport)
@@ -104,7 +113,7 @@ var errStaleProbe = errors.New("connection changed during the probe")
 // a configuration that no longer exists).
 func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *TestOutcome) error {
 	_, _, err := s.store.UpdateConnectionTools(ctx, probed.TenantID, probed.ID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
-		if !c.UpdatedAt.Equal(probed.UpdatedAt) || !c.Enabled {
+		if !c.UpdatedAt.Equal(probed.UpdatedAt) || !c.Enabled || c.Status == StatusPendingOAuth || c.Status == StatusReauthRequired {
 			return nil, errStaleProbe
 		}
 		now := out.TestedAt

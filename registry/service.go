@@ -79,6 +79,8 @@ type Options struct {
 	Observer Observer
 	// Calls keeps call records (written in the background); nil: none.
 	Calls CallStore
+	// OAuth enables OAuth connections; nil: auth_type oauth is refused.
+	OAuth *OAuthOptions
 	// Now is the clock (tests control time); nil means time.Now.
 	Now func() time.Time
 }
@@ -92,6 +94,7 @@ type Service struct {
 	onChange      func(Change)
 	observe       Observer
 	calls         *recorder
+	oauth         *oauthFlows
 	log           *slog.Logger
 	now           func() time.Time
 
@@ -118,6 +121,9 @@ func NewService(opts Options) *Service {
 	s := &Service{
 		store: opts.Store, urls: opts.URLs, stdioCommands: opts.StdioCommands,
 		prober: opts.Prober, onChange: opts.OnChange, observe: opts.Observer, log: logger, now: now, bgCtx: bgCtx, bgCancel: cancel,
+	}
+	if opts.OAuth != nil {
+		s.oauth = &oauthFlows{OAuthOptions: *opts.OAuth}
 	}
 	if opts.Calls != nil {
 		s.calls = newRecorder(opts.Calls, func(err error) { logger.Warn("call records", "error", err.Error()) })
@@ -162,7 +168,34 @@ type NewConnection struct {
 
 // Create validates and stores a new connection, born active (or disabled).
 func (s *Service) Create(ctx context.Context, tenantID string, in NewConnection) (*Connection, error) {
-	now := s.Now()
+	c := s.newConnection(tenantID, in, s.Now())
+	uniqueSuffix := in.Name == ""
+	if uniqueSuffix {
+		c.Slug = SlugFromNickname(in.Nickname)
+	} else {
+		slug, err := SlugFromName(in.Name)
+		if err != nil {
+			return nil, err
+		}
+		c.Slug = slug
+		if c.Nickname == "" {
+			c.Nickname = in.Name
+		}
+	}
+	if err := s.validate(c); err != nil {
+		return nil, err
+	}
+	if err := s.store.InsertConnection(ctx, c, uniqueSuffix); err != nil {
+		return nil, fmt.Errorf("create connection: %w", err)
+	}
+	s.notify(c, ConnectionCreated)
+	s.autoConnect(c)
+	return c, nil
+}
+
+// newConnection builds a row from a create request, born active (or
+// disabled when not enabled).
+func (s *Service) newConnection(tenantID string, in NewConnection, now time.Time) *Connection {
 	c := &Connection{
 		ID:          newUUID(),
 		TenantID:    tenantID,
@@ -184,19 +217,6 @@ func (s *Service) Create(ctx context.Context, tenantID string, in NewConnection)
 		CreatedAt:   now,
 		UpdatedAt:   now,
 	}
-	uniqueSuffix := in.Name == ""
-	if uniqueSuffix {
-		c.Slug = SlugFromNickname(in.Nickname)
-	} else {
-		slug, err := SlugFromName(in.Name)
-		if err != nil {
-			return nil, err
-		}
-		c.Slug = slug
-		if c.Nickname == "" {
-			c.Nickname = in.Name
-		}
-	}
 	if c.AuthType == "" {
 		c.AuthType = AuthNone
 	}
@@ -206,15 +226,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, in NewConnection)
 	if !c.Enabled {
 		c.Status = StatusDisabled
 	}
-	if err := s.validate(c); err != nil {
-		return nil, err
-	}
-	if err := s.store.InsertConnection(ctx, c, uniqueSuffix); err != nil {
-		return nil, fmt.Errorf("create connection: %w", err)
-	}
-	s.notify(c, ConnectionCreated)
-	s.autoConnect(c)
-	return c, nil
+	return c
 }
 
 // Get returns one connection of the tenant.
@@ -356,6 +368,9 @@ func (s *Service) update(ctx context.Context, tenantID, id string, p Patch) (*Co
 			c.Enabled = *p.Enabled
 			if c.Enabled {
 				c.Status, c.StatusReason = StatusActive, ""
+				if c.AuthType == AuthOAuth && len(c.OAuth) == 0 {
+					c.Status = StatusPendingOAuth
+				}
 			} else {
 				c.Status = StatusDisabled
 			}
@@ -370,10 +385,15 @@ func (s *Service) update(ctx context.Context, tenantID, id string, p Patch) (*Co
 
 // Delete removes a connection.
 func (s *Service) Delete(ctx context.Context, tenantID, id string) error {
+	c, err := s.store.GetConnection(ctx, tenantID, id)
+	if err != nil {
+		return err
+	}
 	if err := s.store.DeleteConnection(ctx, tenantID, id); err != nil {
 		return err
 	}
-	s.notify(&Connection{TenantID: tenantID, ID: id}, ConnectionDeleted)
+	s.notify(c, ConnectionDeleted)
+	s.revokeInBackground(c.OAuth)
 	return nil
 }
 

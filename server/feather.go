@@ -9,19 +9,22 @@ import (
 
 // ConnectCustomMcp creates a connection (Feather).
 func (s *Server) ConnectCustomMcp(ctx context.Context, req gen.ConnectCustomMcpRequestObject) (gen.ConnectCustomMcpResponseObject, error) {
-	in, err := fromCustomMcpCreate(req.Body)
+	in, oauthReq, err := fromCustomMcpCreate(req.Body)
 	if err != nil {
 		return featherFail[gen.ConnectCustomMcpdefaultJSONResponse](err)
+	}
+	if oauthReq != nil {
+		c, pending, err := s.reg.ConnectOAuth(ctx, tenantFrom(ctx).ID, in, *oauthReq)
+		if err != nil {
+			return featherFail[gen.ConnectCustomMcpdefaultJSONResponse](err)
+		}
+		return gen.ConnectCustomMcp201JSONResponse(connectResponse(c, pending)), nil
 	}
 	c, err := s.reg.Create(ctx, tenantFrom(ctx).ID, in)
 	if err != nil {
 		return featherFail[gen.ConnectCustomMcpdefaultJSONResponse](err)
 	}
-	return gen.ConnectCustomMcp201JSONResponse{
-		ConnectionId: uuidOf(c.ID),
-		Status:       string(c.Status),
-		Vendor:       featherVendor,
-	}, nil
+	return gen.ConnectCustomMcp201JSONResponse(connectResponse(c, nil)), nil
 }
 
 // ListConnections lists the tenant's connections (Feather); without limit,

@@ -212,7 +212,7 @@ func orEmpty(m map[string]any) map[string]any {
 // become headers over secrets, so the Ferni dialect shows them as
 // templates: bearer → Authorization: Bearer {{secrets.token}}, api_key →
 // <api_key_header>: {{secrets.api_key}}.
-func fromCustomMcpCreate(b *gen.CustomMcpConnectionCreate) (registry.NewConnection, error) {
+func fromCustomMcpCreate(b *gen.CustomMcpConnectionCreate) (registry.NewConnection, *registry.OAuthRequest, error) {
 	in := registry.NewConnection{
 		Nickname:    b.Nickname,
 		Description: b.Nickname,
@@ -234,27 +234,39 @@ func fromCustomMcpCreate(b *gen.CustomMcpConnectionCreate) (registry.NewConnecti
 	switch in.AuthType {
 	case registry.AuthBearer:
 		if deref(b.Token) == "" {
-			return in, validationf("auth_type bearer needs a token")
+			return in, nil, validationf("auth_type bearer needs a token")
 		}
 		in.Secrets["token"] = *b.Token
 		in.Headers["Authorization"] = "Bearer {{secrets.token}}"
 	case registry.AuthAPIKey:
 		if deref(b.ApiKey) == "" {
-			return in, validationf("auth_type api_key needs an api_key")
+			return in, nil, validationf("auth_type api_key needs an api_key")
 		}
 		header := derefOr(b.ApiKeyHeader, defaultAPIKeyHeader)
 		in.Secrets["api_key"] = *b.ApiKey
 		in.Headers[header] = "{{secrets.api_key}}"
-	case registry.AuthOAuth:
-		return in, &registry.Error{Kind: registry.ErrUnsupported, Message: "auth_type oauth is not available in this version of tether yet; use none, bearer or api_key"}
 	}
 	if in.AuthType != registry.AuthBearer && b.Token != nil {
-		return in, validationf("token applies only to auth_type bearer")
+		return in, nil, validationf("token applies only to auth_type bearer")
 	}
 	if in.AuthType != registry.AuthAPIKey && b.ApiKey != nil {
-		return in, validationf("api_key applies only to auth_type api_key")
+		return in, nil, validationf("api_key applies only to auth_type api_key")
 	}
-	return in, nil
+	oauthGiven := b.OauthClientId != nil || b.OauthClientSecret != nil || b.OauthAuthorizeUrl != nil || b.OauthTokenUrl != nil || b.OauthScopes != nil
+	if in.AuthType != registry.AuthOAuth {
+		if oauthGiven {
+			return in, nil, validationf("oauth_* fields apply only to auth_type oauth")
+		}
+		return in, nil, nil
+	}
+	req := &registry.OAuthRequest{
+		ClientID: deref(b.OauthClientId), ClientSecret: deref(b.OauthClientSecret),
+		AuthorizeURL: deref(b.OauthAuthorizeUrl), TokenURL: deref(b.OauthTokenUrl),
+	}
+	if b.OauthScopes != nil {
+		req.Scopes = *b.OauthScopes
+	}
+	return in, req, nil
 }
 
 func validationf(msg string) error {

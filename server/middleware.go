@@ -38,7 +38,7 @@ func tenantFrom(ctx context.Context) *registry.Tenant {
 // isOpsPath reports whether a path is served without an API key.
 func isOpsPath(path string) bool {
 	switch path {
-	case "/healthz", "/readyz", "/openapi.yaml", "/metrics":
+	case "/healthz", "/readyz", "/openapi.yaml", "/metrics", "/oauth/client-metadata.json", featherPrefix + "/oauth/callback":
 		return true
 	}
 	return false

@@ -38,6 +38,10 @@ type Options struct {
 	MetricsElsewhere bool
 	// RateLimit and ProbeRateLimit are per-API-key budgets (zero: off).
 	RateLimit, ProbeRateLimit Rate
+	// OAuthReturnURL, when set, is where the OAuth callback redirects.
+	OAuthReturnURL string
+	// ClientMetadata is tether's OAuth client ID metadata document.
+	ClientMetadata map[string]any
 }
 
 // Server serves both API dialects over one registry.
@@ -52,6 +56,8 @@ type Server struct {
 	metricsElsewhere bool
 	limit            *limiter
 	probeLimit       *limiter
+	oauthReturnURL   string
+	clientMetadata   map[string]any
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -66,6 +72,7 @@ func New(opts Options) (*Server, error) {
 		reg: opts.Registry, keys: opts.Keys, ready: opts.Ready, log: logger,
 		metrics: opts.Metrics, metricsElsewhere: opts.MetricsElsewhere,
 		limit: newLimiter(opts.RateLimit), probeLimit: newLimiter(opts.ProbeRateLimit),
+		oauthReturnURL: opts.OAuthReturnURL, clientMetadata: opts.ClientMetadata,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

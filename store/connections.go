@@ -21,7 +21,7 @@ var _ registry.Store = (*Store)(nil)
 const connectionColumns = `id, tenant_id, slug, nickname, description, transport, connected_transport,
 	endpoint, command, args, auth_type, headers_enc, secrets_enc, auto_connect, enabled, timeout_ms,
 	persona_id, status, status_reason, tools_status, tool_count, connected_at, tools_synced_at,
-	last_refreshed_at, last_used_at, created_at, updated_at, server_info, protocol_version`
+	last_refreshed_at, last_used_at, created_at, updated_at, server_info, protocol_version, oauth_enc`
 
 // InsertConnection implements registry.Store.
 func (s *Store) InsertConnection(ctx context.Context, c *registry.Connection, uniqueSuffix bool) error {
@@ -38,7 +38,7 @@ func (s *Store) InsertConnection(ctx context.Context, c *registry.Connection, un
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO connections (`+connectionColumns+`)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
+			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
 		if isUniqueViolation(err) {
 			return &registry.Error{Kind: registry.ErrNameExists,
 				Message: fmt.Sprintf("an MCP server named %q already exists", registry.NameFromSlug(c.Slug))}
@@ -220,16 +220,40 @@ func (s *Store) sealMap(m registry.Sensitive, aad secrets.AAD) (any, error) {
 	return ct, nil
 }
 
-func (s *Store) openMap(ct []byte, aad secrets.AAD) (registry.Sensitive, error) {
-	if ct == nil {
-		return registry.Sensitive{}, nil
+// sealBlob encrypts opaque secret data; empty is NULL.
+func (s *Store) sealBlob(b []byte, aad secrets.AAD) (any, error) {
+	if len(b) == 0 {
+		return nil, nil
 	}
+	if s.cipher == nil {
+		return nil, errors.New("store opened without a cipher cannot write secrets")
+	}
+	ct, err := s.cipher.Encrypt(b, aad)
+	if err != nil {
+		return nil, fmt.Errorf("encrypt %s.%s: %w", aad.Table, aad.Column, err)
+	}
+	return ct, nil
+}
+
+// open decrypts one value, naming where it lives in errors.
+func (s *Store) open(ct []byte, aad secrets.AAD) ([]byte, error) {
 	if s.cipher == nil {
 		return nil, errors.New("store opened without a cipher cannot read secrets")
 	}
 	plain, err := s.cipher.Decrypt(ct, aad)
 	if err != nil {
 		return nil, fmt.Errorf("decrypt %s.%s of %s: %w", aad.Table, aad.Column, aad.RowID, err)
+	}
+	return plain, nil
+}
+
+func (s *Store) openMap(ct []byte, aad secrets.AAD) (registry.Sensitive, error) {
+	if ct == nil {
+		return registry.Sensitive{}, nil
+	}
+	plain, err := s.open(ct, aad)
+	if err != nil {
+		return nil, err
 	}
 	m := registry.Sensitive{}
 	if err := json.Unmarshal(plain, &m); err != nil {
@@ -259,12 +283,16 @@ func (s *Store) connectionArgs(c *registry.Connection) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	oauthDoc, err := s.sealBlob(c.OAuth, aadFor(c, "oauth"))
+	if err != nil {
+		return nil, err
+	}
 	return []any{
 		c.ID, c.TenantID, c.Slug, c.Nickname, c.Description, string(c.Transport), string(c.ConnectedTransport),
 		c.Endpoint, c.Command, string(argsJSON), string(c.AuthType), headers, secretValues, c.AutoConnect, c.Enabled, c.TimeoutMS,
 		c.PersonaID, string(c.Status), c.StatusReason, string(c.ToolsStatus), c.ToolCount,
 		formatTimePtr(c.ConnectedAt), formatTimePtr(c.ToolsSyncedAt), formatTimePtr(c.LastRefreshedAt), formatTimePtr(c.LastUsedAt),
-		formatTime(c.CreatedAt), formatTime(c.UpdatedAt), string(serverInfo), c.ProtocolVersion,
+		formatTime(c.CreatedAt), formatTime(c.UpdatedAt), string(serverInfo), c.ProtocolVersion, oauthDoc,
 	}, nil
 }
 
@@ -275,13 +303,13 @@ func (s *Store) scanConnection(row scanner) (*registry.Connection, error) {
 		c                                                  registry.Connection
 		transport, connected, authType, status, toolsState string
 		argsJSON, created, updated, serverInfo             string
-		headersCT, secretsCT                               []byte
+		headersCT, secretsCT, oauthCT                      []byte
 		connectedAt, syncedAt, refreshedAt, usedAt         sql.NullString
 	)
 	err := row.Scan(&c.ID, &c.TenantID, &c.Slug, &c.Nickname, &c.Description, &transport, &connected,
 		&c.Endpoint, &c.Command, &argsJSON, &authType, &headersCT, &secretsCT, &c.AutoConnect, &c.Enabled, &c.TimeoutMS,
 		&c.PersonaID, &status, &c.StatusReason, &toolsState, &c.ToolCount,
-		&connectedAt, &syncedAt, &refreshedAt, &usedAt, &created, &updated, &serverInfo, &c.ProtocolVersion)
+		&connectedAt, &syncedAt, &refreshedAt, &usedAt, &created, &updated, &serverInfo, &c.ProtocolVersion, &oauthCT)
 	if err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, err
@@ -304,6 +332,13 @@ func (s *Store) scanConnection(row scanner) (*registry.Connection, error) {
 	}
 	if c.Secrets, err = s.openMap(secretsCT, aadFor(&c, "secrets")); err != nil {
 		return nil, err
+	}
+	if oauthCT != nil {
+		plain, err := s.open(oauthCT, aadFor(&c, "oauth"))
+		if err != nil {
+			return nil, err
+		}
+		c.OAuth = plain
 	}
 	var perr error
 	parse := func(dst **time.Time, v sql.NullString) {

@@ -22,12 +22,21 @@ type encColumn struct {
 var encryptedColumns = []encColumn{
 	{"connections", "headers_enc", "headers"},
 	{"connections", "secrets_enc", "secrets"},
+	{"connections", "oauth_enc", "oauth"},
+}
+
+// pendingColumns hold short-lived values (PKCE verifiers of authorizations
+// in progress, at most registry.StateTTL old). They are counted by
+// KeyUsage, so a key is not retired under them, but not re-encrypted:
+// they expire first.
+var pendingColumns = []encColumn{
+	{"oauth_states", "verifier_enc", "verifier"},
 }
 
 // KeyUsage counts the stored values encrypted under each key id.
 func (s *Store) KeyUsage(ctx context.Context) (map[string]int, error) {
 	usage := map[string]int{}
-	for _, col := range encryptedColumns {
+	for _, col := range append(append([]encColumn{}, encryptedColumns...), pendingColumns...) {
 		rows, err := s.read.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE %s IS NOT NULL`, col.column, col.table, col.column))
 		if err != nil {
 			return nil, fmt.Errorf("key usage of %s.%s: %w", col.table, col.column, err)

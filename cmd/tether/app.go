@@ -9,12 +9,14 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/tether-dev/tether/mcpclient"
 	"github.com/tether-dev/tether/metrics"
 	"github.com/tether-dev/tether/netguard"
+	"github.com/tether-dev/tether/oauth"
 	"github.com/tether-dev/tether/registry"
 	"github.com/tether-dev/tether/secrets"
 	"github.com/tether-dev/tether/server"
@@ -32,6 +34,9 @@ type Main struct {
 
 	// Addr is the address actually listened on (after Run).
 	Addr string
+	// Now, when set, is the clock of the registry and the OAuth client
+	// (tests use it to expire OAuth states and tokens).
+	Now func() time.Time
 
 	store *store.Store
 	svc   *registry.Service
@@ -98,6 +103,28 @@ func (m *Main) Run(ctx context.Context) error {
 			return fmt.Errorf("--bootstrap-api-key: %w", err)
 		}
 	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		st.Close()
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	m.Addr = ln.Addr().String()
+	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
+	if publicURL == "" {
+		publicURL = "http://" + m.Addr
+	}
+	redirectURI := publicURL + "/v1/integrations/oauth/callback"
+	cimdURL := publicURL + "/oauth/client-metadata.json"
+	authorizer := &oauth.Authorizer{Client: oauth.New(oauth.Options{
+		HTTPClient: guard.HTTPClient(netguard.ClientOptions{Timeout: 30 * time.Second, Credentialed: true}),
+		ClientName: "tether",
+		Now:        m.Now,
+	}), Now: m.Now}
+	if strings.HasPrefix(cimdURL, "https://") {
+		// Authorization servers fetch this document, so only an https
+		// public URL can serve as a client id.
+		authorizer.ClientMetadataURL = cimdURL
+	}
 	stdio := splitList(cfg.StdioCommands)
 	client := mcpclient.New(mcpclient.Options{Guard: guard, StdioCommands: stdio, ClientVersion: version, Logger: m.Logger})
 	svc := registry.NewService(registry.Options{
@@ -108,24 +135,23 @@ func (m *Main) Run(ctx context.Context) error {
 		Logger:        m.Logger,
 		Observer:      met,
 		Calls:         st,
+		OAuth:         &registry.OAuthOptions{Authorizer: authorizer, States: st, RedirectURI: redirectURI},
+		Now:           m.Now,
 	})
 	m.svc = svc
 	srv, err := server.New(server.Options{
 		Registry: svc, Keys: keys, Ready: st.Ping, Logger: m.Logger,
 		Metrics: met, MetricsElsewhere: cfg.MetricsAddr != "",
 		RateLimit: limit, ProbeRateLimit: probeLimit,
+		OAuthReturnURL: cfg.OAuthReturnURL,
+		ClientMetadata: oauth.ClientMetadataDocument(cimdURL, redirectURI, "tether"),
 	})
 	if err != nil {
+		ln.Close()
 		st.Close()
 		return err
 	}
 
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		st.Close()
-		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
-	}
-	m.Addr = ln.Addr().String()
 	bg := m.bgCtx
 	m.http = &http.Server{
 		Handler:           srv,

@@ -137,7 +137,8 @@ func TestFeatherValidation(t *testing.T) {
 		{"api_key without key", item{"nickname": "a", "server_url": "https://a.example/", "auth_type": "api_key"}, "bad_request"},
 		{"token without bearer", item{"nickname": "a", "server_url": "https://a.example/", "token": "t"}, "bad_request"},
 		{"template to missing secret", item{"nickname": "a", "server_url": "https://a.example/", "headers": item{"X-A": "{{secrets.nope}}"}}, "bad_request"},
-		{"oauth not yet available", item{"nickname": "a", "server_url": "https://a.example/", "auth_type": "oauth"}, "bad_request"},
+		{"oauth server unreachable", item{"nickname": "a", "server_url": "https://a.example/", "auth_type": "oauth"}, "bad_request"},
+		{"oauth fields without oauth", item{"nickname": "a", "server_url": "https://a.example/", "oauth_client_id": "c"}, "bad_request"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

@@ -59,7 +59,9 @@ func TestRESTToolAPI(t *testing.T) {
 	schema := listed[0].(map[string]any)["input_schema"].(map[string]any)
 	assert.NotContains(t, schema["properties"], "b", "a pinned field is not advertised")
 	assert.NotContains(t, schema["required"], "a", "a defaulted field is optional")
-	sum := func(r response) any { return r.json(t)["result"].(map[string]any)["structuredContent"].(map[string]any)["sum"] }
+	sum := func(r response) any {
+		return r.json(t)["result"].(map[string]any)["structuredContent"].(map[string]any)["sum"]
+	}
 	assert.Equal(t, float64(101), sum(invoke(key, "calc_add", map[string]any{}, "")))
 	assert.Equal(t, float64(105), sum(invoke(key, "calc_add", map[string]any{"a": 5, "b": 1}, "")), "the pin wins over the caller")
 

@@ -1,0 +1,376 @@
+package registry
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// Errors of the OAuth flows.
+var (
+	// ErrOAuthState: the callback's state is missing, unknown, expired or used.
+	ErrOAuthState = errors.New("invalid OAuth state")
+	// ErrReauthRequired: the grant was revoked or expired; authorize again.
+	ErrReauthRequired = errors.New("re-authorization required")
+)
+
+// StateTTL bounds how long an authorization may take.
+const StateTTL = 10 * time.Minute
+
+// SecretBlob is opaque secret data (a connection's OAuth document: client
+// credentials and tokens). It redacts itself when printed or logged.
+type SecretBlob []byte
+
+// String redacts.
+func (b SecretBlob) String() string { return fmt.Sprintf("SecretBlob(%d bytes)", len(b)) }
+
+// GoString redacts.
+func (b SecretBlob) GoString() string { return b.String() }
+
+// LogValue redacts.
+func (b SecretBlob) LogValue() slog.Value { return slog.StringValue(b.String()) }
+
+// OAuthRequest is what a user gives when connecting an OAuth server; every
+// field is optional (discovery fills the rest; the user's values win).
+type OAuthRequest struct {
+	ClientID, ClientSecret string
+	AuthorizeURL, TokenURL string
+	Scopes                 []string
+}
+
+// OAuthDiscovery is what discover reports.
+type OAuthDiscovery struct {
+	SupportsDCR  bool
+	AuthorizeURL string
+	TokenURL     string
+	Scopes       []string
+}
+
+// PendingAuth is an authorization the user must complete in a browser.
+type PendingAuth struct {
+	URL      string
+	State    string
+	Verifier string
+	Issuer   string
+}
+
+// Authorizer runs OAuth for connections (the oauth package implements
+// it). The OAuth document is opaque to the registry: the Authorizer reads
+// and writes it; the store encrypts it.
+type Authorizer interface {
+	// Discover reports what a server advertises; ErrUpstreamRefused (via
+	// the guard) must stay visible. A server without OAuth is not an error:
+	// SupportsDCR false and empty endpoints.
+	Discover(ctx context.Context, serverURL string) (*OAuthDiscovery, error)
+	// Begin discovers, registers a client and starts an authorization.
+	Begin(ctx context.Context, serverURL string, req OAuthRequest, redirectURI string) (SecretBlob, *PendingAuth, error)
+	// Restart starts a new authorization from a stored document.
+	Restart(ctx context.Context, doc SecretBlob, redirectURI string) (*PendingAuth, error)
+	// CheckIss applies RFC 9207 to a callback's iss parameter.
+	CheckIss(doc SecretBlob, iss string) error
+	// Exchange swaps the code for tokens and returns the updated document.
+	Exchange(ctx context.Context, doc SecretBlob, code, verifier, redirectURI string) (SecretBlob, error)
+	// AccessToken returns a usable access token, refreshing ahead of
+	// expiry; when it refreshed, updated is the new document (the rotated
+	// refresh token in it), to be stored before the token is used. A
+	// refused grant is ErrReauthRequired.
+	AccessToken(ctx context.Context, doc SecretBlob) (token string, updated SecretBlob, err error)
+	// Revoke revokes the tokens at the server, best effort.
+	Revoke(ctx context.Context, doc SecretBlob) error
+}
+
+// OAuthStore keeps pending authorizations.
+type OAuthStore interface {
+	InsertOAuthState(ctx context.Context, p *OAuthPending) error
+	// PeekOAuthState returns an unexpired pending authorization by state hash.
+	PeekOAuthState(ctx context.Context, stateHash []byte, now time.Time) (*OAuthPending, error)
+	// ConsumeOAuthState deletes it, reporting whether it was still there
+	// (single use even under concurrent callbacks).
+	ConsumeOAuthState(ctx context.Context, stateHash []byte) (bool, error)
+}
+
+// OAuthPending is a stored pending authorization.
+type OAuthPending struct {
+	StateHash    []byte
+	TenantID     string
+	ConnectionID string
+	Verifier     string
+	Issuer       string
+	CreatedAt    time.Time
+	ExpiresAt    time.Time
+}
+
+// OAuthOptions configures the OAuth flows of a Service.
+type OAuthOptions struct {
+	Authorizer  Authorizer
+	States      OAuthStore
+	RedirectURI string // {public-url}/v1/integrations/oauth/callback
+}
+
+type oauthFlows struct {
+	OAuthOptions
+	refresh singleflight.Group // one refresh per connection at a time
+}
+
+func hashState(state string) []byte {
+	h := sha256.Sum256([]byte(state))
+	return h[:]
+}
+
+func (s *Service) oauthOn() error {
+	if s.oauth == nil || s.oauth.Authorizer == nil {
+		return errorf(ErrUnsupported, "OAuth is not configured on this server")
+	}
+	return nil
+}
+
+// Discover reports a server's OAuth support without writing anything.
+func (s *Service) Discover(ctx context.Context, serverURL string) (*OAuthDiscovery, error) {
+	if err := s.oauthOn(); err != nil {
+		return nil, err
+	}
+	if err := s.validateEndpoint(TransportHTTP, serverURL); err != nil {
+		return nil, err
+	}
+	d, err := s.oauth.Authorizer.Discover(ctx, serverURL)
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// ConnectOAuth creates a connection that authorizes with OAuth: it starts
+// pending_oauth and the returned PendingAuth carries the authorize URL.
+func (s *Service) ConnectOAuth(ctx context.Context, tenantID string, in NewConnection, req OAuthRequest) (*Connection, *PendingAuth, error) {
+	if err := s.oauthOn(); err != nil {
+		return nil, nil, err
+	}
+	in.AuthType = AuthOAuth
+	in.Name = ""
+	now := s.Now()
+	c := s.newConnection(tenantID, in, now)
+	c.Slug = SlugFromNickname(in.Nickname)
+	c.Status = StatusPendingOAuth
+	c.StatusReason = "waiting for the user to authorize"
+	if err := s.validate(c); err != nil {
+		return nil, nil, err
+	}
+	doc, pending, err := s.oauth.Authorizer.Begin(ctx, c.Endpoint, req, s.oauth.RedirectURI)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.OAuth = doc
+	if err := s.store.InsertConnection(ctx, c, true); err != nil {
+		return nil, nil, fmt.Errorf("create connection: %w", err)
+	}
+	if err := s.storePending(ctx, c, pending); err != nil {
+		return nil, nil, err
+	}
+	s.notify(c, ConnectionCreated)
+	return c, pending, nil
+}
+
+func (s *Service) storePending(ctx context.Context, c *Connection, p *PendingAuth) error {
+	now := s.Now()
+	return s.oauth.States.InsertOAuthState(ctx, &OAuthPending{
+		StateHash: hashState(p.State), TenantID: c.TenantID, ConnectionID: c.ID,
+		Verifier: p.Verifier, Issuer: p.Issuer, CreatedAt: now, ExpiresAt: now.Add(StateTTL),
+	})
+}
+
+// Reauthorize starts a new authorization for an existing OAuth connection;
+// the row is pending_oauth until the callback lands.
+func (s *Service) Reauthorize(ctx context.Context, tenantID, id string) (*Connection, *PendingAuth, error) {
+	if err := s.oauthOn(); err != nil {
+		return nil, nil, err
+	}
+	c, err := s.store.GetConnection(ctx, tenantID, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if c.AuthType != AuthOAuth || len(c.OAuth) == 0 {
+		return nil, nil, errorf(ErrValidation, "connection %q does not use OAuth", c.Slug)
+	}
+	pending, err := s.oauth.Authorizer.Restart(ctx, c.OAuth, s.oauth.RedirectURI)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err = s.store.UpdateConnection(ctx, tenantID, id, func(c *Connection) error {
+		c.Status, c.StatusReason = StatusPendingOAuth, "waiting for the user to authorize"
+		c.UpdatedAt = s.Now()
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.storePending(ctx, c, pending); err != nil {
+		return nil, nil, err
+	}
+	s.notify(c, ConnectionUpdated)
+	return c, pending, nil
+}
+
+// CallbackResult is what a finished callback did.
+type CallbackResult struct {
+	Connection *Connection
+	// Err is the authorization's failure (an error= from the server, or a
+	// failed code exchange); the row is then in status error.
+	Err error
+}
+
+// Callback completes an authorization. An unknown, expired or reused state,
+// or an iss that does not match, is ErrOAuthState and changes nothing.
+func (s *Service) Callback(ctx context.Context, state, code, iss, errCode, errDescription string) (*CallbackResult, error) {
+	if err := s.oauthOn(); err != nil {
+		return nil, err
+	}
+	if state == "" {
+		return nil, errorf(ErrOAuthState, "the callback has no state")
+	}
+	hash := hashState(state)
+	p, err := s.oauth.States.PeekOAuthState(ctx, hash, s.Now())
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, errorf(ErrOAuthState, "unknown, expired or already used state; start the authorization again")
+		}
+		return nil, err
+	}
+	c, err := s.store.GetConnection(ctx, p.TenantID, p.ConnectionID)
+	if err != nil {
+		return nil, err
+	}
+	if errCode == "" {
+		if err := s.oauth.Authorizer.CheckIss(c.OAuth, iss); err != nil {
+			return nil, errorf(ErrOAuthState, "the authorization response's issuer does not match: %v", err)
+		}
+		if code == "" {
+			return nil, errorf(ErrOAuthState, "the callback has neither a code nor an error")
+		}
+	}
+	ok, err := s.oauth.States.ConsumeOAuthState(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errorf(ErrOAuthState, "unknown, expired or already used state; start the authorization again")
+	}
+	if errCode != "" {
+		reason := "authorization failed: " + errCode
+		if errDescription != "" {
+			reason += ": " + errDescription
+		}
+		c, err := s.setStatus(ctx, c, StatusError, reason)
+		if err != nil {
+			return nil, err
+		}
+		return &CallbackResult{Connection: c, Err: errors.New(reason)}, nil
+	}
+	doc, xerr := s.oauth.Authorizer.Exchange(ctx, c.OAuth, code, p.Verifier, s.oauth.RedirectURI)
+	var updated *Connection
+	updated, err = s.store.UpdateConnection(ctx, c.TenantID, c.ID, func(c *Connection) error {
+		if xerr != nil {
+			c.Status, c.StatusReason = StatusError, "token exchange failed: "+xerr.Error()
+			return nil
+		}
+		c.OAuth = doc
+		c.Status, c.StatusReason = StatusActive, ""
+		c.UpdatedAt = s.Now()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if xerr != nil {
+		return &CallbackResult{Connection: updated, Err: xerr}, nil
+	}
+	s.notify(updated, ConnectionUpdated)
+	s.probeInBackground(updated) // the tool sync
+	return &CallbackResult{Connection: updated}, nil
+}
+
+func (s *Service) setStatus(ctx context.Context, c *Connection, status Status, reason string) (*Connection, error) {
+	return s.store.UpdateConnection(ctx, c.TenantID, c.ID, func(c *Connection) error {
+		c.Status, c.StatusReason = status, reason
+		return nil
+	})
+}
+
+// withAccessToken returns the connection as it should be dialled: for an
+// OAuth connection, with a fresh access token in its Authorization header.
+// A refreshed document is stored before the token is used (one refresh per
+// connection at a time); a refused grant moves the row to reauth_required.
+func (s *Service) withAccessToken(ctx context.Context, c *Connection) (*Connection, error) {
+	if c.AuthType != AuthOAuth {
+		return c, nil
+	}
+	if c.Status == StatusPendingOAuth || c.Status == StatusReauthRequired || len(c.OAuth) == 0 {
+		return nil, errorf(ErrUpstreamAuth, "the connection is not authorized (%s); complete the OAuth authorization", c.Status)
+	}
+	if err := s.oauthOn(); err != nil {
+		return nil, err
+	}
+	v, err, _ := s.oauth.refresh.Do(c.ID, func() (any, error) {
+		// Re-read inside the flight: another refresh may have just stored a
+		// rotated refresh token.
+		cur, err := s.store.GetConnection(ctx, c.TenantID, c.ID)
+		if err != nil {
+			return nil, err
+		}
+		token, updated, err := s.oauth.Authorizer.AccessToken(ctx, cur.OAuth)
+		if errors.Is(err, ErrReauthRequired) {
+			s.observe.ObserveTokenRefresh("invalid_grant")
+			_, _ = s.setStatus(context.WithoutCancel(ctx), cur, StatusReauthRequired, "the authorization server refused the refresh token; re-authorize this connection")
+			s.notify(cur, ConnectionUpdated)
+			return nil, errorf(ErrUpstreamAuth, "re-authorization required: the refresh token was refused")
+		}
+		if err != nil {
+			s.observe.ObserveTokenRefresh("error")
+			return nil, err
+		}
+		if updated != nil {
+			if _, err := s.store.UpdateConnection(ctx, c.TenantID, c.ID, func(c *Connection) error {
+				c.OAuth = updated
+				return nil
+			}); err != nil {
+				return nil, fmt.Errorf("store refreshed tokens: %w", err)
+			}
+			s.observe.ObserveTokenRefresh("ok")
+		}
+		return token, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := *c
+	out.Headers = Sensitive{}
+	for k, v := range c.Headers {
+		if !strings.EqualFold(k, "Authorization") {
+			out.Headers[k] = v
+		}
+	}
+	out.Headers["Authorization"] = "Bearer " + strings.ReplaceAll(v.(string), "{{", "")
+	return &out, nil
+}
+
+// revokeInBackground revokes a deleted connection's tokens, best effort,
+// without holding up the delete.
+func (s *Service) revokeInBackground(doc SecretBlob) {
+	if len(doc) == 0 || s.oauthOn() != nil || s.bgCtx.Err() != nil {
+		return
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		ctx, cancel := context.WithTimeout(s.bgCtx, 30*time.Second)
+		defer cancel()
+		if err := s.oauth.Authorizer.Revoke(ctx, doc); err != nil {
+			s.log.Info("token revocation failed (best effort)", "error", err.Error())
+		}
+	}()
+}
