@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tether-dev/tether/mcpclient"
@@ -52,6 +53,7 @@ type Main struct {
 	closeErr  error
 
 	bgCtx        context.Context // background work; cancelled by Close
+	keysErr      atomic.Pointer[error]
 	reencrypting sync.WaitGroup
 	reencryptMu  sync.Mutex
 }
@@ -140,7 +142,7 @@ func (m *Main) Run(ctx context.Context) error {
 	})
 	m.svc = svc
 	srv, err := server.New(server.Options{
-		Registry: svc, Keys: keys, Ready: st.Ping, Logger: m.Logger,
+		Registry: svc, Keys: keys, Ready: m.ready, Logger: m.Logger,
 		Metrics: met, MetricsElsewhere: cfg.MetricsAddr != "",
 		RateLimit: limit, ProbeRateLimit: probeLimit,
 		OAuthReturnURL: cfg.OAuthReturnURL,
@@ -187,6 +189,18 @@ func (m *Main) serveMetrics(addr string, met *metrics.Metrics) error {
 	mux.Handle("GET /metrics", met.Handler())
 	m.metricsHTTP = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = m.metricsHTTP.Serve(ln) }()
+	return nil
+}
+
+// ready reports whether tether can serve: the database answers and the
+// keyring decrypts what is stored.
+func (m *Main) ready(ctx context.Context) error {
+	if err := m.store.Ping(ctx); err != nil {
+		return err
+	}
+	if err := m.keysErr.Load(); err != nil {
+		return fmt.Errorf("keyring: %w", *err)
+	}
 	return nil
 }
 
@@ -248,9 +262,14 @@ func (m *Main) startReencrypt(ring *secrets.Keyring) {
 		}
 		n, err := m.store.Reencrypt(m.bgCtx, ring, 100)
 		if err != nil {
+			if m.bgCtx.Err() == nil {
+				// A value the keyring cannot decrypt: not ready until fixed.
+				m.keysErr.Store(&err)
+			}
 			m.Logger.Error("re-encryption stopped", "error", err.Error(), "rewritten", n)
 			return
 		}
+		m.keysErr.Store(nil)
 		if n > 0 {
 			m.Logger.Info("re-encryption finished", "primary_key", ring.Primary(), "rewritten", n)
 		}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"database/sql"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -86,4 +88,33 @@ func TestRateLimits(t *testing.T) {
 	// Another key has its own budget; ops routes are never limited.
 	assert.Equal(t, http.StatusOK, h.do(req{method: http.MethodGet, path: featherBase, key: other}).status)
 	assert.Equal(t, http.StatusOK, h.do(req{method: http.MethodGet, path: "/healthz"}).status)
+}
+
+// TestReadiness: /readyz is 503 while the keyring cannot decrypt what is
+// stored, and while the database is unreachable.
+func TestReadiness(t *testing.T) {
+	h := startTether(t)
+	key := h.newKey("acme")
+	require.Equal(t, http.StatusOK, h.do(req{method: http.MethodGet, path: "/readyz"}).status)
+	r := ferniCreate(h, key, map[string]any{"name": "a", "description": "d", "transport": "http", "endpoint": "https://mcp.example.com/", "autoConnect": false, "secrets": map[string]any{"K": "v"}})
+	require.Equal(t, http.StatusCreated, r.status)
+
+	// Corrupt one stored value (authentication fails), then rotate: the
+	// re-encryption stops on it, and readiness says so.
+	db, err := sql.Open("sqlite", h.dbPath+"?_pragma=busy_timeout(5000)")
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`UPDATE connections SET secrets_enc = CAST(substr(secrets_enc, 1, length(secrets_enc) - 1) || x'00' AS BLOB)`)
+	require.NoError(t, err)
+	require.NoError(t, runCLI(t, "keys", "rotate", "--db", h.dbPath))
+	require.NoError(t, h.m.ReloadKeys())
+	require.Eventually(t, func() bool {
+		return h.do(req{method: http.MethodGet, path: "/readyz"}).status == http.StatusServiceUnavailable
+	}, 10*time.Second, 20*time.Millisecond)
+	assert.Contains(t, h.do(req{method: http.MethodGet, path: "/readyz"}).json(t)["status"], "keyring")
+
+	h2 := startTether(t)
+	require.NoError(t, h2.m.store.Close())
+	assert.Equal(t, http.StatusServiceUnavailable, h2.do(req{method: http.MethodGet, path: "/readyz"}).status)
+	assert.Equal(t, http.StatusOK, h2.do(req{method: http.MethodGet, path: "/healthz"}).status)
 }
