@@ -245,13 +245,13 @@ func (s *Service) Callback(ctx context.Context, state, code, iss, errCode, errDe
 	if err != nil {
 		return nil, err
 	}
-	if errCode == "" {
-		if err := s.oauth.Authorizer.CheckIss(c.OAuth, iss); err != nil {
-			return nil, errorf(ErrOAuthState, "the authorization response's issuer does not match: %v", err)
-		}
-		if code == "" {
-			return nil, errorf(ErrOAuthState, "the callback has neither a code nor an error")
-		}
+	// RFC 9207 applies to error responses too: a mix-up attacker must not
+	// be able to mark the row failed with a state it learned.
+	if err := s.oauth.Authorizer.CheckIss(c.OAuth, iss); err != nil {
+		return nil, errorf(ErrOAuthState, "the authorization response's issuer does not match: %v", err)
+	}
+	if errCode == "" && code == "" {
+		return nil, errorf(ErrOAuthState, "the callback has neither a code nor an error")
 	}
 	ok, err := s.oauth.States.ConsumeOAuthState(ctx, hash)
 	if err != nil {
@@ -316,6 +316,12 @@ func (s *Service) withAccessToken(ctx context.Context, c *Connection) (*Connecti
 		return nil, err
 	}
 	v, err, _ := s.oauth.refresh.Do(c.ID, func() (any, error) {
+		// A refresh may rotate the refresh token: once the server has
+		// answered, the new one must be stored even if the caller gave up,
+		// or the next refresh fails with invalid_grant. So the refresh and
+		// the save run on a context of their own.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
 		// Re-read inside the flight: another refresh may have just stored a
 		// rotated refresh token.
 		cur, err := s.store.GetConnection(ctx, c.TenantID, c.ID)

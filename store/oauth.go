@@ -26,8 +26,11 @@ func (s *Store) InsertOAuthState(ctx context.Context, p *registry.OAuthPending) 
 		return err
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE expires_at <= ?`, formatTime(p.CreatedAt)); err != nil {
-			return fmt.Errorf("sweep expired OAuth states: %w", err)
+		// Expired states go, and so does any earlier pending authorization
+		// of the same connection: only the newest authorize_url works.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM oauth_states WHERE expires_at <= ? OR connection_id = ?`,
+			formatTime(p.CreatedAt), p.ConnectionID); err != nil {
+			return fmt.Errorf("sweep OAuth states: %w", err)
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (state_hash, tenant_id, connection_id, verifier_enc, issuer, created_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, p.StateHash, p.TenantID, p.ConnectionID, verifier, p.Issuer, formatTime(p.CreatedAt), formatTime(p.ExpiresAt))
