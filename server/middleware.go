@@ -29,6 +29,15 @@ func apiKeyID(ctx context.Context) string {
 	return id
 }
 
+// TenantID returns the id of the tenant a request authenticated as (the
+// gateway, mounted behind this server's middleware, uses it).
+func TenantID(ctx context.Context) (string, bool) {
+	if t := tenantFrom(ctx); t != nil {
+		return t.ID, true
+	}
+	return "", false
+}
+
 // tenantFrom returns the authenticated tenant of a request context.
 func tenantFrom(ctx context.Context) *registry.Tenant {
 	t, _ := ctx.Value(tenantKey).(*registry.Tenant)

@@ -21,6 +21,9 @@ import (
 	"github.com/tether-dev/tether/registry"
 )
 
+// mcpPath is where the gateway serves MCP.
+const mcpPath = "/mcp"
+
 // maxBodyBytes caps request bodies (413 beyond it).
 const maxBodyBytes = 1 << 20
 
@@ -42,6 +45,9 @@ type Options struct {
 	OAuthReturnURL string
 	// ClientMetadata is tether's OAuth client ID metadata document.
 	ClientMetadata map[string]any
+	// MCP is tether's own MCP endpoint (the gateway), served at /mcp behind
+	// the same authentication, rate limits and logging; nil answers 404.
+	MCP http.Handler
 }
 
 // Server serves both API dialects over one registry.
@@ -92,6 +98,15 @@ func New(opts Options) (*Server, error) {
 		validator,
 	)
 	gen.RegisterHandlers(e, gen.NewStrictHandler(s, nil))
+	mcpHandler := echo.HandlerFunc(func(c echo.Context) error {
+		return failure(errRouteNotFound, "tether's MCP endpoint is not enabled")
+	})
+	if opts.MCP != nil {
+		mcpHandler = echo.WrapHandler(opts.MCP)
+	}
+	for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
+		e.Add(m, mcpPath, mcpHandler)
+	}
 	s.echo = e
 	return s, nil
 }

@@ -85,7 +85,8 @@ func newValidator() (echo.MiddlewareFunc, error) {
 			}
 			return he
 		},
-		Skipper: func(c echo.Context) bool { return isOpsPath(c.Request().URL.Path) },
+		// /mcp speaks the MCP transport, validated by the gateway.
+		Skipper: func(c echo.Context) bool { return isOpsPath(c.Request().URL.Path) || c.Request().URL.Path == mcpPath },
 	}), nil
 }
 

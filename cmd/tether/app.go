@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tether-dev/tether/gateway"
 	"github.com/tether-dev/tether/mcpclient"
 	"github.com/tether-dev/tether/metrics"
 	"github.com/tether-dev/tether/netguard"
@@ -39,10 +40,12 @@ type Main struct {
 	// (tests use it to expire OAuth states and tokens).
 	Now func() time.Time
 
-	store *store.Store
-	svc   *registry.Service
-	keys  *secrets.Holder
-	http  *http.Server
+	store   *store.Store
+	svc     *registry.Service
+	pool    *gateway.Pool
+	gateway *gateway.Handler
+	keys    *secrets.Holder
+	http    *http.Server
 	// metricsHTTP serves /metrics on --metrics-addr, when set.
 	metricsHTTP *http.Server
 	MetricsAddr string
@@ -129,19 +132,45 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	stdio := splitList(cfg.StdioCommands)
 	client := mcpclient.New(mcpclient.Options{Guard: guard, StdioCommands: stdio, ClientVersion: version, Logger: m.Logger})
-	svc := registry.NewService(registry.Options{
+	// Tool calls go over warm sessions (the gateway's pool); probes stay
+	// cold so that they see the server afresh.
+	var svc *registry.Service
+	pool := gateway.NewPool(gateway.PoolOptions{
+		Client: client,
+		Logger: m.Logger,
+		OnUpstreamToolsChanged: func(tenantID, id string) {
+			if _, err := svc.RefreshTools(m.bgCtx, tenantID, id); err != nil {
+				m.Logger.Info("upstream tools changed; re-sync not started", "connection_id", id, "error", err.Error())
+			}
+		},
+	})
+	m.pool = pool
+	var gw *gateway.Handler
+	svc = registry.NewService(registry.Options{
 		Store:         st,
 		URLs:          guard,
 		StdioCommands: stdio,
-		Prober:        mcpclient.Prober{Client: client},
-		Logger:        m.Logger,
-		Observer:      met,
-		Calls:         st,
-		OAuth:         &registry.OAuthOptions{Authorizer: authorizer, States: st, RedirectURI: redirectURI},
-		Now:           m.Now,
+		Prober:        pool,
+		OnChange: func(c registry.Change) {
+			pool.HandleChange(c)
+			gw.HandleChange(c)
+		},
+		Logger:   m.Logger,
+		Observer: met,
+		Calls:    st,
+		OAuth:    &registry.OAuthOptions{Authorizer: authorizer, States: st, RedirectURI: redirectURI},
+		Now:      m.Now,
 	})
 	m.svc = svc
+	gw = gateway.New(gateway.Options{
+		Registry:      svc,
+		Tenant:        func(r *http.Request) (string, bool) { return server.TenantID(r.Context()) },
+		Logger:        m.Logger,
+		ServerVersion: version,
+	})
+	m.gateway = gw
 	srv, err := server.New(server.Options{
+		MCP:      gw,
 		Registry: svc, Keys: keys, Ready: m.ready, Logger: m.Logger,
 		Metrics: met, MetricsElsewhere: cfg.MetricsAddr != "",
 		RateLimit: limit, ProbeRateLimit: probeLimit,
@@ -164,6 +193,8 @@ func (m *Main) Run(ctx context.Context) error {
 		BaseContext:       func(net.Listener) context.Context { return bg },
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
+	// Agents' open MCP streams would hold Shutdown until its timeout.
+	m.http.RegisterOnShutdown(gw.Close)
 	m.done = make(chan error, 1)
 	go func() { m.done <- m.http.Serve(ln) }()
 	if cfg.MetricsAddr != "" {
@@ -340,6 +371,9 @@ func (m *Main) close() error {
 	m.reencrypting.Wait()
 	if m.svc != nil {
 		m.svc.Close() // background probes end before the database closes
+	}
+	if m.pool != nil {
+		m.pool.Close()
 	}
 	if m.store != nil {
 		errs = append(errs, m.store.Close())

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/getkin/kin-openapi/openapi3"
 	"net/http"
 	"sort"
 	"strings"
@@ -9,14 +10,15 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	tether "github.com/tether-dev/tether"
-	"github.com/tether-dev/tether/gen"
 	"github.com/tether-dev/tether/server"
 )
 
 // TestEveryOperationIsRouted loads openapi.yaml and checks that every
 // operation has a route, and that no route exists outside the spec.
 func TestEveryOperationIsRouted(t *testing.T) {
-	spec, err := gen.GetSwagger()
+	// openapi.yaml itself: the embedded copy in gen/ leaves out /mcp, which
+	// the gateway serves rather than generated code.
+	spec, err := openapi3.NewLoader().LoadFromData(tether.OpenAPIYAML)
 	require.NoError(t, err)
 	var want []string
 	for path, item := range spec.Paths.Map() {

@@ -1,0 +1,97 @@
+package gateway
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/mcpclient"
+	"github.com/tether-dev/tether/registry"
+)
+
+func TestDescribe(t *testing.T) {
+	tests := []struct {
+		name         string
+		err          error
+		want         string
+		wantInternal bool
+	}{
+		{
+			name: "timeout with the connection's budget",
+			err:  mcpclient.Upstream(&timeoutError{budget: time.Second, err: fmt.Errorf("%w: x", mcpclient.ErrTimeout)}),
+			want: "upstream timeout: no answer within 1000ms",
+		},
+		{
+			name: "disabled tool",
+			err:  &registry.Error{Kind: registry.ErrToolUnavailable, Message: `tool "crm_add" is disabled`},
+			want: `tool unavailable: tool "crm_add" is disabled`,
+		},
+		{
+			name: "unknown tool",
+			err:  &registry.Error{Kind: registry.ErrNotFound, Message: `no tool "crm_nope"`},
+			want: `tool unavailable: no tool "crm_nope"`,
+		},
+		{
+			name: "pool closed",
+			err:  mcpclient.Upstream(ErrPoolClosed),
+			want: "upstream connection failed: " + ErrPoolClosed.Error(),
+		},
+		{
+			name:         "tether's own failure stays in the log",
+			err:          errors.New("database is locked"),
+			want:         "internal error",
+			wantInternal: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, internal := describe(tt.err)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.wantInternal, internal)
+		})
+	}
+}
+
+func TestDecodeArgs(t *testing.T) {
+	tests := []struct {
+		name    string
+		raw     string
+		want    map[string]any
+		wantErr bool
+	}{
+		{name: "absent", raw: "", want: map[string]any{}},
+		{name: "null", raw: "null", want: map[string]any{}},
+		{name: "object", raw: `{"a":1}`, want: map[string]any{"a": float64(1)}},
+		{name: "array", raw: `[1]`, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := decodeArgs(json.RawMessage(tt.raw))
+			if tt.wantErr {
+				assert.Error(t, err)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestToResult(t *testing.T) {
+	small := map[string]any{"content": []any{map[string]any{"type": "text", "text": "hi"}}, "isError": true}
+	res, err := toResult(small, 1<<10)
+	require.NoError(t, err)
+	assert.True(t, res.IsError)
+	require.Len(t, res.Content, 1)
+
+	_, err = toResult(map[string]any{"content": []any{map[string]any{"type": "text", "text": string(make([]byte, 2048))}}}, 1<<10)
+	assert.ErrorContains(t, err, "result larger than 1024 bytes")
+
+	empty, err := toResult(map[string]any{}, 1<<10)
+	require.NoError(t, err)
+	assert.NotNil(t, empty.Content, "content is always present")
+}

@@ -1,0 +1,48 @@
+// Package gateway is the agent path: tether's own MCP endpoint, through
+// which agents call the tools of a tenant's registered MCP servers, and the
+// pool of warm upstream sessions those calls use.
+//
+// [Handler] serves MCP over streamable HTTP (go-sdk). A tenant, identified
+// by its API key, sees one MCP server whose tools are every enabled tool of
+// its enabled, active connections, named by tool slug
+// ({nickname_slug}_{tool}), with the upstream's description and input
+// schema minus the fields the author pinned. A persona (?persona=ID or the
+// X-Persona-Id header) narrows the list to connections for that persona or
+// for every persona. tools/call goes through the registry, which applies
+// defaults and pins and bounds the call by the connection's timeout; any
+// failure is an isError result that names its cause. The handler keeps one
+// SDK server per (tenant, persona) and re-syncs it on every registry
+// change, so connected agents get notifications/tools/list_changed when,
+// and only when, their list changes. Session ids are bound to their view:
+// no tenant can use another tenant's session.
+//
+// [Pool] keeps one MCP session per connection open across calls, and is
+// the registry's Prober: calls are warm, probes are cold. Sessions are
+// bounded in number (least recently used closed first), closed when idle,
+// when the connection is edited, disabled or deleted, and on Close; a
+// session found broken is replaced and the call retried once; concurrent
+// first calls share one handshake. An upstream's tools/list_changed on a
+// warm session is debounced and checked against the list on that session,
+// and only a real change asks the registry for a re-sync.
+//
+// Wiring:
+//
+//	pool := gateway.NewPool(gateway.PoolOptions{
+//		Client: client, // *mcpclient.Client
+//		OnUpstreamToolsChanged: func(tenantID, id string) {
+//			_, _ = svc.RefreshTools(context.Background(), tenantID, id)
+//		},
+//	})
+//	var gw *gateway.Handler
+//	svc = registry.NewService(registry.Options{
+//		Store:  st,
+//		Prober: pool,
+//		OnChange: func(c registry.Change) {
+//			pool.HandleChange(c)
+//			gw.HandleChange(c)
+//		},
+//	})
+//	gw = gateway.New(gateway.Options{Registry: svc, Tenant: tenantOf})
+//	mux.Handle("/mcp", gw)
+//	// On shutdown: gw.Close(), then svc.Close(), then pool.Close().
+package gateway

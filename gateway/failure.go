@@ -1,0 +1,103 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/mcpclient"
+	"github.com/tether-dev/tether/registry"
+)
+
+// callBudget is the time a call had: the connection's timeout, or the
+// caller's deadline when that is clearly shorter.
+func callBudget(ctx context.Context, c *registry.Connection) time.Duration {
+	budget := connTimeout(c.TimeoutMS)
+	if d, ok := ctx.Deadline(); ok {
+		// The registry sets the deadline to the connection's timeout a
+		// moment before the call gets here; only a clearly shorter one
+		// is the caller's own.
+		if left := time.Until(d); left < budget*9/10 {
+			budget = left
+		}
+	}
+	return budget
+}
+
+// timeoutError restates a timeout with the time the call had. The
+// registry's deadline (the connection's timeout) fires a moment before the
+// session's own, and mcpclient then only knows "the caller's deadline".
+type timeoutError struct {
+	budget time.Duration
+	err    error
+}
+
+func (e *timeoutError) Error() string { return mcpclient.ErrTimeout.Error() + ": " + e.Detail() }
+
+// Detail is the message without its kind: "no answer within 1000ms".
+func (e *timeoutError) Detail() string {
+	return fmt.Sprintf("no answer within %dms", e.budget.Round(time.Millisecond).Milliseconds())
+}
+
+func (e *timeoutError) Unwrap() error { return e.err }
+
+// describeTimeout rewords a timeout; other errors pass through.
+func describeTimeout(err error, budget time.Duration) error {
+	if errors.Is(err, mcpclient.ErrTimeout) {
+		return &timeoutError{budget: budget, err: err}
+	}
+	return err
+}
+
+// verdict is what a call's outcome says about its session.
+type verdict int
+
+const (
+	verdictKeep    verdict = iota // the session works
+	verdictTimeout                // a slow answer: keep it, unless it keeps happening
+	verdictDrop                   // the session is unusable; a retry would fail the same way
+	verdictRetry                  // the session broke; a new one may well work
+)
+
+// judge classifies a call's error. Only failures of the session itself
+// (the server forgot it, the connection dropped) earn a retry: a timeout
+// may be a slow tool that is still running, and a JSON-RPC error or a
+// refused credential would come back the same on a new session.
+func judge(ctx context.Context, err error) verdict {
+	var me *mcpclient.Error
+	switch {
+	case err == nil:
+		return verdictKeep
+	case errors.Is(err, mcp.ErrSessionMissing), errors.As(err, &me) && me.HTTPStatus == 404:
+		// The server forgot the session (restarted, expired it). Legacy
+		// SSE says so with a plain 404 on its message endpoint.
+		return verdictRetry
+	case errors.Is(err, mcpclient.ErrTimeout):
+		return verdictTimeout
+	case ctx.Err() != nil:
+		return verdictKeep // the caller left; nothing is known about the session
+	case errors.Is(err, mcpclient.ErrServerError):
+		return verdictKeep
+	case errors.As(err, &me) && (me.HTTPStatus >= 500 || me.HTTPStatus == 429):
+		// Overloaded or failing for now; the SDK keeps the session.
+		return verdictKeep
+	case errors.Is(err, mcpclient.ErrConnectionFailed):
+		return verdictRetry
+	}
+	return verdictDrop
+}
+
+// maxTimeouts is how many consecutive timeouts make a session suspect: one
+// is a slow tool, several in a row may be a connection that silently died.
+const maxTimeouts = 2
+
+// waitError reports a caller that stopped waiting for a handshake in
+// mcpclient's terms, so it maps to the registry's kinds like any other.
+func waitError(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: the server did not complete the handshake in time", mcpclient.ErrTimeout)
+	}
+	return fmt.Errorf("%w: cancelled", mcpclient.ErrConnectionFailed)
+}

@@ -1,0 +1,398 @@
+package gateway_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/gateway"
+	"github.com/tether-dev/tether/mcpclient"
+	"github.com/tether-dev/tether/netguard"
+	"github.com/tether-dev/tether/registry"
+	"github.com/tether-dev/tether/secrets"
+	"github.com/tether-dev/tether/store"
+)
+
+// tenantHeader names the test's tenant; the real server authenticates an
+// API key instead.
+const tenantHeader = "X-Test-Tenant"
+
+// env is the real agent path: a SQLite store, a registry service whose
+// prober is the pool, and the gateway handler on an httptest server.
+type env struct {
+	t       testing.TB
+	store   *store.Store
+	svc     *registry.Service
+	pool    *gateway.Pool
+	gw      *gateway.Handler
+	srv     *httptest.Server
+	refresh atomic.Int64 // upstream-triggered re-syncs requested
+}
+
+type envOptions struct {
+	pool gateway.PoolOptions
+}
+
+func newEnv(t testing.TB, o envOptions) *env {
+	t.Helper()
+	ctx := context.Background()
+	key, err := secrets.GenerateKey("k1")
+	require.NoError(t, err)
+	ring, err := secrets.NewKeyring([]secrets.Key{key})
+	require.NoError(t, err)
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "tether.db"), store.Options{Cipher: ring})
+	require.NoError(t, err)
+	for _, name := range []string{"acme", "globex"} {
+		_, err := st.EnsureTenant(ctx, &registry.Tenant{ID: name, Name: name})
+		require.NoError(t, err)
+	}
+
+	guard := netguard.New(netguard.Options{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	client := mcpclient.New(mcpclient.Options{Guard: guard})
+	e := &env{t: t, store: st}
+	po := o.pool
+	po.Client = client
+	if po.ToolsChangedDebounce == 0 {
+		po.ToolsChangedDebounce = 50 * time.Millisecond
+	}
+	po.OnUpstreamToolsChanged = func(tenantID, id string) {
+		e.refresh.Add(1)
+		_, _ = e.svc.RefreshTools(context.Background(), tenantID, id)
+	}
+	e.pool = gateway.NewPool(po)
+	e.svc = registry.NewService(registry.Options{
+		Store:  st,
+		Prober: e.pool,
+		OnChange: func(c registry.Change) {
+			e.pool.HandleChange(c)
+			e.gw.HandleChange(c)
+		},
+	})
+	e.gw = gateway.New(gateway.Options{
+		Registry: e.svc,
+		Tenant: func(r *http.Request) (string, bool) {
+			id := r.Header.Get(tenantHeader)
+			return id, id != ""
+		},
+	})
+	e.srv = httptest.NewServer(e.gw)
+	t.Cleanup(func() {
+		// Agents' sessions hold streams open: end them before the server
+		// waits for its requests.
+		e.gw.Close()
+		e.srv.Close()
+		e.svc.Close()
+		e.pool.Close()
+		_ = st.Close()
+	})
+	return e
+}
+
+// connOptions describe one connection to create.
+type connOptions struct {
+	name      string
+	transport registry.Transport
+	endpoint  string
+	timeoutMS int
+	persona   string
+	headers   registry.Sensitive
+	secrets   registry.Sensitive
+}
+
+// connect registers a connection for tenant and probes it, which syncs its
+// tools.
+func (e *env) connect(tenant string, o connOptions) *registry.Connection {
+	e.t.Helper()
+	ctx := context.Background()
+	if o.timeoutMS == 0 {
+		o.timeoutMS = 5000
+	}
+	c, err := e.svc.Create(ctx, tenant, registry.NewConnection{
+		Name: o.name, Transport: o.transport, Endpoint: o.endpoint, Enabled: true,
+		TimeoutMS: o.timeoutMS, PersonaID: o.persona, Headers: o.headers, Secrets: o.secrets,
+	})
+	require.NoError(e.t, err)
+	out, err := e.svc.Test(ctx, tenant, c.ID)
+	require.NoError(e.t, err)
+	require.True(e.t, out.Connected, "probe of %s: %v", o.name, out.Err)
+	c, err = e.svc.Get(ctx, tenant, c.ID)
+	require.NoError(e.t, err)
+	return c
+}
+
+// toolID finds a connection's tool by its upstream name.
+func (e *env) toolID(tenant, connID, name string) string {
+	e.t.Helper()
+	_, tools, err := e.svc.Tools(context.Background(), tenant, connID)
+	require.NoError(e.t, err)
+	for _, t := range tools {
+		if t.Name == name {
+			return t.ID
+		}
+	}
+	e.t.Fatalf("no tool %q on %s", name, connID)
+	return ""
+}
+
+// agentOptions describe an agent's connection to the gateway.
+type agentOptions struct {
+	tenant        string
+	persona       string // as ?persona=
+	personaHeader string // as X-Persona-Id
+	onListChanged func()
+}
+
+// agent connects a real go-sdk client to the gateway.
+func (e *env) agent(o agentOptions) *mcp.ClientSession {
+	e.t.Helper()
+	cs, err := e.dial(o)
+	require.NoError(e.t, err)
+	return cs
+}
+
+func (e *env) dial(o agentOptions) (*mcp.ClientSession, error) {
+	endpoint := e.srv.URL + "/mcp"
+	if o.persona != "" {
+		endpoint += "?persona=" + url.QueryEscape(o.persona)
+	}
+	hdr := http.Header{}
+	if o.tenant != "" {
+		hdr.Set(tenantHeader, o.tenant)
+	}
+	if o.personaHeader != "" {
+		hdr.Set(gateway.PersonaHeader, o.personaHeader)
+	}
+	opts := &mcp.ClientOptions{}
+	if o.onListChanged != nil {
+		opts.ToolListChangedHandler = func(context.Context, *mcp.ToolListChangedRequest) { o.onListChanged() }
+	}
+	client := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, opts)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{
+		Endpoint:   endpoint,
+		HTTPClient: &http.Client{Transport: headerTransport{hdr}},
+	}, nil)
+	if err != nil {
+		return nil, err
+	}
+	e.t.Cleanup(func() { _ = cs.Close() })
+	return cs, nil
+}
+
+// headerTransport adds fixed headers to every request.
+type headerTransport struct{ h http.Header }
+
+func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range t.h {
+		r.Header[k] = v
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// toolNames lists the agent's tools by name.
+func toolNames(t testing.TB, cs *mcp.ClientSession) []string {
+	t.Helper()
+	var names []string
+	for _, tool := range listTools(t, cs) {
+		names = append(names, tool.Name)
+	}
+	return names
+}
+
+func listTools(t testing.TB, cs *mcp.ClientSession) []*mcp.Tool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var out []*mcp.Tool
+	for tool, err := range cs.Tools(ctx, nil) {
+		require.NoError(t, err)
+		out = append(out, tool)
+	}
+	return out
+}
+
+// callTool calls a tool through the gateway; the result must not be a
+// protocol error.
+func callTool(t testing.TB, cs *mcp.ClientSession, name string, args map[string]any) *mcp.CallToolResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+	require.NoError(t, err)
+	return res
+}
+
+// text is the first text content of a result.
+func text(res *mcp.CallToolResult) string {
+	for _, c := range res.Content {
+		if tc, ok := c.(*mcp.TextContent); ok {
+			return tc.Text
+		}
+	}
+	return ""
+}
+
+// structured is a result's structured content as a JSON object.
+func structured(t testing.TB, res *mcp.CallToolResult) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(res.StructuredContent)
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, json.Unmarshal(b, &m))
+	return m
+}
+
+// upstream is a customer's MCP server: a real go-sdk server on loopback
+// over streamable HTTP or legacy SSE. It counts handshakes and calls.
+type upstream struct {
+	server  *mcp.Server
+	srv     *httptest.Server
+	sse     bool
+	handler atomic.Pointer[http.Handler]
+
+	inits   atomic.Int64
+	calls   atomic.Int64
+	mu      sync.Mutex
+	headers []http.Header
+	// release unblocks the "slow" tool's calls.
+	release chan struct{}
+}
+
+type addIn struct {
+	A int `json:"a" jsonschema:"first addend"`
+	B int `json:"b" jsonschema:"second addend"`
+}
+
+type addOut struct {
+	Sum int `json:"sum"`
+}
+
+type echoIn struct {
+	Text string `json:"text"`
+}
+
+type lookupIn struct {
+	Query   string `json:"query"`
+	Account string `json:"account"`
+	Limit   int    `json:"limit,omitempty"`
+}
+
+type lookupOut struct {
+	Received map[string]any `json:"received"`
+}
+
+// newUpstream serves tools add, echo, lookup (reports the arguments it
+// received) and slow (blocks until the call is cancelled).
+func newUpstream(t testing.TB, name string, sse bool) *upstream {
+	t.Helper()
+	u := &upstream{sse: sse, release: make(chan struct{})}
+	u.server = mcp.NewServer(&mcp.Implementation{Name: name, Version: "1.0.0"}, nil)
+	u.server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			switch method {
+			case "initialize":
+				u.inits.Add(1)
+			case "tools/call":
+				u.calls.Add(1)
+			}
+			return next(ctx, method, req)
+		}
+	})
+	mcp.AddTool(u.server, &mcp.Tool{Name: "add", Description: "Add two numbers"},
+		func(_ context.Context, _ *mcp.CallToolRequest, in addIn) (*mcp.CallToolResult, addOut, error) {
+			return nil, addOut{Sum: in.A + in.B}, nil
+		})
+	mcp.AddTool(u.server, &mcp.Tool{Name: "echo", Description: "Echo text"},
+		func(_ context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
+		})
+	u.server.AddTool(&mcp.Tool{
+		Name: "lookup", Description: "Look up records",
+		InputSchema: map[string]any{
+			"type": "object",
+			"properties": map[string]any{
+				"query":   map[string]any{"type": "string"},
+				"account": map[string]any{"type": "string"},
+				"limit":   map[string]any{"type": "integer"},
+			},
+			"required": []any{"query", "account", "limit"},
+		},
+	}, func(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		var args map[string]any
+		if err := json.Unmarshal(req.Params.Arguments, &args); err != nil {
+			return nil, err
+		}
+		b, _ := json.Marshal(lookupOut{Received: args})
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(b)}}, StructuredContent: lookupOut{Received: args}}, nil
+	})
+	mcp.AddTool(u.server, &mcp.Tool{Name: "slow", Description: "Never answers in time"},
+		func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+			select {
+			case <-ctx.Done():
+			case <-u.release:
+			}
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "late"}}}, nil, nil
+		})
+	u.restart()
+	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.mu.Lock()
+		u.headers = append(u.headers, r.Header.Clone())
+		u.mu.Unlock()
+		(*u.handler.Load()).ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		close(u.release)
+		u.srv.CloseClientConnections()
+		u.srv.Close()
+	})
+	return u
+}
+
+// restart replaces the HTTP handler: sessions it knew are forgotten, as
+// when the server restarts.
+func (u *upstream) restart() {
+	var h http.Handler
+	if u.sse {
+		h = mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return u.server }, nil)
+	} else {
+		h = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return u.server }, nil)
+	}
+	u.handler.Store(&h)
+}
+
+func (u *upstream) url() string { return u.srv.URL + "/mcp" }
+
+func (u *upstream) transport() registry.Transport {
+	if u.sse {
+		return registry.TransportSSE
+	}
+	return registry.TransportStreamableHTTP
+}
+
+// lastHeader is the value of a header on the latest request.
+func (u *upstream) lastHeader(name string) string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.headers) == 0 {
+		return ""
+	}
+	return u.headers[len(u.headers)-1].Get(name)
+}
+
+// eventually waits for cond, polling.
+func eventually(t testing.TB, cond func() bool, msg string) {
+	t.Helper()
+	require.Eventually(t, cond, 10*time.Second, 10*time.Millisecond, msg)
+}

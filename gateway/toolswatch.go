@@ -1,0 +1,82 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"time"
+
+	"github.com/tether-dev/tether/mcpclient"
+	"github.com/tether-dev/tether/registry"
+)
+
+// toolsChanged hears an upstream's notifications/tools/list_changed on a
+// warm session. It runs on the SDK's receiving goroutine, so it only
+// schedules a check: notifications arriving meanwhile join it.
+func (p *Pool) toolsChanged(e *entry) {
+	if p.onTools == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || e.retired || e.checkPending {
+		return
+	}
+	e.checkPending = true
+	p.bg.Add(1)
+	go p.checkTools(e)
+}
+
+// checkTools waits out the debounce, lists the tools over the warm session
+// (no new handshake) and asks for a re-sync only if the list differs from
+// the one seen last on this session. Some servers announce a change after
+// every initialize, including the re-sync's own probe; comparing the lists
+// is what stops that from looping.
+func (p *Pool) checkTools(e *entry) {
+	defer p.bg.Done()
+	t := time.NewTimer(p.debounce)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-p.life.Done():
+		return
+	}
+	p.mu.Lock()
+	e.checkPending = false // a notification from now on needs another look
+	retired := e.retired
+	p.mu.Unlock()
+	if retired {
+		return
+	}
+	ctx, cancel := context.WithTimeout(p.life, connTimeout(e.conn.TimeoutMS))
+	defer cancel()
+	tools, err := e.sess.ListTools(ctx)
+	if err != nil {
+		p.log.Debug("list tools after tools/list_changed", "connection_id", e.connID, "error", err.Error())
+		return
+	}
+	fp := toolsFingerprint(tools)
+	p.mu.Lock()
+	changed := fp != e.toolsFP
+	e.toolsFP = fp
+	p.mu.Unlock()
+	if changed {
+		p.log.Debug("upstream tool list changed", "connection_id", e.connID, "tools", len(tools))
+		p.onTools(e.tenantID, e.connID)
+	}
+}
+
+// toolsFingerprint hashes a tool list as the server gave it.
+func toolsFingerprint(tools []mcpclient.Tool) string {
+	h := sha256.New()
+	_ = json.NewEncoder(h).Encode(tools)
+	return string(h.Sum(nil))
+}
+
+// connTimeout is a connection's timeout, the registry default when unset.
+func connTimeout(ms int) time.Duration {
+	if ms <= 0 {
+		ms = registry.DefaultTimeoutMS
+	}
+	return time.Duration(ms) * time.Millisecond
+}
