@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -95,25 +96,42 @@ func (s *Service) AgentTools(ctx context.Context, tenantID, persona string) ([]A
 }
 
 // resolve finds a tool by slug within the persona's view: an unknown slug
-// is ErrNotFound, a tool that cannot be called now ErrToolUnavailable.
+// is ErrNotFound, a tool that cannot be called now ErrToolUnavailable. It
+// reads the one tool and its connection by index (agents call on the hot
+// path), never the tenant's whole catalogue.
 func (s *Service) resolve(ctx context.Context, tenantID, persona, slug string) (AgentTool, error) {
-	all, err := s.TenantTools(ctx, tenantID, persona)
+	tools, err := s.store.ToolsBySlug(ctx, tenantID, slug)
 	if err != nil {
 		return AgentTool{}, err
 	}
-	i := slices.IndexFunc(all, func(a AgentTool) bool { return a.Slug == slug })
-	if i < 0 {
+	var found AgentTool
+	for _, t := range tools {
+		c, err := s.store.GetConnection(ctx, tenantID, t.ConnectionID)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return AgentTool{}, err
+		}
+		if persona != "" && c.PersonaID != "" && c.PersonaID != persona {
+			continue
+		}
+		a := AgentTool{Slug: slug, Connection: c, Tool: t}
+		if a.Callable() {
+			return a, nil
+		}
+		if found.Tool == nil {
+			found = a
+		}
+	}
+	if found.Tool == nil {
 		return AgentTool{}, errorf(ErrNotFound, "no tool %q", slug)
 	}
-	a := all[i]
-	if !a.Callable() {
-		why := "is disabled"
-		if a.Tool.Enabled {
-			why = fmt.Sprintf("belongs to a connection that is %s", a.Connection.Status)
-		}
-		return a, errorf(ErrToolUnavailable, "tool %q %s", slug, why)
+	why := "is disabled"
+	if found.Tool.Enabled {
+		why = fmt.Sprintf("belongs to a connection that is %s", found.Connection.Status)
 	}
-	return a, nil
+	return found, errorf(ErrToolUnavailable, "tool %q %s", slug, why)
 }
 
 // CallAgentTool calls a tool by its slug across the tenant's connections

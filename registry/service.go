@@ -35,6 +35,8 @@ type Store interface {
 	// ListTools returns the tools of the given connections (all of the
 	// tenant's when none is given), by connection id, ordered by name.
 	ListTools(ctx context.Context, tenantID string, connectionIDs ...string) (map[string][]*Tool, error)
+	// ToolsBySlug returns the tenant's available tools with this slug.
+	ToolsBySlug(ctx context.Context, tenantID, slug string) ([]*Tool, error)
 	// ListProbeTargets returns every enabled connection, of every tenant,
 	// whose status the health monitor keeps fresh.
 	ListProbeTargets(ctx context.Context) ([]*Connection, error)
