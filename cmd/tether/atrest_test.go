@@ -49,7 +49,7 @@ func TestNoPlaintextAtRest(t *testing.T) {
 		}
 	}
 	check("while serving")
-	require.NoError(t, h.m.Close())
+	require.NoError(t, h.stop())
 	check("after close")
 
 	// The rows do hold the (encrypted) values: the test is not vacuous.
@@ -75,7 +75,7 @@ func TestRefusesWrongKeys(t *testing.T) {
 	key := h.newKey("acme")
 	r := ferniCreate(h, key, map[string]any{"name": "crm", "description": "d", "transport": "http", "endpoint": "https://mcp.example.com/", "secrets": map[string]any{"K": "v"}, "headers": map[string]any{"X": "{{secrets.K}}"}})
 	require.Equal(t, http.StatusCreated, r.status)
-	require.NoError(t, h.m.Close())
+	require.NoError(t, h.stop())
 
 	cfg.EncryptionKeys = secrets.FormatKey(k2)
 	m := &Main{Config: cfg}
@@ -101,7 +101,7 @@ func TestDevKeysFile(t *testing.T) {
 	assert.Contains(t, h.logs.String(), "generated a development keys file")
 	key := h.newKey("acme")
 	require.Equal(t, http.StatusCreated, ferniCreate(h, key, map[string]any{"name": "crm", "description": "d", "transport": "http", "endpoint": "https://mcp.example.com/", "secrets": map[string]any{"K": "v"}}).status)
-	require.NoError(t, h.m.Close())
+	require.NoError(t, h.stop())
 	before, _ := os.ReadFile(h.dbPath + ".keys")
 	h2 := startOn(t, h.m.Config)
 	after, _ := os.ReadFile(h.dbPath + ".keys")

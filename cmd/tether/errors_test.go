@@ -79,7 +79,7 @@ func TestOversizedChunkedBody(t *testing.T) {
 	require.NoError(t, err)
 	httpReq.Header.Set("Content-Type", "application/json")
 	httpReq.Header.Set("x-api-key", key)
-	resp, err := http.DefaultClient.Do(httpReq)
+	resp, err := h.httpClient().Do(httpReq)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	assert.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)

@@ -32,6 +32,27 @@ type harness struct {
 
 	mu     sync.Mutex
 	bodies [][]byte // every response body received, for leak checks
+
+	// client is this harness's own HTTP client, so stop can close its
+	// idle connections: a connection dialled but never used keeps the
+	// server's graceful shutdown waiting (net/http counts it as active
+	// for its first five seconds).
+	client *http.Client
+}
+
+// stop closes the client's idle connections and shuts tether down.
+func (h *harness) stop() error {
+	h.httpClient().CloseIdleConnections()
+	return h.m.Close()
+}
+
+// httpClient is the harness's client (the default one for harnesses built
+// elsewhere).
+func (h *harness) httpClient() *http.Client {
+	if h.client == nil {
+		return http.DefaultClient
+	}
+	return h.client
 }
 
 // syncBuffer is a bytes.Buffer safe for the logger and the test to share.
@@ -83,10 +104,12 @@ func startOn(t *testing.T, cfg Config) *harness {
 	logs := &syncBuffer{}
 	m := &Main{Config: cfg, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	require.NoError(t, m.Run(context.Background()))
-	t.Cleanup(func() { _ = m.Close() })
 	r, err := specRouter()
 	require.NoError(t, err)
-	return &harness{t: t, m: m, base: "http://" + m.Addr, dbPath: cfg.DB, logs: logs, router: r}
+	h := &harness{t: t, m: m, base: "http://" + m.Addr, dbPath: cfg.DB, logs: logs, router: r,
+		client: &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}}
+	t.Cleanup(func() { _ = h.stop() })
+	return h
 }
 
 // newKey creates an API key for tenant through the CLI, while serving.
@@ -170,7 +193,7 @@ func (h *harness) do(r req) response {
 	for k, v := range r.header {
 		httpReq.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(httpReq)
+	resp, err := h.httpClient().Do(httpReq)
 	require.NoError(h.t, err)
 	defer resp.Body.Close()
 	got, err := io.ReadAll(resp.Body)

@@ -105,7 +105,7 @@ func TestKeyRotationWithoutRestart(t *testing.T) {
 	keys, err := secrets.LoadKeysFile(h.dbPath + ".keys")
 	require.NoError(t, err)
 	require.Len(t, keys, 1)
-	require.NoError(t, h.m.Close())
+	require.NoError(t, h.stop())
 
 	h2 := startOn(t, h.m.Config)
 	r := h2.do(req{method: http.MethodGet, path: ferniBase + "?limit=100", key: key})

@@ -66,7 +66,7 @@ func TestStartupProbesAutoConnect(t *testing.T) {
 		return h.do(req{method: http.MethodGet, path: ferniBase + "/" + id, key: key}).json(t)["data"].(map[string]any)["lastConnected"].(string)
 	}
 	autoBefore, manualBefore := last(h, auto), last(h, manual)
-	require.NoError(t, h.m.Close())
+	require.NoError(t, h.stop())
 
 	time.Sleep(5 * time.Millisecond) // timestamps have millisecond precision
 	h2 := startOn(t, h.m.Config)

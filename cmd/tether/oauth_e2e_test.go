@@ -401,7 +401,7 @@ func TestOAuthDCRLifecycle(t *testing.T) {
 	require.GreaterOrEqual(t, len(secrets), 8)
 	h.assertNoLeak(secrets...)
 	oauthAssertNotAtRest(t, h.dbPath, append(secrets, state, state2))
-	require.NoError(t, h.m.Close())
+	require.NoError(t, h.stop())
 	oauthAssertNotAtRest(t, h.dbPath, append(secrets, state, state2))
 }
 
