@@ -43,8 +43,13 @@ bench: build ## benchmarks: API throughput vs a bare echo handler, as ratios; Go
 	$(GO) run ./cmd/tether-bench
 	$(GO) test -run '^$$' -bench . -benchmem ./server/
 	$(GO) test -run '^$$' -bench HealthMonitor -benchtime 1x ./registry/
+	$(GO) test -run '^$$' -bench . -benchtime 500x ./gateway/
 
-soak: ## long fuzzing and soak runs (minutes)
+soak: interop/node_modules/.package-lock.json ## long load, fault and fuzz runs (about 12 minutes)
+	TETHER_LOAD_SECONDS=30 $(GO) test -tags heavy -count=1 -run 'HeavyLoad|HeavyMisbehaving' ./cmd/tether/
+	$(GO) test -run '^$$' -fuzz '^FuzzFerniCreate$$' -fuzztime 2m ./cmd/tether/
+	$(GO) test -run '^$$' -fuzz '^FuzzFeatherConnect$$' -fuzztime 2m ./cmd/tether/
+	$(GO) test -run '^$$' -fuzz '^FuzzRequestBodies$$' -fuzztime 2m ./cmd/tether/
 	$(GO) test -run '^$$' -fuzz FuzzCheckURL -fuzztime 2m ./netguard/
 
 clean: ## remove build output and the local database

@@ -91,8 +91,13 @@ func (s *Service) probeAndRecord(c *Connection) (*TestOutcome, error) {
 		}
 		s.observe.ObserveProbe(transport, Outcome(nil, perr), time.Since(start))
 		out := &TestOutcome{Connected: perr == nil, Result: res, Err: perr, TestedAt: s.Now()}
-		if err := s.recordProbe(pctx, c, out); err != nil {
-			return nil, err
+		// Recording gets a context of its own: a probe that ran to its
+		// timeout must still be able to wait for the writer.
+		rctx, rcancel := context.WithTimeout(s.bgCtx, 30*time.Second)
+		defer rcancel()
+		if err := s.recordProbe(rctx, c, out); err != nil {
+			// The caller still learns the outcome; only the row is stale.
+			s.log.Warn("record probe", "connection_id", c.ID, "error", err.Error())
 		}
 		return out, nil
 	})

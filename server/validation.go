@@ -141,8 +141,29 @@ func (s *Server) writeValidation(c echo.Context, d dialect, issues []issue) {
 	_ = c.JSON(http.StatusUnprocessableEntity, gen.HTTPValidationError{Detail: detail})
 }
 
+// secretFields are request fields whose values must never be echoed back,
+// not even in a validation error's input.
+var secretFields = map[string]bool{"token": true, "api_key": true, "oauth_client_secret": true, "headers": true, "secrets": true}
+
+// redactSecrets drops the input of issues located in a secret field.
+func redactSecrets(issues []issue) []issue {
+	for i := range issues {
+		for _, l := range issues[i].loc {
+			if s, ok := l.(string); ok && secretFields[s] {
+				issues[i].input = nil
+				break
+			}
+		}
+	}
+	return issues
+}
+
 // issuesOf flattens kin-openapi's errors into FastAPI-style issues.
 func issuesOf(err error) []issue {
+	return redactSecrets(rawIssuesOf(err))
+}
+
+func rawIssuesOf(err error) []issue {
 	var out []issue
 	var walk func(err error, base []any)
 	walk = func(err error, base []any) {
