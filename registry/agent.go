@@ -2,7 +2,6 @@ package registry
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -33,6 +32,7 @@ type Change struct {
 
 // notify announces a change; listeners must not block.
 func (s *Service) notify(c *Connection, kind ChangeKind) {
+	s.catalogue.invalidate(c.TenantID)
 	if s.onChange != nil {
 		s.onChange(Change{TenantID: c.TenantID, ConnectionID: c.ID, Kind: kind})
 	}
@@ -97,26 +97,20 @@ func (s *Service) AgentTools(ctx context.Context, tenantID, persona string) ([]A
 
 // resolve finds a tool by slug within the persona's view: an unknown slug
 // is ErrNotFound, a tool that cannot be called now ErrToolUnavailable. It
-// reads the one tool and its connection by index (agents call on the hot
-// path), never the tenant's whole catalogue.
+// reads the tenant's cached catalogue (agents call on the hot path).
 func (s *Service) resolve(ctx context.Context, tenantID, persona, slug string) (AgentTool, error) {
-	tools, err := s.store.ToolsBySlug(ctx, tenantID, slug)
+	tools, err := s.catalogue.lookup(ctx, tenantID, slug, func(ctx context.Context) ([]AgentTool, error) {
+		return s.TenantTools(ctx, tenantID, "")
+	})
 	if err != nil {
 		return AgentTool{}, err
 	}
 	var found AgentTool
-	for _, t := range tools {
-		c, err := s.store.GetConnection(ctx, tenantID, t.ConnectionID)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return AgentTool{}, err
-		}
+	for _, a := range tools {
+		c := a.Connection
 		if persona != "" && c.PersonaID != "" && c.PersonaID != persona {
 			continue
 		}
-		a := AgentTool{Slug: slug, Connection: c, Tool: t}
 		if a.Callable() {
 			return a, nil
 		}

@@ -269,6 +269,7 @@ func (s *Service) Callback(ctx context.Context, state, code, iss, errCode, errDe
 		if err != nil {
 			return nil, err
 		}
+		s.notify(c, ConnectionUpdated)
 		return &CallbackResult{Connection: c, Err: errors.New(reason)}, nil
 	}
 	doc, xerr := s.oauth.Authorizer.Exchange(ctx, c.OAuth, code, p.Verifier, s.oauth.RedirectURI)
@@ -286,10 +287,10 @@ func (s *Service) Callback(ctx context.Context, state, code, iss, errCode, errDe
 	if err != nil {
 		return nil, err
 	}
+	s.notify(updated, ConnectionUpdated)
 	if xerr != nil {
 		return &CallbackResult{Connection: updated, Err: xerr}, nil
 	}
-	s.notify(updated, ConnectionUpdated)
 	s.probeInBackground(updated) // the tool sync
 	return &CallbackResult{Connection: updated}, nil
 }

@@ -35,8 +35,6 @@ type Store interface {
 	// ListTools returns the tools of the given connections (all of the
 	// tenant's when none is given), by connection id, ordered by name.
 	ListTools(ctx context.Context, tenantID string, connectionIDs ...string) (map[string][]*Tool, error)
-	// ToolsBySlug returns the tenant's available tools with this slug.
-	ToolsBySlug(ctx context.Context, tenantID, slug string) ([]*Tool, error)
 	// ListProbeTargets returns every enabled connection, of every tenant,
 	// whose status the health monitor keeps fresh.
 	ListProbeTargets(ctx context.Context) ([]*Connection, error)
@@ -97,6 +95,7 @@ type Service struct {
 	observe       Observer
 	calls         *recorder
 	oauth         *oauthFlows
+	catalogue     *catalogue
 	log           *slog.Logger
 	now           func() time.Time
 
@@ -123,6 +122,7 @@ func NewService(opts Options) *Service {
 	s := &Service{
 		store: opts.Store, urls: opts.URLs, stdioCommands: opts.StdioCommands,
 		prober: opts.Prober, onChange: opts.OnChange, observe: opts.Observer, log: logger, now: now, bgCtx: bgCtx, bgCancel: cancel,
+		catalogue: newCatalogue(),
 	}
 	if opts.OAuth != nil {
 		s.oauth = &oauthFlows{OAuthOptions: *opts.OAuth}

@@ -44,8 +44,7 @@ func (s *Store) InsertAPIKey(ctx context.Context, k *registry.APIKey) error {
 // TenantByKeyHash implements registry.KeyStore.
 func (s *Store) TenantByKeyHash(ctx context.Context, hash []byte) (*registry.Tenant, error) {
 	var t registry.Tenant
-	err := s.read.QueryRowContext(ctx, `SELECT t.id, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-		WHERE k.hash = ? AND k.revoked_at IS NULL`, hash).Scan(&t.ID, &t.Name)
+	err := s.keyLookup.QueryRowContext(ctx, hash).Scan(&t.ID, &t.Name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &registry.Error{Kind: registry.ErrNotFound, Message: "unknown API key"}
 	}

@@ -193,23 +193,3 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
-
-// ToolsBySlug implements registry.Store: the available tools with this
-// slug (normally one) and their connections.
-func (s *Store) ToolsBySlug(ctx context.Context, tenantID, slug string) ([]*registry.Tool, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+toolColumns+` FROM tools
-		WHERE tenant_id = ? AND slug = ? AND available = 1 ORDER BY connection_id`, tenantID, slug)
-	if err != nil {
-		return nil, fmt.Errorf("find tool %s: %w", slug, err)
-	}
-	defer rows.Close()
-	var out []*registry.Tool
-	for rows.Next() {
-		t, err := scanTool(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, t)
-	}
-	return out, rows.Err()
-}
