@@ -1,6 +1,7 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -172,6 +173,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	d := dialectOf(c.Request().URL.Path)
+	err = bindFailure(err)
 	if issues, ok := validationIssues(err); ok {
 		s.writeValidation(c, d, issues)
 		return
@@ -226,4 +228,25 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%d MiB", n>>20)
 	}
 	return fmt.Sprintf("%d bytes", n)
+}
+
+// bindFailure turns a body the validator accepted but Go cannot decode
+// (a number like 1e400 in a free-form field) into a validation issue
+// located at the field, instead of the decoder's own words.
+func bindFailure(err error) error {
+	var ute *json.UnmarshalTypeError
+	if !errors.As(err, &ute) {
+		return err
+	}
+	loc := []any{"body"}
+	if ute.Field != "" {
+		for _, part := range strings.Split(ute.Field, ".") {
+			loc = append(loc, part)
+		}
+	}
+	msg := "Input should be a valid " + ute.Type.String()
+	if strings.HasPrefix(ute.Value, "number") {
+		msg = "Input should be a number that fits in a 64-bit float"
+	}
+	return &validationError{issues: []issue{{loc: loc, msg: msg, typ: "value_error"}}}
 }

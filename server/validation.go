@@ -73,6 +73,9 @@ func newValidator() (echo.MiddlewareFunc, error) {
 			MultiError:          true,
 			AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc, // our auth middleware runs first
 			SkipSettingDefaults: true,                                  // defaults are applied in the handlers
+			// The handlers bind the value the validator decoded instead of
+			// decoding the body a second time.
+			KeepValidatedValue: true,
 		},
 		SilenceServersWarning: true,
 		MultiErrorHandler: func(me openapi3.MultiError) *echo.HTTPError {

@@ -38,6 +38,7 @@ func TestErrorShapes(t *testing.T) {
 		{name: "ferni method not allowed", r: req{method: http.MethodPatch, path: ferniBase, raw: []byte(`{}`)}, status: 405, ferniCode: "METHOD_NOT_ALLOWED"},
 		{name: "feather method not allowed", r: req{method: http.MethodPut, path: featherBase, raw: []byte(`{}`)}, status: 405, featherErr: "method_not_allowed"},
 		{name: "ferni json array body", r: req{method: http.MethodPost, path: ferniBase, raw: []byte(`[1,2]`)}, status: 400, ferniCode: "VALIDATION_ERROR"},
+		{name: "feather number out of range", r: req{method: http.MethodPost, path: featherBase + "/00000000-0000-4000-8000-000000000000/test-mcp-call", raw: []byte(`{"slug":"x","input":{"a":1e400}}`)}, status: 422, featherType: "value_error"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
