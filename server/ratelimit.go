@@ -1,7 +1,9 @@
 package server
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
 
 	"strconv"
 	"strings"
@@ -104,7 +106,6 @@ var probeRoutes = map[string]bool{
 	"POST " + featherPrefix + "/connections/:connection_id/refresh-tools": true,
 	"POST " + featherPrefix + "/connections/:connection_id/test-mcp-call": true,
 	"POST " + featherPrefix + "/tools/:slug/invoke":                       true,
-	"POST /mcp": true,
 }
 
 // rateLimit applies the per-key budgets; it runs after authenticate.
@@ -115,7 +116,7 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		l := s.limit
-		if s.probeLimit != nil && probeRoutes[c.Request().Method+" "+c.Path()] {
+		if s.probeLimit != nil && (probeRoutes[c.Request().Method+" "+c.Path()] || isMCPToolCall(c.Request())) {
 			// The probe budget is spent only by requests the general
 			// budget lets through.
 			if s.limit != nil {
@@ -153,4 +154,22 @@ func (s *Server) limited(c echo.Context, l *limiter, remaining int, reset time.D
 func ceilSeconds(d time.Duration) int {
 	s := int((d + time.Second - 1) / time.Second)
 	return max(s, 1)
+}
+
+// isMCPToolCall reports whether a request to /mcp is a tools/call, which
+// costs an upstream call like the REST invoke does. The body is already in
+// memory (limitBody runs first).
+func isMCPToolCall(r *http.Request) bool {
+	if r.Method != http.MethodPost || r.URL.Path != mcpPath || r.GetBody == nil {
+		return false
+	}
+	body, err := r.GetBody()
+	if err != nil {
+		return false
+	}
+	defer body.Close()
+	var msg struct {
+		Method string `json:"method"`
+	}
+	return json.NewDecoder(body).Decode(&msg) == nil && msg.Method == "tools/call"
 }

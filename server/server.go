@@ -92,8 +92,8 @@ func New(opts Options) (*Server, error) {
 		s.logRequests,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true}),
 		s.authenticate,
-		s.rateLimit,
 		limitBody,
+		s.rateLimit,
 		requireJSON,
 		validator,
 	)

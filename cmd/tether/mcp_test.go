@@ -119,3 +119,24 @@ func TestMCPEndpoint(t *testing.T) {
 		return false
 	}, 5*time.Second, 20*time.Millisecond)
 }
+
+// TestMCPToolCallsSpendTheProbeBudget: a tools/call through /mcp costs an
+// upstream call, so it spends the probe budget; listing does not.
+func TestMCPToolCallsSpendTheProbeBudget(t *testing.T) {
+	up := newUpstream(t, false)
+	h := startTether(t, allowLoopback, func(c *Config) { c.ProbeRateLimit = "2/m" })
+	key := h.newKey("acme")
+	featherConnection(t, h, key, up.url())
+	s := agent(t, h, key, "", nil)
+	for range 3 {
+		assert.NotEmpty(t, toolNames(t, s), "listing is not a probe")
+	}
+	for range 2 {
+		res, err := s.CallTool(t.Context(), &mcp.CallToolParams{Name: "calc_add", Arguments: map[string]any{"a": 1, "b": 2}})
+		require.NoError(t, err)
+		assert.False(t, res.IsError)
+	}
+	_, err := s.CallTool(t.Context(), &mcp.CallToolParams{Name: "calc_add", Arguments: map[string]any{"a": 1, "b": 2}})
+	require.Error(t, err, "the third call is over the budget")
+	assert.Contains(t, err.Error(), "Too Many Requests")
+}
