@@ -29,8 +29,8 @@
 //
 //	pool := gateway.NewPool(gateway.PoolOptions{
 //		Client: client, // *mcpclient.Client
-//		OnUpstreamToolsChanged: func(tenantID, id string) {
-//			_, _ = svc.RefreshTools(context.Background(), tenantID, id)
+//		OnUpstreamToolsChanged: func(tenantID, id string, tools []registry.ToolSpec) {
+//			_ = svc.RecordTools(context.Background(), tenantID, id, tools)
 //		},
 //	})
 //	var gw *gateway.Handler

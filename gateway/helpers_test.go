@@ -65,9 +65,9 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if po.ToolsChangedDebounce == 0 {
 		po.ToolsChangedDebounce = 50 * time.Millisecond
 	}
-	po.OnUpstreamToolsChanged = func(tenantID, id string) {
+	po.OnUpstreamToolsChanged = func(tenantID, id string, tools []registry.ToolSpec) {
 		e.refresh.Add(1)
-		_, _ = e.svc.RefreshTools(context.Background(), tenantID, id)
+		_ = e.svc.RecordTools(context.Background(), tenantID, id, tools)
 	}
 	e.pool = gateway.NewPool(po)
 	e.svc = registry.NewService(registry.Options{

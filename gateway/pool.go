@@ -45,9 +45,9 @@ type PoolOptions struct {
 	ToolsChangedDebounce time.Duration
 	// OnUpstreamToolsChanged is called (on its own goroutine) when a warm
 	// session's server announced a tool list change and the list it now
-	// answers differs from the last one seen on that session: the registry
-	// should re-sync the connection's tools.
-	OnUpstreamToolsChanged func(tenantID, connectionID string)
+	// answers differs from the last one seen on that session, with that
+	// list: the registry records it (a re-sync with no new handshake).
+	OnUpstreamToolsChanged func(tenantID, connectionID string, tools []registry.ToolSpec)
 	// Logger receives debug and warning records; nil discards.
 	Logger *slog.Logger
 }
@@ -79,7 +79,7 @@ type Pool struct {
 	max      int
 	idle     time.Duration
 	debounce time.Duration
-	onTools  func(tenantID, connectionID string)
+	onTools  func(tenantID, connectionID string, tools []registry.ToolSpec)
 	log      *slog.Logger
 	// salt keys the fingerprints: they are hashes over secrets, and must
 	// not be comparable outside this process.

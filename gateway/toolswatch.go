@@ -62,7 +62,7 @@ func (p *Pool) checkTools(e *entry) {
 	p.mu.Unlock()
 	if changed {
 		p.log.Debug("upstream tool list changed", "connection_id", e.connID, "tools", len(tools))
-		p.onTools(e.tenantID, e.connID)
+		p.onTools(e.tenantID, e.connID, mcpclient.ToolSpecs(tools))
 	}
 }
 

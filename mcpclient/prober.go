@@ -28,12 +28,18 @@ func (p Prober) Probe(ctx context.Context, c *registry.Connection) (*registry.Pr
 		ServerInfo:      registry.ServerInfo{Name: r.ServerInfo.Name, Version: r.ServerInfo.Version, Title: r.ServerInfo.Title},
 		ProtocolVersion: r.ProtocolVersion,
 		Latency:         r.Latency,
-		Tools:           make([]registry.ToolSpec, len(r.Tools)),
-	}
-	for i, t := range r.Tools {
-		out.Tools[i] = registry.ToolSpec{Name: t.Name, Title: t.Title, Description: t.Description, InputSchema: t.InputSchema, OutputSchema: t.OutputSchema}
+		Tools:           ToolSpecs(r.Tools),
 	}
 	return out, nil
+}
+
+// ToolSpecs converts tools as listed to the registry's ToolSpecs.
+func ToolSpecs(tools []Tool) []registry.ToolSpec {
+	out := make([]registry.ToolSpec, len(tools))
+	for i, t := range tools {
+		out[i] = registry.ToolSpec{Name: t.Name, Title: t.Title, Description: t.Description, InputSchema: t.InputSchema, OutputSchema: t.OutputSchema}
+	}
+	return out
 }
 
 // CallTool implements registry.Prober: the result is the MCP CallToolResult

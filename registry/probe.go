@@ -397,3 +397,28 @@ func (s *Service) CallTool(ctx context.Context, tenantID, connID, slug string, i
 	}
 	return s.callTool(ctx, c, t, input, "test")
 }
+
+// RecordTools records a tool list read over a warm session after the
+// server announced a change: the same merge as a probe's, with no new
+// handshake. Connections that are not active and enabled are left alone.
+func (s *Service) RecordTools(ctx context.Context, tenantID, id string, specs []ToolSpec) error {
+	var changed *Connection
+	_, _, err := s.store.UpdateConnectionTools(ctx, tenantID, id, func(c *Connection, tools []*Tool) ([]*Tool, error) {
+		if !c.Enabled || c.Status != StatusActive {
+			return nil, errStaleProbe
+		}
+		now := s.Now()
+		c.ToolsStatus, c.ToolsSyncedAt, c.LastRefreshedAt = ToolsSynced, &now, &now
+		c.ToolCount = len(specs)
+		changed = c
+		return mergeTools(c, tools, specs, now), nil
+	})
+	if errors.Is(err, errStaleProbe) || errors.Is(err, ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("record tools of %s: %w", id, err)
+	}
+	s.notify(changed, ToolsChanged)
+	return nil
+}

@@ -138,9 +138,9 @@ func (m *Main) Run(ctx context.Context) error {
 	pool := gateway.NewPool(gateway.PoolOptions{
 		Client: client,
 		Logger: m.Logger,
-		OnUpstreamToolsChanged: func(tenantID, id string) {
-			if _, err := svc.RefreshTools(m.bgCtx, tenantID, id); err != nil {
-				m.Logger.Info("upstream tools changed; re-sync not started", "connection_id", id, "error", err.Error())
+		OnUpstreamToolsChanged: func(tenantID, id string, tools []registry.ToolSpec) {
+			if err := svc.RecordTools(m.bgCtx, tenantID, id, tools); err != nil {
+				m.Logger.Warn("upstream tools changed; recording them failed", "connection_id", id, "error", err.Error())
 			}
 		},
 	})

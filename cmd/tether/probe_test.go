@@ -253,7 +253,10 @@ func TestFeatherToolsLifecycle(t *testing.T) {
 	assert.Equal(t, map[string]any{"field_mappings": []any{map[string]any{"path": "sum", "as": "total"}}}, toolBySlug(c, "calc_add")["response_field_map"])
 	assert.Equal(t, "calc_echo", toolBySlug(c, "calc_echo")["slug"])
 	assert.Equal(t, http.StatusBadRequest, call("calc_echo", map[string]any{"text": "x"}).status, "a vanished tool cannot be called")
-	assert.NotNil(t, h.do(req{method: http.MethodGet, path: featherBase + "/" + id, key: key}).json(t)["last_used_at"])
+	// Call records (and last_used_at) are written in the background.
+	assert.Eventually(t, func() bool {
+		return h.do(req{method: http.MethodGet, path: featherBase + "/" + id, key: key}).json(t)["last_used_at"] != nil
+	}, 5*time.Second, 20*time.Millisecond)
 
 	// Not found cases.
 	assert.Equal(t, http.StatusNotFound, h.do(req{method: http.MethodPatch, path: featherBase + "/" + id + "/tools/00000000-0000-4000-8000-000000000000", key: key, body: map[string]any{"is_enabled": true}}).status)
