@@ -73,7 +73,8 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		// whole body.
 		resp.Body = &framedReader{rc: resp.Body, f: newFramer(rt.limit, true, rt.tr)}
 	} else {
-		resp.Body = &bodyLimiter{rc: resp.Body, limit: rt.limit, tr: rt.tr}
+		resp.Body = &bodyLimiter{rc: resp.Body, limit: rt.limit, tr: rt.tr,
+			checkJSON: resp.StatusCode == http.StatusOK && ct == "application/json"}
 	}
 	return resp, nil
 }

@@ -1,6 +1,9 @@
 package mcpclient
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"io"
 	"sync"
 )
@@ -16,11 +19,17 @@ import (
 const sdkSlack = 64 << 10
 
 // bodyLimiter caps a whole response body (a JSON response to one request).
+// With checkJSON it also keeps the body (at most limit bytes) and, at its
+// end, records a body that is not JSON: the go-sdk closes the session on a
+// decode failure and reports only "connection closed", which would blame
+// the network for what is the server's invalid answer.
 type bodyLimiter struct {
-	rc    io.ReadCloser
-	limit int64
-	n     int64
-	tr    *tracker
+	rc        io.ReadCloser
+	limit     int64
+	n         int64
+	tr        *tracker
+	checkJSON bool
+	buf       []byte
 }
 
 func (b *bodyLimiter) Read(p []byte) (int, error) {
@@ -34,8 +43,17 @@ func (b *bodyLimiter) Read(p []byte) (int, error) {
 		b.tr.fail(e)
 		return 0, e
 	}
+	if b.checkJSON {
+		b.buf = append(b.buf, p[:n]...)
+		if err == io.EOF && len(bytes.TrimSpace(b.buf)) > 0 && !json.Valid(b.buf) {
+			b.tr.fail(errNotJSON)
+		}
+	}
 	return n, err
 }
+
+// errNotJSON is recorded for a JSON response whose body is not JSON.
+var errNotJSON = errors.New("invalid MCP response: the server answered with a body that is not JSON")
 
 func (b *bodyLimiter) Close() error { return b.rc.Close() }
 

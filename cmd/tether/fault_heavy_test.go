@@ -237,13 +237,9 @@ func TestHeavyMisbehavingUpstreams(t *testing.T) {
 		// The rest fail as soon as the server misbehaves, long before their
 		// 30 s timeout.
 		{name: "reset", url: resetServer(t), timeoutMS: 30000, codes: []string{"MCP_CONNECTION_FAILED"}},
-		// A 200 application/json body that is not JSON-RPC should be
-		// MCP_INVALID_RESPONSE (mcpclient.ErrInvalidResponse: "a body that is
-		// not JSON-RPC"); today the go-sdk's decode failure closes the
-		// session and mcpclient.classifyRaw reports the close
-		// (MCP_CONNECTION_FAILED "the connection closed"). Narrow this to
-		// MCP_INVALID_RESPONSE once that is fixed.
-		{name: "garbage json", url: garbageJSONServer(t), timeoutMS: 30000, codes: []string{"MCP_INVALID_RESPONSE", "MCP_CONNECTION_FAILED"}},
+		// A 200 application/json body that is not JSON: mcpclient notices it
+		// before the go-sdk's decode failure closes the session.
+		{name: "garbage json", url: garbageJSONServer(t), timeoutMS: 30000, codes: []string{"MCP_INVALID_RESPONSE"}},
 		// Bytes that are not HTTP at all (net/http: "malformed HTTP
 		// response"): a connection failure or an invalid response, both
 		// defensible.
