@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -301,7 +302,14 @@ func redactValues(conn *registry.Connection, headers http.Header, endpoint *url.
 		out = append(out, v)
 	}
 	for _, vs := range headers {
-		out = append(out, vs...)
+		for _, v := range vs {
+			out = append(out, v)
+			// "Bearer <token>": a server that echoes the bare token must
+			// not get it into a message either.
+			if _, cred, ok := strings.Cut(v, " "); ok && len(cred) >= 8 {
+				out = append(out, cred)
+			}
+		}
 	}
 	if endpoint != nil && endpoint.RawQuery != "" {
 		out = append(out, endpoint.RawQuery)

@@ -34,8 +34,12 @@ var reservedEnv = map[string]bool{"PATH": true, "HOME": true, "LANG": true}
 // deniedEnv would let whoever registers the connection make the
 // allow-listed command load or run code of their choosing.
 var (
-	deniedEnv         = map[string]bool{"BASH_ENV": true, "ENV": true, "IFS": true, "NODE_OPTIONS": true, "PYTHONSTARTUP": true, "PERL5OPT": true, "RUBYOPT": true}
-	deniedEnvPrefixes = []string{"LD_", "DYLD_"}
+	deniedEnv = map[string]bool{"BASH_ENV": true, "ENV": true, "IFS": true, "NODE_OPTIONS": true, "NODE_PATH": true,
+		"PYTHONSTARTUP": true, "PYTHONPATH": true, "PYTHONHOME": true, "PYTHONWARNINGS": true, "PYTHONINSPECT": true,
+		"PERL5OPT": true, "PERL5LIB": true, "PERLLIB": true, "RUBYOPT": true, "RUBYLIB": true, "BROWSER": true,
+		"JAVA_TOOL_OPTIONS": true, "_JAVA_OPTIONS": true, "JDK_JAVA_OPTIONS": true, "CLASSPATH": true,
+		"GCONV_PATH": true, "SHELLOPTS": true, "PS4": true, "PROMPT_COMMAND": true, "GIT_SSH_COMMAND": true}
+	deniedEnvPrefixes = []string{"LD_", "DYLD_", "BASH_FUNC_", "GIT_CONFIG"}
 )
 
 // checkStdio applies the stdio policy before anything starts.

@@ -82,7 +82,18 @@ func (s *Service) TenantTools(ctx context.Context, tenantID, persona string) ([]
 			}
 		}
 	}
-	slices.SortFunc(out, func(a, b AgentTool) int { return strings.Compare(a.Slug, b.Slug) })
+	// A total order, so that every reader picks the same tool when two
+	// connections' tools share a slug ("a" + "b_c" and "a_b" + "c"): the
+	// older connection's.
+	slices.SortFunc(out, func(a, b AgentTool) int {
+		if c := strings.Compare(a.Slug, b.Slug); c != 0 {
+			return c
+		}
+		if c := a.Connection.CreatedAt.Compare(b.Connection.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Connection.ID, b.Connection.ID)
+	})
 	return out, nil
 }
 
@@ -92,7 +103,10 @@ func (s *Service) AgentTools(ctx context.Context, tenantID, persona string) ([]A
 	if err != nil {
 		return nil, err
 	}
-	return slices.DeleteFunc(all, func(a AgentTool) bool { return !a.Callable() }), nil
+	all = slices.DeleteFunc(all, func(a AgentTool) bool { return !a.Callable() })
+	// One tool per slug: the first in TenantTools' order, the one resolve
+	// calls too.
+	return slices.CompactFunc(all, func(a, b AgentTool) bool { return a.Slug == b.Slug }), nil
 }
 
 // resolve finds a tool by slug within the persona's view: an unknown slug

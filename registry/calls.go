@@ -57,13 +57,17 @@ const keepCalls = 1000
 type recorder struct {
 	store CallStore
 	in    chan Call
+	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
 	onErr func(error)
+
+	mu     sync.RWMutex
+	closed bool
 }
 
 func newRecorder(st CallStore, onErr func(error)) *recorder {
-	r := &recorder{store: st, in: make(chan Call, 4096), done: make(chan struct{}), onErr: onErr}
+	r := &recorder{store: st, in: make(chan Call, 4096), stop: make(chan struct{}), done: make(chan struct{}), onErr: onErr}
 	go r.loop()
 	return r
 }
@@ -71,6 +75,13 @@ func newRecorder(st CallStore, onErr func(error)) *recorder {
 // record queues a call record; when the queue is full the record is
 // dropped rather than slowing the call down.
 func (r *recorder) record(c Call) {
+	// A call finishing during shutdown, after close, is not recorded (and
+	// must not panic on a closed channel: the channel is never closed).
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	if r.closed {
+		return
+	}
 	select {
 	case r.in <- c:
 	default:
@@ -94,11 +105,17 @@ func (r *recorder) loop() {
 	}
 	for {
 		select {
-		case c, ok := <-r.in:
-			if !ok {
-				flush()
-				return
+		case <-r.stop:
+			for {
+				select {
+				case c := <-r.in:
+					batch = append(batch, c)
+				default:
+					flush()
+					return
+				}
 			}
+		case c := <-r.in:
 			batch = append(batch, c)
 			if len(batch) >= 256 {
 				flush()
@@ -111,7 +128,12 @@ func (r *recorder) loop() {
 
 // close flushes what is queued and stops.
 func (r *recorder) close() {
-	r.once.Do(func() { close(r.in) })
+	r.once.Do(func() {
+		r.mu.Lock()
+		r.closed = true
+		r.mu.Unlock()
+		close(r.stop)
+	})
 	<-r.done
 }
 

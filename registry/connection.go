@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"encoding/json"
 	"log/slog"
 	"maps"
 	"slices"
@@ -88,6 +89,16 @@ func (s Sensitive) GoString() string { return s.String() }
 
 // LogValue lists the names only.
 func (s Sensitive) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalJSON lists the names only; code that stores the values encodes
+// map[string]string(s) on purpose.
+func (s Sensitive) MarshalJSON() ([]byte, error) {
+	masked := make(map[string]string, len(s))
+	for k := range s {
+		masked[k] = "***"
+	}
+	return json.Marshal(masked)
+}
 
 // Names returns the keys in sorted order (never nil).
 func (s Sensitive) Names() []string {

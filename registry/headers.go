@@ -68,12 +68,34 @@ func IsCredentialHeader(name string) bool {
 func (c *Connection) DisplayHeaders() map[string]string {
 	out := make(map[string]string, len(c.Headers))
 	for name, value := range c.Headers {
-		if IsCredentialHeader(name) && !secretTemplate.MatchString(value) {
+		if IsCredentialHeader(name) && !onlyTemplates(value) {
 			value = Masked
 		}
 		out[name] = value
 	}
 	return out
+}
+
+// onlyTemplates reports whether a value holds no literal credential: its
+// templates, at most an auth scheme word before them ("Bearer "), nothing
+// else.
+func onlyTemplates(value string) bool {
+	if !secretTemplate.MatchString(value) {
+		return false
+	}
+	rest := strings.TrimSpace(secretTemplate.ReplaceAllString(value, ""))
+	if rest == "" {
+		return true
+	}
+	if len(rest) > 16 || strings.ContainsAny(rest, " \t") {
+		return false
+	}
+	for _, r := range rest {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true // a scheme word such as Bearer, Basic, Token
 }
 
 // validateHeaders checks header names and values, and that every template

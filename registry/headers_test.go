@@ -73,3 +73,15 @@ func TestSensitiveRedacts(t *testing.T) {
 		assert.Contains(t, out, "K")
 	}
 }
+
+func TestDisplayHeadersMasksLiteralsNextToTemplates(t *testing.T) {
+	c := &Connection{Headers: Sensitive{
+		"X-Api-Key":     "{{secrets.a}}sk-literal-value",
+		"Authorization": "Bearer {{secrets.t}}",
+		"X-Token":       "Token {{secrets.t}}",
+	}}
+	d := c.DisplayHeaders()
+	assert.Equal(t, Masked, d["X-Api-Key"])
+	assert.Equal(t, "Bearer {{secrets.t}}", d["Authorization"])
+	assert.Equal(t, "Token {{secrets.t}}", d["X-Token"])
+}

@@ -19,13 +19,15 @@ type MonitorOptions struct {
 	Concurrency int
 }
 
-// RunMonitor probes the autoConnect servers at start-up, then re-probes
-// every enabled active (or failing) server each interval, jittered by ±10%
-// so that many tether replicas do not probe in step. It returns when ctx is
-// done or the service closes.
-func (s *Service) RunMonitor(ctx context.Context, opts MonitorOptions) {
-	s.bg.Add(1)
-	defer s.bg.Done()
+// StartMonitor runs the health monitor in the background until the
+// service closes: it probes the autoConnect servers at start-up, then
+// re-probes every enabled active (or failing) server each interval,
+// jittered by ±10% so that many tether replicas do not probe in step.
+func (s *Service) StartMonitor(opts MonitorOptions) {
+	s.goBackground(func() { s.runMonitor(s.bgCtx, opts) })
+}
+
+func (s *Service) runMonitor(ctx context.Context, opts MonitorOptions) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -44,6 +45,21 @@ type OAuthRequest struct {
 	Scopes                 []string
 }
 
+// String redacts the client secret.
+func (r OAuthRequest) String() string {
+	return fmt.Sprintf("OAuthRequest{ClientID: %q, ClientSecret: %s, Scopes: %q}", r.ClientID, redact(r.ClientSecret), r.Scopes)
+}
+
+// LogValue redacts the client secret.
+func (r OAuthRequest) LogValue() slog.Value { return slog.StringValue(r.String()) }
+
+func redact(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return "***"
+}
+
 // OAuthDiscovery is what discover reports.
 type OAuthDiscovery struct {
 	SupportsDCR  bool
@@ -59,6 +75,14 @@ type PendingAuth struct {
 	Verifier string
 	Issuer   string
 }
+
+// String redacts the state and the verifier (the URL carries the state).
+func (p PendingAuth) String() string {
+	return fmt.Sprintf("PendingAuth{Issuer: %q, State: ***, Verifier: ***}", p.Issuer)
+}
+
+// LogValue redacts.
+func (p PendingAuth) LogValue() slog.Value { return slog.StringValue(p.String()) }
 
 // Authorizer runs OAuth for connections (the oauth package implements
 // it). The OAuth document is opaque to the registry: the Authorizer reads
@@ -105,6 +129,14 @@ type OAuthPending struct {
 	CreatedAt    time.Time
 	ExpiresAt    time.Time
 }
+
+// String redacts the verifier.
+func (p OAuthPending) String() string {
+	return fmt.Sprintf("OAuthPending{TenantID: %q, ConnectionID: %q, Verifier: ***, ExpiresAt: %s}", p.TenantID, p.ConnectionID, p.ExpiresAt)
+}
+
+// LogValue redacts.
+func (p OAuthPending) LogValue() slog.Value { return slog.StringValue(p.String()) }
 
 // OAuthOptions configures the OAuth flows of a Service.
 type OAuthOptions struct {
@@ -170,6 +202,8 @@ func (s *Service) ConnectOAuth(ctx context.Context, tenantID string, in NewConne
 		return nil, nil, fmt.Errorf("create connection: %w", err)
 	}
 	if err := s.storePending(ctx, c, pending); err != nil {
+		// The client is told the connect failed: leave no half-made row.
+		_ = s.store.DeleteConnection(context.WithoutCancel(ctx), c.TenantID, c.ID)
 		return nil, nil, err
 	}
 	s.notify(c, ConnectionCreated)
@@ -201,15 +235,18 @@ func (s *Service) Reauthorize(ctx context.Context, tenantID, id string) (*Connec
 	if err != nil {
 		return nil, nil, err
 	}
+	// The state first: a row is never pending without a way to finish.
+	if err := s.storePending(ctx, c, pending); err != nil {
+		return nil, nil, err
+	}
 	c, err = s.store.UpdateConnection(ctx, tenantID, id, func(c *Connection) error {
-		c.Status, c.StatusReason = StatusPendingOAuth, "waiting for the user to authorize"
+		if c.Enabled {
+			c.Status, c.StatusReason = StatusPendingOAuth, "waiting for the user to authorize"
+		}
 		c.UpdatedAt = s.Now()
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := s.storePending(ctx, c, pending); err != nil {
 		return nil, nil, err
 	}
 	s.notify(c, ConnectionUpdated)
@@ -272,6 +309,9 @@ func (s *Service) Callback(ctx context.Context, state, code, iss, errCode, errDe
 		s.notify(c, ConnectionUpdated)
 		return &CallbackResult{Connection: c, Err: errors.New(reason)}, nil
 	}
+	// The state is spent: finish even if the browser goes away.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 60*time.Second)
+	defer cancel()
 	doc, xerr := s.oauth.Authorizer.Exchange(ctx, c.OAuth, code, p.Verifier, s.oauth.RedirectURI)
 	var updated *Connection
 	updated, err = s.store.UpdateConnection(ctx, c.TenantID, c.ID, func(c *Connection) error {
@@ -281,6 +321,9 @@ func (s *Service) Callback(ctx context.Context, state, code, iss, errCode, errDe
 		}
 		c.OAuth = doc
 		c.Status, c.StatusReason = StatusActive, ""
+		if !c.Enabled {
+			c.Status = StatusDisabled
+		}
 		c.UpdatedAt = s.Now()
 		return nil
 	})
@@ -342,6 +385,10 @@ func (s *Service) withAccessToken(ctx context.Context, c *Connection) (*Connecti
 		}
 		if updated != nil {
 			if _, err := s.store.UpdateConnection(ctx, c.TenantID, c.ID, func(c *Connection) error {
+				// A callback that stored a new grant meanwhile wins.
+				if !bytes.Equal(c.OAuth, cur.OAuth) {
+					return nil
+				}
 				c.OAuth = updated
 				return nil
 			}); err != nil {
@@ -368,16 +415,14 @@ func (s *Service) withAccessToken(ctx context.Context, c *Connection) (*Connecti
 // revokeInBackground revokes a deleted connection's tokens, best effort,
 // without holding up the delete.
 func (s *Service) revokeInBackground(doc SecretBlob) {
-	if len(doc) == 0 || s.oauthOn() != nil || s.bgCtx.Err() != nil {
+	if len(doc) == 0 || s.oauthOn() != nil {
 		return
 	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
+	s.goBackground(func() {
 		ctx, cancel := context.WithTimeout(s.bgCtx, 30*time.Second)
 		defer cancel()
 		if err := s.oauth.Authorizer.Revoke(ctx, doc); err != nil {
 			s.log.Info("token revocation failed (best effort)", "error", err.Error())
 		}
-	}()
+	})
 }

@@ -2,6 +2,8 @@ package registry
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -72,7 +74,7 @@ func (s *Service) Test(ctx context.Context, tenantID, id string) (*TestOutcome, 
 // probeAndRecord runs one probe of c (sharing an in-flight one, so probes
 // of one connection never run twice at once) and stores the outcome.
 func (s *Service) probeAndRecord(c *Connection) (*TestOutcome, error) {
-	ch := s.probes.DoChan(c.ID, func() (any, error) {
+	ch := s.probes.DoChan(c.ID+"\x00"+reachKey(c), func() (any, error) {
 		// The probe runs on the service's context, not the caller's: a
 		// caller that gives up does not cancel a probe others may share,
 		// and its result is still worth recording. The connection's
@@ -118,7 +120,7 @@ var errStaleProbe = errors.New("connection changed during the probe")
 // a configuration that no longer exists).
 func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *TestOutcome) error {
 	_, _, err := s.store.UpdateConnectionTools(ctx, probed.TenantID, probed.ID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
-		if !c.UpdatedAt.Equal(probed.UpdatedAt) || !c.Enabled || c.Status == StatusPendingOAuth || c.Status == StatusReauthRequired {
+		if reachKey(c) != reachKey(probed) || !c.Enabled || c.Status == StatusPendingOAuth || c.Status == StatusReauthRequired {
 			return nil, errStaleProbe
 		}
 		now := out.TestedAt
@@ -159,6 +161,9 @@ func mergeTools(c *Connection, old []*Tool, specs []ToolSpec, now time.Time) []*
 	}
 	seen := make(map[string]bool, len(specs))
 	out := make([]*Tool, 0, len(specs)+len(old))
+	// Slugs are unique within a connection: names that fold to the same
+	// slug ("get-sum" and "get_sum") get a numbered suffix, in list order.
+	slugs := map[string]bool{}
 	for i, spec := range specs {
 		if seen[spec.Name] {
 			continue // a server listing a name twice: keep the first
@@ -168,7 +173,12 @@ func mergeTools(c *Connection, old []*Tool, specs []ToolSpec, now time.Time) []*
 		if !ok {
 			t = &Tool{ID: newUUID(), ConnectionID: c.ID, TenantID: c.TenantID, Name: spec.Name, Enabled: true, CreatedAt: now}
 		}
-		t.Slug = ToolSlug(c.Slug, spec.Name)
+		slug := ToolSlug(c.Slug, spec.Name)
+		for n := 2; slugs[slug]; n++ {
+			slug = fmt.Sprintf("%s_%d", ToolSlug(c.Slug, spec.Name), n)
+		}
+		slugs[slug] = true
+		t.Slug = slug
 		t.Title, t.Description = spec.Title, spec.Description
 		t.InputSchema, t.OutputSchema = spec.InputSchema, spec.OutputSchema
 		if t.InputSchema == nil {
@@ -231,16 +241,23 @@ func (s *Service) RefreshTools(ctx context.Context, tenantID, id string) (*Conne
 
 // probeInBackground probes c on the service's background context.
 func (s *Service) probeInBackground(c *Connection) {
-	if s.bgCtx.Err() != nil {
-		return // shutting down
-	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
+	s.goBackground(func() {
 		if _, err := s.probeAndRecord(c); err != nil {
 			s.log.Warn("background probe failed to record", "connection_id", c.ID, "error", err.Error())
 		}
-	}()
+	})
+}
+
+// reachKey fingerprints what decides how tether reaches a connection's
+// server. Probes are shared, and their results kept, per reachKey: an edit
+// of the nickname does not make a running probe stale, an edit of the
+// endpoint does. (An OAuth token refresh does not change it either.)
+func reachKey(c *Connection) string {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	_ = enc.Encode([]any{c.Transport, c.Endpoint, c.Command, c.Args, map[string]string(c.Headers),
+		map[string]string(c.Secrets), c.TimeoutMS, c.Enabled, c.AuthType})
+	return string(h.Sum(nil))
 }
 
 // ToolPatch edits one tool's author settings; unset fields stay.
@@ -401,6 +418,8 @@ func (s *Service) CallTool(ctx context.Context, tenantID, connID, slug string, i
 // RecordTools records a tool list read over a warm session after the
 // server announced a change: the same merge as a probe's, with no new
 // handshake. Connections that are not active and enabled are left alone.
+// The pool drops a connection's sessions when its configuration changes
+// (ConnectionUpdated), so the list comes from the current configuration.
 func (s *Service) RecordTools(ctx context.Context, tenantID, id string, specs []ToolSpec) error {
 	var changed *Connection
 	_, _, err := s.store.UpdateConnectionTools(ctx, tenantID, id, func(c *Connection, tools []*Tool) ([]*Tool, error) {

@@ -99,10 +99,28 @@ type Service struct {
 	log           *slog.Logger
 	now           func() time.Time
 
-	probes   singleflight.Group // one probe per connection at a time
-	bg       sync.WaitGroup     // background probes
+	probes   singleflight.Group // one probe per connection configuration at a time
+	bg       sync.WaitGroup     // background work
+	bgMu     sync.Mutex         // guards bgClosed against bg.Add racing Close
+	bgClosed bool
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
+}
+
+// goBackground runs fn on the service's background work group, unless the
+// service is closing; it reports whether fn was started.
+func (s *Service) goBackground(fn func()) bool {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.bgClosed {
+		return false
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		fn()
+	}()
+	return true
 }
 
 // NewService returns a Service over opts.Store.
@@ -136,6 +154,9 @@ func NewService(opts Options) *Service {
 // Close cancels background probes, waits for them to finish, and writes
 // the call records still queued.
 func (s *Service) Close() {
+	s.bgMu.Lock()
+	s.bgClosed = true
+	s.bgMu.Unlock()
 	s.bgCancel()
 	s.bg.Wait()
 	if s.calls != nil {
@@ -327,6 +348,31 @@ func (s *Service) update(ctx context.Context, tenantID, id string, p Patch) (*Co
 			c.Transport = *p.Transport
 			c.ConnectedTransport = ""
 		}
+		// Stored credentials never follow the connection to another host:
+		// whoever holds the tenant's key could otherwise point the endpoint
+		// at a server of theirs and collect the secrets (and OAuth tokens
+		// are bound to their resource).
+		moved := p.Endpoint != nil && c.Endpoint != "" && origin(*p.Endpoint) != origin(c.Endpoint)
+		if moved {
+			if c.Transport != TransportStdio {
+				if err := s.validateEndpoint(c.Transport, *p.Endpoint); err != nil {
+					return err
+				}
+			}
+			if c.AuthType == AuthOAuth {
+				return errorf(ErrValidation, "an OAuth connection cannot move to another origin (scheme, host or port); create a new connection")
+			}
+			if len(c.Headers) > 0 && p.Headers == nil {
+				return errorf(ErrValidation, "moving the endpoint to another origin needs headers (and their secrets) sent again: stored credentials are not sent to a new host")
+			}
+			kept := Sensitive{}
+			for k, v := range p.Secrets {
+				if v != nil {
+					kept[k] = *v
+				}
+			}
+			c.Secrets = kept
+		}
 		setIf(&c.Endpoint, p.Endpoint)
 		setIf(&c.Command, p.Command)
 		setIf(&c.Args, p.Args)
@@ -334,6 +380,9 @@ func (s *Service) update(ctx context.Context, tenantID, id string, p Patch) (*Co
 			headers := Sensitive{}
 			for name, value := range *p.Headers {
 				if value == Masked {
+					if moved {
+						return errorf(ErrValidation, "header %q: %q cannot keep a stored value when the endpoint moves to another origin; send the value", name, Masked)
+					}
 					old, ok := lookupHeader(c.Headers, name)
 					if !ok {
 						return errorf(ErrValidation, "header %q: %q keeps a stored value, but none is stored", name, Masked)
@@ -469,7 +518,8 @@ func (s *Service) validateEndpoint(t Transport, endpoint string) error {
 	}
 	u, err := url.Parse(endpoint)
 	if err != nil || u.Host == "" || u.Opaque != "" {
-		return errorf(ErrInvalidEndpoint, "endpoint %q is not a valid absolute URL", endpoint)
+		// The URL is not echoed: its query may hold a credential.
+		return errorf(ErrInvalidEndpoint, "endpoint is not a valid absolute URL (scheme://host[:port]/path)")
 	}
 	if !slices.Contains(schemes, strings.ToLower(u.Scheme)) {
 		return errorf(ErrInvalidEndpoint, "endpoint scheme %q is not allowed for the %s transport; use %s",
@@ -481,6 +531,25 @@ func (s *Service) validateEndpoint(t Transport, endpoint string) error {
 		}
 	}
 	return nil
+}
+
+// origin is a URL's scheme, host and port, normalised, for telling whether
+// an endpoint moved to another server ("" for an unparseable URL).
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	scheme, port := strings.ToLower(u.Scheme), u.Port()
+	if port == "" {
+		switch scheme {
+		case "http", "ws":
+			port = "80"
+		case "https", "wss":
+			port = "443"
+		}
+	}
+	return scheme + "://" + strings.ToLower(u.Hostname()) + ":" + port
 }
 
 // newUUID returns a random (version 4) UUID.

@@ -3,6 +3,7 @@ package registry
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -44,4 +45,14 @@ func TestSlugFromName(t *testing.T) {
 func TestToolSlug(t *testing.T) {
 	assert.Equal(t, "my_crm_get_sum", ToolSlug("my_crm", "get-sum"))
 	assert.Equal(t, "my_crm_lookup_customer", ToolSlug("my_crm", "lookupCustomer"[:6]+"_customer"))
+}
+
+func TestMergeToolsKeepsSlugsUnique(t *testing.T) {
+	c := &Connection{ID: "c", TenantID: "t", Slug: "calc"}
+	tools := mergeTools(c, nil, []ToolSpec{{Name: "get-sum"}, {Name: "get_sum"}, {Name: "GET SUM"}, {Name: "other"}}, time.Now())
+	var slugs []string
+	for _, tl := range tools {
+		slugs = append(slugs, tl.Slug)
+	}
+	assert.Equal(t, []string{"calc_get_sum", "calc_get_sum_2", "calc_get_sum_3", "calc_other"}, slugs)
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"errors"
 
 	tether "github.com/tether-dev/tether"
 
@@ -18,7 +19,9 @@ func (s *Server) GetHealthz(ctx context.Context, _ gen.GetHealthzRequestObject) 
 func (s *Server) GetReadyz(ctx context.Context, _ gen.GetReadyzRequestObject) (gen.GetReadyzResponseObject, error) {
 	if s.ready != nil {
 		if err := s.ready(ctx); err != nil {
-			return gen.GetReadyz503JSONResponse{Status: "not ready: " + err.Error()}, nil
+			// Unauthenticated: the detail (row and key ids) goes to the log.
+			s.log.WarnContext(ctx, "not ready", "error", err.Error())
+			return gen.GetReadyz503JSONResponse{Status: "not ready: " + readinessClass(err)}, nil
 		}
 	}
 	return gen.GetReadyz200JSONResponse{Status: "ok"}, nil
@@ -41,4 +44,17 @@ func (s *Server) GetMetrics(ctx context.Context, _ gen.GetMetricsRequestObject) 
 		return nil, err
 	}
 	return gen.GetMetrics200TextResponse(text), nil
+}
+
+// ErrKeyringNotReady marks a readiness failure of the keyring (a Ready
+// func wraps it); any other failure is reported as the database's.
+var ErrKeyringNotReady = errors.New("keyring not ready")
+
+// readinessClass names what is not ready without details: the database or
+// the keyring.
+func readinessClass(err error) string {
+	if errors.Is(err, ErrKeyringNotReady) {
+		return "the keyring cannot decrypt stored values (see the log)"
+	}
+	return "the database is unreachable (see the log)"
 }

@@ -204,7 +204,7 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	go svc.RunMonitor(bg, registry.MonitorOptions{Interval: cfg.HealthInterval})
+	svc.StartMonitor(registry.MonitorOptions{Interval: cfg.HealthInterval})
 	m.Logger.Info("tether serving", "addr", m.Addr, "db", cfg.DB, "primary_key", ring.Primary())
 	return nil
 }
@@ -230,7 +230,7 @@ func (m *Main) ready(ctx context.Context) error {
 		return err
 	}
 	if err := m.keysErr.Load(); err != nil {
-		return fmt.Errorf("keyring: %w", *err)
+		return fmt.Errorf("%w: %w", server.ErrKeyringNotReady, *err)
 	}
 	return nil
 }

@@ -52,8 +52,17 @@ func TestCrossDialect(t *testing.T) {
 	assert.Equal(t, "my_crm_tools_2", h.do(req{method: http.MethodGet, path: featherBase + "/" + r.json(t)["connection_id"].(string), key: key}).json(t)["nickname_slug"])
 
 	// Update in one dialect, see it in the other.
-	u := h.do(req{method: http.MethodPut, path: ferniBase + "/" + featherID, key: key, body: map[string]any{"endpoint": "https://billing2.example.com/mcp", "secrets": map[string]any{"token": "rotated-token"}}})
+	// Stored credentials do not follow the endpoint to another host: the
+	// move must send them again.
+	u := h.do(req{method: http.MethodPut, path: ferniBase + "/" + featherID, key: key, body: map[string]any{"endpoint": "https://billing2.example.com/mcp"}})
+	require.Equal(t, http.StatusBadRequest, u.status, "%s", u.body)
+	u = h.do(req{method: http.MethodPut, path: ferniBase + "/" + featherID, key: key, body: map[string]any{"endpoint": "https://billing2.example.com/mcp",
+		"headers": map[string]any{"Authorization": "********"}, "secrets": map[string]any{"token": "rotated-token"}}})
+	require.Equal(t, http.StatusBadRequest, u.status, "a masked value cannot carry a stored credential to a new host: %s", u.body)
+	u = h.do(req{method: http.MethodPut, path: ferniBase + "/" + featherID, key: key, body: map[string]any{"endpoint": "https://billing2.example.com/mcp",
+		"headers": map[string]any{"Authorization": "Bearer {{secrets.token}}"}, "secrets": map[string]any{"token": "rotated-token"}}})
 	require.Equal(t, http.StatusOK, u.status, "%s", u.body)
+	assert.Equal(t, []any{"token"}, u.json(t)["data"].(map[string]any)["secretNames"])
 	assert.Equal(t, "https://billing2.example.com/mcp", h.do(req{method: http.MethodGet, path: featherBase + "/" + featherID, key: key}).json(t)["metadata"].(map[string]any)["server_url"])
 	ren := h.do(req{method: http.MethodPatch, path: featherBase + "/" + ferniID, key: key, body: map[string]any{"nickname": "CRM (prod)"}})
 	require.Equal(t, http.StatusOK, ren.status)
