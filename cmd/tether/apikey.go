@@ -18,15 +18,14 @@ func apikeyCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("usage: tether apikey create --tenant NAME | list | revoke ID|PREFIX")
 	}
-	fs := flag.NewFlagSet("apikey "+args[0], flag.ContinueOnError)
-	var db, tenant string
-	envFlag(fs, &db, "db", "TETHER_DB", "tether.db", "SQLite database file")
+	fs, db := cliFlags("apikey " + args[0])
+	var tenant string
 	fs.StringVar(&tenant, "tenant", "", "tenant (organization) name")
 	positional, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return err
 	}
-	st, err := openStoreForCLI(ctx, db)
+	st, err := openStoreForCLI(ctx, *db)
 	if err != nil {
 		return err
 	}
@@ -86,4 +85,13 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
+}
+
+// cliFlags is the flag set every admin command starts from: --db, with
+// TETHER_DB as its default.
+func cliFlags(name string) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	db := new(string)
+	envFlag(fs, db, "db", "TETHER_DB", "tether.db", "SQLite database file")
+	return fs, db
 }

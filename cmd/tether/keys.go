@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"slices"
@@ -20,14 +19,14 @@ func keysCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("usage: tether keys rotate | status | retire ID")
 	}
-	fs := flag.NewFlagSet("keys "+args[0], flag.ContinueOnError)
-	var db, file string
-	envFlag(fs, &db, "db", "TETHER_DB", "tether.db", "SQLite database file")
+	fs, dbFlag := cliFlags("keys " + args[0])
+	var file string
 	envFlag(fs, &file, "encryption-keys-file", "TETHER_ENCRYPTION_KEYS_FILE", "", "keys file (default <db>.keys)")
 	positional, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return err
 	}
+	db := *dbFlag
 	if file == "" {
 		file = db + ".keys"
 	}
@@ -116,9 +115,8 @@ func sortedKeys(m map[string]int) []string {
 
 // backupCommand runs `tether backup --to FILE`: a consistent online copy.
 func backupCommand(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("backup", flag.ContinueOnError)
-	var db, to string
-	envFlag(fs, &db, "db", "TETHER_DB", "tether.db", "SQLite database file")
+	fs, db := cliFlags("backup")
+	var to string
 	fs.StringVar(&to, "to", "", "the backup file to write (must not exist)")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
@@ -126,7 +124,7 @@ func backupCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	if to == "" {
 		return errors.New("usage: tether backup --to FILE")
 	}
-	st, err := openStoreForCLI(ctx, db)
+	st, err := openStoreForCLI(ctx, *db)
 	if err != nil {
 		return err
 	}
@@ -134,6 +132,6 @@ func backupCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := st.Backup(ctx, to); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "backed up %s to %s; keep the keys file alongside (it is not in the backup)\n", db, to)
+	fmt.Fprintf(stdout, "backed up %s to %s; keep the keys file alongside (it is not in the backup)\n", *db, to)
 	return nil
 }

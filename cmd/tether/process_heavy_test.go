@@ -142,25 +142,48 @@ func listIDs(t *testing.T, p *proc) map[string]bool {
 	return out
 }
 
+// load runs createLoop in the background.
+type load struct {
+	stop  chan struct{}
+	done  chan struct{}
+	acked atomic.Int64
+	ids   []string
+	bad   []string
+}
+
+// startLoad starts n creating goroutines against p.
+func startLoad(p *proc, n int) *load {
+	l := &load{stop: make(chan struct{}), done: make(chan struct{})}
+	go func() { l.ids, l.bad = createLoop(p, n, l.stop, &l.acked); close(l.done) }()
+	return l
+}
+
+// waitAcked waits until n creates were acknowledged (or the deadline).
+func (l *load) waitAcked(n int64, deadline time.Duration) {
+	end := time.Now().Add(deadline)
+	for l.acked.Load() < n && time.Now().Before(end) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// end stops the creators and returns the acknowledged ids and the bad answers.
+func (l *load) end() (ids, bad []string) {
+	close(l.stop)
+	<-l.done
+	return l.ids, l.bad
+}
+
 // TestHeavyCrashLosesNothingAcknowledged kills tether with SIGKILL during
 // concurrent creates; after a restart on the same file every create that
 // got a 201 is there.
 func TestHeavyCrashLosesNothingAcknowledged(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "tether.db")
 	p := startProc(t, db)
-	stop := make(chan struct{})
-	var acked atomic.Int64
-	done := make(chan struct{})
-	var ids, bad []string
-	go func() { ids, bad = createLoop(p, 16, stop, &acked); close(done) }()
-	deadline := time.Now().Add(60 * time.Second)
-	for acked.Load() < 300 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	l := startLoad(p, 16)
+	l.waitAcked(300, 60*time.Second)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
 	<-p.exit
-	close(stop)
-	<-done
+	ids, bad := l.end()
 	require.Empty(t, bad, "no create may fail while the server is up")
 	require.GreaterOrEqual(t, len(ids), 300)
 
@@ -180,14 +203,8 @@ func TestHeavyCrashLosesNothingAcknowledged(t *testing.T) {
 func TestHeavyGracefulShutdown(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "tether.db")
 	p := startProc(t, db)
-	stop := make(chan struct{})
-	var acked atomic.Int64
-	done := make(chan struct{})
-	var ids, bad []string
-	go func() { ids, bad = createLoop(p, 16, stop, &acked); close(done) }()
-	for acked.Load() < 100 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	l := startLoad(p, 16)
+	l.waitAcked(100, 60*time.Second)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	select {
 	case err := <-p.exit:
@@ -195,8 +212,7 @@ func TestHeavyGracefulShutdown(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("tether did not exit within 30s of SIGTERM")
 	}
-	close(stop)
-	<-done
+	ids, bad := l.end()
 	assert.Empty(t, bad, "in-flight requests finish normally during shutdown")
 	p2 := startProc(t, db)
 	have := listIDs(t, p2)
@@ -210,18 +226,12 @@ func TestHeavyGracefulShutdown(t *testing.T) {
 func TestHeavySIGHUPReloadsKeys(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "tether.db")
 	p := startProc(t, db)
-	stop := make(chan struct{})
-	var acked atomic.Int64
-	done := make(chan struct{})
-	go func() { _, _ = createLoop(p, 4, stop, &acked); close(done) }()
-	for acked.Load() < 50 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	l := startLoad(p, 4)
+	l.waitAcked(50, 60*time.Second)
 	old := keysStatus(t, db).Primary
 	require.NoError(t, runCLI(t, "keys", "rotate", "--db", db))
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGHUP))
-	close(stop)
-	<-done
+	l.end()
 	require.Eventually(t, func() bool { return keysStatus(t, db).values(old) == 0 }, 30*time.Second, 50*time.Millisecond)
 	assert.NotEqual(t, old, keysStatus(t, db).Primary)
 	assert.NotEmpty(t, listIDs(t, p))
