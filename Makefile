@@ -39,11 +39,12 @@ lint: ## gofmt, go vet, and generated code / go.mod up to date
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 
-bench: build ## benchmarks: API throughput vs a bare echo handler, as ratios; Go micro-benchmarks
-	$(GO) run ./cmd/tether-bench
-	$(GO) test -run '^$$' -bench . -benchmem ./server/
-	$(GO) test -run '^$$' -bench HealthMonitor -benchtime 1x ./registry/
-	$(GO) test -run '^$$' -bench . -benchtime 500x ./gateway/
+bench: build ## benchmarks (API, probes, monitor, agent path); prints them and rewrites the end of BENCHMARKS.md
+	$(GO) run ./cmd/tether-bench | tee bin/bench-api.txt
+	{ $(GO) test -run '^$$' -bench . -benchmem ./server/ && \
+	  $(GO) test -run '^$$' -bench HealthMonitor -benchtime 1x ./registry/ && \
+	  $(GO) test -run '^$$' -bench . -benchtime 500x ./gateway/ ; } | tee bin/bench-go.txt
+	$(GO) run ./cmd/tether-bench report -api bin/bench-api.txt -go bin/bench-go.txt -out BENCHMARKS.md
 
 soak: interop/node_modules/.package-lock.json ## long load, fault and fuzz runs (about 12 minutes)
 	TETHER_LOAD_SECONDS=30 $(GO) test -tags heavy -count=1 -run 'HeavyLoad|HeavyMisbehaving' ./cmd/tether/

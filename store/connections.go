@@ -50,13 +50,21 @@ func (s *Store) InsertConnection(ctx context.Context, c *registry.Connection, un
 	})
 }
 
-// freeSlug returns base, or base_N with the smallest free N ≥ 2.
+// freeSlug returns base, or base_N with the smallest free N ≥ 2. It reads
+// only base itself and the numbered "base_N" slugs (an index range from
+// "base_0" to "base_:", ':' being the byte after '9'), not every slug that
+// merely starts with base ("bench_5" must not scan "bench_50".."bench_5999").
 func freeSlug(ctx context.Context, tx *sql.Tx, tenantID, base string) (string, error) {
-	// A range over the (tenant_id, slug) index: base itself and every
-	// "base_..." ('`' is the character after '_').
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM connections WHERE tenant_id = ? AND slug = ?`, tenantID, base).Scan(&n); err != nil {
+		return "", fmt.Errorf("find free slug: %w", err)
+	}
+	if n == 0 {
+		return base, nil
+	}
 	rows, err := tx.QueryContext(ctx,
 		"SELECT slug FROM connections WHERE tenant_id = ? AND slug >= ? AND slug < ?",
-		tenantID, base, base+"`")
+		tenantID, base+"_0", base+"_:")
 	if err != nil {
 		return "", fmt.Errorf("find free slug: %w", err)
 	}
@@ -71,9 +79,6 @@ func freeSlug(ctx context.Context, tx *sql.Tx, tenantID, base string) (string, e
 	}
 	if err := rows.Err(); err != nil {
 		return "", err
-	}
-	if !taken[base] {
-		return base, nil
 	}
 	for n := 2; ; n++ {
 		if s := base + "_" + strconv.Itoa(n); !taken[s] {

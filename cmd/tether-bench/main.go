@@ -4,6 +4,7 @@
 // same-run ratios mean much).
 //
 //	go run ./cmd/tether-bench [-bin bin/tether] [-duration 3s] [-concurrency 16]
+//	go run ./cmd/tether-bench report [-api FILE] [-go FILE] [-out BENCHMARKS.md]
 //
 // Both servers run as child processes on loopback; this process only
 // generates load over keep-alive connections.
@@ -38,6 +39,18 @@ const apiKey = "tth_bench_key_0123456789abcdef"
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "echo-server" {
 		serveEcho()
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "report" {
+		fs := flag.NewFlagSet("report", flag.ExitOnError)
+		api := fs.String("api", "bin/bench-api.txt", "tether-bench output")
+		goOut := fs.String("go", "bin/bench-go.txt", "go test -bench output")
+		out := fs.String("out", "BENCHMARKS.md", "file to update below its marker")
+		_ = fs.Parse(os.Args[2:])
+		if err := report(*api, *goOut, *out); err != nil {
+			fmt.Fprintln(os.Stderr, "tether-bench report:", err)
+			os.Exit(1)
+		}
 		return
 	}
 	bin := flag.String("bin", "bin/tether", "tether binary to measure")
@@ -108,7 +121,12 @@ func startTether(bin, dir string) (*child, error) {
 	for sc.Scan() {
 		var line map[string]any
 		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "tether serving" {
-			go func() { _, _ = io.Copy(io.Discard, errOut) }()
+			// tether's log, for looking into a surprising figure.
+			logFile, err := os.Create(filepath.Join(filepath.Dir(bin), "bench-tether.log"))
+			if err != nil {
+				return nil, err
+			}
+			go func() { _, _ = io.Copy(logFile, errOut); logFile.Close() }()
 			return &child{cmd: cmd, base: "http://" + line["addr"].(string)}, nil
 		}
 	}
