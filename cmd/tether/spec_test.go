@@ -45,3 +45,13 @@ func TestSpecServed(t *testing.T) {
 	assert.Equal(t, "ok", h.do(req{method: http.MethodGet, path: "/healthz"}).json(t)["status"])
 	assert.Equal(t, "ok", h.do(req{method: http.MethodGet, path: "/readyz"}).json(t)["status"])
 }
+
+// TestSpecIsValid: openapi.yaml is a valid OpenAPI 3.1 document, so that
+// teams can generate clients from it.
+func TestSpecIsValid(t *testing.T) {
+	loader := openapi3.NewLoader()
+	spec, err := loader.LoadFromData(tether.OpenAPIYAML)
+	require.NoError(t, err)
+	require.NoError(t, spec.Validate(loader.Context))
+	assert.True(t, strings.HasPrefix(spec.OpenAPI, "3.1"))
+}
