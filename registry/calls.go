@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -137,7 +138,7 @@ func (r *recorder) close() {
 	<-r.done
 }
 
-var errRecorderFull = errorf(ErrUnsupported, "call record queue full: records dropped")
+var errRecorderFull = errors.New("call record queue full: records dropped")
 
 // Calls lists a connection's most recent call records, newest first.
 func (s *Service) Calls(ctx context.Context, tenantID, connID string, limit int) ([]Call, error) {

@@ -39,16 +39,6 @@ func errorf(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
 }
 
-// Message returns the user-facing message of err: the *Error's own message,
-// or a generic one for anything else (internal details are never shown).
-func Message(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Message
-	}
-	return "internal error"
-}
-
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
 // Failures talking to a customer's MCP server. mcpclient's errors wrap

@@ -20,7 +20,6 @@ var (
 	errTooLarge         = errors.New("request body too large")
 	errMediaType        = errors.New("unsupported media type")
 	errMalformed        = errors.New("malformed request")
-	errUnavailable      = errors.New("unavailable")
 	errRateLimited      = errors.New("rate limited")
 )
 
@@ -56,7 +55,6 @@ var errorTable = []errorClass{
 	{errTooLarge, http.StatusRequestEntityTooLarge, "PAYLOAD_TOO_LARGE", http.StatusRequestEntityTooLarge, "payload_too_large"},
 	{errMediaType, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{errMalformed, http.StatusBadRequest, "VALIDATION_ERROR", http.StatusBadRequest, "bad_request"},
-	{errUnavailable, http.StatusServiceUnavailable, "UNAVAILABLE", http.StatusServiceUnavailable, "unavailable"},
 	{errRateLimited, http.StatusTooManyRequests, "RATE_LIMITED", http.StatusTooManyRequests, "rate_limited"},
 }
 
