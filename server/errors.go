@@ -1,9 +1,11 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -180,7 +182,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	class, known := classify(err)
 	msg := userMessage(err)
 	if !known {
-		s.log.ErrorContext(c.Request().Context(), "request failed",
+		level := slog.LevelError
+		if errors.Is(err, context.Canceled) && c.Request().Context().Err() != nil {
+			level = slog.LevelDebug // the client went away; nothing is wrong here
+		}
+		s.log.Log(c.Request().Context(), level, "request failed",
 			"error", err.Error(), "request_id", requestID(c), "route", c.Path(), "method", c.Request().Method)
 	}
 	var werr error
