@@ -89,15 +89,23 @@ func freeSlug(ctx context.Context, tx *sql.Tx, tenantID, base string) (string, e
 
 // GetConnection implements registry.Store.
 func (s *Store) GetConnection(ctx context.Context, tenantID, id string) (*registry.Connection, error) {
-	return s.getConnection(ctx, s.read, tenantID, id)
+	// The prepared statement: parsing this 30-column SELECT was a fifth of
+	// a GET's CPU.
+	c, err := s.scanConnection(s.connLookup.QueryRowContext(ctx, tenantID, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound(id)
+	}
+	return c, err
 }
+
+const getConnectionSQL = `SELECT ` + connectionColumns + ` FROM connections WHERE tenant_id = ? AND id = ?`
 
 type querier interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 func (s *Store) getConnection(ctx context.Context, q querier, tenantID, id string) (*registry.Connection, error) {
-	row := q.QueryRowContext(ctx, `SELECT `+connectionColumns+` FROM connections WHERE tenant_id = ? AND id = ?`, tenantID, id)
+	row := q.QueryRowContext(ctx, getConnectionSQL, tenantID, id)
 	c, err := s.scanConnection(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(id)

@@ -55,6 +55,10 @@ type Store struct {
 	// keyLookup is prepared once: every authenticated request runs it, and
 	// parsing SQL is a visible share of a request's cost.
 	keyLookup *sql.Stmt
+	// connLookup reads one connection (every id route, every probe).
+	connLookup *sql.Stmt
+	// toolsLookup reads one connection's tools.
+	toolsLookup *sql.Stmt
 }
 
 // Open opens (creating if needed) the database at path and migrates it.
@@ -104,12 +108,28 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("prepare API key lookup: %w", err)
 	}
-	return &Store{write: write, read: read, cipher: opts.Cipher, log: logger, observeWrite: opts.ObserveWrite, keyLookup: keyLookup}, nil
+	connLookup, err := read.PrepareContext(ctx, getConnectionSQL)
+	if err != nil {
+		keyLookup.Close()
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("prepare connection lookup: %w", err)
+	}
+	toolsLookup, err := read.PrepareContext(ctx, toolsOfConnectionSQL)
+	if err != nil {
+		connLookup.Close()
+		keyLookup.Close()
+		read.Close()
+		write.Close()
+		return nil, fmt.Errorf("prepare tools lookup: %w", err)
+	}
+	return &Store{write: write, read: read, cipher: opts.Cipher, log: logger, observeWrite: opts.ObserveWrite,
+		keyLookup: keyLookup, connLookup: connLookup, toolsLookup: toolsLookup}, nil
 }
 
 // Close closes both pools; the WAL is checkpointed by the last connection.
 func (s *Store) Close() error {
-	return errors.Join(s.keyLookup.Close(), s.read.Close(), s.write.Close())
+	return errors.Join(s.keyLookup.Close(), s.connLookup.Close(), s.toolsLookup.Close(), s.read.Close(), s.write.Close())
 }
 
 // Ping checks that the database answers a query.

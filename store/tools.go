@@ -53,8 +53,19 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 
 // ListTools implements registry.Store.
 func (s *Store) ListTools(ctx context.Context, tenantID string, connectionIDs ...string) (map[string][]*registry.Tool, error) {
+	if len(connectionIDs) == 1 {
+		// One connection's tools (every Feather read of a connection): the
+		// prepared statement.
+		rows, err := s.toolsLookup.QueryContext(ctx, tenantID, connectionIDs[0])
+		if err != nil {
+			return nil, fmt.Errorf("list tools: %w", err)
+		}
+		return collectTools(rows)
+	}
 	return listTools(ctx, s.read, tenantID, connectionIDs)
 }
+
+const toolsOfConnectionSQL = `SELECT ` + toolColumns + ` FROM tools WHERE tenant_id = ? AND connection_id = ? ORDER BY connection_id, name`
 
 type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -73,6 +84,11 @@ func listTools(ctx context.Context, q queryer, tenantID string, connectionIDs []
 	if err != nil {
 		return nil, fmt.Errorf("list tools: %w", err)
 	}
+	return collectTools(rows)
+}
+
+// collectTools reads tool rows, by connection id.
+func collectTools(rows *sql.Rows) (map[string][]*registry.Tool, error) {
 	defer rows.Close()
 	out := map[string][]*registry.Tool{}
 	for rows.Next() {
