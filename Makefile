@@ -37,6 +37,7 @@ test-heavy: ## crash, memory-ceiling and load tests, without -race (modernc SQLi
 lint: ## gofmt, go vet, and generated code / go.mod up to date
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags heavy ./...
 	$(GO) mod tidy -diff
 
 bench: build ## benchmarks (API, probes, monitor, agent path); prints them and rewrites the end of BENCHMARKS.md
