@@ -27,16 +27,8 @@ func (s *Service) StartMonitor(opts MonitorOptions) {
 	s.goBackground(func() { s.runMonitor(s.bgCtx, opts) })
 }
 
+// runMonitor runs until ctx (the service's background context) ends.
 func (s *Service) runMonitor(ctx context.Context, opts MonitorOptions) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-s.bgCtx.Done():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	s.ProbeAll(ctx, opts.Concurrency, func(c *Connection) bool { return c.AutoConnect })
 	if opts.Interval <= 0 {
 		return
