@@ -172,7 +172,8 @@ func TestProbeRefusedAtDialTime(t *testing.T) {
 	_, err = c.Probe(ctxT(t), httpConn(registry.TransportHTTP, "http://rebind.example:"+port+"/mcp"))
 	require.ErrorIs(t, err, ErrRefused)
 	require.ErrorIs(t, err, netguard.ErrRefused)
-	assert.Contains(t, err.Error(), "refused by network policy: 127.0.0.1 is a loopback address")
+	// The refusal names the host as given, not where it resolved to.
+	assert.Equal(t, "refused by network policy: host rebind.example resolves to a loopback address", err.Error())
 	assert.Zero(t, rec.hits.Load())
 }
 

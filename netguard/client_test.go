@@ -44,7 +44,7 @@ func TestHTTPClientDialTime(t *testing.T) {
 	}{
 		{name: "loopback literal refused", host: "127.0.0.1", reason: "127.0.0.1 is a loopback address"},
 		{name: "loopback literal allowed", allow: "127.0.0.0/8", host: "127.0.0.1"},
-		{name: "rebinding name refused", host: "rebind.test", reason: "127.0.0.1 is a loopback address"},
+		{name: "rebinding name refused", host: "rebind.test", reason: "host rebind.test resolves to a loopback address"},
 		{name: "rebinding name allowed", allow: "127.0.0.0/8", host: "rebind.test"},
 		{name: "allow list for another address", allow: "127.0.0.2/32", host: "rebind.test", reason: "loopback"},
 	}
@@ -79,7 +79,12 @@ func TestHTTPClientDialTime(t *testing.T) {
 			require.True(t, errors.As(err, &ue))
 			var re *RefusedError
 			require.True(t, errors.As(err, &re))
-			assert.Equal(t, fmt.Sprintf("127.0.0.1:%d", srv.port()), re.Dial)
+			// Dial is the address as given: a name's refusal does not say
+			// what the name resolved to.
+			assert.Equal(t, fmt.Sprintf("%s:%d", tt.host, srv.port()), re.Dial)
+			if tt.host != "127.0.0.1" {
+				assert.NotContains(t, err.Error(), "127.0.0.1")
+			}
 			assert.Zero(t, srv.conns.Load())
 			assert.Zero(t, srv.hits.Load())
 		})
@@ -108,7 +113,7 @@ func TestHTTPClientRedirects(t *testing.T) {
 		{
 			name: "to a name resolving inward", allow: "127.0.0.2/32", fromIP: "127.0.0.2", targetIP: "127.0.0.1",
 			location: func(_, to *testServer) string { return fmt.Sprintf("http://rebind.test:%d/", to.port()) },
-			reason:   "127.0.0.1 is a loopback address",
+			reason:   "host rebind.test resolves to a loopback address",
 		},
 		{
 			name: "to a metadata address", allow: "127.0.0.0/8", fromIP: "127.0.0.2", targetIP: "127.0.0.1",

@@ -2,6 +2,7 @@ package netguard
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -94,9 +95,11 @@ func (g *Guard) DialContext(ctx context.Context, network, addr string) (net.Conn
 	defer cancel()
 
 	var ips []netip.Addr
+	named := false
 	if ip, err := netip.ParseAddr(host); err == nil {
 		ips = []netip.Addr{ip}
 	} else {
+		named = true
 		ips, err = g.lookup(ctx, lookupNet, host)
 		if err != nil {
 			return nil, fmt.Errorf("netguard: dial %s: %w", addr, err)
@@ -115,6 +118,9 @@ func (g *Guard) DialContext(ctx context.Context, network, addr string) (net.Conn
 		if err == nil {
 			return conn, nil
 		}
+		if named {
+			err = g.hideResolved(err, network, addr, host, ip, uint16(port))
+		}
 		if first == nil {
 			first = err
 		}
@@ -124,6 +130,47 @@ func (g *Guard) DialContext(ctx context.Context, network, addr string) (net.Conn
 	}
 	return nil, first
 }
+
+// hideResolved rewrites an error from dialling an address that host
+// resolved to so that it names the host as the caller gave it, never the
+// address: an error must not turn tether into an oracle for internal DNS
+// ("metadata.google.internal" is 169.254.169.254). A refusal is returned
+// alone, naming the policy and the host (net.Dialer wraps it in a
+// *net.OpError whose text starts "dial tcp <ip:port>"); any other
+// *net.OpError ("connect: connection refused") names addr instead of the
+// address dialled.
+func (g *Guard) hideResolved(err error, network, addr, host string, ip netip.Addr, port uint16) error {
+	var re *RefusedError
+	if errors.As(err, &re) {
+		reason := "host " + host + " resolves to an address this network policy refuses"
+		switch {
+		case !portAllowed(port):
+			reason = fmt.Sprintf("port %d: %s", port, portRule)
+		default:
+			// The address as the check saw it: net dials an IPv4-mapped
+			// address as IPv4.
+			if ap, err := netip.ParseAddrPort(re.Dial); err == nil {
+				ip = ap.Addr()
+			}
+			if why := g.addrReason(ip); why != "" {
+				reason = "host " + host + " resolves to " + why
+			}
+		}
+		return &RefusedError{Dial: addr, Reason: reason}
+	}
+	if oe, ok := err.(*net.OpError); ok && oe.Addr != nil {
+		named := *oe
+		named.Addr = givenAddr{network: network, addr: addr}
+		return &named
+	}
+	return err
+}
+
+// givenAddr is a net.Addr that reads as the host:port the caller gave.
+type givenAddr struct{ network, addr string }
+
+func (a givenAddr) Network() string { return a.network }
+func (a givenAddr) String() string  { return a.addr }
 
 // attemptContext gives one of the remaining addresses its share of the time
 // left, so a blackholed first address cannot use up the whole budget.

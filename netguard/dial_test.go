@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,13 +39,13 @@ func TestDialContext(t *testing.T) {
 		{name: "udp", network: "udp", addr: "93.184.216.34:443", reason: "only TCP"},
 		{name: "unix", network: "unix", addr: "/run/docker.sock", reason: "only TCP"},
 		{name: "name resolving to loopback", names: map[string][]string{"rebind.test": {"127.0.0.1"}},
-			addr: fmt.Sprintf("rebind.test:%d", port), reason: "127.0.0.1 is a loopback address"},
+			addr: fmt.Sprintf("rebind.test:%d", port), reason: "host rebind.test resolves to a loopback address"},
 		{name: "name resolving to loopback, allowed", allow: "127.0.0.0/8", names: map[string][]string{"rebind.test": {"127.0.0.1"}},
 			addr: fmt.Sprintf("rebind.test:%d", port)},
 		{name: "name resolving to IPv4-mapped loopback", names: map[string][]string{"rebind.test": {"::ffff:127.0.0.1"}},
 			addr: fmt.Sprintf("rebind.test:%d", port), reason: "loopback"},
 		{name: "every address refused", names: map[string][]string{"multi.test": {"10.0.0.1", "127.0.0.1"}},
-			addr: fmt.Sprintf("multi.test:%d", port), reason: "10.0.0.1 is a private address"},
+			addr: fmt.Sprintf("multi.test:%d", port), reason: "host multi.test resolves to a private address"},
 		{name: "refused address skipped", allow: "127.0.0.0/8", names: map[string][]string{"multi.test": {"10.0.0.1", "127.0.0.1"}},
 			addr: fmt.Sprintf("multi.test:%d", port)},
 	}
@@ -94,6 +95,63 @@ func TestDialRefusalNeverConnects(t *testing.T) {
 	var oe *net.OpError
 	assert.True(t, errors.As(err, &oe), "net.Dialer wraps Control errors in *net.OpError")
 	assert.Zero(t, srv.conns.Load())
+}
+
+// A refusal names the policy and the host the caller gave, never the address
+// the name resolved to: otherwise every refusal answers "what does this
+// internal name resolve to?". The same holds for the other dial errors of a
+// name, and through the HTTP client, whose errors quote the dial error.
+func TestDialErrorsHideResolvedAddresses(t *testing.T) {
+	t.Parallel()
+	closed := closedPort(t)
+	names := map[string][]string{
+		"metadata.google.internal": {"169.254.169.254"},
+		"db.corp.test":             {"10.20.30.40"},
+		"v6.corp.test":             {"fd12:3456::7"},
+		"mapped.corp.test":         {"::ffff:10.9.8.7"},
+		"closed.corp.test":         {"127.0.0.1"},
+	}
+	g := New(Options{LookupNetIP: fakeResolver(names), AllowCIDRs: mustCIDRs(t, "127.0.0.0/8")})
+	tests := []struct {
+		name, addr, reason, hidden string
+	}{
+		{"metadata", "metadata.google.internal:80", "host metadata.google.internal resolves to a link-local address", "169.254.169.254"},
+		{"private", "db.corp.test:5432", "host db.corp.test resolves to a private address", "10.20.30.40"},
+		{"unique local v6", "v6.corp.test:443", "host v6.corp.test resolves to", "fd12:3456::7"},
+		{"IPv4-mapped", "mapped.corp.test:443", "host mapped.corp.test resolves to", "10.9.8.7"},
+		{"low port", "closed.corp.test:22", "port 22", "127.0.0.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			conn, err := g.DialContext(context.Background(), "tcp", tt.addr)
+			require.Nil(t, conn)
+			require.ErrorIs(t, err, ErrRefused)
+			assert.Equal(t, "dial "+tt.addr+" refused by network policy: ", err.Error()[:len("dial "+tt.addr+" refused by network policy: ")])
+			assert.Contains(t, err.Error(), tt.reason)
+			assert.NotContains(t, err.Error(), tt.hidden)
+			var re *RefusedError
+			require.ErrorAs(t, err, &re)
+			assert.Equal(t, tt.addr, re.Dial)
+			assert.NotContains(t, re.Reason, tt.hidden)
+
+			// Through the HTTP client too.
+			_, err = g.HTTPClient(ClientOptions{}).Get("http://" + tt.addr + "/computeMetadata/v1/")
+			require.ErrorIs(t, err, ErrRefused)
+			assert.Contains(t, err.Error(), tt.reason)
+			assert.NotContains(t, err.Error(), tt.hidden)
+		})
+	}
+	t.Run("connection refused", func(t *testing.T) {
+		t.Parallel()
+		_, port, err := net.SplitHostPort(closed)
+		require.NoError(t, err)
+		_, err = g.DialContext(context.Background(), "tcp", "closed.corp.test:"+port)
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, ErrRefused)
+		assert.Equal(t, "dial tcp closed.corp.test:"+port+": connect: connection refused", err.Error())
+		assert.True(t, errors.Is(err, syscall.ECONNREFUSED))
+	})
 }
 
 func TestDialContextLookupError(t *testing.T) {

@@ -87,3 +87,13 @@ func mustCIDRs(t *testing.T, s string) []netip.Prefix {
 	require.NoError(t, err)
 	return p
 }
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close())
+	return addr
+}

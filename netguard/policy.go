@@ -17,15 +17,17 @@ var ErrRefused = errors.New("refused by network policy")
 // RefusedError is the error behind every refusal. Its Reason is written for
 // the user who registered the URL, so API handlers can show it as is.
 type RefusedError struct {
-	// Dial is the IP:port that was about to be dialled, for refusals at dial
-	// time; empty for URL policy refusals.
+	// Dial is the address the caller asked to dial, as given (host:port), for
+	// refusals at dial time; empty for URL policy refusals. When the host is
+	// a name, neither Dial nor Reason names the address it resolved to.
 	Dial string
 	// Reason says what was refused and why, e.g. "host 127.0.0.1 is a loopback address".
 	Reason string
 }
 
 // Error reads "netguard: refused by network policy: <reason>" for URL policy
-// refusals and "dial <ip:port> refused by network policy: <reason>" at dial time.
+// refusals and "dial <host:port> refused by network policy: <reason>" at dial
+// time.
 func (e *RefusedError) Error() string {
 	if e.Dial != "" {
 		return "dial " + e.Dial + " " + ErrRefused.Error() + ": " + e.Reason
