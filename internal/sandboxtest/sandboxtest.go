@@ -1,0 +1,74 @@
+// Package sandboxtest helps tests run fixtures inside the stdio sandbox,
+// whose user cannot read what `go test` builds in its 0700 work directory.
+package sandboxtest
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// User is the sandbox user tests configure: nobody when the tests run as
+// root (as CI does), else "" (tether's own user in a user namespace).
+func User() string {
+	if os.Geteuid() == 0 {
+		return "nobody"
+	}
+	return ""
+}
+
+// ReadableDir returns a new directory that the sandbox user can enter and
+// read (t.TempDir's parents are 0700), removed when the test ends.
+func ReadableDir(t testing.TB) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "tether-fixture-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// CopyExecutable copies the running test binary to where the sandbox user
+// can execute it; TestMain calls it once and removes the copy at the end.
+func CopyExecutable() (path string, remove func(), err error) {
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	dir, err := os.MkdirTemp("", "tether-fixture-*")
+	if err != nil {
+		return "", nil, err
+	}
+	remove = func() { os.RemoveAll(dir) }
+	path = filepath.Join(dir, filepath.Base(self))
+	if err = os.Chmod(dir, 0o755); err == nil {
+		err = copyFile(self, path, 0o755)
+	}
+	if err != nil {
+		remove()
+		return "", nil, err
+	}
+	return path, remove, nil
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
