@@ -72,8 +72,10 @@ func New() *Metrics {
 	return m
 }
 
-// ObserveHTTP records one answered request. route is the route pattern, not
-// the path, so ids do not explode the label set.
+// ObserveHTTP records one answered request. Every label must come from a
+// bounded set, since requests are counted before they are authenticated:
+// route is the route pattern (not the path, so ids do not explode the label
+// set) or "unmatched", and method one the API routes or "other".
 func (m *Metrics) ObserveHTTP(route, method string, status int, d time.Duration) {
 	m.httpRequests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
 	m.httpDuration.WithLabelValues(route, method).Observe(d.Seconds())

@@ -143,16 +143,12 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if status >= 500 {
 			level = slog.LevelError
 		}
-		route := c.Path()
-		if route == "" || c.Response().Status == http.StatusNotFound && route == "/*" {
-			route = "unmatched"
-		}
 		if s.metrics != nil {
-			s.metrics.ObserveHTTP(route, c.Request().Method, status, time.Since(start))
+			s.metrics.ObserveHTTP(s.labels.route(c.Path()), s.labels.method(c.Request().Method), status, time.Since(start))
 		}
 		s.log.Log(c.Request().Context(), level, "request",
 			"request_id", requestID(c),
-			"method", c.Request().Method,
+			"method", truncate(c.Request().Method, maxLoggedMethod),
 			"path", c.Request().URL.Path,
 			"route", c.Path(),
 			"status", status,
@@ -160,4 +156,55 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			"bytes_out", c.Response().Size)
 		return nil
 	}
+}
+
+// maxLoggedMethod bounds the method as logged: the request line is the
+// client's, and this middleware runs before authentication.
+const maxLoggedMethod = 16
+
+// truncate cuts s to at most n bytes.
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n] + "..."
+	}
+	return s
+}
+
+// metricLabels folds a request's method and route into bounded label sets.
+// Request metrics are recorded before authentication, so any value taken
+// from the request as is would let an anonymous caller grow the metrics
+// (and tether's memory) without bound: a made-up method is "other", a path
+// no route matched is "unmatched".
+type metricLabels struct {
+	methods map[string]bool // the methods some route serves
+	routes  map[string]bool // the route templates
+}
+
+// newMetricLabels collects the label sets from the registered routes.
+func newMetricLabels(routes []*echo.Route) metricLabels {
+	l := metricLabels{methods: map[string]bool{}, routes: map[string]bool{}}
+	for _, r := range routes {
+		l.methods[r.Method] = true
+		l.routes[r.Path] = true
+	}
+	// Echo's catch-all routes answer 404 and 405; they are no route of ours.
+	delete(l.routes, "/*")
+	delete(l.methods, echo.RouteNotFound)
+	return l
+}
+
+// method is m when a route serves it, else "other".
+func (l metricLabels) method(m string) string {
+	if l.methods[m] {
+		return m
+	}
+	return "other"
+}
+
+// route is the route template when it is one of ours, else "unmatched".
+func (l metricLabels) route(r string) string {
+	if l.routes[r] {
+		return r
+	}
+	return "unmatched"
 }

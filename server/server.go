@@ -64,6 +64,8 @@ type Server struct {
 	probeLimit       *limiter
 	oauthReturnURL   string
 	clientMetadata   map[string]any
+	// labels bounds the request metrics' labels; set once routes exist.
+	labels metricLabels
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -107,6 +109,7 @@ func New(opts Options) (*Server, error) {
 	for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
 		e.Add(m, mcpPath, mcpHandler)
 	}
+	s.labels = newMetricLabels(e.Routes())
 	s.echo = e
 	return s, nil
 }
