@@ -14,11 +14,11 @@ import (
 
 // apikeyCommand runs `tether apikey create|list|revoke`. It works while
 // `tether serve` runs on the same database.
-func apikeyCommand(ctx context.Context, args []string, stdout io.Writer) error {
+func apikeyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("usage: tether apikey create --tenant NAME | list | revoke ID|PREFIX")
 	}
-	fs, db := cliFlags("apikey " + args[0])
+	fs, db := cliFlags("apikey "+args[0], stderr)
 	var tenant string
 	fs.StringVar(&tenant, "tenant", "", "tenant (organization) name")
 	positional, err := parseInterspersed(fs, args[1:])
@@ -88,9 +88,10 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 // cliFlags is the flag set every admin command starts from: --db, with
-// TETHER_DB as its default.
-func cliFlags(name string) (*flag.FlagSet, *string) {
+// TETHER_DB as its default. Errors and usage go to stderr.
+func cliFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	db := new(string)
 	envFlag(fs, db, "db", "TETHER_DB", "tether.db", "SQLite database file")
 	return fs, db

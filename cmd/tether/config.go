@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -28,12 +29,28 @@ type Config struct {
 }
 
 // envFlag registers a string flag whose default comes from an environment
-// variable when set.
+// variable when set. The value shows in usage text as the default: use
+// [envSecretFlag] for anything secret.
 func envFlag(fs *flag.FlagSet, p *string, name, env, def, usage string) {
 	if v, ok := os.LookupEnv(env); ok {
 		def = v
 	}
 	fs.StringVar(p, name, def, usage+" (env "+env+")")
+}
+
+// envSecretFlag is [envFlag] for a flag that holds a secret (keys, API
+// keys, passwords). Its usage text says whether the variable is set, never
+// the value: usage goes to stderr on any bad flag, and process supervisors
+// collect stderr.
+func envSecretFlag(fs *flag.FlagSet, p *string, name, env, usage string) {
+	fs.StringVar(p, name, "", usage)
+	f := fs.Lookup(name)
+	if v, ok := os.LookupEnv(env); ok && v != "" {
+		*p = v
+		f.Usage += " (set from " + env + ")"
+		return
+	}
+	f.Usage += " (env " + env + ")"
 }
 
 func envDuration(fs *flag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) error {
@@ -48,18 +65,20 @@ func envDuration(fs *flag.FlagSet, p *time.Duration, name, env string, def time.
 	return nil
 }
 
-// parseServeFlags parses `tether serve` arguments over the environment.
-func parseServeFlags(args []string) (Config, error) {
+// parseServeFlags parses `tether serve` arguments over the environment;
+// errors and usage go to stderr.
+func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	var c Config
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	envFlag(fs, &c.Addr, "addr", "TETHER_ADDR", "127.0.0.1:8080", "listen address")
 	envFlag(fs, &c.DB, "db", "TETHER_DB", "tether.db", "SQLite database file")
-	envFlag(fs, &c.EncryptionKeys, "encryption-keys", "TETHER_ENCRYPTION_KEYS", "", "id:base64key[,id:base64key...]; the first is primary")
+	envSecretFlag(fs, &c.EncryptionKeys, "encryption-keys", "TETHER_ENCRYPTION_KEYS", "id:base64key[,id:base64key...]; the first is primary")
 	envFlag(fs, &c.EncryptionKeysFile, "encryption-keys-file", "TETHER_ENCRYPTION_KEYS_FILE", "", "keys file, one id:base64key a line (default <db>.keys, generated when no keys are configured)")
 	envFlag(fs, &c.PublicURL, "public-url", "TETHER_PUBLIC_URL", "", "base of the OAuth redirect URI (default http://<addr>)")
 	envFlag(fs, &c.AllowCIDRs, "allow-cidrs", "TETHER_ALLOW_CIDRS", "", "networks exempt from the SSRF guard, e.g. 127.0.0.0/8,::1/128")
 	envFlag(fs, &c.StdioCommands, "stdio-commands", "TETHER_STDIO_COMMANDS", "", "comma-separated executables stdio connections may run (empty: stdio disabled)")
-	envFlag(fs, &c.BootstrapAPIKey, "bootstrap-api-key", "TETHER_BOOTSTRAP_API_KEY", "", "ensure this API key exists for tenant \"default\" at start")
+	envSecretFlag(fs, &c.BootstrapAPIKey, "bootstrap-api-key", "TETHER_BOOTSTRAP_API_KEY", "ensure this API key exists for tenant \"default\" at start")
 	envFlag(fs, &c.OAuthReturnURL, "oauth-return-url", "TETHER_OAUTH_RETURN_URL", "", "where the OAuth callback redirects when done")
 	envFlag(fs, &c.RateLimit, "rate-limit", "TETHER_RATE_LIMIT", "", "requests per API key, e.g. 600/m")
 	envFlag(fs, &c.ProbeRateLimit, "probe-rate-limit", "TETHER_PROBE_RATE_LIMIT", "", "probes and tool calls per API key, e.g. 60/m")

@@ -15,11 +15,11 @@ import (
 // keysCommand runs `tether keys rotate|status|retire`, which manage the
 // keyring in the keys file. They work while `tether serve` runs: rotate
 // writes the new primary key, and the server re-encrypts on SIGHUP.
-func keysCommand(ctx context.Context, args []string, stdout io.Writer) error {
+func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("usage: tether keys rotate | status | retire ID")
 	}
-	fs, dbFlag := cliFlags("keys " + args[0])
+	fs, dbFlag := cliFlags("keys "+args[0], stderr)
 	var file string
 	envFlag(fs, &file, "encryption-keys-file", "TETHER_ENCRYPTION_KEYS_FILE", "", "keys file (default <db>.keys)")
 	positional, err := parseInterspersed(fs, args[1:])
@@ -114,8 +114,8 @@ func sortedKeys(m map[string]int) []string {
 }
 
 // backupCommand runs `tether backup --to FILE`: a consistent online copy.
-func backupCommand(ctx context.Context, args []string, stdout io.Writer) error {
-	fs, db := cliFlags("backup")
+func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, db := cliFlags("backup", stderr)
 	var to string
 	fs.StringVar(&to, "to", "", "the backup file to write (must not exist)")
 	if _, err := parseInterspersed(fs, args); err != nil {

@@ -47,17 +47,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "serve":
-		cfg, err := parseServeFlags(args[1:])
+		cfg, err := parseServeFlags(args[1:], stderr)
 		if err != nil {
 			return err
 		}
 		return serve(ctx, cfg, stderr)
 	case "apikey":
-		return apikeyCommand(ctx, args[1:], stdout)
+		return apikeyCommand(ctx, args[1:], stdout, stderr)
 	case "keys":
-		return keysCommand(ctx, args[1:], stdout)
+		return keysCommand(ctx, args[1:], stdout, stderr)
 	case "backup":
-		return backupCommand(ctx, args[1:], stdout)
+		return backupCommand(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil
