@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
+	"github.com/tether-dev/tether/sandbox"
 )
 
 // Defaults for [Options].
@@ -28,9 +29,17 @@ type Options struct {
 	// Guard is required: every network connection goes through it, and
 	// endpoints are checked against its URL policy before any I/O.
 	Guard *netguard.Guard
-	// StdioCommands is the stdio allow-list, matched exactly against
-	// Connection.Command. Empty disables stdio.
+	// StdioCommands is the stdio allow-list (entries as in
+	// [registry.StdioPolicy]), matched exactly against Connection.Command.
+	// Empty disables stdio.
 	StdioCommands []string
+	// StdioFixedArgs: a connection's args must match an allow-list entry.
+	StdioFixedArgs bool
+	// Sandbox runs stdio servers; stdio is refused without one.
+	Sandbox *sandbox.Sandbox
+	// MaxStdioPerTenant caps the stdio servers one tenant runs at once
+	// (0: no cap).
+	MaxStdioPerTenant int
 	// MaxMessageBytes caps any single MCP message: a JSON response body, an
 	// SSE event, a websocket message, a stdio line. 0 means 8 MiB.
 	MaxMessageBytes int64
@@ -49,7 +58,9 @@ type Options struct {
 // create one with [New] and share it.
 type Client struct {
 	guard      *netguard.Guard
-	stdio      map[string]bool
+	stdio      *registry.StdioPolicy
+	sandbox    *sandbox.Sandbox
+	stdioSlots stdioSlots
 	maxMessage int64
 	maxPages   int
 	impl       mcp.Implementation
@@ -64,17 +75,20 @@ func New(opts Options) *Client {
 	}
 	c := &Client{
 		guard:      opts.Guard,
-		stdio:      make(map[string]bool, len(opts.StdioCommands)),
+		sandbox:    opts.Sandbox,
+		stdioSlots: stdioSlots{max: opts.MaxStdioPerTenant},
 		maxMessage: opts.MaxMessageBytes,
 		maxPages:   opts.MaxToolPages,
 		impl:       mcp.Implementation{Name: opts.ClientName, Version: opts.ClientVersion},
 		log:        opts.Logger,
 	}
-	for _, cmd := range opts.StdioCommands {
-		if cmd != "" {
-			c.stdio[cmd] = true
-		}
+	policy, err := registry.NewStdioPolicy(opts.StdioCommands, opts.StdioFixedArgs)
+	if err != nil {
+		// cmd validates the flag first; a bad list here is a programming
+		// error, and it must not widen what runs.
+		panic("mcpclient: " + err.Error())
 	}
+	c.stdio = policy
 	if c.maxMessage <= 0 {
 		c.maxMessage = DefaultMaxMessageBytes
 	}

@@ -19,7 +19,9 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/netguard"
+	"github.com/tether-dev/tether/internal/sandboxtest"
 	"github.com/tether-dev/tether/registry"
+	"github.com/tether-dev/tether/sandbox"
 )
 
 // stdioServerArg makes the test binary run an MCP server on stdio instead
@@ -31,18 +33,37 @@ const stdioServerArg = "-mcpclient-stdio-server"
 // see it.
 const parentOnlyEnv = "MCPCLIENT_TEST_PARENT_ONLY"
 
+// stdioFixture is a copy of this test binary that the sandbox user can
+// run; testSandbox is the sandbox stdio tests run it in.
+var (
+	stdioFixture string
+	testSandbox  *sandbox.Sandbox
+)
+
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == stdioServerArg {
 		os.Exit(runStdioServer(os.Args[2:]))
 	}
 	os.Setenv(parentOnlyEnv, "leaked")
-	os.Exit(m.Run())
+	path, remove, err := sandboxtest.CopyExecutable()
+	if err == nil {
+		stdioFixture = path
+		testSandbox, err = sandbox.New(sandbox.Config{User: sandboxtest.User()})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "stdio fixture:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	remove()
+	os.Exit(code)
 }
 
 // runStdioServer serves newTestServer over stdin/stdout. Modes: "" (normal),
-// "big" (a tool list over 64 KiB), "silent" (never answers; writes its pid
-// to the file named by the next argument), "crash" (writes to stderr and
-// exits 3).
+// "big" (a tool list over 64 KiB), "silent" (never answers; the next
+// argument is a marker to find it by), "crash" (writes to stderr and
+// exits 3), "stderr-secret" (writes a long last line of stderr that holds
+// $SECRET_VALUE near the end, and exits 3).
 func runStdioServer(args []string) int {
 	mode := ""
 	if len(args) > 0 {
@@ -50,11 +71,13 @@ func runStdioServer(args []string) int {
 	}
 	switch mode {
 	case "silent":
-		if err := os.WriteFile(args[1], fmt.Appendf(nil, "%d", os.Getpid()), 0o600); err != nil {
-			return 1
-		}
 		time.Sleep(time.Minute)
 		return 0
+	case "stderr-secret":
+		// The secret ends 290 bytes before the end: a cut of the last 300
+		// bytes falls inside it.
+		fmt.Fprintln(os.Stderr, "Error: "+strings.Repeat("a", 400)+os.Getenv("SECRET_VALUE")+strings.Repeat("z", 290))
+		return 3
 	case "crash":
 		fmt.Fprintln(os.Stderr, "starting up")
 		fmt.Fprintln(os.Stderr, "Error: the API_KEY variable is not set")
@@ -83,16 +106,12 @@ func newTestClient(t *testing.T, opts Options) *Client {
 		opts.Guard = testGuard()
 	}
 	if opts.StdioCommands == nil {
-		opts.StdioCommands = []string{testExecutable(t)}
+		opts.StdioCommands = []string{stdioFixture}
+	}
+	if opts.Sandbox == nil {
+		opts.Sandbox = testSandbox
 	}
 	return New(opts)
-}
-
-func testExecutable(t *testing.T) string {
-	t.Helper()
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	return exe
 }
 
 type addIn struct {

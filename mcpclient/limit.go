@@ -130,6 +130,8 @@ type tailBuffer struct {
 	mu  sync.Mutex
 	max int
 	buf []byte
+	// dropped: bytes were written before those in buf.
+	dropped bool
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
@@ -138,16 +140,25 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	n := len(p)
 	if len(p) > t.max {
 		p = p[len(p)-t.max:]
+		t.dropped = true
 	}
 	t.buf = append(t.buf, p...)
 	if len(t.buf) > t.max {
 		t.buf = append(t.buf[:0], t.buf[len(t.buf)-t.max:]...)
+		t.dropped = true
 	}
 	return n, nil
 }
 
 func (t *tailBuffer) String() string {
+	s, _ := t.contents()
+	return s
+}
+
+// contents returns what the buffer holds and whether earlier bytes were
+// dropped.
+func (t *tailBuffer) contents() (string, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return string(t.buf)
+	return string(t.buf), t.dropped
 }

@@ -68,7 +68,7 @@ func TestProbeOversizedToolList(t *testing.T) {
 		t.Parallel()
 		c := newTestClient(t, Options{MaxMessageBytes: limit})
 		_, err := c.Probe(ctxT(t), &registry.Connection{
-			Transport: registry.TransportStdio, Command: testExecutable(t),
+			Transport: registry.TransportStdio, Command: stdioFixture,
 			Args: []string{stdioServerArg, "big"}, TimeoutMS: 10000,
 		})
 		require.ErrorIs(t, err, ErrInvalidResponse)

@@ -120,7 +120,7 @@ func TestProbeStdio(t *testing.T) {
 	c := newTestClient(t, Options{})
 	conn := &registry.Connection{
 		Transport: registry.TransportStdio,
-		Command:   testExecutable(t),
+		Command:   stdioFixture,
 		Args:      []string{stdioServerArg},
 		TimeoutMS: 10000,
 	}

@@ -6,19 +6,22 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tether-dev/tether/registry"
+	"github.com/tether-dev/tether/sandbox"
 )
 
-// stdio servers run with a scrubbed environment: tether's own (its database
-// path, its keys, cloud credentials) is none of their business.
+// stdio servers run in the sandbox with a scrubbed environment: tether's
+// own (its database path, its keys, cloud credentials) is none of their
+// business.
 const (
 	stdioPath = "/usr/local/bin:/usr/bin:/bin"
 	stdioLang = "C.UTF-8"
 	// stdioGrace is how long a server gets to exit after its stdin closes
-	// before its process group is killed.
+	// before its process tree is killed.
 	stdioGrace = 500 * time.Millisecond
 	// stdioExitWait is how long a failed handshake waits for the process
 	// exit, whose status and stderr explain the failure better than "EOF".
@@ -44,11 +47,11 @@ var (
 
 // checkStdio applies the stdio policy before anything starts.
 func (c *Client) checkStdio(conn *registry.Connection) error {
-	if len(c.stdio) == 0 {
+	if !c.stdio.Enabled() {
 		return &Error{Kind: ErrRefused, msg: "refused by policy: stdio connections are disabled on this server (see --stdio-commands)"}
 	}
-	if !c.stdio[conn.Command] {
-		return &Error{Kind: ErrRefused, msg: fmt.Sprintf("refused by policy: stdio command %q is not on the allow-list (see --stdio-commands)", conn.Command)}
+	if err := c.stdio.Check(conn.Command, conn.Args); err != nil {
+		return &Error{Kind: ErrRefused, msg: "refused by policy: " + err.Error() + " (see --stdio-commands)"}
 	}
 	for name := range conn.Secrets {
 		upper := strings.ToUpper(name)
@@ -63,6 +66,9 @@ func (c *Client) checkStdio(conn *registry.Connection) error {
 			return &Error{Kind: ErrRefused, msg: fmt.Sprintf("refused by policy: secret %q cannot be passed to a stdio command: it would change which code the command runs", name)}
 		}
 	}
+	if c.sandbox == nil {
+		return &Error{Kind: ErrRefused, msg: "refused by policy: stdio connections run only in the sandbox, which is not available on this server (see --stdio-user)"}
+	}
 	return nil
 }
 
@@ -73,42 +79,52 @@ type stdioProc struct {
 	cleanup   func()
 }
 
-// startStdio starts the allow-listed command: argv as given, never through
-// a shell; the environment scrubbed to PATH, HOME (a fresh temporary
-// directory, also the working directory, so relative paths never reach
-// tether's files) and LANG, plus the connection's secrets under their own
-// names. The process gets its own process group, killed on cleanup. A
-// bare command name is looked up in tether's own PATH, where the operator
-// who allow-listed it expects it to be found.
+// startStdio starts the allow-listed command in the sandbox: argv as
+// given, never through a shell; the environment scrubbed to PATH, HOME (a
+// fresh directory owned by the sandbox user, also the working directory,
+// removed afterwards) and LANG, plus the connection's secrets under their
+// own names. A bare command name is looked up in tether's own PATH, where
+// the operator who allow-listed it expects it to be found. Cleanup kills
+// the whole process tree, detached grandchildren included.
 //
 // The go-sdk's CommandTransport is not used: its line cap is fixed at 16
 // MiB, and it owns the pipes, so no cap of ours could be put in front.
 func (c *Client) startStdio(conn *registry.Connection, tr *tracker, red *redactor) (*stdioProc, error) {
-	home, err := os.MkdirTemp("", "tether-stdio-*")
+	release, err := c.stdioSlots.acquire(conn.TenantID)
 	if err != nil {
-		return nil, fmt.Errorf("create a home directory for the stdio server: %w", err)
+		return nil, err
 	}
+	home, removeHome, err := c.sandbox.WorkDir()
+	if err != nil {
+		release()
+		return nil, err
+	}
+	undo := func() { removeHome(); release() }
 	env := []string{"PATH=" + stdioPath, "HOME=" + home, "LANG=" + stdioLang}
 	for _, name := range conn.Secrets.Names() {
 		env = append(env, name+"="+conn.Secrets[name])
 	}
+	cmd, err := c.sandbox.Command(conn.Command, conn.Args, env, home)
+	if err != nil {
+		undo()
+		return nil, newError(ErrConnectionFailed, err, "could not start %s: %s", conn.Command, startProblem(err))
+	}
 
 	stdinR, stdinW, err := os.Pipe()
 	if err != nil {
-		os.RemoveAll(home)
+		undo()
 		return nil, fmt.Errorf("create stdin pipe: %w", err)
 	}
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
 		stdinR.Close()
 		stdinW.Close()
-		os.RemoveAll(home)
+		undo()
 		return nil, fmt.Errorf("create stdout pipe: %w", err)
 	}
-	stderr := &tailBuffer{max: stderrTail}
-	cmd := exec.Command(conn.Command, conn.Args...)
-	cmd.Env = env
-	cmd.Dir = home
+	// Room for the longest secret beyond the tail shown, so that a secret
+	// cut in half where the buffer starts can be dropped whole.
+	stderr := &tailBuffer{max: stderrTail + red.longest()}
 	// *os.File pipes rather than StdinPipe/StdoutPipe: cmd.Wait then
 	// closes nothing of ours, so the exit can be watched while the SDK is
 	// still reading what the server wrote last.
@@ -117,7 +133,6 @@ func (c *Client) startStdio(conn *registry.Connection, tr *tracker, red *redacto
 	cmd.Stderr = stderr
 	// A grandchild holding stderr open must not hold up Wait.
 	cmd.WaitDelay = time.Second
-	setProcessGroup(cmd)
 	err = cmd.Start()
 	// The child has its copies now (or never will).
 	stdinR.Close()
@@ -125,14 +140,14 @@ func (c *Client) startStdio(conn *registry.Connection, tr *tracker, red *redacto
 	if err != nil {
 		stdinW.Close()
 		stdoutR.Close()
-		os.RemoveAll(home)
+		undo()
 		return nil, newError(ErrConnectionFailed, err, "could not start %s: %s", conn.Command, startProblem(err))
 	}
 
 	exited := make(chan struct{})
 	go func() {
 		err := cmd.Wait()
-		tr.processExited(exitText(cmd, err, stderr))
+		tr.processExited(exitText(cmd, err, stderr, red))
 		close(exited)
 	}()
 	p := &stdioProc{
@@ -152,11 +167,42 @@ func (c *Client) startStdio(conn *registry.Connection, tr *tracker, red *redacto
 		case <-time.After(stdioGrace):
 		}
 		// Always, even after a clean exit: children it left behind go too.
-		killProcessGroup(cmd)
+		sandbox.Kill(cmd)
 		<-exited
-		os.RemoveAll(home)
+		undo()
 	}
 	return p, nil
+}
+
+// stdioSlots bounds the stdio processes one tenant may run at once: each
+// is a whole interpreter, and a tenant could otherwise fill the machine.
+type stdioSlots struct {
+	max     int
+	mu      sync.Mutex
+	running map[string]int
+}
+
+func (s *stdioSlots) acquire(tenant string) (release func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.max > 0 && s.running[tenant] >= s.max {
+		return nil, &Error{Kind: ErrRefused, msg: fmt.Sprintf(
+			"refused by policy: this tenant already runs %d stdio servers, the most this server allows at once; close or delete some and retry", s.max)}
+	}
+	if s.running == nil {
+		s.running = map[string]int{}
+	}
+	s.running[tenant]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			if s.running[tenant]--; s.running[tenant] <= 0 {
+				delete(s.running, tenant)
+			}
+		})
+	}, nil
 }
 
 // startProblem describes a failed start without exec's quoting of the
@@ -179,7 +225,10 @@ func startProblem(err error) string {
 
 // exitText says how the server ended, with the end of its stderr, which
 // usually says why ("Error: API_KEY is not set").
-func exitText(cmd *exec.Cmd, err error, stderr *tailBuffer) string {
+//
+// The tail is redacted before it is cut, so that the cut can never leave
+// the end of a secret that the redactor would no longer recognise.
+func exitText(cmd *exec.Cmd, err error, stderr *tailBuffer, red *redactor) string {
 	status := "exit status 0"
 	if cmd.ProcessState != nil {
 		status = cmd.ProcessState.String()
@@ -187,7 +236,14 @@ func exitText(cmd *exec.Cmd, err error, stderr *tailBuffer) string {
 		status = err.Error()
 	}
 	msg := "the stdio server exited (" + status + ")"
-	tail := strings.TrimSpace(stderr.String())
+	text, dropped := stderr.contents()
+	text = red.redact(text)
+	if dropped {
+		// The buffer's first bytes may be the end of a secret whose start
+		// was dropped: skip as many bytes as the longest secret has.
+		text = text[min(len(text), red.longest()):]
+	}
+	tail := strings.TrimSpace(text)
 	if i := strings.LastIndexAny(tail, "\n"); i >= 0 && len(tail)-i > 20 {
 		// The last line is usually the error; earlier ones are noise.
 		tail = tail[i+1:]
@@ -199,4 +255,12 @@ func exitText(cmd *exec.Cmd, err error, stderr *tailBuffer) string {
 		msg += ": " + tail
 	}
 	return msg
+}
+
+// longest is the length of the longest value r redacts.
+func (r *redactor) longest() int {
+	if r == nil || len(r.values) == 0 {
+		return 0
+	}
+	return len(r.values[0]) // sorted longest first
 }

@@ -3,23 +3,24 @@
 package mcpclient
 
 import (
+	"fmt"
+	"strconv"
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strconv"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/sandboxtest"
 	"github.com/tether-dev/tether/registry"
 )
 
 func stdioConn(t *testing.T, args ...string) *registry.Connection {
 	return &registry.Connection{
 		Transport: registry.TransportStdio,
-		Command:   testExecutable(t),
+		Command:   stdioFixture,
 		Args:      append([]string{stdioServerArg}, args...),
 		TimeoutMS: 10000,
 	}
@@ -69,12 +70,12 @@ func TestStdioRefused(t *testing.T) {
 		{
 			name: "not on the allow-list", allowed: []string{"/usr/bin/env"},
 			conn:     &registry.Connection{Transport: registry.TransportStdio, Command: "/usr/bin/touch", Args: []string{marker}},
-			contains: `stdio command "/usr/bin/touch" is not on the allow-list`,
+			contains: `command "/usr/bin/touch" is not on this server's stdio allow-list`,
 		},
 		{
 			name: "allow-list is exact", allowed: []string{"touch"},
 			conn:     &registry.Connection{Transport: registry.TransportStdio, Command: "/usr/bin/touch", Args: []string{marker}},
-			contains: "not on the allow-list",
+			contains: "stdio allow-list",
 		},
 		{
 			name: "loader variable as a secret", allowed: []string{"/usr/bin/touch"},
@@ -91,7 +92,7 @@ func TestStdioRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := New(Options{Guard: testGuard(), StdioCommands: tt.allowed})
+			c := New(Options{Guard: testGuard(), StdioCommands: tt.allowed, Sandbox: testSandbox})
 			_, err := c.Probe(ctxT(t), tt.conn)
 			require.ErrorIs(t, err, ErrRefused)
 			assert.Contains(t, err.Error(), tt.contains)
@@ -114,29 +115,104 @@ func TestStdioFailures(t *testing.T) {
 	t.Run("command not found", func(t *testing.T) {
 		t.Parallel()
 		missing := filepath.Join(t.TempDir(), "no-such-server")
-		c := New(Options{Guard: testGuard(), StdioCommands: []string{missing}})
+		c := New(Options{Guard: testGuard(), StdioCommands: []string{missing}, Sandbox: testSandbox})
 		_, err := c.Probe(ctxT(t), &registry.Connection{Transport: registry.TransportStdio, Command: missing})
 		require.ErrorIs(t, err, ErrConnectionFailed)
 		assert.Contains(t, err.Error(), "could not start "+missing+": no such file")
 	})
 	t.Run("silent server is killed at the timeout", func(t *testing.T) {
 		t.Parallel()
-		pidFile := filepath.Join(t.TempDir(), "pid")
-		conn := stdioConn(t, "silent", pidFile)
+		marker := fmt.Sprintf("silent-%d", time.Now().UnixNano())
+		conn := stdioConn(t, "silent", marker)
 		conn.TimeoutMS = 1000
 		c := newTestClient(t, Options{})
 
-		start := time.Now()
 		_, err := c.Probe(ctxT(t), conn)
 		require.ErrorIs(t, err, ErrTimeout)
-		assert.Less(t, time.Since(start), 1800*time.Millisecond)
-		b, err := os.ReadFile(pidFile)
-		require.NoError(t, err)
-		pid, err := strconv.Atoi(string(b))
-		require.NoError(t, err)
-		// Killed and reaped: the pid is gone.
-		assert.Eventually(t, func() bool {
-			return syscall.Kill(pid, 0) == syscall.ESRCH
-		}, 3*time.Second, 20*time.Millisecond)
+		// Killed and reaped: nothing runs with the marker any more.
+		assert.Eventually(t, func() bool { return sandboxtest.Processes(marker) == 0 }, time.Minute, 20*time.Millisecond)
 	})
+}
+
+// TestStdioSandboxed: the stdio server cannot read tether's environment
+// or command line, through its parent's /proc entry, /proc/1 or tether's
+// pid, and runs with no_new_privs as its PID namespace's init. The script
+// reports on one stderr line, which is what the error shows.
+func TestStdioSandboxed(t *testing.T) {
+	t.Parallel()
+	me := strconv.Itoa(os.Getpid())
+	script := `r=""; for f in /proc/$PPID/environ /proc/$PPID/cmdline /proc/` + me + `/environ /proc/` + me + `/mem; do ` +
+		`head -c 1 $f >/dev/null 2>&1 && r="$r $f"; done; ` +
+		`grep -q leaked /proc/1/environ && r="$r /proc/1/environ"; ` +
+		`echo "pid=$$ uid=$(id -u) $(grep NoNewPrivs /proc/self/status | tr -d '\t') readable:[$r]" >&2; exit 3`
+	conn := &registry.Connection{Transport: registry.TransportStdio, Command: "/bin/sh", Args: []string{"-c", script}, TimeoutMS: 10000}
+	c := newTestClient(t, Options{StdioCommands: []string{"/bin/sh"}})
+	_, err := c.Probe(ctxT(t), conn)
+	require.ErrorIs(t, err, ErrConnectionFailed)
+	assert.Contains(t, err.Error(), "NoNewPrivs:1 readable:[]")
+	assert.Contains(t, err.Error(), "pid=1 ")
+	if os.Geteuid() == 0 {
+		assert.Contains(t, err.Error(), "uid=65534")
+	}
+}
+
+// TestStdioStderrRedactedBeforeCut: a secret that the stderr excerpt's cut
+// falls inside is still redacted.
+func TestStdioStderrRedactedBeforeCut(t *testing.T) {
+	t.Parallel()
+	secret := "sk-live-0123456789abcdefghijklmnopqrstuvwxyz"
+	conn := stdioConn(t, "stderr-secret")
+	conn.Secrets = registry.Sensitive{"SECRET_VALUE": secret}
+	c := newTestClient(t, Options{})
+	_, err := c.Probe(ctxT(t), conn)
+	require.ErrorIs(t, err, ErrConnectionFailed)
+	assert.Contains(t, err.Error(), "***zzz")
+	for i := 0; i+8 <= len(secret); i++ {
+		assert.NotContains(t, err.Error(), secret[i:i+8])
+	}
+}
+
+// TestStdioPerTenantCap: one tenant cannot run more stdio servers at once
+// than the cap; another tenant is not affected, and a closed session frees
+// its slot.
+func TestStdioPerTenantCap(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t, Options{MaxStdioPerTenant: 1})
+	a := stdioConn(t)
+	a.TenantID = "tenant-a"
+	s, err := c.Connect(ctxT(t), a)
+	require.NoError(t, err)
+
+	_, err = c.Probe(ctxT(t), a)
+	require.ErrorIs(t, err, ErrRefused)
+	assert.Contains(t, err.Error(), "already runs 1 stdio servers")
+
+	b := stdioConn(t)
+	b.TenantID = "tenant-b"
+	_, err = c.Probe(ctxT(t), b)
+	require.NoError(t, err)
+
+	require.NoError(t, s.Close())
+	_, err = c.Probe(ctxT(t), a)
+	require.NoError(t, err)
+}
+
+// TestStdioFixedArgs: with fixed arguments, only the listed vectors run.
+func TestStdioFixedArgs(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t, Options{StdioCommands: []string{stdioFixture + "=" + stdioServerArg}, StdioFixedArgs: true})
+	_, err := c.Probe(ctxT(t), stdioConn(t))
+	require.NoError(t, err)
+	_, err = c.Probe(ctxT(t), stdioConn(t, "crash"))
+	require.ErrorIs(t, err, ErrRefused)
+	assert.Contains(t, err.Error(), "--stdio-args fixed")
+}
+
+// TestStdioNeedsSandbox: without a sandbox, stdio does not run at all.
+func TestStdioNeedsSandbox(t *testing.T) {
+	t.Parallel()
+	c := New(Options{Guard: testGuard(), StdioCommands: []string{stdioFixture}})
+	_, err := c.Probe(ctxT(t), stdioConn(t))
+	require.ErrorIs(t, err, ErrRefused)
+	assert.Contains(t, err.Error(), "sandbox")
 }

@@ -63,9 +63,11 @@ type Options struct {
 	Store Store
 	// URLs checks endpoints; nil accepts any well-formed http(s)/ws(s) URL.
 	URLs URLChecker
-	// StdioCommands are the executables stdio connections may run; empty
-	// disables the stdio transport.
+	// StdioCommands are the stdio allow-list entries (see [StdioPolicy]);
+	// empty disables the stdio transport.
 	StdioCommands []string
+	// StdioFixedArgs: a connection's args must match an entry's vector.
+	StdioFixedArgs bool
 	// Prober talks to MCP servers; required for tests, syncs and calls.
 	Prober Prober
 	Logger *slog.Logger
@@ -87,7 +89,7 @@ type Options struct {
 type Service struct {
 	store         Store
 	urls          URLChecker
-	stdioCommands []string
+	stdio         *StdioPolicy
 	prober        Prober
 	onChange      func(Change)
 	observe       Observer
@@ -136,7 +138,7 @@ func NewService(opts Options) *Service {
 	}
 	bgCtx, cancel := context.WithCancel(context.Background())
 	s := &Service{
-		store: opts.Store, urls: opts.URLs, stdioCommands: opts.StdioCommands,
+		store: opts.Store, urls: opts.URLs, stdio: stdioPolicy(opts),
 		prober: opts.Prober, onChange: opts.OnChange, observe: opts.Observer, log: logger, now: now, bgCtx: bgCtx, bgCancel: cancel,
 		catalogue: newCatalogue(),
 	}

@@ -24,7 +24,7 @@ func (s *Service) validate(c *Connection) error {
 		if c.Endpoint != "" {
 			return errorf(ErrValidation, "endpoint does not apply to the stdio transport; give command and args")
 		}
-		return s.validateCommand(c.Command)
+		return s.validateCommand(c.Command, c.Args)
 	}
 	if c.Command != "" || len(c.Args) > 0 {
 		return errorf(ErrValidation, "command and args apply only to the stdio transport")
@@ -32,15 +32,12 @@ func (s *Service) validate(c *Connection) error {
 	return s.validateEndpoint(c.Transport, c.Endpoint)
 }
 
-func (s *Service) validateCommand(command string) error {
+func (s *Service) validateCommand(command string, args []string) error {
 	if command == "" {
 		return errorf(ErrValidation, "the stdio transport needs a command")
 	}
-	if len(s.stdioCommands) == 0 {
-		return errorf(ErrValidation, "the stdio transport is disabled on this server (the operator allows no commands)")
-	}
-	if !slices.Contains(s.stdioCommands, command) {
-		return errorf(ErrValidation, "command %q is not on this server's stdio allow-list", command)
+	if err := s.stdio.Check(command, args); err != nil {
+		return errorf(ErrValidation, "%s", err.Error())
 	}
 	return nil
 }
