@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 
 	"strconv"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
 // Rate is a request budget: N requests per Per. The zero Rate is no limit.
@@ -68,9 +71,10 @@ func newLimiter(r Rate) *limiter {
 	return &limiter{rate: r, now: time.Now, windows: map[string]*window{}}
 }
 
-// take spends one request of key's budget. It reports whether the request
-// is allowed, what is left, and how long until the window resets.
-func (l *limiter) take(key string) (ok bool, remaining int, reset time.Duration) {
+// take spends n requests of key's budget, all or none. It reports whether
+// the request is allowed, what is left, and how long until the window
+// resets.
+func (l *limiter) take(key string, n int) (ok bool, remaining int, reset time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -83,10 +87,10 @@ func (l *limiter) take(key string) (ok bool, remaining int, reset time.Duration)
 		l.windows[key] = w
 	}
 	reset = w.start.Add(l.rate.Per).Sub(now)
-	if w.n >= l.rate.N {
-		return false, 0, reset
+	if w.n+n > l.rate.N {
+		return false, l.rate.N - w.n, reset
 	}
-	w.n++
+	w.n += n
 	return true, l.rate.N - w.n, reset
 }
 
@@ -115,27 +119,57 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		if key == "" || (s.limit == nil && s.probeLimit == nil) {
 			return next(c)
 		}
-		l := s.limit
-		if s.probeLimit != nil && (probeRoutes[c.Request().Method+" "+c.Path()] || isMCPToolCall(c.Request())) {
+		l, cost := s.limit, 1
+		if n := s.probeCost(c); n > 0 {
 			// The probe budget is spent only by requests the general
 			// budget lets through.
 			if s.limit != nil {
-				if ok, _, reset := s.limit.take(key); !ok {
+				if ok, _, reset := s.limit.take(key, 1); !ok {
 					return s.limited(c, s.limit, 0, reset)
 				}
 			}
-			l = s.probeLimit
+			l, cost = s.probeLimit, n
 		}
 		if l == nil {
 			return next(c)
 		}
-		ok, remaining, reset := l.take(key)
+		ok, remaining, reset := l.take(key, cost)
 		setRateHeaders(c, l.rate.N, remaining, reset)
+		if !ok && cost > l.rate.N {
+			// Waiting would not help: send fewer calls per batch.
+			return failure(errRateLimited, "this request holds %d tool calls, more than the budget of %d per %s", cost, l.rate.N, l.rate.Per)
+		}
 		if !ok {
 			return s.limited(c, l, remaining, reset)
 		}
 		return next(c)
 	}
+}
+
+// probeCost is how much of the probe budget a request spends: one for a
+// probe route, one per tools/call for /mcp, zero for anything else (and
+// when there is no probe budget).
+func (s *Server) probeCost(c echo.Context) int {
+	r := c.Request()
+	if s.probeLimit == nil {
+		return 0
+	}
+	if probeRoutes[r.Method+" "+c.Path()] {
+		return 1
+	}
+	if r.Method != http.MethodPost || c.Path() != mcpPath || r.GetBody == nil {
+		return 0
+	}
+	body, err := r.GetBody()
+	if err != nil {
+		return 0
+	}
+	defer body.Close()
+	data, err := io.ReadAll(body)
+	if err != nil {
+		return 0
+	}
+	return mcpToolCalls(data)
 }
 
 func setRateHeaders(c echo.Context, limit, remaining int, reset time.Duration) {
@@ -156,20 +190,38 @@ func ceilSeconds(d time.Duration) int {
 	return max(s, 1)
 }
 
-// isMCPToolCall reports whether a request to /mcp is a tools/call, which
-// costs an upstream call like the REST invoke does. The body is already in
-// memory (limitBody runs first).
-func isMCPToolCall(r *http.Request) bool {
-	if r.Method != http.MethodPost || r.URL.Path != mcpPath || r.GetBody == nil {
-		return false
+// mcpToolCalls counts the tools/call requests in an MCP POST body, each of
+// which costs an upstream call like the REST invoke does. It reads the body
+// exactly as the MCP SDK will (the SDK's own message decoder, which matches
+// keys case-sensitively: "Method":"ping" beside "method":"tools/call" is a
+// tools/call), and counts every call of a JSON-RPC batch. Like the SDK, it
+// reads the first JSON value of the body and ignores what follows. The body
+// is already in memory (limitBody runs first).
+func mcpToolCalls(body []byte) int {
+	var batch []json.RawMessage
+	if json.NewDecoder(bytes.NewReader(body)).Decode(&batch) == nil {
+		n := 0
+		for _, raw := range batch {
+			n += mcpToolCalls1(raw)
+		}
+		return n
 	}
-	body, err := r.GetBody()
+	if first := bytes.TrimLeft(body, " \t\r\n"); len(first) > 0 && first[0] == '[' {
+		// A batch this decoder cannot read, which the SDK's might: it
+		// costs at least one call.
+		return 1
+	}
+	return mcpToolCalls1(body)
+}
+
+// mcpToolCalls1 is 1 when msg is a tools/call as the SDK decodes it.
+func mcpToolCalls1(msg []byte) int {
+	m, err := jsonrpc.DecodeMessage(msg)
 	if err != nil {
-		return false
+		return 0
 	}
-	defer body.Close()
-	var msg struct {
-		Method string `json:"method"`
+	if req, ok := m.(*jsonrpc.Request); ok && req.Method == "tools/call" {
+		return 1
 	}
-	return json.NewDecoder(body).Decode(&msg) == nil && msg.Method == "tools/call"
+	return 0
 }

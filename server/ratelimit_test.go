@@ -46,22 +46,22 @@ func TestLimiterFixedWindow(t *testing.T) {
 	l := newLimiter(Rate{N: 2, Per: time.Minute})
 	l.now = func() time.Time { return now }
 
-	ok, remaining, reset := l.take("k")
+	ok, remaining, reset := l.take("k", 1)
 	assert.True(t, ok)
 	assert.Equal(t, 1, remaining)
 	assert.Equal(t, time.Minute, reset)
 	now = now.Add(10 * time.Second)
-	ok, remaining, _ = l.take("k")
+	ok, remaining, _ = l.take("k", 1)
 	assert.True(t, ok)
 	assert.Equal(t, 0, remaining)
-	ok, _, reset = l.take("k")
+	ok, _, reset = l.take("k", 1)
 	assert.False(t, ok, "over the budget")
 	assert.Equal(t, 50*time.Second, reset)
-	ok, _, _ = l.take("other")
+	ok, _, _ = l.take("other", 1)
 	assert.True(t, ok, "budgets are per key")
 
 	now = now.Add(50 * time.Second) // the window ends
-	ok, remaining, _ = l.take("k")
+	ok, remaining, _ = l.take("k", 1)
 	assert.True(t, ok)
 	assert.Equal(t, 1, remaining)
 	assert.Nil(t, newLimiter(Rate{}), "no rate, no limiter")
