@@ -337,6 +337,7 @@ func (s *Service) update(ctx context.Context, tenantID, id string, p Patch) (*Co
 		}
 		setIf(&c.Nickname, p.Nickname)
 		setIf(&c.Description, p.Description)
+		before := destination(c)
 		if p.Transport != nil && *p.Transport != c.Transport {
 			// Fields of the old kind of transport no longer apply.
 			if *p.Transport == TransportStdio && p.Endpoint == nil {
@@ -348,40 +349,21 @@ func (s *Service) update(ctx context.Context, tenantID, id string, p Patch) (*Co
 			c.Transport = *p.Transport
 			c.ConnectedTransport = ""
 		}
-		// Stored credentials never follow the connection to another host:
-		// whoever holds the tenant's key could otherwise point the endpoint
-		// at a server of theirs and collect the secrets (and OAuth tokens
-		// are bound to their resource).
-		moved := p.Endpoint != nil && c.Endpoint != "" && origin(*p.Endpoint) != origin(c.Endpoint)
-		if moved {
-			if c.Transport != TransportStdio {
-				if err := s.validateEndpoint(c.Transport, *p.Endpoint); err != nil {
-					return err
-				}
-			}
-			if c.AuthType == AuthOAuth {
-				return errorf(ErrValidation, "an OAuth connection cannot move to another origin (scheme, host or port); create a new connection")
-			}
-			if len(c.Headers) > 0 && p.Headers == nil {
-				return errorf(ErrValidation, "moving the endpoint to another origin needs headers (and their secrets) sent again: stored credentials are not sent to a new host")
-			}
-			kept := Sensitive{}
-			for k, v := range p.Secrets {
-				if v != nil {
-					kept[k] = *v
-				}
-			}
-			c.Secrets = kept
-		}
 		setIf(&c.Endpoint, p.Endpoint)
 		setIf(&c.Command, p.Command)
 		setIf(&c.Args, p.Args)
+		// Stored credentials never follow the connection to another
+		// destination (credentials.go).
+		moved, err := s.rebind(c, before, p)
+		if err != nil {
+			return err
+		}
 		if p.Headers != nil {
 			headers := Sensitive{}
 			for name, value := range *p.Headers {
 				if value == Masked {
 					if moved {
-						return errorf(ErrValidation, "header %q: %q cannot keep a stored value when the endpoint moves to another origin; send the value", name, Masked)
+						return errorf(ErrValidation, "header %q: %q cannot keep a stored value when the connection moves to another destination; send the value", name, Masked)
 					}
 					old, ok := lookupHeader(c.Headers, name)
 					if !ok {
