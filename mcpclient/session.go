@@ -159,19 +159,24 @@ func endpointForLog(conn *registry.Connection, endpoint *url.URL) string {
 // sse, websocket or stdio).
 func (s *Session) Transport() registry.Transport { return s.transport }
 
-// ServerInfo returns what the server said about itself.
+// ServerInfo returns what the server said about itself, redacted of the
+// connection's secrets.
 func (s *Session) ServerInfo() ServerInfo {
 	res := s.cs.InitializeResult()
 	if res == nil || res.ServerInfo == nil {
 		return ServerInfo{}
 	}
-	return ServerInfo{Name: res.ServerInfo.Name, Version: res.ServerInfo.Version, Title: res.ServerInfo.Title}
+	return ServerInfo{
+		Name:    s.red.redact(res.ServerInfo.Name),
+		Version: s.red.redact(res.ServerInfo.Version),
+		Title:   s.red.redact(res.ServerInfo.Title),
+	}
 }
 
 // ProtocolVersion returns the negotiated MCP protocol version.
 func (s *Session) ProtocolVersion() string {
 	if res := s.cs.InitializeResult(); res != nil {
-		return res.ProtocolVersion
+		return s.red.redact(res.ProtocolVersion)
 	}
 	return ""
 }
@@ -191,6 +196,7 @@ func (s *Session) opContext(ctx context.Context) (context.Context, context.Cance
 // cursors blindly, so paging is done here: at most MaxToolPages pages, and a
 // cursor seen before ends the listing. A listing cut short returns the tools
 // seen so far, not an error: a server that pages forever still has tools.
+// Tools are redacted of the connection's secrets.
 func (s *Session) ListTools(ctx context.Context) ([]Tool, error) {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
@@ -204,7 +210,7 @@ func (s *Session) ListTools(ctx context.Context) ([]Tool, error) {
 			return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
 		}
 		for _, t := range res.Tools {
-			tools = append(tools, convertTool(t))
+			tools = append(tools, s.red.tool(convertTool(t)))
 		}
 		next := res.NextCursor
 		switch {
@@ -224,7 +230,9 @@ func (s *Session) ListTools(ctx context.Context) ([]Tool, error) {
 
 // CallTool calls one tool. A tool that fails is a result with IsError set,
 // not an error; errors are protocol and transport failures (an unknown
-// tool, for instance, is ErrServerError).
+// tool, for instance, is ErrServerError). The result is redacted of the
+// connection's secrets: the agent that asked is the tenant's, but secrets
+// are write-only, and what a model reads ends up in transcripts and logs.
 func (s *Session) CallTool(ctx context.Context, name string, args map[string]any) (*mcp.CallToolResult, error) {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
@@ -238,7 +246,11 @@ func (s *Session) CallTool(ctx context.Context, name string, args map[string]any
 	if err != nil {
 		return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
 	}
-	return res, nil
+	clean, err := s.red.result(res)
+	if err != nil {
+		return nil, newError(ErrInvalidResponse, err, "tool result could not be redacted: %s", s.red.redact(err.Error()))
+	}
+	return clean, nil
 }
 
 // Close ends the session: politely first (stdin closed, DELETE sent, close

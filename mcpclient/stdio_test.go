@@ -41,7 +41,9 @@ func TestStdioEnvironment(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &out))
 
-	assert.Equal(t, "s3cret-value", out.Env["API_KEY"])
+	// The secret reached the child; what the child says back is redacted
+	// of it, like everything a server returns.
+	assert.Equal(t, "***", out.Env["API_KEY"])
 	assert.Equal(t, "x", out.Env["mixed.Name-1"])
 	assert.Equal(t, "/usr/local/bin:/usr/bin:/bin", out.Env["PATH"])
 	assert.Equal(t, "C.UTF-8", out.Env["LANG"])
