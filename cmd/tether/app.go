@@ -20,6 +20,7 @@ import (
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/oauth"
 	"github.com/tether-dev/tether/registry"
+	"github.com/tether-dev/tether/sandbox"
 	"github.com/tether-dev/tether/secrets"
 	"github.com/tether-dev/tether/server"
 	"github.com/tether-dev/tether/store"
@@ -131,7 +132,13 @@ func (m *Main) Run(ctx context.Context) error {
 		authorizer.ClientMetadataURL = cimdURL
 	}
 	stdio := splitList(cfg.StdioCommands)
-	client := mcpclient.New(mcpclient.Options{Guard: guard, StdioCommands: stdio, ClientVersion: version, Logger: m.Logger})
+	fixedArgs, sb, err := m.stdioSandbox(stdio)
+	if err != nil {
+		st.Close()
+		return err
+	}
+	client := mcpclient.New(mcpclient.Options{Guard: guard, StdioCommands: stdio, StdioFixedArgs: fixedArgs,
+		Sandbox: sb, MaxStdioPerTenant: cfg.MaxStdioPerTenant, ClientVersion: version, Logger: m.Logger})
 	// Tool calls go over warm sessions (the gateway's pool); probes stay
 	// cold so that they see the server afresh.
 	var svc *registry.Service
@@ -147,10 +154,11 @@ func (m *Main) Run(ctx context.Context) error {
 	m.pool = pool
 	var gw *gateway.Handler
 	svc = registry.NewService(registry.Options{
-		Store:         st,
-		URLs:          guard,
-		StdioCommands: stdio,
-		Prober:        pool,
+		Store:          st,
+		URLs:           guard,
+		StdioCommands:  stdio,
+		StdioFixedArgs: fixedArgs,
+		Prober:         pool,
 		OnChange: func(c registry.Change) {
 			pool.HandleChange(c)
 			gw.HandleChange(c)
@@ -233,6 +241,46 @@ func (m *Main) ready(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", server.ErrKeyringNotReady, *err)
 	}
 	return nil
+}
+
+// stdioSandbox checks the stdio options and, when stdio is enabled, builds
+// the sandbox its servers run in, hiding the database and keys files from
+// them. The mechanisms the kernel allowed go to the log.
+func (m *Main) stdioSandbox(stdio []string) (fixedArgs bool, sb *sandbox.Sandbox, err error) {
+	cfg := m.Config
+	switch cfg.StdioArgs {
+	case "", "free":
+	case "fixed":
+		fixedArgs = true
+	default:
+		return false, nil, fmt.Errorf("--stdio-args: %q is neither free nor fixed", cfg.StdioArgs)
+	}
+	if _, err := registry.NewStdioPolicy(stdio, fixedArgs); err != nil {
+		return false, nil, fmt.Errorf("--stdio-commands: %w", err)
+	}
+	// The database holds only ciphertext for secrets, but its file is
+	// tether's alone; SQLite gives its WAL and shared-memory files the
+	// database file's mode.
+	if err := os.Chmod(cfg.DB, 0o600); err != nil {
+		return false, nil, fmt.Errorf("restrict the database file's mode: %w", err)
+	}
+	if len(stdio) == 0 {
+		return fixedArgs, nil, nil
+	}
+	hide := []string{cfg.DB, cfg.DB + "-wal", cfg.DB + "-shm", cfg.DB + "-journal"}
+	if f := m.keysFile(); f != "" {
+		hide = append(hide, f)
+	}
+	sb, err = sandbox.New(sandbox.Config{User: cfg.StdioUser, Hide: hide})
+	if err != nil {
+		return false, nil, fmt.Errorf("--stdio-commands: %w", err)
+	}
+	m.Logger.Info("stdio sandbox ready", "mechanisms", strings.Join(sb.Mechanisms(), "; "))
+	if !sb.Namespaces() {
+		m.Logger.Warn("the kernel refused PID and mount namespaces: stdio servers run as a separate user with limits, " +
+			"but detached children can outlive their connection and files are protected by permissions only")
+	}
+	return fixedArgs, sb, nil
 }
 
 // keysFile is the keys file this server reads, or "" when the keys were

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -19,6 +20,9 @@ type Config struct {
 	PublicURL          string
 	AllowCIDRs         string
 	StdioCommands      string
+	StdioUser          string
+	StdioArgs          string
+	MaxStdioPerTenant  int
 	BootstrapAPIKey    string
 	HealthInterval     time.Duration
 	OAuthReturnURL     string
@@ -53,6 +57,18 @@ func envSecretFlag(fs *flag.FlagSet, p *string, name, env, usage string) {
 	f.Usage += " (env " + env + ")"
 }
 
+func envInt(fs *flag.FlagSet, p *int, name, env string, def int, usage string) error {
+	if v, ok := os.LookupEnv(env); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return fmt.Errorf("%s=%q: not a whole number", env, v)
+		}
+		def = n
+	}
+	fs.IntVar(p, name, def, usage+" (env "+env+")")
+	return nil
+}
+
 func envDuration(fs *flag.FlagSet, p *time.Duration, name, env string, def time.Duration, usage string) error {
 	if v, ok := os.LookupEnv(env); ok {
 		d, err := time.ParseDuration(v)
@@ -77,7 +93,12 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	envFlag(fs, &c.EncryptionKeysFile, "encryption-keys-file", "TETHER_ENCRYPTION_KEYS_FILE", "", "keys file, one id:base64key a line (default <db>.keys, generated when no keys are configured)")
 	envFlag(fs, &c.PublicURL, "public-url", "TETHER_PUBLIC_URL", "", "base of the OAuth redirect URI (default http://<addr>)")
 	envFlag(fs, &c.AllowCIDRs, "allow-cidrs", "TETHER_ALLOW_CIDRS", "", "networks exempt from the SSRF guard, e.g. 127.0.0.0/8,::1/128")
-	envFlag(fs, &c.StdioCommands, "stdio-commands", "TETHER_STDIO_COMMANDS", "", "comma-separated executables stdio connections may run (empty: stdio disabled)")
+	envFlag(fs, &c.StdioCommands, "stdio-commands", "TETHER_STDIO_COMMANDS", "", "comma-separated executables stdio connections may run, each optionally cmd=arg1 arg2 (empty: stdio disabled)")
+	envFlag(fs, &c.StdioUser, "stdio-user", "TETHER_STDIO_USER", "", "unprivileged user stdio servers run as (required when tether runs as root)")
+	envFlag(fs, &c.StdioArgs, "stdio-args", "TETHER_STDIO_ARGS", "free", "free: tenants choose a stdio command's arguments; fixed: only argument lists given in --stdio-commands entries")
+	if err := envInt(fs, &c.MaxStdioPerTenant, "max-stdio-per-tenant", "TETHER_MAX_STDIO_PER_TENANT", 16, "stdio servers one tenant may run at once"); err != nil {
+		return c, err
+	}
 	envSecretFlag(fs, &c.BootstrapAPIKey, "bootstrap-api-key", "TETHER_BOOTSTRAP_API_KEY", "ensure this API key exists for tenant \"default\" at start")
 	envFlag(fs, &c.OAuthReturnURL, "oauth-return-url", "TETHER_OAUTH_RETURN_URL", "", "where the OAuth callback redirects when done")
 	envFlag(fs, &c.RateLimit, "rate-limit", "TETHER_RATE_LIMIT", "", "requests per API key, e.g. 600/m")

@@ -251,7 +251,7 @@ func TestHeavyMisbehavingUpstreams(t *testing.T) {
 
 	t.Setenv("TETHER_ALLOW_CIDRS", "127.0.0.0/8")
 	t.Setenv("TETHER_HEALTH_INTERVAL", "0")
-	p := startProc(t, filepath.Join(t.TempDir(), "tether.db"))
+	p := startProc(t, filepath.Join(t.TempDir(), "tether.db"), nil)
 	pid := p.cmd.Process.Pid
 	c := newAPIClient(t, p.base, 1) // few requests: validate every response
 

@@ -17,6 +17,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/gen"
+	"github.com/tether-dev/tether/internal/sandboxtest"
 )
 
 // harness is a running tether (the real wiring, on port 0, with a SQLite
@@ -91,6 +92,9 @@ func startTether(t *testing.T, mods ...func(*Config)) *harness {
 		Addr:            "127.0.0.1:0",
 		DB:              filepath.Join(dir, "tether.db"),
 		ShutdownTimeout: 5e9,
+		// Stdio, where a test enables it, runs in the sandbox as CI
+		// runs it: as root, with a separate user.
+		StdioUser: sandboxtest.User(),
 	}
 	for _, mod := range mods {
 		mod(&cfg)

@@ -16,6 +16,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/sandboxtest"
 )
 
 // The interop tests run tether against the official TypeScript reference
@@ -118,7 +119,10 @@ func TestInteropEverything(t *testing.T) {
 			endpoint := tc.endpoint(t)
 			body := map[string]any{"name": fmt.Sprintf("everything-%d", i), "description": "reference server", "transport": tc.transport, "autoConnect": false, "timeout": 20000}
 			if tc.transport == "stdio" {
-				body["command"], body["args"] = "node", []any{script, "stdio"}
+				// The sandbox user must be able to read the server's files.
+				modules := sandboxtest.ReadableTree(t, filepath.Join(filepath.Dir(script), "../../.."))
+				sandboxed := filepath.Join(modules, "@modelcontextprotocol/server-everything/dist/index.js")
+				body["command"], body["args"] = "node", []any{sandboxed, "stdio"}
 			} else {
 				body["endpoint"] = endpoint
 			}

@@ -259,7 +259,7 @@ func TestHeavyLoad(t *testing.T) {
 	t.Setenv("TETHER_ALLOW_CIDRS", "127.0.0.0/8")
 	t.Setenv("TETHER_HEALTH_INTERVAL", "0")
 	db := filepath.Join(t.TempDir(), "tether.db")
-	p := startProc(t, db)
+	p := startProc(t, db, nil)
 	otherKey := newTenantKey(t, db, "other")
 	c := newAPIClient(t, p.base, 25)
 	stats := &loadStats{ops: map[string]int{}}

@@ -45,12 +45,15 @@ type proc struct {
 	exit chan error
 }
 
-// startProc runs `tether serve` on db and waits until it serves.
-func startProc(t *testing.T, db string) *proc {
+// startProc runs `tether serve` on db (with extra arguments, and with env
+// added to the test's environment) and waits until it serves.
+func startProc(t *testing.T, db string, env []string, extra ...string) *proc {
 	t.Helper()
 	bin, err := buildOnce()
 	require.NoError(t, err)
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", db, "--bootstrap-api-key", "heavy-test-key-0123456789", "--shutdown-timeout", "10s")
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--bootstrap-api-key", "heavy-test-key-0123456789", "--shutdown-timeout", "10s"}, extra...)
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
@@ -178,7 +181,7 @@ func (l *load) end() (ids, bad []string) {
 // got a 201 is there.
 func TestHeavyCrashLosesNothingAcknowledged(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "tether.db")
-	p := startProc(t, db)
+	p := startProc(t, db, nil)
 	l := startLoad(p, 16)
 	l.waitAcked(300, 60*time.Second)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
@@ -187,7 +190,7 @@ func TestHeavyCrashLosesNothingAcknowledged(t *testing.T) {
 	require.Empty(t, bad, "no create may fail while the server is up")
 	require.GreaterOrEqual(t, len(ids), 300)
 
-	p2 := startProc(t, db)
+	p2 := startProc(t, db, nil)
 	have := listIDs(t, p2)
 	missing := 0
 	for _, id := range ids {
@@ -202,7 +205,7 @@ func TestHeavyCrashLosesNothingAcknowledged(t *testing.T) {
 // complete, the process exits 0, and everything acknowledged is stored.
 func TestHeavyGracefulShutdown(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "tether.db")
-	p := startProc(t, db)
+	p := startProc(t, db, nil)
 	l := startLoad(p, 16)
 	l.waitAcked(100, 60*time.Second)
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
@@ -214,7 +217,7 @@ func TestHeavyGracefulShutdown(t *testing.T) {
 	}
 	ids, bad := l.end()
 	assert.Empty(t, bad, "in-flight requests finish normally during shutdown")
-	p2 := startProc(t, db)
+	p2 := startProc(t, db, nil)
 	have := listIDs(t, p2)
 	for _, id := range ids {
 		assert.True(t, have[id], "acknowledged create %s lost", id)
@@ -225,7 +228,7 @@ func TestHeavyGracefulShutdown(t *testing.T) {
 // on SIGHUP and re-encrypts while it keeps serving.
 func TestHeavySIGHUPReloadsKeys(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "tether.db")
-	p := startProc(t, db)
+	p := startProc(t, db, nil)
 	l := startLoad(p, 4)
 	l.waitAcked(50, 60*time.Second)
 	old := keysStatus(t, db).Primary

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
@@ -94,4 +95,43 @@ func Processes(marker string) int {
 		}
 	}
 	return n
+}
+
+// ReadableTree returns dir itself when the sandbox user can read it (every
+// ancestor searchable by others, dir readable), else a copy of it in a
+// ReadableDir: a checkout under /root is not, and the sandbox must not be
+// loosened for tests.
+func ReadableTree(t testing.TB, dir string) string {
+	t.Helper()
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if worldReadable(abs) {
+		return abs
+	}
+	dst := filepath.Join(ReadableDir(t), filepath.Base(abs))
+	if out, err := exec.Command("cp", "-a", abs, dst).CombinedOutput(); err != nil {
+		t.Fatalf("copy %s: %v: %s", abs, err, out)
+	}
+	if out, err := exec.Command("chmod", "-R", "o+rX", dst).CombinedOutput(); err != nil {
+		t.Fatalf("chmod %s: %v: %s", dst, err, out)
+	}
+	return dst
+}
+
+func worldReadable(dir string) bool {
+	fi, err := os.Stat(dir)
+	if err != nil || fi.Mode().Perm()&0o005 != 0o005 {
+		return false
+	}
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		fi, err := os.Stat(p)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if p == filepath.Dir(p) {
+			return true
+		}
+	}
 }
