@@ -11,32 +11,46 @@ import (
 )
 
 // encColumn is one secret-bearing column: every encrypted value tether
-// stores lives in one of these, so key status and re-encryption cover
-// them all.
+// stores lives in one of these, so the start-up key check, key status and
+// re-encryption cover them all. A new encrypted column is added here and
+// nowhere else.
 type encColumn struct {
 	table, column string
 	// name is the column's name in the associated data.
 	name string
+	// rowID is the SQL expression of the row id in the associated data.
+	rowID string
+}
+
+// aad is the associated data of this column's value in one row.
+func (col encColumn) aad(tenant, rowID string) secrets.AAD {
+	return secrets.AAD{Tenant: tenant, Table: col.table, Column: col.name, RowID: rowID}
 }
 
 var encryptedColumns = []encColumn{
-	{"connections", "headers_enc", "headers"},
-	{"connections", "secrets_enc", "secrets"},
-	{"connections", "oauth_enc", "oauth"},
+	{"connections", "headers_enc", "headers", "id"},
+	{"connections", "secrets_enc", "secrets", "id"},
+	{"connections", "oauth_enc", "oauth", "id"},
 }
 
 // pendingColumns hold short-lived values (PKCE verifiers of authorizations
 // in progress, at most registry.StateTTL old). They are counted by
-// KeyUsage, so a key is not retired under them, but not re-encrypted:
-// they expire first.
+// KeyUsage, so a key is not retired under them, and checked at start-up,
+// but not re-encrypted: they expire first.
 var pendingColumns = []encColumn{
-	{"oauth_states", "verifier_enc", "verifier"},
+	// stateAAD: the row id is the state hash in lowercase hex.
+	{"oauth_states", "verifier_enc", "verifier", "lower(hex(state_hash))"},
+}
+
+// allEncryptedColumns is every column that holds ciphertext.
+func allEncryptedColumns() []encColumn {
+	return append(append([]encColumn{}, encryptedColumns...), pendingColumns...)
 }
 
 // KeyUsage counts the stored values encrypted under each key id.
 func (s *Store) KeyUsage(ctx context.Context) (map[string]int, error) {
 	usage := map[string]int{}
-	for _, col := range append(append([]encColumn{}, encryptedColumns...), pendingColumns...) {
+	for _, col := range allEncryptedColumns() {
 		rows, err := s.read.QueryContext(ctx, fmt.Sprintf(`SELECT %s FROM %s WHERE %s IS NOT NULL`, col.column, col.table, col.column))
 		if err != nil {
 			return nil, fmt.Errorf("key usage of %s.%s: %w", col.table, col.column, err)
@@ -93,8 +107,8 @@ func (s *Store) Reencrypt(ctx context.Context, ring *secrets.Keyring, batch int)
 // rowid seen (0 when there were none).
 func (s *Store) reencryptBatch(ctx context.Context, ring *secrets.Keyring, col encColumn, after int64, batch int) (n int, last int64, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT rowid, id, tenant_id, %s FROM %s
-			WHERE rowid > ? AND %s IS NOT NULL ORDER BY rowid LIMIT ?`, col.column, col.table, col.column), after, batch)
+		rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT rowid, %s, tenant_id, %s FROM %s
+			WHERE rowid > ? AND %s IS NOT NULL ORDER BY rowid LIMIT ?`, col.rowID, col.column, col.table, col.column), after, batch)
 		if err != nil {
 			return err
 		}
@@ -117,7 +131,7 @@ func (s *Store) reencryptBatch(ctx context.Context, ring *secrets.Keyring, col e
 			if !ring.NeedsRotation(ct) {
 				continue
 			}
-			aad := secrets.AAD{Tenant: tenant, Table: col.table, Column: col.name, RowID: id}
+			aad := col.aad(tenant, id)
 			plain, err := ring.Decrypt(ct, aad)
 			if err != nil {
 				rows.Close()
