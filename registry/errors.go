@@ -21,6 +21,9 @@ var (
 	ErrUnsupported = errors.New("unsupported")
 	// ErrUnauthorized: a missing, unknown or revoked API key.
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrLimitExceeded: the request would take a tenant past one of the
+	// bounds on what tether holds for it (connections per tenant).
+	ErrLimitExceeded = errors.New("limit exceeded")
 )
 
 // Error is a failure with a message meant for the API user. Kind is one of

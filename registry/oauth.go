@@ -198,7 +198,7 @@ func (s *Service) ConnectOAuth(ctx context.Context, tenantID string, in NewConne
 		return nil, nil, err
 	}
 	c.OAuth = doc
-	if err := s.store.InsertConnection(ctx, c, true); err != nil {
+	if err := s.store.InsertConnectionCapped(ctx, c, true, s.limits.MaxConnectionsPerTenant); err != nil {
 		return nil, nil, fmt.Errorf("create connection: %w", err)
 	}
 	if err := s.storePending(ctx, c, pending); err != nil {

@@ -87,6 +87,11 @@ func (s *Service) probeAndRecord(c *Connection) (*TestOutcome, error) {
 		if perr == nil {
 			res, perr = s.prober.Probe(pctx, dial)
 		}
+		if perr == nil {
+			if perr = s.checkToolCount(res.Tools); perr != nil {
+				res = nil
+			}
+		}
 		transport := string(c.Transport)
 		if res != nil {
 			transport = string(res.Transport)
@@ -139,7 +144,7 @@ func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *Test
 		c.ToolsStatus = ToolsSynced
 		c.ToolsSyncedAt = &now
 		c.ToolCount = len(r.Tools)
-		return mergeTools(c, tools, r.Tools, now), nil
+		return s.forgetVanished(mergeTools(c, tools, r.Tools, now)), nil
 	})
 	if errors.Is(err, errStaleProbe) || errors.Is(err, ErrNotFound) {
 		return nil // edited or deleted meanwhile: nothing to record
@@ -427,10 +432,17 @@ func (s *Service) RecordTools(ctx context.Context, tenantID, id string, specs []
 			return nil, errStaleProbe
 		}
 		now := s.Now()
-		c.ToolsStatus, c.ToolsSyncedAt, c.LastRefreshedAt = ToolsSynced, &now, &now
-		c.ToolCount = len(specs)
 		changed = c
-		return mergeTools(c, tools, specs, now), nil
+		c.LastRefreshedAt = &now
+		if err := s.checkToolCount(specs); err != nil {
+			// As a probe that got this list would: the row fails, its
+			// stored tools stay.
+			c.Status, c.StatusReason, c.ToolsStatus = StatusError, err.Error(), ToolsFailed
+			return nil, nil
+		}
+		c.ToolsStatus, c.ToolsSyncedAt = ToolsSynced, &now
+		c.ToolCount = len(specs)
+		return s.forgetVanished(mergeTools(c, tools, specs, now)), nil
 	})
 	if errors.Is(err, errStaleProbe) || errors.Is(err, ErrNotFound) {
 		return nil

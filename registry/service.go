@@ -15,10 +15,13 @@ import (
 // Store persists tenants, API keys and connections. Every connection method
 // is scoped to a tenant: another tenant's id is ErrNotFound.
 type Store interface {
-	// InsertConnection stores c. With uniqueSuffix the store picks the first
-	// free "<slug>_N" when c.Slug is taken (and writes it back to c.Slug);
-	// without it a taken slug is ErrNameExists.
-	InsertConnection(ctx context.Context, c *Connection, uniqueSuffix bool) error
+	// InsertConnectionCapped stores c. With uniqueSuffix the store picks
+	// the first free "<slug>_N" when c.Slug is taken (and writes it back to
+	// c.Slug); without it a taken slug is ErrNameExists. With maxPerTenant
+	// > 0, a tenant that already holds that many connections is
+	// ErrLimitExceeded, counted in the insert's transaction so that
+	// concurrent creates cannot overshoot.
+	InsertConnectionCapped(ctx context.Context, c *Connection, uniqueSuffix bool, maxPerTenant int) error
 	GetConnection(ctx context.Context, tenantID, id string) (*Connection, error)
 	ListConnections(ctx context.Context, tenantID string, f ListFilter) ([]*Connection, int, error)
 	// UpdateConnection loads the row, calls fn on it and stores the result,
@@ -83,21 +86,24 @@ type Options struct {
 	OAuth *OAuthOptions
 	// Now is the clock (tests control time); nil means time.Now.
 	Now func() time.Time
+	// Limits bound what one tenant can make tether hold.
+	Limits Limits
 }
 
 // Service is the registry's API: both dialects call it.
 type Service struct {
-	store         Store
-	urls          URLChecker
-	stdio         *StdioPolicy
-	prober        Prober
-	onChange      func(Change)
-	observe       Observer
-	calls         *recorder
-	oauth         *oauthFlows
-	catalogue     *catalogue
-	log           *slog.Logger
-	now           func() time.Time
+	store     Store
+	urls      URLChecker
+	stdio     *StdioPolicy
+	prober    Prober
+	onChange  func(Change)
+	observe   Observer
+	calls     *recorder
+	oauth     *oauthFlows
+	catalogue *catalogue
+	log       *slog.Logger
+	now       func() time.Time
+	limits    Limits
 
 	probes   singleflight.Group // one probe per connection configuration at a time
 	bg       sync.WaitGroup     // background work
@@ -140,7 +146,7 @@ func NewService(opts Options) *Service {
 	s := &Service{
 		store: opts.Store, urls: opts.URLs, stdio: stdioPolicy(opts),
 		prober: opts.Prober, onChange: opts.OnChange, observe: opts.Observer, log: logger, now: now, bgCtx: bgCtx, bgCancel: cancel,
-		catalogue: newCatalogue(),
+		catalogue: newCatalogue(), limits: opts.Limits.withDefaults(),
 	}
 	if opts.OAuth != nil {
 		s.oauth = &oauthFlows{OAuthOptions: *opts.OAuth}
@@ -208,7 +214,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, in NewConnection)
 	if err := s.validate(c); err != nil {
 		return nil, err
 	}
-	if err := s.store.InsertConnection(ctx, c, uniqueSuffix); err != nil {
+	if err := s.store.InsertConnectionCapped(ctx, c, uniqueSuffix, s.limits.MaxConnectionsPerTenant); err != nil {
 		return nil, fmt.Errorf("create connection: %w", err)
 	}
 	s.notify(c, ConnectionCreated)

@@ -36,6 +36,11 @@ type Tool struct {
 	LastSeenAt time.Time
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
+
+	// Removed asks Store.UpdateConnectionTools to delete the tool instead
+	// of storing it (a vanished tool dropped to keep a connection within
+	// its tool cap). It is never stored.
+	Removed bool
 }
 
 // InputArg is an author's value for one input field: a default the caller

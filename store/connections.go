@@ -23,9 +23,20 @@ const connectionColumns = `id, tenant_id, slug, nickname, description, transport
 	persona_id, status, status_reason, tools_status, tool_count, connected_at, tools_synced_at,
 	last_refreshed_at, last_used_at, created_at, updated_at, server_info, protocol_version, oauth_enc`
 
-// InsertConnection implements registry.Store.
+// InsertConnection stores c with no cap on the tenant's connections (see
+// InsertConnectionCapped).
 func (s *Store) InsertConnection(ctx context.Context, c *registry.Connection, uniqueSuffix bool) error {
+	return s.InsertConnectionCapped(ctx, c, uniqueSuffix, 0)
+}
+
+// InsertConnectionCapped implements registry.Store. The count and the
+// insert share the one writer's transaction, so concurrent creates see
+// each other and a tenant never ends up above maxPerTenant.
+func (s *Store) InsertConnectionCapped(ctx context.Context, c *registry.Connection, uniqueSuffix bool, maxPerTenant int) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := checkConnectionCap(ctx, tx, c.TenantID, maxPerTenant); err != nil {
+			return err
+		}
 		if uniqueSuffix {
 			slug, err := freeSlug(ctx, tx, c.TenantID, c.Slug)
 			if err != nil {
@@ -48,6 +59,23 @@ func (s *Store) InsertConnection(ctx context.Context, c *registry.Connection, un
 		}
 		return nil
 	})
+}
+
+// checkConnectionCap refuses a tenant that already holds max connections
+// (max ≤ 0: no cap).
+func checkConnectionCap(ctx context.Context, tx *sql.Tx, tenantID string, max int) error {
+	if max <= 0 {
+		return nil
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM connections WHERE tenant_id = ?`, tenantID).Scan(&n); err != nil {
+		return fmt.Errorf("count connections: %w", err)
+	}
+	if n >= max {
+		return &registry.Error{Kind: registry.ErrLimitExceeded, Message: fmt.Sprintf(
+			"this tenant has %d connections, the most it may register (limit %d); delete one first", n, max)}
+	}
+	return nil
 }
 
 // freeSlug returns base, or base_N with the smallest free N ≥ 2. It reads

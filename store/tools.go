@@ -37,7 +37,11 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 			return err
 		}
 		for _, t := range changed {
-			if err := upsertTool(ctx, tx, t); err != nil {
+			write := upsertTool
+			if t.Removed {
+				write = deleteTool
+			}
+			if err := write(ctx, tx, t); err != nil {
 				return err
 			}
 		}
@@ -99,6 +103,14 @@ func collectTools(rows *sql.Rows) (map[string][]*registry.Tool, error) {
 		out[t.ConnectionID] = append(out[t.ConnectionID], t)
 	}
 	return out, rows.Err()
+}
+
+// deleteTool forgets a tool the registry dropped (registry.Tool.Removed).
+func deleteTool(ctx context.Context, tx *sql.Tx, t *registry.Tool) error {
+	if _, err := tx.ExecContext(ctx, `DELETE FROM tools WHERE tenant_id = ? AND id = ?`, t.TenantID, t.ID); err != nil {
+		return fmt.Errorf("delete tool %s: %w", t.Name, err)
+	}
+	return nil
 }
 
 func upsertTool(ctx context.Context, tx *sql.Tx, t *registry.Tool) error {

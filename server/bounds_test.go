@@ -3,6 +3,7 @@ package server_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -155,4 +156,50 @@ func sample(m map[string]bool) string {
 		out = append(out, k)
 	}
 	return strings.Join(out, ", ")
+}
+
+// failingProber answers every probe and call with a connection failure.
+type failingProber struct{}
+
+func (failingProber) Probe(context.Context, *registry.Connection) (*registry.ProbeResult, error) {
+	return nil, registry.ErrUpstreamConnection
+}
+
+func (failingProber) CallTool(context.Context, *registry.Connection, string, map[string]any) (map[string]any, error) {
+	return nil, registry.ErrUpstreamConnection
+}
+
+// TestConnectionCapInBothDialects: a create past the tenant's connection
+// cap is refused in each dialect's error shape.
+func TestConnectionCapInBothDialects(t *testing.T) {
+	b := newBoundsServer(t, func(o *registry.Options) {
+		o.Prober = failingProber{}
+		o.Limits.MaxConnectionsPerTenant = 1
+	})
+	do := func(path, body string) (int, map[string]any) {
+		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.Header.Set("x-api-key", b.key)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		b.srv.ServeHTTP(rec, req)
+		var out map[string]any
+		require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out), rec.Body.String())
+		return rec.Code, out
+	}
+	const ferniPath, featherPath = "/api/v2/developers/mcp-servers", "/v1/integrations/connections/custom-mcp"
+	status, _ := do(ferniPath, `{"name":"crm","description":"CRM","transport":"http","endpoint":"https://mcp.example.com/mcp","autoConnect":false}`)
+	require.Equal(t, http.StatusCreated, status)
+
+	status, body := do(ferniPath, `{"name":"crm-2","description":"CRM","transport":"http","endpoint":"https://mcp.example.com/mcp","autoConnect":false}`)
+	assert.Equal(t, http.StatusConflict, status)
+	assert.Equal(t, false, body["success"])
+	if e, ok := body["error"].(map[string]any); assert.True(t, ok, "%v", body) {
+		assert.Equal(t, "LIMIT_EXCEEDED", e["code"])
+		assert.Contains(t, e["message"], "limit 1")
+	}
+
+	status, body = do(featherPath, `{"nickname":"CRM","server_url":"https://mcp.example.com/mcp","transport":"http","auth_type":"none"}`)
+	assert.Equal(t, http.StatusConflict, status)
+	assert.Equal(t, "limit_exceeded", body["error"])
+	assert.Contains(t, body["message"], "limit 1")
 }
