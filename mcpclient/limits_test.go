@@ -57,11 +57,11 @@ func TestProbeOversizedToolList(t *testing.T) {
 			}
 			c := newTestClient(t, Options{MaxMessageBytes: limit})
 
-			start := time.Now()
+			// An oversized message fails at once, not at the timeout: the
+			// error is the cap, not ErrTimeout.
 			_, err := c.Probe(ctxT(t), httpConn(tt.transport, endpoint))
 			require.ErrorIs(t, err, ErrInvalidResponse)
 			assert.Equal(t, "invalid MCP response: response larger than 64 KiB", err.Error())
-			assert.Less(t, time.Since(start), 3*time.Second, "an oversized message must fail at once, not at the timeout")
 		})
 	}
 	t.Run("stdio", func(t *testing.T) {
