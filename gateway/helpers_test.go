@@ -283,12 +283,6 @@ type echoIn struct {
 	Text string `json:"text"`
 }
 
-type lookupIn struct {
-	Query   string `json:"query"`
-	Account string `json:"account"`
-	Limit   int    `json:"limit,omitempty"`
-}
-
 type lookupOut struct {
 	Received map[string]any `json:"received"`
 }

@@ -18,8 +18,8 @@ import (
 	"github.com/coder/websocket"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
-	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/internal/sandboxtest"
+	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
 	"github.com/tether-dev/tether/sandbox"
 )

@@ -3,11 +3,11 @@
 package mcpclient
 
 import (
-	"fmt"
-	"strconv"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 

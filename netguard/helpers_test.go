@@ -58,13 +58,6 @@ func (s *testServer) port() uint16 {
 	return netip.MustParseAddrPort(s.Listener.Addr().String()).Port()
 }
 
-// redirectTo answers every request with a 302 to location(r).
-func redirectTo(location func(r *http.Request) string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, location(r), http.StatusFound)
-	}
-}
-
 // fakeResolver maps names to fixed addresses, standing in for DNS (and for a
 // rebinding attacker's DNS).
 func fakeResolver(names map[string][]string) func(ctx context.Context, network, host string) ([]netip.Addr, error) {

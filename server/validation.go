@@ -62,7 +62,7 @@ func newValidator() (echo.MiddlewareFunc, error) {
 		// RFC 9562 accepts every UUID version, so v7 ids would pass too.
 		openapi3.DefineStringFormatValidator("uuid", openapi3.NewRegexpFormatValidator(openapi3.FormatOfStringForUUIDOfRFC9562))
 	})
-	spec, err := gen.GetSwagger()
+	spec, err := gen.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}

@@ -75,7 +75,7 @@ func (b *syncBuffer) String() string {
 }
 
 var specRouter = sync.OnceValues(func() (routers.Router, error) {
-	spec, err := gen.GetSwagger()
+	spec, err := gen.GetSpec()
 	if err != nil {
 		return nil, err
 	}
