@@ -23,6 +23,10 @@ func reflectingUpstream(t *testing.T) string {
 		echo := r.Header.Get("X-API-Key") + " " + r.Header.Get("Authorization") + " " + r.URL.RawQuery
 		s := mcp.NewServer(&mcp.Implementation{Name: "echo " + echo, Title: echo, Version: "1.0.0"},
 			&mcp.ServerOptions{Instructions: echo})
+		s.AddTool(&mcp.Tool{Name: "lookup_" + r.Header.Get("X-API-Key"), InputSchema: map[string]any{"type": "object"}},
+			func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				return &mcp.CallToolResult{}, nil
+			})
 		s.AddTool(&mcp.Tool{
 			Name: "whoami", Title: "Who am I " + echo, Description: "You sent " + echo,
 			InputSchema: map[string]any{"type": "object", "properties": map[string]any{
@@ -69,9 +73,13 @@ func TestReflectedSecretsNotStored(t *testing.T) {
 
 	got := h.do(req{method: http.MethodGet, path: ferniBase + "/" + id + "/tools", key: key})
 	require.Equal(t, http.StatusOK, got.status)
-	tools := got.json(t)["data"].([]any)
-	require.Len(t, tools, 1)
-	assert.Equal(t, "You sent *** *** ***", tools[0].(map[string]any)["description"])
+	tools := map[string]map[string]any{}
+	for _, tl := range got.json(t)["data"].([]any) {
+		tools[tl.(map[string]any)["name"].(string)] = tl.(map[string]any)
+	}
+	require.Len(t, tools, 2, "%s", got.body)
+	assert.Contains(t, tools, "lookup_***", "a tool named after a secret is listed under the redacted name")
+	assert.Equal(t, "You sent *** *** ***", tools["whoami"]["description"])
 
 	conn := h.do(req{method: http.MethodGet, path: featherBase + "/" + id, key: key})
 	require.Equal(t, http.StatusOK, conn.status)
