@@ -63,11 +63,19 @@ type Main struct {
 }
 
 // Run opens the database, checks the keys against it and starts serving.
-// It returns once the listener is up.
-func (m *Main) Run(ctx context.Context) error {
+// It returns once the listener is up. A failed Run has already stopped
+// whatever it started, in Close's order (the re-encryption job and the
+// background probes end before the database closes under them); Close
+// then reports what stopping it returned.
+func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Logger == nil {
 		m.Logger = slog.New(slog.DiscardHandler)
 	}
+	defer func() {
+		if err != nil {
+			_ = m.Close() // its result stays available from Close
+		}
+	}()
 	cfg := m.Config
 	ring, err := m.loadKeyring()
 	if err != nil {
@@ -96,7 +104,6 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.store = st
 	if err := st.CheckDecryptable(ctx); err != nil {
-		st.Close()
 		return fmt.Errorf("the configured encryption keys cannot decrypt the database %s: %w", cfg.DB, err)
 	}
 	// Finish a rotation that a restart interrupted (or that happened
@@ -105,15 +112,18 @@ func (m *Main) Run(ctx context.Context) error {
 	keys := registry.NewKeys(st)
 	if cfg.BootstrapAPIKey != "" {
 		if _, err := keys.Import(ctx, "default", cfg.BootstrapAPIKey); err != nil {
-			st.Close()
 			return fmt.Errorf("--bootstrap-api-key: %w", err)
 		}
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		st.Close()
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
+	defer func() {
+		if m.http == nil { // not serving yet: Close does not know ln
+			ln.Close()
+		}
+	}()
 	m.Addr = ln.Addr().String()
 	publicURL := strings.TrimSuffix(cfg.PublicURL, "/")
 	if publicURL == "" {
@@ -134,7 +144,6 @@ func (m *Main) Run(ctx context.Context) error {
 	stdio := splitList(cfg.StdioCommands)
 	fixedArgs, sb, err := m.stdioSandbox(stdio)
 	if err != nil {
-		st.Close()
 		return err
 	}
 	client := mcpclient.New(mcpclient.Options{Guard: guard, StdioCommands: stdio, StdioFixedArgs: fixedArgs,
@@ -186,8 +195,6 @@ func (m *Main) Run(ctx context.Context) error {
 		ClientMetadata: oauth.ClientMetadataDocument(cimdURL, redirectURI, "tether"),
 	})
 	if err != nil {
-		ln.Close()
-		st.Close()
 		return err
 	}
 
@@ -207,8 +214,6 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() { m.done <- m.http.Serve(ln) }()
 	if cfg.MetricsAddr != "" {
 		if err := m.serveMetrics(cfg.MetricsAddr, met); err != nil {
-			_ = m.http.Close()
-			st.Close()
 			return err
 		}
 	}
@@ -340,11 +345,14 @@ func (m *Main) startReencrypt(ring *secrets.Keyring) {
 			return
 		}
 		n, err := m.store.Reencrypt(m.bgCtx, ring, 100)
+		if err != nil && m.bgCtx.Err() != nil {
+			// Close stopped it; the next start carries on.
+			m.Logger.Info("re-encryption paused by shutdown", "rewritten", n)
+			return
+		}
 		if err != nil {
-			if m.bgCtx.Err() == nil {
-				// A value the keyring cannot decrypt: not ready until fixed.
-				m.keysErr.Store(&err)
-			}
+			// A value the keyring cannot decrypt: not ready until fixed.
+			m.keysErr.Store(&err)
 			m.Logger.Error("re-encryption stopped", "error", err.Error(), "rewritten", n)
 			return
 		}
@@ -388,7 +396,8 @@ func (m *Main) loadKeyring() (*secrets.Keyring, error) {
 
 // Close stops accepting connections, lets in-flight requests finish within
 // the shutdown timeout, then stops background work and closes the database.
-// Calling it again returns the first result.
+// Calling it again, or after a failed Run (which called it), returns the
+// first result.
 func (m *Main) Close() error {
 	m.closeOnce.Do(func() { m.closeErr = m.close() })
 	return m.closeErr

@@ -75,7 +75,8 @@ func serve(ctx context.Context, cfg Config, logOut io.Writer) error {
 	defer signal.Stop(hup)
 	m := &Main{Config: cfg, Logger: slog.New(slog.NewJSONHandler(logOut, nil))}
 	if err := m.Run(ctx); err != nil {
-		return err
+		// Run stopped what it had started; Close says how that went.
+		return errors.Join(err, m.Close())
 	}
 	for done := false; !done; {
 		select {
