@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tether-dev/tether/internal/oauthtest"
 	"github.com/tether-dev/tether/oauth"
 )
 
@@ -49,7 +50,7 @@ func TestAuthorizeURL(t *testing.T) {
 			assert.Equal(t, redirectURI, q.Get("redirect_uri"))
 			assert.Equal(t, ar.State, q.Get("state"))
 			assert.Equal(t, "S256", q.Get("code_challenge_method"))
-			assert.Equal(t, oauthS256(ar.Verifier), q.Get("code_challenge"))
+			assert.Equal(t, oauthtest.S256(ar.Verifier), q.Get("code_challenge"))
 			assert.Equal(t, d.Resource, q.Get("resource"))
 			assert.Equal(t, tt.wantScope, q.Get("scope"))
 			assert.Equal(t, tt.scopes != nil, q.Has("scope"))

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tether-dev/tether/internal/oauthtest"
 	"github.com/tether-dev/tether/oauth"
 )
 
@@ -20,7 +21,7 @@ func TestDiscover(t *testing.T) {
 		// issuerPath and metadataPaths configure the fake AS.
 		issuerPath    string
 		metadataPaths []string
-		rs            resourceServer
+		rs            oauthtest.ResourceOptions
 		// legacy mounts the MCP server on the AS itself, with no resource
 		// metadata: the 2025-03-26 layout.
 		legacy bool
@@ -34,10 +35,10 @@ func TestDiscover(t *testing.T) {
 	}{
 		{
 			name: "resource_metadata from the WWW-Authenticate challenge",
-			rs: resourceServer{
-				prmPath: "/meta/prm.json", advertise: true,
-				challengeScopes: []string{"mcp:read", "mcp:write"},
-				prmScopes:       []string{"mcp:read", "mcp:write", "mcp:admin"},
+			rs: oauthtest.ResourceOptions{
+				PRMPath: "/meta/prm.json", Advertise: true,
+				ChallengeScopes: []string{"mcp:read", "mcp:write"},
+				PRMScopes:       []string{"mcp:read", "mcp:write", "mcp:admin"},
 			},
 			wantPRMPath:   "/meta/prm.json",
 			wantScopes:    []string{"mcp:read", "mcp:write"},
@@ -47,7 +48,7 @@ func TestDiscover(t *testing.T) {
 		},
 		{
 			name:          "path-inserted well-known",
-			rs:            resourceServer{prmPath: prmWellKnownPath, prmScopes: []string{"mcp:read"}},
+			rs:            oauthtest.ResourceOptions{PRMPath: prmWellKnownPath, PRMScopes: []string{"mcp:read"}},
 			wantPRMPath:   prmWellKnownPath,
 			wantScopes:    []string{"mcp:read"},
 			wantMetaPaths: []string{"/.well-known/oauth-authorization-server"},
@@ -55,9 +56,9 @@ func TestDiscover(t *testing.T) {
 		},
 		{
 			name: "root well-known naming the origin as resource",
-			rs: resourceServer{
-				prmPath:  "/.well-known/oauth-protected-resource",
-				resource: func(base string) string { return base },
+			rs: oauthtest.ResourceOptions{
+				PRMPath:  "/.well-known/oauth-protected-resource",
+				Resource: func(base string) string { return base },
 			},
 			wantPRMPath:   "/.well-known/oauth-protected-resource",
 			wantResource:  func(base string) string { return base },
@@ -71,7 +72,7 @@ func TestDiscover(t *testing.T) {
 		{
 			name:          "issuer with a path: RFC 8414 path-inserted",
 			issuerPath:    "/tenants/acme",
-			rs:            resourceServer{prmPath: prmWellKnownPath},
+			rs:            oauthtest.ResourceOptions{PRMPath: prmWellKnownPath},
 			wantPRMPath:   prmWellKnownPath,
 			wantMetaPaths: []string{"/.well-known/oauth-authorization-server/tenants/acme"},
 		},
@@ -79,7 +80,7 @@ func TestDiscover(t *testing.T) {
 			name:          "issuer with a path: OpenID Connect path-inserted",
 			issuerPath:    "/tenants/acme",
 			metadataPaths: []string{"/.well-known/openid-configuration/tenants/acme"},
-			rs:            resourceServer{prmPath: prmWellKnownPath},
+			rs:            oauthtest.ResourceOptions{PRMPath: prmWellKnownPath},
 			wantPRMPath:   prmWellKnownPath,
 			wantMetaPaths: []string{
 				"/.well-known/oauth-authorization-server/tenants/acme",
@@ -90,7 +91,7 @@ func TestDiscover(t *testing.T) {
 			name:          "issuer with a path: OpenID Connect path-appended",
 			issuerPath:    "/tenants/acme",
 			metadataPaths: []string{"/tenants/acme/.well-known/openid-configuration"},
-			rs:            resourceServer{prmPath: prmWellKnownPath},
+			rs:            oauthtest.ResourceOptions{PRMPath: prmWellKnownPath},
 			wantPRMPath:   prmWellKnownPath,
 			wantMetaPaths: []string{
 				"/.well-known/oauth-authorization-server/tenants/acme",
@@ -101,7 +102,7 @@ func TestDiscover(t *testing.T) {
 		{
 			name:          "issuer without a path: OpenID Connect at the root",
 			metadataPaths: []string{"/.well-known/openid-configuration"},
-			rs:            resourceServer{prmPath: prmWellKnownPath},
+			rs:            oauthtest.ResourceOptions{PRMPath: prmWellKnownPath},
 			wantPRMPath:   prmWellKnownPath,
 			wantMetaPaths: []string{
 				"/.well-known/oauth-authorization-server",
@@ -121,16 +122,15 @@ func TestDiscover(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			as := newFakeAS(t, tt.issuerPath)
-			as.metadataPaths = tt.metadataPaths
+			as := oauthtest.NewServer(t, oauthtest.Options{IssuerPath: tt.issuerPath, MetadataPaths: tt.metadataPaths})
 			var base string
-			var rs *mcpServer
+			var rs *oauthtest.ResourceServer
 			if tt.legacy {
-				tt.rs.mount(as.mux, as.srv.URL, as)
-				base = as.srv.URL
+				as.ServeResource(tt.rs)
+				base = as.URL
 			} else {
-				rs = tt.rs.start(t, as)
-				base = rs.URL
+				rs = oauthtest.NewResourceServer(t, as, tt.rs)
+				base = rs.Base
 			}
 
 			d, err := newClient(t).Discover(testContext(t), base+"/mcp")
@@ -146,19 +146,19 @@ func TestDiscover(t *testing.T) {
 			} else {
 				assert.Equal(t, base+tt.wantPRMPath, d.ResourceMetadataURL)
 			}
-			assert.Equal(t, as.issuer(), d.Issuer)
-			assert.Equal(t, as.srv.URL+"/authorize", d.AuthorizationEndpoint)
-			assert.Equal(t, as.srv.URL+"/token", d.TokenEndpoint)
-			assert.Equal(t, as.srv.URL+"/register", d.RegistrationEndpoint)
-			assert.Equal(t, as.srv.URL+"/revoke", d.RevocationEndpoint)
+			assert.Equal(t, as.Issuer(), d.Issuer)
+			assert.Equal(t, as.URL+"/authorize", d.AuthorizationEndpoint)
+			assert.Equal(t, as.URL+"/token", d.TokenEndpoint)
+			assert.Equal(t, as.URL+"/register", d.RegistrationEndpoint)
+			assert.Equal(t, as.URL+"/revoke", d.RevocationEndpoint)
 			assert.True(t, d.SupportsDCR())
 			assert.Contains(t, d.CodeChallengeMethods, "S256")
 			assert.Equal(t, tt.wantChallenge, d.ChallengeScopes)
 			assert.Equal(t, tt.wantScopes, d.Scopes(nil))
 			assert.Equal(t, []string{"explicit"}, d.Scopes([]string{"explicit"}), "the user's scopes win")
-			assert.Equal(t, tt.wantMetaPaths, as.askedMetadata())
+			assert.Equal(t, tt.wantMetaPaths, as.MetadataRequests())
 			if tt.wantRSPaths != nil {
-				assert.Equal(t, tt.wantRSPaths, rs.requested())
+				assert.Equal(t, tt.wantRSPaths, rs.Requested())
 			}
 		})
 	}
@@ -173,68 +173,67 @@ func TestDiscoverRefuses(t *testing.T) {
 	tests := []struct {
 		name    string
 		edit    func(m map[string]any)
-		rs      resourceServer
+		rs      oauthtest.ResourceOptions
 		wantErr error
 	}{
 		{
 			name:    "issuer in the metadata differs from the one fetched",
 			edit:    func(m map[string]any) { m["issuer"] = "https://evil.example" },
-			rs:      resourceServer{prmPath: oauthProtectedResourceMCP},
+			rs:      oauthtest.ResourceOptions{PRMPath: oauthProtectedResourceMCP},
 			wantErr: oauth.ErrIssuerMismatch,
 		},
 		{
 			name: "resource metadata for another origin",
-			rs: resourceServer{
-				prmPath:  oauthProtectedResourceMCP,
-				resource: func(string) string { return "https://other.example/mcp" },
+			rs: oauthtest.ResourceOptions{
+				PRMPath:  oauthProtectedResourceMCP,
+				Resource: func(string) string { return "https://other.example/mcp" },
 			},
 			wantErr: oauth.ErrIssuerMismatch,
 		},
 		{
 			name: "resource metadata for a sibling path",
-			rs: resourceServer{
-				prmPath:  oauthProtectedResourceMCP,
-				resource: func(base string) string { return base + "/other-mcp" },
+			rs: oauthtest.ResourceOptions{
+				PRMPath:  oauthProtectedResourceMCP,
+				Resource: func(base string) string { return base + "/other-mcp" },
 			},
 			wantErr: oauth.ErrIssuerMismatch,
 		},
 		{
 			name:    "no code_challenge_methods_supported",
 			edit:    func(m map[string]any) { delete(m, "code_challenge_methods_supported") },
-			rs:      resourceServer{prmPath: oauthProtectedResourceMCP},
+			rs:      oauthtest.ResourceOptions{PRMPath: oauthProtectedResourceMCP},
 			wantErr: oauth.ErrNoPKCE,
 		},
 		{
 			name:    "plain PKCE only",
 			edit:    func(m map[string]any) { m["code_challenge_methods_supported"] = []string{"plain"} },
-			rs:      resourceServer{prmPath: oauthProtectedResourceMCP},
+			rs:      oauthtest.ResourceOptions{PRMPath: oauthProtectedResourceMCP},
 			wantErr: oauth.ErrNoPKCE,
 		},
 		{
 			name:    "javascript: authorization endpoint",
 			edit:    func(m map[string]any) { m["authorization_endpoint"] = "javascript:alert(1)" },
-			rs:      resourceServer{prmPath: oauthProtectedResourceMCP},
+			rs:      oauthtest.ResourceOptions{PRMPath: oauthProtectedResourceMCP},
 			wantErr: oauth.ErrInvalidMetadata,
 		},
 		{
 			name:    "no token endpoint",
 			edit:    func(m map[string]any) { delete(m, "token_endpoint") },
-			rs:      resourceServer{prmPath: oauthProtectedResourceMCP},
+			rs:      oauthtest.ResourceOptions{PRMPath: oauthProtectedResourceMCP},
 			wantErr: oauth.ErrInvalidMetadata,
 		},
 		{
 			name:    "resource metadata names no authorization server",
-			rs:      resourceServer{prmPath: oauthProtectedResourceMCP, authServers: []string{}},
+			rs:      oauthtest.ResourceOptions{PRMPath: oauthProtectedResourceMCP, AuthServers: []string{}},
 			wantErr: oauth.ErrNoOAuth,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			as := newFakeAS(t, "")
-			as.edit = tt.edit
-			rs := tt.rs.start(t, as)
-			d, err := newClient(t).Discover(testContext(t), rs.URL+"/mcp")
+			as := oauthtest.NewServer(t, oauthtest.Options{Edit: tt.edit})
+			rs := oauthtest.NewResourceServer(t, as, tt.rs)
+			d, err := newClient(t).Discover(testContext(t), rs.URL)
 			require.ErrorIs(t, err, tt.wantErr)
 			assert.Nil(t, d)
 		})
@@ -244,12 +243,14 @@ func TestDiscoverRefuses(t *testing.T) {
 func TestDiscoverNoOAuth(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name    string
-		handler func(as *fakeAS) http.Handler
+		name string
+		// metadataPaths configure the fake AS.
+		metadataPaths []string
+		handler       func(as *oauthtest.Server) http.Handler
 	}{
 		{
 			name: "an open MCP server",
-			handler: func(*fakeAS) http.Handler {
+			handler: func(*oauthtest.Server) http.Handler {
 				mux := http.NewServeMux()
 				mux.Handle("/mcp", mcpHandler())
 				return mux
@@ -257,7 +258,7 @@ func TestDiscoverNoOAuth(t *testing.T) {
 		},
 		{
 			name: "a 401 with no metadata anywhere",
-			handler: func(*fakeAS) http.Handler {
+			handler: func(*oauthtest.Server) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if r.URL.Path == "/mcp" {
 						w.Header().Set("WWW-Authenticate", `Bearer realm="x"`)
@@ -271,14 +272,15 @@ func TestDiscoverNoOAuth(t *testing.T) {
 			},
 		},
 		{
-			name: "resource metadata naming an authorization server without metadata",
-			handler: func(as *fakeAS) http.Handler {
-				as.metadataPaths = []string{} // the AS serves no metadata
+			name:          "resource metadata naming an authorization server without metadata",
+			metadataPaths: []string{}, // the AS serves no metadata
+			handler: func(as *oauthtest.Server) http.Handler {
 				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					if r.URL.Path == oauthProtectedResourceMCP {
-						writeJSON(w, http.StatusOK, map[string]any{
+						w.Header().Set("Content-Type", "application/json")
+						_ = json.NewEncoder(w).Encode(map[string]any{
 							"resource":              "http://" + r.Host + "/mcp",
-							"authorization_servers": []string{as.issuer()},
+							"authorization_servers": []string{as.Issuer()},
 						})
 						return
 					}
@@ -290,7 +292,7 @@ func TestDiscoverNoOAuth(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			as := newFakeAS(t, "")
+			as := oauthtest.NewServer(t, oauthtest.Options{MetadataPaths: tt.metadataPaths})
 			srv := httptest.NewServer(tt.handler(as))
 			t.Cleanup(srv.Close)
 			d, err := newClient(t).Discover(testContext(t), srv.URL+"/mcp")
@@ -328,13 +330,12 @@ func TestDiscoverKeepsSecretsOutOfErrors(t *testing.T) {
 
 func TestDiscoveryJSONRoundTrip(t *testing.T) {
 	t.Parallel()
-	as := newFakeAS(t, "")
-	as.edit = func(m map[string]any) {
+	as := oauthtest.NewServer(t, oauthtest.Options{Edit: func(m map[string]any) {
 		m["client_id_metadata_document_supported"] = true
 		m["authorization_response_iss_parameter_supported"] = true
-	}
-	rs := resourceServer{prmPath: "/prm", advertise: true, challengeScopes: []string{"a"}, prmScopes: []string{"a", "b"}}.start(t, as)
-	d, err := newClient(t).Discover(testContext(t), rs.URL+"/mcp")
+	}})
+	rs := oauthtest.NewResourceServer(t, as, oauthtest.ResourceOptions{PRMPath: "/prm", Advertise: true, ChallengeScopes: []string{"a"}, PRMScopes: []string{"a", "b"}})
+	d, err := newClient(t).Discover(testContext(t), rs.URL)
 	require.NoError(t, err)
 	assert.True(t, d.ClientIDMetadataDocumentSupported)
 	assert.True(t, d.IssParameterSupported)

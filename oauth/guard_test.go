@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tether-dev/tether/internal/oauthtest"
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/oauth"
 )
@@ -27,7 +28,7 @@ func TestGuardRefusal(t *testing.T) {
 		call func(ctx context.Context) error
 	}{
 		{name: "discover", call: func(ctx context.Context) error {
-			_, err := strict.Discover(ctx, w.rs.URL+"/mcp")
+			_, err := strict.Discover(ctx, w.rs.URL)
 			return err
 		}},
 		{name: "register", call: func(ctx context.Context) error {
@@ -46,7 +47,7 @@ func TestGuardRefusal(t *testing.T) {
 			return strict.Revoke(ctx, w.d, pub, "rt", "refresh_token")
 		}},
 	}
-	asBefore, rsBefore := w.as.hits.Load(), w.rs.hits.Load()
+	asBefore, rsBefore := w.as.Hits(), w.rs.Hits()
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.call(testContext(t))
@@ -55,15 +56,15 @@ func TestGuardRefusal(t *testing.T) {
 			assert.NotErrorIs(t, err, oauth.ErrTokenEndpoint)
 		})
 	}
-	assert.Equal(t, asBefore, w.as.hits.Load(), "nothing reached the authorization server")
-	assert.Equal(t, rsBefore, w.rs.hits.Load(), "nothing reached the MCP server")
+	assert.Equal(t, asBefore, w.as.Hits(), "nothing reached the authorization server")
+	assert.Equal(t, rsBefore, w.rs.Hits(), "nothing reached the MCP server")
 }
 
 func TestNilHTTPClientFailsClosed(t *testing.T) {
 	t.Parallel()
-	as := newFakeAS(t, "")
-	_, err := oauth.New(oauth.Options{}).Discover(testContext(t), as.srv.URL+"/mcp")
+	as := oauthtest.NewServer(t, oauthtest.Options{})
+	_, err := oauth.New(oauth.Options{}).Discover(testContext(t), as.URL+"/mcp")
 	require.Error(t, err)
 	assert.NotErrorIs(t, err, oauth.ErrNoOAuth)
-	assert.Zero(t, as.hits.Load(), "no request without the caller's (guarded) client")
+	assert.Zero(t, as.Hits(), "no request without the caller's (guarded) client")
 }

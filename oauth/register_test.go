@@ -45,9 +45,7 @@ func TestRegisterDynamic(t *testing.T) {
 			})
 			require.NoError(t, err)
 
-			w.as.mu.Lock()
-			regs := w.as.registrations
-			w.as.mu.Unlock()
+			regs := w.as.Registrations()
 			require.Len(t, regs, 1)
 			body := regs[0]
 			assert.ElementsMatch(t, []any{"authorization_code", "refresh_token"}, body["grant_types"])
@@ -59,9 +57,9 @@ func TestRegisterDynamic(t *testing.T) {
 			assert.Contains(t, cr.ClientID, "dcr-")
 			assert.Equal(t, tt.wantMethod, cr.AuthMethod)
 			assert.Equal(t, tt.wantSecret, cr.ClientSecret != "")
-			assert.Equal(t, w.as.issuer(), cr.Issuer)
+			assert.Equal(t, w.as.Issuer(), cr.Issuer)
 			assert.NotEmpty(t, cr.RegistrationAccessToken)
-			assert.Equal(t, w.as.srv.URL+"/register/"+cr.ClientID, cr.RegistrationClientURI)
+			assert.Equal(t, w.as.URL+"/register/"+cr.ClientID, cr.RegistrationClientURI)
 		})
 	}
 }
@@ -134,9 +132,7 @@ func TestRegisterOrder(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			w.as.mu.Lock()
-			nregs := len(w.as.registrations)
-			w.as.mu.Unlock()
+			nregs := len(w.as.Registrations())
 			if tt.wantID == "dcr" {
 				assert.Contains(t, cr.ClientID, "dcr-")
 				assert.Equal(t, 1, nregs)
@@ -153,7 +149,7 @@ func TestRegisterOrder(t *testing.T) {
 func TestRegisterFailure(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, nil)
-	w.as.registerError = "invalid_redirect_uri"
+	w.as.SetRegisterError("invalid_redirect_uri")
 	cr, err := w.c.Register(testContext(t), w.d, oauth.RegisterRequest{RedirectURI: redirectURI})
 	require.ErrorIs(t, err, oauth.ErrRegistration)
 	assert.Nil(t, cr)

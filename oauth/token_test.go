@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tether-dev/tether/internal/oauthtest"
 	"github.com/tether-dev/tether/oauth"
 )
 
@@ -34,7 +35,7 @@ func authorize(t *testing.T, w *world, cr *oauth.Credentials) *oauth.Token {
 func TestFlow(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, nil)
-	w.as.rotate = true
+	w.as.SetRotate(true)
 	ctx := testContext(t)
 
 	cr, err := w.c.Register(ctx, w.d, oauth.RegisterRequest{RedirectURI: redirectURI})
@@ -46,10 +47,8 @@ func TestFlow(t *testing.T) {
 	require.Equal(t, ar.State, cb.Get("state"))
 	require.NoError(t, oauth.CheckIss(w.d, cb.Get("iss")))
 
-	w.as.mu.Lock()
-	authq := w.as.authReqs[0]
-	w.as.mu.Unlock()
-	assert.Equal(t, w.rs.URL+"/mcp", authq.Get("resource"), "resource on the authorization request")
+	authq := w.as.AuthorizeRequests()[0]
+	assert.Equal(t, w.rs.URL, authq.Get("resource"), "resource on the authorization request")
 	assert.Equal(t, "mcp:tools", authq.Get("scope"), "the challenge's scope")
 
 	tok, err := w.c.Exchange(ctx, w.d, cr, cb.Get("code"), ar.Verifier, redirectURI)
@@ -59,38 +58,34 @@ func TestFlow(t *testing.T) {
 	assert.Equal(t, fixedNow.Add(time.Hour), tok.Expiry, "expiry from Options.Now")
 	assert.Equal(t, "mcp:tools", tok.Scope)
 
-	exch := w.as.lastToken()
+	exch := lastToken(t, w.as)
 	assert.Equal(t, "authorization_code", exch.Form.Get("grant_type"))
-	assert.Equal(t, w.rs.URL+"/mcp", exch.Form.Get("resource"), "resource on the token request")
+	assert.Equal(t, w.rs.URL, exch.Form.Get("resource"), "resource on the token request")
 	assert.Equal(t, redirectURI, exch.Form.Get("redirect_uri"))
 	assert.Equal(t, cr.ClientID, exch.Form.Get("client_id"))
-	assert.Equal(t, authq.Get("code_challenge"), oauthS256(exch.Form.Get("code_verifier")), "PKCE verifier matches the challenge")
+	assert.Equal(t, authq.Get("code_challenge"), oauthtest.S256(exch.Form.Get("code_verifier")), "PKCE verifier matches the challenge")
 	assert.False(t, exch.HasBasic, "a public client sends no credentials")
-	w.as.mu.Lock()
-	assert.Equal(t, 1, w.as.pkceVerified)
-	w.as.mu.Unlock()
+	assert.Equal(t, 1, w.as.PKCEVerified())
 
 	// The token works at the MCP server (audience = resource).
-	assert.Equal(t, http.StatusOK, initialize(t, w.rs.URL+"/mcp", tok.AccessToken))
-	assert.Equal(t, http.StatusUnauthorized, initialize(t, w.rs.URL+"/mcp", "forged"))
+	assert.Equal(t, http.StatusOK, initialize(t, w.rs.URL, tok.AccessToken))
+	assert.Equal(t, http.StatusUnauthorized, initialize(t, w.rs.URL, "forged"))
 
 	refreshed, err := w.c.Refresh(ctx, w.d, cr, tok.RefreshToken)
 	require.NoError(t, err)
-	ref := w.as.lastToken()
+	ref := lastToken(t, w.as)
 	assert.Equal(t, "refresh_token", ref.Form.Get("grant_type"))
-	assert.Equal(t, w.rs.URL+"/mcp", ref.Form.Get("resource"), "resource on the refresh request")
+	assert.Equal(t, w.rs.URL, ref.Form.Get("resource"), "resource on the refresh request")
 	assert.NotEqual(t, tok.RefreshToken, refreshed.RefreshToken, "the rotated refresh token is returned")
 	assert.NotEqual(t, tok.AccessToken, refreshed.AccessToken)
-	assert.Equal(t, http.StatusOK, initialize(t, w.rs.URL+"/mcp", refreshed.AccessToken))
+	assert.Equal(t, http.StatusOK, initialize(t, w.rs.URL, refreshed.AccessToken))
 
 	_, err = w.c.Refresh(ctx, w.d, cr, tok.RefreshToken)
 	require.ErrorIs(t, err, oauth.ErrInvalidGrant, "the rotated-out token is dead")
 	assert.NotContains(t, err.Error(), tok.RefreshToken)
 
 	require.NoError(t, w.c.Revoke(ctx, w.d, cr, refreshed.RefreshToken, "refresh_token"))
-	w.as.mu.Lock()
-	revs := w.as.revocations
-	w.as.mu.Unlock()
+	revs := w.as.Revocations()
 	require.Len(t, revs, 1)
 	assert.Equal(t, refreshed.RefreshToken, revs[0].Get("token"))
 	assert.Equal(t, "refresh_token", revs[0].Get("token_type_hint"))
@@ -129,7 +124,8 @@ func TestRefreshRotation(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t, nil)
-			w.as.rotate = tt.rotate
+			w.as.SetRotate(tt.rotate)
+			w.as.Preregister("mine", "", redirectURI)
 			cr := &oauth.Credentials{ClientID: "mine", AuthMethod: "none"}
 			tok := authorize(t, w, cr)
 
@@ -161,7 +157,7 @@ func TestTokenEndpointErrors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t, nil)
-			w.as.tokenError = tt.tokenError
+			w.as.SetTokenError(tt.tokenError)
 			cr := &oauth.Credentials{ClientID: "mine", ClientSecret: "s3cret-value", AuthMethod: "client_secret_post"}
 			_, err := w.c.Refresh(testContext(t), w.d, cr, "rt-secret-value")
 			require.ErrorIs(t, err, tt.wantErr)
@@ -194,11 +190,12 @@ func TestSuppliedSecretAtTokenEndpoint(t *testing.T) {
 				}
 			})
 			const secret = "p@ss word/+&"
+			w.as.Preregister("my client", secret, redirectURI)
 			cr, err := w.c.Register(testContext(t), w.d, oauth.RegisterRequest{ClientID: "my client", ClientSecret: secret})
 			require.NoError(t, err)
 			authorize(t, w, cr)
 
-			got := w.as.lastToken()
+			got := lastToken(t, w.as)
 			if tt.wantBasic {
 				require.True(t, got.HasBasic)
 				// RFC 6749 §2.3.1: form-urlencoded, then basic.
@@ -222,17 +219,15 @@ func TestCredentialsBoundToIssuer(t *testing.T) {
 	require.ErrorIs(t, err, oauth.ErrIssuerMismatch)
 	_, err = oauth.AuthorizeURL(w.d, cr, redirectURI, nil)
 	require.ErrorIs(t, err, oauth.ErrIssuerMismatch)
-	w.as.mu.Lock()
-	assert.Empty(t, w.as.tokenReqs, "the secret never left")
-	w.as.mu.Unlock()
+	assert.Empty(t, w.as.TokenRequests(), "the secret never left")
 }
 
 func TestRevokeWithoutEndpoint(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, func(m map[string]any) { delete(m, "revocation_endpoint") })
-	before := w.as.hits.Load()
+	before := w.as.Hits()
 	require.NoError(t, w.c.Revoke(testContext(t), w.d, &oauth.Credentials{ClientID: "x", AuthMethod: "none"}, "tok", ""))
-	assert.Equal(t, before, w.as.hits.Load())
+	assert.Equal(t, before, w.as.Hits())
 }
 
 func TestTokenResponseShapes(t *testing.T) {
@@ -280,13 +275,13 @@ func TestTokenResponseShapes(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t, nil)
-			w.as.mux.HandleFunc("POST /token2", func(rw http.ResponseWriter, _ *http.Request) {
+			w.as.Handle("POST /token2", http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
 				rw.Header().Set("Content-Type", tt.contentType)
 				rw.WriteHeader(tt.status)
 				_, _ = rw.Write([]byte(tt.body))
-			})
+			}))
 			d := *w.d
-			d.TokenEndpoint = w.as.srv.URL + "/token2"
+			d.TokenEndpoint = w.as.URL + "/token2"
 			got, err := w.c.Refresh(testContext(t), &d, &oauth.Credentials{ClientID: "c", AuthMethod: "none"}, "old")
 			if tt.wantErr != nil {
 				require.ErrorIs(t, err, tt.wantErr)
