@@ -17,19 +17,23 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tether-dev/tether/internal/oauthtest"
 )
 
 // End-to-end tests of tether's OAuth 2.1 client: the real wiring, a fake
-// authorization server (oauthas_test.go) and a go-sdk MCP server protected
-// by auth.RequireBearerToken, with the user's browser played by the test.
+// authorization server (internal/oauthtest) and a go-sdk MCP server
+// protected by auth.RequireBearerToken, with the user's browser played by
+// the test.
 
 const oauthCallbackPath = "/v1/integrations/oauth/callback"
 
 // startOAuthTether is startTether with Main.Now set to clock (nil: the real
 // clock), so OAuth states and tokens can be expired by moving it.
-func startOAuthTether(t *testing.T, clock *oauthClock, mods ...func(*Config)) *harness {
+func startOAuthTether(t *testing.T, clock *oauthtest.Clock, mods ...func(*Config)) *harness {
 	t.Helper()
 	cfg := Config{
 		Addr:            "127.0.0.1:0",
@@ -57,20 +61,18 @@ func oauthNoFollow(*http.Request, []*http.Request) error { return http.ErrUseLas
 // oauthBrowser is the user's browser for plain-http servers.
 var oauthBrowser = &http.Client{CheckRedirect: oauthNoFollow, Timeout: 10 * time.Second}
 
-// oauthAuthorizeAt opens an authorize_url at the fake AS as the user would and
-// returns where the AS sends the browser back (tether's callback, with
-// code, state and iss).
-func oauthAuthorizeAt(t *testing.T, authorizeURL string) *url.URL {
+// newOAuthMCP starts a go-sdk MCP server (tools add and echo, named
+// oauth-upstream) protected by as.
+func newOAuthMCP(t *testing.T, as *oauthtest.Server, o oauthtest.ResourceOptions) *oauthtest.ResourceServer {
 	t.Helper()
-	resp, err := oauthBrowser.Get(authorizeURL)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	var body bytes.Buffer
-	_, _ = body.ReadFrom(resp.Body)
-	require.Equal(t, http.StatusFound, resp.StatusCode, "the AS refused the authorization request: %s", body.String())
-	back, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
-	return back
+	o.MCP = mcp.NewServer(&mcp.Implementation{Name: "oauth-upstream", Version: "2.0.0"}, nil)
+	mcp.AddTool(o.MCP, &mcp.Tool{Name: "add", Description: "Add two numbers"}, func(ctx context.Context, req *mcp.CallToolRequest, in addIn) (*mcp.CallToolResult, addOut, error) {
+		return nil, addOut{Sum: in.A + in.B}, nil
+	})
+	mcp.AddTool(o.MCP, &mcp.Tool{Name: "echo", Description: "Echo text"}, func(ctx context.Context, req *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
+	})
+	return oauthtest.NewResourceServer(t, as, o)
 }
 
 // oauthVisit GETs a tether URL (the callback) with browser, without
@@ -192,21 +194,21 @@ func oauthAssertNotAtRest(t *testing.T, dbPath string, values []string) {
 // invalid_grant → reauth_required, re-authorization, and revocation on
 // delete; no secret in any response, log line or the database file.
 func TestOAuthDCRLifecycle(t *testing.T) {
-	clock := newOAuthClock()
-	as := newOAuthAS(t, clock.Now)
+	clock := oauthtest.NewClock()
+	as := oauthtest.NewServer(t, oauthtest.Options{Now: clock.Now})
 	// A metadata URL no well-known rule yields: only the header leads to it.
-	rs := newOAuthMCP(t, as, oauthMCPOptions{prmPath: "/meta/resource", advertise: true, challengeScopes: []string{"mcp:tools"}})
+	rs := newOAuthMCP(t, as, oauthtest.ResourceOptions{PRMPath: "/meta/resource", Advertise: true, ChallengeScopes: []string{"mcp:tools"}})
 	h := startOAuthTether(t, clock, allowLoopback)
 	key := h.newKey("acme")
 	redirectURI := h.base + oauthCallbackPath
 
 	// Connect: pending_oauth with an authorize URL at the AS.
-	id, authorizeURL, state := oauthConnect(t, h, key, "Files", rs.url, nil)
-	assert.Contains(t, rs.requested(), "GET /meta/resource", "discovery followed the challenge's resource_metadata")
-	for _, p := range rs.requested() {
+	id, authorizeURL, state := oauthConnect(t, h, key, "Files", rs.URL, nil)
+	assert.Contains(t, rs.Requested(), "GET /meta/resource", "discovery followed the challenge's resource_metadata")
+	for _, p := range rs.Requested() {
 		assert.NotContains(t, p, "/.well-known/", "the header was enough")
 	}
-	regs := as.registered()
+	regs := as.Registrations()
 	require.Len(t, regs, 1)
 	assert.ElementsMatch(t, []any{"authorization_code", "refresh_token"}, regs[0]["grant_types"])
 	assert.Equal(t, []any{"code"}, regs[0]["response_types"])
@@ -215,14 +217,14 @@ func TestOAuthDCRLifecycle(t *testing.T) {
 
 	au, err := url.Parse(authorizeURL)
 	require.NoError(t, err)
-	require.Equal(t, as.srv.URL+"/authorize", au.Scheme+"://"+au.Host+au.Path)
+	require.Equal(t, as.URL+"/authorize", au.Scheme+"://"+au.Host+au.Path)
 	aq := au.Query()
 	clientID := aq.Get("client_id")
 	assert.True(t, strings.HasPrefix(clientID, "dcr-"), "the registered client: %q", clientID)
 	assert.Equal(t, state, aq.Get("state"))
 	assert.Equal(t, "code", aq.Get("response_type"))
 	assert.Equal(t, "S256", aq.Get("code_challenge_method"))
-	assert.Equal(t, rs.url, aq.Get("resource"))
+	assert.Equal(t, rs.URL, aq.Get("resource"))
 	assert.Equal(t, redirectURI, aq.Get("redirect_uri"))
 	assert.Equal(t, "mcp:tools", aq.Get("scope"), "the challenge's scope")
 
@@ -233,13 +235,13 @@ func TestOAuthDCRLifecycle(t *testing.T) {
 	assert.Equal(t, false, res["connected"])
 	assert.Equal(t, "MCP_AUTH_FAILED", res["errorCode"])
 	assert.Contains(t, res["error"], "pending_oauth")
-	assert.Empty(t, as.tokens())
+	assert.Empty(t, as.TokenRequests())
 
 	// The browser: the AS validates and sends it back; tether completes.
-	back := oauthAuthorizeAt(t, authorizeURL)
+	back := oauthtest.Consent(t, authorizeURL)
 	assert.Equal(t, redirectURI, back.Scheme+"://"+back.Host+back.Path)
 	assert.Equal(t, state, back.Query().Get("state"))
-	assert.Equal(t, as.issuer(), back.Query().Get("iss"))
+	assert.Equal(t, as.Issuer(), back.Query().Get("iss"))
 	cb := oauthVisit(t, h, oauthBrowser, back.String())
 	require.Equal(t, http.StatusOK, cb.status, "%s", cb.body)
 	assert.Equal(t, "no-referrer", cb.header.Get("Referrer-Policy"))
@@ -249,11 +251,11 @@ func TestOAuthDCRLifecycle(t *testing.T) {
 	assert.Contains(t, string(cb.body), "Files")
 	assert.NotContains(t, string(cb.body), "<script")
 
-	codes := as.tokensOfGrant("authorization_code")
+	codes := as.TokenRequestsOf("authorization_code")
 	require.Len(t, codes, 1)
 	exchange := codes[0]
 	require.Equal(t, http.StatusOK, exchange.Status, exchange.Error)
-	assert.Equal(t, rs.url, exchange.Form.Get("resource"))
+	assert.Equal(t, rs.URL, exchange.Form.Get("resource"))
 	assert.Equal(t, clientID, exchange.Form.Get("client_id"))
 	assert.Equal(t, redirectURI, exchange.Form.Get("redirect_uri"))
 	assert.NotEmpty(t, exchange.Form.Get("code_verifier"))
@@ -268,35 +270,35 @@ func TestOAuthDCRLifecycle(t *testing.T) {
 
 	// The same callback again: refused, nothing changes.
 	oauthAssertRefused(t, oauthVisit(t, h, oauthBrowser, back.String()), "replayed callback")
-	assert.Len(t, as.tokens(), 1, "a replay reaches no token endpoint")
+	assert.Len(t, as.TokenRequests(), 1, "a replay reaches no token endpoint")
 	assert.Equal(t, "active", oauthRow(t, h, key, id)["status"])
 
 	// Refresh with rotation: the access token expires (at the AS too: the
 	// resource server would refuse it); a probe refreshes first.
-	rt1 := as.tokensOfGrant("authorization_code")[0].RefreshToken
+	rt1 := as.TokenRequestsOf("authorization_code")[0].RefreshToken
 	require.NotEmpty(t, rt1)
 	clock.Advance(time.Hour)
 	res = ferniTest(t, h, key, id)
 	require.Equal(t, true, res["connected"], "%v", res["error"])
 	assert.Equal(t, float64(2), res["toolCount"])
-	refreshes := as.tokensOfGrant("refresh_token")
+	refreshes := as.TokenRequestsOf("refresh_token")
 	require.Len(t, refreshes, 1)
 	assert.Equal(t, http.StatusOK, refreshes[0].Status, refreshes[0].Error)
 	assert.Equal(t, rt1, refreshes[0].Form.Get("refresh_token"))
-	assert.Equal(t, rs.url, refreshes[0].Form.Get("resource"), "resource on the refresh")
+	assert.Equal(t, rs.URL, refreshes[0].Form.Get("resource"), "resource on the refresh")
 	assert.Equal(t, clientID, refreshes[0].Form.Get("client_id"))
 	rt2 := refreshes[0].RefreshToken
 	require.NotEmpty(t, rt2)
 	require.NotEqual(t, rt1, rt2, "the AS rotated")
 	// The AS now takes only the rotated token.
-	status, body := asPostToken(t, as, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}, "client_id": {clientID}, "resource": {rs.url}})
+	status, body := as.PostToken(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}, "client_id": {clientID}, "resource": {rs.URL}})
 	assert.Equal(t, http.StatusBadRequest, status)
 	assert.Equal(t, "invalid_grant", body["error"])
-	assert.True(t, as.refreshValid(rt2))
+	assert.True(t, as.RefreshValid(rt2))
 
 	// Expire again, then use the connection from several requests at once:
 	// one refresh, with the rotated token tether persisted.
-	before := len(as.tokensOfGrant("refresh_token"))
+	before := len(as.TokenRequestsOf("refresh_token"))
 	clock.Advance(time.Hour)
 	var wg sync.WaitGroup
 	sums := make([]response, 4)
@@ -311,23 +313,23 @@ func TestOAuthDCRLifecycle(t *testing.T) {
 	for i, r := range sums {
 		assert.Equal(t, float64(i+10), oauthSum(t, r))
 	}
-	refreshes = as.tokensOfGrant("refresh_token")[before:]
+	refreshes = as.TokenRequestsOf("refresh_token")[before:]
 	require.Len(t, refreshes, 1, "one refresh at a time per connection")
 	assert.Equal(t, http.StatusOK, refreshes[0].Status, refreshes[0].Error)
 	assert.Equal(t, rt2, refreshes[0].Form.Get("refresh_token"), "the rotated refresh token was the one persisted")
-	assert.Equal(t, rs.url, refreshes[0].Form.Get("resource"))
+	assert.Equal(t, rs.URL, refreshes[0].Form.Get("resource"))
 	assert.Equal(t, "active", oauthRow(t, h, key, id)["status"])
 
 	// The user revokes tether at the AS: the next refresh is invalid_grant
 	// and the row moves to reauth_required, visibly.
-	as.setRefuseRefresh(true)
+	as.SetRefuseRefresh(true)
 	clock.Advance(time.Hour)
-	before = len(as.tokensOfGrant("refresh_token"))
+	before = len(as.TokenRequestsOf("refresh_token"))
 	res = ferniTest(t, h, key, id)
 	assert.Equal(t, false, res["connected"])
 	assert.Equal(t, "MCP_AUTH_FAILED", res["errorCode"])
 	assert.Contains(t, res["error"], "re-authorization required")
-	refreshes = as.tokensOfGrant("refresh_token")[before:]
+	refreshes = as.TokenRequestsOf("refresh_token")[before:]
 	require.Len(t, refreshes, 1)
 	assert.Equal(t, "invalid_grant", refreshes[0].Error)
 	c = oauthRow(t, h, key, id)
@@ -344,8 +346,8 @@ func TestOAuthDCRLifecycle(t *testing.T) {
 	r := oauthCallAdd(h, key, id, "files_add", 1, 1)
 	assert.Equal(t, http.StatusBadGateway, r.status, "%s", r.body)
 	assert.Contains(t, r.json(t)["message"], "reauth_required")
-	assert.Len(t, as.tokensOfGrant("refresh_token"), before+1)
-	as.setRefuseRefresh(false)
+	assert.Len(t, as.TokenRequestsOf("refresh_token"), before+1)
+	as.SetRefuseRefresh(false)
 
 	// Re-authorize: a new authorization for the same client.
 	r = h.do(req{method: http.MethodPost, path: featherBase + "/" + id + "/reauthorize", key: key})
@@ -359,20 +361,20 @@ func TestOAuthDCRLifecycle(t *testing.T) {
 	assert.NotEqual(t, state, state2)
 	assert.NotEqual(t, authorizeURL, authorizeURL2)
 	assert.Equal(t, "pending_oauth", oauthRow(t, h, key, id)["status"])
-	back2 := oauthAuthorizeAt(t, authorizeURL2)
-	assert.Len(t, as.registered(), 1, "the registered client is reused")
-	assert.Equal(t, clientID, as.authorizeRequests()[1].Get("client_id"))
-	assert.Equal(t, rs.url, as.authorizeRequests()[1].Get("resource"))
+	back2 := oauthtest.Consent(t, authorizeURL2)
+	assert.Len(t, as.Registrations(), 1, "the registered client is reused")
+	assert.Equal(t, clientID, as.AuthorizeRequests()[1].Get("client_id"))
+	assert.Equal(t, rs.URL, as.AuthorizeRequests()[1].Get("resource"))
 	cb = oauthVisit(t, h, oauthBrowser, back2.String())
 	require.Equal(t, http.StatusOK, cb.status, "%s", cb.body)
 	assert.Contains(t, string(cb.body), "Connected")
 	assert.Equal(t, "active", oauthRow(t, h, key, id)["status"])
-	codes = as.tokensOfGrant("authorization_code")
+	codes = as.TokenRequestsOf("authorization_code")
 	require.Len(t, codes, 2)
 	require.Equal(t, http.StatusOK, codes[1].Status, codes[1].Error)
 	at3, rt3 := codes[1].AccessToken, codes[1].RefreshToken
 	require.Eventually(t, func() bool {
-		for _, tok := range as.presented() {
+		for _, tok := range as.Presented() {
 			if tok == at3 {
 				return true
 			}
@@ -383,9 +385,9 @@ func TestOAuthDCRLifecycle(t *testing.T) {
 
 	// Delete: the refresh token (and the access token) are revoked at the AS.
 	require.Equal(t, http.StatusNoContent, h.do(req{method: http.MethodDelete, path: featherBase + "/" + id, key: key}).status)
-	require.Eventually(t, func() bool { return !as.refreshValid(rt3) }, 10*time.Second, 10*time.Millisecond, "the refresh token was never revoked")
+	require.Eventually(t, func() bool { return !as.RefreshValid(rt3) }, 10*time.Second, 10*time.Millisecond, "the refresh token was never revoked")
 	var hints []string
-	for _, rv := range as.revoked() {
+	for _, rv := range as.Revocations() {
 		switch rv.Get("token") {
 		case rt3:
 			hints = append(hints, "refresh:"+rv.Get("token_type_hint"))
@@ -397,7 +399,7 @@ func TestOAuthDCRLifecycle(t *testing.T) {
 	assert.Contains(t, hints, "refresh:refresh_token")
 
 	// No secret anywhere: responses, logs, the database.
-	secrets := as.secretValues()
+	secrets := as.SecretValues()
 	require.GreaterOrEqual(t, len(secrets), 8)
 	h.assertNoLeak(secrets...)
 	oauthAssertNotAtRest(t, h.dbPath, append(secrets, state, state2))
@@ -410,30 +412,28 @@ func TestOAuthDCRLifecycle(t *testing.T) {
 // secret authenticates the token requests (HTTP Basic) and never shows. With
 // --oauth-return-url the callback answers 302 to it.
 func TestOAuthSuppliedClient(t *testing.T) {
-	as := newOAuthAS(t, time.Now, func(as *oauthAS) {
-		as.edit = func(m map[string]any) {
-			m["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "none"}
-			m["authorization_response_iss_parameter_supported"] = true
-		}
-	})
-	rs := newOAuthMCP(t, as, oauthMCPOptions{prmPath: "/.well-known/oauth-protected-resource/mcp", advertise: true})
+	as := oauthtest.NewServer(t, oauthtest.Options{Edit: func(m map[string]any) {
+		m["token_endpoint_auth_methods_supported"] = []string{"client_secret_basic", "none"}
+		m["authorization_response_iss_parameter_supported"] = true
+	}})
+	rs := newOAuthMCP(t, as, oauthtest.ResourceOptions{PRMPath: "/.well-known/oauth-protected-resource/mcp", Advertise: true})
 	const returnURL = "https://app.example/integrations/done?tab=mcp"
 	h := startTether(t, allowLoopback, func(c *Config) { c.OAuthReturnURL = returnURL })
 	key := h.newKey("acme")
 	redirectURI := h.base + oauthCallbackPath
-	secret := "supplied-secret-" + asRandom()
-	as.preregister("my-confidential-client", secret, redirectURI)
-	as.preregister("my-public-client", "", redirectURI)
+	secret := "supplied-secret-" + oauthtest.Random()
+	as.Preregister("my-confidential-client", secret, redirectURI)
+	as.Preregister("my-public-client", "", redirectURI)
 
 	// Feather's default transport (sse, falling back to streamable HTTP).
-	r := featherConnect(h, key, map[string]any{"nickname": "Vault", "server_url": rs.url, "auth_type": "oauth",
+	r := featherConnect(h, key, map[string]any{"nickname": "Vault", "server_url": rs.URL, "auth_type": "oauth",
 		"oauth_client_id": "my-confidential-client", "oauth_client_secret": secret})
 	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 	id := r.json(t)["connection_id"].(string)
 	authorizeURL := r.json(t)["authorize_url"].(string)
-	assert.Empty(t, as.registered(), "a supplied client_id needs no registration")
-	back := oauthAuthorizeAt(t, authorizeURL)
-	assert.Equal(t, "my-confidential-client", as.authorizeRequests()[0].Get("client_id"))
+	assert.Empty(t, as.Registrations(), "a supplied client_id needs no registration")
+	back := oauthtest.Consent(t, authorizeURL)
+	assert.Equal(t, "my-confidential-client", as.AuthorizeRequests()[0].Get("client_id"))
 
 	cb := oauthVisit(t, h, oauthBrowser, back.String())
 	require.Equal(t, http.StatusFound, cb.status, "%s", cb.body)
@@ -443,13 +443,13 @@ func TestOAuthSuppliedClient(t *testing.T) {
 	assert.Equal(t, "https://app.example/integrations/done", loc.Scheme+"://"+loc.Host+loc.Path)
 	assert.Equal(t, url.Values{"tab": {"mcp"}, "connection_id": {id}, "status": {"active"}}, loc.Query())
 
-	exchange := as.tokensOfGrant("authorization_code")
+	exchange := as.TokenRequestsOf("authorization_code")
 	require.Len(t, exchange, 1)
 	require.Equal(t, http.StatusOK, exchange[0].Status, exchange[0].Error)
 	assert.True(t, exchange[0].HasBasic, "client_secret_basic")
 	assert.Equal(t, "my-confidential-client", exchange[0].BasicUser)
 	assert.Empty(t, exchange[0].Form.Get("client_secret"), "the secret travels in the Authorization header only")
-	assert.Equal(t, rs.url, exchange[0].Form.Get("resource"))
+	assert.Equal(t, rs.URL, exchange[0].Form.Get("resource"))
 	c := waitToolsStatus(t, h, key, id, "synced")
 	assert.Equal(t, "active", c["status"])
 	assert.ElementsMatch(t, []string{"vault_add", "vault_echo"}, oauthToolSlugs(c))
@@ -457,22 +457,22 @@ func TestOAuthSuppliedClient(t *testing.T) {
 	assert.Equal(t, float64(3), oauthSum(t, oauthCallAdd(h, key, id, "vault_add", 1, 2)))
 
 	// A public supplied client: client_id in the form, no Basic.
-	id2, authorizeURL2, _ := oauthConnect(t, h, key, "Vault Public", rs.url, map[string]any{"oauth_client_id": "my-public-client"})
-	cb = oauthVisit(t, h, oauthBrowser, oauthAuthorizeAt(t, authorizeURL2).String())
+	id2, authorizeURL2, _ := oauthConnect(t, h, key, "Vault Public", rs.URL, map[string]any{"oauth_client_id": "my-public-client"})
+	cb = oauthVisit(t, h, oauthBrowser, oauthtest.Consent(t, authorizeURL2).String())
 	require.Equal(t, http.StatusFound, cb.status, "%s", cb.body)
 	loc, err = url.Parse(cb.header.Get("Location"))
 	require.NoError(t, err)
 	assert.Equal(t, id2, loc.Query().Get("connection_id"))
 	assert.Equal(t, "active", loc.Query().Get("status"))
-	exchange = as.tokensOfGrant("authorization_code")
+	exchange = as.TokenRequestsOf("authorization_code")
 	require.Len(t, exchange, 2)
 	assert.False(t, exchange[1].HasBasic)
 	assert.Equal(t, "my-public-client", exchange[1].Form.Get("client_id"))
 	waitToolsStatus(t, h, key, id2, "synced")
 
 	// An error from the AS also goes back to the return URL, with the status.
-	id3, _, state3 := oauthConnect(t, h, key, "Vault Denied", rs.url, map[string]any{"oauth_client_id": "my-public-client"})
-	q := url.Values{"state": {state3}, "error": {"access_denied"}, "iss": {as.issuer()}}
+	id3, _, state3 := oauthConnect(t, h, key, "Vault Denied", rs.URL, map[string]any{"oauth_client_id": "my-public-client"})
+	q := url.Values{"state": {state3}, "error": {"access_denied"}, "iss": {as.Issuer()}}
 	cb = oauthVisit(t, h, oauthBrowser, h.base+oauthCallbackPath+"?"+q.Encode())
 	require.Equal(t, http.StatusFound, cb.status, "%s", cb.body)
 	loc, err = url.Parse(cb.header.Get("Location"))
@@ -481,7 +481,7 @@ func TestOAuthSuppliedClient(t *testing.T) {
 	assert.Equal(t, "error", loc.Query().Get("status"))
 	assert.Contains(t, oauthRow(t, h, key, id3)["status_reason"], "access_denied")
 
-	secrets := append(as.secretValues(), secret)
+	secrets := append(as.SecretValues(), secret)
 	h.assertNoLeak(secrets...)
 	oauthAssertNotAtRest(t, h.dbPath, secrets)
 }
@@ -502,11 +502,11 @@ func TestOAuthClientIDMetadataDocument(t *testing.T) {
 		p.ServeHTTP(w, r)
 	}))
 	t.Cleanup(front.Close)
-	as := newOAuthAS(t, time.Now, func(as *oauthAS) {
-		as.cimdClient = front.Client()
-		as.edit = func(m map[string]any) { m["client_id_metadata_document_supported"] = true }
+	as := oauthtest.NewServer(t, oauthtest.Options{
+		CIMDClient: front.Client(),
+		Edit:       func(m map[string]any) { m["client_id_metadata_document_supported"] = true },
 	})
-	rs := newOAuthMCP(t, as, oauthMCPOptions{prmPath: "/.well-known/oauth-protected-resource/mcp", advertise: true})
+	rs := newOAuthMCP(t, as, oauthtest.ResourceOptions{PRMPath: "/.well-known/oauth-protected-resource/mcp", Advertise: true})
 	h := startTether(t, allowLoopback, func(c *Config) { c.PublicURL = front.URL })
 	target, err := url.Parse(h.base)
 	require.NoError(t, err)
@@ -524,14 +524,14 @@ func TestOAuthClientIDMetadataDocument(t *testing.T) {
 	assert.Contains(t, doc["grant_types"], "refresh_token")
 	assert.Equal(t, "none", doc["token_endpoint_auth_method"])
 
-	id, authorizeURL, _ := oauthConnect(t, h, key, "Docs", rs.url, nil)
-	assert.Empty(t, as.registered(), "a client ID metadata document is preferred to registration")
+	id, authorizeURL, _ := oauthConnect(t, h, key, "Docs", rs.URL, nil)
+	assert.Empty(t, as.Registrations(), "a client ID metadata document is preferred to registration")
 	aq := oauthQuery(t, authorizeURL)
 	assert.Equal(t, cimdURL, aq.Get("client_id"))
 	assert.Equal(t, redirectURI, aq.Get("redirect_uri"))
 
-	back := oauthAuthorizeAt(t, authorizeURL)
-	assert.Equal(t, []string{cimdURL}, as.fetchedCIMD(), "the AS fetched tether's document over TLS")
+	back := oauthtest.Consent(t, authorizeURL)
+	assert.Equal(t, []string{cimdURL}, as.CIMDFetches(), "the AS fetched tether's document over TLS")
 	assert.Equal(t, redirectURI, back.Scheme+"://"+back.Host+back.Path)
 	browser := *front.Client()
 	browser.CheckRedirect = oauthNoFollow
@@ -539,7 +539,7 @@ func TestOAuthClientIDMetadataDocument(t *testing.T) {
 	require.Equal(t, http.StatusOK, cb.status, "%s", cb.body)
 	assert.Contains(t, string(cb.body), "Connected")
 
-	exchange := as.tokensOfGrant("authorization_code")
+	exchange := as.TokenRequestsOf("authorization_code")
 	require.Len(t, exchange, 1)
 	require.Equal(t, http.StatusOK, exchange[0].Status, exchange[0].Error)
 	assert.Equal(t, cimdURL, exchange[0].Form.Get("client_id"))
@@ -548,7 +548,7 @@ func TestOAuthClientIDMetadataDocument(t *testing.T) {
 	c := waitToolsStatus(t, h, key, id, "synced")
 	assert.Equal(t, "active", c["status"])
 	assert.Len(t, c["tools"], 2)
-	h.assertNoLeak(as.secretValues()...)
+	h.assertNoLeak(as.SecretValues()...)
 }
 
 func oauthQuery(t *testing.T, raw string) url.Values {
@@ -563,17 +563,17 @@ func oauthQuery(t *testing.T, raw string) url.Values {
 // resource metadata, path-appended OpenID configuration); nothing is
 // written. A connection through the fallbacks then completes.
 func TestOAuthDiscover(t *testing.T) {
-	asHeader := newOAuthAS(t, time.Now)
-	rsHeader := newOAuthMCP(t, asHeader, oauthMCPOptions{prmPath: "/meta/resource", advertise: true, challengeScopes: []string{"mcp:tools"}})
-	asOIDC := newOAuthAS(t, time.Now, func(as *oauthAS) {
-		as.issuerPath = "/realms/acme"
-		as.metadataPaths = []string{"/realms/acme/.well-known/openid-configuration"}
+	asHeader := oauthtest.NewServer(t, oauthtest.Options{})
+	rsHeader := newOAuthMCP(t, asHeader, oauthtest.ResourceOptions{PRMPath: "/meta/resource", Advertise: true, ChallengeScopes: []string{"mcp:tools"}})
+	asOIDC := oauthtest.NewServer(t, oauthtest.Options{
+		IssuerPath:    "/realms/acme",
+		MetadataPaths: []string{"/realms/acme/.well-known/openid-configuration"},
 	})
-	rsFallback := newOAuthMCP(t, asOIDC, oauthMCPOptions{prmPath: "/.well-known/oauth-protected-resource", prmScopes: []string{"files:read"}})
-	asNoDCR := newOAuthAS(t, time.Now, func(as *oauthAS) {
-		as.edit = func(m map[string]any) { delete(m, "registration_endpoint") }
+	rsFallback := newOAuthMCP(t, asOIDC, oauthtest.ResourceOptions{PRMPath: "/.well-known/oauth-protected-resource", PRMScopes: []string{"files:read"}})
+	asNoDCR := oauthtest.NewServer(t, oauthtest.Options{
+		Edit: func(m map[string]any) { delete(m, "registration_endpoint") },
 	})
-	rsNoDCR := newOAuthMCP(t, asNoDCR, oauthMCPOptions{prmPath: "/.well-known/oauth-protected-resource/mcp"})
+	rsNoDCR := newOAuthMCP(t, asNoDCR, oauthtest.ResourceOptions{PRMPath: "/.well-known/oauth-protected-resource/mcp"})
 	open := newUpstream(t, false)
 	h := startTether(t, allowLoopback)
 	key := h.newKey("acme")
@@ -582,22 +582,22 @@ func TestOAuthDiscover(t *testing.T) {
 		return h.do(req{method: http.MethodPost, path: featherBase + "/custom-mcp/discover", key: key, body: map[string]any{"server_url": serverURL}})
 	}
 
-	r := discover(rsHeader.url)
+	r := discover(rsHeader.URL)
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	assert.Equal(t, map[string]any{
-		"supports_dcr": true, "authorize_url": asHeader.srv.URL + "/authorize", "token_url": asHeader.srv.URL + "/token",
+		"supports_dcr": true, "authorize_url": asHeader.URL + "/authorize", "token_url": asHeader.URL + "/token",
 		"scopes": []any{"mcp:tools"},
 	}, r.json(t))
-	assert.Contains(t, rsHeader.requested(), "GET /meta/resource")
+	assert.Contains(t, rsHeader.Requested(), "GET /meta/resource")
 
-	r = discover(rsFallback.url)
+	r = discover(rsFallback.URL)
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	assert.Equal(t, map[string]any{
-		"supports_dcr": true, "authorize_url": asOIDC.srv.URL + "/authorize", "token_url": asOIDC.srv.URL + "/token",
+		"supports_dcr": true, "authorize_url": asOIDC.URL + "/authorize", "token_url": asOIDC.URL + "/token",
 		"scopes": []any{"files:read"},
 	}, r.json(t))
 	var prmAsked []string
-	for _, p := range rsFallback.requested() {
+	for _, p := range rsFallback.Requested() {
 		if strings.Contains(p, "/.well-known/") {
 			prmAsked = append(prmAsked, p)
 		}
@@ -608,12 +608,12 @@ func TestOAuthDiscover(t *testing.T) {
 		"/.well-known/oauth-authorization-server/realms/acme",
 		"/.well-known/openid-configuration/realms/acme",
 		"/realms/acme/.well-known/openid-configuration",
-	}, asOIDC.askedMetadata(), "RFC 8414, OIDC path-inserted, OIDC path-appended")
+	}, asOIDC.MetadataRequests(), "RFC 8414, OIDC path-inserted, OIDC path-appended")
 
-	r = discover(rsNoDCR.url)
+	r = discover(rsNoDCR.URL)
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	assert.Equal(t, false, r.json(t)["supports_dcr"])
-	assert.Equal(t, asNoDCR.srv.URL+"/authorize", r.json(t)["authorize_url"])
+	assert.Equal(t, asNoDCR.URL+"/authorize", r.json(t)["authorize_url"])
 
 	r = discover(open.url())
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
@@ -624,31 +624,31 @@ func TestOAuthDiscover(t *testing.T) {
 	assert.Equal(t, "invalid_url", r.json(t)["error"])
 
 	assert.Empty(t, h.do(req{method: http.MethodGet, path: featherBase, key: key}).list(t), "discover writes nothing")
-	assert.Empty(t, asHeader.registered())
-	assert.Empty(t, asOIDC.registered())
+	assert.Empty(t, asHeader.Registrations())
+	assert.Empty(t, asOIDC.Registrations())
 
 	// Connect through the fallbacks and complete.
-	id, authorizeURL, _ := oauthConnect(t, h, key, "Fallback", rsFallback.url, nil)
+	id, authorizeURL, _ := oauthConnect(t, h, key, "Fallback", rsFallback.URL, nil)
 	aq := oauthQuery(t, authorizeURL)
 	assert.Equal(t, "files:read", aq.Get("scope"), "the metadata's scopes_supported")
-	assert.Equal(t, rsFallback.url, aq.Get("resource"))
-	back := oauthAuthorizeAt(t, authorizeURL)
-	assert.Equal(t, asOIDC.issuer(), back.Query().Get("iss"))
+	assert.Equal(t, rsFallback.URL, aq.Get("resource"))
+	back := oauthtest.Consent(t, authorizeURL)
+	assert.Equal(t, asOIDC.Issuer(), back.Query().Get("iss"))
 	cb := oauthVisit(t, h, oauthBrowser, back.String())
 	require.Equal(t, http.StatusOK, cb.status, "%s", cb.body)
 	c := waitToolsStatus(t, h, key, id, "synced")
 	assert.Equal(t, "active", c["status"])
 	assert.ElementsMatch(t, []string{"fallback_add", "fallback_echo"}, oauthToolSlugs(c))
-	h.assertNoLeak(append(asOIDC.secretValues(), asHeader.secretValues()...)...)
+	h.assertNoLeak(append(asOIDC.SecretValues(), asHeader.SecretValues()...)...)
 }
 
 // TestOAuthConnectRefusals: an AS whose metadata states another issuer, an
 // AS without PKCE S256, and one without registration (no client_id given)
 // are 400 on connect, and nothing is written or registered.
 func TestOAuthConnectRefusals(t *testing.T) {
-	newPair := func(edit func(map[string]any)) (*oauthAS, *oauthMCP) {
-		as := newOAuthAS(t, time.Now, func(as *oauthAS) { as.edit = edit })
-		return as, newOAuthMCP(t, as, oauthMCPOptions{prmPath: "/.well-known/oauth-protected-resource/mcp", advertise: true})
+	newPair := func(edit func(map[string]any)) (*oauthtest.Server, *oauthtest.ResourceServer) {
+		as := oauthtest.NewServer(t, oauthtest.Options{Edit: edit})
+		return as, newOAuthMCP(t, as, oauthtest.ResourceOptions{PRMPath: "/.well-known/oauth-protected-resource/mcp", Advertise: true})
 	}
 	asIss, rsIss := newPair(func(m map[string]any) { m["issuer"] = "https://evil.example" })
 	asPlain, rsPlain := newPair(func(m map[string]any) { m["code_challenge_methods_supported"] = []string{"plain"} })
@@ -668,26 +668,26 @@ func TestOAuthConnectRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name, url, want string
 	}{
-		{"issuer mismatch", rsIss.url, "issuer"},
-		{"PKCE plain only", rsPlain.url, "S256"},
-		{"no code_challenge_methods_supported", rsNone.url, "S256"},
-		{"no registration and no client_id", rsNoDCR.url, "client_id"},
+		{"issuer mismatch", rsIss.URL, "issuer"},
+		{"PKCE plain only", rsPlain.URL, "S256"},
+		{"no code_challenge_methods_supported", rsNone.URL, "S256"},
+		{"no registration and no client_id", rsNoDCR.URL, "client_id"},
 	} {
 		r := connect(tc.url, nil)
 		assert.Equal(t, http.StatusBadRequest, r.status, "%s: %s", tc.name, r.body)
 		assert.Equal(t, "bad_request", r.json(t)["error"], tc.name)
 		assert.Contains(t, r.json(t)["message"], tc.want, tc.name)
 	}
-	r := h.do(req{method: http.MethodPost, path: featherBase + "/custom-mcp/discover", key: key, body: map[string]any{"server_url": rsIss.url}})
+	r := h.do(req{method: http.MethodPost, path: featherBase + "/custom-mcp/discover", key: key, body: map[string]any{"server_url": rsIss.URL}})
 	assert.Equal(t, http.StatusBadRequest, r.status, "discover refuses the mismatched issuer too: %s", r.body)
 	assert.Empty(t, h.do(req{method: http.MethodGet, path: featherBase, key: key}).list(t), "nothing written")
-	for _, as := range []*oauthAS{asIss, asPlain, asNone, asNoDCR} {
-		assert.Empty(t, as.registered())
-		assert.Empty(t, as.tokens())
+	for _, as := range []*oauthtest.Server{asIss, asPlain, asNone, asNoDCR} {
+		assert.Empty(t, as.Registrations())
+		assert.Empty(t, as.TokenRequests())
 	}
 
 	// A supplied client_id makes the server without registration usable.
-	r = connect(rsNoDCR.url, map[string]any{"oauth_client_id": "handmade"})
+	r = connect(rsNoDCR.URL, map[string]any{"oauth_client_id": "handmade"})
 	assert.Equal(t, http.StatusCreated, r.status, "%s", r.body)
 	assert.Equal(t, "handmade", oauthQuery(t, r.json(t)["authorize_url"].(string)).Get("client_id"))
 }
@@ -698,15 +698,16 @@ func TestOAuthConnectRefusals(t *testing.T) {
 // nothing: the row stays pending_oauth and no token request reaches the
 // AS. error=access_denied consumes the state and marks the row error.
 func TestOAuthCallbackRefusals(t *testing.T) {
-	clock := newOAuthClock()
-	as := newOAuthAS(t, clock.Now, func(as *oauthAS) {
-		as.edit = func(m map[string]any) { m["authorization_response_iss_parameter_supported"] = true }
+	clock := oauthtest.NewClock()
+	as := oauthtest.NewServer(t, oauthtest.Options{
+		Now:  clock.Now,
+		Edit: func(m map[string]any) { m["authorization_response_iss_parameter_supported"] = true },
 	})
-	rs := newOAuthMCP(t, as, oauthMCPOptions{prmPath: "/.well-known/oauth-protected-resource/mcp", advertise: true})
+	rs := newOAuthMCP(t, as, oauthtest.ResourceOptions{PRMPath: "/.well-known/oauth-protected-resource/mcp", Advertise: true})
 	h := startOAuthTether(t, clock, allowLoopback)
 	key := h.newKey("acme")
-	id, authorizeURL, state := oauthConnect(t, h, key, "Guarded", rs.url, nil)
-	genuine := oauthAuthorizeAt(t, authorizeURL).Query()
+	id, authorizeURL, state := oauthConnect(t, h, key, "Guarded", rs.URL, nil)
+	genuine := oauthtest.Consent(t, authorizeURL).Query()
 	require.Equal(t, state, genuine.Get("state"))
 
 	callback := func(q url.Values) response {
@@ -724,7 +725,7 @@ func TestOAuthCallbackRefusals(t *testing.T) {
 	refused := func(what string, q url.Values) {
 		t.Helper()
 		oauthAssertRefused(t, callback(q), what)
-		assert.Empty(t, as.tokens(), "%s: no token request reached the AS", what)
+		assert.Empty(t, as.TokenRequests(), "%s: no token request reached the AS", what)
 		c := oauthRow(t, h, key, id)
 		assert.Equal(t, "pending_oauth", c["status"], what)
 		assert.Equal(t, "waiting for the user to authorize", c["status_reason"], what)
@@ -733,11 +734,11 @@ func TestOAuthCallbackRefusals(t *testing.T) {
 	// A second tether (another deployment on the same AS) mints a state.
 	h2 := startTether(t, allowLoopback)
 	key2 := h2.newKey("acme")
-	id2, authorizeURL2, _ := oauthConnect(t, h2, key2, "Elsewhere", rs.url, nil)
-	foreign := oauthAuthorizeAt(t, authorizeURL2).Query()
+	id2, authorizeURL2, _ := oauthConnect(t, h2, key2, "Elsewhere", rs.URL, nil)
+	foreign := oauthtest.Consent(t, authorizeURL2).Query()
 
 	refused("no state", with(func(q url.Values) { q.Del("state") }))
-	refused("unknown state", with(func(q url.Values) { q.Set("state", asRandom()) }))
+	refused("unknown state", with(func(q url.Values) { q.Set("state", oauthtest.Random()) }))
 	refused("foreign state", foreign)
 	assert.Equal(t, "pending_oauth", oauthRow(t, h2, key2, id2)["status"])
 	refused("iss mismatch", with(func(q url.Values) { q.Set("iss", "https://evil.example") }))
@@ -752,18 +753,18 @@ func TestOAuthCallbackRefusals(t *testing.T) {
 	// Start again; the callback completes once, a replay changes nothing.
 	r := h.do(req{method: http.MethodPost, path: featherBase + "/" + id + "/reauthorize", key: key})
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	fresh := oauthAuthorizeAt(t, r.json(t)["authorize_url"].(string))
+	fresh := oauthtest.Consent(t, r.json(t)["authorize_url"].(string))
 	cb := oauthVisit(t, h, oauthBrowser, fresh.String())
 	require.Equal(t, http.StatusOK, cb.status, "%s", cb.body)
-	require.Len(t, as.tokens(), 1)
+	require.Len(t, as.TokenRequests(), 1)
 	assert.Equal(t, "active", oauthRow(t, h, key, id)["status"])
 	oauthAssertRefused(t, oauthVisit(t, h, oauthBrowser, fresh.String()), "reused state")
-	assert.Len(t, as.tokens(), 1, "a reused state reaches no token endpoint")
+	assert.Len(t, as.TokenRequests(), 1, "a reused state reaches no token endpoint")
 	assert.Equal(t, "active", oauthRow(t, h, key, id)["status"])
 
 	// The user denies: the row is error with the reason; the state is spent.
-	idDenied, _, stateDenied := oauthConnect(t, h, key, "Denied", rs.url, nil)
-	denied := url.Values{"state": {stateDenied}, "error": {"access_denied"}, "error_description": {"The user said no"}, "iss": {as.issuer()}}
+	idDenied, _, stateDenied := oauthConnect(t, h, key, "Denied", rs.URL, nil)
+	denied := url.Values{"state": {stateDenied}, "error": {"access_denied"}, "error_description": {"The user said no"}, "iss": {as.Issuer()}}
 	cb = callback(denied)
 	require.Equal(t, http.StatusOK, cb.status, "%s", cb.body)
 	assert.Equal(t, "no-referrer", cb.header.Get("Referrer-Policy"))
@@ -775,8 +776,8 @@ func TestOAuthCallbackRefusals(t *testing.T) {
 	assert.Contains(t, c["status_reason"], "The user said no")
 	oauthAssertRefused(t, callback(denied), "a spent error state")
 	assert.Equal(t, "error", oauthRow(t, h, key, idDenied)["status"])
-	assert.Len(t, as.tokens(), 1)
+	assert.Len(t, as.TokenRequests(), 1)
 
-	h.assertNoLeak(as.secretValues()...)
-	h2.assertNoLeak(as.secretValues()...)
+	h.assertNoLeak(as.SecretValues()...)
+	h2.assertNoLeak(as.SecretValues()...)
 }

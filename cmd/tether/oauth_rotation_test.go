@@ -7,18 +7,20 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/tether-dev/tether/internal/oauthtest"
 )
 
 // TestKeyRotationCoversOAuth: rotation re-encrypts an OAuth connection's
 // tokens and client credentials with the rest, and the connection keeps
 // working under the new key alone.
 func TestKeyRotationCoversOAuth(t *testing.T) {
-	as := newOAuthAS(t, time.Now)
-	rs := newOAuthMCP(t, as, oauthMCPOptions{prmPath: "/.well-known/oauth-protected-resource/mcp", advertise: true})
+	as := oauthtest.NewServer(t, oauthtest.Options{})
+	rs := newOAuthMCP(t, as, oauthtest.ResourceOptions{PRMPath: "/.well-known/oauth-protected-resource/mcp", Advertise: true})
 	h := startTether(t, allowLoopback)
 	key := h.newKey("acme")
-	id, authorizeURL, _ := oauthConnect(t, h, key, "Vault", rs.url, nil)
-	cb := oauthVisit(t, h, oauthBrowser, oauthAuthorizeAt(t, authorizeURL).String())
+	id, authorizeURL, _ := oauthConnect(t, h, key, "Vault", rs.URL, nil)
+	cb := oauthVisit(t, h, oauthBrowser, oauthtest.Consent(t, authorizeURL).String())
 	require.Equal(t, http.StatusOK, cb.status, "%s", cb.body)
 	waitToolsStatus(t, h, key, id, "synced")
 
