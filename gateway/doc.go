@@ -14,7 +14,10 @@
 // SDK server per (tenant, persona) and re-syncs it on every registry
 // change, so connected agents get notifications/tools/list_changed when,
 // and only when, their list changes. Session ids are bound to their view:
-// no tenant can use another tenant's session.
+// no tenant can use another tenant's session. What agents make it hold is
+// bounded: sessions per API key (the one idle longest closed first), views
+// only while they have sessions, and a tenant's views by their estimated
+// memory (sessions.go).
 //
 // [Pool] keeps one MCP session per connection open across calls, and is
 // the registry's Prober: calls are warm, probes are cold. Sessions are

@@ -33,7 +33,6 @@ type Registry interface {
 const (
 	DefaultMaxResultBytes = 8 << 20
 	DefaultSessionTimeout = 30 * time.Minute
-	DefaultMaxViews       = 1024
 	DefaultServerName     = "tether"
 	DefaultServerVersion  = "dev"
 )
@@ -66,9 +65,16 @@ type Options struct {
 	// SessionTimeout closes agent sessions idle this long. 0 means 30
 	// minutes; negative keeps them until the agent or Close ends them.
 	SessionTimeout time.Duration
-	// MaxViews bounds the (tenant, persona) views kept; beyond it, views
-	// without sessions are dropped. 0 means 1024.
-	MaxViews int
+	// Key names the API key a request carries (sessions are counted per
+	// key); nil counts them per tenant.
+	Key func(*http.Request) string
+	// MaxSessionsPerKey bounds the sessions one API key holds; at the cap
+	// the one idle longest is closed (sessions.go). 0 means 256; negative,
+	// no bound.
+	MaxSessionsPerKey int
+	// MaxViewBytesPerTenant bounds the estimated memory of one tenant's
+	// (tenant, persona) views. 0 means 64 MiB; negative, no bound.
+	MaxViewBytesPerTenant int64
 }
 
 // Handler is tether's own MCP endpoint (streamable HTTP): each tenant sees
@@ -81,15 +87,21 @@ type Handler struct {
 	log       *slog.Logger
 	impl      mcp.Implementation
 	maxResult int64
-	maxViews  int
+	keyOf     func(*http.Request) string
 	sdk       *mcp.StreamableHTTPHandler
+	// maxSessions (per key) and maxViewBytes (per tenant); 0: unbounded.
+	maxSessions  int
+	maxViewBytes int64
 	// tagKey keys the view tags in session ids.
 	tagKey []byte
 
-	mu     sync.Mutex
-	views  map[string]map[string]*view // tenant → persona → view
-	nviews int
-	closed bool
+	mu        sync.Mutex
+	views     map[string]map[string]*view // tenant → persona → view
+	sessions  map[string]*agentSession    // by session id
+	byKey     map[string]map[*agentSession]bool
+	opening   map[string]int   // POSTs without a session id in flight, by key
+	viewBytes map[string]int64 // estimated bytes of each tenant's views
+	closed    bool
 
 	life context.Context
 	stop context.CancelFunc
@@ -107,9 +119,16 @@ func New(opts Options) *Handler {
 		log:       opts.Logger,
 		impl:      mcp.Implementation{Name: opts.ServerName, Version: opts.ServerVersion},
 		maxResult: opts.MaxResultBytes,
-		maxViews:  opts.MaxViews,
+		keyOf:     opts.Key,
 		tagKey:    make([]byte, 32),
 		views:     map[string]map[string]*view{},
+		sessions:  map[string]*agentSession{},
+		byKey:     map[string]map[*agentSession]bool{},
+		opening:   map[string]int{},
+		viewBytes: map[string]int64{},
+
+		maxSessions:  bound(opts.MaxSessionsPerKey, DefaultMaxSessionsPerKey),
+		maxViewBytes: bound(opts.MaxViewBytesPerTenant, DefaultMaxViewBytesPerTenant),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -122,9 +141,6 @@ func New(opts Options) *Handler {
 	}
 	if h.maxResult <= 0 {
 		h.maxResult = DefaultMaxResultBytes
-	}
-	if h.maxViews <= 0 {
-		h.maxViews = DefaultMaxViews
 	}
 	sessionTimeout := opts.SessionTimeout
 	switch {
@@ -151,6 +167,17 @@ func New(opts Options) *Handler {
 	return h
 }
 
+// bound reads a limit option: 0 is the default, negative no bound (0).
+func bound[T int | int64](n, def T) T {
+	switch {
+	case n == 0:
+		return def
+	case n < 0:
+		return 0
+	}
+	return n
+}
+
 // viewContextKey carries the request's view from ServeHTTP to the SDK's
 // getServer callback.
 type viewContextKey struct{}
@@ -158,35 +185,100 @@ type viewContextKey struct{}
 // ServeHTTP authenticates the request, picks the (tenant, persona) view and
 // lets the SDK serve it.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	tenantID, ok := h.tenant(r)
+	tenantID, persona, sid, ok := h.identify(w, r)
+	if !ok {
+		return
+	}
+	if sid == "" && r.Method == http.MethodPost {
+		h.serveOpening(w, r, tenantID, persona)
+		return
+	}
+	v, ok := h.acquire(w, r, tenantID, persona, false)
+	if !ok {
+		return
+	}
+	defer h.releaseView(v, false)
+	if sid != "" && r.Method == http.MethodPost {
+		defer h.endPOST(h.beginPOST(sid))
+	}
+	h.sdk.ServeHTTP(w, withView(r, v))
+}
+
+// identify reads the request's tenant, persona and session id, answering
+// the request itself when they do not hold.
+func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (tenantID, persona, sid string, ok bool) {
+	tenantID, ok = h.tenant(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", "Bearer")
 		writeError(w, http.StatusUnauthorized, "unauthorized", "a valid API key is required (x-api-key or Authorization: Bearer)")
-		return
+		return "", "", "", false
 	}
 	persona, err := personaOf(r)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalid_request", err.Error())
-		return
+		return "", "", "", false
 	}
 	// The SDK finds sessions by id alone. A session id carries its view's
 	// tag, so another tenant's (or persona's) session does not exist for
 	// this caller, even with its id in hand.
-	if sid := r.Header.Get("Mcp-Session-Id"); sid != "" && !strings.HasPrefix(sid, h.tag(tenantID, persona)+"-") {
+	sid = r.Header.Get("Mcp-Session-Id")
+	if sid != "" && !strings.HasPrefix(sid, h.tag(tenantID, persona)+"-") {
 		writeError(w, http.StatusNotFound, "not_found", "session not found")
+		return "", "", "", false
+	}
+	return tenantID, persona, sid, true
+}
+
+// serveOpening serves a POST without a session id, which may open a
+// session: it holds the session a place under the key's cap, and records it
+// as the response goes out.
+func (h *Handler) serveOpening(w http.ResponseWriter, r *http.Request, tenantID, persona string) {
+	key := tenantID
+	if h.keyOf != nil {
+		key = h.keyOf(r)
+	}
+	res, err := h.reserveSession(key)
+	if err != nil {
+		writeError(w, http.StatusTooManyRequests, "limit_exceeded", userMessage(err))
 		return
 	}
-	v, err := h.view(r.Context(), tenantID, persona)
+	defer h.release(res)
+	v, ok := h.acquire(w, r, tenantID, persona, true)
+	if !ok {
+		return
+	}
+	defer h.releaseView(v, true)
+	ow := &openingWriter{ResponseWriter: w, opened: func(id string) { h.track(id, res, v) }}
+	h.sdk.ServeHTTP(ow, withView(r, v))
+	ow.noteSession()
+}
+
+// acquire returns the request's view, or answers the request when there
+// is none to be had. The caller releases the view.
+func (h *Handler) acquire(w http.ResponseWriter, r *http.Request, tenantID, persona string, opening bool) (*view, bool) {
+	v, err := h.view(r.Context(), tenantID, persona, opening)
 	switch {
+	case err == nil:
+		return v, true
 	case errors.Is(err, errClosed):
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "tether is shutting down")
-		return
-	case err != nil:
+	case errors.Is(err, errLimit):
+		writeError(w, http.StatusTooManyRequests, "limit_exceeded", userMessage(err))
+	default:
 		h.log.WarnContext(r.Context(), "gateway: list agent tools", "tenant_id", tenantID, "error", err.Error())
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "the tool list is unavailable; try again")
-		return
 	}
-	h.sdk.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewContextKey{}, v)))
+	return nil, false
+}
+
+// withView hands v to the SDK's getServer callback.
+func withView(r *http.Request, v *view) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), viewContextKey{}, v))
+}
+
+// userMessage is a limit refusal without its sentinel's prefix.
+func userMessage(err error) string {
+	return strings.TrimPrefix(err.Error(), errLimit.Error()+": ")
 }
 
 // personaOf reads ?persona= or the X-Persona-Id header ("" for none).

@@ -1,13 +1,11 @@
 package gateway
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +31,13 @@ type view struct {
 
 	lastUsed atomic.Int64 // unix nanoseconds
 	stale    atomic.Bool  // the last background sync failed
+	bytes    atomic.Int64 // estimated memory, as of the last sync
+
+	// Under Handler.mu (sessions.go):
+	refs     int                    // requests using the view
+	opening  int                    // of which POSTs that may open a session
+	sessions map[*agentSession]bool // its live agent sessions
+	charged  int64                  // bytes charged to the tenant's budget
 
 	syncMu sync.Mutex        // one sync at a time
 	sigs   map[string]string // slug → signature of the registered tool; under syncMu
@@ -46,8 +51,9 @@ type view struct {
 }
 
 // view returns the ready view of (tenantID, persona), creating and syncing
-// it on first use.
-func (h *Handler) view(ctx context.Context, tenantID, persona string) (*view, error) {
+// it on first use, for one request: the caller calls releaseView with the
+// same opening (a POST that may open a session) when the request is over.
+func (h *Handler) view(ctx context.Context, tenantID, persona string, opening bool) (*view, error) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -61,31 +67,25 @@ func (h *Handler) view(ctx context.Context, tenantID, persona string) (*view, er
 			h.views[tenantID] = map[string]*view{}
 		}
 		h.views[tenantID][persona] = v
-		h.nviews++
-		h.pruneLocked()
+	}
+	v.refs++
+	if opening {
+		v.opening++
 	}
 	h.mu.Unlock()
 	v.lastUsed.Store(time.Now().UnixNano())
 
 	if created {
-		// The first sync runs apart from this request, so that a client
-		// hanging up does not fail the others waiting for the view.
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncTimeout)
-		v.err = v.sync(sctx)
-		cancel()
-		if v.err != nil {
-			h.mu.Lock()
-			h.removeLocked(v)
-			h.mu.Unlock()
-		}
-		close(v.ready)
+		h.firstSync(ctx, v)
 	}
 	select {
 	case <-v.ready:
 	case <-ctx.Done():
+		h.releaseView(v, opening)
 		return nil, ctx.Err()
 	}
 	if v.err != nil {
+		h.releaseView(v, opening)
 		return nil, v.err
 	}
 	if v.stale.Load() {
@@ -98,12 +98,33 @@ func (h *Handler) view(ctx context.Context, tenantID, persona string) (*view, er
 	return v, nil
 }
 
+// firstSync fills a new view and charges it to its tenant; a view that
+// fails either is discarded, and every request waiting for it gets the
+// error.
+func (h *Handler) firstSync(ctx context.Context, v *view) {
+	// The first sync runs apart from this request, so that a client
+	// hanging up does not fail the others waiting for the view.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), syncTimeout)
+	v.err = v.sync(sctx)
+	cancel()
+	if v.err == nil {
+		v.err = h.admit(v)
+	}
+	if v.err != nil {
+		h.mu.Lock()
+		h.removeLocked(v)
+		h.mu.Unlock()
+	}
+	close(v.ready)
+}
+
 func (h *Handler) newView(tenantID, persona string) *view {
 	v := &view{
 		h: h, tenantID: tenantID, persona: persona,
-		ready: make(chan struct{}),
-		sigs:  map[string]string{},
-		names: map[string]bool{},
+		ready:    make(chan struct{}),
+		sigs:     map[string]string{},
+		names:    map[string]bool{},
+		sessions: map[*agentSession]bool{},
 	}
 	tag := h.tag(tenantID, persona)
 	v.server = mcp.NewServer(&h.impl, &mcp.ServerOptions{
@@ -116,7 +137,7 @@ func (h *Handler) newView(tenantID, persona string) *view {
 	return v
 }
 
-// removeLocked forgets a view.
+// removeLocked forgets a view and what it cost its tenant.
 func (h *Handler) removeLocked(v *view) {
 	if h.views[v.tenantID][v.persona] != v {
 		return
@@ -125,51 +146,10 @@ func (h *Handler) removeLocked(v *view) {
 	if len(h.views[v.tenantID]) == 0 {
 		delete(h.views, v.tenantID)
 	}
-	h.nviews--
-}
-
-// pruneLocked drops views beyond the bound that no session uses, least
-// recently used first. A view with sessions stays: they would stop hearing
-// about changes.
-func (h *Handler) pruneLocked() {
-	if h.nviews <= h.maxViews {
-		return
+	if h.viewBytes[v.tenantID] -= v.charged; h.viewBytes[v.tenantID] <= 0 {
+		delete(h.viewBytes, v.tenantID)
 	}
-	var idle []*view
-	for _, byPersona := range h.views {
-		for _, v := range byPersona {
-			select {
-			case <-v.ready:
-			default:
-				continue // being created
-			}
-			// A view just handed to a request may be about to get its
-			// first session.
-			recent := time.Since(time.Unix(0, v.lastUsed.Load())) < time.Minute
-			if !recent && !hasSessions(v.server) {
-				idle = append(idle, v)
-			}
-		}
-	}
-	// Oldest first.
-	sortViews(idle)
-	for _, v := range idle {
-		if h.nviews <= h.maxViews {
-			return
-		}
-		h.removeLocked(v)
-	}
-}
-
-func hasSessions(s *mcp.Server) bool {
-	for range s.Sessions() {
-		return true
-	}
-	return false
-}
-
-func sortViews(vs []*view) {
-	slices.SortFunc(vs, func(a, b *view) int { return cmp.Compare(a.lastUsed.Load(), b.lastUsed.Load()) })
+	v.charged = 0
 }
 
 // requestSyncLocked schedules a background sync of v; requests arriving
@@ -201,6 +181,9 @@ func (v *view) syncLoop() {
 		err := v.sync(ctx)
 		cancel()
 		v.stale.Store(err != nil)
+		v.h.mu.Lock()
+		v.h.chargeLocked(v) // a re-sync may grow the view
+		v.h.mu.Unlock()
 		if err != nil && v.h.life.Err() == nil {
 			v.h.log.Warn("gateway: re-sync tools", "tenant_id", v.tenantID, "persona", v.persona, "error", err.Error())
 		}
@@ -257,6 +240,11 @@ func (v *view) sync(ctx context.Context) error {
 		v.namesMu.Unlock()
 	}
 	v.sigs = sigs
+	size := int64(viewOverheadBytes)
+	for _, sig := range sigs {
+		size += toolOverheadBytes + int64(len(sig))
+	}
+	v.bytes.Store(size)
 	return nil
 }
 
