@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"io"
 	"log/slog"
 
@@ -27,6 +28,12 @@ const (
 func apiKeyID(ctx context.Context) string {
 	id, _ := ctx.Value(apiKeyIDKey).(string)
 	return id
+}
+
+// APIKeyID names the API key a request authenticated with (its hash, hex),
+// or "" for none: the gateway counts /mcp sessions per key.
+func APIKeyID(ctx context.Context) string {
+	return hex.EncodeToString([]byte(apiKeyID(ctx)))
 }
 
 // TenantID returns the id of the tenant a request authenticated as (the

@@ -177,13 +177,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Calls:    st,
 		OAuth:    &registry.OAuthOptions{Authorizer: authorizer, States: st, RedirectURI: redirectURI},
 		Now:      m.Now,
+		Limits:   registry.Limits{MaxConnectionsPerTenant: noBoundIfZero(cfg.MaxConnectionsPerTenant)},
 	})
 	m.svc = svc
 	gw = gateway.New(gateway.Options{
-		Registry:      svc,
-		Tenant:        func(r *http.Request) (string, bool) { return server.TenantID(r.Context()) },
-		Logger:        m.Logger,
-		ServerVersion: version,
+		Registry:          svc,
+		Tenant:            func(r *http.Request) (string, bool) { return server.TenantID(r.Context()) },
+		Key:               func(r *http.Request) string { return server.APIKeyID(r.Context()) },
+		MaxSessionsPerKey: noBoundIfZero(cfg.MaxMCPSessionsPerKey),
+		Logger:            m.Logger,
+		ServerVersion:     version,
 	})
 	m.gateway = gw
 	srv, err := server.New(server.Options{
@@ -220,6 +223,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	svc.StartMonitor(registry.MonitorOptions{Interval: cfg.HealthInterval})
 	m.Logger.Info("tether serving", "addr", m.Addr, "db", cfg.DB, "primary_key", ring.Primary())
 	return nil
+}
+
+// noBoundIfZero turns a flag's 0 ("no bound") into the negative value the
+// packages read as no bound (their 0 is their default).
+func noBoundIfZero(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // serveMetrics starts the separate metrics listener.

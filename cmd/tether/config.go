@@ -30,6 +30,11 @@ type Config struct {
 	ProbeRateLimit     string
 	ShutdownTimeout    time.Duration
 	MetricsAddr        string
+
+	// MaxMCPSessionsPerKey and MaxConnectionsPerTenant bound what one key
+	// or tenant makes tether hold; 0 is no bound.
+	MaxMCPSessionsPerKey    int
+	MaxConnectionsPerTenant int
 }
 
 // envFlag registers a string flag whose default comes from an environment
@@ -97,6 +102,12 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	envFlag(fs, &c.StdioUser, "stdio-user", "TETHER_STDIO_USER", "", "unprivileged user stdio servers run as (required when tether runs as root)")
 	envFlag(fs, &c.StdioArgs, "stdio-args", "TETHER_STDIO_ARGS", "free", "free: tenants choose a stdio command's arguments; fixed: only argument lists given in --stdio-commands entries")
 	if err := envInt(fs, &c.MaxStdioPerTenant, "max-stdio-per-tenant", "TETHER_MAX_STDIO_PER_TENANT", 16, "stdio servers one tenant may run at once"); err != nil {
+		return c, err
+	}
+	if err := envInt(fs, &c.MaxMCPSessionsPerKey, "max-mcp-sessions-per-key", "TETHER_MAX_MCP_SESSIONS_PER_KEY", 256, "open /mcp sessions one API key may hold; the one idle longest is closed first (0: no bound)"); err != nil {
+		return c, err
+	}
+	if err := envInt(fs, &c.MaxConnectionsPerTenant, "max-connections-per-tenant", "TETHER_MAX_CONNECTIONS_PER_TENANT", 1000, "connections one tenant may register (0: no bound)"); err != nil {
 		return c, err
 	}
 	envSecretFlag(fs, &c.BootstrapAPIKey, "bootstrap-api-key", "TETHER_BOOTSTRAP_API_KEY", "ensure this API key exists for tenant \"default\" at start")
