@@ -51,7 +51,9 @@ func startProc(t *testing.T, db string, env []string, extra ...string) *proc {
 	t.Helper()
 	bin, err := buildOnce()
 	require.NoError(t, err)
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--bootstrap-api-key", "heavy-test-key-0123456789", "--shutdown-timeout", "10s"}, extra...)
+	// The load creates rows as fast as it can: no cap on them.
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--bootstrap-api-key", "heavy-test-key-0123456789", "--shutdown-timeout", "10s",
+		"--max-connections-per-tenant", "0"}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
