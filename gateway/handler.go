@@ -248,9 +248,9 @@ func (h *Handler) serveOpening(w http.ResponseWriter, r *http.Request, tenantID,
 		return
 	}
 	defer h.releaseView(v, true)
-	ow := &openingWriter{ResponseWriter: w, opened: func(id string) { h.track(id, res, v) }}
+	ow := &openingWriter{ResponseWriter: w, opened: func(id string) bool { return h.track(id, res, v) }}
 	h.sdk.ServeHTTP(ow, withView(r, v))
-	ow.noteSession()
+	ow.finish()
 }
 
 // acquire returns the request's view, or answers the request when there

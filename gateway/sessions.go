@@ -130,21 +130,24 @@ func (h *Handler) evictLocked(s *agentSession) {
 // track records the session that a POST on v opened under res, found by
 // the id the SDK put in the response headers (none: the POST opened no
 // session), keeps the key within its cap, and forgets the session when it
-// ends. It runs as the response headers go out.
-func (h *Handler) track(id string, res *reservation, v *view) {
+// ends. It runs as the response headers go out, and once more when the
+// POST is over if it could not tell then: done is false for a session not
+// yet initialized, which the SDK closes at the end of the POST unless its
+// initialize succeeds (a POST of server/discover opens none).
+func (h *Handler) track(id string, res *reservation, v *view) (done bool) {
 	var ss *mcp.ServerSession
 	if id != "" {
 		ss = findSession(v.server, id)
+	}
+	if ss != nil && ss.InitializeParams() == nil {
+		return false
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	// The session, if any, holds the place from now on.
 	h.useLocked(res)
-	if ss == nil || ss.InitializeParams() == nil || h.closed || h.sessions[id] != nil {
-		// No session, or one about to end: the SDK ends a session whose
-		// first request was not an initialize (server/discover, say)
-		// with that request.
-		return
+	if ss == nil || h.closed || h.sessions[id] != nil {
+		return true
 	}
 	key := res.key
 	s := &agentSession{id: id, key: key, view: v, ss: ss, idleSince: time.Now()}
@@ -163,6 +166,7 @@ func (h *Handler) track(id string, res *reservation, v *view) {
 		defer h.mu.Unlock()
 		h.forgetLocked(s)
 	}()
+	return true
 }
 
 // openingWriter passes on the response to a POST that may open a session,
@@ -170,8 +174,9 @@ func (h *Handler) track(id string, res *reservation, v *view) {
 // id, so that its next request finds the session counted.
 type openingWriter struct {
 	http.ResponseWriter
-	opened func(id string)
-	noted  bool
+	opened func(id string) (done bool) // Handler.track
+	noted  bool                        // tried as the headers went out
+	done   bool
 }
 
 func (w *openingWriter) WriteHeader(code int) {
@@ -187,11 +192,22 @@ func (w *openingWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController flush the stream.
 func (w *openingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// noteSession passes on the session id the SDK set ("" for none), once.
+// noteSession passes on the session id the SDK set ("" for none) as the
+// headers go out.
 func (w *openingWriter) noteSession() {
 	if !w.noted {
 		w.noted = true
-		w.opened(w.Header().Get("Mcp-Session-Id"))
+		w.done = w.opened(w.Header().Get("Mcp-Session-Id"))
+	}
+}
+
+// finish passes on the session id once the POST is over, unless that was
+// settled as the headers went out: by now the SDK has closed a session
+// whose initialization failed.
+func (w *openingWriter) finish() {
+	w.noted = true
+	if !w.done {
+		w.done = w.opened(w.Header().Get("Mcp-Session-Id"))
 	}
 }
 
