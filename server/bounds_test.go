@@ -58,7 +58,7 @@ func newBoundsServer(t *testing.T, opts ...func(*registry.Options)) *boundsServe
 	_, err = keys.Import(ctx, "acme", apiKey)
 	require.NoError(t, err)
 	met := metrics.New()
-	srv, err := server.New(server.Options{Registry: svc, Keys: keys, Metrics: met})
+	srv, err := server.New(server.Options{Connections: svc, Tools: svc, Probes: svc, OAuth: svc, Agent: svc, Keys: keys, Metrics: met})
 	require.NoError(t, err)
 	return &boundsServer{srv: srv, metrics: met, svc: svc, key: apiKey}
 }

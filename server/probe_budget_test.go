@@ -40,7 +40,7 @@ func newBudgetServer(t *testing.T, probes int) (*httptest.Server, string) {
 	_, err = keys.Import(ctx, "acme", apiKey)
 	require.NoError(t, err)
 	srv, err := server.New(server.Options{
-		Registry: svc, Keys: keys, MCP: gw,
+		Connections: svc, Tools: svc, Probes: svc, OAuth: svc, Agent: svc, Keys: keys, MCP: gw,
 		ProbeRateLimit: server.Rate{N: probes, Per: time.Hour},
 	})
 	require.NoError(t, err)

@@ -4,7 +4,10 @@
 // generated types and registry calls, and the one table that maps errors to
 // each dialect's status and code. It holds no SQL, crypto or outbound I/O.
 //
-//	srv, err := server.New(server.Options{Registry: svc, Keys: keys, Ready: st.Ping, Logger: log})
+//	srv, err := server.New(server.Options{
+//		Connections: svc, Tools: svc, Probes: svc, OAuth: svc, Agent: svc,
+//		Keys: keys, Ready: st.Ping, Logger: log,
+//	})
 //	http.ListenAndServe(addr, srv)
 package server
 
@@ -18,7 +21,6 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/tether-dev/tether/gen"
 	"github.com/tether-dev/tether/metrics"
-	"github.com/tether-dev/tether/registry"
 )
 
 // mcpPath is where the gateway serves MCP.
@@ -27,10 +29,16 @@ const mcpPath = "/mcp"
 // maxBodyBytes caps request bodies (413 beyond it).
 const maxBodyBytes = 1 << 20
 
-// Options configures a Server.
+// Options configures a Server. The registry comes as the small interfaces
+// its handlers call (deps.go), each satisfied by *registry.Service; a
+// route whose interface is nil must not be called.
 type Options struct {
-	Registry *registry.Service
-	Keys     *registry.Keys
+	Connections Connections
+	Tools       ConnectionTools
+	Probes      Probes
+	OAuth       OAuth
+	Agent       Agent
+	Keys        APIKeys
 	// Ready reports whether the server can serve (database reachable, keys
 	// usable); nil means always ready.
 	Ready  func(ctx context.Context) error
@@ -52,8 +60,8 @@ type Options struct {
 
 // Server serves both API dialects over one registry.
 type Server struct {
-	reg   *registry.Service
-	keys  *registry.Keys
+	reg   services
+	keys  APIKeys
 	ready func(ctx context.Context) error
 	log   *slog.Logger
 	echo  *echo.Echo
@@ -77,7 +85,8 @@ func New(opts Options) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		reg: opts.Registry, keys: opts.Keys, ready: opts.Ready, log: logger,
+		reg:  services{Connections: opts.Connections, ConnectionTools: opts.Tools, Probes: opts.Probes, OAuth: opts.OAuth, Agent: opts.Agent},
+		keys: opts.Keys, ready: opts.Ready, log: logger,
 		metrics: opts.Metrics, metricsElsewhere: opts.MetricsElsewhere,
 		limit: newLimiter(opts.RateLimit), probeLimit: newLimiter(opts.ProbeRateLimit),
 		oauthReturnURL: opts.OAuthReturnURL, clientMetadata: opts.ClientMetadata,

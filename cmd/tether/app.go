@@ -190,8 +190,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	})
 	m.gateway = gw
 	srv, err := server.New(server.Options{
-		MCP:      gw,
-		Registry: svc, Keys: keys, Ready: m.ready, Logger: m.Logger,
+		MCP:         gw,
+		Connections: svc, Tools: svc, Probes: svc, OAuth: svc, Agent: svc, Keys: keys, Ready: m.ready, Logger: m.Logger,
 		Metrics: met, MetricsElsewhere: cfg.MetricsAddr != "",
 		RateLimit: limit, ProbeRateLimit: probeLimit,
 		OAuthReturnURL: cfg.OAuthReturnURL,

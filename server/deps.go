@@ -1,0 +1,86 @@
+package server
+
+import (
+	"context"
+
+	"github.com/tether-dev/tether/registry"
+)
+
+// The small interfaces below are what the handlers call of the registry;
+// *registry.Service implements all of them and *registry.Keys implements
+// APIKeys. A handler test can give the server a fake of just the part it
+// exercises.
+
+// Connections is the connection CRUD both dialects share.
+type Connections interface {
+	Create(ctx context.Context, tenantID string, in registry.NewConnection) (*registry.Connection, error)
+	Get(ctx context.Context, tenantID, id string) (*registry.Connection, error)
+	// List returns a page of the tenant's connections and the filtered total.
+	List(ctx context.Context, tenantID string, f registry.ListFilter) ([]*registry.Connection, int, error)
+	Update(ctx context.Context, tenantID, id string, p registry.Patch) (*registry.Connection, error)
+	Delete(ctx context.Context, tenantID, id string) error
+}
+
+// ConnectionTools reads a connection's cached tools and edits their
+// settings.
+type ConnectionTools interface {
+	// Tools returns a connection and its tools, ordered by name.
+	Tools(ctx context.Context, tenantID, id string) (*registry.Connection, []*registry.Tool, error)
+	// ToolsOf returns the tools of several connections, by connection id.
+	ToolsOf(ctx context.Context, tenantID string, ids ...string) (map[string][]*registry.Tool, error)
+	UpdateTool(ctx context.Context, tenantID, connID, toolID string, p registry.ToolPatch) (*registry.Connection, *registry.Tool, error)
+	SetAllTools(ctx context.Context, tenantID, connID string, enabled bool) ([]*registry.Tool, error)
+}
+
+// Probes reaches a connection's server on a user's request: a test, a tool
+// sync, a test call.
+type Probes interface {
+	// Test probes now; a failed connection is an outcome, not an error.
+	Test(ctx context.Context, tenantID, id string) (*registry.TestOutcome, error)
+	// RefreshTools starts a background tool sync.
+	RefreshTools(ctx context.Context, tenantID, id string) (*registry.Connection, error)
+	// CallTool calls a tool of one connection by slug (Feather's test-mcp-call).
+	CallTool(ctx context.Context, tenantID, connID, slug string, input map[string]any) (map[string]any, error)
+}
+
+// OAuth runs the OAuth flows of Feather's OAuth connections.
+type OAuth interface {
+	Discover(ctx context.Context, serverURL string) (*registry.OAuthDiscovery, error)
+	ConnectOAuth(ctx context.Context, tenantID string, in registry.NewConnection, req registry.OAuthRequest) (*registry.Connection, *registry.PendingAuth, error)
+	Reauthorize(ctx context.Context, tenantID, id string) (*registry.Connection, *registry.PendingAuth, error)
+	Callback(ctx context.Context, state, code, iss, errCode, errDescription string) (*registry.CallbackResult, error)
+}
+
+// Agent is the REST tool API: the tenant's tools as agents see them, their
+// invocation, and the call records.
+type Agent interface {
+	TenantTools(ctx context.Context, tenantID, persona string) ([]registry.AgentTool, error)
+	InvokeTool(ctx context.Context, tenantID, persona, slug string, args map[string]any) (map[string]any, *registry.Tool, error)
+	Calls(ctx context.Context, tenantID, connID string, limit int) ([]registry.Call, error)
+}
+
+// APIKeys resolves an API key to its tenant.
+type APIKeys interface {
+	// Authenticate fails with registry.ErrUnauthorized for a missing,
+	// unknown or revoked key.
+	Authenticate(ctx context.Context, key string) (*registry.Tenant, error)
+}
+
+// services is the registry as the handlers see it: each call goes to the
+// interface that declares it.
+type services struct {
+	Connections
+	ConnectionTools
+	Probes
+	OAuth
+	Agent
+}
+
+var (
+	_ Connections     = (*registry.Service)(nil)
+	_ ConnectionTools = (*registry.Service)(nil)
+	_ Probes          = (*registry.Service)(nil)
+	_ OAuth           = (*registry.Service)(nil)
+	_ Agent           = (*registry.Service)(nil)
+	_ APIKeys         = (*registry.Keys)(nil)
+)
