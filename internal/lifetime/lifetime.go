@@ -55,13 +55,22 @@ func (g *Group) Closed() bool {
 	return g.closed
 }
 
-// Close cancels the context and waits for every goroutine started by Go.
-// It is safe to call more than once and from several goroutines; every
-// call returns once the work has ended.
-func (g *Group) Close() {
+// Stop is the first half of Close: from now on Go refuses work and Closed
+// reports true, and the context is cancelled, but Stop does not wait. A
+// component whose goroutines wait on things it must end itself (sessions,
+// streams) calls Stop under its own lock, so that no new work slips in,
+// ends those things, then calls Close to wait for the goroutines.
+func (g *Group) Stop() {
 	g.mu.Lock()
 	g.closed = true
 	g.mu.Unlock()
 	g.cancel()
+}
+
+// Close cancels the context and waits for every goroutine started by Go.
+// It is safe to call more than once, after Stop, and from several
+// goroutines; every call returns once the work has ended.
+func (g *Group) Close() {
+	g.Stop()
 	g.wg.Wait()
 }

@@ -35,6 +35,21 @@ func TestGoAfterCloseDoesNotRun(t *testing.T) {
 	assert.False(t, ran)
 }
 
+func TestStopRefusesWithoutWaiting(t *testing.T) {
+	g := New()
+	release := make(chan struct{})
+	var finished atomic.Bool
+	require.True(t, g.Go(func(context.Context) { <-release; finished.Store(true) }))
+	g.Stop() // returns although the work has not ended
+	assert.True(t, g.Closed())
+	assert.Error(t, g.Context().Err())
+	assert.False(t, g.Go(func(context.Context) {}), "no work after Stop")
+	assert.False(t, finished.Load())
+	close(release)
+	g.Close()
+	assert.True(t, finished.Load(), "Close after Stop still waits")
+}
+
 // TestGoRacingClose: under the race detector, starting work while another
 // goroutine closes is safe, and every goroutine that was started is waited
 // for.
