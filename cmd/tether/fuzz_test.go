@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/routers"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 )
@@ -35,7 +34,6 @@ const fuzzKey = "tth_fuzz_only_0123456789abcdef"
 type fuzzTarget struct {
 	m      *Main
 	base   string
-	router routers.Router
 	client *http.Client
 	seq    atomic.Int64 // for unique names across inputs
 }
@@ -57,16 +55,14 @@ func startFuzzTether(f *testing.F, mods ...func(*Config)) *fuzzTarget {
 	m := &Main{Config: cfg}
 	require.NoError(f, m.Run(context.Background()))
 	f.Cleanup(func() { _ = m.Close() })
-	r, err := specRouter()
-	require.NoError(f, err)
 	// A client timeout turns a request that hangs into a failure.
-	return &fuzzTarget{m: m, base: "http://" + m.Addr, router: r, client: &http.Client{Timeout: 30 * time.Second}}
+	return &fuzzTarget{m: m, base: "http://" + m.Addr, client: &http.Client{Timeout: 30 * time.Second}}
 }
 
 // harness returns a harness for one input: same server, fresh record of
 // bodies (so nothing accumulates across inputs), failures reported on t.
 func (ft *fuzzTarget) harness(t *testing.T) *harness {
-	return &harness{t: t, m: ft.m, base: ft.base, router: ft.router, logs: &syncBuffer{}}
+	return &harness{t: t, m: ft.m, base: ft.base, logs: &syncBuffer{}}
 }
 
 // send sends body as application/json with the fuzz key and validates the

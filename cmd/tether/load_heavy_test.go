@@ -43,15 +43,13 @@ type apiClient struct {
 }
 
 func newAPIClient(t *testing.T, base string, sampleEvery int) *apiClient {
-	r, err := specRouter()
-	require.NoError(t, err)
 	tr := &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512, IdleConnTimeout: 90 * time.Second}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &apiClient{
 		base:        base,
 		hc:          &http.Client{Transport: tr, Timeout: 30 * time.Second},
 		sampleEvery: sampleEvery,
-		h:           &harness{t: t, router: r},
+		h:           &harness{t: t},
 	}
 }
 

@@ -24,6 +24,8 @@ import (
 // server's request validator does (kin-openapi's 3.0 validator understands
 // the spec's 3.1 idioms).
 var router = sync.OnceValues(func() (routers.Router, error) {
+	// The OAuth callback answers with a page; its body is a string.
+	openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.PlainBodyDecoder)
 	spec, err := gen.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)

@@ -22,6 +22,7 @@ func TestCheckResponse(t *testing.T) {
 		{"ferni error shape in feather", http.MethodGet, "/v1/integrations/connections", 404, `{"success":false,"error":{"code":"NOT_FOUND","message":"x"}}`, false},
 		{"feather error shape", http.MethodGet, "/v1/integrations/connections", 404, `{"error":"not_found","message":"x"}`, true},
 		{"route outside the spec is not checked", http.MethodGet, "/nope", 404, `not json`, true},
+		{"undeclared status", http.MethodGet, "/healthz", 418, `{"status":"ok"}`, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -33,4 +34,14 @@ func TestCheckResponse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The OAuth callback's page is checked for its status and headers; its
+// body is HTML.
+func TestCheckResponseHTML(t *testing.T) {
+	page := []byte("<!doctype html><p>done</p>")
+	header := http.Header{"Content-Type": []string{"text/html; charset=UTF-8"}, "Referrer-Policy": []string{"no-referrer"},
+		"Cache-Control": []string{"no-store"}, "Content-Security-Policy": []string{"default-src 'none'"}}
+	assert.NoError(t, CheckResponse(http.MethodGet, "/v1/integrations/oauth/callback?state=s", nil, 400, header, page))
+	assert.Error(t, CheckResponse(http.MethodGet, "/v1/integrations/oauth/callback?state=s", nil, 201, header, page))
 }
