@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tether-dev/tether/registry"
@@ -45,48 +46,30 @@ func decodeArgs(raw json.RawMessage) (map[string]any, error) {
 	return args, nil
 }
 
-// causes name each kind of failure for the agent, most specific first.
-var causes = []struct {
-	kind  error
-	label string
-}{
-	{registry.ErrToolUnavailable, "tool unavailable"},
-	// An unknown slug, or one outside the persona's view (the agent's
-	// list may be a moment behind the registry).
-	{registry.ErrNotFound, "tool unavailable"},
-	{registry.ErrUpstreamTimeout, "upstream timeout"},
-	{registry.ErrUpstreamRefused, "upstream refused by network policy"},
-	{registry.ErrUpstreamAuth, "upstream rejected the credentials"},
-	{registry.ErrUpstreamInvalid, "invalid upstream response"},
-	{registry.ErrUpstreamError, "upstream error"},
-	{registry.ErrUpstreamConnection, "upstream connection failed"},
-}
-
 // describe words a failed call for the agent: "upstream timeout: no answer
-// within 1000ms". internal reports an error of tether's own, whose text
-// stays in the log.
+// within 1000ms", "tool unavailable: tool "crm_add" is disabled". The kinds
+// are the registry's; an upstream failure's message already begins with
+// its kind, the registry's own messages do not. internal reports an error
+// of tether's own, whose text stays in the log.
 func describe(err error) (msg string, internal bool) {
-	for _, c := range causes {
-		if errors.Is(err, c.kind) {
-			return c.label + ": " + detail(err), false
-		}
-	}
-	return "internal error", true
-}
-
-// detail is the most specific user-facing text of err. mcpclient's errors
-// are written for users (and redacted); their Detail leaves out the kind,
-// which the label already says.
-func detail(err error) string {
-	var d interface{ Detail() string }
-	if errors.As(err, &d) {
-		return d.Detail()
-	}
+	text := err.Error()
 	var re *registry.Error
 	if errors.As(err, &re) {
-		return re.Message
+		text = re.Message
 	}
-	return err.Error()
+	// An unknown slug, or one outside the persona's view (the agent's list
+	// may be a moment behind the registry), is unavailable to the agent.
+	if errors.Is(err, registry.ErrToolUnavailable) || errors.Is(err, registry.ErrNotFound) {
+		return registry.ErrToolUnavailable.Error() + ": " + text, false
+	}
+	kind := registry.UpstreamKind(err)
+	if kind == nil {
+		return "internal error", true
+	}
+	if !strings.HasPrefix(text, kind.Error()) {
+		text = kind.Error() + ": " + text
+	}
+	return "upstream " + text, false
 }
 
 // toResult converts the registry's JSON object back into an MCP result,

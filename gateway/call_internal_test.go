@@ -22,7 +22,7 @@ func TestDescribe(t *testing.T) {
 	}{
 		{
 			name: "timeout with the connection's budget",
-			err:  mcpclient.Upstream(&timeoutError{budget: time.Second, err: fmt.Errorf("%w: x", mcpclient.ErrTimeout)}),
+			err:  mcpclient.Upstream(&timeoutError{budget: time.Second, err: fmt.Errorf("%w: x", registry.ErrUpstreamTimeout)}),
 			want: "upstream timeout: no answer within 1000ms",
 		},
 		{

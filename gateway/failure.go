@@ -34,7 +34,7 @@ type timeoutError struct {
 	err    error
 }
 
-func (e *timeoutError) Error() string { return mcpclient.ErrTimeout.Error() + ": " + e.Detail() }
+func (e *timeoutError) Error() string { return registry.ErrUpstreamTimeout.Error() + ": " + e.Detail() }
 
 // Detail is the message without its kind: "no answer within 1000ms".
 func (e *timeoutError) Detail() string {
@@ -45,7 +45,7 @@ func (e *timeoutError) Unwrap() error { return e.err }
 
 // describeTimeout rewords a timeout; other errors pass through.
 func describeTimeout(err error, budget time.Duration) error {
-	if errors.Is(err, mcpclient.ErrTimeout) {
+	if errors.Is(err, registry.ErrUpstreamTimeout) {
 		return &timeoutError{budget: budget, err: err}
 	}
 	return err
@@ -74,16 +74,16 @@ func judge(ctx context.Context, err error) verdict {
 		// The server forgot the session (restarted, expired it). Legacy
 		// SSE says so with a plain 404 on its message endpoint.
 		return verdictRetry
-	case errors.Is(err, mcpclient.ErrTimeout):
+	case errors.Is(err, registry.ErrUpstreamTimeout):
 		return verdictTimeout
 	case ctx.Err() != nil:
 		return verdictKeep // the caller left; nothing is known about the session
-	case errors.Is(err, mcpclient.ErrServerError):
+	case errors.Is(err, registry.ErrUpstreamError):
 		return verdictKeep
 	case errors.As(err, &me) && (me.HTTPStatus >= 500 || me.HTTPStatus == 429):
 		// Overloaded or failing for now; the SDK keeps the session.
 		return verdictKeep
-	case errors.Is(err, mcpclient.ErrConnectionFailed):
+	case errors.Is(err, registry.ErrUpstreamConnection):
 		return verdictRetry
 	}
 	return verdictDrop
@@ -97,7 +97,7 @@ const maxTimeouts = 2
 // mcpclient's terms, so it maps to the registry's kinds like any other.
 func waitError(ctx context.Context) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("%w: the server did not complete the handshake in time", mcpclient.ErrTimeout)
+		return fmt.Errorf("%w: the server did not complete the handshake in time", registry.ErrUpstreamTimeout)
 	}
-	return fmt.Errorf("%w: cancelled", mcpclient.ErrConnectionFailed)
+	return fmt.Errorf("%w: cancelled", registry.ErrUpstreamConnection)
 }

@@ -162,7 +162,7 @@ func NewPool(opts PoolOptions) *Pool {
 // close. A probe answers "does this server work for a new client?", which a
 // warm session cannot.
 func (p *Pool) Probe(ctx context.Context, c *registry.Connection) (*registry.ProbeResult, error) {
-	return mcpclient.Prober{Client: p.client}.Probe(ctx, c)
+	return p.client.Probe(ctx, c)
 }
 
 // CallTool implements [registry.Prober] over the connection's warm

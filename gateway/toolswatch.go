@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/tether-dev/tether/mcpclient"
 	"github.com/tether-dev/tether/registry"
 )
 
@@ -62,12 +61,12 @@ func (p *Pool) checkTools(e *entry) {
 	p.mu.Unlock()
 	if changed {
 		p.log.Debug("upstream tool list changed", "connection_id", e.connID, "tools", len(tools))
-		p.onTools(e.tenantID, e.connID, mcpclient.ToolSpecs(tools))
+		p.onTools(e.tenantID, e.connID, tools)
 	}
 }
 
 // toolsFingerprint hashes a tool list as the server gave it.
-func toolsFingerprint(tools []mcpclient.Tool) string {
+func toolsFingerprint(tools []registry.ToolSpec) string {
 	h := sha256.New()
 	_ = json.NewEncoder(h).Encode(tools)
 	return string(h.Sum(nil))

@@ -21,7 +21,7 @@ func TestCall(t *testing.T) {
 
 	t.Run("result", func(t *testing.T) {
 		t.Parallel()
-		res, err := c.Call(ctxT(t), conn, "add", map[string]any{"a": 2, "b": 3})
+		res, err := c.call(ctxT(t), conn, "add", map[string]any{"a": 2, "b": 3})
 		require.NoError(t, err)
 		assert.False(t, res.IsError)
 		assert.Equal(t, map[string]any{"sum": float64(5)}, res.StructuredContent)
@@ -32,7 +32,7 @@ func TestCall(t *testing.T) {
 	})
 	t.Run("tool error is a result", func(t *testing.T) {
 		t.Parallel()
-		res, err := c.Call(ctxT(t), conn, "fail", nil)
+		res, err := c.call(ctxT(t), conn, "fail", nil)
 		require.NoError(t, err)
 		assert.True(t, res.IsError)
 		require.NotEmpty(t, res.Content)
@@ -40,8 +40,8 @@ func TestCall(t *testing.T) {
 	})
 	t.Run("unknown tool", func(t *testing.T) {
 		t.Parallel()
-		_, err := c.Call(ctxT(t), conn, "nope", nil)
-		require.ErrorIs(t, err, ErrServerError)
+		_, err := c.call(ctxT(t), conn, "nope", nil)
+		require.ErrorIs(t, err, registry.ErrUpstreamError)
 		assert.Equal(t, `server error: unknown tool "nope" (code -32602)`, err.Error())
 		var rpcErr *jsonrpc.Error
 		require.ErrorAs(t, err, &rpcErr)
@@ -50,7 +50,7 @@ func TestCall(t *testing.T) {
 	t.Run("invalid arguments", func(t *testing.T) {
 		t.Parallel()
 		// go-sdk servers report input validation failures as tool errors.
-		res, err := c.Call(ctxT(t), conn, "add", map[string]any{"a": "two"})
+		res, err := c.call(ctxT(t), conn, "add", map[string]any{"a": "two"})
 		require.NoError(t, err)
 		assert.True(t, res.IsError)
 	})
@@ -108,7 +108,7 @@ func TestSessionOutlivesConnectTimeout(t *testing.T) {
 			require.NoError(t, s.Close())
 			require.NoError(t, s.Close(), "Close is idempotent")
 			_, err = s.ListTools(ctxT(t))
-			require.ErrorIs(t, err, ErrConnectionFailed, "a closed session fails cleanly")
+			require.ErrorIs(t, err, registry.ErrUpstreamConnection, "a closed session fails cleanly")
 		})
 	}
 }

@@ -2,6 +2,7 @@ package mcpclient
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -107,51 +108,26 @@ func New(opts Options) *Client {
 	return c
 }
 
-// ServerInfo is what a server says about itself in initialize.
-type ServerInfo struct {
-	Name, Version, Title string
-}
+var _ registry.Prober = (*Client)(nil)
 
-// Tool is one tool as a server lists it. Schemas and annotations are plain
-// JSON objects, ready to store.
-type Tool struct {
-	Name, Title, Description string
-	InputSchema              map[string]any
-	OutputSchema             map[string]any
-	Annotations              map[string]any
-}
-
-// ProbeResult is the outcome of a successful [Client.Probe].
-type ProbeResult struct {
-	// Transport is the transport that worked: streamable_http, sse,
-	// websocket or stdio (never http, which names a preference).
-	Transport       registry.Transport
-	ServerInfo      ServerInfo
-	ProtocolVersion string
-	Tools           []Tool
-	// Latency is the wall time from the start of the probe to the complete
-	// tool list.
-	Latency time.Duration
-}
-
-// Probe connects (initialize), lists every tool (following cursors, within
-// the page cap) and closes. conn.TimeoutMS bounds the whole probe, fallbacks
-// included.
-func (c *Client) Probe(ctx context.Context, conn *registry.Connection) (*ProbeResult, error) {
+// Probe implements [registry.Prober]: it connects (initialize), lists every
+// tool (following cursors, within the page cap) and closes.
+// conn.TimeoutMS bounds the whole probe, fallbacks included.
+func (c *Client) Probe(ctx context.Context, conn *registry.Connection) (*registry.ProbeResult, error) {
 	start := time.Now()
 	ctx, cancel := withTimeout(ctx, connTimeout(conn))
 	defer cancel()
 	s, err := c.connect(ctx, conn, connectOptions{})
 	if err != nil {
-		return nil, err
+		return nil, upstream(err)
 	}
 	tools, err := s.ListTools(ctx)
 	if err != nil {
 		closeBehind(s)
-		return nil, err
+		return nil, upstream(err)
 	}
 	defer s.Close()
-	return &ProbeResult{
+	return &registry.ProbeResult{
 		Transport:       s.transport,
 		ServerInfo:      s.ServerInfo(),
 		ProtocolVersion: s.ProtocolVersion(),
@@ -160,10 +136,20 @@ func (c *Client) Probe(ctx context.Context, conn *registry.Connection) (*ProbeRe
 	}, nil
 }
 
-// Call connects, calls one tool and closes. conn.TimeoutMS bounds the
-// connection and, separately, the call. A tool that fails is a result with
-// IsError set, not an error.
-func (c *Client) Call(ctx context.Context, conn *registry.Connection, tool string, args map[string]any) (*mcp.CallToolResult, error) {
+// CallTool implements [registry.Prober]: it connects, calls one tool and
+// closes, and returns the MCP CallToolResult as a JSON object.
+// conn.TimeoutMS bounds the connection and, separately, the call. A tool
+// that fails is a result with isError set, not an error.
+func (c *Client) CallTool(ctx context.Context, conn *registry.Connection, tool string, args map[string]any) (map[string]any, error) {
+	res, err := c.call(ctx, conn, tool, args)
+	if err != nil {
+		return nil, upstream(err)
+	}
+	return resultObject(res)
+}
+
+// call is CallTool with the result as the SDK gives it.
+func (c *Client) call(ctx context.Context, conn *registry.Connection, tool string, args map[string]any) (*mcp.CallToolResult, error) {
 	s, err := c.connect(ctx, conn, connectOptions{})
 	if err != nil {
 		return nil, err
@@ -175,6 +161,30 @@ func (c *Client) Call(ctx context.Context, conn *registry.Connection, tool strin
 	}
 	s.Close()
 	return res, nil
+}
+
+// resultObject turns an MCP result into the JSON object registry.Prober
+// returns.
+func resultObject(res *mcp.CallToolResult) (map[string]any, error) {
+	b, err := json.Marshal(res)
+	if err != nil {
+		return nil, fmt.Errorf("encode tool result: %w", err)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, fmt.Errorf("decode tool result: %w", err)
+	}
+	return out, nil
+}
+
+// upstream keeps the promise of [registry.Prober] that every error wraps an
+// ErrUpstream* sentinel: an error of tether's own on the way (an unknown
+// transport, a closed pool) becomes a connection failure, its message kept.
+func upstream(err error) error {
+	if err == nil || registry.UpstreamKind(err) != nil {
+		return err
+	}
+	return &Error{Kind: registry.ErrUpstreamConnection, cause: err, msg: err.Error()}
 }
 
 // closeBehind closes a session that failed without making the caller wait:
@@ -249,9 +259,9 @@ func (c *Client) connect(ctx context.Context, conn *registry.Connection, o conne
 		if err != nil {
 			var re *netguard.RefusedError
 			if errors.As(err, &re) {
-				return nil, &Error{Kind: ErrRefused, cause: err, msg: refusedText(re)}
+				return nil, &Error{Kind: registry.ErrUpstreamRefused, cause: err, msg: refusedText(re)}
 			}
-			return nil, &Error{Kind: ErrRefused, cause: err, msg: "refused by network policy: " + err.Error()}
+			return nil, &Error{Kind: registry.ErrUpstreamRefused, cause: err, msg: "refused by network policy: " + err.Error()}
 		}
 	}
 

@@ -29,19 +29,6 @@ func (s *Session) Wait() error {
 	return s.cs.Wait()
 }
 
-// Detail returns the message without its kind prefix ("no answer within
-// 2000ms" for "timeout: no answer within 2000ms"), for callers that name the
-// kind in their own words.
-func (e *Error) Detail() string { return trimKind(e) }
-
-// Upstream returns err such that it also wraps the registry.ErrUpstream*
-// sentinel matching its kind (ErrConnectionFailed when it has none), keeping
-// its message. [Prober] applies it to every error; other registry.Prober
-// implementations built on this package (a pool of kept sessions) use it to
-// report failures the same way.
-func Upstream(err error) error {
-	if err == nil {
-		return nil
-	}
-	return upstream(err)
-}
+// Upstream returns err such that it wraps a registry.ErrUpstream* sentinel
+// (registry.ErrUpstreamConnection when it has none), keeping its message.
+func Upstream(err error) error { return upstream(err) }

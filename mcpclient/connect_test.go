@@ -70,7 +70,7 @@ func TestSessionWaitEndsWithTheConnection(t *testing.T) {
 	}
 }
 
-func TestUpstreamAndDetail(t *testing.T) {
+func TestUpstreamAndTrimKind(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
@@ -78,22 +78,22 @@ func TestUpstreamAndDetail(t *testing.T) {
 		wantKind   error
 		wantDetail string
 	}{
-		{name: "timeout", err: newError(ErrTimeout, nil, "no answer within %dms", 1000),
+		{name: "timeout", err: newError(registry.ErrUpstreamTimeout, nil, "no answer within %dms", 1000),
 			wantKind: registry.ErrUpstreamTimeout, wantDetail: "no answer within 1000ms"},
-		{name: "server error", err: newError(ErrServerError, nil, "unknown tool (code -32602)"),
+		{name: "server error", err: newError(registry.ErrUpstreamError, nil, "unknown tool (code -32602)"),
 			wantKind: registry.ErrUpstreamError, wantDetail: "unknown tool (code -32602)"},
-		{name: "foreign error", err: errors.New("boom"), wantKind: registry.ErrUpstreamConnection},
+		{name: "foreign error", err: errors.New("boom"), wantKind: registry.ErrUpstreamConnection, wantDetail: "boom"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := Upstream(tt.err)
+			err := upstream(tt.err)
 			assert.ErrorIs(t, err, tt.wantKind)
 			assert.Equal(t, tt.err.Error(), err.Error())
 			var e *Error
 			if errors.As(err, &e) {
-				assert.Equal(t, tt.wantDetail, e.Detail())
+				assert.Equal(t, tt.wantDetail, trimKind(e))
 			}
 		})
 	}
-	assert.NoError(t, Upstream(nil))
+	assert.NoError(t, upstream(nil))
 }

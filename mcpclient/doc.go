@@ -19,10 +19,13 @@
 //     and listing, fallbacks included; every message is capped
 //     (Options.MaxMessageBytes); tools/list paging is capped and stops on a
 //     repeated cursor.
-//   - Errors: every failure wraps one of ErrTimeout, ErrConnectionFailed,
-//     ErrInvalidResponse, ErrRefused, ErrAuthRejected or ErrServerError, with
-//     a message a user can act on ("invalid MCP response: server returned
-//     HTTP 404 for POST https://mcp.example.com/mcp").
+//   - Errors: every failure is an [*Error] whose Kind is one of the
+//     registry's upstream kinds (registry.ErrUpstreamTimeout,
+//     ErrUpstreamConnection, ErrUpstreamInvalid, ErrUpstreamRefused,
+//     ErrUpstreamAuth, ErrUpstreamError): one taxonomy, declared by the
+//     domain, with a message a user can act on ("invalid MCP response:
+//     server returned HTTP 404 for POST https://mcp.example.com/mcp").
+//     Results are the registry's types too: [*Client] is a registry.Prober.
 //
 // Example:
 //
@@ -35,7 +38,7 @@
 //		TimeoutMS: 30000,
 //	})
 //	switch {
-//	case errors.Is(err, mcpclient.ErrAuthRejected):
+//	case errors.Is(err, registry.ErrUpstreamAuth):
 //		// start OAuth, using err.(*mcpclient.Error).WWWAuthenticate
 //	case err != nil:
 //		return err

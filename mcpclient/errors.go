@@ -18,44 +18,17 @@ import (
 	"github.com/tether-dev/tether/registry"
 )
 
-// Sentinels classifying every failure of this package. Each error returned by
-// [Client.Probe], [Client.Call], [Client.Connect] and the [Session] methods
-// wraps exactly one of them (test with [errors.Is]) and is an [*Error] whose
-// message says what happened in words a user can act on. API layers map the
-// sentinels to their error codes (Ferni's MCP_TIMEOUT, MCP_CONNECTION_FAILED,
-// MCP_INVALID_RESPONSE, ...).
-var (
-	// ErrTimeout means the connection's timeout elapsed before the server
-	// answered ("timeout: no answer within 30000ms").
-	ErrTimeout = errors.New("timeout")
-	// ErrConnectionFailed means tether could not reach the server or lost it:
-	// a refused or reset TCP connection, a TLS failure, an HTTP 5xx, a stdio
-	// command that exited.
-	ErrConnectionFailed = errors.New("connection failed")
-	// ErrInvalidResponse means the server answered, but not with valid MCP: a
-	// body that is not JSON-RPC, an HTTP 404 on the MCP path, a bad
-	// initialize result, a message over the size cap.
-	ErrInvalidResponse = errors.New("invalid MCP response")
-	// ErrRefused means tether's own policy refused the connection before it
-	// was made: the network policy (the error then also wraps
-	// [netguard.ErrRefused]) or the stdio allow-list.
-	ErrRefused = errors.New("refused by policy")
-	// ErrAuthRejected means the server answered HTTP 401 or 403. The
-	// [*Error] carries the WWW-Authenticate header, which names the OAuth
-	// protected resource metadata to start an authorization from.
-	ErrAuthRejected = errors.New("authentication rejected")
-	// ErrServerError means the server answered a request with a JSON-RPC
-	// error (an unknown tool, invalid arguments, a failed handshake). The
-	// [*jsonrpc.Error] is in the chain. A tool that fails is not this: its
-	// result comes back with IsError set.
-	ErrServerError = errors.New("server error")
-)
-
-// Error is the error type of this package. Its message is meant to be shown
-// to the user who registered the server; it never contains a secret or a
-// header value.
+// Error is the error type of this package: every error returned by
+// [Client.Probe], [Client.CallTool], [Client.Connect], the [Session] methods
+// and the [Pool] is one. Its Kind is one of registry's ErrUpstream*
+// sentinels (test with [errors.Is]); its message begins with the kind's
+// text and says what happened in words a user can act on ("invalid MCP
+// response: server returned HTTP 404 for POST https://mcp.example.com/mcp").
+// It never contains a secret or a header value.
 type Error struct {
-	// Kind is one of the package's sentinels.
+	// Kind is one of registry's ErrUpstream* sentinels. An
+	// ErrUpstreamAuth error carries the WWW-Authenticate header; an
+	// ErrUpstreamError one has the server's [*jsonrpc.Error] in its chain.
 	Kind error
 	// Transport is the transport the failure happened on ("" when the
 	// connection was refused before a transport was tried).
@@ -78,7 +51,7 @@ type Error struct {
 func (e *Error) Error() string { return e.msg }
 
 // Unwrap returns the sentinel and the underlying cause, so both
-// errors.Is(err, ErrRefused) and errors.Is(err, netguard.ErrRefused) work.
+// errors.Is(err, registry.ErrUpstreamRefused) and errors.Is(err, netguard.ErrRefused) work.
 func (e *Error) Unwrap() []error {
 	if e.cause == nil {
 		return []error{e.Kind}
@@ -124,51 +97,51 @@ func classifyRaw(ctx context.Context, err error, tr *tracker, mark uint64) *Erro
 		return done
 	}
 	if fatal := tr.fatalErr(); fatal != nil {
-		return newError(ErrInvalidResponse, fatal, "%s", fatal.Error())
+		return newError(registry.ErrUpstreamInvalid, fatal, "%s", fatal.Error())
 	}
 	var refused *netguard.RefusedError
 	if errors.As(err, &refused) {
-		return &Error{Kind: ErrRefused, cause: err, msg: refusedText(refused)}
+		return &Error{Kind: registry.ErrUpstreamRefused, cause: err, msg: refusedText(refused)}
 	}
 	if errors.Is(err, netguard.ErrRefused) {
-		return &Error{Kind: ErrRefused, cause: err, msg: "refused by network policy"}
+		return &Error{Kind: registry.ErrUpstreamRefused, cause: err, msg: "refused by network policy"}
 	}
 	if f := tr.authSince(mark); f != nil {
-		e := newError(ErrAuthRejected, err, "HTTP %d for %s %s", f.status, f.method, f.url)
+		e := newError(registry.ErrUpstreamAuth, err, "HTTP %d for %s %s", f.status, f.method, f.url)
 		e.HTTPStatus, e.WWWAuthenticate = f.status, f.wwwAuthenticate
 		return e
 	}
 	var tc *timeoutCause
 	if ctx.Err() != nil && errors.As(context.Cause(ctx), &tc) {
-		return newError(ErrTimeout, context.DeadlineExceeded, "%s", tc.Error())
+		return newError(registry.ErrUpstreamTimeout, context.DeadlineExceeded, "%s", tc.Error())
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return newError(ErrTimeout, context.DeadlineExceeded, "the caller's deadline passed before the server answered")
+		return newError(registry.ErrUpstreamTimeout, context.DeadlineExceeded, "the caller's deadline passed before the server answered")
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return &Error{Kind: ErrConnectionFailed, cause: context.Canceled, msg: "connection failed: cancelled"}
+		return &Error{Kind: registry.ErrUpstreamConnection, cause: context.Canceled, msg: "connection failed: cancelled"}
 	}
 	if isNetTimeout(err) {
 		// A transport-level timeout (response headers, dial) that fired
 		// just before the context's deadline: the same story for the user.
-		return newError(ErrTimeout, err, "%s", (&timeoutCause{d: tr.timeout}).Error())
+		return newError(registry.ErrUpstreamTimeout, err, "%s", (&timeoutCause{d: tr.timeout}).Error())
 	}
 	if f := tr.failureSince(mark); f != nil {
 		return f.toError(err)
 	}
 	if x := tr.exited(); x != "" {
-		return newError(ErrConnectionFailed, err, "%s", x)
+		return newError(registry.ErrUpstreamConnection, err, "%s", x)
 	}
 	if msg, ok := networkText(err); ok {
-		return newError(ErrConnectionFailed, err, "%s", msg)
+		return newError(registry.ErrUpstreamConnection, err, "%s", msg)
 	}
 	if rpcErr := serverRPCError(err); rpcErr != nil {
-		return newError(ErrServerError, err, "%s (code %d)", rpcErr.Message, rpcErr.Code)
+		return newError(registry.ErrUpstreamError, err, "%s (code %d)", rpcErr.Message, rpcErr.Code)
 	}
 	if tr.hasResponded() {
-		return newError(ErrInvalidResponse, err, "%s", err.Error())
+		return newError(registry.ErrUpstreamInvalid, err, "%s", err.Error())
 	}
-	return newError(ErrConnectionFailed, err, "%s", err.Error())
+	return newError(registry.ErrUpstreamConnection, err, "%s", err.Error())
 }
 
 // sdkMarkers are the go-sdk's internal jsonrpc2 sentinels. They are

@@ -40,7 +40,7 @@ func TestProbeFailures(t *testing.T) {
 	}{
 		{
 			name: "html page", transport: registry.TransportHTTP, handler: html,
-			want: ErrInvalidResponse, status: 200,
+			want: registry.ErrUpstreamInvalid, status: 200,
 			contains: []string{
 				`invalid MCP response: server answered POST http://127.0.0.1:`,
 				`with Content-Type "text/html; charset=utf-8", not JSON or an event stream`,
@@ -52,12 +52,12 @@ func TestProbeFailures(t *testing.T) {
 		},
 		{
 			name: "not found", transport: registry.TransportStreamableHTTP, handler: http.NotFoundHandler(),
-			want: ErrInvalidResponse, status: 404,
+			want: registry.ErrUpstreamInvalid, status: 404,
 			contains: []string{"invalid MCP response: server returned HTTP 404 for POST http://127.0.0.1:"},
 		},
 		{
 			name: "not found anywhere", transport: registry.TransportSSE, handler: http.NotFoundHandler(),
-			want: ErrInvalidResponse, status: 404,
+			want: registry.ErrUpstreamInvalid, status: 404,
 			contains: []string{
 				"invalid MCP response: server returned HTTP 404 for GET http://127.0.0.1:",
 				"streamable HTTP fallback: server returned HTTP 404 for POST",
@@ -69,20 +69,20 @@ func TestProbeFailures(t *testing.T) {
 			handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				http.Error(w, "boom", http.StatusBadGateway)
 			}),
-			want: ErrConnectionFailed, status: 502,
+			want: registry.ErrUpstreamConnection, status: 502,
 			contains: []string{"connection failed: server returned HTTP 502 for POST"},
 			// 5xx says nothing about which transport the server speaks.
 			methods: []string{"POST", "POST"},
 		},
 		{
 			name: "unauthorized streamable", transport: registry.TransportHTTP, handler: unauthorized,
-			want: ErrAuthRejected, status: 401,
+			want: registry.ErrUpstreamAuth, status: 401,
 			contains: []string{"authentication rejected: HTTP 401 for POST http://127.0.0.1:"},
 			methods:  []string{"POST", "POST"}, // no fallback after a 401
 		},
 		{
 			name: "unauthorized sse", transport: registry.TransportSSE, handler: unauthorized,
-			want: ErrAuthRejected, status: 401,
+			want: registry.ErrUpstreamAuth, status: 401,
 			contains: []string{"authentication rejected: HTTP 401 for GET http://127.0.0.1:"},
 			methods:  []string{"GET"},
 		},
@@ -91,12 +91,12 @@ func TestProbeFailures(t *testing.T) {
 			handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				http.Error(w, "no", http.StatusForbidden)
 			}),
-			want: ErrAuthRejected, status: 403,
+			want: registry.ErrUpstreamAuth, status: 403,
 			contains: []string{"authentication rejected: HTTP 403 for GET http://127.0.0.1:"},
 		},
 		{
 			name: "websocket endpoint that is plain HTTP", transport: registry.TransportWebSocket, handler: html,
-			want:     ErrInvalidResponse,
+			want:     registry.ErrUpstreamInvalid,
 			contains: []string{"invalid MCP response:", "101", "200"},
 		},
 	}
@@ -117,7 +117,7 @@ func TestProbeFailures(t *testing.T) {
 			}
 			e := asError(t, err)
 			assert.Equal(t, tt.status, e.HTTPStatus)
-			if tt.want == ErrAuthRejected && tt.transport != registry.TransportWebSocket {
+			if tt.want == registry.ErrUpstreamAuth && tt.transport != registry.TransportWebSocket {
 				assert.Contains(t, e.WWWAuthenticate, `resource_metadata="https://mcp.example.com/`)
 			}
 			if tt.methods != nil {
@@ -147,7 +147,7 @@ func TestProbeRefusedByNetworkPolicy(t *testing.T) {
 			// No AllowCIDRs: loopback is refused like any internal address.
 			c := New(Options{Guard: netguard.New(netguard.Options{})})
 			_, err := c.Probe(ctxT(t), httpConn(tt.transport, tt.endpoint))
-			require.ErrorIs(t, err, ErrRefused)
+			require.ErrorIs(t, err, registry.ErrUpstreamRefused)
 			require.ErrorIs(t, err, netguard.ErrRefused)
 			assert.Contains(t, err.Error(), "refused by network policy: ")
 			assert.Contains(t, err.Error(), tt.contains)
@@ -170,7 +170,7 @@ func TestProbeRefusedAtDialTime(t *testing.T) {
 	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
 	require.NoError(t, err)
 	_, err = c.Probe(ctxT(t), httpConn(registry.TransportHTTP, "http://rebind.example:"+port+"/mcp"))
-	require.ErrorIs(t, err, ErrRefused)
+	require.ErrorIs(t, err, registry.ErrUpstreamRefused)
 	require.ErrorIs(t, err, netguard.ErrRefused)
 	// The refusal names the host as given, not where it resolved to.
 	assert.Equal(t, "refused by network policy: host rebind.example resolves to a loopback address", err.Error())
@@ -186,7 +186,7 @@ func TestProbeConnectionRefused(t *testing.T) {
 	conn.Secrets = registry.Sensitive{"key": "an0ther-s3cret"}
 
 	_, err := c.Probe(ctxT(t), conn)
-	require.ErrorIs(t, err, ErrConnectionFailed)
+	require.ErrorIs(t, err, registry.ErrUpstreamConnection)
 	assert.Contains(t, err.Error(), "connection failed: dial tcp "+addr+": connect: connection refused")
 	assert.NotContains(t, err.Error(), "sup3rs3cret")
 	assert.NotContains(t, err.Error(), "an0ther-s3cret")
@@ -219,7 +219,7 @@ func TestProbeTimeout(t *testing.T) {
 			start := time.Now()
 			_, err := c.Probe(ctxT(t), conn)
 			t.Logf("probe ended after %v", time.Since(start).Round(time.Millisecond))
-			require.ErrorIs(t, err, ErrTimeout)
+			require.ErrorIs(t, err, registry.ErrUpstreamTimeout)
 			assert.Equal(t, "timeout: no answer within 1000ms", err.Error())
 		})
 	}
@@ -262,7 +262,7 @@ func TestProbeTimeoutAfterHandshake(t *testing.T) {
 
 			// The connection's timeout ended it, not ctxT's 20 s.
 			_, err := c.Probe(ctxT(t), conn)
-			require.ErrorIs(t, err, ErrTimeout)
+			require.ErrorIs(t, err, registry.ErrUpstreamTimeout)
 			assert.Equal(t, "timeout: no answer within 1000ms", err.Error())
 		})
 	}
@@ -271,10 +271,10 @@ func TestProbeTimeoutAfterHandshake(t *testing.T) {
 func TestErrorUnwrap(t *testing.T) {
 	t.Parallel()
 	cause := &netguard.RefusedError{Reason: "x"}
-	e := &Error{Kind: ErrRefused, cause: cause, msg: "refused by network policy: x"}
-	assert.ErrorIs(t, e, ErrRefused)
+	e := &Error{Kind: registry.ErrUpstreamRefused, cause: cause, msg: "refused by network policy: x"}
+	assert.ErrorIs(t, e, registry.ErrUpstreamRefused)
 	assert.ErrorIs(t, e, netguard.ErrRefused)
-	assert.NotErrorIs(t, e, ErrTimeout)
+	assert.NotErrorIs(t, e, registry.ErrUpstreamTimeout)
 	var re *netguard.RefusedError
 	assert.True(t, errors.As(e, &re))
 	wrapped := fmt.Errorf("probe: %w", e)
@@ -319,7 +319,7 @@ func TestFallbackSharesTheTimeout(t *testing.T) {
 	conn := httpConn(registry.TransportHTTP, srv.URL)
 	conn.TimeoutMS = 1000
 	_, err := c.Probe(ctxT(t), conn)
-	require.ErrorIs(t, err, ErrTimeout)
+	require.ErrorIs(t, err, registry.ErrUpstreamTimeout)
 	assert.Contains(t, err.Error(), "timeout: no answer within 1000ms (after streamable HTTP failed: server returned HTTP 404 for POST")
 	assert.Contains(t, rec.methods(), "GET", "the fallback was tried")
 

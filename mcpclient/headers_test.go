@@ -80,7 +80,7 @@ func TestHeadersNotSentAcrossOrigins(t *testing.T) {
 	c := newTestClient(t, Options{})
 
 	_, err := c.Probe(ctxT(t), credentialed(registry.TransportHTTP, srv.URL+"/mcp"))
-	require.ErrorIs(t, err, ErrRefused)
+	require.ErrorIs(t, err, registry.ErrUpstreamRefused)
 	assert.Contains(t, err.Error(), "leaves the origin of a request that carries credentials")
 	assert.NotContains(t, err.Error(), "secret")
 	for _, r := range otherRec.requests() {

@@ -12,7 +12,7 @@ import (
 // reads plain JSON responses with io.ReadAll and has its own, larger caps on
 // SSE events and stdio lines that fail without saying why; these readers
 // trip first and record the reason on the tracker, so the failure is
-// reported as ErrInvalidResponse "response larger than 8 MiB".
+// reported as registry.ErrUpstreamInvalid "response larger than 8 MiB".
 
 // sdkSlack is added to the cap when configuring the go-sdk's own limits, so
 // ours always trip first and the reason is known.

@@ -58,9 +58,9 @@ func TestProbeOversizedToolList(t *testing.T) {
 			c := newTestClient(t, Options{MaxMessageBytes: limit})
 
 			// An oversized message fails at once, not at the timeout: the
-			// error is the cap, not ErrTimeout.
+			// error is the cap, not registry.ErrUpstreamTimeout.
 			_, err := c.Probe(ctxT(t), httpConn(tt.transport, endpoint))
-			require.ErrorIs(t, err, ErrInvalidResponse)
+			require.ErrorIs(t, err, registry.ErrUpstreamInvalid)
 			assert.Equal(t, "invalid MCP response: response larger than 64 KiB", err.Error())
 		})
 	}
@@ -71,7 +71,7 @@ func TestProbeOversizedToolList(t *testing.T) {
 			Transport: registry.TransportStdio, Command: stdioFixture,
 			Args: []string{stdioServerArg, "big"}, TimeoutMS: 10000,
 		})
-		require.ErrorIs(t, err, ErrInvalidResponse)
+		require.ErrorIs(t, err, registry.ErrUpstreamInvalid)
 		assert.Equal(t, "invalid MCP response: response larger than 64 KiB", err.Error())
 	})
 	t.Run("under the limit", func(t *testing.T) {

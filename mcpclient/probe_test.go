@@ -131,12 +131,12 @@ func TestProbeStdio(t *testing.T) {
 }
 
 // assertProbe checks what every probe of newTestServer must report.
-func assertProbe(t *testing.T, res *ProbeResult, serverName string) {
+func assertProbe(t *testing.T, res *registry.ProbeResult, serverName string) {
 	t.Helper()
-	assert.Equal(t, ServerInfo{Name: serverName, Title: "Test " + serverName, Version: "1.2.3"}, res.ServerInfo)
+	assert.Equal(t, registry.ServerInfo{Name: serverName, Title: "Test " + serverName, Version: "1.2.3"}, res.ServerInfo)
 	assert.NotEmpty(t, res.ProtocolVersion)
 	assert.Positive(t, res.Latency)
-	byName := map[string]Tool{}
+	byName := map[string]registry.ToolSpec{}
 	for _, tool := range res.Tools {
 		byName[tool.Name] = tool
 	}

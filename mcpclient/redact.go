@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/registry"
 )
 
 // Everything a server sends back passes through the connection's redactor
@@ -98,7 +99,7 @@ func (r *redactor) object(m map[string]any) map[string]any {
 
 // tool redacts a tool as listed: its names, description, schemas and
 // annotations.
-func (r *redactor) tool(t Tool) Tool {
+func (r *redactor) tool(t registry.ToolSpec) registry.ToolSpec {
 	if !r.active() {
 		return t
 	}

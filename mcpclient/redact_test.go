@@ -106,7 +106,7 @@ func TestProbeRedactsReflectedSecrets(t *testing.T) {
 	assert.Equal(t, "Echo ***", res.ServerInfo.Title)
 	assert.Equal(t, "***", res.ServerInfo.Version)
 	require.Len(t, res.Tools, 2)
-	byName := map[string]Tool{}
+	byName := map[string]registry.ToolSpec{}
 	for _, tool := range res.Tools {
 		byName[tool.Name] = tool
 	}
@@ -120,8 +120,8 @@ func TestProbeRedactsReflectedSecrets(t *testing.T) {
 	// What holds no secret is left alone.
 	assert.Equal(t, "Reports what it was sent", byName["whoami"].Description)
 
-	// The registry's view of the same probe.
-	pr, err := Prober{Client: c}.Probe(ctxT(t), reflectedConn(srv.URL))
+	// The same probe again, as the registry sees it.
+	pr, err := c.Probe(ctxT(t), reflectedConn(srv.URL))
 	require.NoError(t, err)
 	assertRedacted(t, pr)
 }
@@ -134,7 +134,7 @@ func TestCallRedactsReflectedSecrets(t *testing.T) {
 	srv, _ := serve(t, reflectingHandler())
 	c := newTestClient(t, Options{})
 
-	res, err := c.Call(ctxT(t), reflectedConn(srv.URL), "whoami", nil)
+	res, err := c.call(ctxT(t), reflectedConn(srv.URL), "whoami", nil)
 	require.NoError(t, err)
 	require.False(t, res.IsError)
 	assertRedacted(t, res)
@@ -147,8 +147,8 @@ func TestCallRedactsReflectedSecrets(t *testing.T) {
 	assert.EqualValues(t, 3, sc["count"], "values without secrets pass unchanged")
 	assert.Equal(t, "*** | *** | *** | ***", res.Meta["echo"])
 
-	// Through the registry adapter as well.
-	out, err := Prober{Client: c}.CallTool(ctxT(t), reflectedConn(srv.URL), "whoami", nil)
+	// As registry.Prober: the result as a JSON object.
+	out, err := c.CallTool(ctxT(t), reflectedConn(srv.URL), "whoami", nil)
 	require.NoError(t, err)
 	assertRedacted(t, out)
 

@@ -161,12 +161,12 @@ func (s *Session) Transport() registry.Transport { return s.transport }
 
 // ServerInfo returns what the server said about itself, redacted of the
 // connection's secrets.
-func (s *Session) ServerInfo() ServerInfo {
+func (s *Session) ServerInfo() registry.ServerInfo {
 	res := s.cs.InitializeResult()
 	if res == nil || res.ServerInfo == nil {
-		return ServerInfo{}
+		return registry.ServerInfo{}
 	}
-	return ServerInfo{
+	return registry.ServerInfo{
 		Name:    s.red.redact(res.ServerInfo.Name),
 		Version: s.red.redact(res.ServerInfo.Version),
 		Title:   s.red.redact(res.ServerInfo.Title),
@@ -197,11 +197,11 @@ func (s *Session) opContext(ctx context.Context) (context.Context, context.Cance
 // cursor seen before ends the listing. A listing cut short returns the tools
 // seen so far, not an error: a server that pages forever still has tools.
 // Tools are redacted of the connection's secrets.
-func (s *Session) ListTools(ctx context.Context) ([]Tool, error) {
+func (s *Session) ListTools(ctx context.Context) ([]registry.ToolSpec, error) {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
 	mark := s.tr.mark()
-	tools := []Tool{}
+	tools := []registry.ToolSpec{}
 	seen := map[string]bool{}
 	cursor := ""
 	for page := 1; ; page++ {
@@ -230,7 +230,7 @@ func (s *Session) ListTools(ctx context.Context) ([]Tool, error) {
 
 // CallTool calls one tool. A tool that fails is a result with IsError set,
 // not an error; errors are protocol and transport failures (an unknown
-// tool, for instance, is ErrServerError). The result is redacted of the
+// tool, for instance, is registry.ErrUpstreamError). The result is redacted of the
 // connection's secrets: the agent that asked is the tenant's, but secrets
 // are write-only, and what a model reads ends up in transcripts and logs.
 func (s *Session) CallTool(ctx context.Context, name string, args map[string]any) (*mcp.CallToolResult, error) {
@@ -248,7 +248,7 @@ func (s *Session) CallTool(ctx context.Context, name string, args map[string]any
 	}
 	clean, err := s.red.result(res)
 	if err != nil {
-		return nil, newError(ErrInvalidResponse, err, "tool result could not be redacted: %s", s.red.redact(err.Error()))
+		return nil, newError(registry.ErrUpstreamInvalid, err, "tool result could not be redacted: %s", s.red.redact(err.Error()))
 	}
 	return clean, nil
 }
@@ -275,8 +275,8 @@ func (s *Session) Close() error {
 }
 
 // convertTool turns the SDK's tool into plain JSON objects.
-func convertTool(t *mcp.Tool) Tool {
-	out := Tool{
+func convertTool(t *mcp.Tool) registry.ToolSpec {
+	out := registry.ToolSpec{
 		Name:         t.Name,
 		Title:        t.Title,
 		Description:  t.Description,

@@ -48,26 +48,26 @@ var (
 // checkStdio applies the stdio policy before anything starts.
 func (c *Client) checkStdio(conn *registry.Connection) error {
 	if !c.stdio.Enabled() {
-		return &Error{Kind: ErrRefused, msg: "refused by policy: stdio connections are disabled on this server (see --stdio-commands)"}
+		return &Error{Kind: registry.ErrUpstreamRefused, msg: "refused by policy: stdio connections are disabled on this server (see --stdio-commands)"}
 	}
 	if err := c.stdio.Check(conn.Command, conn.Args); err != nil {
-		return &Error{Kind: ErrRefused, msg: "refused by policy: " + err.Error() + " (see --stdio-commands)"}
+		return &Error{Kind: registry.ErrUpstreamRefused, msg: "refused by policy: " + err.Error() + " (see --stdio-commands)"}
 	}
 	for name := range conn.Secrets {
 		upper := strings.ToUpper(name)
 		if reservedEnv[upper] {
-			return &Error{Kind: ErrRefused, msg: fmt.Sprintf("refused by policy: secret %q cannot be passed to a stdio command: tether sets %s itself", name, upper)}
+			return &Error{Kind: registry.ErrUpstreamRefused, msg: fmt.Sprintf("refused by policy: secret %q cannot be passed to a stdio command: tether sets %s itself", name, upper)}
 		}
 		denied := deniedEnv[upper]
 		for _, p := range deniedEnvPrefixes {
 			denied = denied || strings.HasPrefix(upper, p)
 		}
 		if denied {
-			return &Error{Kind: ErrRefused, msg: fmt.Sprintf("refused by policy: secret %q cannot be passed to a stdio command: it would change which code the command runs", name)}
+			return &Error{Kind: registry.ErrUpstreamRefused, msg: fmt.Sprintf("refused by policy: secret %q cannot be passed to a stdio command: it would change which code the command runs", name)}
 		}
 	}
 	if c.sandbox == nil {
-		return &Error{Kind: ErrRefused, msg: "refused by policy: stdio connections run only in the sandbox, which is not available on this server (see --stdio-user)"}
+		return &Error{Kind: registry.ErrUpstreamRefused, msg: "refused by policy: stdio connections run only in the sandbox, which is not available on this server (see --stdio-user)"}
 	}
 	return nil
 }
@@ -107,7 +107,7 @@ func (c *Client) startStdio(conn *registry.Connection, tr *tracker, red *redacto
 	cmd, err := c.sandbox.Command(conn.Command, conn.Args, env, home)
 	if err != nil {
 		undo()
-		return nil, newError(ErrConnectionFailed, err, "could not start %s: %s", conn.Command, startProblem(err))
+		return nil, newError(registry.ErrUpstreamConnection, err, "could not start %s: %s", conn.Command, startProblem(err))
 	}
 
 	stdinR, stdinW, err := os.Pipe()
@@ -141,7 +141,7 @@ func (c *Client) startStdio(conn *registry.Connection, tr *tracker, red *redacto
 		stdinW.Close()
 		stdoutR.Close()
 		undo()
-		return nil, newError(ErrConnectionFailed, err, "could not start %s: %s", conn.Command, startProblem(err))
+		return nil, newError(registry.ErrUpstreamConnection, err, "could not start %s: %s", conn.Command, startProblem(err))
 	}
 
 	exited := make(chan struct{})
@@ -186,7 +186,7 @@ func (s *stdioSlots) acquire(tenant string) (release func(), err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.max > 0 && s.running[tenant] >= s.max {
-		return nil, &Error{Kind: ErrRefused, msg: fmt.Sprintf(
+		return nil, &Error{Kind: registry.ErrUpstreamRefused, msg: fmt.Sprintf(
 			"refused by policy: this tenant already runs %d stdio servers, the most this server allows at once; close or delete some and retry", s.max)}
 	}
 	if s.running == nil {

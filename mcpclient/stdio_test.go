@@ -33,7 +33,7 @@ func TestStdioEnvironment(t *testing.T) {
 	conn.Secrets = registry.Sensitive{"API_KEY": "s3cret-value", "mixed.Name-1": "x"}
 	c := newTestClient(t, Options{})
 
-	res, err := c.Call(ctxT(t), conn, "env", nil)
+	res, err := c.call(ctxT(t), conn, "env", nil)
 	require.NoError(t, err)
 	require.False(t, res.IsError)
 	var out envOut
@@ -96,7 +96,7 @@ func TestStdioRefused(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := New(Options{Guard: testGuard(), StdioCommands: tt.allowed, Sandbox: testSandbox})
 			_, err := c.Probe(ctxT(t), tt.conn)
-			require.ErrorIs(t, err, ErrRefused)
+			require.ErrorIs(t, err, registry.ErrUpstreamRefused)
 			assert.Contains(t, err.Error(), tt.contains)
 			assert.NotContains(t, err.Error(), "/tmp/evil.so")
 			_, statErr := os.Stat(marker)
@@ -111,7 +111,7 @@ func TestStdioFailures(t *testing.T) {
 		t.Parallel()
 		c := newTestClient(t, Options{})
 		_, err := c.Probe(ctxT(t), stdioConn(t, "crash"))
-		require.ErrorIs(t, err, ErrConnectionFailed)
+		require.ErrorIs(t, err, registry.ErrUpstreamConnection)
 		assert.Equal(t, "connection failed: the stdio server exited (exit status 3): Error: the API_KEY variable is not set", err.Error())
 	})
 	t.Run("command not found", func(t *testing.T) {
@@ -119,7 +119,7 @@ func TestStdioFailures(t *testing.T) {
 		missing := filepath.Join(t.TempDir(), "no-such-server")
 		c := New(Options{Guard: testGuard(), StdioCommands: []string{missing}, Sandbox: testSandbox})
 		_, err := c.Probe(ctxT(t), &registry.Connection{Transport: registry.TransportStdio, Command: missing})
-		require.ErrorIs(t, err, ErrConnectionFailed)
+		require.ErrorIs(t, err, registry.ErrUpstreamConnection)
 		assert.Contains(t, err.Error(), "could not start "+missing+": no such file")
 	})
 	t.Run("silent server is killed at the timeout", func(t *testing.T) {
@@ -130,7 +130,7 @@ func TestStdioFailures(t *testing.T) {
 		c := newTestClient(t, Options{})
 
 		_, err := c.Probe(ctxT(t), conn)
-		require.ErrorIs(t, err, ErrTimeout)
+		require.ErrorIs(t, err, registry.ErrUpstreamTimeout)
 		// Killed and reaped: nothing runs with the marker any more.
 		assert.Eventually(t, func() bool { return sandboxtest.Processes(marker) == 0 }, time.Minute, 20*time.Millisecond)
 	})
@@ -150,7 +150,7 @@ func TestStdioSandboxed(t *testing.T) {
 	conn := &registry.Connection{Transport: registry.TransportStdio, Command: "/bin/sh", Args: []string{"-c", script}, TimeoutMS: 10000}
 	c := newTestClient(t, Options{StdioCommands: []string{"/bin/sh"}})
 	_, err := c.Probe(ctxT(t), conn)
-	require.ErrorIs(t, err, ErrConnectionFailed)
+	require.ErrorIs(t, err, registry.ErrUpstreamConnection)
 	assert.Contains(t, err.Error(), "NoNewPrivs:1 readable:[]")
 	assert.Contains(t, err.Error(), "pid=1 ")
 	if os.Geteuid() == 0 {
@@ -167,7 +167,7 @@ func TestStdioStderrRedactedBeforeCut(t *testing.T) {
 	conn.Secrets = registry.Sensitive{"SECRET_VALUE": secret}
 	c := newTestClient(t, Options{})
 	_, err := c.Probe(ctxT(t), conn)
-	require.ErrorIs(t, err, ErrConnectionFailed)
+	require.ErrorIs(t, err, registry.ErrUpstreamConnection)
 	assert.Contains(t, err.Error(), "***zzz")
 	for i := 0; i+8 <= len(secret); i++ {
 		assert.NotContains(t, err.Error(), secret[i:i+8])
@@ -186,7 +186,7 @@ func TestStdioPerTenantCap(t *testing.T) {
 	require.NoError(t, err)
 
 	_, err = c.Probe(ctxT(t), a)
-	require.ErrorIs(t, err, ErrRefused)
+	require.ErrorIs(t, err, registry.ErrUpstreamRefused)
 	assert.Contains(t, err.Error(), "already runs 1 stdio servers")
 
 	b := stdioConn(t)
@@ -206,7 +206,7 @@ func TestStdioFixedArgs(t *testing.T) {
 	_, err := c.Probe(ctxT(t), stdioConn(t))
 	require.NoError(t, err)
 	_, err = c.Probe(ctxT(t), stdioConn(t, "crash"))
-	require.ErrorIs(t, err, ErrRefused)
+	require.ErrorIs(t, err, registry.ErrUpstreamRefused)
 	assert.Contains(t, err.Error(), "--stdio-args fixed")
 }
 
@@ -215,6 +215,6 @@ func TestStdioNeedsSandbox(t *testing.T) {
 	t.Parallel()
 	c := New(Options{Guard: testGuard(), StdioCommands: []string{stdioFixture}})
 	_, err := c.Probe(ctxT(t), stdioConn(t))
-	require.ErrorIs(t, err, ErrRefused)
+	require.ErrorIs(t, err, registry.ErrUpstreamRefused)
 	assert.Contains(t, err.Error(), "sandbox")
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/tether-dev/tether/registry"
 )
 
 // tracker records what one transport attempt saw of the server: HTTP
@@ -130,12 +132,12 @@ func (f *httpFailure) toError(cause error) *Error {
 	var e *Error
 	switch {
 	case f.contentType != "":
-		e = newError(ErrInvalidResponse, cause, "server answered %s %s with Content-Type %q, %s",
+		e = newError(registry.ErrUpstreamInvalid, cause, "server answered %s %s with Content-Type %q, %s",
 			f.method, f.url, f.contentType, wantedBody(f.method))
 	case f.status >= 500 || f.status == 429:
-		e = newError(ErrConnectionFailed, cause, "server returned HTTP %d for %s %s", f.status, f.method, f.url)
+		e = newError(registry.ErrUpstreamConnection, cause, "server returned HTTP %d for %s %s", f.status, f.method, f.url)
 	default:
-		e = newError(ErrInvalidResponse, cause, "server returned HTTP %d for %s %s", f.status, f.method, f.url)
+		e = newError(registry.ErrUpstreamInvalid, cause, "server returned HTTP %d for %s %s", f.status, f.method, f.url)
 	}
 	e.HTTPStatus = f.status
 	e.notSpoken = f.notSpoken

@@ -44,24 +44,56 @@ func errorf(kind error, format string, args ...any) error {
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 
-// Failures talking to a customer's MCP server. mcpclient's errors wrap
-// these so the server can map them without knowing the client.
+// The registry's refusals of an agent's or a test's call.
 var (
-	// ErrUpstreamTimeout: the server did not answer within the connection's timeout.
-	ErrUpstreamTimeout = errors.New("MCP server timed out")
-	// ErrUpstreamConnection: tether could not connect, or the connection broke.
-	ErrUpstreamConnection = errors.New("could not connect to the MCP server")
-	// ErrUpstreamInvalid: the server answered, but not with valid MCP.
-	ErrUpstreamInvalid = errors.New("invalid MCP response")
-	// ErrUpstreamRefused: tether's network policy refused the connection.
-	ErrUpstreamRefused = errors.New("refused by network policy")
-	// ErrUpstreamAuth: the server rejected tether's credentials.
-	ErrUpstreamAuth = errors.New("MCP server rejected the credentials")
 	// ErrToolUnavailable: no enabled tool with that slug on the connection.
 	ErrToolUnavailable = errors.New("tool unavailable")
 	// ErrNotActive: the connection is not in a state that allows the operation.
 	ErrNotActive = errors.New("connection not active")
 )
 
-// ErrUpstreamError: the server answered a request with a JSON-RPC error.
-var ErrUpstreamError = errors.New("the MCP server answered with an error")
+// Failures talking to a customer's MCP server: the one taxonomy of them.
+// mcpclient's errors carry one of these as their Kind, and their messages
+// begin with its text ("timeout: no answer within 2000ms"); the server maps
+// them to each dialect's codes, the gateway words them for agents.
+var (
+	// ErrUpstreamTimeout: the server did not answer within the
+	// connection's timeout.
+	ErrUpstreamTimeout = errors.New("timeout")
+	// ErrUpstreamConnection: tether could not reach the server or lost it:
+	// a refused or reset TCP connection, a TLS failure, an HTTP 5xx, a
+	// stdio command that exited.
+	ErrUpstreamConnection = errors.New("connection failed")
+	// ErrUpstreamInvalid: the server answered, but not with valid MCP: a
+	// body that is not JSON-RPC, an HTTP 404 on the MCP path, a message
+	// over the size cap, more tools than a connection may keep.
+	ErrUpstreamInvalid = errors.New("invalid MCP response")
+	// ErrUpstreamRefused: tether's own policy refused the connection before
+	// it was made ("refused by network policy: …", which also wraps
+	// netguard.ErrRefused, or "refused by policy: …" for stdio).
+	ErrUpstreamRefused = errors.New("refused")
+	// ErrUpstreamAuth: the server rejected tether's credentials (HTTP 401
+	// or 403), or the connection has no usable OAuth grant.
+	ErrUpstreamAuth = errors.New("authentication rejected")
+	// ErrUpstreamError: the server answered a request with a JSON-RPC
+	// error (an unknown tool, invalid arguments, a failed handshake). A
+	// tool that fails is not this: its result comes back with isError.
+	ErrUpstreamError = errors.New("server error")
+)
+
+// upstreamKinds are the ErrUpstream* sentinels, most specific first.
+var upstreamKinds = []error{
+	ErrUpstreamTimeout, ErrUpstreamRefused, ErrUpstreamAuth,
+	ErrUpstreamInvalid, ErrUpstreamError, ErrUpstreamConnection,
+}
+
+// UpstreamKind returns the ErrUpstream* sentinel err wraps, or nil when err
+// is not a failure of a customer's server.
+func UpstreamKind(err error) error {
+	for _, k := range upstreamKinds {
+		if errors.Is(err, k) {
+			return k
+		}
+	}
+	return nil
+}

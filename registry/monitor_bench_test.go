@@ -46,7 +46,7 @@ func BenchmarkHealthMonitor1000(b *testing.B) {
 	b.Cleanup(func() { st.Close() })
 	guard := netguard.New(netguard.Options{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	client := mcpclient.New(mcpclient.Options{Guard: guard})
-	svc := registry.NewService(registry.Options{Store: st, URLs: guard, Prober: mcpclient.Prober{Client: client}})
+	svc := registry.NewService(registry.Options{Store: st, URLs: guard, Prober: client})
 	b.Cleanup(svc.Close)
 	tenant, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "00000000-0000-4000-8000-000000000001", Name: "bench"})
 	if err != nil {

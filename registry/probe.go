@@ -11,13 +11,17 @@ import (
 	"time"
 )
 
-// ToolSpec is a tool as a server lists it.
+// ToolSpec is a tool as a server lists it. Schemas and annotations are
+// plain JSON objects.
 type ToolSpec struct {
 	Name         string
 	Title        string
 	Description  string
 	InputSchema  map[string]any
 	OutputSchema map[string]any
+	// Annotations are the server's hints about the tool (readOnlyHint,
+	// ...), as listed; the registry does not keep them.
+	Annotations map[string]any
 }
 
 // ServerInfo is what a server says about itself in initialize.
@@ -29,15 +33,19 @@ type ServerInfo struct {
 
 // ProbeResult is the outcome of initialize + a full tools/list.
 type ProbeResult struct {
+	// Transport is the transport that worked: streamable_http, sse,
+	// websocket or stdio (never http, which names a preference).
 	Transport       Transport
 	ServerInfo      ServerInfo
 	ProtocolVersion string
 	Tools           []ToolSpec
-	Latency         time.Duration
+	// Latency is the wall time from the start of the probe to the
+	// complete tool list.
+	Latency time.Duration
 }
 
-// Prober talks to MCP servers (mcpclient implements it). Errors wrap the
-// ErrUpstream* sentinels.
+// Prober talks to MCP servers (mcpclient's Client and Pool implement it).
+// Every error wraps one of the ErrUpstream* sentinels.
 type Prober interface {
 	Probe(ctx context.Context, c *Connection) (*ProbeResult, error)
 	// CallTool calls one tool and returns the raw MCP result object.
