@@ -55,7 +55,8 @@ func (a AgentTool) Callable() bool {
 // (disabled ones included), ordered by slug. A non-empty persona keeps
 // connections for that persona and those for every persona.
 func (s *Service) TenantTools(ctx context.Context, tenantID, persona string) ([]AgentTool, error) {
-	conns, _, err := s.store.ListConnections(ctx, tenantID, ListFilter{})
+	// Agents call tools with these rows: they need the credentials.
+	conns, _, err := s.store.ListConnections(ctx, tenantID, ListFilter{Credentials: true})
 	if err != nil {
 		return nil, err
 	}

@@ -148,6 +148,9 @@ type Connection struct {
 	// OAuth is the OAuth document of an AuthOAuth connection (discovery,
 	// client credentials, tokens), opaque here; see Authorizer.
 	OAuth SecretBlob
+	// Listing is set instead of Headers, Secrets and OAuth on a row read
+	// for a list: lists decrypt nothing. Such a row cannot reach a server.
+	Listing *Listing
 
 	AutoConnect bool
 	Enabled     bool

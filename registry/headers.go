@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"maps"
 	"net/http"
 	"regexp"
 	"strings"
@@ -63,17 +64,61 @@ func IsCredentialHeader(name string) bool {
 	return false
 }
 
+// Listing is what lists show of a connection's credentials, read without
+// decrypting them.
+type Listing struct {
+	// SecretNames are the secrets' names, sorted.
+	SecretNames []string
+	// Headers are the headers as DisplayHeaders shows them.
+	Headers map[string]string
+}
+
 // DisplayHeaders is the headers as responses show them: templates as
 // stored, literal values of credential-looking headers masked.
 func (c *Connection) DisplayHeaders() map[string]string {
+	if c.Listing != nil {
+		return maps.Clone(c.Listing.Headers) // rows read for lists may be shared
+	}
 	out := make(map[string]string, len(c.Headers))
 	for name, value := range c.Headers {
-		if IsCredentialHeader(name) && !onlyTemplates(value) {
-			value = Masked
-		}
-		out[name] = value
+		out[name] = displayValue(name, value)
 	}
 	return out
+}
+
+// SecretNames returns the names of the connection's secrets, sorted
+// (never nil).
+func (c *Connection) SecretNames() []string {
+	if c.Listing != nil {
+		return append([]string{}, c.Listing.SecretNames...)
+	}
+	return c.Secrets.Names()
+}
+
+// displayValue is a header value as responses show it.
+func displayValue(name, value string) string {
+	if IsCredentialHeader(name) && !onlyTemplates(value) {
+		return Masked
+	}
+	return value
+}
+
+// ListingOf is what lists show of c's credentials. shareable reports
+// whether the headers, as shown, hold nothing but names, templates and
+// masks, so that they may be stored unencrypted beside the ciphertext;
+// a literal value that responses show (a header not named like a
+// credential) is not: a list decrypts that row's headers instead.
+func ListingOf(c *Connection) (l Listing, shareable bool) {
+	l = Listing{SecretNames: c.Secrets.Names(), Headers: make(map[string]string, len(c.Headers))}
+	shareable = true
+	for name, value := range c.Headers {
+		shown := displayValue(name, value)
+		if shown != Masked && !onlyTemplates(shown) {
+			shareable = false
+		}
+		l.Headers[name] = shown
+	}
+	return l, shareable
 }
 
 // onlyTemplates reports whether a value holds no literal credential: its

@@ -52,6 +52,10 @@ type ListFilter struct {
 	Status Status
 	Limit  int
 	Offset int
+	// Credentials reads rows in full, decrypting headers, secrets and
+	// OAuth documents (to call their servers); without it rows carry a
+	// Listing instead, and the list decrypts nothing.
+	Credentials bool
 }
 
 // Timeout bounds, in milliseconds.

@@ -35,7 +35,7 @@ func (s *Server) ListMcpServers(ctx context.Context, req gen.ListMcpServersReque
 	for i, c := range conns {
 		data[i] = toMcpServer(c)
 	}
-	return gen.ListMcpServers200JSONResponse{
+	return ferniList{
 		Success:    true,
 		Data:       data,
 		Pagination: gen.Pagination{Total: total, Limit: f.Limit, Offset: f.Offset},

@@ -20,6 +20,7 @@ const (
 // ---- Ferni
 
 func toMcpServer(c *registry.Connection) gen.McpServer {
+	headers, secretNames := shownCredentials(c)
 	m := gen.McpServer{
 		Id:                 c.ID,
 		Name:               registry.NameFromSlug(c.Slug),
@@ -27,9 +28,9 @@ func toMcpServer(c *registry.Connection) gen.McpServer {
 		Status:             gen.ConnectionStatus(c.Status),
 		Transport:          gen.Transport(c.Transport),
 		Endpoint:           strPtr(c.Endpoint),
-		Headers:            c.DisplayHeaders(),
-		HasSecrets:         len(c.Secrets) > 0,
-		SecretNames:        c.Secrets.Names(),
+		Headers:            headers,
+		HasSecrets:         len(secretNames) > 0,
+		SecretNames:        secretNames,
 		AutoConnect:        c.AutoConnect,
 		Enabled:            c.Enabled,
 		Timeout:            c.TimeoutMS,
@@ -47,6 +48,16 @@ func toMcpServer(c *registry.Connection) gen.McpServer {
 		m.Args = &args
 	}
 	return m
+}
+
+// shownCredentials is what a response shows of c's credentials. A row
+// read for a list carries them in its Listing, used as it is: the
+// response only encodes them.
+func shownCredentials(c *registry.Connection) (headers map[string]string, secretNames []string) {
+	if c.Listing != nil {
+		return c.Listing.Headers, c.Listing.SecretNames
+	}
+	return c.DisplayHeaders(), c.SecretNames()
 }
 
 func fromMcpServerCreate(b *gen.McpServerCreate) registry.NewConnection {

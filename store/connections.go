@@ -18,10 +18,17 @@ import (
 
 var _ registry.Store = (*Store)(nil)
 
-const connectionColumns = `id, tenant_id, slug, nickname, description, transport, connected_transport,
-	endpoint, command, args, auth_type, headers_enc, secrets_enc, auto_connect, enabled, timeout_ms,
+// plainColumns are a connection's columns that hold no secret, in the
+// order plainRow reads them.
+const plainColumns = `id, tenant_id, slug, nickname, description, transport, connected_transport,
+	endpoint, command, args, auth_type, auto_connect, enabled, timeout_ms,
 	persona_id, status, status_reason, tools_status, tool_count, connected_at, tools_synced_at,
-	last_refreshed_at, last_used_at, created_at, updated_at, server_info, protocol_version, oauth_enc`
+	last_refreshed_at, last_used_at, created_at, updated_at, server_info, protocol_version`
+
+// connectionColumns are the columns a write sets, in the order of
+// connectionArgs: the plain ones, the ciphertexts, and what lists show of
+// the credentials (listing.go).
+const connectionColumns = plainColumns + `, headers_enc, secrets_enc, oauth_enc, secret_names, header_view`
 
 // InsertConnection stores c with no cap on the tenant's connections (see
 // InsertConnectionCapped).
@@ -49,7 +56,7 @@ func (s *Store) InsertConnectionCapped(ctx context.Context, c *registry.Connecti
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO connections (`+connectionColumns+`)
-			VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, args...)
+			VALUES (?`+strings.Repeat(",?", len(args)-1)+`)`, args...)
 		if isUniqueViolation(err) {
 			return &registry.Error{Kind: registry.ErrNameExists,
 				Message: fmt.Sprintf("an MCP server named %q already exists", registry.NameFromSlug(c.Slug))}
@@ -141,17 +148,14 @@ func (s *Store) getConnection(ctx context.Context, q querier, tenantID, id strin
 	return c, err
 }
 
-// ListConnections implements registry.Store.
-func (s *Store) ListConnections(ctx context.Context, tenantID string, f registry.ListFilter) ([]*registry.Connection, int, error) {
+// listFull reads a page of rows in full, credentials decrypted (the
+// agent path calls servers with them).
+func (s *Store) listFull(ctx context.Context, tenantID string, f registry.ListFilter) ([]*registry.Connection, error) {
 	where := "tenant_id = ?"
 	args := []any{tenantID}
 	if f.Status != "" {
 		where += " AND status = ?"
 		args = append(args, string(f.Status))
-	}
-	var total int
-	if err := s.read.QueryRowContext(ctx, "SELECT count(*) FROM connections WHERE "+where, args...).Scan(&total); err != nil {
-		return nil, 0, fmt.Errorf("count connections: %w", err)
 	}
 	limit := f.Limit
 	if limit <= 0 {
@@ -160,21 +164,21 @@ func (s *Store) ListConnections(ctx context.Context, tenantID string, f registry
 	rows, err := s.read.QueryContext(ctx, `SELECT `+connectionColumns+` FROM connections WHERE `+where+
 		` ORDER BY seq LIMIT ? OFFSET ?`, append(args, limit, f.Offset)...)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list connections: %w", err)
+		return nil, fmt.Errorf("list connections: %w", err)
 	}
 	defer rows.Close()
 	var out []*registry.Connection
 	for rows.Next() {
 		c, err := s.scanConnection(rows)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("list connections: %w", err)
+		return nil, fmt.Errorf("list connections: %w", err)
 	}
-	return out, total, nil
+	return out, nil
 }
 
 // UpdateConnection implements registry.Store.
@@ -198,17 +202,19 @@ func (s *Store) UpdateConnection(ctx context.Context, tenantID, id string, fn fu
 }
 
 // writeConnection stores every column of c but id and tenant_id (which
-// never change), assigned in the order of connectionColumns.
+// never change), assigned in the order of connectionColumns, and moves
+// the row to its next rev.
 func (s *Store) writeConnection(ctx context.Context, tx *sql.Tx, c *registry.Connection) error {
 	args, err := s.connectionArgs(c)
 	if err != nil {
 		return err
 	}
 	cols := strings.Split(connectionColumns, ",")[2:]
-	set := make([]string, len(cols))
+	set := make([]string, len(cols), len(cols)+1)
 	for i, col := range cols {
 		set[i] = strings.TrimSpace(col) + " = ?"
 	}
+	set = append(set, "rev = rev + 1")
 	res, err := tx.ExecContext(ctx, `UPDATE connections SET `+strings.Join(set, ", ")+` WHERE tenant_id = ? AND id = ?`,
 		append(args[2:], c.TenantID, c.ID)...)
 	if err != nil {
@@ -328,58 +334,85 @@ func (s *Store) connectionArgs(c *registry.Connection) ([]any, error) {
 	if err != nil {
 		return nil, err
 	}
+	secretNames, headerView := listingArgs(c)
 	return []any{
 		c.ID, c.TenantID, c.Slug, c.Nickname, c.Description, string(c.Transport), string(c.ConnectedTransport),
-		c.Endpoint, c.Command, string(argsJSON), string(c.AuthType), headers, secretValues, c.AutoConnect, c.Enabled, c.TimeoutMS,
+		c.Endpoint, c.Command, string(argsJSON), string(c.AuthType), c.AutoConnect, c.Enabled, c.TimeoutMS,
 		c.PersonaID, string(c.Status), c.StatusReason, string(c.ToolsStatus), c.ToolCount,
 		formatTimePtr(c.ConnectedAt), formatTimePtr(c.ToolsSyncedAt), formatTimePtr(c.LastRefreshedAt), formatTimePtr(c.LastUsedAt),
-		formatTime(c.CreatedAt), formatTime(c.UpdatedAt), string(serverInfo), c.ProtocolVersion, oauthDoc,
+		formatTime(c.CreatedAt), formatTime(c.UpdatedAt), string(serverInfo), c.ProtocolVersion,
+		headers, secretValues, oauthDoc, secretNames, headerView,
 	}, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }
 
+// scanConnection reads a row of connectionColumns in full, decrypting its
+// credentials.
 func (s *Store) scanConnection(row scanner) (*registry.Connection, error) {
 	var (
-		c                                                  registry.Connection
-		transport, connected, authType, status, toolsState string
-		argsJSON, created, updated, serverInfo             string
-		headersCT, secretsCT, oauthCT                      []byte
-		connectedAt, syncedAt, refreshedAt, usedAt         sql.NullString
+		r                             plainRow
+		headersCT, secretsCT, oauthCT []byte
+		names, view                   sql.NullString // for lists only
 	)
-	err := row.Scan(&c.ID, &c.TenantID, &c.Slug, &c.Nickname, &c.Description, &transport, &connected,
-		&c.Endpoint, &c.Command, &argsJSON, &authType, &headersCT, &secretsCT, &c.AutoConnect, &c.Enabled, &c.TimeoutMS,
-		&c.PersonaID, &status, &c.StatusReason, &toolsState, &c.ToolCount,
-		&connectedAt, &syncedAt, &refreshedAt, &usedAt, &created, &updated, &serverInfo, &c.ProtocolVersion, &oauthCT)
-	if err != nil {
+	if err := row.Scan(append(r.dest(), &headersCT, &secretsCT, &oauthCT, &names, &view)...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("read connection: %w", err)
 	}
-	c.Transport, c.ConnectedTransport = registry.Transport(transport), registry.Transport(connected)
-	c.AuthType, c.Status, c.ToolsStatus = registry.AuthType(authType), registry.Status(status), registry.ToolsStatus(toolsState)
-	if err := json.Unmarshal([]byte(argsJSON), &c.Args); err != nil {
-		return nil, fmt.Errorf("decode args of %s: %w", c.ID, err)
-	}
-	if len(c.Args) == 0 {
-		c.Args = nil
-	}
-	if err := json.Unmarshal([]byte(serverInfo), &c.ServerInfo); err != nil {
-		return nil, fmt.Errorf("decode server info of %s: %w", c.ID, err)
-	}
-	if c.Headers, err = s.openMap(headersCT, aadFor(&c, "headers")); err != nil {
+	c, err := r.decode()
+	if err != nil {
 		return nil, err
 	}
-	if c.Secrets, err = s.openMap(secretsCT, aadFor(&c, "secrets")); err != nil {
+	if c.Headers, err = s.openMap(headersCT, aadFor(c, "headers")); err != nil {
+		return nil, err
+	}
+	if c.Secrets, err = s.openMap(secretsCT, aadFor(c, "secrets")); err != nil {
 		return nil, err
 	}
 	if oauthCT != nil {
-		plain, err := s.open(oauthCT, aadFor(&c, "oauth"))
+		plain, err := s.open(oauthCT, aadFor(c, "oauth"))
 		if err != nil {
 			return nil, err
 		}
 		c.OAuth = plain
+	}
+	return c, nil
+}
+
+// plainRow receives a row's plainColumns.
+type plainRow struct {
+	c                                                  registry.Connection
+	transport, connected, authType, status, toolsState string
+	argsJSON, created, updated, serverInfo             string
+	connectedAt, syncedAt, refreshedAt, usedAt         sql.NullString
+}
+
+// dest is where Scan puts plainColumns.
+func (r *plainRow) dest() []any {
+	c := &r.c
+	return []any{&c.ID, &c.TenantID, &c.Slug, &c.Nickname, &c.Description, &r.transport, &r.connected,
+		&c.Endpoint, &c.Command, &r.argsJSON, &r.authType, &c.AutoConnect, &c.Enabled, &c.TimeoutMS,
+		&c.PersonaID, &r.status, &c.StatusReason, &r.toolsState, &c.ToolCount,
+		&r.connectedAt, &r.syncedAt, &r.refreshedAt, &r.usedAt, &r.created, &r.updated, &r.serverInfo, &c.ProtocolVersion}
+}
+
+// decode returns the connection the scanned columns describe.
+func (r *plainRow) decode() (*registry.Connection, error) {
+	c := r.c
+	c.Transport, c.ConnectedTransport = registry.Transport(r.transport), registry.Transport(r.connected)
+	c.AuthType, c.Status, c.ToolsStatus = registry.AuthType(r.authType), registry.Status(r.status), registry.ToolsStatus(r.toolsState)
+	if r.argsJSON != "[]" { // the common case needs no decoder
+		if err := json.Unmarshal([]byte(r.argsJSON), &c.Args); err != nil {
+			return nil, fmt.Errorf("decode args of %s: %w", c.ID, err)
+		}
+	}
+	if len(c.Args) == 0 {
+		c.Args = nil
+	}
+	if err := json.Unmarshal([]byte(r.serverInfo), &c.ServerInfo); err != nil {
+		return nil, fmt.Errorf("decode server info of %s: %w", c.ID, err)
 	}
 	var perr error
 	parse := func(dst **time.Time, v sql.NullString) {
@@ -387,13 +420,13 @@ func (s *Store) scanConnection(row scanner) (*registry.Connection, error) {
 			*dst, perr = parseTimePtr(v)
 		}
 	}
-	parse(&c.ConnectedAt, connectedAt)
-	parse(&c.ToolsSyncedAt, syncedAt)
-	parse(&c.LastRefreshedAt, refreshedAt)
-	parse(&c.LastUsedAt, usedAt)
+	parse(&c.ConnectedAt, r.connectedAt)
+	parse(&c.ToolsSyncedAt, r.syncedAt)
+	parse(&c.LastRefreshedAt, r.refreshedAt)
+	parse(&c.LastUsedAt, r.usedAt)
 	if perr == nil {
-		if c.CreatedAt, perr = parseTime(created); perr == nil {
-			c.UpdatedAt, perr = parseTime(updated)
+		if c.CreatedAt, perr = parseTime(r.created); perr == nil {
+			c.UpdatedAt, perr = parseTime(r.updated)
 		}
 	}
 	if perr != nil {

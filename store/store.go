@@ -7,6 +7,8 @@
 // Secret-bearing columns (connection headers and secrets) are encrypted
 // with the Cipher given at Open, bound by associated data to their tenant,
 // table, column and row, so a ciphertext copied elsewhere does not decrypt.
+// What lists show of them (secret names, header templates) is kept
+// unencrypted beside them, so lists decrypt nothing (listing.go).
 //
 //	st, err := store.Open(ctx, "tether.db", store.Options{Cipher: keyring})
 //	defer st.Close()
@@ -59,6 +61,8 @@ type Store struct {
 	connLookup *sql.Stmt
 	// toolsLookup reads one connection's tools.
 	toolsLookup *sql.Stmt
+	// lists holds the list statements and what lists remember.
+	lists *listing
 }
 
 // Open opens (creating if needed) the database at path and migrates it.
@@ -123,13 +127,22 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("prepare tools lookup: %w", err)
 	}
+	lists, err := prepareListing(ctx, read)
+	if err != nil {
+		toolsLookup.Close()
+		connLookup.Close()
+		keyLookup.Close()
+		read.Close()
+		write.Close()
+		return nil, err
+	}
 	return &Store{write: write, read: read, cipher: opts.Cipher, log: logger, observeWrite: opts.ObserveWrite,
-		keyLookup: keyLookup, connLookup: connLookup, toolsLookup: toolsLookup}, nil
+		keyLookup: keyLookup, connLookup: connLookup, toolsLookup: toolsLookup, lists: lists}, nil
 }
 
 // Close closes both pools; the WAL is checkpointed by the last connection.
 func (s *Store) Close() error {
-	return errors.Join(s.keyLookup.Close(), s.connLookup.Close(), s.toolsLookup.Close(), s.read.Close(), s.write.Close())
+	return errors.Join(s.keyLookup.Close(), s.connLookup.Close(), s.toolsLookup.Close(), s.lists.close(), s.read.Close(), s.write.Close())
 }
 
 // Ping checks that the database answers a query.
