@@ -3,7 +3,7 @@
 // ratio to that baseline (the machines are shared and noisy, so only
 // same-run ratios mean much).
 //
-//	go run ./cmd/tether-bench [-bin bin/tether] [-duration 3s] [-concurrency 16]
+//	go run ./cmd/tether-bench [-bin bin/tether] [-duration 3s] [-concurrency 16] [-only REGEXP]
 //	go run ./cmd/tether-bench report [-api FILE] [-go FILE] [-out BENCHMARKS.md]
 //
 // Both servers run as child processes on loopback; this process only
@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 
 	"strings"
@@ -56,8 +57,14 @@ func main() {
 	bin := flag.String("bin", "bin/tether", "tether binary to measure")
 	duration := flag.Duration("duration", 3*time.Second, "measuring time per scenario")
 	concurrency := flag.Int("concurrency", 16, "concurrent clients")
+	only := flag.String("only", "", "run only the scenarios (and the probe and scale sections) whose names match this regexp; the baseline always runs")
 	flag.Parse()
-	if err := run(*bin, *duration, *concurrency); err != nil {
+	pick, err := regexp.Compile(*only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tether-bench: -only:", err)
+		os.Exit(2)
+	}
+	if err := run(*bin, *duration, *concurrency, pick); err != nil {
 		fmt.Fprintln(os.Stderr, "tether-bench:", err)
 		os.Exit(1)
 	}
@@ -79,10 +86,12 @@ func serveEcho() {
 	_ = http.Serve(ln, e)
 }
 
-// child is a server process and the address it listens on.
+// child is a server process and the address it listens on (and, for
+// tether, its binary and database, for the admin commands).
 type child struct {
-	cmd  *exec.Cmd
-	base string
+	cmd     *exec.Cmd
+	base    string
+	bin, db string
 }
 
 func (c *child) stop() { _ = c.cmd.Process.Kill(); _, _ = c.cmd.Process.Wait() }
@@ -108,7 +117,8 @@ func startEcho() (*child, error) {
 }
 
 func startTether(bin, dir string) (*child, error) {
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", filepath.Join(dir, "bench.db"), "--bootstrap-api-key", apiKey,
+	db := filepath.Join(dir, "bench.db")
+	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", db, "--bootstrap-api-key", apiKey,
 		"--allow-cidrs", "127.0.0.0/8", "--health-interval", "0",
 		// The create scenarios and the 10,000-row scale runs go far past
 		// the default cap on connections per tenant.
@@ -130,7 +140,7 @@ func startTether(bin, dir string) (*child, error) {
 				return nil, err
 			}
 			go func() { _, _ = io.Copy(logFile, errOut); logFile.Close() }()
-			return &child{cmd: cmd, base: "http://" + line["addr"].(string)}, nil
+			return &child{cmd: cmd, base: "http://" + line["addr"].(string), bin: bin, db: db}, nil
 		}
 	}
 	return nil, errors.New("tether exited before serving")
@@ -183,19 +193,24 @@ func measure(r request, c int, d time.Duration) (float64, error) {
 }
 
 func newReq(method, url string, body []byte) *http.Request {
+	return newReqAs(apiKey, method, url, body)
+}
+
+// newReqAs is newReq with another tenant's API key.
+func newReqAs(key, method, url string, body []byte) *http.Request {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	rq, _ := http.NewRequest(method, url, rd)
-	rq.Header.Set("x-api-key", apiKey)
+	rq.Header.Set("x-api-key", key)
 	if body != nil {
 		rq.Header.Set("Content-Type", "application/json")
 	}
 	return rq
 }
 
-func run(bin string, d time.Duration, c int) error {
+func run(bin string, d time.Duration, c int, pick *regexp.Regexp) error {
 	dir, err := os.MkdirTemp("", "tether-bench")
 	if err != nil {
 		return err
@@ -215,7 +230,9 @@ func run(bin string, d time.Duration, c int) error {
 	// 50 rows for get and list, in a tenant of their own ("default").
 	var ids []string
 	for i := range 50 {
-		body := fmt.Sprintf(`{"name":"seed-%d","description":"seed","transport":"http","endpoint":"https://mcp.example.com/mcp","headers":{"X-Key":"{{secrets.K}}"},"secrets":{"K":"v%d"}}`, i, i)
+		// No autoConnect: a background probe rewriting rows would make the
+		// list of 50 measure a table in flux, unlike the scale figures.
+		body := fmt.Sprintf(`{"name":"seed-%d","description":"seed","transport":"http","endpoint":"https://mcp.example.com/mcp","autoConnect":false,"headers":{"X-Key":"{{secrets.K}}"},"secrets":{"K":"v%d"}}`, i, i)
 		resp, err := http.DefaultClient.Do(newReq(http.MethodPost, tether.base+"/api/v2/developers/mcp-servers", []byte(body)))
 		if err != nil {
 			return err
@@ -242,7 +259,7 @@ func run(bin string, d time.Duration, c int) error {
 		{"Feather GET /connections/{id}", func(n int64) (*http.Request, int) {
 			return newReq(http.MethodGet, tether.base+"/v1/integrations/connections/"+ids[n%50], nil), 200
 		}},
-		{"Ferni GET /mcp-servers?limit=50 (50 rows)", func(int64) (*http.Request, int) {
+		{listScenario, func(int64) (*http.Request, int) {
 			return newReq(http.MethodGet, tether.base+"/api/v2/developers/mcp-servers?limit=50", nil), 200
 		}},
 		{"Ferni POST /mcp-servers (create)", func(n int64) (*http.Request, int) {
@@ -258,7 +275,10 @@ func run(bin string, d time.Duration, c int) error {
 		runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), d, c, time.Now().UTC().Format(time.RFC3339))
 	results := map[string]float64{}
 	var names []string
-	for _, s := range scenarios {
+	for i, s := range scenarios {
+		if i > 0 && !pick.MatchString(s.name) {
+			continue
+		}
 		rps, err := measure(s.r, c, d)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
@@ -271,10 +291,15 @@ func run(bin string, d time.Duration, c int) error {
 	for _, n := range names {
 		fmt.Printf("%-48s %12.0f %9.3fx\n", n, results[n], results[n]/base)
 	}
-	if err := probeLatency(tether); err != nil {
-		return err
+	if pick.MatchString("probe") {
+		if err := probeLatency(tether); err != nil {
+			return err
+		}
 	}
-	return scale(tether, base, d, c)
+	if !pick.MatchString("scale") {
+		return nil
+	}
+	return scale(tether, base, results[listScenario], d, c)
 }
 
 // decodeJSON reads a JSON response body into v and closes it.
