@@ -39,13 +39,13 @@ func (l latencies) report(b *testing.B) {
 func BenchmarkCall(b *testing.B) {
 	e := newEnv(b, envOptions{})
 	up := newUpstream(b, "calc", false)
-	c := e.connect("acme", connOptions{name: "calc", transport: up.transport(), endpoint: up.url()})
+	c := e.connect("acme", connOptions{name: "calc", transport: up.Transport(), endpoint: up.URL()})
 	ctx := context.Background()
 	args := map[string]any{"a": 2, "b": 3}
 
 	b.Run("direct", func(b *testing.B) {
 		client := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
-		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: up.url()}, nil)
+		cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: up.URL()}, nil)
 		require.NoError(b, err)
 		defer cs.Close()
 		var l latencies
@@ -109,7 +109,7 @@ func BenchmarkToolsList(b *testing.B) {
 			e := newEnv(b, envOptions{})
 			up := newUpstream(b, "many", false)
 			for i := range n {
-				e.connect("acme", connOptions{name: fmt.Sprintf("up-%03d", i), transport: up.transport(), endpoint: up.url()})
+				e.connect("acme", connOptions{name: fmt.Sprintf("up-%03d", i), transport: up.Transport(), endpoint: up.URL()})
 			}
 			ctx := context.Background()
 			want := n * 4

@@ -1,19 +1,26 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/mcpclient"
+	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
 )
 
 func TestDescribe(t *testing.T) {
+	// What a closed pool answers, as the registry hands it on.
+	pool := mcpclient.NewPool(mcpclient.PoolOptions{Client: mcpclient.New(mcpclient.Options{Guard: netguard.New(netguard.Options{})})})
+	pool.Close()
+	_, poolClosed := pool.CallTool(context.Background(), &registry.Connection{ID: "c1"}, "add", nil)
+	require.Error(t, poolClosed)
+
 	tests := []struct {
 		name         string
 		err          error
@@ -22,7 +29,8 @@ func TestDescribe(t *testing.T) {
 	}{
 		{
 			name: "timeout with the connection's budget",
-			err:  mcpclient.Upstream(&timeoutError{budget: time.Second, err: fmt.Errorf("%w: x", registry.ErrUpstreamTimeout)}),
+			// mcpclient's message, as its pool words a timeout.
+			err:  fmt.Errorf("%w: no answer within 1000ms", registry.ErrUpstreamTimeout),
 			want: "upstream timeout: no answer within 1000ms",
 		},
 		{
@@ -37,8 +45,8 @@ func TestDescribe(t *testing.T) {
 		},
 		{
 			name: "pool closed",
-			err:  mcpclient.Upstream(ErrPoolClosed),
-			want: "upstream connection failed: " + ErrPoolClosed.Error(),
+			err:  poolClosed,
+			want: "upstream connection failed: " + mcpclient.ErrPoolClosed.Error(),
 		},
 		{
 			name:         "tether's own failure stays in the log",

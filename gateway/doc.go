@@ -1,6 +1,7 @@
-// Package gateway is the agent path: tether's own MCP endpoint, through
-// which agents call the tools of a tenant's registered MCP servers, and the
-// pool of warm upstream sessions those calls use.
+// Package gateway is the agent endpoint: tether's own MCP endpoint, through
+// which agents call the tools of a tenant's registered MCP servers. The
+// calls go through the registry, whose Prober (mcpclient's Pool in tether)
+// keeps the upstream sessions warm.
 //
 // [Handler] serves MCP over streamable HTTP (go-sdk). A tenant, identified
 // by its API key, sees one MCP server whose tools are every enabled tool of
@@ -19,18 +20,9 @@
 // only while they have sessions, and a tenant's views by their estimated
 // memory (sessions.go).
 //
-// [Pool] keeps one MCP session per connection open across calls, and is
-// the registry's Prober: calls are warm, probes are cold. Sessions are
-// bounded in number (least recently used closed first), closed when idle,
-// when the connection is edited, disabled or deleted, and on Close; a
-// session found broken is replaced and the call retried once; concurrent
-// first calls share one handshake. An upstream's tools/list_changed on a
-// warm session is debounced and checked against the list on that session,
-// and only a real change asks the registry for a re-sync.
-//
 // Wiring:
 //
-//	pool := gateway.NewPool(gateway.PoolOptions{
+//	pool := mcpclient.NewPool(mcpclient.PoolOptions{
 //		Client: client, // *mcpclient.Client
 //		OnUpstreamToolsChanged: func(tenantID, id string, tools []registry.ToolSpec) {
 //			_ = svc.RecordTools(context.Background(), tenantID, id, tools)

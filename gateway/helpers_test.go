@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/gateway"
+	"github.com/tether-dev/tether/internal/mcptest"
 	"github.com/tether-dev/tether/mcpclient"
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
@@ -33,14 +33,14 @@ type env struct {
 	t       testing.TB
 	store   *store.Store
 	svc     *registry.Service
-	pool    *gateway.Pool
+	pool    *mcpclient.Pool
 	gw      *gateway.Handler
 	srv     *httptest.Server
 	refresh atomic.Int64 // upstream-triggered re-syncs requested
 }
 
 type envOptions struct {
-	pool gateway.PoolOptions
+	pool mcpclient.PoolOptions
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -69,7 +69,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		e.refresh.Add(1)
 		_ = e.svc.RecordTools(context.Background(), tenantID, id, tools)
 	}
-	e.pool = gateway.NewPool(po)
+	e.pool = mcpclient.NewPool(po)
 	e.svc = registry.NewService(registry.Options{
 		Store:  st,
 		Prober: e.pool,
@@ -254,135 +254,12 @@ func structured(t testing.TB, res *mcp.CallToolResult) map[string]any {
 	return m
 }
 
-// upstream is a customer's MCP server: a real go-sdk server on loopback
-// over streamable HTTP or legacy SSE. It counts handshakes and calls.
-type upstream struct {
-	server  *mcp.Server
-	srv     *httptest.Server
-	sse     bool
-	handler atomic.Pointer[http.Handler]
-
-	inits   atomic.Int64
-	calls   atomic.Int64
-	mu      sync.Mutex
-	headers []http.Header
-	// release unblocks the "slow" tool's calls.
-	release chan struct{}
-}
-
-type addIn struct {
-	A int `json:"a" jsonschema:"first addend"`
-	B int `json:"b" jsonschema:"second addend"`
-}
-
-type addOut struct {
-	Sum int `json:"sum"`
-}
-
-type echoIn struct {
-	Text string `json:"text"`
-}
-
-type lookupOut struct {
-	Received map[string]any `json:"received"`
-}
-
-// newUpstream serves tools add, echo, lookup (reports the arguments it
-// received) and slow (blocks until the call is cancelled).
-func newUpstream(t testing.TB, name string, sse bool) *upstream {
+// newUpstream is a customer's MCP server serving tools add, echo, lookup
+// (reports the arguments it received) and slow (blocks until the call is
+// cancelled).
+func newUpstream(t testing.TB, name string, sse bool) *mcptest.Upstream {
 	t.Helper()
-	u := &upstream{sse: sse, release: make(chan struct{})}
-	u.server = mcp.NewServer(&mcp.Implementation{Name: name, Version: "1.0.0"}, nil)
-	u.server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
-		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-			switch method {
-			case "initialize":
-				u.inits.Add(1)
-			case "tools/call":
-				u.calls.Add(1)
-			}
-			return next(ctx, method, req)
-		}
-	})
-	mcp.AddTool(u.server, &mcp.Tool{Name: "add", Description: "Add two numbers"},
-		func(_ context.Context, _ *mcp.CallToolRequest, in addIn) (*mcp.CallToolResult, addOut, error) {
-			return nil, addOut{Sum: in.A + in.B}, nil
-		})
-	mcp.AddTool(u.server, &mcp.Tool{Name: "echo", Description: "Echo text"},
-		func(_ context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, any, error) {
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
-		})
-	u.server.AddTool(&mcp.Tool{
-		Name: "lookup", Description: "Look up records",
-		InputSchema: map[string]any{
-			"type": "object",
-			"properties": map[string]any{
-				"query":   map[string]any{"type": "string"},
-				"account": map[string]any{"type": "string"},
-				"limit":   map[string]any{"type": "integer"},
-			},
-			"required": []any{"query", "account", "limit"},
-		},
-	}, func(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		var args map[string]any
-		if err := json.Unmarshal(req.Params.Arguments, &args); err != nil {
-			return nil, err
-		}
-		b, _ := json.Marshal(lookupOut{Received: args})
-		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: string(b)}}, StructuredContent: lookupOut{Received: args}}, nil
-	})
-	mcp.AddTool(u.server, &mcp.Tool{Name: "slow", Description: "Never answers in time"},
-		func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
-			select {
-			case <-ctx.Done():
-			case <-u.release:
-			}
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "late"}}}, nil, nil
-		})
-	u.restart()
-	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u.mu.Lock()
-		u.headers = append(u.headers, r.Header.Clone())
-		u.mu.Unlock()
-		(*u.handler.Load()).ServeHTTP(w, r)
-	}))
-	t.Cleanup(func() {
-		close(u.release)
-		u.srv.CloseClientConnections()
-		u.srv.Close()
-	})
-	return u
-}
-
-// restart replaces the HTTP handler: sessions it knew are forgotten, as
-// when the server restarts.
-func (u *upstream) restart() {
-	var h http.Handler
-	if u.sse {
-		h = mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return u.server }, nil)
-	} else {
-		h = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return u.server }, nil)
-	}
-	u.handler.Store(&h)
-}
-
-func (u *upstream) url() string { return u.srv.URL + "/mcp" }
-
-func (u *upstream) transport() registry.Transport {
-	if u.sse {
-		return registry.TransportSSE
-	}
-	return registry.TransportStreamableHTTP
-}
-
-// lastHeader is the value of a header on the latest request.
-func (u *upstream) lastHeader(name string) string {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if len(u.headers) == 0 {
-		return ""
-	}
-	return u.headers[len(u.headers)-1].Get(name)
+	return mcptest.New(t, mcptest.Options{Name: name, SSE: sse})
 }
 
 // eventually waits for cond, polling.

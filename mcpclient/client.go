@@ -208,6 +208,10 @@ type connectOptions struct {
 	// messages; a probe has no use for it.
 	standaloneSSE bool
 	// onToolsChanged hears the server's notifications/tools/list_changed.
+	// It runs on the session's receiving goroutine: it must return quickly
+	// and must not use the session (hand the work to another goroutine).
+	// Servers may send it often, even right after every initialize, so
+	// the pool debounces.
 	onToolsChanged func()
 }
 

@@ -33,9 +33,9 @@ func TestConnectWithReportsToolListChanges(t *testing.T) {
 			srv, _ := serve(t, h)
 			c := newTestClient(t, Options{})
 			var changed atomic.Int64
-			sess, err := c.ConnectWith(context.Background(), &registry.Connection{
+			sess, err := c.connect(context.Background(), &registry.Connection{
 				Transport: tt.transport, Endpoint: srv.URL, TimeoutMS: 5000,
-			}, ConnectOptions{OnToolsChanged: func() { changed.Add(1) }})
+			}, connectOptions{standaloneSSE: true, onToolsChanged: func() { changed.Add(1) }})
 			require.NoError(t, err)
 			defer sess.Close()
 
@@ -52,21 +52,21 @@ func TestSessionWaitEndsWithTheConnection(t *testing.T) {
 	t.Parallel()
 	srv, _ := serve(t, sseHandler(newTestServer("short-lived")))
 	c := newTestClient(t, Options{})
-	sess, err := c.ConnectWith(context.Background(), &registry.Connection{
+	sess, err := c.Connect(context.Background(), &registry.Connection{
 		Transport: registry.TransportSSE, Endpoint: srv.URL, TimeoutMS: 5000,
-	}, ConnectOptions{})
+	})
 	require.NoError(t, err)
 	defer sess.Close()
 	done := make(chan struct{})
 	go func() {
-		_ = sess.Wait()
+		_ = sess.wait()
 		close(done)
 	}()
 	srv.CloseClientConnections()
 	select {
 	case <-done:
 	case <-time.After(5 * time.Second):
-		t.Fatal("Wait did not return after the server hung up")
+		t.Fatal("wait did not return after the server hung up")
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package mcpclient is the MCP client tether uses for every conversation with
 // a customer's server: probing it (initialize + tools/list), calling its
-// tools, and holding sessions open.
+// tools, and keeping a warm session per connection for the agents' calls.
 //
 // It builds on the official go-sdk (github.com/modelcontextprotocol/go-sdk)
 // and adds what a server-side client facing untrusted servers needs:
@@ -26,6 +26,16 @@
 //     domain, with a message a user can act on ("invalid MCP response:
 //     server returned HTTP 404 for POST https://mcp.example.com/mcp").
 //     Results are the registry's types too: [*Client] is a registry.Prober.
+//
+// [Pool] keeps one session per connection open across calls, and is a
+// registry.Prober too: calls are warm, probes are cold. Sessions are keyed
+// by connection id and registry.ReachKey, bounded in number (least
+// recently used closed first), closed when idle, when the connection is
+// edited, disabled or deleted, and on Close; a session found broken is
+// replaced and the call retried once; concurrent first calls share one
+// handshake. An upstream's tools/list_changed on a warm session is
+// debounced and checked against the list on that session, and only a real
+// change asks the registry for a re-sync.
 //
 // Example:
 //

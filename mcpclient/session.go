@@ -274,6 +274,13 @@ func (s *Session) Close() error {
 	return nil
 }
 
+// wait blocks until the session's connection ends: closed by
+// [Session.Close], dropped by the server, or its process gone. The pool
+// uses it to forget dead sessions before a call finds out the hard way.
+func (s *Session) wait() error {
+	return s.cs.Wait()
+}
+
 // convertTool turns the SDK's tool into plain JSON objects.
 func convertTool(t *mcp.Tool) registry.ToolSpec {
 	out := registry.ToolSpec{

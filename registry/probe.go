@@ -2,8 +2,6 @@ package registry
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -82,7 +80,7 @@ func (s *Service) Test(ctx context.Context, tenantID, id string) (*TestOutcome, 
 // probeAndRecord runs one probe of c (sharing an in-flight one, so probes
 // of one connection never run twice at once) and stores the outcome.
 func (s *Service) probeAndRecord(c *Connection) (*TestOutcome, error) {
-	ch := s.probes.DoChan(c.ID+"\x00"+reachKey(c), func() (any, error) {
+	ch := s.probes.DoChan(c.ID+"\x00"+ReachKey(c), func() (any, error) {
 		// The probe runs on the service's context, not the caller's: a
 		// caller that gives up does not cancel a probe others may share,
 		// and its result is still worth recording. The connection's
@@ -133,7 +131,7 @@ var errStaleProbe = errors.New("connection changed during the probe")
 // a configuration that no longer exists).
 func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *TestOutcome) error {
 	_, _, err := s.store.UpdateConnectionTools(ctx, probed.TenantID, probed.ID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
-		if reachKey(c) != reachKey(probed) || !c.Enabled || c.Status == StatusPendingOAuth || c.Status == StatusReauthRequired {
+		if ReachKey(c) != ReachKey(probed) || !c.Enabled || c.Status == StatusPendingOAuth || c.Status == StatusReauthRequired {
 			return nil, errStaleProbe
 		}
 		now := out.TestedAt
@@ -259,18 +257,6 @@ func (s *Service) probeInBackground(c *Connection) {
 			s.log.Warn("background probe failed to record", "connection_id", c.ID, "error", err.Error())
 		}
 	})
-}
-
-// reachKey fingerprints what decides how tether reaches a connection's
-// server. Probes are shared, and their results kept, per reachKey: an edit
-// of the nickname does not make a running probe stale, an edit of the
-// endpoint does. (An OAuth token refresh does not change it either.)
-func reachKey(c *Connection) string {
-	h := sha256.New()
-	enc := json.NewEncoder(h)
-	_ = enc.Encode([]any{c.Transport, c.Endpoint, c.Command, c.Args, map[string]string(c.Headers),
-		map[string]string(c.Secrets), c.TimeoutMS, c.Enabled, c.AuthType})
-	return string(h.Sum(nil))
 }
 
 // ToolPatch edits one tool's author settings; unset fields stay.

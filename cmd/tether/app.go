@@ -43,7 +43,7 @@ type Main struct {
 
 	store   *store.Store
 	svc     *registry.Service
-	pool    *gateway.Pool
+	pool    *mcpclient.Pool
 	gateway *gateway.Handler
 	keys    *secrets.Holder
 	http    *http.Server
@@ -148,10 +148,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	client := mcpclient.New(mcpclient.Options{Guard: guard, StdioCommands: stdio, StdioFixedArgs: fixedArgs,
 		Sandbox: sb, MaxStdioPerTenant: cfg.MaxStdioPerTenant, ClientVersion: version, Logger: m.Logger})
-	// Tool calls go over warm sessions (the gateway's pool); probes stay
+	// Tool calls go over warm sessions (mcpclient's pool); probes stay
 	// cold so that they see the server afresh.
 	var svc *registry.Service
-	pool := gateway.NewPool(gateway.PoolOptions{
+	pool := mcpclient.NewPool(mcpclient.PoolOptions{
 		Client: client,
 		Logger: m.Logger,
 		OnUpstreamToolsChanged: func(tenantID, id string, tools []registry.ToolSpec) {

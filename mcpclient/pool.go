@@ -1,21 +1,15 @@
-package gateway
+package mcpclient
 
 import (
 	"container/list"
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/tether-dev/tether/mcpclient"
 	"github.com/tether-dev/tether/registry"
 )
 
@@ -27,12 +21,12 @@ const (
 )
 
 // ErrPoolClosed is returned by calls made after [Pool.Close].
-var ErrPoolClosed = errors.New("gateway: session pool closed")
+var ErrPoolClosed = errors.New("mcpclient: session pool closed")
 
 // PoolOptions configures a [Pool].
 type PoolOptions struct {
 	// Client opens the sessions; required.
-	Client *mcpclient.Client
+	Client *Client
 	// MaxSessions bounds the sessions kept open; the least recently used
 	// one is closed to make room. 0 means DefaultMaxSessions.
 	MaxSessions int
@@ -67,23 +61,20 @@ type PoolStats struct {
 // the handshake. It implements [registry.Prober]: Probe is always cold (a
 // probe must see the server as a new client would), CallTool is warm.
 //
-// Sessions are keyed by connection id and by a fingerprint of everything
-// that decides how tether reaches the server (transport, endpoint, command,
-// arguments, headers, secrets, timeout), so a session opened with old
-// credentials is never reused for an edited connection, even before
-// [Pool.HandleChange] hears about the edit.
+// Sessions are keyed by connection id and by the connection's
+// [registry.ReachKey] (everything that decides how tether reaches the
+// server: transport, endpoint, command, arguments, headers, secrets,
+// timeout), so a session opened with old credentials is never reused for an
+// edited connection, even before [Pool.HandleChange] hears about the edit.
 //
 // A Pool is safe for concurrent use. Close it on shutdown.
 type Pool struct {
-	client   *mcpclient.Client
+	client   *Client
 	max      int
 	idle     time.Duration
 	debounce time.Duration
 	onTools  func(tenantID, connectionID string, tools []registry.ToolSpec)
 	log      *slog.Logger
-	// salt keys the fingerprints: they are hashes over secrets, and must
-	// not be comparable outside this process.
-	salt []byte
 
 	mu      sync.Mutex
 	entries map[string]*entry // by connection id
@@ -106,12 +97,12 @@ var _ registry.Prober = (*Pool)(nil)
 // are guarded by Pool.mu.
 type entry struct {
 	connID, tenantID string
-	fp               string
+	reach            string               // registry.ReachKey of conn
 	conn             *registry.Connection // as the session was opened
 	elem             *list.Element
 
 	ready chan struct{} // closed when the handshake has ended
-	sess  *mcpclient.Session
+	sess  *Session
 	err   error
 
 	refs     int // calls using the session now
@@ -127,7 +118,7 @@ type entry struct {
 // NewPool returns a Pool; it starts a goroutine that closes idle sessions.
 func NewPool(opts PoolOptions) *Pool {
 	if opts.Client == nil {
-		panic("gateway: PoolOptions.Client is required")
+		panic("mcpclient: PoolOptions.Client is required")
 	}
 	p := &Pool{
 		client:   opts.Client,
@@ -136,7 +127,6 @@ func NewPool(opts PoolOptions) *Pool {
 		debounce: opts.ToolsChangedDebounce,
 		onTools:  opts.OnUpstreamToolsChanged,
 		log:      opts.Logger,
-		salt:     make([]byte, 32),
 		entries:  map[string]*entry{},
 	}
 	if p.max <= 0 {
@@ -151,7 +141,6 @@ func NewPool(opts PoolOptions) *Pool {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	_, _ = rand.Read(p.salt) // crypto/rand.Read never fails (Go ≥ 1.24)
 	p.life, p.stop = context.WithCancel(context.Background())
 	p.bg.Add(1)
 	go p.janitor()
@@ -173,7 +162,7 @@ func (p *Pool) Probe(ctx context.Context, c *registry.Connection) (*registry.Pro
 func (p *Pool) CallTool(ctx context.Context, c *registry.Connection, tool string, args map[string]any) (map[string]any, error) {
 	res, err := p.call(ctx, c, tool, args)
 	if err != nil {
-		return nil, mcpclient.Upstream(err)
+		return nil, upstream(err)
 	}
 	return resultObject(res)
 }
@@ -207,21 +196,21 @@ func (p *Pool) call(ctx context.Context, c *registry.Connection, tool string, ar
 // reference held; release it. fresh reports that this call waited for the
 // handshake.
 func (p *Pool) acquire(ctx context.Context, c *registry.Connection) (e *entry, fresh bool, err error) {
-	fp := p.fingerprint(c)
+	reach := registry.ReachKey(c)
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, false, ErrPoolClosed
 	}
 	e = p.entries[c.ID]
-	if e != nil && e.fp != fp {
+	if e != nil && e.reach != reach {
 		// The connection was edited: the old session speaks with old
 		// credentials to an old address.
 		p.retireLocked(e)
 		e = nil
 	}
 	if e == nil {
-		e = &entry{connID: c.ID, tenantID: c.TenantID, fp: fp, conn: c, ready: make(chan struct{})}
+		e = &entry{connID: c.ID, tenantID: c.TenantID, reach: reach, conn: c, ready: make(chan struct{})}
 		p.entries[c.ID] = e
 		e.elem = p.lru.PushFront(e)
 		p.trimLocked()
@@ -256,8 +245,9 @@ func (p *Pool) acquire(ctx context.Context, c *registry.Connection) (e *entry, f
 func (p *Pool) handshake(e *entry) {
 	defer p.bg.Done()
 	p.handshakes.Add(1)
-	sess, err := p.client.ConnectWith(p.life, e.conn, mcpclient.ConnectOptions{
-		OnToolsChanged: func() { p.toolsChanged(e) },
+	sess, err := p.client.connect(p.life, e.conn, connectOptions{
+		standaloneSSE:  true,
+		onToolsChanged: func() { p.toolsChanged(e) },
 	})
 	p.mu.Lock()
 	e.sess, e.err = sess, err
@@ -285,7 +275,7 @@ func (p *Pool) handshake(e *entry) {
 // process exited), so no call has to find out by failing.
 func (p *Pool) watch(e *entry) {
 	defer p.bg.Done()
-	_ = e.sess.Wait()
+	_ = e.sess.wait()
 	p.mu.Lock()
 	p.retireLocked(e)
 	p.mu.Unlock()
@@ -441,35 +431,4 @@ func (p *Pool) Close() {
 	p.mu.Unlock()
 	p.stop()
 	p.bg.Wait()
-}
-
-// fingerprint identifies how a session reaches the connection's server.
-func (p *Pool) fingerprint(c *registry.Connection) string {
-	h := hmac.New(sha256.New, p.salt)
-	// encoding/json sorts map keys, so equal connections hash equally.
-	_ = json.NewEncoder(h).Encode(struct {
-		Tenant    string
-		Transport registry.Transport
-		Endpoint  string
-		Command   string
-		Args      []string
-		Headers   map[string]string
-		Secrets   map[string]string
-		TimeoutMS int
-	}{c.TenantID, c.Transport, c.Endpoint, c.Command, c.Args, c.Headers, c.Secrets, c.TimeoutMS})
-	return string(h.Sum(nil))
-}
-
-// resultObject turns an MCP result into the JSON object registry.Prober
-// returns.
-func resultObject(res *mcp.CallToolResult) (map[string]any, error) {
-	b, err := json.Marshal(res)
-	if err != nil {
-		return nil, fmt.Errorf("encode tool result: %w", err)
-	}
-	var out map[string]any
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, fmt.Errorf("decode tool result: %w", err)
-	}
-	return out, nil
 }

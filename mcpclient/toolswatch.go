@@ -1,4 +1,4 @@
-package gateway
+package mcpclient
 
 import (
 	"context"
@@ -47,7 +47,7 @@ func (p *Pool) checkTools(e *entry) {
 	if retired {
 		return
 	}
-	ctx, cancel := context.WithTimeout(p.life, connTimeout(e.conn.TimeoutMS))
+	ctx, cancel := context.WithTimeout(p.life, connTimeout(e.conn))
 	defer cancel()
 	tools, err := e.sess.ListTools(ctx)
 	if err != nil {
@@ -70,12 +70,4 @@ func toolsFingerprint(tools []registry.ToolSpec) string {
 	h := sha256.New()
 	_ = json.NewEncoder(h).Encode(tools)
 	return string(h.Sum(nil))
-}
-
-// connTimeout is a connection's timeout, the registry default when unset.
-func connTimeout(ms int) time.Duration {
-	if ms <= 0 {
-		ms = registry.DefaultTimeoutMS
-	}
-	return time.Duration(ms) * time.Millisecond
 }

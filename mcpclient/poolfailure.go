@@ -1,20 +1,18 @@
-package gateway
+package mcpclient
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/tether-dev/tether/mcpclient"
 	"github.com/tether-dev/tether/registry"
 )
 
 // callBudget is the time a call had: the connection's timeout, or the
 // caller's deadline when that is clearly shorter.
 func callBudget(ctx context.Context, c *registry.Connection) time.Duration {
-	budget := connTimeout(c.TimeoutMS)
+	budget := connTimeout(c)
 	if d, ok := ctx.Deadline(); ok {
 		// The registry sets the deadline to the connection's timeout a
 		// moment before the call gets here; only a clearly shorter one
@@ -26,29 +24,20 @@ func callBudget(ctx context.Context, c *registry.Connection) time.Duration {
 	return budget
 }
 
-// timeoutError restates a timeout with the time the call had. The
+// describeTimeout restates a timeout with the time the call had. The
 // registry's deadline (the connection's timeout) fires a moment before the
-// session's own, and mcpclient then only knows "the caller's deadline".
-type timeoutError struct {
-	budget time.Duration
-	err    error
-}
-
-func (e *timeoutError) Error() string { return registry.ErrUpstreamTimeout.Error() + ": " + e.Detail() }
-
-// Detail is the message without its kind: "no answer within 1000ms".
-func (e *timeoutError) Detail() string {
-	return fmt.Sprintf("no answer within %dms", e.budget.Round(time.Millisecond).Milliseconds())
-}
-
-func (e *timeoutError) Unwrap() error { return e.err }
-
-// describeTimeout rewords a timeout; other errors pass through.
+// session's own, and the session then only knows "the caller's deadline".
+// Other errors pass through.
 func describeTimeout(err error, budget time.Duration) error {
-	if errors.Is(err, registry.ErrUpstreamTimeout) {
-		return &timeoutError{budget: budget, err: err}
+	if !errors.Is(err, registry.ErrUpstreamTimeout) {
+		return err
 	}
-	return err
+	out := newError(registry.ErrUpstreamTimeout, err, "no answer within %dms", budget.Round(time.Millisecond).Milliseconds())
+	var e *Error
+	if errors.As(err, &e) {
+		out.Transport = e.Transport
+	}
+	return out
 }
 
 // verdict is what a call's outcome says about its session.
@@ -66,7 +55,7 @@ const (
 // may be a slow tool that is still running, and a JSON-RPC error or a
 // refused credential would come back the same on a new session.
 func judge(ctx context.Context, err error) verdict {
-	var me *mcpclient.Error
+	var me *Error
 	switch {
 	case err == nil:
 		return verdictKeep
@@ -93,11 +82,11 @@ func judge(ctx context.Context, err error) verdict {
 // is a slow tool, several in a row may be a connection that silently died.
 const maxTimeouts = 2
 
-// waitError reports a caller that stopped waiting for a handshake in
-// mcpclient's terms, so it maps to the registry's kinds like any other.
+// waitError reports a caller that stopped waiting for a handshake, in
+// the same kinds as any other failure.
 func waitError(ctx context.Context) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return fmt.Errorf("%w: the server did not complete the handshake in time", registry.ErrUpstreamTimeout)
+		return newError(registry.ErrUpstreamTimeout, ctx.Err(), "the server did not complete the handshake in time")
 	}
-	return fmt.Errorf("%w: cancelled", registry.ErrUpstreamConnection)
+	return newError(registry.ErrUpstreamConnection, ctx.Err(), "cancelled")
 }

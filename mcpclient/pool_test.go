@@ -1,0 +1,307 @@
+package mcpclient_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/mcptest"
+	"github.com/tether-dev/tether/mcpclient"
+	"github.com/tether-dev/tether/netguard"
+	"github.com/tether-dev/tether/registry"
+	"github.com/tether-dev/tether/secrets"
+	"github.com/tether-dev/tether/store"
+)
+
+// poolEnv is the pool as tether uses it: the Prober of a registry service
+// over a SQLite store, hearing the service's changes.
+type poolEnv struct {
+	t       testing.TB
+	svc     *registry.Service
+	pool    *mcpclient.Pool
+	refresh atomic.Int64 // upstream-triggered re-syncs requested
+}
+
+func newPoolEnv(t testing.TB, opts mcpclient.PoolOptions) *poolEnv {
+	t.Helper()
+	ctx := context.Background()
+	key, err := secrets.GenerateKey("k1")
+	require.NoError(t, err)
+	ring, err := secrets.NewKeyring([]secrets.Key{key})
+	require.NoError(t, err)
+	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "tether.db"), store.Options{Cipher: ring})
+	require.NoError(t, err)
+	_, err = st.EnsureTenant(ctx, &registry.Tenant{ID: "acme", Name: "acme"})
+	require.NoError(t, err)
+
+	guard := netguard.New(netguard.Options{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+	e := &poolEnv{t: t}
+	opts.Client = mcpclient.New(mcpclient.Options{Guard: guard})
+	if opts.ToolsChangedDebounce == 0 {
+		opts.ToolsChangedDebounce = 50 * time.Millisecond
+	}
+	opts.OnUpstreamToolsChanged = func(tenantID, id string, tools []registry.ToolSpec) {
+		e.refresh.Add(1)
+		_ = e.svc.RecordTools(context.Background(), tenantID, id, tools)
+	}
+	e.pool = mcpclient.NewPool(opts)
+	e.svc = registry.NewService(registry.Options{Store: st, Prober: e.pool, OnChange: e.pool.HandleChange})
+	t.Cleanup(func() {
+		e.svc.Close()
+		e.pool.Close()
+		_ = st.Close()
+	})
+	return e
+}
+
+// connect registers a connection to up and probes it, which syncs its
+// tools.
+func (e *poolEnv) connect(name string, up *mcptest.Upstream, headers, secrets registry.Sensitive) *registry.Connection {
+	e.t.Helper()
+	ctx := context.Background()
+	c, err := e.svc.Create(ctx, "acme", registry.NewConnection{
+		Name: name, Transport: up.Transport(), Endpoint: up.URL(), Enabled: true,
+		TimeoutMS: 5000, Headers: headers, Secrets: secrets,
+	})
+	require.NoError(e.t, err)
+	out, err := e.svc.Test(ctx, "acme", c.ID)
+	require.NoError(e.t, err)
+	require.True(e.t, out.Connected, "probe of %s: %v", name, out.Err)
+	c, err = e.svc.Get(ctx, "acme", c.ID)
+	require.NoError(e.t, err)
+	return c
+}
+
+// call calls a tool by slug as an agent would (through the registry); the
+// result must not be a tool error.
+func (e *poolEnv) call(t *testing.T, slug string, args map[string]any) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := e.svc.CallAgentTool(ctx, "acme", "", slug, args)
+	require.NoError(t, err)
+	require.NotEqual(t, true, res["isError"], "%v", res["content"])
+	return res
+}
+
+// sum is the result of the add tool.
+func sum(res map[string]any) any {
+	sc, _ := res["structuredContent"].(map[string]any)
+	return sc["sum"]
+}
+
+func TestWarmSessionIsReused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		sse  bool
+	}{
+		{name: "streamable"},
+		{name: "sse", sse: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newPoolEnv(t, mcpclient.PoolOptions{})
+			up := mcptest.New(t, mcptest.Options{Name: "calc", SSE: tt.sse})
+			e.connect("calc", up, nil, nil)
+			probeInits := up.Inits.Load()
+			const n = 10
+			for i := range n {
+				res := e.call(t, "calc_add", map[string]any{"a": i, "b": 1})
+				assert.Equal(t, float64(i+1), sum(res))
+			}
+			assert.Equal(t, int64(1), e.pool.Stats().Handshakes, "one handshake for %d calls", n)
+			assert.Equal(t, probeInits+1, up.Inits.Load(), "the upstream saw one initialize for the calls")
+			assert.Equal(t, int64(n), up.Calls.Load())
+			assert.Equal(t, 1, e.pool.Stats().Open)
+		})
+	}
+}
+
+func TestConcurrentFirstCallsShareOneHandshake(t *testing.T) {
+	t.Parallel()
+	e := newPoolEnv(t, mcpclient.PoolOptions{})
+	up := mcptest.New(t, mcptest.Options{Name: "calc"})
+	c := e.connect("calc", up, nil, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			_, err := e.pool.CallTool(context.Background(), c, "add", map[string]any{"a": 1, "b": 2})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int64(1), e.pool.Stats().Handshakes)
+}
+
+func TestBrokenSessionIsReplaced(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		sse  bool
+		drop func(u *mcptest.Upstream)
+		// mustRetry: the call itself finds out (a dropped stream may be
+		// noticed before the call, and then there is nothing to retry).
+		mustRetry bool
+	}{
+		{name: "streamable server forgets its sessions", drop: func(u *mcptest.Upstream) { u.Restart() }, mustRetry: true},
+		{name: "sse stream drops", sse: true, drop: func(u *mcptest.Upstream) { u.HTTP.CloseClientConnections() }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newPoolEnv(t, mcpclient.PoolOptions{})
+			up := mcptest.New(t, mcptest.Options{Name: "calc", SSE: tt.sse})
+			e.connect("calc", up, nil, nil)
+			e.call(t, "calc_add", map[string]any{"a": 1, "b": 1})
+			require.Equal(t, int64(1), e.pool.Stats().Handshakes)
+
+			tt.drop(up)
+			res := e.call(t, "calc_add", map[string]any{"a": 2, "b": 2})
+			assert.Equal(t, float64(4), sum(res))
+			assert.Equal(t, int64(2), e.pool.Stats().Handshakes, "re-established once")
+			if tt.mustRetry {
+				assert.Equal(t, int64(1), e.pool.Stats().Retries, "the call found the session broken and retried")
+			}
+		})
+	}
+}
+
+func TestEditedConnectionGetsANewSession(t *testing.T) {
+	t.Parallel()
+	e := newPoolEnv(t, mcpclient.PoolOptions{})
+	up := mcptest.New(t, mcptest.Options{Name: "crm"})
+	c := e.connect("crm", up, registry.Sensitive{"X-Api-Key": "{{secrets.key}}"}, registry.Sensitive{"key": "old-key"})
+	ctx := context.Background()
+	_, err := e.pool.CallTool(ctx, c, "add", map[string]any{"a": 1, "b": 1})
+	require.NoError(t, err)
+	assert.Equal(t, "old-key", up.LastHeader("X-Api-Key"))
+
+	t.Run("edit announced", func(t *testing.T) {
+		newKey := "new-key"
+		_, err := e.svc.Update(ctx, "acme", c.ID, registry.Patch{Secrets: map[string]*string{"key": &newKey}})
+		require.NoError(t, err)
+		assert.Equal(t, 0, e.pool.Stats().Open, "the edit closed the session")
+		e.call(t, "crm_add", map[string]any{"a": 1, "b": 1})
+		assert.Equal(t, "new-key", up.LastHeader("X-Api-Key"))
+		assert.Equal(t, int64(2), e.pool.Stats().Handshakes)
+	})
+
+	t.Run("edit not announced", func(t *testing.T) {
+		// The reach key alone keeps old credentials from being reused.
+		edited := *c
+		edited.Secrets = registry.Sensitive{"key": "newer-key"}
+		_, err := e.pool.CallTool(ctx, &edited, "add", map[string]any{"a": 1, "b": 1})
+		require.NoError(t, err)
+		assert.Equal(t, "newer-key", up.LastHeader("X-Api-Key"))
+		assert.Equal(t, int64(3), e.pool.Stats().Handshakes)
+		assert.Equal(t, 1, e.pool.Stats().Open)
+	})
+
+	t.Run("deleted", func(t *testing.T) {
+		require.NoError(t, e.svc.Delete(ctx, "acme", c.ID))
+		assert.Equal(t, 0, e.pool.Stats().Open)
+	})
+}
+
+func TestPoolBounds(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		opts  mcpclient.PoolOptions
+		conns int
+		check func(t *testing.T, e *poolEnv)
+	}{
+		{
+			name: "least recently used closed beyond the bound", opts: mcpclient.PoolOptions{MaxSessions: 2}, conns: 3,
+			check: func(t *testing.T, e *poolEnv) { assert.Equal(t, 2, e.pool.Stats().Open) },
+		},
+		{
+			name: "idle sessions closed", opts: mcpclient.PoolOptions{IdleTimeout: 100 * time.Millisecond}, conns: 2,
+			check: func(t *testing.T, e *poolEnv) {
+				require.Eventually(t, func() bool { return e.pool.Stats().Open == 0 }, 10*time.Second, 10*time.Millisecond, "idle sessions are closed")
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newPoolEnv(t, tt.opts)
+			up := mcptest.New(t, mcptest.Options{Name: "calc"})
+			for i := range tt.conns {
+				c := e.connect("calc-"+string(rune('a'+i)), up, nil, nil)
+				_, err := e.pool.CallTool(context.Background(), c, "add", map[string]any{"a": 1, "b": 1})
+				require.NoError(t, err)
+			}
+			tt.check(t, e)
+		})
+	}
+}
+
+func TestPoolClose(t *testing.T) {
+	t.Parallel()
+	e := newPoolEnv(t, mcpclient.PoolOptions{})
+	up := mcptest.New(t, mcptest.Options{Name: "calc"})
+	c := e.connect("calc", up, nil, nil)
+	_, err := e.pool.CallTool(context.Background(), c, "add", map[string]any{"a": 1, "b": 1})
+	require.NoError(t, err)
+	e.pool.Close()
+	assert.Equal(t, 0, e.pool.Stats().Open)
+	_, err = e.pool.CallTool(context.Background(), c, "add", map[string]any{"a": 1, "b": 1})
+	assert.True(t, errors.Is(err, mcpclient.ErrPoolClosed))
+	assert.True(t, errors.Is(err, registry.ErrUpstreamConnection))
+}
+
+// An upstream that announces a tool list change after every initialize
+// (as some do) must not make tether probe it in a loop.
+func TestUpstreamChangeAfterEveryInitializeDoesNotLoop(t *testing.T) {
+	t.Parallel()
+	e := newPoolEnv(t, mcpclient.PoolOptions{})
+	up := mcptest.New(t, mcptest.Options{Name: "noisy"})
+	c := e.connect("noisy", up, nil, nil)
+	// After each handshake, re-add a tool: the SDK then announces a change
+	// to every session, the warm one included.
+	up.Server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			res, err := next(ctx, method, req)
+			if method == "notifications/initialized" {
+				up.Server.AddTool(&mcp.Tool{Name: "echo2", InputSchema: map[string]any{"type": "object"}},
+					func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+						return &mcp.CallToolResult{}, nil
+					})
+			}
+			return res, err
+		}
+	})
+
+	_, err := e.pool.CallTool(context.Background(), c, "add", map[string]any{"a": 1, "b": 1})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return e.refresh.Load() >= 1 }, 10*time.Second, 10*time.Millisecond, "the first announcement is checked and re-synced")
+	// The handshakes stop: the count holds still across a poll interval
+	// (ten debounces), within a deadline a loop never meets. How soon it
+	// settles depends on the machine's load; that it settles does not.
+	last := int64(-1)
+	require.Eventually(t, func() bool {
+		n := up.Inits.Load()
+		settled := n == last
+		last = n
+		return settled
+	}, 30*time.Second, 500*time.Millisecond, "the handshakes never stopped: the loop is not broken")
+	t.Logf("settled after %d handshakes and %d re-syncs", up.Inits.Load(), e.refresh.Load())
+	assert.LessOrEqual(t, e.refresh.Load(), int64(2), "re-syncs stop once the list is seen unchanged")
+	assert.LessOrEqual(t, up.Inits.Load(), int64(4), "the probe, the warm session, and a handshake per re-sync at most")
+}
