@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"strconv"
 
 	segjson "github.com/segmentio/encoding/json"
 	"github.com/tether-dev/tether/gen"
@@ -23,8 +24,11 @@ func (r ferniList) VisitListMcpServersResponse(w http.ResponseWriter) error {
 	if err != nil {
 		return err
 	}
+	body = append(body, '\n') // json.Encoder ends with a newline
 	w.Header().Set("Content-Type", "application/json")
+	// The whole body is at hand: sent with its length, not chunked.
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
-	_, err = w.Write(append(body, '\n')) // json.Encoder ends with a newline
+	_, err = w.Write(body)
 	return err
 }
