@@ -254,3 +254,37 @@ func TestListWithCredentialsReadsThemInFull(t *testing.T) {
 	assert.Equal(t, c.Headers, conns[0].Headers)
 	assert.Nil(t, conns[0].Listing)
 }
+
+// Rows written by a tether from before migration 0007 (or by one still
+// running beside this one) have no listing columns: their list entries are
+// decrypted, and show the same.
+func TestListReadsRowsWrittenWithoutListingColumns(t *testing.T) {
+	ctx := context.Background()
+	st, cipher := openCounting(t, filepath.Join(t.TempDir(), "t.db"))
+	_, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
+	require.NoError(t, err)
+	c := newConn("t1", "a", "a")
+	c.Headers["Authorization"] = "Bearer literal-token"
+	require.NoError(t, st.InsertConnection(ctx, c, false))
+	_, err = st.write.Exec(`UPDATE connections SET secret_names = NULL, header_view = NULL`)
+	require.NoError(t, err)
+
+	before := cipher.decrypts.Load()
+	conns, total, err := st.ListConnections(ctx, "t1", registry.ListFilter{Limit: 50})
+	require.NoError(t, err)
+	assert.Equal(t, 1, total)
+	require.Len(t, conns, 1)
+	assert.Equal(t, int64(2), cipher.decrypts.Load()-before, "secrets and headers decrypted once each")
+	assert.Equal(t, []string{"K"}, conns[0].SecretNames())
+	assert.Equal(t, map[string]string{"X-Key": "{{secrets.K}}", "Authorization": registry.Masked}, conns[0].DisplayHeaders())
+	assert.Empty(t, conns[0].Secrets)
+	assert.Empty(t, conns[0].Headers)
+
+	// The next write fills the columns in.
+	_, err = st.UpdateConnection(ctx, "t1", "a", func(*registry.Connection) error { return nil })
+	require.NoError(t, err)
+	before = cipher.decrypts.Load()
+	_, _, err = st.ListConnections(ctx, "t1", registry.ListFilter{Limit: 50})
+	require.NoError(t, err)
+	assert.Zero(t, cipher.decrypts.Load()-before)
+}
