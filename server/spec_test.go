@@ -1,12 +1,12 @@
-package main
+package server_test
 
 import (
-	"github.com/getkin/kin-openapi/openapi3"
 	"net/http"
 	"sort"
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	tether "github.com/tether-dev/tether"
@@ -35,17 +35,6 @@ func TestEveryOperationIsRouted(t *testing.T) {
 	require.NotEmpty(t, want)
 }
 
-// TestSpecServed checks GET /openapi.yaml serves the file byte for byte.
-func TestSpecServed(t *testing.T) {
-	h := startTether(t)
-	r := h.do(req{method: http.MethodGet, path: "/openapi.yaml"})
-	require.Equal(t, http.StatusOK, r.status)
-	assert.Equal(t, tether.OpenAPIYAML, r.body)
-	assert.True(t, strings.HasPrefix(r.header.Get("Content-Type"), "application/yaml"))
-	assert.Equal(t, "ok", h.do(req{method: http.MethodGet, path: "/healthz"}).json(t)["status"])
-	assert.Equal(t, "ok", h.do(req{method: http.MethodGet, path: "/readyz"}).json(t)["status"])
-}
-
 // TestSpecIsValid: openapi.yaml is a valid OpenAPI 3.1 document, so that
 // teams can generate clients from it.
 func TestSpecIsValid(t *testing.T) {
@@ -54,4 +43,16 @@ func TestSpecIsValid(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, spec.Validate(loader.Context))
 	assert.True(t, strings.HasPrefix(spec.OpenAPI, "3.1"))
+}
+
+// TestOpsRoutes: GET /openapi.yaml serves the file byte for byte, and the
+// ops routes answer without an API key.
+func TestOpsRoutes(t *testing.T) {
+	ts := newTestServer(t)
+	r := ts.do(req{method: http.MethodGet, path: "/openapi.yaml", noKey: true})
+	require.Equal(t, http.StatusOK, r.status)
+	assert.Equal(t, tether.OpenAPIYAML, r.body)
+	assert.True(t, strings.HasPrefix(r.header.Get("Content-Type"), "application/yaml"))
+	assert.Equal(t, "ok", ts.do(req{method: http.MethodGet, path: "/healthz", noKey: true}).json(t)["status"])
+	assert.Equal(t, "ok", ts.do(req{method: http.MethodGet, path: "/readyz", noKey: true}).json(t)["status"])
 }
