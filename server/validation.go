@@ -238,6 +238,14 @@ func schemaIssues(se *openapi3.SchemaError, base []any) []issue {
 	if sch == nil {
 		sch = &openapi3.Schema{}
 	}
+	if se.SchemaField == "anyOf" || se.SchemaField == "oneOf" {
+		// A value that is not null failed the one non-null branch of a
+		// nullable field: report what is wrong inside it, where it is,
+		// as pydantic does, not just that the whole field has the wrong type.
+		if out := branchIssues(sch, se.Value, loc); len(out) > 0 {
+			return out
+		}
+	}
 	switch se.SchemaField {
 	case "required":
 		return []issue{{loc: loc, msg: "Field required", typ: "missing"}}
@@ -280,6 +288,44 @@ func schemaIssues(se *openapi3.SchemaError, base []any) []issue {
 		}
 	}
 	return []issue{{loc: loc, msg: se.Reason, typ: "value_error", input: se.Value}}
+}
+
+// branchIssues validates a non-null value against the only non-null
+// branch of a nullable anyOf/oneOf, and returns its issues under loc; nil
+// when the schema has no such single branch or the value is null.
+func branchIssues(sch *openapi3.Schema, value any, loc []any) []issue {
+	if value == nil {
+		return nil
+	}
+	var branch *openapi3.Schema
+	for _, alt := range append(slices.Clone(sch.AnyOf), sch.OneOf...) {
+		if alt.Value == nil || (alt.Value.Type != nil && alt.Value.Type.Is("null")) {
+			continue
+		}
+		if branch != nil {
+			return nil // more than one way to be right: no single place to point at
+		}
+		branch = alt.Value
+	}
+	if branch == nil {
+		return nil
+	}
+	var out []issue
+	var walk func(err error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case openapi3.MultiError:
+			for _, inner := range e {
+				walk(inner)
+			}
+		case *openapi3.SchemaError:
+			out = append(out, schemaIssues(e, loc)...)
+		}
+	}
+	if err := branch.VisitJSON(value, openapi3.MultiErrors()); err != nil {
+		walk(err)
+	}
+	return out
 }
 
 // typeIssue names the expected type of a schema (for nullable anyOf, the
