@@ -288,3 +288,59 @@ func TestListReadsRowsWrittenWithoutListingColumns(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, cipher.decrypts.Load()-before)
 }
+
+// Lists and writes at the same time: every list is whole (under -race,
+// this also checks what lists share between requests).
+func TestListsWhileRowsChange(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	_, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
+	require.NoError(t, err)
+	const rows = 300
+	for i := range rows {
+		require.NoError(t, st.InsertConnection(ctx, newConn("t1", fmt.Sprintf("c%03d", i), fmt.Sprintf("s_%d", i)), false))
+	}
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for r := range 4 {
+		go func() {
+			for n := 0; ; n++ {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				offset := (r*97 + n*50) % rows
+				conns, total, err := st.ListConnections(ctx, "t1", registry.ListFilter{Limit: 50, Offset: offset})
+				if err == nil && (total != rows || len(conns) != min(50, rows-offset)) {
+					err = fmt.Errorf("offset %d: %d rows of %d", offset, len(conns), total)
+				}
+				for _, c := range conns {
+					c.Description = "callers may write to what they get"
+					_ = c.DisplayHeaders()
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 100 {
+		id := fmt.Sprintf("c%03d", (i*7)%rows)
+		_, err := st.UpdateConnection(ctx, "t1", id, func(c *registry.Connection) error {
+			c.Description = fmt.Sprintf("edit %d", i)
+			c.Status = registry.StatusError
+			return nil
+		})
+		require.NoError(t, err)
+	}
+	close(done)
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+	conns, _, err := st.ListConnections(ctx, "t1", registry.ListFilter{Limit: 1, Offset: 7})
+	require.NoError(t, err)
+	assert.Equal(t, "edit 1", conns[0].Description)
+}
