@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/internal/lifetime"
 	"github.com/tether-dev/tether/registry"
 )
 
@@ -101,11 +102,10 @@ type Handler struct {
 	byKey     map[string]map[*agentSession]bool
 	opening   map[string]int   // POSTs without a session id in flight, by key
 	viewBytes map[string]int64 // estimated bytes of each tenant's views
-	closed    bool
 
-	life context.Context
-	stop context.CancelFunc
-	bg   sync.WaitGroup
+	// life runs background syncs and session bookkeeping; Close stops it
+	// under mu, after which no view or session is added.
+	life *lifetime.Group
 }
 
 // New returns a Handler for opts.
@@ -150,7 +150,7 @@ func New(opts Options) *Handler {
 		sessionTimeout = 0
 	}
 	_, _ = rand.Read(h.tagKey) // crypto/rand.Read never fails (Go ≥ 1.24)
-	h.life, h.stop = context.WithCancel(context.Background())
+	h.life = lifetime.New()
 	h.sdk = mcp.NewStreamableHTTPHandler(func(r *http.Request) *mcp.Server {
 		if v, ok := r.Context().Value(viewContextKey{}).(*view); ok {
 			return v.server
@@ -323,7 +323,7 @@ func (h *Handler) HandleChange(c registry.Change) {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.closed {
+	if h.life.Closed() {
 		return
 	}
 	for _, v := range h.views[c.TenantID] {
@@ -335,12 +335,12 @@ func (h *Handler) HandleChange(c registry.Change) {
 // and stops background syncs. Requests after Close answer 503.
 func (h *Handler) Close() {
 	h.mu.Lock()
-	if h.closed {
+	if h.life.Closed() {
 		h.mu.Unlock()
-		h.bg.Wait()
+		h.life.Close()
 		return
 	}
-	h.closed = true
+	h.life.Stop()
 	var servers []*mcp.Server
 	for _, byPersona := range h.views {
 		for _, v := range byPersona {
@@ -348,7 +348,6 @@ func (h *Handler) Close() {
 		}
 	}
 	h.mu.Unlock()
-	h.stop()
 	var wg sync.WaitGroup
 	for _, s := range servers {
 		for ss := range s.Sessions() {
@@ -356,5 +355,5 @@ func (h *Handler) Close() {
 		}
 	}
 	wg.Wait()
-	h.bg.Wait()
+	h.life.Close()
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -117,14 +118,8 @@ func oldestIdle(set map[*agentSession]bool, except *agentSession) *agentSession 
 // closes it in the background (Close waits for its calls in flight).
 func (h *Handler) evictLocked(s *agentSession) {
 	h.forgetLocked(s)
-	if h.closed {
-		return // Close ends every session
-	}
-	h.bg.Add(1)
-	go func() {
-		defer h.bg.Done()
-		_ = s.ss.Close()
-	}()
+	// Refused once the handler is closing: Close ends every session.
+	h.life.Go(func(context.Context) { _ = s.ss.Close() })
 }
 
 // track records the session that a POST on v opened under res, found by
@@ -146,7 +141,7 @@ func (h *Handler) track(id string, res *reservation, v *view) (done bool) {
 	defer h.mu.Unlock()
 	// The session, if any, holds the place from now on.
 	h.useLocked(res)
-	if ss == nil || h.closed || h.sessions[id] != nil {
+	if ss == nil || h.life.Closed() || h.sessions[id] != nil {
 		return true
 	}
 	key := res.key
@@ -158,14 +153,12 @@ func (h *Handler) track(id string, res *reservation, v *view) (done bool) {
 	h.byKey[key][s] = true
 	v.sessions[s] = true
 	h.capLocked(s)
-	h.bg.Add(1)
-	go func() {
-		defer h.bg.Done()
+	h.life.Go(func(context.Context) {
 		_ = ss.Wait()
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		h.forgetLocked(s)
-	}()
+	})
 	return true
 }
 

@@ -55,7 +55,7 @@ type view struct {
 // same opening (a POST that may open a session) when the request is over.
 func (h *Handler) view(ctx context.Context, tenantID, persona string, opening bool) (*view, error) {
 	h.mu.Lock()
-	if h.closed {
+	if h.life.Closed() {
 		h.mu.Unlock()
 		return nil, errClosed
 	}
@@ -90,7 +90,7 @@ func (h *Handler) view(ctx context.Context, tenantID, persona string, opening bo
 	}
 	if v.stale.Load() {
 		h.mu.Lock()
-		if !h.closed {
+		if !h.life.Closed() {
 			h.requestSyncLocked(v)
 		}
 		h.mu.Unlock()
@@ -161,30 +161,27 @@ func (h *Handler) requestSyncLocked(v *view) {
 	if v.running {
 		return
 	}
-	v.running = true
-	h.bg.Add(1)
-	go v.syncLoop()
+	v.running = h.life.Go(v.syncLoop)
 }
 
-func (v *view) syncLoop() {
-	defer v.h.bg.Done()
+func (v *view) syncLoop(life context.Context) {
 	for {
 		v.pendMu.Lock()
-		if !v.dirty || v.h.life.Err() != nil {
+		if !v.dirty || life.Err() != nil {
 			v.running = false
 			v.pendMu.Unlock()
 			return
 		}
 		v.dirty = false
 		v.pendMu.Unlock()
-		ctx, cancel := context.WithTimeout(v.h.life, syncTimeout)
+		ctx, cancel := context.WithTimeout(life, syncTimeout)
 		err := v.sync(ctx)
 		cancel()
 		v.stale.Store(err != nil)
 		v.h.mu.Lock()
 		v.h.chargeLocked(v) // a re-sync may grow the view
 		v.h.mu.Unlock()
-		if err != nil && v.h.life.Err() == nil {
+		if err != nil && life.Err() == nil {
 			v.h.log.Warn("gateway: re-sync tools", "tenant_id", v.tenantID, "persona", v.persona, "error", err.Error())
 		}
 	}

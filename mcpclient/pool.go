@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/internal/lifetime"
 	"github.com/tether-dev/tether/registry"
 )
 
@@ -79,16 +80,14 @@ type Pool struct {
 	mu      sync.Mutex
 	entries map[string]*entry // by connection id
 	lru     list.List         // of *entry, most recently used first
-	closed  bool
 
 	handshakes atomic.Int64
 	retries    atomic.Int64
 
-	// life is the pool's lifetime: handshakes and tool-list checks run on
-	// it, so a caller giving up does not cancel work others share.
-	life context.Context
-	stop context.CancelFunc
-	bg   sync.WaitGroup
+	// life runs the pool's goroutines: handshakes and tool-list checks
+	// run on its context, so a caller giving up does not cancel work
+	// others share. Close stops it under mu.
+	life *lifetime.Group
 }
 
 var _ registry.Prober = (*Pool)(nil)
@@ -141,9 +140,8 @@ func NewPool(opts PoolOptions) *Pool {
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
-	p.life, p.stop = context.WithCancel(context.Background())
-	p.bg.Add(1)
-	go p.janitor()
+	p.life = lifetime.New()
+	p.life.Go(p.janitor)
 	return p
 }
 
@@ -198,7 +196,7 @@ func (p *Pool) call(ctx context.Context, c *registry.Connection, tool string, ar
 func (p *Pool) acquire(ctx context.Context, c *registry.Connection) (e *entry, fresh bool, err error) {
 	reach := registry.ReachKey(c)
 	p.mu.Lock()
-	if p.closed {
+	if p.life.Closed() {
 		p.mu.Unlock()
 		return nil, false, ErrPoolClosed
 	}
@@ -214,8 +212,8 @@ func (p *Pool) acquire(ctx context.Context, c *registry.Connection) (e *entry, f
 		p.entries[c.ID] = e
 		e.elem = p.lru.PushFront(e)
 		p.trimLocked()
-		p.bg.Add(1)
-		go p.handshake(e)
+		// The pool is open (Close stops it under mu), so this runs.
+		p.life.Go(func(ctx context.Context) { p.handshake(ctx, e) })
 	} else {
 		p.lru.MoveToFront(e.elem)
 	}
@@ -240,12 +238,12 @@ func (p *Pool) acquire(ctx context.Context, c *registry.Connection) (e *entry, f
 	return e, fresh, nil
 }
 
-// handshake opens e's session on the pool's lifetime, so that callers
-// waiting for it can each give up on their own without failing the others.
-func (p *Pool) handshake(e *entry) {
-	defer p.bg.Done()
+// handshake opens e's session on the pool's lifetime (ctx), so that
+// callers waiting for it can each give up on their own without failing the
+// others.
+func (p *Pool) handshake(ctx context.Context, e *entry) {
 	p.handshakes.Add(1)
-	sess, err := p.client.connect(p.life, e.conn, connectOptions{
+	sess, err := p.client.connect(ctx, e.conn, connectOptions{
 		standaloneSSE:  true,
 		onToolsChanged: func() { p.toolsChanged(e) },
 	})
@@ -261,20 +259,16 @@ func (p *Pool) handshake(e *entry) {
 	if sess != nil && e.retired && e.refs == 0 && !e.closing {
 		p.closeLocked(e) // evicted while it was opening
 	}
-	watch := sess != nil && !p.closed
-	if watch {
-		p.bg.Add(1)
+	if sess != nil {
+		// Refused once the pool is closing: Close closes the session.
+		p.life.Go(func(context.Context) { p.watch(e) })
 	}
 	p.mu.Unlock()
-	if watch {
-		go p.watch(e)
-	}
 }
 
 // watch forgets e once its connection ends (the server hung up, the
 // process exited), so no call has to find out by failing.
 func (p *Pool) watch(e *entry) {
-	defer p.bg.Done()
 	_ = e.sess.wait()
 	p.mu.Lock()
 	p.retireLocked(e)
@@ -325,14 +319,19 @@ func (p *Pool) retireLocked(e *entry) {
 // not wait for it.
 func (p *Pool) closeLocked(e *entry) {
 	e.closing = true
-	p.bg.Add(1)
-	go func() {
-		defer p.bg.Done()
-		<-e.ready
-		if e.sess != nil {
-			e.sess.Close()
-		}
-	}()
+	if !p.life.Go(func(context.Context) { closeEntry(e) }) {
+		// The pool has closed, and nothing waits for this session any
+		// more (a call held it through Close); it must still be closed.
+		go closeEntry(e)
+	}
+}
+
+// closeEntry closes e's session once its handshake has ended.
+func closeEntry(e *entry) {
+	<-e.ready
+	if e.sess != nil {
+		e.sess.Close()
+	}
 }
 
 // trimLocked evicts least recently used sessions beyond the bound.
@@ -349,13 +348,12 @@ func (p *Pool) trimLocked() {
 }
 
 // janitor closes sessions that have been idle for too long.
-func (p *Pool) janitor() {
-	defer p.bg.Done()
+func (p *Pool) janitor(ctx context.Context) {
 	tick := time.NewTicker(max(p.idle/4, 10*time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
-		case <-p.life.Done():
+		case <-ctx.Done():
 			return
 		case now := <-tick.C:
 			p.mu.Lock()
@@ -414,21 +412,23 @@ func (p *Pool) Stats() PoolStats {
 // flight fail; later calls return ErrPoolClosed.
 func (p *Pool) Close() {
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		p.bg.Wait()
-		return
-	}
-	p.closed = true
+	// Stopped under mu: no session is opened or watched from here on.
+	p.life.Stop()
+	var open []*entry
 	for _, e := range p.entries {
 		e.retired = true
 		if !e.closing {
-			p.closeLocked(e)
+			e.closing = true
+			open = append(open, e)
 		}
 	}
 	clear(p.entries)
 	p.lru.Init()
 	p.mu.Unlock()
-	p.stop()
-	p.bg.Wait()
+	var wg sync.WaitGroup
+	for _, e := range open {
+		wg.Go(func() { closeEntry(e) })
+	}
+	wg.Wait()
+	p.life.Close()
 }

@@ -18,12 +18,10 @@ func (p *Pool) toolsChanged(e *entry) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || e.retired || e.checkPending {
+	if e.retired || e.checkPending {
 		return
 	}
-	e.checkPending = true
-	p.bg.Add(1)
-	go p.checkTools(e)
+	e.checkPending = p.life.Go(func(ctx context.Context) { p.checkTools(ctx, e) })
 }
 
 // checkTools waits out the debounce, lists the tools over the warm session
@@ -31,13 +29,12 @@ func (p *Pool) toolsChanged(e *entry) {
 // the one seen last on this session. Some servers announce a change after
 // every initialize, including the re-sync's own probe; comparing the lists
 // is what stops that from looping.
-func (p *Pool) checkTools(e *entry) {
-	defer p.bg.Done()
+func (p *Pool) checkTools(ctx context.Context, e *entry) {
 	t := time.NewTimer(p.debounce)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-p.life.Done():
+	case <-ctx.Done():
 		return
 	}
 	p.mu.Lock()
@@ -47,7 +44,7 @@ func (p *Pool) checkTools(e *entry) {
 	if retired {
 		return
 	}
-	ctx, cancel := context.WithTimeout(p.life, connTimeout(e.conn))
+	ctx, cancel := context.WithTimeout(ctx, connTimeout(e.conn))
 	defer cancel()
 	tools, err := e.sess.ListTools(ctx)
 	if err != nil {

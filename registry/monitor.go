@@ -24,7 +24,7 @@ type MonitorOptions struct {
 // re-probes every enabled active (or failing) server each interval,
 // jittered by ±10% so that many tether replicas do not probe in step.
 func (s *Service) StartMonitor(opts MonitorOptions) {
-	s.goBackground(func() { s.runMonitor(s.bgCtx, opts) })
+	s.life.Go(func(ctx context.Context) { s.runMonitor(ctx, opts) })
 }
 
 // runMonitor runs until ctx (the service's background context) ends.

@@ -418,8 +418,8 @@ func (s *Service) revokeInBackground(doc SecretBlob) {
 	if len(doc) == 0 || s.oauthOn() != nil {
 		return
 	}
-	s.goBackground(func() {
-		ctx, cancel := context.WithTimeout(s.bgCtx, 30*time.Second)
+	s.life.Go(func(ctx context.Context) {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		if err := s.oauth.Authorizer.Revoke(ctx, doc); err != nil {
 			s.log.Info("token revocation failed (best effort)", "error", err.Error())

@@ -85,7 +85,7 @@ func (s *Service) probeAndRecord(c *Connection) (*TestOutcome, error) {
 		// caller that gives up does not cancel a probe others may share,
 		// and its result is still worth recording. The connection's
 		// timeout bounds it; shutdown cancels it.
-		pctx, cancel := context.WithTimeout(s.bgCtx, time.Duration(c.TimeoutMS)*time.Millisecond+time.Second)
+		pctx, cancel := context.WithTimeout(s.life.Context(), time.Duration(c.TimeoutMS)*time.Millisecond+time.Second)
 		defer cancel()
 		start := time.Now()
 		var res *ProbeResult
@@ -106,7 +106,7 @@ func (s *Service) probeAndRecord(c *Connection) (*TestOutcome, error) {
 		out := &TestOutcome{Connected: perr == nil, Result: res, Err: perr, TestedAt: s.Now()}
 		// Recording gets a context of its own: a probe that ran to its
 		// timeout must still be able to wait for the writer.
-		rctx, rcancel := context.WithTimeout(s.bgCtx, 30*time.Second)
+		rctx, rcancel := context.WithTimeout(s.life.Context(), 30*time.Second)
 		defer rcancel()
 		if err := s.recordProbe(rctx, c, out); err != nil {
 			// The caller still learns the outcome; only the row is stale.
@@ -252,7 +252,7 @@ func (s *Service) RefreshTools(ctx context.Context, tenantID, id string) (*Conne
 
 // probeInBackground probes c on the service's background context.
 func (s *Service) probeInBackground(c *Connection) {
-	s.goBackground(func() {
+	s.life.Go(func(context.Context) {
 		if _, err := s.probeAndRecord(c); err != nil {
 			s.log.Warn("background probe failed to record", "connection_id", c.ID, "error", err.Error())
 		}

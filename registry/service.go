@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"sync"
 	"time"
 
+	"github.com/tether-dev/tether/internal/lifetime"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -109,28 +109,10 @@ type Service struct {
 	now       func() time.Time
 	limits    Limits
 
-	probes   singleflight.Group // one probe per connection configuration at a time
-	bg       sync.WaitGroup     // background work
-	bgMu     sync.Mutex         // guards bgClosed against bg.Add racing Close
-	bgClosed bool
-	bgCtx    context.Context
-	bgCancel context.CancelFunc
-}
-
-// goBackground runs fn on the service's background work group, unless the
-// service is closing; it reports whether fn was started.
-func (s *Service) goBackground(fn func()) bool {
-	s.bgMu.Lock()
-	defer s.bgMu.Unlock()
-	if s.bgClosed {
-		return false
-	}
-	s.bg.Add(1)
-	go func() {
-		defer s.bg.Done()
-		fn()
-	}()
-	return true
+	probes singleflight.Group // one probe per connection configuration at a time
+	// life runs background work (probes, the monitor, revocations);
+	// Close ends it.
+	life *lifetime.Group
 }
 
 // NewService returns a Service over opts.Store.
@@ -146,10 +128,9 @@ func NewService(opts Options) *Service {
 	if opts.Observer == nil {
 		opts.Observer = noObserver{}
 	}
-	bgCtx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		store: opts.Store, urls: opts.URLs, stdio: stdioPolicy(opts),
-		prober: opts.Prober, onChange: opts.OnChange, observe: opts.Observer, log: logger, now: now, bgCtx: bgCtx, bgCancel: cancel,
+		prober: opts.Prober, onChange: opts.OnChange, observe: opts.Observer, log: logger, now: now, life: lifetime.New(),
 		catalogue: newCatalogue(), limits: opts.Limits.withDefaults(),
 	}
 	if opts.OAuth != nil {
@@ -164,11 +145,7 @@ func NewService(opts Options) *Service {
 // Close cancels background probes, waits for them to finish, and writes
 // the call records still queued.
 func (s *Service) Close() {
-	s.bgMu.Lock()
-	s.bgClosed = true
-	s.bgMu.Unlock()
-	s.bgCancel()
-	s.bg.Wait()
+	s.life.Close()
 	if s.calls != nil {
 		s.calls.close()
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/gateway"
+	"github.com/tether-dev/tether/internal/lifetime"
 	"github.com/tether-dev/tether/mcpclient"
 	"github.com/tether-dev/tether/metrics"
 	"github.com/tether-dev/tether/netguard"
@@ -51,15 +52,15 @@ type Main struct {
 	metricsHTTP *http.Server
 	MetricsAddr string
 	done        chan error
-	cancelBG    context.CancelFunc
 
 	closeOnce sync.Once
 	closeErr  error
 
-	bgCtx        context.Context // background work; cancelled by Close
-	keysErr      atomic.Pointer[error]
-	reencrypting sync.WaitGroup
-	reencryptMu  sync.Mutex
+	// life is the background work (re-encryption; its context is the
+	// requests' base context); Close ends it.
+	life        *lifetime.Group
+	keysErr     atomic.Pointer[error]
+	reencryptMu sync.Mutex // one re-encryption job at a time
 }
 
 // Run opens the database, checks the keys against it and starts serving.
@@ -82,7 +83,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	m.keys = secrets.NewHolder(ring)
-	m.bgCtx, m.cancelBG = context.WithCancel(context.WithoutCancel(ctx))
+	m.life = lifetime.New()
 	allow, err := netguard.ParseCIDRs(cfg.AllowCIDRs)
 	if err != nil {
 		return fmt.Errorf("--allow-cidrs: %w", err)
@@ -155,7 +156,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Client: client,
 		Logger: m.Logger,
 		OnUpstreamToolsChanged: func(tenantID, id string, tools []registry.ToolSpec) {
-			if err := svc.RecordTools(m.bgCtx, tenantID, id, tools); err != nil {
+			if err := svc.RecordTools(m.life.Context(), tenantID, id, tools); err != nil {
 				m.Logger.Warn("upstream tools changed; recording them failed", "connection_id", id, "error", err.Error())
 			}
 		},
@@ -201,7 +202,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 
-	bg := m.bgCtx
+	bg := m.life.Context()
 	m.http = &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -348,16 +349,14 @@ func (m *Main) ReloadKeys() error {
 // does not yet encrypt. One job runs at a time; a newer ring waits for
 // the running job, then runs.
 func (m *Main) startReencrypt(ring *secrets.Keyring) {
-	m.reencrypting.Add(1)
-	go func() {
-		defer m.reencrypting.Done()
+	m.life.Go(func(ctx context.Context) {
 		m.reencryptMu.Lock()
 		defer m.reencryptMu.Unlock()
-		if m.bgCtx.Err() != nil {
+		if ctx.Err() != nil {
 			return
 		}
-		n, err := m.store.Reencrypt(m.bgCtx, ring, 100)
-		if err != nil && m.bgCtx.Err() != nil {
+		n, err := m.store.Reencrypt(ctx, ring, 100)
+		if err != nil && ctx.Err() != nil {
 			// Close stopped it; the next start carries on.
 			m.Logger.Info("re-encryption paused by shutdown", "rewritten", n)
 			return
@@ -372,7 +371,7 @@ func (m *Main) startReencrypt(ring *secrets.Keyring) {
 		if n > 0 {
 			m.Logger.Info("re-encryption finished", "primary_key", ring.Primary(), "rewritten", n)
 		}
-	}()
+	})
 }
 
 // loadKeyring reads the keys from --encryption-keys, the keys file, or a
@@ -434,10 +433,9 @@ func (m *Main) close() error {
 			errs = append(errs, err)
 		}
 	}
-	if m.cancelBG != nil {
-		m.cancelBG()
+	if m.life != nil {
+		m.life.Close()
 	}
-	m.reencrypting.Wait()
 	if m.svc != nil {
 		m.svc.Close() // background probes end before the database closes
 	}

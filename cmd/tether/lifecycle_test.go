@@ -67,7 +67,7 @@ func TestFailedStartStopsReencryptionBeforeClosingTheStore(t *testing.T) {
 	err = m.Run(context.Background())
 	require.ErrorContains(t, err, "listen on")
 
-	m.reencrypting.Wait() // whatever the job was doing, it is over now
+	m.life.Close() // whatever the job was doing, it is over now
 	assert.NotContains(t, logs.String(), "database is closed", "the store was closed under the re-encryption job")
 	assert.Nil(t, m.keysErr.Load(), "a failed start leaves no keyring error behind")
 	require.NoError(t, m.Close(), "Close after a failed Run reports the clean-up")
