@@ -3,62 +3,33 @@ package registry_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/registrytest"
 	"github.com/tether-dev/tether/registry"
-	"github.com/tether-dev/tether/secrets"
 	"github.com/tether-dev/tether/store"
 )
-
-// recordingProber answers every probe with an empty server and keeps
-// the connections it was asked to reach, as they were handed to it.
-type recordingProber struct {
-	mu   sync.Mutex
-	seen []*registry.Connection
-}
-
-func (p *recordingProber) Probe(_ context.Context, c *registry.Connection) (*registry.ProbeResult, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.seen = append(p.seen, c)
-	return &registry.ProbeResult{Transport: c.Transport}, nil
-}
-
-func (p *recordingProber) CallTool(context.Context, *registry.Connection, string, map[string]any) (map[string]any, error) {
-	return nil, errors.New("no tools here")
-}
 
 // credentialsFixture is a registry over a real SQLite store in a temporary
 // directory, allowing the stdio command node, with one tenant.
 type credentialsFixture struct {
 	svc    *registry.Service
 	st     *store.Store
-	prober *recordingProber
+	prober *registrytest.Prober
 	tenant string
 }
 
 func newCredentialsFixture(t *testing.T) *credentialsFixture {
 	t.Helper()
-	ctx := context.Background()
-	key, err := secrets.NewKey("k1", make([]byte, 32))
+	st := registrytest.OpenStore(t)
+	ten, err := st.EnsureTenant(context.Background(), &registry.Tenant{ID: "t1", Name: "acme"})
 	require.NoError(t, err)
-	ring, err := secrets.NewKeyring([]secrets.Key{key})
-	require.NoError(t, err)
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "t.db"), store.Options{Cipher: ring})
-	require.NoError(t, err)
-	ten, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
-	require.NoError(t, err)
-	prober := &recordingProber{}
+	prober := &registrytest.Prober{}
 	svc := registry.NewService(registry.Options{Store: st, StdioCommands: []string{"node"}, Prober: prober})
-	t.Cleanup(func() {
-		svc.Close()
-		_ = st.Close()
-	})
+	t.Cleanup(svc.Close)
 	return &credentialsFixture{svc: svc, st: st, prober: prober, tenant: ten.ID}
 }
 
@@ -103,7 +74,7 @@ func TestCredentialsDoNotFollowAStdioHopToAnotherHost(t *testing.T) {
 	}
 	_, err = f.svc.Test(ctx, f.tenant, c.ID)
 	require.NoError(t, err)
-	for _, seen := range f.prober.seen {
+	for _, seen := range f.prober.Probed() {
 		if seen.Endpoint != "http://one.example/mcp" {
 			assert.NotContains(t, registry.Interpolate(seen.Headers["X-Key"], seen.Secrets), "s3cret", "sent to %s", seen.Endpoint)
 			assert.Empty(t, seen.Secrets, "secrets handed to a probe of %s", seen.Endpoint)

@@ -4,60 +4,25 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/registrytest"
 	"github.com/tether-dev/tether/registry"
-	"github.com/tether-dev/tether/secrets"
-	"github.com/tether-dev/tether/store"
 )
 
-// listProber answers every probe with the tool list it holds at the time.
-type listProber struct {
-	mu    sync.Mutex
-	tools []registry.ToolSpec
-}
-
-func (p *listProber) set(names ...string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.tools = nil
-	for _, n := range names {
-		p.tools = append(p.tools, registry.ToolSpec{Name: n, InputSchema: map[string]any{"type": "object"}})
-	}
-}
-
-func (p *listProber) Probe(context.Context, *registry.Connection) (*registry.ProbeResult, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return &registry.ProbeResult{Transport: registry.TransportStreamableHTTP, Tools: append([]registry.ToolSpec(nil), p.tools...)}, nil
-}
-
-func (p *listProber) CallTool(context.Context, *registry.Connection, string, map[string]any) (map[string]any, error) {
-	return nil, errors.New("not used")
-}
-
 // newLimitedService is a registry over a real store in a temporary
-// directory, with two tenants, the given limits and a listProber.
-func newLimitedService(t *testing.T, limits registry.Limits) (svc *registry.Service, prober *listProber, acme, other string) {
+// directory, with two tenants, the given limits and a fake prober.
+func newLimitedService(t *testing.T, limits registry.Limits) (svc *registry.Service, prober *registrytest.Prober, acme, other string) {
 	t.Helper()
 	ctx := context.Background()
-	key, err := secrets.NewKey("test", make([]byte, 32))
-	require.NoError(t, err)
-	ring, err := secrets.NewKeyring([]secrets.Key{key})
-	require.NoError(t, err)
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "t.db"), store.Options{Cipher: ring})
-	require.NoError(t, err)
-	prober = &listProber{}
+	st := registrytest.OpenStore(t)
+	prober = &registrytest.Prober{}
 	svc = registry.NewService(registry.Options{Store: st, Prober: prober, Limits: limits})
-	t.Cleanup(func() {
-		svc.Close()
-		_ = st.Close()
-	})
+	t.Cleanup(svc.Close)
 	a, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t-acme", Name: "acme"})
 	require.NoError(t, err)
 	o, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t-other", Name: "other"})
@@ -142,12 +107,12 @@ func TestToolsPerConnectionAreCapped(t *testing.T) {
 	c, err := svc.Create(ctx, acme, ferniCreate("crm"))
 	require.NoError(t, err)
 
-	prober.set("a", "b", "c")
+	prober.SetTools("a", "b", "c")
 	out, err := svc.Test(ctx, acme, c.ID)
 	require.NoError(t, err)
 	require.NoError(t, out.Err)
 
-	prober.set("a", "b", "c", "d")
+	prober.SetTools("a", "b", "c", "d")
 	out, err = svc.Test(ctx, acme, c.ID)
 	require.NoError(t, err)
 	require.ErrorIs(t, out.Err, registry.ErrUpstreamInvalid)
@@ -160,7 +125,7 @@ func TestToolsPerConnectionAreCapped(t *testing.T) {
 	// Three rounds of entirely new tools: the stored list never holds
 	// more than three, and the current ones are all there.
 	for round, names := range [][]string{{"d", "e"}, {"f", "g", "h"}, {"i"}} {
-		prober.set(names...)
+		prober.SetTools(names...)
 		out, err = svc.Test(ctx, acme, c.ID)
 		require.NoError(t, err)
 		require.NoError(t, out.Err)
