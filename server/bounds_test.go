@@ -9,17 +9,15 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/registrytest"
 	"github.com/tether-dev/tether/metrics"
 	"github.com/tether-dev/tether/registry"
-	"github.com/tether-dev/tether/secrets"
 	"github.com/tether-dev/tether/server"
-	"github.com/tether-dev/tether/store"
 )
 
 // boundsServer is a server.New over a real store in a temporary directory,
@@ -38,24 +36,16 @@ type boundsServer struct {
 func newBoundsServer(t *testing.T, opts ...func(*registry.Options)) *boundsServer {
 	t.Helper()
 	ctx := context.Background()
-	key, err := secrets.NewKey("test", make([]byte, 32))
-	require.NoError(t, err)
-	ring, err := secrets.NewKeyring([]secrets.Key{key})
-	require.NoError(t, err)
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "t.db"), store.Options{Cipher: ring})
-	require.NoError(t, err)
+	st := registrytest.OpenStore(t)
 	ro := registry.Options{Store: st}
 	for _, o := range opts {
 		o(&ro)
 	}
 	svc := registry.NewService(ro)
-	t.Cleanup(func() {
-		svc.Close()
-		_ = st.Close()
-	})
+	t.Cleanup(svc.Close)
 	keys := registry.NewKeys(st)
 	apiKey := "tth_bounds_test_key_0123456789"
-	_, err = keys.Import(ctx, "acme", apiKey)
+	_, err := keys.Import(ctx, "acme", apiKey)
 	require.NoError(t, err)
 	met := metrics.New()
 	srv, err := server.New(server.Options{Connections: svc, Tools: svc, Probes: svc, OAuth: svc, Agent: svc, Keys: keys, Metrics: met})

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +12,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/gateway"
+	"github.com/tether-dev/tether/internal/registrytest"
 	"github.com/tether-dev/tether/registry"
-	"github.com/tether-dev/tether/secrets"
 	"github.com/tether-dev/tether/server"
-	"github.com/tether-dev/tether/store"
 )
 
 // newBudgetServer serves /mcp (the real gateway) and the API over a real
@@ -24,12 +22,7 @@ import (
 func newBudgetServer(t *testing.T, probes int) (*httptest.Server, string) {
 	t.Helper()
 	ctx := context.Background()
-	key, err := secrets.NewKey("test", make([]byte, 32))
-	require.NoError(t, err)
-	ring, err := secrets.NewKeyring([]secrets.Key{key})
-	require.NoError(t, err)
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "t.db"), store.Options{Cipher: ring})
-	require.NoError(t, err)
+	st := registrytest.OpenStore(t)
 	svc := registry.NewService(registry.Options{Store: st})
 	gw := gateway.New(gateway.Options{
 		Registry: svc,
@@ -37,7 +30,7 @@ func newBudgetServer(t *testing.T, probes int) (*httptest.Server, string) {
 	})
 	keys := registry.NewKeys(st)
 	apiKey := "tth_budget_test_key_0123456789"
-	_, err = keys.Import(ctx, "acme", apiKey)
+	_, err := keys.Import(ctx, "acme", apiKey)
 	require.NoError(t, err)
 	srv, err := server.New(server.Options{
 		Connections: svc, Tools: svc, Probes: svc, OAuth: svc, Agent: svc, Keys: keys, MCP: gw,
@@ -49,7 +42,6 @@ func newBudgetServer(t *testing.T, probes int) (*httptest.Server, string) {
 		ts.Close()
 		gw.Close()
 		svc.Close()
-		_ = st.Close()
 	})
 	return ts, apiKey
 }
