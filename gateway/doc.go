@@ -20,24 +20,16 @@
 // only while they have sessions, and a tenant's views by their estimated
 // memory (sessions.go).
 //
-// Wiring:
+// Wiring (the listeners are added once everything exists):
 //
-//	pool := mcpclient.NewPool(mcpclient.PoolOptions{
-//		Client: client, // *mcpclient.Client
-//		OnUpstreamToolsChanged: func(tenantID, id string, tools []registry.ToolSpec) {
-//			_ = svc.RecordTools(context.Background(), tenantID, id, tools)
-//		},
+//	pool := mcpclient.NewPool(mcpclient.PoolOptions{Client: client})
+//	svc := registry.NewService(registry.Options{Store: st, Prober: pool})
+//	gw := gateway.New(gateway.Options{Registry: svc, Tenant: tenantOf})
+//	svc.OnChange(pool.HandleChange)
+//	svc.OnChange(gw.HandleChange)
+//	pool.OnToolsChanged(func(ctx context.Context, tenantID, id string, tools []registry.ToolSpec) {
+//		_ = svc.RecordTools(ctx, tenantID, id, tools)
 //	})
-//	var gw *gateway.Handler
-//	svc = registry.NewService(registry.Options{
-//		Store:  st,
-//		Prober: pool,
-//		OnChange: func(c registry.Change) {
-//			pool.HandleChange(c)
-//			gw.HandleChange(c)
-//		},
-//	})
-//	gw = gateway.New(gateway.Options{Registry: svc, Tenant: tenantOf})
 //	mux.Handle("/mcp", gw)
 //	// On shutdown: gw.Close(), then svc.Close(), then pool.Close().
 package gateway

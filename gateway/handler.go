@@ -316,11 +316,8 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 
 // HandleChange re-syncs, in the background, every view of the changed
 // tenant; the SDK then tells connected agents that the tool list changed,
-// if it did. Give it to registry.Options.OnChange; it does not block.
+// if it did. Give it to registry.Service.OnChange; it does not block.
 func (h *Handler) HandleChange(c registry.Change) {
-	if h == nil {
-		return // wired before the handler existed
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.life.Closed() {

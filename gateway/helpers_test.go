@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,13 +29,12 @@ const tenantHeader = "X-Test-Tenant"
 // env is the real agent path: a SQLite store, a registry service whose
 // prober is the pool, and the gateway handler on an httptest server.
 type env struct {
-	t       testing.TB
-	store   *store.Store
-	svc     *registry.Service
-	pool    *mcpclient.Pool
-	gw      *gateway.Handler
-	srv     *httptest.Server
-	refresh atomic.Int64 // upstream-triggered re-syncs requested
+	t     testing.TB
+	store *store.Store
+	svc   *registry.Service
+	pool  *mcpclient.Pool
+	gw    *gateway.Handler
+	srv   *httptest.Server
 }
 
 type envOptions struct {
@@ -65,25 +63,20 @@ func newEnv(t testing.TB, o envOptions) *env {
 	if po.ToolsChangedDebounce == 0 {
 		po.ToolsChangedDebounce = 50 * time.Millisecond
 	}
-	po.OnUpstreamToolsChanged = func(tenantID, id string, tools []registry.ToolSpec) {
-		e.refresh.Add(1)
-		_ = e.svc.RecordTools(context.Background(), tenantID, id, tools)
-	}
 	e.pool = mcpclient.NewPool(po)
-	e.svc = registry.NewService(registry.Options{
-		Store:  st,
-		Prober: e.pool,
-		OnChange: func(c registry.Change) {
-			e.pool.HandleChange(c)
-			e.gw.HandleChange(c)
-		},
-	})
+	e.svc = registry.NewService(registry.Options{Store: st, Prober: e.pool})
 	e.gw = gateway.New(gateway.Options{
 		Registry: e.svc,
 		Tenant: func(r *http.Request) (string, bool) {
 			id := r.Header.Get(tenantHeader)
 			return id, id != ""
 		},
+	})
+	// Listeners, now that everything exists.
+	e.svc.OnChange(e.pool.HandleChange)
+	e.svc.OnChange(e.gw.HandleChange)
+	e.pool.OnToolsChanged(func(ctx context.Context, tenantID, id string, tools []registry.ToolSpec) {
+		_ = e.svc.RecordTools(ctx, tenantID, id, tools)
 	})
 	e.srv = httptest.NewServer(e.gw)
 	t.Cleanup(func() {

@@ -38,11 +38,6 @@ type PoolOptions struct {
 	// notifications/tools/list_changed before it looks at the tool list.
 	// 0 means DefaultToolsChangedDebounce.
 	ToolsChangedDebounce time.Duration
-	// OnUpstreamToolsChanged is called (on its own goroutine) when a warm
-	// session's server announced a tool list change and the list it now
-	// answers differs from the last one seen on that session, with that
-	// list: the registry records it (a re-sync with no new handshake).
-	OnUpstreamToolsChanged func(tenantID, connectionID string, tools []registry.ToolSpec)
 	// Logger receives debug and warning records; nil discards.
 	Logger *slog.Logger
 }
@@ -74,7 +69,7 @@ type Pool struct {
 	max      int
 	idle     time.Duration
 	debounce time.Duration
-	onTools  func(tenantID, connectionID string, tools []registry.ToolSpec)
+	onTools  atomic.Pointer[ToolsChangedFunc]
 	log      *slog.Logger
 
 	mu      sync.Mutex
@@ -124,7 +119,6 @@ func NewPool(opts PoolOptions) *Pool {
 		max:      opts.MaxSessions,
 		idle:     opts.IdleTimeout,
 		debounce: opts.ToolsChangedDebounce,
-		onTools:  opts.OnUpstreamToolsChanged,
 		log:      opts.Logger,
 		entries:  map[string]*entry{},
 	}
@@ -378,6 +372,19 @@ func isReady(e *entry) bool {
 	}
 }
 
+// ToolsChangedFunc hears an upstream's new tool list; ctx ends when the
+// pool closes.
+type ToolsChangedFunc func(ctx context.Context, tenantID, connectionID string, tools []registry.ToolSpec)
+
+// OnToolsChanged sets the function called (on its own goroutine) when a
+// warm session's server announced a tool list change and the list it now
+// answers differs from the last one seen on that session, with that list:
+// the registry records it (a re-sync with no new handshake). Set it once
+// the registry exists; until then announcements are not looked at.
+func (p *Pool) OnToolsChanged(fn ToolsChangedFunc) {
+	p.onTools.Store(&fn)
+}
+
 // Evict closes the connection's session (once calls using it are done);
 // the next call opens a new one.
 func (p *Pool) Evict(connectionID string) {
@@ -389,12 +396,9 @@ func (p *Pool) Evict(connectionID string) {
 }
 
 // HandleChange applies a registry change: an edited, disabled or deleted
-// connection loses its session. Give it to registry.Options.OnChange; it
+// connection loses its session. Give it to registry.Service.OnChange; it
 // does not block.
 func (p *Pool) HandleChange(c registry.Change) {
-	if p == nil {
-		return // wired before the pool existed
-	}
 	switch c.Kind {
 	case registry.ConnectionUpdated, registry.ConnectionDeleted:
 		p.Evict(c.ConnectionID)

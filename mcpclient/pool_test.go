@@ -48,12 +48,13 @@ func newPoolEnv(t testing.TB, opts mcpclient.PoolOptions) *poolEnv {
 	if opts.ToolsChangedDebounce == 0 {
 		opts.ToolsChangedDebounce = 50 * time.Millisecond
 	}
-	opts.OnUpstreamToolsChanged = func(tenantID, id string, tools []registry.ToolSpec) {
-		e.refresh.Add(1)
-		_ = e.svc.RecordTools(context.Background(), tenantID, id, tools)
-	}
 	e.pool = mcpclient.NewPool(opts)
-	e.svc = registry.NewService(registry.Options{Store: st, Prober: e.pool, OnChange: e.pool.HandleChange})
+	e.svc = registry.NewService(registry.Options{Store: st, Prober: e.pool})
+	e.svc.OnChange(e.pool.HandleChange)
+	e.pool.OnToolsChanged(func(ctx context.Context, tenantID, id string, tools []registry.ToolSpec) {
+		e.refresh.Add(1)
+		_ = e.svc.RecordTools(ctx, tenantID, id, tools)
+	})
 	t.Cleanup(func() {
 		e.svc.Close()
 		e.pool.Close()

@@ -13,7 +13,7 @@ import (
 // warm session. It runs on the SDK's receiving goroutine, so it only
 // schedules a check: notifications arriving meanwhile join it.
 func (p *Pool) toolsChanged(e *entry) {
-	if p.onTools == nil {
+	if p.onTools.Load() == nil {
 		return
 	}
 	p.mu.Lock()
@@ -44,9 +44,9 @@ func (p *Pool) checkTools(ctx context.Context, e *entry) {
 	if retired {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, connTimeout(e.conn))
+	lctx, cancel := context.WithTimeout(ctx, connTimeout(e.conn))
 	defer cancel()
-	tools, err := e.sess.ListTools(ctx)
+	tools, err := e.sess.ListTools(lctx)
 	if err != nil {
 		p.log.Debug("list tools after tools/list_changed", "connection_id", e.connID, "error", err.Error())
 		return
@@ -58,7 +58,7 @@ func (p *Pool) checkTools(ctx context.Context, e *entry) {
 	p.mu.Unlock()
 	if changed {
 		p.log.Debug("upstream tool list changed", "connection_id", e.connID, "tools", len(tools))
-		p.onTools(e.tenantID, e.connID, tools)
+		(*p.onTools.Load())(ctx, e.tenantID, e.connID, tools)
 	}
 }
 

@@ -7,37 +7,6 @@ import (
 	"strings"
 )
 
-// ChangeKind says what changed about a connection.
-type ChangeKind int
-
-// The kinds of change the registry announces.
-const (
-	// ConnectionCreated: a new connection (its tools come with its first sync).
-	ConnectionCreated ChangeKind = iota
-	// ConnectionUpdated: how tether reaches the server may have changed
-	// (endpoint, credentials, transport, enabled): warm sessions must go.
-	ConnectionUpdated
-	// ConnectionDeleted: the connection is gone.
-	ConnectionDeleted
-	// ToolsChanged: the connection's tool list or tool settings changed.
-	ToolsChanged
-)
-
-// Change is one announcement to Options.OnChange.
-type Change struct {
-	TenantID     string
-	ConnectionID string
-	Kind         ChangeKind
-}
-
-// notify announces a change; listeners must not block.
-func (s *Service) notify(c *Connection, kind ChangeKind) {
-	s.catalogue.invalidate(c.TenantID)
-	if s.onChange != nil {
-		s.onChange(Change{TenantID: c.TenantID, ConnectionID: c.ID, Kind: kind})
-	}
-}
-
 // AgentTool is one tool of a tenant as agents see it.
 type AgentTool struct {
 	Slug       string

@@ -78,10 +78,6 @@ type Options struct {
 	// Prober talks to MCP servers; required for tests, syncs and calls.
 	Prober Prober
 	Logger *slog.Logger
-	// OnChange hears about every change to connections and their tools
-	// (the agent gateway uses it to drop warm sessions and to tell its
-	// clients that tool lists changed). It must not block.
-	OnChange func(Change)
 	// Observer records probe, tool call and monitor metrics; nil: none.
 	Observer Observer
 	// Calls keeps call records (written in the background); nil: none.
@@ -100,7 +96,7 @@ type Service struct {
 	urls      URLChecker
 	stdio     *StdioPolicy
 	prober    Prober
-	onChange  func(Change)
+	listeners listeners
 	observe   Observer
 	calls     *recorder
 	oauth     *oauthFlows
@@ -130,7 +126,7 @@ func NewService(opts Options) *Service {
 	}
 	s := &Service{
 		store: opts.Store, urls: opts.URLs, stdio: stdioPolicy(opts),
-		prober: opts.Prober, onChange: opts.OnChange, observe: opts.Observer, log: logger, now: now, life: lifetime.New(),
+		prober: opts.Prober, observe: opts.Observer, log: logger, now: now, life: lifetime.New(),
 		catalogue: newCatalogue(), limits: opts.Limits.withDefaults(),
 	}
 	if opts.OAuth != nil {

@@ -151,37 +151,23 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Sandbox: sb, MaxStdioPerTenant: cfg.MaxStdioPerTenant, ClientVersion: version, Logger: m.Logger})
 	// Tool calls go over warm sessions (mcpclient's pool); probes stay
 	// cold so that they see the server afresh.
-	var svc *registry.Service
-	pool := mcpclient.NewPool(mcpclient.PoolOptions{
-		Client: client,
-		Logger: m.Logger,
-		OnUpstreamToolsChanged: func(tenantID, id string, tools []registry.ToolSpec) {
-			if err := svc.RecordTools(m.life.Context(), tenantID, id, tools); err != nil {
-				m.Logger.Warn("upstream tools changed; recording them failed", "connection_id", id, "error", err.Error())
-			}
-		},
-	})
+	pool := mcpclient.NewPool(mcpclient.PoolOptions{Client: client, Logger: m.Logger})
 	m.pool = pool
-	var gw *gateway.Handler
-	svc = registry.NewService(registry.Options{
+	svc := registry.NewService(registry.Options{
 		Store:          st,
 		URLs:           guard,
 		StdioCommands:  stdio,
 		StdioFixedArgs: fixedArgs,
 		Prober:         pool,
-		OnChange: func(c registry.Change) {
-			pool.HandleChange(c)
-			gw.HandleChange(c)
-		},
-		Logger:   m.Logger,
-		Observer: met,
-		Calls:    st,
-		OAuth:    &registry.OAuthOptions{Authorizer: authorizer, States: st, RedirectURI: redirectURI},
-		Now:      m.Now,
-		Limits:   registry.Limits{MaxConnectionsPerTenant: noBoundIfZero(cfg.MaxConnectionsPerTenant)},
+		Logger:         m.Logger,
+		Observer:       met,
+		Calls:          st,
+		OAuth:          &registry.OAuthOptions{Authorizer: authorizer, States: st, RedirectURI: redirectURI},
+		Now:            m.Now,
+		Limits:         registry.Limits{MaxConnectionsPerTenant: noBoundIfZero(cfg.MaxConnectionsPerTenant)},
 	})
 	m.svc = svc
-	gw = gateway.New(gateway.Options{
+	gw := gateway.New(gateway.Options{
 		Registry:          svc,
 		Tenant:            func(r *http.Request) (string, bool) { return server.TenantID(r.Context()) },
 		Key:               func(r *http.Request) string { return server.APIKeyID(r.Context()) },
@@ -190,6 +176,16 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		ServerVersion:     version,
 	})
 	m.gateway = gw
+	// Listeners, now that everything exists: an edit drops the warm
+	// session and re-syncs the agents' views; an upstream's new tool list
+	// is recorded.
+	svc.OnChange(pool.HandleChange)
+	svc.OnChange(gw.HandleChange)
+	pool.OnToolsChanged(func(ctx context.Context, tenantID, id string, tools []registry.ToolSpec) {
+		if err := svc.RecordTools(ctx, tenantID, id, tools); err != nil {
+			m.Logger.Warn("upstream tools changed; recording them failed", "connection_id", id, "error", err.Error())
+		}
+	})
 	srv, err := server.New(server.Options{
 		MCP:         gw,
 		Connections: svc, Tools: svc, Probes: svc, OAuth: svc, Agent: svc, Keys: keys, Ready: m.ready, Logger: m.Logger,

@@ -1,0 +1,59 @@
+package registry
+
+import (
+	"slices"
+	"sync"
+)
+
+// ChangeKind says what changed about a connection.
+type ChangeKind int
+
+// The kinds of change the registry announces.
+const (
+	// ConnectionCreated: a new connection (its tools come with its first sync).
+	ConnectionCreated ChangeKind = iota
+	// ConnectionUpdated: how tether reaches the server may have changed
+	// (endpoint, credentials, transport, enabled): warm sessions must go.
+	ConnectionUpdated
+	// ConnectionDeleted: the connection is gone.
+	ConnectionDeleted
+	// ToolsChanged: the connection's tool list or tool settings changed.
+	ToolsChanged
+)
+
+// Change is one announcement to the listeners added with OnChange.
+type Change struct {
+	TenantID     string
+	ConnectionID string
+	Kind         ChangeKind
+}
+
+// listeners are the functions OnChange added.
+type listeners struct {
+	mu  sync.RWMutex
+	fns []func(Change)
+}
+
+// OnChange adds a listener that hears about every change to connections
+// and their tools from now on: the session pool drops warm sessions, the
+// agent gateway tells its clients that tool lists changed. Listeners are
+// added after construction, once whatever they belong to exists, so that
+// wiring needs no variable used before it is set. They run, in the order
+// added, on the goroutine that made the change, and must not block.
+func (s *Service) OnChange(fn func(Change)) {
+	s.listeners.mu.Lock()
+	defer s.listeners.mu.Unlock()
+	s.listeners.fns = append(slices.Clip(s.listeners.fns), fn)
+}
+
+// notify announces a change; listeners must not block.
+func (s *Service) notify(c *Connection, kind ChangeKind) {
+	s.catalogue.invalidate(c.TenantID)
+	s.listeners.mu.RLock()
+	fns := s.listeners.fns
+	s.listeners.mu.RUnlock()
+	change := Change{TenantID: c.TenantID, ConnectionID: c.ID, Kind: kind}
+	for _, fn := range fns {
+		fn(change)
+	}
+}
