@@ -507,9 +507,9 @@ func TestCallTool(t *testing.T) {
 	assert.Equal(t, "add", calls[0].Tool, "the server gets the tool's own name")
 	assert.Equal(t, map[string]any{"a": float64(1), "b": float64(10)}, calls[0].Args, "the default fills in, the pin wins")
 
-	f.prober.Call = func(*registry.Connection, string, map[string]any) (map[string]any, error) {
+	f.prober.SetCall(func(*registry.Connection, string, map[string]any) (map[string]any, error) {
 		return nil, fmt.Errorf("%w: -32603 boom", registry.ErrUpstreamError)
-	}
+	})
 	_, err = f.svc.CallTool(ctx, f.acme, c.ID, "calc_add", nil)
 	assert.ErrorIs(t, err, registry.ErrUpstreamError)
 

@@ -1,9 +1,13 @@
 package server_test
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"net/http"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -55,4 +59,35 @@ func TestOpsRoutes(t *testing.T) {
 	assert.True(t, strings.HasPrefix(r.header.Get("Content-Type"), "application/yaml"))
 	assert.Equal(t, "ok", ts.do(req{method: http.MethodGet, path: "/healthz", noKey: true}).json(t)["status"])
 	assert.Equal(t, "ok", ts.do(req{method: http.MethodGet, path: "/readyz", noKey: true}).json(t)["status"])
+}
+
+// TestReadyz: /readyz is 503 while Ready fails, naming what is not ready
+// (the keyring or the database) but none of the details, which go to the
+// log only.
+func TestReadyz(t *testing.T) {
+	var ready atomic.Pointer[error] // set by the test, read by the handler
+	ts := newTestServer(t, withServer(func(o *server.Options) {
+		o.Ready = func(context.Context) error { return *ready.Load() }
+	}))
+	cases := []struct {
+		name   string
+		err    error
+		status int
+		says   string
+	}{
+		{"ready", nil, http.StatusOK, "ok"},
+		{"keyring", fmt.Errorf("%w: row 42 is sealed with key k9", server.ErrKeyringNotReady), http.StatusServiceUnavailable, "keyring"},
+		{"database", errors.New("open /var/lib/tether/tether.db: permission denied"), http.StatusServiceUnavailable, "database"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ready.Store(&tc.err)
+			r := ts.do(req{method: http.MethodGet, path: "/readyz", noKey: true})
+			require.Equal(t, tc.status, r.status, "%s", r.body)
+			assert.Contains(t, r.json(t)["status"], tc.says)
+			assert.NotContains(t, string(r.body), "k9")
+			assert.NotContains(t, string(r.body), "/var/lib")
+		})
+	}
+	assert.Equal(t, http.StatusOK, ts.do(req{method: http.MethodGet, path: "/healthz", noKey: true}).status, "healthz does not depend on readiness")
 }

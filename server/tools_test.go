@@ -23,11 +23,11 @@ var addSpec = registry.ToolSpec{Name: "add", Description: "Add two numbers", Inp
 func TestToolSettingsAndInvoke(t *testing.T) {
 	ts := newTestServer(t, withRegistry(func(o *registry.Options) { o.Calls = o.Store.(registry.CallStore) }))
 	ts.prober.SetToolSpecs(addSpec)
-	ts.prober.Call = func(_ *registry.Connection, _ string, args map[string]any) (map[string]any, error) {
+	ts.prober.SetCall(func(_ *registry.Connection, _ string, args map[string]any) (map[string]any, error) {
 		a, _ := args["a"].(float64)
 		b, _ := args["b"].(float64)
 		return map[string]any{"content": []any{}, "structuredContent": map[string]any{"sum": a + b}}, nil
-	}
+	})
 	id := ts.featherConnect(map[string]any{"nickname": "Calc", "server_url": "https://calc.example/mcp"})
 	c := ts.waitToolsStatus(id, "synced")
 	toolPath := featherBase + "/" + id + "/tools/" + c["tools"].([]any)[0].(map[string]any)["id"].(string)

@@ -44,14 +44,13 @@ func OpenStore(t testing.TB) *store.Store {
 
 // Prober is a fake registry.Prober. A probe answers with the tools set by
 // SetTools (over streamable HTTP, as server "fake-upstream" 1.0.0), or
-// fails with the error set by Fail; a tool call answers with Call's result
-// or, when Call is nil, a text content naming the tool. It records every
-// connection handed to it, as handed. The zero value is ready to use.
+// fails with the error set by Fail; a tool call answers with the function
+// set by SetCall or, without one, a text content naming the tool. It
+// records every connection handed to it, as handed. The zero value is
+// ready to use.
 type Prober struct {
-	// Call, when set, answers tool calls.
-	Call func(c *registry.Connection, tool string, args map[string]any) (map[string]any, error)
-
 	mu     sync.Mutex
+	call   func(c *registry.Connection, tool string, args map[string]any) (map[string]any, error)
 	tools  []registry.ToolSpec
 	err    error
 	probed []*registry.Connection
@@ -88,6 +87,13 @@ func (p *Prober) Fail(err error) {
 	p.err = err
 }
 
+// SetCall makes tool calls answer with fn (nil: the default answer).
+func (p *Prober) SetCall(fn func(c *registry.Connection, tool string, args map[string]any) (map[string]any, error)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.call = fn
+}
+
 // Probe implements registry.Prober.
 func (p *Prober) Probe(_ context.Context, c *registry.Connection) (*registry.ProbeResult, error) {
 	p.mu.Lock()
@@ -108,7 +114,7 @@ func (p *Prober) Probe(_ context.Context, c *registry.Connection) (*registry.Pro
 func (p *Prober) CallTool(_ context.Context, c *registry.Connection, tool string, args map[string]any) (map[string]any, error) {
 	p.mu.Lock()
 	p.calls = append(p.calls, ToolCall{Connection: c, Tool: tool, Args: args})
-	call := p.Call
+	call := p.call
 	p.mu.Unlock()
 	if call != nil {
 		return call(c, tool, args)
