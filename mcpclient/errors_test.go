@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/mcptest"
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
 )
@@ -179,7 +180,7 @@ func TestProbeRefusedAtDialTime(t *testing.T) {
 
 func TestProbeConnectionRefused(t *testing.T) {
 	t.Parallel()
-	addr := closedPort(t)
+	addr := mcptest.ClosedAddr(t)
 	c := newTestClient(t, Options{})
 	conn := httpConn(registry.TransportHTTP, "http://"+addr+"/mcp?api_key=sup3rs3cret")
 	conn.Headers = registry.Sensitive{"X-API-Key": "{{secrets.key}}"}
@@ -205,7 +206,7 @@ func TestProbeTimeout(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			endpoint := silentServer(t)
+			endpoint := mcptest.SilentServer(t)
 			if tt.transport == registry.TransportWebSocket {
 				endpoint = "ws" + endpoint[len("http"):]
 			}

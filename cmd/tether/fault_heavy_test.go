@@ -19,6 +19,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/mcptest"
 )
 
 // rawServer accepts TCP connections on loopback and runs handle on each
@@ -229,7 +230,7 @@ func TestHeavyMisbehavingUpstreams(t *testing.T) {
 		capped    bool     // fails on the 8 MiB message cap
 	}{
 		// Silence and drips end at the timeout.
-		{name: "hang", url: silentServer(t), timeoutMS: 2000, codes: []string{"MCP_TIMEOUT"}},
+		{name: "hang", url: mcptest.SilentServer(t), timeoutMS: 2000, codes: []string{"MCP_TIMEOUT"}},
 		{name: "drip response", url: dripServer(t), timeoutMS: 2000, codes: []string{"MCP_TIMEOUT"}},
 		{name: "drip event", url: dripBodyServer(t), timeoutMS: 2000, codes: []string{"MCP_TIMEOUT"}},
 		// The rest fail as soon as the server misbehaves, long before their
@@ -276,7 +277,7 @@ func TestHeavyMisbehavingUpstreams(t *testing.T) {
 		return v.Data, r
 	}
 
-	healthyID := create("healthy", healthy.url(), 5000)
+	healthyID := create("healthy", healthy.URL(), 5000)
 	data, r := testRow(healthyID)
 	require.NotNil(t, data, "%v", r)
 	require.Equal(t, true, data["connected"], "%v", data)

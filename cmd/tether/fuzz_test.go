@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/mcptest"
 )
 
 // The fuzz targets send arbitrary bytes as the JSON body of the write
@@ -412,13 +411,7 @@ const storedSecret = "stored-secret-value-0123456789"
 // fuzzUpstream is a go-sdk MCP server with one tool, for the routes that
 // need a synced connection.
 func fuzzUpstream(f *testing.F) string {
-	s := mcp.NewServer(&mcp.Implementation{Name: "fuzz-upstream", Version: "1.0.0"}, nil)
-	mcp.AddTool(s, &mcp.Tool{Name: "add", Description: "Add two numbers"}, func(ctx context.Context, req *mcp.CallToolRequest, in addIn) (*mcp.CallToolResult, addOut, error) {
-		return nil, addOut{Sum: in.A + in.B}, nil
-	})
-	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil))
-	f.Cleanup(srv.Close)
-	return srv.URL + "/mcp"
+	return mcptest.New(f, mcptest.Options{Name: "fuzz-upstream", Tools: []mcptest.Tool{mcptest.Add}}).URL()
 }
 
 // bodyRoutes are the routes FuzzRequestBodies sends to, by the first

@@ -277,7 +277,7 @@ func TestHeavyLoad(t *testing.T) {
 				progress[w]++
 				switch op := rng.IntN(10); {
 				case len(live) < 3 || (len(live) < 8 && op < 3):
-					live = append(live, loadCreate(c, stats, pool, up.url(), w, n, rng)...)
+					live = append(live, loadCreate(c, stats, pool, up.URL(), w, n, rng)...)
 				case len(live) >= 8 || op < 6:
 					i := rng.IntN(len(live))
 					if loadDelete(c, stats, live[i], rng) {

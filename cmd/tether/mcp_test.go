@@ -62,8 +62,8 @@ func TestMCPEndpoint(t *testing.T) {
 	upSSE := newUpstream(t, true)
 	h := startTether(t, allowLoopback)
 	key := h.newKey("acme")
-	calc := featherConnection(t, h, key, up.url())
-	r := featherConnect(h, key, map[string]any{"nickname": "Legacy", "server_url": upSSE.url(), "transport": "sse"})
+	calc := featherConnection(t, h, key, up.URL())
+	r := featherConnect(h, key, map[string]any{"nickname": "Legacy", "server_url": upSSE.URL(), "transport": "sse"})
 	require.Equal(t, http.StatusCreated, r.status)
 	waitToolsStatus(t, h, key, r.json(t)["connection_id"].(string), "synced")
 
@@ -126,7 +126,7 @@ func TestMCPToolCallsSpendTheProbeBudget(t *testing.T) {
 	up := newUpstream(t, false)
 	h := startTether(t, allowLoopback, func(c *Config) { c.ProbeRateLimit = "2/m" })
 	key := h.newKey("acme")
-	featherConnection(t, h, key, up.url())
+	featherConnection(t, h, key, up.URL())
 	s := agent(t, h, key, "", nil)
 	for range 3 {
 		assert.NotEmpty(t, toolNames(t, s), "listing is not a probe")

@@ -15,7 +15,7 @@ func TestAutoConnectProbesAfterCreate(t *testing.T) {
 	up := newUpstream(t, false)
 	h := startTether(t, allowLoopback)
 	key := h.newKey("acme")
-	r := ferniCreate(h, key, map[string]any{"name": "calc", "description": "d", "transport": "http", "endpoint": up.url()})
+	r := ferniCreate(h, key, map[string]any{"name": "calc", "description": "d", "transport": "http", "endpoint": up.URL()})
 	require.Equal(t, http.StatusCreated, r.status)
 	id := r.json(t)["data"].(map[string]any)["id"].(string)
 	require.Eventually(t, func() bool {
@@ -31,15 +31,15 @@ func TestHealthMonitor(t *testing.T) {
 	up := newUpstream(t, false)
 	h := startTether(t, allowLoopback, func(c *Config) { c.HealthInterval = 150 * time.Millisecond })
 	key := h.newKey("acme")
-	id := ferniServer(t, h, key, "calc", up.url(), nil)
+	id := ferniServer(t, h, key, "calc", up.URL(), nil)
 	require.Equal(t, true, ferniTest(t, h, key, id)["connected"])
 
 	status := func() string {
 		return h.do(req{method: http.MethodGet, path: ferniBase + "/" + id, key: key}).json(t)["data"].(map[string]any)["status"].(string)
 	}
-	up.srv.Config.SetKeepAlivesEnabled(false)
-	up.srv.CloseClientConnections()
-	up.srv.Listener.Close() // the server goes away
+	up.HTTP.Config.SetKeepAlivesEnabled(false)
+	up.HTTP.CloseClientConnections()
+	up.HTTP.Listener.Close() // the server goes away
 	require.Eventually(t, func() bool { return status() == "error" }, 15*time.Second, 20*time.Millisecond)
 	lastError := h.do(req{method: http.MethodGet, path: ferniBase + "/" + id, key: key}).json(t)["data"].(map[string]any)["lastError"]
 	assert.NotEmpty(t, lastError)
@@ -47,7 +47,7 @@ func TestHealthMonitor(t *testing.T) {
 	// The server is back (at a new address, registered without autoConnect,
 	// so the edit itself probes nothing): the monitor brings it back.
 	up2 := newUpstream(t, false)
-	r := h.do(req{method: http.MethodPut, path: ferniBase + "/" + id, key: key, body: map[string]any{"endpoint": up2.url()}})
+	r := h.do(req{method: http.MethodPut, path: ferniBase + "/" + id, key: key, body: map[string]any{"endpoint": up2.URL()}})
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	require.Eventually(t, func() bool { return status() == "active" }, 15*time.Second, 20*time.Millisecond)
 }
@@ -58,8 +58,8 @@ func TestStartupProbesAutoConnect(t *testing.T) {
 	up := newUpstream(t, false)
 	h := startTether(t, allowLoopback, func(c *Config) { c.HealthInterval = 0 })
 	key := h.newKey("acme")
-	auto := ferniServer(t, h, key, "auto", up.url(), map[string]any{"autoConnect": true})
-	manual := ferniServer(t, h, key, "manual", up.url(), nil)
+	auto := ferniServer(t, h, key, "auto", up.URL(), map[string]any{"autoConnect": true})
+	manual := ferniServer(t, h, key, "manual", up.URL(), nil)
 	require.Equal(t, true, ferniTest(t, h, key, auto)["connected"])
 	require.Equal(t, true, ferniTest(t, h, key, manual)["connected"])
 	last := func(h *harness, id string) string {

@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tether-dev/tether/internal/mcptest"
 	"github.com/tether-dev/tether/internal/oauthtest"
 	"github.com/tether-dev/tether/internal/spectest"
 )
@@ -64,12 +65,8 @@ var oauthBrowser = &http.Client{CheckRedirect: oauthNoFollow, Timeout: 10 * time
 func newOAuthMCP(t *testing.T, as *oauthtest.Server, o oauthtest.ResourceOptions) *oauthtest.ResourceServer {
 	t.Helper()
 	o.MCP = mcp.NewServer(&mcp.Implementation{Name: "oauth-upstream", Version: "2.0.0"}, nil)
-	mcp.AddTool(o.MCP, &mcp.Tool{Name: "add", Description: "Add two numbers"}, func(ctx context.Context, req *mcp.CallToolRequest, in addIn) (*mcp.CallToolResult, addOut, error) {
-		return nil, addOut{Sum: in.A + in.B}, nil
-	})
-	mcp.AddTool(o.MCP, &mcp.Tool{Name: "echo", Description: "Echo text"}, func(ctx context.Context, req *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, any, error) {
-		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
-	})
+	mcptest.Add(o.MCP)
+	mcptest.Echo(o.MCP)
 	return oauthtest.NewResourceServer(t, as, o)
 }
 
@@ -602,7 +599,7 @@ func TestOAuthDiscover(t *testing.T) {
 	assert.Equal(t, false, r.json(t)["supports_dcr"])
 	assert.Equal(t, asNoDCR.URL+"/authorize", r.json(t)["authorize_url"])
 
-	r = discover(open.url())
+	r = discover(open.URL())
 	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
 	assert.Equal(t, map[string]any{"supports_dcr": false, "authorize_url": nil, "token_url": nil, "scopes": []any{}}, r.json(t))
 

@@ -17,7 +17,7 @@ func TestMetrics(t *testing.T) {
 	up := newUpstream(t, false)
 	h := startTether(t, allowLoopback)
 	key := h.newKey("acme")
-	id := ferniServer(t, h, key, "calc", up.url(), nil)
+	id := ferniServer(t, h, key, "calc", up.URL(), nil)
 	require.Equal(t, true, ferniTest(t, h, key, id)["connected"])
 	h.do(req{method: http.MethodGet, path: "/v1/integrations/nope", key: key})
 
@@ -52,7 +52,7 @@ func TestRateLimits(t *testing.T) {
 	up := newUpstream(t, false)
 	h := startTether(t, allowLoopback, func(c *Config) { c.RateLimit = "8/m"; c.ProbeRateLimit = "2/m" })
 	key, other := h.newKey("acme"), h.newKey("acme")
-	id := ferniServer(t, h, key, "calc", up.url(), nil) // 1 request
+	id := ferniServer(t, h, key, "calc", up.URL(), nil) // 1 request
 
 	// The general budget, shared by both header styles.
 	for i := 2; i <= 5; i++ {

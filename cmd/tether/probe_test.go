@@ -1,14 +1,13 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/mcptest"
 )
 
 // ferniServer registers a server without autoConnect (the test drives probes).
@@ -34,7 +33,7 @@ func TestFerniTestAndTools(t *testing.T) {
 	up := newUpstream(t, false)
 	h := startTether(t, allowLoopback)
 	key := h.newKey("acme")
-	id := ferniServer(t, h, key, "calc", up.url(), map[string]any{
+	id := ferniServer(t, h, key, "calc", up.URL(), map[string]any{
 		"headers": map[string]any{"X-API-Key": "{{secrets.K}}", "Authorization": "Bearer {{secrets.T}}"},
 		"secrets": map[string]any{"K": "upstream-key-value", "T": "upstream-token-value"},
 	})
@@ -52,7 +51,7 @@ func TestFerniTestAndTools(t *testing.T) {
 	assert.ElementsMatch(t, []string{"add", "echo", "fail", "profile", "sleep"}, names)
 
 	// The server saw the interpolated credentials.
-	seen := up.headers()
+	seen := up.Headers()
 	require.NotEmpty(t, seen)
 	assert.Equal(t, "upstream-key-value", seen[0].Get("X-API-Key"))
 	assert.Equal(t, "Bearer upstream-token-value", seen[0].Get("Authorization"))
@@ -87,8 +86,8 @@ func TestFerniTestFailures(t *testing.T) {
 		timeout  int
 		code     string
 	}{
-		{"connection refused", closedPort(t), 5000, "MCP_CONNECTION_FAILED"},
-		{"never answers", silentServer(t), 1000, "MCP_TIMEOUT"},
+		{"connection refused", mcptest.ClosedURL(t), 5000, "MCP_CONNECTION_FAILED"},
+		{"never answers", mcptest.SilentServer(t), 1000, "MCP_TIMEOUT"},
 		{"not an MCP server", notMCPServer(t), 5000, "MCP_INVALID_RESPONSE"},
 	}
 	for i, tc := range cases {
@@ -109,7 +108,7 @@ func TestFerniTestFailures(t *testing.T) {
 	}
 
 	// Disabled servers are not probed.
-	id := ferniServer(t, h, key, "off", closedPort(t), map[string]any{"enabled": false})
+	id := ferniServer(t, h, key, "off", mcptest.ClosedURL(t), map[string]any{"enabled": false})
 	r := h.do(req{method: http.MethodPost, path: ferniBase + "/" + id + "/test", key: key})
 	assert.Equal(t, http.StatusBadRequest, r.status)
 	assert.Equal(t, "MCP_SERVER_DISABLED", r.json(t)["error"].(map[string]any)["code"])
@@ -160,7 +159,7 @@ func TestFeatherToolsLifecycle(t *testing.T) {
 	up := newUpstream(t, false)
 	h := startTether(t, allowLoopback)
 	key := h.newKey("acme")
-	id := featherConnection(t, h, key, up.url())
+	id := featherConnection(t, h, key, up.URL())
 
 	c := h.do(req{method: http.MethodGet, path: featherBase + "/" + id, key: key}).json(t)
 	require.Len(t, c["tools"], upstreamTools)
@@ -242,10 +241,8 @@ func TestFeatherToolsLifecycle(t *testing.T) {
 	assert.Equal(t, float64(0), r.json(t)["pinned_count"])
 
 	// The server changes its tools: refresh adds, updates and marks vanished ones.
-	up.server.RemoveTools("echo")
-	mcp.AddTool(up.server, &mcp.Tool{Name: "get-sum", Description: "new tool"}, func(ctx context.Context, req *mcp.CallToolRequest, in addIn) (*mcp.CallToolResult, addOut, error) {
-		return nil, addOut{Sum: in.A + in.B}, nil
-	})
+	up.Server.RemoveTools("echo")
+	mcptest.AddNamed("get-sum", "new tool")(up.Server)
 	r = h.do(req{method: http.MethodPost, path: featherBase + "/" + id + "/refresh-tools", key: key})
 	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
 	c = waitToolsStatus(t, h, key, id, "synced")
@@ -270,7 +267,7 @@ func TestFeatherToolsLifecycle(t *testing.T) {
 func TestFeatherRefreshRequiresActive(t *testing.T) {
 	h := startTether(t, allowLoopback)
 	key := h.newKey("acme")
-	r := featherConnect(h, key, map[string]any{"nickname": "Down", "server_url": closedPort(t), "transport": "streamable_http"})
+	r := featherConnect(h, key, map[string]any{"nickname": "Down", "server_url": mcptest.ClosedURL(t), "transport": "streamable_http"})
 	require.Equal(t, http.StatusCreated, r.status)
 	id := r.json(t)["connection_id"].(string)
 	c := waitToolsStatus(t, h, key, id, "failed")

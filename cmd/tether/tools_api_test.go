@@ -17,8 +17,8 @@ func TestRESTToolAPI(t *testing.T) {
 	upSSE := newUpstream(t, true)
 	h := startTether(t, allowLoopback)
 	key := h.newKey("acme")
-	calc := featherConnection(t, h, key, up.url())
-	r := featherConnect(h, key, map[string]any{"nickname": "Legacy", "server_url": upSSE.url(), "transport": "sse"})
+	calc := featherConnection(t, h, key, up.URL())
+	r := featherConnect(h, key, map[string]any{"nickname": "Legacy", "server_url": upSSE.URL(), "transport": "sse"})
 	require.Equal(t, http.StatusCreated, r.status)
 	legacy := r.json(t)["connection_id"].(string)
 	waitToolsStatus(t, h, key, legacy, "synced")
@@ -110,9 +110,9 @@ func TestRESTInvokeTimeoutAndPersona(t *testing.T) {
 	up := newUpstream(t, false)
 	h := startTether(t, allowLoopback)
 	key := h.newKey("acme")
-	slow := ferniServer(t, h, key, "slow", up.url(), map[string]any{"timeout": 1000})
+	slow := ferniServer(t, h, key, "slow", up.URL(), map[string]any{"timeout": 1000})
 	require.Equal(t, true, ferniTest(t, h, key, slow)["connected"])
-	scoped := ferniServer(t, h, key, "scoped", up.url(), map[string]any{"personaId": "p1"})
+	scoped := ferniServer(t, h, key, "scoped", up.URL(), map[string]any{"personaId": "p1"})
 	require.Equal(t, true, ferniTest(t, h, key, scoped)["connected"])
 
 	// A hanging call does not hold up others on the same connection: a
@@ -120,7 +120,7 @@ func TestRESTInvokeTimeoutAndPersona(t *testing.T) {
 	// under a 2-minute timeout) is in flight while another is answered.
 	// No clock is read: the hanging call cannot end by itself, however
 	// slow the machine.
-	hang := ferniServer(t, h, key, "hang", up.url(), map[string]any{"timeout": 120000})
+	hang := ferniServer(t, h, key, "hang", up.URL(), map[string]any{"timeout": 120000})
 	require.Equal(t, true, ferniTest(t, h, key, hang)["connected"])
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -39,7 +39,7 @@ type Upstream struct {
 	handler atomic.Pointer[http.Handler]
 	mu      sync.Mutex
 	headers []http.Header
-	// release unblocks the Slow tool's calls; closed at the end of the test.
+	// release unblocks the slow tool's calls; closed at the end of the test.
 	release chan struct{}
 }
 
@@ -50,7 +50,9 @@ type Options struct {
 	Name, Version string
 	// SSE serves legacy SSE instead of streamable HTTP.
 	SSE bool
-	// Tools are the tools it serves; nil means Add, Echo, Lookup and Slow.
+	// Tools are the tools it serves. nil means Add, Echo, Lookup and
+	// "slow", which answers only once the call is cancelled (or the test
+	// ends).
 	Tools []Tool
 }
 
@@ -63,10 +65,10 @@ func New(t testing.TB, o Options) *Upstream {
 	if o.Version == "" {
 		o.Version = "1.0.0"
 	}
-	if o.Tools == nil {
-		o.Tools = []Tool{Add, Echo, Lookup, Slow}
-	}
 	u := &Upstream{sse: o.SSE, release: make(chan struct{})}
+	if o.Tools == nil {
+		o.Tools = []Tool{Add, Echo, Lookup, slow(u.release)}
+	}
 	u.Server = mcp.NewServer(&mcp.Implementation{Name: o.Name, Version: o.Version}, nil)
 	u.Server.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
@@ -80,7 +82,7 @@ func New(t testing.TB, o Options) *Upstream {
 		}
 	})
 	for _, add := range o.Tools {
-		add(u)
+		add(u.Server)
 	}
 	u.Restart()
 	u.HTTP = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -167,6 +169,13 @@ func SilentServer(t testing.TB) string {
 		}
 	})
 	return "http://" + l.Addr().String() + "/mcp"
+}
+
+// ClosedURL returns the URL of an MCP endpoint on a loopback port nothing
+// listens on.
+func ClosedURL(t testing.TB) string {
+	t.Helper()
+	return "http://" + ClosedAddr(t) + "/mcp"
 }
 
 // ClosedAddr returns a loopback address (host:port) nothing listens on.
