@@ -12,7 +12,7 @@ import (
 	"github.com/tether-dev/tether/registry"
 )
 
-func TestConnectWithReportsToolListChanges(t *testing.T) {
+func TestConnectReportsToolListChanges(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
