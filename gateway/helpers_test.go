@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,10 +14,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/gateway"
 	"github.com/tether-dev/tether/internal/mcptest"
+	"github.com/tether-dev/tether/internal/registrytest"
 	"github.com/tether-dev/tether/mcpclient"
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
-	"github.com/tether-dev/tether/secrets"
 	"github.com/tether-dev/tether/store"
 )
 
@@ -44,12 +43,7 @@ type envOptions struct {
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx := context.Background()
-	key, err := secrets.GenerateKey("k1")
-	require.NoError(t, err)
-	ring, err := secrets.NewKeyring([]secrets.Key{key})
-	require.NoError(t, err)
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "tether.db"), store.Options{Cipher: ring})
-	require.NoError(t, err)
+	st := registrytest.OpenStore(t)
 	for _, name := range []string{"acme", "globex"} {
 		_, err := st.EnsureTenant(ctx, &registry.Tenant{ID: name, Name: name})
 		require.NoError(t, err)
@@ -86,7 +80,6 @@ func newEnv(t testing.TB, o envOptions) *env {
 		e.srv.Close()
 		e.svc.Close()
 		e.pool.Close()
-		_ = st.Close()
 	})
 	return e
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/netip"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,11 +13,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/internal/mcptest"
+	"github.com/tether-dev/tether/internal/registrytest"
 	"github.com/tether-dev/tether/mcpclient"
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
-	"github.com/tether-dev/tether/secrets"
-	"github.com/tether-dev/tether/store"
 )
 
 // poolEnv is the pool as tether uses it: the Prober of a registry service
@@ -32,14 +30,8 @@ type poolEnv struct {
 
 func newPoolEnv(t testing.TB, opts mcpclient.PoolOptions) *poolEnv {
 	t.Helper()
-	ctx := context.Background()
-	key, err := secrets.GenerateKey("k1")
-	require.NoError(t, err)
-	ring, err := secrets.NewKeyring([]secrets.Key{key})
-	require.NoError(t, err)
-	st, err := store.Open(ctx, filepath.Join(t.TempDir(), "tether.db"), store.Options{Cipher: ring})
-	require.NoError(t, err)
-	_, err = st.EnsureTenant(ctx, &registry.Tenant{ID: "acme", Name: "acme"})
+	st := registrytest.OpenStore(t)
+	_, err := st.EnsureTenant(context.Background(), &registry.Tenant{ID: "acme", Name: "acme"})
 	require.NoError(t, err)
 
 	guard := netguard.New(netguard.Options{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
@@ -58,7 +50,6 @@ func newPoolEnv(t testing.TB, opts mcpclient.PoolOptions) *poolEnv {
 	t.Cleanup(func() {
 		e.svc.Close()
 		e.pool.Close()
-		_ = st.Close()
 	})
 	return e
 }
