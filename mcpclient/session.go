@@ -73,7 +73,7 @@ func (c *Client) attempt(ctx context.Context, conn *registry.Connection, t regis
 		transport = &wsTransport{url: endpoint.String(), client: hc, limit: c.maxMessage, tr: tr}
 		cleanup = func() { closeIdle(hc) }
 	case registry.TransportStdio:
-		p, err := c.startStdio(conn, tr, red)
+		p, err := c.startStdio(ctx, conn, tr, red)
 		if err != nil {
 			stop()
 			return nil, classify(ctx, err, tr, mark, t, red)

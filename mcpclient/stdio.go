@@ -1,6 +1,7 @@
 package mcpclient
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -11,7 +12,6 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tether-dev/tether/registry"
-	"github.com/tether-dev/tether/sandbox"
 )
 
 // stdio servers run in the sandbox with a scrubbed environment: tether's
@@ -80,73 +80,71 @@ type stdioProc struct {
 }
 
 // startStdio starts the allow-listed command in the sandbox: argv as
-// given, never through a shell; the environment scrubbed to PATH, HOME (a
-// fresh directory owned by the sandbox user, also the working directory,
-// removed afterwards) and LANG, plus the connection's secrets under their
-// own names. A bare command name is looked up in tether's own PATH, where
-// the operator who allow-listed it expects it to be found. Cleanup kills
-// the whole process tree, detached grandchildren included.
+// given, never through a shell; the environment scrubbed to PATH, HOME
+// (the sandbox's fresh, private directory, also the working directory)
+// and LANG, plus the connection's secrets under their own names. A bare
+// command name is looked up in tether's own PATH, where the operator who
+// allow-listed it expects it to be found. Cleanup kills the whole process
+// tree, detached grandchildren included.
 //
 // The go-sdk's CommandTransport is not used: its line cap is fixed at 16
 // MiB, and it owns the pipes, so no cap of ours could be put in front.
-func (c *Client) startStdio(conn *registry.Connection, tr *tracker, red *redactor) (*stdioProc, error) {
-	release, err := c.stdioSlots.acquire(conn.TenantID)
+func (c *Client) startStdio(ctx context.Context, conn *registry.Connection, tr *tracker, red *redactor) (*stdioProc, error) {
+	release, err := c.stdioSlots.acquire(ctx, conn.TenantID)
 	if err != nil {
 		return nil, err
 	}
-	home, removeHome, err := c.sandbox.WorkDir()
-	if err != nil {
-		release()
-		return nil, err
-	}
-	undo := func() { removeHome(); release() }
-	env := []string{"PATH=" + stdioPath, "HOME=" + home, "LANG=" + stdioLang}
+	env := []string{"PATH=" + stdioPath, "LANG=" + stdioLang}
 	for _, name := range conn.Secrets.Names() {
 		env = append(env, name+"="+conn.Secrets[name])
 	}
-	cmd, err := c.sandbox.Command(conn.Command, conn.Args, env, home)
+	proc, err := c.sandbox.Command(conn.Command, conn.Args, env)
 	if err != nil {
-		undo()
+		release()
 		return nil, newError(registry.ErrUpstreamConnection, err, "could not start %s: %s", conn.Command, startProblem(err))
 	}
 
 	stdinR, stdinW, err := os.Pipe()
 	if err != nil {
-		undo()
+		release()
 		return nil, fmt.Errorf("create stdin pipe: %w", err)
 	}
 	stdoutR, stdoutW, err := os.Pipe()
 	if err != nil {
 		stdinR.Close()
 		stdinW.Close()
-		undo()
+		release()
 		return nil, fmt.Errorf("create stdout pipe: %w", err)
 	}
 	// Room for the longest secret beyond the tail shown, so that a secret
 	// cut in half where the buffer starts can be dropped whole.
 	stderr := &tailBuffer{max: stderrTail + red.longest()}
-	// *os.File pipes rather than StdinPipe/StdoutPipe: cmd.Wait then
-	// closes nothing of ours, so the exit can be watched while the SDK is
-	// still reading what the server wrote last.
+	// *os.File pipes rather than StdinPipe/StdoutPipe: Wait then closes
+	// nothing of ours, so the exit can be watched while the SDK is still
+	// reading what the server wrote last.
+	cmd := proc.Cmd
 	cmd.Stdin = stdinR
 	cmd.Stdout = stdoutW
 	cmd.Stderr = stderr
 	// A grandchild holding stderr open must not hold up Wait.
 	cmd.WaitDelay = time.Second
-	err = cmd.Start()
+	err = proc.Start()
 	// The child has its copies now (or never will).
 	stdinR.Close()
 	stdoutW.Close()
 	if err != nil {
 		stdinW.Close()
 		stdoutR.Close()
-		undo()
+		release()
 		return nil, newError(registry.ErrUpstreamConnection, err, "could not start %s: %s", conn.Command, startProblem(err))
 	}
 
 	exited := make(chan struct{})
 	go func() {
-		err := cmd.Wait()
+		// Wait also kills what the server left behind, and only then
+		// reaps it; the slot is free once nothing of it runs.
+		err := proc.Wait()
+		release()
 		tr.processExited(exitText(cmd, err, stderr, red))
 		close(exited)
 	}()
@@ -164,45 +162,46 @@ func (c *Client) startStdio(conn *registry.Connection, tr *tracker, red *redacto
 		stdoutR.Close()
 		select {
 		case <-exited:
+			return
 		case <-time.After(stdioGrace):
 		}
-		// Always, even after a clean exit: children it left behind go too.
-		sandbox.Kill(cmd)
+		proc.Kill()
 		<-exited
-		undo()
 	}
 	return p, nil
 }
 
 // stdioSlots bounds the stdio processes one tenant may run at once: each
 // is a whole interpreter, and a tenant could otherwise fill the machine.
+// A start past the bound waits for a slot as long as its caller does.
 type stdioSlots struct {
 	max     int
 	mu      sync.Mutex
-	running map[string]int
+	tenants map[string]chan struct{} // a token per running process
 }
 
-func (s *stdioSlots) acquire(tenant string) (release func(), err error) {
+func (s *stdioSlots) acquire(ctx context.Context, tenant string) (release func(), err error) {
+	if s.max <= 0 {
+		return func() {}, nil
+	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.max > 0 && s.running[tenant] >= s.max {
+	if s.tenants == nil {
+		s.tenants = map[string]chan struct{}{}
+	}
+	tokens, ok := s.tenants[tenant]
+	if !ok {
+		tokens = make(chan struct{}, s.max)
+		s.tenants[tenant] = tokens
+	}
+	s.mu.Unlock()
+	select {
+	case tokens <- struct{}{}:
+	case <-ctx.Done():
 		return nil, &Error{Kind: registry.ErrUpstreamRefused, msg: fmt.Sprintf(
-			"refused by policy: this tenant already runs %d stdio servers, the most this server allows at once; close or delete some and retry", s.max)}
+			"refused by policy: this tenant already runs %d stdio servers, the most this server allows at once, and none ended in time; close or delete some and retry", s.max)}
 	}
-	if s.running == nil {
-		s.running = map[string]int{}
-	}
-	s.running[tenant]++
 	var once sync.Once
-	return func() {
-		once.Do(func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			if s.running[tenant]--; s.running[tenant] <= 0 {
-				delete(s.running, tenant)
-			}
-		})
-	}, nil
+	return func() { once.Do(func() { <-tokens }) }, nil
 }
 
 // startProblem describes a failed start without exec's quoting of the

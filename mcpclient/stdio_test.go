@@ -175,8 +175,8 @@ func TestStdioStderrRedactedBeforeCut(t *testing.T) {
 }
 
 // TestStdioPerTenantCap: one tenant cannot run more stdio servers at once
-// than the cap; another tenant is not affected, and a closed session frees
-// its slot.
+// than the cap: a start past it waits for a slot as long as its caller
+// does, and is refused after that; another tenant is not affected.
 func TestStdioPerTenantCap(t *testing.T) {
 	t.Parallel()
 	c := newTestClient(t, Options{MaxStdioPerTenant: 1})
@@ -185,7 +185,9 @@ func TestStdioPerTenantCap(t *testing.T) {
 	s, err := c.Connect(ctxT(t), a)
 	require.NoError(t, err)
 
-	_, err = c.Probe(ctxT(t), a)
+	impatient := *a
+	impatient.TimeoutMS = 1000
+	_, err = c.Probe(ctxT(t), &impatient)
 	require.ErrorIs(t, err, registry.ErrUpstreamRefused)
 	assert.Contains(t, err.Error(), "already runs 1 stdio servers")
 
@@ -194,7 +196,22 @@ func TestStdioPerTenantCap(t *testing.T) {
 	_, err = c.Probe(ctxT(t), b)
 	require.NoError(t, err)
 
+	// A start that waits gets the slot when the session closes.
+	waited := make(chan error, 1)
+	go func() {
+		patient := *a
+		patient.TimeoutMS = 60000
+		_, err := c.Probe(ctxT(t), &patient)
+		waited <- err
+	}()
 	require.NoError(t, s.Close())
+	require.NoError(t, <-waited)
+
+	// A server that fails to start gives its slot back.
+	broken := *a
+	broken.Args = []string{stdioServerArg, "crash"}
+	_, err = c.Probe(ctxT(t), &broken)
+	require.ErrorIs(t, err, registry.ErrUpstreamConnection)
 	_, err = c.Probe(ctxT(t), a)
 	require.NoError(t, err)
 }

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -42,29 +42,35 @@ func runHelper(raw string) error {
 		return fmt.Errorf("bad spec: %w", err)
 	}
 	if sp.Namespaces {
-		if err := isolateFilesystem(sp.Hide); err != nil {
+		if err := isolateFilesystem(sp.Hide, sp.UID, sp.GID); err != nil {
 			return err
 		}
 	}
 	if err := setLimits(sp.Limits); err != nil {
 		return err
 	}
-	if sp.SwitchUser {
-		if err := syscall.Setgroups(nil); err != nil {
-			return fmt.Errorf("setgroups: %w", err)
-		}
-		if err := syscall.Setgid(sp.GID); err != nil {
-			return fmt.Errorf("setgid %d: %w", sp.GID, err)
-		}
-		if err := syscall.Setuid(sp.UID); err != nil {
-			return fmt.Errorf("setuid %d: %w", sp.UID, err)
-		}
+	if err := syscall.Setgroups(nil); err != nil {
+		return fmt.Errorf("setgroups: %w", err)
+	}
+	if err := syscall.Setgid(sp.GID); err != nil {
+		return fmt.Errorf("setgid %d: %w", sp.GID, err)
+	}
+	if err := syscall.Setuid(sp.UID); err != nil {
+		return fmt.Errorf("setuid %d: %w", sp.UID, err)
 	}
 	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("no_new_privs: %w", err)
 	}
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(syscall.SIGKILL), 0, 0, 0); err != nil {
 		return fmt.Errorf("parent-death signal: %w", err)
+	}
+	// The user switch cleared the parent-death signal until just now: if
+	// tether died in between, its end of the pipe on fd 3 has hung up.
+	if tetherGone() {
+		return fmt.Errorf("tether exited")
+	}
+	if err := closeInherited(); err != nil {
+		return err
 	}
 	if sp.Probe {
 		return nil
@@ -80,8 +86,11 @@ func runHelper(raw string) error {
 
 // isolateFilesystem gives this mount namespace a /proc of its own PID
 // namespace (so no /proc/<pid> of tether or of another tenant's server is
-// reachable) and covers the hidden files with an empty one.
-func isolateFilesystem(hide []string) error {
+// reachable), empty scratch directories of its own (every sandboxed
+// command runs as the same user, so a shared /tmp would let one tenant's
+// server read or plant files in another's), the home directory inside
+// them, and covers the hidden files with an empty one.
+func isolateFilesystem(hide []string, uid, gid int) error {
 	// Nothing mounted here may propagate back to the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make mounts private: %w", err)
@@ -104,6 +113,57 @@ func isolateFilesystem(hide []string) error {
 		}
 		if err != nil {
 			return fmt.Errorf("hide %s: %w", p, err)
+		}
+	}
+	for _, dir := range []string{"/tmp", "/var/tmp", "/dev/shm"} {
+		if _, err := os.Stat(dir); err != nil {
+			continue
+		}
+		if err := unix.Mount("tmpfs", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777,size="+scratchSize); err != nil {
+			return fmt.Errorf("private %s: %w", dir, err)
+		}
+	}
+	if err := os.Mkdir(sandboxHome, 0o700); err != nil {
+		return fmt.Errorf("home directory: %w", err)
+	}
+	if err := os.Chown(sandboxHome, uid, gid); err != nil {
+		return fmt.Errorf("home directory: %w", err)
+	}
+	return nil
+}
+
+// scratchSize bounds each private scratch directory; tmpfs pages are
+// memory, taken only as they are written.
+const scratchSize = "512m"
+
+// aliveFD is where the helper finds the read end of the sandbox's alive
+// pipe (exec.Cmd.ExtraFiles starts at 3).
+const aliveFD = 3
+
+// tetherGone reports whether the alive pipe has hung up: nobody writes to
+// it, so any event on it means its only writer, tether, has exited.
+func tetherGone() bool {
+	fds := []unix.PollFd{{Fd: aliveFD, Events: unix.POLLIN}}
+	n, err := unix.Poll(fds, 0)
+	return err == nil && n > 0
+}
+
+// closeInherited marks every descriptor above stderr close-on-exec: Go
+// only sets that flag on descriptors it opened itself, so one that tether
+// inherited from whoever started it would otherwise reach the command.
+func closeInherited() error {
+	err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
+	if err == nil {
+		return nil
+	}
+	// Kernels before 5.11: walk the descriptors one by one.
+	entries, rerr := os.ReadDir("/proc/self/fd")
+	if rerr != nil {
+		return fmt.Errorf("close inherited descriptors: %v (%v)", err, rerr)
+	}
+	for _, e := range entries {
+		if fd, err := strconv.Atoi(e.Name()); err == nil && fd > 2 {
+			syscall.CloseOnExec(fd)
 		}
 	}
 	return nil
@@ -139,24 +199,27 @@ func (s *Sandbox) sysProcAttr() *syscall.SysProcAttr {
 		return a
 	}
 	a.Cloneflags = syscall.CLONE_NEWPID | syscall.CLONE_NEWNS | syscall.CLONE_NEWIPC
-	if s.userNS {
-		// Root inside, tether's user outside: the helper needs the
-		// namespace's capabilities to mount; the command keeps them only
-		// within namespaces that hold nothing of tether's.
-		a.Cloneflags |= syscall.CLONE_NEWUSER
-		a.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: s.uid, Size: 1}}
-		a.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: s.gid, Size: 1}}
-	}
 	return a
 }
 
-// Kill ends a command started from [Sandbox.Command] and everything it
-// started. With a PID namespace, killing its init is enough: the kernel
-// kills the rest. Without one, the process group goes too.
-func Kill(cmd *exec.Cmd) {
-	if cmd.Process == nil {
+// kill signals the process group (without a PID namespace, what the
+// process started is in it) and the process. The caller makes sure the
+// process has not been reaped.
+func (p *Process) kill() {
+	if p.Cmd.Process == nil {
 		return
 	}
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-	_ = cmd.Process.Kill()
+	_ = syscall.Kill(-p.Cmd.Process.Pid, syscall.SIGKILL)
+	_ = p.Cmd.Process.Kill()
+}
+
+// waitExited waits until pid has exited, without reaping it.
+func waitExited(pid int) {
+	var info unix.Siginfo
+	for {
+		err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+		if err != unix.EINTR {
+			return
+		}
+	}
 }

@@ -4,7 +4,6 @@ package sandbox
 
 import (
 	"errors"
-	"os/exec"
 	"syscall"
 )
 
@@ -13,9 +12,10 @@ func runHelper(string) error { return errors.New("the stdio sandbox needs Linux"
 
 func (s *Sandbox) sysProcAttr() *syscall.SysProcAttr { return nil }
 
-// Kill ends a command started from [Sandbox.Command].
-func Kill(cmd *exec.Cmd) {
-	if cmd.Process != nil {
-		_ = cmd.Process.Kill()
+func (p *Process) kill() {
+	if p.Cmd.Process != nil {
+		_ = p.Cmd.Process.Kill()
 	}
 }
+
+func waitExited(int) {}

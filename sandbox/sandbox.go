@@ -5,14 +5,17 @@
 //
 // A sandboxed command is started through tether's own executable
 // (/proc/self/exe) in a helper mode: the helper is cloned into new PID,
-// mount and IPC namespaces, mounts a private /proc, covers the files it was
-// told to hide, sets resource limits, drops to the sandbox user with
-// no_new_privs, and finally execs the command, which becomes the namespace's
+// mount and IPC namespaces, mounts a private /proc and private /tmp,
+// /var/tmp and /dev/shm (so that commands of different tenants, which run
+// as the same user, share no scratch space), covers the files it was told
+// to hide, sets resource limits, drops to the sandbox user with
+// no_new_privs and no inherited descriptors, and finally execs the command, which becomes the namespace's
 // init. When that process dies, the kernel kills everything left in its PID
 // namespace, detached and setsid grandchildren included.
 //
 // Where the kernel refuses namespaces, the helper still switches user, sets
 // limits and no_new_privs, and the process group is killed on close;
+// there is no mode without a separate user.
 // [Sandbox.Mechanisms] says which mechanisms are in force so that the
 // operator can read it in the start-up log.
 //
@@ -29,8 +32,10 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Limits are the resource limits of a sandboxed process tree. Zero fields
@@ -77,8 +82,8 @@ func (l Limits) withDefaults() Limits {
 // Config configures a [Sandbox].
 type Config struct {
 	// User is the account (name or numeric uid) sandboxed commands run
-	// as. Required when tether runs as root; otherwise, when empty, they
-	// run as tether's own user, isolated by a user namespace.
+	// as: required, unprivileged, and not tether's own. Starting commands
+	// as another user needs root (or CAP_SETUID and CAP_SETGID).
 	User string
 	// Hide are files the command must not read even by path (tether's
 	// database, its journal files and the keys file). Each is covered by
@@ -92,25 +97,23 @@ type Config struct {
 // Sandbox starts commands under one policy. It is safe for concurrent use.
 type Sandbox struct {
 	uid, gid   int
-	switchUser bool
-	// userNS: tether is not root, so the namespaces are created inside a
-	// user namespace that maps only tether's own user.
-	userNS     bool
 	namespaces bool
 	hide       []string
 	limits     Limits
-	selfUID    int
+	// alive is the read end of a pipe whose write end only tether holds:
+	// a helper that finds it hung up knows tether died while it was
+	// setting up, before the parent-death signal was armed again.
+	alive, aliveW *os.File
 }
 
-// ErrRootWithoutUser is returned by [New] when tether runs as root and no
-// sandbox user is configured: a command running as root could read
-// everything tether can.
-var ErrRootWithoutUser = errors.New("stdio needs a sandbox user when tether runs as root (set --stdio-user to an unprivileged account, e.g. nobody)")
+// ErrNoUser is returned by [New] without a sandbox user: a command
+// running as tether's own user could read everything tether can.
+var ErrNoUser = errors.New("stdio servers need a sandbox user: set --stdio-user to an unprivileged account other than tether's own (e.g. nobody)")
 
 // New checks cfg, resolves the user, and finds out — by starting the
 // helper once — whether this kernel lets tether create namespaces.
 func New(cfg Config) (*Sandbox, error) {
-	s := &Sandbox{limits: cfg.Limits.withDefaults(), selfUID: os.Getuid()}
+	s := &Sandbox{limits: cfg.Limits.withDefaults()}
 	for _, p := range cfg.Hide {
 		if p == "" {
 			continue
@@ -121,35 +124,40 @@ func New(cfg Config) (*Sandbox, error) {
 		}
 		s.hide = append(s.hide, abs)
 	}
-	switch {
-	case cfg.User != "":
-		uid, gid, err := lookupUser(cfg.User)
-		if err != nil {
-			return nil, err
-		}
-		if uid == 0 {
-			return nil, fmt.Errorf("sandbox: user %q is root; choose an unprivileged account", cfg.User)
-		}
-		s.uid, s.gid = uid, gid
-		s.switchUser = uid != s.selfUID
-	case s.selfUID == 0:
-		return nil, ErrRootWithoutUser
-	default:
-		s.uid, s.gid = s.selfUID, os.Getgid()
-		s.userNS = true
+	if cfg.User == "" {
+		return nil, ErrNoUser
 	}
-	if s.switchUser && s.selfUID != 0 {
-		return nil, fmt.Errorf("sandbox: tether runs as uid %d and cannot start commands as %q; run it as root with --stdio-user, or leave --stdio-user empty", s.selfUID, cfg.User)
+	uid, gid, err := lookupUser(cfg.User)
+	if err != nil {
+		return nil, err
+	}
+	switch uid {
+	case 0:
+		return nil, fmt.Errorf("sandbox: user %q is root; choose an unprivileged account", cfg.User)
+	case os.Getuid():
+		return nil, fmt.Errorf("sandbox: user %q is the user tether runs as; choose another, unprivileged account", cfg.User)
+	}
+	s.uid, s.gid = uid, gid
+	if s.alive, s.aliveW, err = os.Pipe(); err != nil {
+		return nil, fmt.Errorf("sandbox: %w", err)
 	}
 	s.namespaces = true
 	if err := s.probe(); err != nil {
 		// Namespaces refused: keep what works without them.
-		s.namespaces, s.userNS = false, false
+		s.namespaces = false
 		if err2 := s.probe(); err2 != nil {
-			return nil, fmt.Errorf("sandbox: the helper does not start: %v (with namespaces: %v)", err2, err)
+			s.Close()
+			return nil, fmt.Errorf("sandbox: cannot start commands as %q: %v (tether must run as root, or with CAP_SETUID and CAP_SETGID)", cfg.User, err2)
 		}
 	}
 	return s, nil
+}
+
+// Close releases the sandbox's own descriptors. Running commands are not
+// affected.
+func (s *Sandbox) Close() {
+	s.alive.Close()
+	s.aliveW.Close()
 }
 
 func lookupUser(name string) (uid, gid int, err error) {
@@ -181,21 +189,13 @@ func (s *Sandbox) probe() error {
 
 // Mechanisms names the isolation in force, for the start-up log.
 func (s *Sandbox) Mechanisms() []string {
-	var m []string
-	if s.switchUser {
-		m = append(m, "user "+strconv.Itoa(s.uid))
-	} else {
-		m = append(m, "tether's own user")
-	}
+	m := []string{"user " + strconv.Itoa(s.uid)}
 	if s.namespaces {
-		if s.userNS {
-			m = append(m, "user namespace")
-		}
-		m = append(m, "pid namespace", "mount namespace (private /proc, hidden files)", "ipc namespace")
+		m = append(m, "pid namespace", "mount namespace (private /proc, /tmp, /var/tmp, /dev/shm; hidden files)", "ipc namespace")
 	} else {
-		m = append(m, "no namespaces (refused by the kernel): process-group kill only")
+		m = append(m, "no namespaces (refused by the kernel): process-group kill only, shared /tmp")
 	}
-	return append(m, "no_new_privs", fmt.Sprintf("rlimits (as=%d MiB, cpu=%ds, nofile=%d, nproc=%d, fsize=%d MiB)",
+	return append(m, "no_new_privs", "no inherited descriptors", fmt.Sprintf("rlimits (as=%d MiB, cpu=%ds, nofile=%d, nproc=%d, fsize=%d MiB)",
 		s.limits.AddressSpace>>20, s.limits.CPUSeconds, s.limits.OpenFiles, s.limits.Processes, s.limits.FileSize>>20))
 }
 
@@ -203,28 +203,30 @@ func (s *Sandbox) Mechanisms() []string {
 // namespaces.
 func (s *Sandbox) Namespaces() bool { return s.namespaces }
 
-// WorkDir creates a fresh working directory owned by the sandbox user,
-// and returns it with the function that removes it.
-func (s *Sandbox) WorkDir() (string, func(), error) {
-	dir, err := os.MkdirTemp("", "tether-stdio-*")
-	if err != nil {
-		return "", nil, fmt.Errorf("sandbox: create a working directory: %w", err)
-	}
-	remove := func() { os.RemoveAll(dir) }
-	if s.switchUser {
-		if err := os.Chown(dir, s.uid, s.gid); err != nil {
-			remove()
-			return "", nil, fmt.Errorf("sandbox: hand the working directory to the sandbox user: %w", err)
-		}
-	}
-	return dir, remove, nil
+// sandboxHome is the command's home and working directory when it has a
+// mount namespace: inside its private /tmp, which no other command (and
+// no other tenant) can see, and which vanishes with the namespace.
+const sandboxHome = "/tmp/home"
+
+// Process is a command started in the sandbox.
+type Process struct {
+	// Cmd is the helper that becomes the command. Set its Stdin, Stdout,
+	// Stderr and WaitDelay before Start; use Start, Wait and Kill of the
+	// Process, not of Cmd.
+	Cmd *exec.Cmd
+	// Dir is the command's home and working directory, as it sees it.
+	Dir string
+
+	removeDir func()
+	mu        sync.Mutex
+	reaped    bool // set just before the process is reaped; guards Kill
 }
 
-// Command returns an unstarted command that runs path with args (args[0]
-// excluded) and exactly env, in dir, inside the sandbox. path is resolved
-// in tether's own PATH. The caller sets Stdin, Stdout and Stderr, starts
-// it, and ends it with [Kill].
-func (s *Sandbox) Command(path string, args, env []string, dir string) (*exec.Cmd, error) {
+// Command returns an unstarted process that runs path with args (args[0]
+// excluded) and exactly env plus HOME (its own fresh directory, also the
+// working directory), inside the sandbox. path is resolved in tether's
+// own PATH. Start it, end it with Kill, and always Wait for it.
+func (s *Sandbox) Command(path string, args, env []string) (*Process, error) {
 	resolved, err := exec.LookPath(path)
 	if err != nil {
 		return nil, err
@@ -234,12 +236,62 @@ func (s *Sandbox) Command(path string, args, env []string, dir string) (*exec.Cm
 			return nil, err
 		}
 	}
-	return s.helper(spec{Path: resolved, Args: append([]string{path}, args...), Env: env, Dir: dir}), nil
+	p := &Process{Dir: sandboxHome, removeDir: func() {}}
+	if !s.namespaces {
+		// No private /tmp: a directory of its own on the host, owned by
+		// the sandbox user, removed after the process.
+		dir, err := os.MkdirTemp("", "tether-stdio-*")
+		if err != nil {
+			return nil, fmt.Errorf("sandbox: create a working directory: %w", err)
+		}
+		p.Dir, p.removeDir = dir, func() { os.RemoveAll(dir) }
+		if err := os.Chown(dir, s.uid, s.gid); err != nil {
+			p.removeDir()
+			return nil, fmt.Errorf("sandbox: hand the working directory to the sandbox user: %w", err)
+		}
+	}
+	env = append(slices.Clip(env), "HOME="+p.Dir)
+	p.Cmd = s.helper(spec{Path: resolved, Args: append([]string{path}, args...), Env: env, Dir: p.Dir})
+	return p, nil
+}
+
+// Start starts the process.
+func (p *Process) Start() error {
+	if err := p.Cmd.Start(); err != nil {
+		p.removeDir()
+		return err
+	}
+	return nil
+}
+
+// Wait waits for the process to exit, kills whatever it left behind, and
+// reaps it. The process is not reaped until its group has been killed,
+// so its pid — the group's id — cannot have been reused by then.
+func (p *Process) Wait() error {
+	waitExited(p.Cmd.Process.Pid)
+	p.mu.Lock()
+	p.kill()
+	p.reaped = true
+	p.mu.Unlock()
+	err := p.Cmd.Wait()
+	p.removeDir()
+	return err
+}
+
+// Kill ends the process and everything it started. With a PID namespace,
+// killing its init is enough: the kernel kills the rest. Without one, the
+// process group goes too. After Wait has begun reaping, Kill does nothing.
+func (p *Process) Kill() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.reaped {
+		p.kill()
+	}
 }
 
 // helper builds the command that re-executes this binary as the helper.
 func (s *Sandbox) helper(sp spec) *exec.Cmd {
-	sp.UID, sp.GID, sp.SwitchUser = s.uid, s.gid, s.switchUser
+	sp.UID, sp.GID = s.uid, s.gid
 	sp.Namespaces = s.namespaces
 	sp.Hide = s.hide
 	sp.Limits = s.limits
@@ -248,6 +300,7 @@ func (s *Sandbox) helper(sp spec) *exec.Cmd {
 	cmd.Args = []string{helperName}
 	cmd.Env = []string{specEnv + "=" + string(b)}
 	cmd.SysProcAttr = s.sysProcAttr()
+	cmd.ExtraFiles = []*os.File{s.alive}
 	return cmd
 }
 
@@ -269,7 +322,6 @@ type spec struct {
 	Dir        string   `json:"dir"`
 	UID        int      `json:"uid"`
 	GID        int      `json:"gid"`
-	SwitchUser bool     `json:"switch_user"`
 	Namespaces bool     `json:"namespaces"`
 	Hide       []string `json:"hide,omitempty"`
 	Limits     Limits   `json:"limits"`

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,38 +75,42 @@ type result struct {
 	err            error
 }
 
+// start starts path with args in s.
+func start(t *testing.T, s *sandbox.Sandbox, path string, args ...string) (*sandbox.Process, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	p, err := s.Command(path, args, []string{"PATH=/usr/bin:/bin"})
+	require.NoError(t, err)
+	var stdout, stderr bytes.Buffer
+	p.Cmd.Stdout, p.Cmd.Stderr = &stdout, &stderr
+	require.NoError(t, p.Start())
+	return p, &stdout, &stderr
+}
+
 // run runs path with args in s and waits for it (killing it after a
 // generous deadline, which the tests never expect to reach).
 func run(t *testing.T, s *sandbox.Sandbox, path string, args ...string) result {
 	t.Helper()
-	dir, remove, err := s.WorkDir()
-	require.NoError(t, err)
-	defer remove()
-	cmd, err := s.Command(path, args, []string{"PATH=/usr/bin:/bin", "HOME=" + dir}, dir)
-	require.NoError(t, err)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	require.NoError(t, cmd.Start())
+	p, stdout, stderr := start(t, s, path, args...)
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	go func() { done <- p.Wait() }()
+	var err error
 	select {
 	case err = <-done:
 	case <-time.After(2 * time.Minute):
-		sandbox.Kill(cmd)
+		p.Kill()
 		err = <-done
 		t.Errorf("%s did not finish", path)
 	}
 	return result{stdout.String(), stderr.String(), err}
 }
 
-func TestNewRefusesRootWithoutUser(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the rule is about running as root; this test process is not root")
-	}
+func TestNewNeedsAnUnprivilegedUserOfItsOwn(t *testing.T) {
 	_, err := sandbox.New(sandbox.Config{})
-	require.ErrorIs(t, err, sandbox.ErrRootWithoutUser)
+	require.ErrorIs(t, err, sandbox.ErrNoUser)
 	_, err = sandbox.New(sandbox.Config{User: "root"})
 	require.ErrorContains(t, err, "unprivileged")
+	_, err = sandbox.New(sandbox.Config{User: strconv.Itoa(os.Getuid())})
+	require.Error(t, err, "tether's own user is no sandbox")
 	_, err = sandbox.New(sandbox.Config{User: "no-such-user-here"})
 	require.ErrorContains(t, err, `no user "no-such-user-here"`)
 }
@@ -122,6 +127,11 @@ func TestSandboxHidesTether(t *testing.T) {
 	require.NoError(t, os.WriteFile(db, []byte("DATABASE-CONTENT-77"), 0o644))
 	require.NoError(t, os.WriteFile(keys, []byte("k1:KEYS-CONTENT-88"), 0o644))
 	s := newSandbox(t, sandbox.Config{Hide: []string{db, keys, filepath.Join(dir, "absent.db-wal")}})
+	// A descriptor tether inherited without close-on-exec (Go sets the
+	// flag only on its own): it must not reach the command.
+	fd, err := syscall.Open(keys, syscall.O_RDONLY, 0)
+	require.NoError(t, err)
+	defer syscall.Close(fd)
 
 	me := strconv.Itoa(os.Getpid())
 	script := strings.Join([]string{
@@ -133,8 +143,10 @@ func TestSandboxHidesTether(t *testing.T) {
 		"head -c 4096 /proc/" + me + "/mem",
 		"cat /proc/*/environ",
 		"cat " + db + " " + keys,
-		"ls /proc",
+		"umount " + db + " " + keys + " /proc; cat " + db + " " + keys + " /proc/" + me + "/environ",
+		"[ -e /proc/$$/fd/FD ] && echo inherited descriptor FD || echo no inherited descriptor",
 	}, "; ")
+	script = strings.ReplaceAll(script, "FD", strconv.Itoa(fd))
 	r := run(t, s, "/bin/sh", "-c", script)
 	out := r.stdout + r.stderr
 	t.Logf("%s", out)
@@ -142,12 +154,11 @@ func TestSandboxHidesTether(t *testing.T) {
 		assert.NotContains(t, out, secret)
 	}
 	assert.Contains(t, r.stdout, "NoNewPrivs:\t1")
+	assert.Contains(t, r.stdout, "no inherited descriptor\n")
 	if s.Namespaces() {
 		assert.Contains(t, r.stdout, "pid=1 ppid=0", "the command is its PID namespace's init")
 	}
-	if os.Geteuid() == 0 {
-		assert.Contains(t, r.stdout, "uid=65534")
-	}
+	assert.Contains(t, r.stdout, "uid=65534")
 }
 
 // TestSandboxKillsTheTree: a detached, setsid grandchild dies with the
@@ -161,23 +172,18 @@ func TestSandboxKillsTheTree(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			id := fmt.Sprintf("%s-%d", tc.name, time.Now().UnixNano())
 			marker := "grandchild-" + id
-			dir, remove, err := s.WorkDir()
-			require.NoError(t, err)
-			defer remove()
 			// setsid leaves the process group; the grandchild's own sh
 			// keeps the marker as its $0, which is how it is found (built
 			// from two halves so that the command's own line lacks it).
 			script := "g=grand; setsid sh -c 'sleep 600; :' \"${g}child-" + id + "\" </dev/null >/dev/null 2>&1 & sleep 0.5; " + tc.tail
-			cmd, err := s.Command("/bin/sh", []string{"-c", script}, []string{"PATH=/usr/bin:/bin"}, dir)
-			require.NoError(t, err)
-			require.NoError(t, cmd.Start())
-			require.Eventually(t, func() bool { return countProcesses(marker) == 1 }, time.Minute, 20*time.Millisecond,
+			p, _, _ := start(t, s, "/bin/sh", "-c", script)
+			require.Eventually(t, func() bool { return sandboxtest.Processes(marker) == 1 }, time.Minute, 20*time.Millisecond,
 				"the grandchild starts")
 			if tc.name == "killed" {
-				sandbox.Kill(cmd)
+				p.Kill()
 			}
-			_ = cmd.Wait()
-			require.Eventually(t, func() bool { return countProcesses(marker) == 0 }, time.Minute, 20*time.Millisecond,
+			_ = p.Wait()
+			require.Eventually(t, func() bool { return sandboxtest.Processes(marker) == 0 }, time.Minute, 20*time.Millisecond,
 				"the grandchild dies with the command")
 		})
 	}
@@ -195,7 +201,7 @@ func TestSandboxForkBomb(t *testing.T) {
 	t.Logf("stderr: %.300s", r.stderr)
 	assert.NotContains(t, r.stdout, "spawned all")
 	assert.Regexp(t, `(?i)fork|resource temporarily unavailable`, r.stderr)
-	require.Eventually(t, func() bool { return countProcesses(marker) == 0 }, time.Minute, 20*time.Millisecond,
+	require.Eventually(t, func() bool { return sandboxtest.Processes(marker) == 0 }, time.Minute, 20*time.Millisecond,
 		"nothing of the bomb outlives it")
 }
 
@@ -208,55 +214,42 @@ func TestSandboxMemoryLimit(t *testing.T) {
 	assert.Contains(t, r.stderr, "out of memory")
 }
 
-func TestSandboxWorkDir(t *testing.T) {
+// TestSandboxScratchIsPrivate: two commands (two tenants, one sandbox
+// user) share no /tmp, /var/tmp, /dev/shm or home; the host sees none of
+// it, and it is gone with the command.
+func TestSandboxScratchIsPrivate(t *testing.T) {
 	s := newSandbox(t, sandbox.Config{})
-	dir, remove, err := s.WorkDir()
-	require.NoError(t, err)
-	cmd, err := s.Command("/bin/sh", []string{"-c", "echo hi > note && cat note && pwd"}, []string{"PATH=/usr/bin:/bin"}, dir)
-	require.NoError(t, err)
-	out, err := cmd.Output()
-	require.NoError(t, err)
-	assert.Equal(t, "hi\n"+dir+"\n", string(out))
-	remove()
-	_, err = os.Stat(dir)
-	assert.True(t, os.IsNotExist(err))
+	if !s.Namespaces() {
+		t.Skip("private scratch directories need a mount namespace, which this kernel refused")
+	}
+	marker := fmt.Sprintf("planted-%d", time.Now().UnixNano())
+	a, aOut, _ := start(t, s, "/bin/sh", "-c", "for d in /tmp /var/tmp /dev/shm $HOME; do echo x > $d/"+marker+"; done; pwd; echo planted; sleep 600")
+	defer func() { a.Kill(); _ = a.Wait() }()
+	require.Eventually(t, func() bool { return strings.Contains(aOut.String(), "planted") }, time.Minute, 20*time.Millisecond)
+	assert.Equal(t, "/tmp/home\nplanted\n", aOut.String())
+
+	r := run(t, s, "/bin/sh", "-c", "ls -A /tmp /var/tmp /dev/shm $HOME")
+	assert.NotContains(t, r.stdout+r.stderr, marker)
+	for _, d := range []string{"/tmp", "/var/tmp", "/dev/shm"} {
+		_, err := os.Stat(filepath.Join(d, marker))
+		assert.True(t, os.IsNotExist(err), "the host's %s has nothing of the command's", d)
+	}
 }
 
 func TestSandboxEnvironmentIsExactlyWhatIsGiven(t *testing.T) {
 	s := newSandbox(t, sandbox.Config{})
-	dir, remove, err := s.WorkDir()
-	require.NoError(t, err)
-	defer remove()
-	cmd, err := s.Command("env", nil, []string{"PATH=/usr/bin:/bin", "ONLY=this"}, dir)
-	require.NoError(t, err)
-	out, err := cmd.Output()
-	require.NoError(t, err)
-	assert.Equal(t, "PATH=/usr/bin:/bin\nONLY=this\n", string(out))
+	r := run(t, s, "env")
+	require.NoError(t, r.err)
+	home := "/tmp/home"
+	if !s.Namespaces() {
+		home = "/tmp/tether-stdio-"
+	}
+	assert.True(t, strings.HasPrefix(r.stdout, "PATH=/usr/bin:/bin\nHOME="+home), r.stdout)
+	assert.Equal(t, 2, strings.Count(r.stdout, "\n"), r.stdout)
 }
 
 func TestSandboxCommandNotFound(t *testing.T) {
 	s := newSandbox(t, sandbox.Config{})
-	_, err := s.Command("no-such-command-here", nil, nil, "/")
+	_, err := s.Command("no-such-command-here", nil, nil)
 	require.ErrorIs(t, err, exec.ErrNotFound)
-}
-
-// countProcesses counts the host's processes whose command line contains
-// marker (this test process's own excluded).
-func countProcesses(marker string) int {
-	entries, _ := os.ReadDir("/proc")
-	n := 0
-	self := strconv.Itoa(os.Getpid())
-	for _, e := range entries {
-		if _, err := strconv.Atoi(e.Name()); err != nil || e.Name() == self {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-		if err != nil {
-			continue
-		}
-		if bytes.Contains(bytes.ReplaceAll(b, []byte{0}, []byte{' '}), []byte(marker)) {
-			n++
-		}
-	}
-	return n
 }

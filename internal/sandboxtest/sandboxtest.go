@@ -12,20 +12,25 @@ import (
 	"testing"
 )
 
-// User is the sandbox user tests configure: nobody when the tests run as
-// root (as CI does), else "" (tether's own user in a user namespace).
-func User() string {
+// User is the sandbox user tests configure. Starting commands as another
+// user needs root, which CI has; elsewhere the sandbox refuses to start.
+func User() string { return "nobody" }
+
+// fixtureParent holds fixtures outside /tmp, /var/tmp and /dev/shm, which
+// sandboxed commands see as private, empty directories of their own.
+func fixtureParent() string {
 	if os.Geteuid() == 0 {
-		return "nobody"
+		return "/var/lib"
 	}
-	return ""
+	return os.TempDir()
 }
 
 // ReadableDir returns a new directory that the sandbox user can enter and
-// read (t.TempDir's parents are 0700), removed when the test ends.
+// read (t.TempDir's parents are 0700, and /tmp is private to each
+// sandboxed command), removed when the test ends.
 func ReadableDir(t testing.TB) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "tether-fixture-*")
+	dir, err := os.MkdirTemp(fixtureParent(), "tether-fixture-*")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +48,7 @@ func CopyExecutable() (path string, remove func(), err error) {
 	if err != nil {
 		return "", nil, err
 	}
-	dir, err := os.MkdirTemp("", "tether-fixture-*")
+	dir, err := os.MkdirTemp(fixtureParent(), "tether-fixture-*")
 	if err != nil {
 		return "", nil, err
 	}
