@@ -38,6 +38,9 @@ type Options struct {
 	StdioFixedArgs bool
 	// Sandbox runs stdio servers; stdio is refused without one.
 	Sandbox *sandbox.Sandbox
+	// SandboxUnavailable says why there is no Sandbox; starts of stdio
+	// servers are refused with it.
+	SandboxUnavailable error
 	// MaxStdioPerTenant caps the stdio servers one tenant runs at once
 	// (0: no cap).
 	MaxStdioPerTenant int
@@ -61,6 +64,7 @@ type Client struct {
 	guard      *netguard.Guard
 	stdio      *registry.StdioPolicy
 	sandbox    *sandbox.Sandbox
+	noSandbox  error
 	stdioSlots stdioSlots
 	maxMessage int64
 	maxPages   int
@@ -77,6 +81,7 @@ func New(opts Options) *Client {
 	c := &Client{
 		guard:      opts.Guard,
 		sandbox:    opts.Sandbox,
+		noSandbox:  opts.SandboxUnavailable,
 		stdioSlots: stdioSlots{max: opts.MaxStdioPerTenant},
 		maxMessage: opts.MaxMessageBytes,
 		maxPages:   opts.MaxToolPages,
@@ -137,34 +142,26 @@ func (c *Client) Probe(ctx context.Context, conn *registry.Connection) (*registr
 }
 
 // CallTool implements [registry.Prober]: it connects, calls one tool and
-// closes, and returns the MCP CallToolResult as a JSON object.
-// conn.TimeoutMS bounds the connection and, separately, the call. A tool
-// that fails is a result with isError set, not an error.
+// closes, and returns the MCP CallToolResult as a JSON object (see
+// [Session.CallTool]). conn.TimeoutMS bounds the connection and,
+// separately, the call. A tool that fails is a result with isError set,
+// not an error.
 func (c *Client) CallTool(ctx context.Context, conn *registry.Connection, tool string, args map[string]any) (map[string]any, error) {
-	res, err := c.call(ctx, conn, tool, args)
-	if err != nil {
-		return nil, upstream(err)
-	}
-	return resultObject(res)
-}
-
-// call is CallTool with the result as the SDK gives it.
-func (c *Client) call(ctx context.Context, conn *registry.Connection, tool string, args map[string]any) (*mcp.CallToolResult, error) {
 	s, err := c.connect(ctx, conn, connectOptions{})
 	if err != nil {
-		return nil, err
+		return nil, upstream(err)
 	}
 	res, err := s.CallTool(ctx, tool, args)
 	if err != nil {
 		closeBehind(s)
-		return nil, err
+		return nil, upstream(err)
 	}
 	s.Close()
 	return res, nil
 }
 
 // resultObject turns an MCP result into the JSON object registry.Prober
-// returns.
+// returns: the one encoding a tool result gets in this package.
 func resultObject(res *mcp.CallToolResult) (map[string]any, error) {
 	b, err := json.Marshal(res)
 	if err != nil {

@@ -67,7 +67,11 @@ func (c *Client) checkStdio(conn *registry.Connection) error {
 		}
 	}
 	if c.sandbox == nil {
-		return &Error{Kind: registry.ErrUpstreamRefused, msg: "refused by policy: stdio connections run only in the sandbox, which is not available on this server (see --stdio-user)"}
+		why := "it is not configured (see --stdio-user)"
+		if c.noSandbox != nil {
+			why = c.noSandbox.Error()
+		}
+		return &Error{Kind: registry.ErrUpstreamRefused, msg: "refused by policy: stdio servers run only in the sandbox, which is unavailable on this server: " + why}
 	}
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/gateway"
+	"github.com/tether-dev/tether/internal/bound"
 	"github.com/tether-dev/tether/internal/lifetime"
 	"github.com/tether-dev/tether/mcpclient"
 	"github.com/tether-dev/tether/metrics"
@@ -143,12 +144,12 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		authorizer.ClientMetadataURL = cimdURL
 	}
 	stdio := splitList(cfg.StdioCommands)
-	fixedArgs, sb, err := m.stdioSandbox(stdio)
+	fixedArgs, sb, noSandbox, err := m.stdioSandbox(stdio)
 	if err != nil {
 		return err
 	}
 	client := mcpclient.New(mcpclient.Options{Guard: guard, StdioCommands: stdio, StdioFixedArgs: fixedArgs,
-		Sandbox: sb, MaxStdioPerTenant: cfg.MaxStdioPerTenant, ClientVersion: version, Logger: m.Logger})
+		Sandbox: sb, SandboxUnavailable: noSandbox, MaxStdioPerTenant: cfg.MaxStdioPerTenant, ClientVersion: version, Logger: m.Logger})
 	// Tool calls go over warm sessions (mcpclient's pool); probes stay
 	// cold so that they see the server afresh.
 	pool := mcpclient.NewPool(mcpclient.PoolOptions{Client: client, Logger: m.Logger})
@@ -164,14 +165,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Calls:          st,
 		OAuth:          &registry.OAuthOptions{Authorizer: authorizer, States: st, RedirectURI: redirectURI},
 		Now:            m.Now,
-		Limits:         registry.Limits{MaxConnectionsPerTenant: noBoundIfZero(cfg.MaxConnectionsPerTenant)},
+		Limits:         registry.Limits{MaxConnectionsPerTenant: bound.FromFlag(cfg.MaxConnectionsPerTenant)},
 	})
 	m.svc = svc
 	gw := gateway.New(gateway.Options{
 		Registry:          svc,
 		Tenant:            func(r *http.Request) (string, bool) { return server.TenantID(r.Context()) },
 		Key:               func(r *http.Request) string { return server.APIKeyID(r.Context()) },
-		MaxSessionsPerKey: noBoundIfZero(cfg.MaxMCPSessionsPerKey),
+		MaxSessionsPerKey: bound.FromFlag(cfg.MaxMCPSessionsPerKey),
 		Logger:            m.Logger,
 		ServerVersion:     version,
 	})
@@ -222,15 +223,6 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	return nil
 }
 
-// noBoundIfZero turns a flag's 0 ("no bound") into the negative value the
-// packages read as no bound (their 0 is their default).
-func noBoundIfZero(n int) int {
-	if n == 0 {
-		return -1
-	}
-	return n
-}
-
 // serveMetrics starts the separate metrics listener.
 func (m *Main) serveMetrics(addr string, met *metrics.Metrics) error {
 	ln, err := net.Listen("tcp", addr)
@@ -259,27 +251,24 @@ func (m *Main) ready(ctx context.Context) error {
 
 // stdioSandbox checks the stdio options and, when stdio is enabled, builds
 // the sandbox its servers run in, hiding the database and keys files from
-// them. The mechanisms the kernel allowed go to the log.
-func (m *Main) stdioSandbox(stdio []string) (fixedArgs bool, sb *sandbox.Sandbox, err error) {
+// them. The mechanisms the kernel allowed go to the log. A sandbox that
+// cannot be built (no --stdio-user, or no privilege to switch users) does
+// not stop tether: stdio connections can still be registered, and every
+// attempt to start one is refused with the reason (unavailable).
+func (m *Main) stdioSandbox(stdio []string) (fixedArgs bool, sb *sandbox.Sandbox, unavailable error, err error) {
 	cfg := m.Config
 	switch cfg.StdioArgs {
 	case "", "free":
 	case "fixed":
 		fixedArgs = true
 	default:
-		return false, nil, fmt.Errorf("--stdio-args: %q is neither free nor fixed", cfg.StdioArgs)
+		return false, nil, nil, fmt.Errorf("--stdio-args: %q is neither free nor fixed", cfg.StdioArgs)
 	}
 	if _, err := registry.NewStdioPolicy(stdio, fixedArgs); err != nil {
-		return false, nil, fmt.Errorf("--stdio-commands: %w", err)
-	}
-	// The database holds only ciphertext for secrets, but its file is
-	// tether's alone; SQLite gives its WAL and shared-memory files the
-	// database file's mode.
-	if err := os.Chmod(cfg.DB, 0o600); err != nil {
-		return false, nil, fmt.Errorf("restrict the database file's mode: %w", err)
+		return false, nil, nil, fmt.Errorf("--stdio-commands: %w", err)
 	}
 	if len(stdio) == 0 {
-		return fixedArgs, nil, nil
+		return fixedArgs, nil, nil, nil
 	}
 	hide := []string{cfg.DB, cfg.DB + "-wal", cfg.DB + "-shm", cfg.DB + "-journal"}
 	if f := m.keysFile(); f != "" {
@@ -287,14 +276,15 @@ func (m *Main) stdioSandbox(stdio []string) (fixedArgs bool, sb *sandbox.Sandbox
 	}
 	sb, err = sandbox.New(sandbox.Config{User: cfg.StdioUser, Hide: hide})
 	if err != nil {
-		return false, nil, fmt.Errorf("--stdio-commands: %w", err)
+		m.Logger.Error("stdio servers will not start: the sandbox is unavailable", "error", err.Error())
+		return fixedArgs, nil, err, nil
 	}
 	m.Logger.Info("stdio sandbox ready", "mechanisms", strings.Join(sb.Mechanisms(), "; "))
 	if !sb.Namespaces() {
 		m.Logger.Warn("the kernel refused PID and mount namespaces: stdio servers run as a separate user with limits, " +
 			"but detached children can outlive their connection and files are protected by permissions only")
 	}
-	return fixedArgs, sb, nil
+	return fixedArgs, sb, nil, nil
 }
 
 // keysFile is the keys file this server reads, or "" when the keys were

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -9,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/sandboxtest"
 )
 
 const ferniBase = "/api/v2/developers/mcp-servers"
@@ -61,15 +61,19 @@ func TestFerniStdioFixedArgs(t *testing.T) {
 	}
 }
 
-// TestStdioNeedsAUserAsRoot: as root, stdio without --stdio-user would run
-// tenants' commands as root; tether refuses to start rather than do that.
-func TestStdioNeedsAUserAsRoot(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("the rule is about running as root; this test process is not root")
-	}
-	m := &Main{Config: Config{Addr: "127.0.0.1:0", DB: filepath.Join(t.TempDir(), "tether.db"), StdioCommands: "node"}}
-	err := m.Run(context.Background())
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "--stdio-user")
-	m.Close()
+// TestStdioNeedsASandboxUser: without --stdio-user, stdio would run
+// tenants' commands as tether's own user (root, in CI). tether starts and
+// stdio connections can be registered, but none is ever started: the test
+// answers with the reason.
+func TestStdioNeedsASandboxUser(t *testing.T) {
+	marker := filepath.Join(sandboxtest.ReadableDir(t), "ran")
+	h := startTether(t, func(c *Config) { c.StdioCommands = "/usr/bin/touch"; c.StdioUser = "" })
+	key := h.newKey("acme")
+	id := ferniServer(t, h, key, "touch", "", map[string]any{"transport": "stdio", "command": "/usr/bin/touch", "args": []any{marker}})
+	res := ferniTest(t, h, key, id)
+	assert.Equal(t, false, res["connected"])
+	assert.Contains(t, res["error"], "--stdio-user")
+	_, err := os.Stat(marker)
+	assert.True(t, os.IsNotExist(err), "the command must not have run")
+	assert.Contains(t, h.logs.String(), "stdio servers will not start")
 }
