@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/internal/bound"
 	"github.com/tether-dev/tether/internal/lifetime"
 	"github.com/tether-dev/tether/registry"
 )
@@ -127,8 +128,8 @@ func New(opts Options) *Handler {
 		opening:   map[string]int{},
 		viewBytes: map[string]int64{},
 
-		maxSessions:  bound(opts.MaxSessionsPerKey, DefaultMaxSessionsPerKey),
-		maxViewBytes: bound(opts.MaxViewBytesPerTenant, DefaultMaxViewBytesPerTenant),
+		maxSessions:  bound.Read(opts.MaxSessionsPerKey, DefaultMaxSessionsPerKey),
+		maxViewBytes: bound.Read(opts.MaxViewBytesPerTenant, DefaultMaxViewBytesPerTenant),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -142,13 +143,7 @@ func New(opts Options) *Handler {
 	if h.maxResult <= 0 {
 		h.maxResult = DefaultMaxResultBytes
 	}
-	sessionTimeout := opts.SessionTimeout
-	switch {
-	case sessionTimeout == 0:
-		sessionTimeout = DefaultSessionTimeout
-	case sessionTimeout < 0:
-		sessionTimeout = 0
-	}
+	sessionTimeout := bound.Read(opts.SessionTimeout, DefaultSessionTimeout)
 	_, _ = rand.Read(h.tagKey) // crypto/rand.Read never fails (Go ≥ 1.24)
 	h.life = lifetime.New()
 	h.sdk = mcp.NewStreamableHTTPHandler(func(r *http.Request) *mcp.Server {
@@ -165,17 +160,6 @@ func New(opts Options) *Handler {
 		DisableLocalhostProtection: true,
 	})
 	return h
-}
-
-// bound reads a limit option: 0 is the default, negative no bound (0).
-func bound[T int | int64](n, def T) T {
-	switch {
-	case n == 0:
-		return def
-	case n < 0:
-		return 0
-	}
-	return n
 }
 
 // viewContextKey carries the request's view from ServeHTTP to the SDK's

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tether-dev/tether/internal/bound"
 )
 
 // ClientOptions configures an HTTP client from [Guard.HTTPClient].
@@ -57,13 +59,7 @@ const (
 // client once per purpose and reuse it. The Transport is an *http.Transport,
 // which tests may adjust (e.g. to trust a test CA).
 func (g *Guard) HTTPClient(o ClientOptions) *http.Client {
-	rht := o.ResponseHeaderTimeout
-	switch {
-	case rht == 0:
-		rht = defaultResponseHeaderTimeout
-	case rht < 0:
-		rht = 0
-	}
+	rht := bound.Read(o.ResponseHeaderTimeout, defaultResponseHeaderTimeout)
 	tr := &http.Transport{
 		// Never from the environment: with a proxy, the dial-time check would
 		// only ever see the proxy's address.

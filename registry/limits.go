@@ -3,6 +3,8 @@ package registry
 import (
 	"fmt"
 	"slices"
+
+	"github.com/tether-dev/tether/internal/bound"
 )
 
 // Defaults for [Limits].
@@ -27,19 +29,9 @@ type Limits struct {
 // withDefaults fills zero limits with the defaults and turns "no limit"
 // into 0, which is how the store and the checks below read it.
 func (l Limits) withDefaults() Limits {
-	l.MaxConnectionsPerTenant = orDefault(l.MaxConnectionsPerTenant, DefaultMaxConnectionsPerTenant)
-	l.MaxToolsPerConnection = orDefault(l.MaxToolsPerConnection, DefaultMaxToolsPerConnection)
+	l.MaxConnectionsPerTenant = bound.Read(l.MaxConnectionsPerTenant, DefaultMaxConnectionsPerTenant)
+	l.MaxToolsPerConnection = bound.Read(l.MaxToolsPerConnection, DefaultMaxToolsPerConnection)
 	return l
-}
-
-func orDefault(n, def int) int {
-	switch {
-	case n == 0:
-		return def
-	case n < 0:
-		return 0
-	}
-	return n
 }
 
 // checkToolCount refuses a tool list longer than a connection may keep: a

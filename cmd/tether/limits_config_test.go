@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/bound"
 )
 
 // The bounds on what a key or tenant makes tether hold: DESIGN.md's
@@ -28,7 +29,7 @@ func TestLimitFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 2, cfg.MaxMCPSessionsPerKey)
 	assert.Equal(t, 0, cfg.MaxConnectionsPerTenant)
-	assert.Equal(t, -1, noBoundIfZero(cfg.MaxConnectionsPerTenant), "0 is no bound")
+	assert.Equal(t, bound.None, bound.FromFlag(cfg.MaxConnectionsPerTenant), "0 is no bound")
 
 	t.Setenv("TETHER_MAX_CONNECTIONS_PER_TENANT", "lots")
 	_, err = parseServeFlags(nil, io.Discard)
