@@ -162,7 +162,7 @@ func TestOAuthConnectionsCannotChangeDestination(t *testing.T) {
 		OAuth: registry.SecretBlob(`{"access_token":"at"}`), Enabled: true, TimeoutMS: registry.DefaultTimeoutMS,
 		Status: registry.StatusActive, ToolsStatus: registry.ToolsPending, CreatedAt: now, UpdatedAt: now,
 	}
-	require.NoError(t, f.st.InsertConnection(ctx, c, false))
+	require.NoError(t, f.st.InsertConnectionCapped(ctx, c, false, 0))
 
 	stdio := registry.TransportStdio
 	for name, p := range map[string]registry.Patch{

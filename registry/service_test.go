@@ -321,7 +321,7 @@ func TestEnablingAnUnauthorizedOAuthConnection(t *testing.T) {
 		Enabled: false, TimeoutMS: registry.DefaultTimeoutMS, Status: registry.StatusDisabled, ToolsStatus: registry.ToolsPending,
 		CreatedAt: f.svc.Now(), UpdatedAt: f.svc.Now(),
 	}
-	require.NoError(t, f.st.InsertConnection(ctx, c, false))
+	require.NoError(t, f.st.InsertConnectionCapped(ctx, c, false, 0))
 	on, err := f.svc.Update(ctx, f.acme, c.ID, registry.Patch{Enabled: ptr(true)})
 	require.NoError(t, err)
 	assert.Equal(t, registry.StatusPendingOAuth, on.Status)

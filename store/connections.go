@@ -30,15 +30,10 @@ const plainColumns = `id, tenant_id, slug, nickname, description, transport, con
 // the credentials (listing.go).
 const connectionColumns = plainColumns + `, headers_enc, secrets_enc, oauth_enc, secret_names, header_view`
 
-// InsertConnection stores c with no cap on the tenant's connections (see
-// InsertConnectionCapped).
-func (s *Store) InsertConnection(ctx context.Context, c *registry.Connection, uniqueSuffix bool) error {
-	return s.InsertConnectionCapped(ctx, c, uniqueSuffix, 0)
-}
-
-// InsertConnectionCapped implements registry.Store. The count and the
-// insert share the one writer's transaction, so concurrent creates see
-// each other and a tenant never ends up above maxPerTenant.
+// InsertConnectionCapped implements registry.Store (maxPerTenant ≤ 0: no
+// cap). The count and the insert share the one writer's transaction, so
+// concurrent creates see each other and a tenant never ends up above
+// maxPerTenant.
 func (s *Store) InsertConnectionCapped(ctx context.Context, c *registry.Connection, uniqueSuffix bool, maxPerTenant int) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := checkConnectionCap(ctx, tx, c.TenantID, maxPerTenant); err != nil {
@@ -69,13 +64,16 @@ func (s *Store) InsertConnectionCapped(ctx context.Context, c *registry.Connecti
 }
 
 // checkConnectionCap refuses a tenant that already holds max connections
-// (max ≤ 0: no cap).
+// (max ≤ 0: no cap). The number is connection_counts' (kept by triggers in
+// the same transactions as the rows), not a count of the rows; a tenant
+// without a row there has none.
 func checkConnectionCap(ctx context.Context, tx *sql.Tx, tenantID string, max int) error {
 	if max <= 0 {
 		return nil
 	}
 	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM connections WHERE tenant_id = ?`, tenantID).Scan(&n); err != nil {
+	err := tx.QueryRowContext(ctx, `SELECT n FROM connection_counts WHERE tenant_id = ? AND status = ''`, tenantID).Scan(&n)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("count connections: %w", err)
 	}
 	if n >= max {

@@ -36,7 +36,10 @@ const (
 	// listCacheRows bounds the decoded rows kept for lists (about 1 KiB
 	// each).
 	listCacheRows = 20000
-	// maxPageRows bounds the page entries kept (about 50 bytes each).
+	// maxPageRows bounds the pages kept, in rows (about 50 bytes each);
+	// each page also counts as a row of its own, so that empty pages
+	// (offsets past the end, which a client may ask for without end)
+	// count too.
 	maxPageRows = 50000
 )
 
@@ -60,7 +63,10 @@ type listing struct {
 	mu       sync.Mutex
 	anchors  map[anchorKey]anchorList
 	pages    map[pageKey]cachedPage
-	pageRows int // in pages
+	pageRows int // in pages, by cost
+	// pageBudget is the most pageRows may reach: maxPageRows (tests
+	// lower it).
+	pageBudget int
 }
 
 type pageKey struct {
@@ -75,6 +81,9 @@ type cachedPage struct {
 	changes int64
 	rows    []pageRow
 }
+
+// cost is what a page counts against maxPageRows: its rows, and itself.
+func (p cachedPage) cost() int { return 1 + len(p.rows) }
 
 // counts is what connection_counts says about a list.
 type counts struct {
@@ -110,7 +119,7 @@ func pageSQL(filtered, anchored bool) string {
 
 // prepareListing prepares the list statements on the read pool.
 func prepareListing(ctx context.Context, read *sql.DB) (*listing, error) {
-	l := &listing{read: read, anchors: map[anchorKey]anchorList{}, pages: map[pageKey]cachedPage{}}
+	l := &listing{read: read, anchors: map[anchorKey]anchorList{}, pages: map[pageKey]cachedPage{}, pageBudget: maxPageRows}
 	l.rows.half = listCacheRows / 2
 	prepare := func(dst **sql.Stmt, query string) error {
 		if *dst != nil {
@@ -224,24 +233,24 @@ func (l *listing) cachedPage(key pageKey, changes int64) ([]pageRow, bool) {
 	return p.rows, ok && p.changes == changes
 }
 
-// keepPage keeps a page, dropping arbitrary others to stay within
-// maxPageRows.
+// keepPage keeps a page, dropping arbitrary others to stay within the
+// page budget.
 func (l *listing) keepPage(key pageKey, p cachedPage) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if old, ok := l.pages[key]; ok {
-		l.pageRows -= len(old.rows)
+		l.pageRows -= old.cost()
 		delete(l.pages, key)
 	}
 	for k, old := range l.pages {
-		if l.pageRows+len(p.rows) <= maxPageRows {
+		if l.pageRows+p.cost() <= l.pageBudget {
 			break
 		}
-		l.pageRows -= len(old.rows)
+		l.pageRows -= old.cost()
 		delete(l.pages, k)
 	}
 	l.pages[key] = p
-	l.pageRows += len(p.rows)
+	l.pageRows += p.cost()
 }
 
 // pageRow is one row of a page: its id and rev.

@@ -48,7 +48,7 @@ func TestListDecryptsNothing(t *testing.T) {
 		c := newConn("t1", fmt.Sprintf("c%02d", i), fmt.Sprintf("crm_%d", i))
 		c.Headers["Authorization"] = "Bearer {{secrets.K}}"
 		c.Headers["X-Api-Key"] = "literal-credential" // shown masked
-		require.NoError(t, st.InsertConnection(ctx, c, false))
+		require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
 	}
 
 	before := cipher.decrypts.Load()
@@ -76,8 +76,8 @@ func TestListShowsNamesAndTemplatesOnly(t *testing.T) {
 	b := newConn("t1", "b", "b")
 	b.Headers = registry.Sensitive{"X-Org": "acme-literal"}
 	b.Secrets = nil
-	require.NoError(t, st.InsertConnection(ctx, a, false))
-	require.NoError(t, st.InsertConnection(ctx, b, false))
+	require.NoError(t, st.InsertConnectionCapped(ctx, a, false, 0))
+	require.NoError(t, st.InsertConnectionCapped(ctx, b, false, 0))
 
 	var view map[string]*string
 	rows, err := st.read.Query(`SELECT id, header_view FROM connections`)
@@ -180,11 +180,11 @@ func TestListPagesFollowEveryWrite(t *testing.T) {
 		if i%3 == 0 {
 			c.Status = registry.StatusError
 		}
-		require.NoError(t, st.InsertConnection(ctx, c, false))
+		require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
 		m.ids = append(m.ids, id)
 		m.status[id], m.desc[id] = c.Status, c.Description
 		if i%10 == 0 { // another tenant's rows in between
-			require.NoError(t, st.InsertConnection(ctx, newConn("t2", "x"+id, "s_"+id), false))
+			require.NoError(t, st.InsertConnectionCapped(ctx, newConn("t2", "x"+id, "s_"+id), false, 0))
 		}
 	}
 	checkLists(t, st, "t1", m)
@@ -219,7 +219,7 @@ func TestListPagesFollowEveryWrite(t *testing.T) {
 	for i := 700; i < 760; i++ {
 		id := fmt.Sprintf("c%04d", i)
 		c := newConn("t1", id, "s_"+id)
-		require.NoError(t, st.InsertConnection(ctx, c, false))
+		require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
 		m.ids = append(m.ids, id)
 		m.status[id], m.desc[id] = c.Status, c.Description
 	}
@@ -245,7 +245,7 @@ func TestListWithCredentialsReadsThemInFull(t *testing.T) {
 	_, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
 	require.NoError(t, err)
 	c := newConn("t1", "a", "a")
-	require.NoError(t, st.InsertConnection(ctx, c, false))
+	require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
 	conns, total, err := st.ListConnections(ctx, "t1", registry.ListFilter{Credentials: true})
 	require.NoError(t, err)
 	assert.Equal(t, 1, total)
@@ -265,7 +265,7 @@ func TestListReadsRowsWrittenWithoutListingColumns(t *testing.T) {
 	require.NoError(t, err)
 	c := newConn("t1", "a", "a")
 	c.Headers["Authorization"] = "Bearer literal-token"
-	require.NoError(t, st.InsertConnection(ctx, c, false))
+	require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
 	_, err = st.write.Exec(`UPDATE connections SET secret_names = NULL, header_view = NULL`)
 	require.NoError(t, err)
 
@@ -298,7 +298,7 @@ func TestListsWhileRowsChange(t *testing.T) {
 	require.NoError(t, err)
 	const rows = 300
 	for i := range rows {
-		require.NoError(t, st.InsertConnection(ctx, newConn("t1", fmt.Sprintf("c%03d", i), fmt.Sprintf("s_%d", i)), false))
+		require.NoError(t, st.InsertConnectionCapped(ctx, newConn("t1", fmt.Sprintf("c%03d", i), fmt.Sprintf("s_%d", i)), false, 0))
 	}
 	done := make(chan struct{})
 	errs := make(chan error, 4)
@@ -343,4 +343,36 @@ func TestListsWhileRowsChange(t *testing.T) {
 	conns, _, err := st.ListConnections(ctx, "t1", registry.ListFilter{Limit: 1, Offset: 7})
 	require.NoError(t, err)
 	assert.Equal(t, "edit 1", conns[0].Description)
+}
+
+// Pages past the end are empty, and there is no end to the offsets a
+// client may ask for: they count against the page cache's bound like any
+// other page, so one tenant cannot grow it without limit.
+func TestPageCacheBoundCountsEmptyPages(t *testing.T) {
+	ctx := context.Background()
+	st := openTest(t, filepath.Join(t.TempDir(), "t.db"))
+	_, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
+	require.NoError(t, err)
+	for i := range 3 {
+		require.NoError(t, st.InsertConnectionCapped(ctx, newConn("t1", fmt.Sprintf("c%d", i), fmt.Sprintf("s_%d", i)), false, 0))
+	}
+	const budget = 100
+	st.lists.pageBudget = budget
+	for offset := 3; offset < 3+20*budget; offset++ {
+		conns, total, err := st.ListConnections(ctx, "t1", registry.ListFilter{Limit: 10, Offset: offset})
+		require.NoError(t, err)
+		require.Empty(t, conns)
+		require.Equal(t, 3, total)
+	}
+	st.lists.mu.Lock()
+	entries, rows := len(st.lists.pages), st.lists.pageRows
+	st.lists.mu.Unlock()
+	assert.LessOrEqual(t, entries, budget, "pages kept")
+	assert.LessOrEqual(t, rows, budget)
+	assert.NotZero(t, entries, "empty pages are still kept, within the bound")
+
+	// The cache still answers right.
+	conns, _, err := st.ListConnections(ctx, "t1", registry.ListFilter{Limit: 10})
+	require.NoError(t, err)
+	assert.Len(t, conns, 3)
 }

@@ -19,8 +19,10 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
+	"os"
 	"runtime"
 	"time"
 
@@ -89,6 +91,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		write.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	if err := restrictMode(path); err != nil {
+		write.Close()
+		return nil, err
+	}
 	if err := migrate(ctx, write); err != nil {
 		write.Close()
 		return nil, fmt.Errorf("migrate %s: %w", path, err)
@@ -138,6 +144,28 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	return &Store{write: write, read: read, cipher: opts.Cipher, log: logger, observeWrite: opts.ObserveWrite,
 		keyLookup: keyLookup, connLookup: connLookup, toolsLookup: toolsLookup, lists: lists}, nil
+}
+
+// restrictMode makes the database file and its journals, where they
+// exist, readable by tether's user alone (0600). They hold only ciphertext
+// for secrets, but they are tether's alone; SQLite gives the journals it
+// creates later the database file's mode.
+func restrictMode(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm", path + "-journal"} {
+		fi, err := os.Stat(p)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && p != path:
+			continue // no such journal
+		case err != nil:
+			return fmt.Errorf("restrict the mode of %s: %w", p, err)
+		case fi.Mode().Perm() == 0o600:
+			continue // nothing to do, and no need to own the file
+		}
+		if err := os.Chmod(p, 0o600); err != nil {
+			return fmt.Errorf("restrict the mode of %s: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // Close closes both pools; the WAL is checkpointed by the last connection.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -56,15 +57,15 @@ func TestConnectionRoundTripAndConflicts(t *testing.T) {
 	assert.Equal(t, ten.ID, again.ID, "a tenant name maps to one id")
 
 	c := newConn(ten.ID, "c1", "crm")
-	require.NoError(t, st.InsertConnection(ctx, c, false))
+	require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
 	got, err := st.GetConnection(ctx, ten.ID, "c1")
 	require.NoError(t, err)
 	assert.Equal(t, c, got)
 
-	err = st.InsertConnection(ctx, newConn(ten.ID, "c2", "crm"), false)
+	err = st.InsertConnectionCapped(ctx, newConn(ten.ID, "c2", "crm"), false, 0)
 	assert.ErrorIs(t, err, registry.ErrNameExists)
 	dup := newConn(ten.ID, "c3", "crm")
-	require.NoError(t, st.InsertConnection(ctx, dup, true))
+	require.NoError(t, st.InsertConnectionCapped(ctx, dup, true, 0))
 	assert.Equal(t, "crm_2", dup.Slug)
 
 	_, err = st.GetConnection(ctx, "another-tenant", "c1")
@@ -81,8 +82,8 @@ func TestCiphertextIsBoundToItsRow(t *testing.T) {
 	st := openTest(t, filepath.Join(t.TempDir(), "t.db"))
 	ten, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
 	require.NoError(t, err)
-	require.NoError(t, st.InsertConnection(ctx, newConn(ten.ID, "a", "a"), false))
-	require.NoError(t, st.InsertConnection(ctx, newConn(ten.ID, "b", "b"), false))
+	require.NoError(t, st.InsertConnectionCapped(ctx, newConn(ten.ID, "a", "a"), false, 0))
+	require.NoError(t, st.InsertConnectionCapped(ctx, newConn(ten.ID, "b", "b"), false, 0))
 	require.NoError(t, st.CheckDecryptable(ctx))
 
 	_, err = st.write.Exec(`UPDATE connections SET secrets_enc = (SELECT secrets_enc FROM connections WHERE id = 'a') WHERE id = 'b'`)
@@ -92,4 +93,25 @@ func TestCiphertextIsBoundToItsRow(t *testing.T) {
 	assert.ErrorIs(t, st.CheckDecryptable(ctx), secrets.ErrDecrypt)
 	_, err = st.GetConnection(ctx, ten.ID, "a")
 	assert.NoError(t, err)
+}
+
+// The database file and its journals are tether's alone: a world-readable
+// file (an older tether's, or one copied in) is made 0600 on Open, and so
+// are the journals that exist then.
+func TestOpenRestrictsTheFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "t.db")
+	first := openTest(t, path) // kept open: its -wal and -shm stay
+	_, err := first.EnsureTenant(context.Background(), &registry.Tenant{ID: "t1", Name: "acme"})
+	require.NoError(t, err)
+	files := []string{path, path + "-wal", path + "-shm"}
+	for _, f := range files {
+		require.NoError(t, os.Chmod(f, 0o644))
+	}
+
+	openTest(t, path)
+	for _, f := range files {
+		fi, err := os.Stat(f)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm(), f)
+	}
 }

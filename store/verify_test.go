@@ -38,10 +38,10 @@ func TestCheckDecryptableCoversEveryEncryptedColumn(t *testing.T) {
 	cases := map[string]func(t *testing.T, st *Store, c *registry.Connection){
 		"OAuth document only": func(t *testing.T, st *Store, c *registry.Connection) {
 			c.AuthType, c.OAuth = registry.AuthOAuth, registry.SecretBlob(`{"access_token":"at"}`)
-			require.NoError(t, st.InsertConnection(ctx, c, false))
+			require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
 		},
 		"pending authorization only": func(t *testing.T, st *Store, c *registry.Connection) {
-			require.NoError(t, st.InsertConnection(ctx, c, false))
+			require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
 			now := time.Now().UTC().Truncate(time.Millisecond)
 			require.NoError(t, st.InsertOAuthState(ctx, &registry.OAuthPending{
 				StateHash: []byte{0xAB, 0xCD, 0x01}, TenantID: c.TenantID, ConnectionID: c.ID,

@@ -39,13 +39,13 @@ func seedUnderKey(t *testing.T, db, spec string, n int) {
 	require.NoError(t, err)
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	for i := range n {
-		require.NoError(t, st.InsertConnection(ctx, &registry.Connection{
+		require.NoError(t, st.InsertConnectionCapped(ctx, &registry.Connection{
 			ID: fmt.Sprintf("00000000-0000-4000-8000-%012d", i), TenantID: ten.ID, Slug: fmt.Sprintf("s_%d", i), Nickname: "s",
 			Transport: registry.TransportHTTP, Endpoint: "https://mcp.example.com/", AuthType: registry.AuthHeaders,
 			Headers: registry.Sensitive{"X-Key": "{{secrets.K}}"}, Secrets: registry.Sensitive{"K": "v"},
 			Enabled: true, TimeoutMS: registry.DefaultTimeoutMS, Status: registry.StatusActive,
 			ToolsStatus: registry.ToolsPending, CreatedAt: now, UpdatedAt: now,
-		}, false))
+		}, false, 0))
 	}
 }
 
