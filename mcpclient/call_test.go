@@ -97,7 +97,7 @@ func TestSessionOutlivesConnectTimeout(t *testing.T) {
 					defer wg.Done()
 					res, err := s.CallTool(ctxT(t), "add", map[string]any{"a": i, "b": 1})
 					if assert.NoError(t, err) {
-						assert.Equal(t, map[string]any{"sum": float64(i + 1)}, res.StructuredContent)
+						assert.Equal(t, map[string]any{"sum": float64(i + 1)}, res["structuredContent"])
 					}
 				}()
 			}

@@ -2,6 +2,7 @@ package mcpclient
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -254,4 +255,27 @@ func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// call is CallTool with the result decoded into the SDK's type, for tests
+// that read its content.
+func (c *Client) call(ctx context.Context, conn *registry.Connection, tool string, args map[string]any) (*mcp.CallToolResult, error) {
+	m, err := c.CallTool(ctx, conn, tool, args)
+	if err != nil {
+		return nil, err
+	}
+	return decodeResult(m)
+}
+
+// decodeResult decodes a result as CallTool returns it into the SDK's type.
+func decodeResult(m map[string]any) (*mcp.CallToolResult, error) {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return nil, err
+	}
+	var res mcp.CallToolResult
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
 }

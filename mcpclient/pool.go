@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tether-dev/tether/internal/lifetime"
 	"github.com/tether-dev/tether/registry"
 )
@@ -156,10 +155,10 @@ func (p *Pool) CallTool(ctx context.Context, c *registry.Connection, tool string
 	if err != nil {
 		return nil, upstream(err)
 	}
-	return resultObject(res)
+	return res, nil
 }
 
-func (p *Pool) call(ctx context.Context, c *registry.Connection, tool string, args map[string]any) (*mcp.CallToolResult, error) {
+func (p *Pool) call(ctx context.Context, c *registry.Connection, tool string, args map[string]any) (map[string]any, error) {
 	budget := callBudget(ctx, c)
 	for attempt := 0; ; attempt++ {
 		e, fresh, err := p.acquire(ctx, c)

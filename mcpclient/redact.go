@@ -1,11 +1,8 @@
 package mcpclient
 
 import (
-	"bytes"
-	"encoding/json"
 	"strings"
 
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tether-dev/tether/registry"
 )
 
@@ -88,7 +85,9 @@ func (r *redactor) value(v any) (any, bool) {
 	return v, false
 }
 
-// object redacts a JSON object (a schema, annotations).
+// object redacts a JSON object (a schema, annotations, a tool result as
+// [Session.CallTool] returns it: its content of every kind, its structured
+// content and its _meta).
 func (r *redactor) object(m map[string]any) map[string]any {
 	if m == nil {
 		return nil
@@ -110,36 +109,4 @@ func (r *redactor) tool(t registry.ToolSpec) registry.ToolSpec {
 	t.OutputSchema = r.object(t.OutputSchema)
 	t.Annotations = r.object(t.Annotations)
 	return t
-}
-
-// result redacts a tool call's result: its content of every kind, its
-// structured content and its _meta. The result is walked in its JSON form,
-// so no content type is missed; it is rebuilt only when something was
-// redacted.
-func (r *redactor) result(res *mcp.CallToolResult) (*mcp.CallToolResult, error) {
-	if !r.active() || res == nil {
-		return res, nil
-	}
-	b, err := json.Marshal(res)
-	if err != nil {
-		return nil, err
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber() // numbers pass through exactly
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
-	}
-	clean, changed := r.value(v)
-	if !changed {
-		return res, nil
-	}
-	if b, err = json.Marshal(clean); err != nil {
-		return nil, err
-	}
-	var out mcp.CallToolResult
-	if err := json.Unmarshal(b, &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
 }

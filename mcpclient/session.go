@@ -228,12 +228,15 @@ func (s *Session) ListTools(ctx context.Context) ([]registry.ToolSpec, error) {
 	}
 }
 
-// CallTool calls one tool. A tool that fails is a result with IsError set,
-// not an error; errors are protocol and transport failures (an unknown
-// tool, for instance, is registry.ErrUpstreamError). The result is redacted of the
-// connection's secrets: the agent that asked is the tenant's, but secrets
-// are write-only, and what a model reads ends up in transcripts and logs.
-func (s *Session) CallTool(ctx context.Context, name string, args map[string]any) (*mcp.CallToolResult, error) {
+// CallTool calls one tool and returns the MCP CallToolResult as a JSON
+// object, the form [registry.Prober] returns. A tool that fails is a result
+// with isError set, not an error; errors are protocol and transport
+// failures (an unknown tool, for instance, is registry.ErrUpstreamError).
+// The result is redacted of the connection's secrets: the agent that asked
+// is the tenant's, but secrets are write-only, and what a model reads ends
+// up in transcripts and logs. Redaction walks the JSON object, so no
+// content type is missed, and costs no encoding of its own.
+func (s *Session) CallTool(ctx context.Context, name string, args map[string]any) (map[string]any, error) {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
 	mark := s.tr.mark()
@@ -246,11 +249,11 @@ func (s *Session) CallTool(ctx context.Context, name string, args map[string]any
 	if err != nil {
 		return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
 	}
-	clean, err := s.red.result(res)
+	out, err := resultObject(res)
 	if err != nil {
-		return nil, newError(registry.ErrUpstreamInvalid, err, "tool result could not be redacted: %s", s.red.redact(err.Error()))
+		return nil, newError(registry.ErrUpstreamInvalid, err, "%s", s.red.redact(err.Error()))
 	}
-	return clean, nil
+	return s.red.object(out), nil
 }
 
 // Close ends the session: politely first (stdin closed, DELETE sent, close
