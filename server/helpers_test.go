@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -145,46 +144,19 @@ func (r response) ferniCode(t *testing.T) any {
 // do sends r and checks the response against openapi.yaml.
 func (ts *testServer) do(r req) response {
 	ts.t.Helper()
-	var payload []byte
-	switch {
-	case r.raw != nil:
-		payload = r.raw
-	case r.body != nil:
-		var err error
-		payload, err = json.Marshal(r.body)
-		require.NoError(ts.t, err)
-	}
-	var body io.Reader
-	if payload != nil {
-		body = bytes.NewReader(payload)
-	}
-	httpReq, err := http.NewRequest(r.method, ts.url+r.path, body)
-	require.NoError(ts.t, err)
-	if payload != nil {
-		ct := r.contentType
-		if ct == "" {
-			ct = "application/json"
-		}
-		httpReq.Header.Set("Content-Type", ct)
-	}
+	header := http.Header{}
 	switch {
 	case r.noKey:
 	case r.key != "":
-		httpReq.Header.Set("x-api-key", r.key)
+		header.Set("x-api-key", r.key)
 	default:
-		httpReq.Header.Set("x-api-key", ts.key)
+		header.Set("x-api-key", ts.key)
 	}
-	resp, err := http.DefaultClient.Do(httpReq)
-	require.NoError(ts.t, err)
-	defer resp.Body.Close()
-	got, err := io.ReadAll(resp.Body)
-	require.NoError(ts.t, err)
+	resp, got := spectest.Send(ts.t, http.DefaultClient, ts.url, spectest.Request{
+		Method: r.method, Path: r.path, Body: r.body, Raw: r.raw, ContentType: r.contentType, Header: header})
 	ts.mu.Lock()
 	ts.bodies = append(ts.bodies, got)
 	ts.mu.Unlock()
-	if err := spectest.CheckResponse(r.method, r.path, payload, resp.StatusCode, resp.Header, got); err != nil {
-		ts.t.Error(err)
-	}
 	return response{status: resp.StatusCode, header: resp.Header, body: got}
 }
 

@@ -149,47 +149,22 @@ type req struct {
 // do sends r and validates the response against the spec.
 func (h *harness) do(r req) response {
 	h.t.Helper()
-	var body io.Reader
-	var payload []byte
-	switch {
-	case r.raw != nil:
-		payload = r.raw
-	case r.body != nil:
-		var err error
-		payload, err = json.Marshal(r.body)
-		require.NoError(h.t, err)
-	}
-	if payload != nil {
-		body = bytes.NewReader(payload)
-	}
-	httpReq, err := http.NewRequest(r.method, h.base+r.path, body)
-	require.NoError(h.t, err)
-	if payload != nil {
-		ct := r.contentType
-		if ct == "" {
-			ct = "application/json"
-		}
-		httpReq.Header.Set("Content-Type", ct)
-	}
+	header := http.Header{}
 	if r.key != "" {
 		if r.bearer {
-			httpReq.Header.Set("Authorization", "Bearer "+r.key)
+			header.Set("Authorization", "Bearer "+r.key)
 		} else {
-			httpReq.Header.Set("x-api-key", r.key)
+			header.Set("x-api-key", r.key)
 		}
 	}
 	for k, v := range r.header {
-		httpReq.Header.Set(k, v)
+		header.Set(k, v)
 	}
-	resp, err := h.httpClient().Do(httpReq)
-	require.NoError(h.t, err)
-	defer resp.Body.Close()
-	got, err := io.ReadAll(resp.Body)
-	require.NoError(h.t, err)
+	resp, got := spectest.Send(h.t, h.httpClient(), h.base, spectest.Request{
+		Method: r.method, Path: r.path, Body: r.body, Raw: r.raw, ContentType: r.contentType, Header: header})
 	h.mu.Lock()
 	h.bodies = append(h.bodies, got)
 	h.mu.Unlock()
-	h.validate(r.method, r.path, payload, resp, got)
 	return response{status: resp.StatusCode, header: resp.Header, body: got}
 }
 

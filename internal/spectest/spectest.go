@@ -5,6 +5,11 @@
 //	if err := spectest.CheckResponse(method, path, reqBody, resp.StatusCode, resp.Header, body); err != nil {
 //		t.Error(err)
 //	}
+//
+// Send does that for a request it sends, which is how both test suites
+// talk to tether:
+//
+//	resp, body := spectest.Send(t, http.DefaultClient, base, spectest.Request{Method: http.MethodGet, Path: "/healthz"})
 package spectest
 
 import (
