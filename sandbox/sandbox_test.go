@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -75,12 +76,30 @@ type result struct {
 	err            error
 }
 
+// lockedBuffer is written by exec's copying goroutine while a test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // start starts path with args in s.
-func start(t *testing.T, s *sandbox.Sandbox, path string, args ...string) (*sandbox.Process, *bytes.Buffer, *bytes.Buffer) {
+func start(t *testing.T, s *sandbox.Sandbox, path string, args ...string) (*sandbox.Process, *lockedBuffer, *lockedBuffer) {
 	t.Helper()
 	p, err := s.Command(path, args, []string{"PATH=/usr/bin:/bin"})
 	require.NoError(t, err)
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr lockedBuffer
 	p.Cmd.Stdout, p.Cmd.Stderr = &stdout, &stderr
 	require.NoError(t, p.Start())
 	return p, &stdout, &stderr
