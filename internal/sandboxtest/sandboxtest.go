@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -112,7 +113,7 @@ func ReadableTree(t testing.TB, dir string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if worldReadable(abs) {
+	if worldReadable(abs) && !underPrivateScratch(abs) {
 		return abs
 	}
 	dst := filepath.Join(ReadableDir(t), filepath.Base(abs))
@@ -123,6 +124,17 @@ func ReadableTree(t testing.TB, dir string) string {
 		t.Fatalf("chmod %s: %v: %s", dst, err, out)
 	}
 	return dst
+}
+
+// underPrivateScratch reports whether path is somewhere a sandboxed
+// command sees an empty directory of its own instead.
+func underPrivateScratch(path string) bool {
+	for _, d := range []string{"/tmp", "/var/tmp", "/dev/shm"} {
+		if path == d || strings.HasPrefix(path, d+"/") {
+			return true
+		}
+	}
+	return false
 }
 
 func worldReadable(dir string) bool {
