@@ -53,18 +53,26 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Header[name] = values
 		}
 	}
+	var d *detached
+	if req.Method == http.MethodPost {
+		req, d = detach(req)
+	}
 	resp, err := rt.base.RoundTrip(req)
 	if err != nil {
+		d.end()
 		return nil, err
 	}
+	d.responded()
 	rt.tr.sawResponse()
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// A websocket upgrade: the body is the connection itself, and the
 		// websocket library needs it unwrapped (an io.ReadWriteCloser).
+		// Only GETs upgrade, and they are not detached.
 		return resp, nil
 	}
 	if err := rt.check(req, resp); err != nil {
 		resp.Body.Close()
+		d.end()
 		return nil, err
 	}
 	ct := mediaType(resp.Header.Get("Content-Type"))
@@ -76,6 +84,7 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp.Body = &bodyLimiter{rc: resp.Body, limit: rt.limit, tr: rt.tr,
 			checkJSON: resp.StatusCode == http.StatusOK && ct == "application/json"}
 	}
+	resp.Body = d.body(resp.Body)
 	return resp, nil
 }
 

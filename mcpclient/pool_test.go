@@ -297,3 +297,50 @@ func TestUpstreamChangeAfterEveryInitializeDoesNotLoop(t *testing.T) {
 	assert.LessOrEqual(t, e.refresh.Load(), int64(2), "re-syncs stop once the list is seen unchanged")
 	assert.LessOrEqual(t, up.Inits.Load(), int64(4), "the probe, the warm session, and a handshake per re-sync at most")
 }
+
+// Agents calling one upstream share its warm session; their calls must
+// reuse TCP connections rather than open one each (every new one is a dial
+// through the guard, and a handshake the upstream pays for).
+func TestCallsReuseUpstreamConnections(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		agents, calls int
+	}{
+		{name: "one agent", agents: 1, calls: 200},
+		{name: "16 agents at once", agents: 16, calls: 1000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newPoolEnv(t, mcpclient.PoolOptions{})
+			up := mcptest.New(t, mcptest.Options{Name: "calc"})
+			e.connect("calc", up, nil, nil)
+			e.call(t, "calc_add", map[string]any{"a": 1, "b": 1})
+			before := up.Accepts.Load()
+
+			var wg sync.WaitGroup
+			var failed atomic.Int64
+			for a := range tt.agents {
+				wg.Go(func() {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					for i := a; i < tt.calls; i += tt.agents {
+						res, err := e.svc.CallAgentTool(ctx, "acme", "", "calc_add", map[string]any{"a": i, "b": 1})
+						if err != nil || sum(res) != float64(i+1) {
+							failed.Add(1)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			require.Zero(t, failed.Load(), "every call answered")
+			require.Equal(t, int64(tt.calls+1), up.Calls.Load())
+			opened := up.Accepts.Load() - before
+			t.Logf("%d calls on %d agents opened %d connections", tt.calls, tt.agents, opened)
+			// Each agent may hold two connections at once: its call's,
+			// and the previous call's while the end of its answer is
+			// read. A connection per call would be hundreds.
+			assert.LessOrEqual(t, opened, int64(2*tt.agents+2), "calls reuse idle connections")
+		})
+	}
+}

@@ -47,11 +47,23 @@ const (
 	defaultMaxRedirects          = 5
 )
 
+// Idle connections one client keeps per host, and in all. Go's default of
+// 2 per host makes a warm MCP session under concurrent calls open a new
+// connection (a dial through the guard) for most of them; 64 covers the
+// calls agents make at once to one upstream. Every client has its own pool
+// (mcpclient builds one per session: one origin, one set of credentials),
+// so a kept connection is never reused beyond the client that opened it.
+const (
+	maxIdleConnsPerHost = 64
+	maxIdleConns        = 2 * maxIdleConnsPerHost
+)
+
 // HTTPClient returns a new [http.Client] that reaches the network only through
 // the guard. Its Transport dials with [Guard.DialContext], so every connection
 // is checked at dial time; it never takes a proxy from the environment (the
 // check would then see only the proxy); TLS handshake, response header and
-// idle timeouts are set. Its CheckRedirect re-applies [Guard.CheckURL] to every
+// idle timeouts are set, and up to 64 idle connections per host are kept
+// for reuse. Its CheckRedirect re-applies [Guard.CheckURL] to every
 // hop, refuses any https→http downgrade and, for credentialed clients, any
 // hop to another origin.
 //
@@ -70,6 +82,8 @@ func (g *Guard) HTTPClient(o ClientOptions) *http.Client {
 		TLSHandshakeTimeout:    tlsHandshakeTimeout,
 		ResponseHeaderTimeout:  rht,
 		IdleConnTimeout:        idleConnTimeout,
+		MaxIdleConns:           maxIdleConns,
+		MaxIdleConnsPerHost:    maxIdleConnsPerHost,
 		ExpectContinueTimeout:  expectContinueTimeout,
 		MaxResponseHeaderBytes: maxResponseHeaderBytes,
 	}

@@ -34,6 +34,9 @@ type Upstream struct {
 	HTTP *httptest.Server
 	// Inits and Calls count the initialize and tools/call requests served.
 	Inits, Calls atomic.Int64
+	// Accepts counts the TCP connections its listener accepted: a client
+	// that reuses connections opens few.
+	Accepts atomic.Int64
 
 	sse     bool
 	handler atomic.Pointer[http.Handler]
@@ -85,12 +88,14 @@ func New(t testing.TB, o Options) *Upstream {
 		add(u.Server)
 	}
 	u.Restart()
-	u.HTTP = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	u.HTTP = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
 		u.headers = append(u.headers, r.Header.Clone())
 		u.mu.Unlock()
 		(*u.handler.Load()).ServeHTTP(w, r)
 	}))
+	u.HTTP.Listener = &countingListener{Listener: u.HTTP.Listener, n: &u.Accepts}
+	u.HTTP.Start()
 	t.Cleanup(func() {
 		close(u.release)
 		u.HTTP.CloseClientConnections()
@@ -137,6 +142,20 @@ func (u *Upstream) LastHeader(name string) string {
 		return ""
 	}
 	return u.headers[len(u.headers)-1].Get(name)
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
 }
 
 // SilentServer returns the URL of an endpoint that accepts TCP connections

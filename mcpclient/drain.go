@@ -1,0 +1,108 @@
+package mcpclient
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// drainGrace is how long a response body may still be read after the
+// request's context has ended. See detach.
+const drainGrace = time.Second
+
+// detached is the lifetime of a request given its own context by detach.
+// A nil *detached (a request that was not detached) does nothing.
+type detached struct {
+	cancel context.CancelCauseFunc
+	stop   func() bool // stops watching the caller's context
+
+	mu    sync.Mutex
+	got   bool // the response headers arrived
+	done  bool // end was called
+	timer *time.Timer
+}
+
+// detach gives a POST a context of its own, so that the connection it
+// runs on can be reused.
+//
+// The go-sdk sends each call as a POST bound to the call's context and
+// reads the answer, often an SSE stream, on another goroutine: the call
+// returns as soon as its response event is read, and its context is
+// cancelled (Session.CallTool bounds every operation) while that goroutine
+// is still reading the end of the stream. net/http closes a connection
+// whose request is cancelled before its body is read to the end, so under
+// concurrent calls most connections would be dropped and the next call
+// would dial.
+//
+// Until the response headers arrive, the returned request is cancelled
+// with the caller's context (and its cause), as before. Once they have,
+// cancellation waits drainGrace for the body to be read and closed: a
+// stream that ends normally returns its connection to the pool, and one
+// that does not (a call given up on) is still cut. Call end once the
+// response body is closed, or when the round trip failed.
+func detach(req *http.Request) (*http.Request, *detached) {
+	parent := req.Context()
+	ctx, cancel := context.WithCancelCause(context.WithoutCancel(parent))
+	d := &detached{cancel: cancel}
+	d.stop = context.AfterFunc(parent, func() {
+		cause := context.Cause(parent)
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		switch {
+		case d.done:
+		case d.got:
+			d.timer = time.AfterFunc(drainGrace, func() { cancel(cause) })
+		default:
+			cancel(cause)
+		}
+	})
+	return req.WithContext(ctx), d
+}
+
+// responded notes that the response headers arrived.
+func (d *detached) responded() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	d.got = true
+	d.mu.Unlock()
+}
+
+// end releases the request's context.
+func (d *detached) end() {
+	if d == nil {
+		return
+	}
+	d.stop()
+	d.mu.Lock()
+	d.done = true
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+	d.mu.Unlock()
+	d.cancel(context.Canceled)
+}
+
+// body wraps a response body so that closing it ends the request.
+func (d *detached) body(rc io.ReadCloser) io.ReadCloser {
+	if d == nil {
+		return rc
+	}
+	return &endingBody{ReadCloser: rc, end: d.end}
+}
+
+// endingBody calls end once the body it wraps is closed.
+type endingBody struct {
+	io.ReadCloser
+	once sync.Once
+	end  func()
+}
+
+func (b *endingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.once.Do(b.end)
+	return err
+}
