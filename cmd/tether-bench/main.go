@@ -4,10 +4,12 @@
 // same-run ratios mean much).
 //
 //	go run ./cmd/tether-bench [-bin bin/tether] [-duration 3s] [-concurrency 16] [-only REGEXP]
-//	go run ./cmd/tether-bench report [-api FILE] [-go FILE] [-out BENCHMARKS.md]
+//	go run ./cmd/tether-bench e2e [-bin bin/tether] [-calls 2000] [-duration 4s] [-concurrency 16]
+//	go run ./cmd/tether-bench report [-api FILE] [-go FILE] [-e2e FILE] [-out BENCHMARKS.md]
 //
 // Both servers run as child processes on loopback; this process only
-// generates load over keep-alive connections.
+// generates load over keep-alive connections. The e2e subcommand measures
+// the agent path (tool calls through /mcp) end to end; see e2e.go.
 package main
 
 import (
@@ -42,13 +44,22 @@ func main() {
 		serveEcho()
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "upstreams" {
+		serveUpstreams(os.Args[2:])
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "e2e" {
+		e2eMain(os.Args[2:])
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "report" {
 		fs := flag.NewFlagSet("report", flag.ExitOnError)
 		api := fs.String("api", "bin/bench-api.txt", "tether-bench output")
 		goOut := fs.String("go", "bin/bench-go.txt", "go test -bench output")
+		e2e := fs.String("e2e", "", "tether-bench e2e output (none: no end-to-end section)")
 		out := fs.String("out", "BENCHMARKS.md", "file to update below its marker")
 		_ = fs.Parse(os.Args[2:])
-		if err := report(*api, *goOut, *out); err != nil {
+		if err := report(*api, *goOut, *e2e, *out); err != nil {
 			fmt.Fprintln(os.Stderr, "tether-bench report:", err)
 			os.Exit(1)
 		}
@@ -116,13 +127,14 @@ func startEcho() (*child, error) {
 	return &child{cmd: cmd, base: "http://" + strings.TrimSpace(line)}, nil
 }
 
-func startTether(bin, dir string) (*child, error) {
+// startTether starts `bin serve` on a database in dir with the bench API
+// key, loopback exempt from the SSRF guard, and extra flags; its log goes
+// to logName beside bin once it serves.
+func startTether(bin, dir, logName string, extra ...string) (*child, error) {
 	db := filepath.Join(dir, "bench.db")
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--db", db, "--bootstrap-api-key", apiKey,
-		"--allow-cidrs", "127.0.0.0/8", "--health-interval", "0",
-		// The create scenarios and the 10,000-row scale runs go far past
-		// the default cap on connections per tenant.
-		"--max-connections-per-tenant", "0")
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--bootstrap-api-key", apiKey,
+		"--allow-cidrs", "127.0.0.0/8"}, extra...)
+	cmd := exec.Command(bin, args...)
 	errOut, err := cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -135,7 +147,7 @@ func startTether(bin, dir string) (*child, error) {
 		var line map[string]any
 		if json.Unmarshal(sc.Bytes(), &line) == nil && line["msg"] == "tether serving" {
 			// tether's log, for looking into a surprising figure.
-			logFile, err := os.Create(filepath.Join(filepath.Dir(bin), "bench-tether.log"))
+			logFile, err := os.Create(filepath.Join(filepath.Dir(bin), logName))
 			if err != nil {
 				return nil, err
 			}
@@ -221,7 +233,10 @@ func run(bin string, d time.Duration, c int, pick *regexp.Regexp) error {
 		return err
 	}
 	defer baseline.stop()
-	tether, err := startTether(bin, dir)
+	tether, err := startTether(bin, dir, "bench-tether.log", "--health-interval", "0",
+		// The create scenarios and the 10,000-row scale runs go far past
+		// the default cap on connections per tenant.
+		"--max-connections-per-tenant", "0")
 	if err != nil {
 		return err
 	}

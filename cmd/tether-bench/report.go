@@ -117,8 +117,9 @@ func cpuModel() string {
 
 // report rewrites the part of BENCHMARKS.md below the marker with the
 // latest run: the machine, the command, the API figures as printed (with
-// their ratios) and the Go benchmarks with ratios to their baselines.
-func report(apiPath, goPath, outPath string) error {
+// their ratios), the end-to-end agent path as printed (when e2ePath is
+// given) and the Go benchmarks with ratios to their baselines.
+func report(apiPath, goPath, e2ePath, outPath string) error {
 	api, err := os.ReadFile(apiPath)
 	if err != nil {
 		return err
@@ -126,6 +127,12 @@ func report(apiPath, goPath, outPath string) error {
 	goOut, err := os.ReadFile(goPath)
 	if err != nil {
 		return err
+	}
+	var e2e []byte
+	if e2ePath != "" {
+		if e2e, err = os.ReadFile(e2ePath); err != nil {
+			return err
+		}
 	}
 	doc, err := os.ReadFile(outPath)
 	if err != nil && !os.IsNotExist(err) {
@@ -144,7 +151,16 @@ func report(apiPath, goPath, outPath string) error {
 		time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU(), cpuModel(), runtime.Version())
 	b.WriteString("API and probe figures (`cmd/tether-bench`; ratios to the bare echo baseline and to direct go-sdk):\n\n```\n")
 	b.Write(bytes.TrimSpace(api))
-	b.WriteString("\n```\n\nGo benchmarks (ratios to each family's `direct`/`bare`/`baseline` run):\n\n")
+	b.WriteString("\n```\n\n")
+	if len(e2e) > 0 {
+		b.WriteString("The agent path end to end (`tether-bench e2e`: the real binary, the client, tether and the upstreams " +
+			"as separate processes; ratios to the direct calls of the same run; tether's CPU from /proc over the measured window):\n\n```\n")
+		b.Write(bytes.TrimSpace(e2e))
+		b.WriteString("\n```\n\n")
+	}
+	b.WriteString("Go benchmarks (in-process: `gateway`'s Call and ToolsList run the handler, registry and pool in the " +
+		"test process, without the binary's authentication, logging and HTTP server; ratios to each family's " +
+		"`direct`/`bare`/`baseline` run):\n\n")
 	b.WriteString(goTable(parseGoBench(goOut)))
 	return os.WriteFile(outPath, []byte(b.String()), 0o644)
 }
