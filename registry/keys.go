@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -24,15 +25,45 @@ type KeyStore interface {
 // keyPrefix marks tether API keys so they are recognisable in a leak scan.
 const keyPrefix = "tth_"
 
+// KeyCacheTTL is how long [Keys.Authenticate] trusts a key it has looked
+// up, and so the longest a revoked key is still accepted by a process that
+// did not revoke it (another process, the CLI's revoke, another replica): the
+// store is asked again once an entry is this old, counted from before the
+// lookup began. A key revoked through the same Keys is refused at once.
+const KeyCacheTTL = time.Second
+
+// maxCachedKeys bounds the cache; past it, stale entries are dropped, and
+// if none is, the whole cache (it refills from the store).
+const maxCachedKeys = 4096
+
 // Keys manages tenants and their API keys.
 type Keys struct {
 	store KeyStore
 	now   func() time.Time
+	// clock times the cache (monotonic); tests replace it.
+	clock func() time.Time
+
+	mu    sync.RWMutex
+	cache map[[sha256.Size]byte]cachedKey // valid keys only, by hash
+	// gen counts revocations through k: a lookup that began before one
+	// is not cached.
+	gen uint64
+}
+
+// cachedKey is a key the store said was valid, until expires.
+type cachedKey struct {
+	tenant  Tenant
+	expires time.Time
 }
 
 // NewKeys returns the API-key service over st.
 func NewKeys(st KeyStore) *Keys {
-	return &Keys{store: st, now: func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }}
+	return &Keys{
+		store: st,
+		now:   func() time.Time { return time.Now().UTC().Truncate(time.Millisecond) },
+		clock: time.Now,
+		cache: map[[sha256.Size]byte]cachedKey{},
+	}
 }
 
 // HashKey is the stored form of an API key.
@@ -80,24 +111,78 @@ func (k *Keys) Import(ctx context.Context, tenantName, key string) (*APIKey, err
 }
 
 // Authenticate returns the tenant owning key, or ErrUnauthorized.
+//
+// Every request authenticates, so a valid key is remembered for
+// KeyCacheTTL instead of being looked up in the store each time; an
+// unknown or revoked key is looked up every time (a key created a moment
+// ago, by another process, works at once).
 func (k *Keys) Authenticate(ctx context.Context, key string) (*Tenant, error) {
 	if key == "" {
 		return nil, errorf(ErrUnauthorized, "missing API key: send x-api-key or Authorization: Bearer")
 	}
-	t, err := k.store.TenantByKeyHash(ctx, HashKey(key))
+	hash := sha256.Sum256([]byte(key))
+	now := k.clock()
+	k.mu.RLock()
+	c, ok := k.cache[hash]
+	gen := k.gen
+	k.mu.RUnlock()
+	if ok && now.Before(c.expires) {
+		t := c.tenant
+		return &t, nil
+	}
+	t, err := k.store.TenantByKeyHash(ctx, hash[:])
 	if err != nil {
 		if isNotFound(err) {
 			return nil, errorf(ErrUnauthorized, "invalid or revoked API key")
 		}
 		return nil, fmt.Errorf("authenticate: %w", err)
 	}
+	k.remember(hash, *t, now.Add(KeyCacheTTL), gen)
 	return t, nil
+}
+
+// remember caches a valid key until expires, unless a revocation through k
+// happened since gen was read. The expiry counts from before the lookup: a
+// revocation elsewhere that the lookup did not see is honoured within
+// KeyCacheTTL of it.
+func (k *Keys) remember(hash [sha256.Size]byte, t Tenant, expires time.Time, gen uint64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.gen != gen {
+		return
+	}
+	if len(k.cache) >= maxCachedKeys {
+		now := k.clock()
+		for h, c := range k.cache {
+			if !now.Before(c.expires) {
+				delete(k.cache, h)
+			}
+		}
+		if len(k.cache) >= maxCachedKeys {
+			clear(k.cache)
+		}
+	}
+	k.cache[hash] = cachedKey{tenant: t, expires: expires}
+}
+
+// forget empties the cache, so that a revocation made through k is
+// honoured from the next request on, by lookups in flight too.
+func (k *Keys) forget() {
+	k.mu.Lock()
+	clear(k.cache)
+	k.gen++
+	k.mu.Unlock()
 }
 
 // List returns every key (hashes and prefixes only).
 func (k *Keys) List(ctx context.Context) ([]*APIKey, error) { return k.store.ListAPIKeys(ctx) }
 
-// Revoke revokes a key by id or prefix; it is refused from the next request on.
+// Revoke revokes a key by id or prefix. Authenticate on k refuses it from
+// the next request on; other processes sharing the store within
+// KeyCacheTTL.
 func (k *Keys) Revoke(ctx context.Context, idOrPrefix string) error {
-	return k.store.RevokeAPIKey(ctx, idOrPrefix)
+	err := k.store.RevokeAPIKey(ctx, idOrPrefix)
+	// Also on failure: the revocation may have been committed.
+	k.forget()
+	return err
 }

@@ -3,7 +3,9 @@ package main
 import (
 	"net/http"
 	"testing"
+	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -40,9 +42,17 @@ func TestAuthentication(t *testing.T) {
 			assert.Equal(t, http.StatusOK, h.do(req{method: http.MethodGet, path: featherBase, key: k, bearer: bearer}).status)
 		}
 	}
-	// A key revoked through the CLI while serving is refused at once.
+	// A key revoked through the CLI (another process: the server's
+	// cache is not told) while serving is refused within a second, and
+	// stays refused, on every route: see TestRevokedKeyRefusedOnMCP.
 	require.NoError(t, runCLI(t, "apikey", "revoke", key[:12], "--db", h.dbPath))
-	assert.Equal(t, http.StatusUnauthorized, h.do(req{method: http.MethodGet, path: featherBase, key: key}).status)
+	require.Eventually(t, func() bool {
+		return h.do(req{method: http.MethodGet, path: featherBase, key: key}).status == http.StatusUnauthorized
+	}, 10*time.Second, 50*time.Millisecond, "the revoked key is refused")
+	for _, p := range paths {
+		p.key = key
+		assert.Equal(t, http.StatusUnauthorized, h.do(p).status, "revoked key: %s %s", p.method, p.path)
+	}
 	// Ops routes need no key.
 	for _, p := range []string{"/healthz", "/readyz", "/openapi.yaml"} {
 		assert.Equal(t, http.StatusOK, h.do(req{method: http.MethodGet, path: p}).status, p)
@@ -54,4 +64,35 @@ func dialectOfPath(p string) string {
 		return "ferni"
 	}
 	return "feather"
+}
+
+// TestRevokedKeyRefusedOnMCP: an agent whose key is revoked by the CLI
+// while its session is open and busy (the key is remembered by the server)
+// is refused within a second, and from then on.
+func TestRevokedKeyRefusedOnMCP(t *testing.T) {
+	h := startTether(t)
+	key := h.newKey("acme")
+	s := agent(t, h, key, "", nil)
+	for range 20 {
+		_, err := s.ListTools(t.Context(), nil)
+		require.NoError(t, err)
+	}
+
+	require.NoError(t, runCLI(t, "apikey", "revoke", key[:12], "--db", h.dbPath))
+	require.Eventually(t, func() bool {
+		_, err := s.ListTools(t.Context(), nil)
+		return err != nil
+	}, 10*time.Second, 50*time.Millisecond, "the session's requests are refused")
+	for range 5 {
+		_, err := s.ListTools(t.Context(), nil)
+		require.Error(t, err, "still refused")
+		// A new session cannot start either.
+		c := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil)
+		_, err = c.Connect(t.Context(), &mcp.StreamableClientTransport{
+			Endpoint:   h.base + "/mcp",
+			HTTPClient: &http.Client{Transport: keyTransport{key: key}},
+		}, nil)
+		require.Error(t, err, "a new session is refused")
+		assert.Equal(t, http.StatusUnauthorized, h.do(req{method: http.MethodGet, path: ferniBase, key: key}).status)
+	}
 }
