@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -52,93 +51,119 @@ func viaOf(ctx context.Context, def string) string {
 // keepCalls bounds the records kept per connection.
 const keepCalls = 1000
 
+// Recorder tuning. A batch is written at the latest flushInterval after
+// its first record, or at once when it holds batchSize; one write takes at
+// most maxWrite records (one transaction each), so a burst does not hold
+// the database's one writer for long. Past maxPending records waiting, a
+// call waits for the writer rather than drop its record.
+const (
+	flushInterval = 50 * time.Millisecond
+	batchSize     = 256
+	maxWrite      = 1024
+	maxPending    = 64 << 10
+)
+
 // recorder writes call records in the background, in batches: a tool call
-// must not wait for a disk sync, and a record is telemetry, not data a
-// client was told is safe.
+// must not wait for a disk sync. A call only appends its record to the
+// pending batch; none is dropped, since the client was told the call
+// happened (a write the store refuses is reported and lost).
 type recorder struct {
 	store CallStore
-	in    chan Call
+	onErr func(error)
+	full  chan struct{} // a batch is ready (cap 1)
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
-	onErr func(error)
 
-	mu     sync.RWMutex
-	closed bool
+	mu      sync.Mutex
+	room    sync.Cond // signalled when the writer takes the pending records
+	pending []Call
+	closed  bool
 }
 
 func newRecorder(st CallStore, onErr func(error)) *recorder {
-	r := &recorder{store: st, in: make(chan Call, 4096), stop: make(chan struct{}), done: make(chan struct{}), onErr: onErr}
+	r := &recorder{store: st, onErr: onErr, full: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	r.room.L = &r.mu
 	go r.loop()
 	return r
 }
 
-// record queues a call record; when the queue is full the record is
-// dropped rather than slowing the call down.
+// record queues a call record. It waits only when maxPending records are
+// already waiting for the writer.
 func (r *recorder) record(c Call) {
-	// A call finishing during shutdown, after close, is not recorded (and
-	// must not panic on a closed channel: the channel is never closed).
-	r.mu.RLock()
-	defer r.mu.RUnlock()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.pending) >= maxPending && !r.closed {
+		r.room.Wait()
+	}
 	if r.closed {
+		// A call finishing during shutdown, after close, is not recorded.
 		return
 	}
-	select {
-	case r.in <- c:
-	default:
-		r.onErr(errRecorderFull)
+	r.pending = append(r.pending, c)
+	if len(r.pending) == batchSize {
+		select {
+		case r.full <- struct{}{}:
+		default:
+		}
 	}
+}
+
+// take returns the pending records and makes room for more.
+func (r *recorder) take(spare []Call) []Call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	batch := r.pending
+	r.pending = spare[:0]
+	r.room.Broadcast()
+	return batch
 }
 
 func (r *recorder) loop() {
 	defer close(r.done)
-	var batch []Call
-	tick := time.NewTicker(50 * time.Millisecond)
+	tick := time.NewTicker(flushInterval)
 	defer tick.Stop()
+	var spare []Call
 	flush := func() {
-		if len(batch) == 0 {
-			return
+		batch := r.take(spare)
+		for rest := batch; len(rest) > 0; {
+			n := min(len(rest), maxWrite)
+			if err := r.store.InsertCalls(context.Background(), rest[:n], keepCalls); err != nil {
+				r.onErr(err)
+			}
+			rest = rest[n:]
 		}
-		if err := r.store.InsertCalls(context.Background(), batch, keepCalls); err != nil {
-			r.onErr(err)
+		// Reused next time, unless a burst made it large.
+		clear(batch)
+		if cap(batch) <= maxWrite {
+			spare = batch[:0]
+		} else {
+			spare = nil
 		}
-		batch = batch[:0]
 	}
 	for {
 		select {
 		case <-r.stop:
-			for {
-				select {
-				case c := <-r.in:
-					batch = append(batch, c)
-				default:
-					flush()
-					return
-				}
-			}
-		case c := <-r.in:
-			batch = append(batch, c)
-			if len(batch) >= 256 {
-				flush()
-			}
-		case <-tick.C:
 			flush()
+			return
+		case <-r.full:
+		case <-tick.C:
 		}
+		flush()
 	}
 }
 
-// close flushes what is queued and stops.
+// close writes what is queued and stops; later records are not kept.
 func (r *recorder) close() {
 	r.once.Do(func() {
 		r.mu.Lock()
 		r.closed = true
+		r.room.Broadcast()
 		r.mu.Unlock()
 		close(r.stop)
 	})
 	<-r.done
 }
-
-var errRecorderFull = errors.New("call record queue full: records dropped")
 
 // Calls lists a connection's most recent call records, newest first.
 func (s *Service) Calls(ctx context.Context, tenantID, connID string, limit int) ([]Call, error) {
