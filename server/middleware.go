@@ -136,8 +136,12 @@ func requireJSON(next echo.HandlerFunc) echo.HandlerFunc {
 
 func requestID(c echo.Context) string { return c.Response().Header().Get(echo.HeaderXRequestID) }
 
-// logRequests writes one JSON log line per request. It logs the path
-// without its query string: OAuth callbacks carry codes there.
+// logRequests writes a log line per request: at debug for requests that
+// succeeded (routine, and on the agent path one per tool call: building
+// and writing a line for each costs more than the rest of the logging
+// together), at info for client errors (4xx), at error for server errors.
+// It logs the path without its query string: OAuth callbacks carry codes
+// there.
 func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
@@ -145,22 +149,30 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			c.Error(err)
 		}
+		d := time.Since(start)
 		status := c.Response().Status
-		level := slog.LevelInfo
-		if status >= 500 {
-			level = slog.LevelError
-		}
 		if s.metrics != nil {
-			s.metrics.ObserveHTTP(s.labels.route(c.Path()), s.labels.method(c.Request().Method), status, time.Since(start))
+			s.metrics.ObserveHTTP(s.labels.route(c.Path()), s.labels.method(c.Request().Method), status, d)
 		}
-		s.log.Log(c.Request().Context(), level, "request",
-			"request_id", requestID(c),
-			"method", truncate(c.Request().Method, maxLoggedMethod),
-			"path", c.Request().URL.Path,
-			"route", c.Path(),
-			"status", status,
-			"duration_ms", float64(time.Since(start).Microseconds())/1000,
-			"bytes_out", c.Response().Size)
+		level := slog.LevelDebug
+		switch {
+		case status >= 500:
+			level = slog.LevelError
+		case status >= 400:
+			level = slog.LevelInfo
+		}
+		ctx := c.Request().Context()
+		if !s.log.Enabled(ctx, level) {
+			return nil
+		}
+		s.log.LogAttrs(ctx, level, "request",
+			slog.String("request_id", requestID(c)),
+			slog.String("method", truncate(c.Request().Method, maxLoggedMethod)),
+			slog.String("path", c.Request().URL.Path),
+			slog.String("route", c.Path()),
+			slog.Int("status", status),
+			slog.Float64("duration_ms", float64(d.Microseconds())/1000),
+			slog.Int64("bytes_out", c.Response().Size))
 		return nil
 	}
 }
