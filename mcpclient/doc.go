@@ -14,7 +14,9 @@
 //   - Outbound safety: every network connection goes through a
 //     [netguard.Guard]; the connection's headers (with {{secrets.KEY}}
 //     templates expanded) are sent only to the endpoint's own origin; no
-//     secret or header value reaches a log line or an error message.
+//     secret or header value reaches a log line or an error message, nor
+//     anything the server sends back (server info, tools, tool results),
+//     where secrets are cut as written and as JSON escapes would decode.
 //   - Limits: the connection's timeout bounds the whole connect, handshake
 //     and listing, fallbacks included; every message is capped
 //     (Options.MaxMessageBytes); tools/list paging is capped and stops on a

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/url"
 	"sort"
-	"strings"
 	"syscall"
 	"time"
 
@@ -261,11 +260,6 @@ func newRedactor(values ...string) *redactor {
 }
 
 func (r *redactor) redact(s string) string {
-	if r == nil {
-		return s
-	}
-	for _, v := range r.values {
-		s = strings.ReplaceAll(s, v, "***")
-	}
+	s, _ = r.scrub(s)
 	return s
 }

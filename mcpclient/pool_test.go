@@ -2,8 +2,11 @@ package mcpclient_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -343,4 +346,75 @@ func TestCallsReuseUpstreamConnections(t *testing.T) {
 			assert.LessOrEqual(t, opened, int64(2*tt.agents+2), "calls reuse idle connections")
 		})
 	}
+}
+
+// A secret an upstream puts in a tool result is redacted on the agent
+// path however it is spelled: plain, or JSON-escaped (\u0073 for a letter,
+// \/ for a slash) in a text that is itself JSON, on the wire, or in a
+// string of the structured content. An agent that decodes the text would
+// otherwise read the secret.
+func TestPlantedSecretRedactedPlainAndEscaped(t *testing.T) {
+	t.Parallel()
+	const secret = "s3cret/planted-0461"
+	// \u0073 is "s", \/ is "/".
+	const escaped = `\u0073` + `3cret\/planted-0461`
+	plainJSON := `{"token":"` + secret + `"}`
+	escapedJSON := `{"token":"` + escaped + `"}`
+	twiceJSON := `{"inner":"{\"token\":\"\\u0073` + `3cret\\/planted-0461\"}"}`
+	e := newPoolEnv(t, mcpclient.PoolOptions{})
+	up := mcptest.New(t, mcptest.Options{Name: "leaky", Tools: []mcptest.Tool{func(s *mcp.Server) {
+		s.AddTool(&mcp.Tool{Name: "leak", InputSchema: map[string]any{"type": "object"}},
+			func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+				return &mcp.CallToolResult{
+					Content: []mcp.Content{
+						&mcp.TextContent{Text: "plain " + secret},
+						&mcp.TextContent{Text: escapedJSON},
+						&mcp.TextContent{Text: twiceJSON},
+					},
+					// Raw, so the escapes reach the wire as written.
+					StructuredContent: json.RawMessage(`{"wire":"` + escaped + `","nested":` + strconv.Quote(escapedJSON) + `,"plain":` + strconv.Quote(plainJSON) + `}`),
+				}, nil
+			})
+	}}})
+	e.connect("leaky", up, registry.Sensitive{"X-Api-Key": "{{secrets.key}}"}, registry.Sensitive{"key": secret})
+
+	res := e.call(t, "leaky_leak", nil)
+	// However an agent reads the result: as sent, or decoding JSON it
+	// finds in a string, once or twice.
+	var seen []string
+	var walk func(v any, depth int)
+	walk = func(v any, depth int) {
+		switch x := v.(type) {
+		case string:
+			seen = append(seen, x)
+			var inner any
+			if depth < 3 && json.Unmarshal([]byte(x), &inner) == nil {
+				walk(inner, depth+1)
+			}
+		case map[string]any:
+			for k, e := range x {
+				seen = append(seen, k)
+				walk(e, depth)
+			}
+		case []any:
+			for _, e := range x {
+				walk(e, depth)
+			}
+		}
+	}
+	walk(res, 0)
+	all := strings.Join(seen, "\n")
+	assert.NotContains(t, all, secret)
+	assert.NotContains(t, all, "3cret/planted", "no part of it either")
+	assert.NotContains(t, all, `3cret\/planted`)
+
+	content := res["content"].([]any)
+	text := func(i int) string { return content[i].(map[string]any)["text"].(string) }
+	assert.Equal(t, "plain ***", text(0))
+	assert.Equal(t, `{"token":"***"}`, text(1), "the text stays valid JSON")
+	assert.True(t, json.Valid([]byte(text(2))), "%s", text(2))
+	sc := res["structuredContent"].(map[string]any)
+	assert.Equal(t, "***", sc["wire"])
+	assert.Equal(t, `{"token":"***"}`, sc["nested"])
+	assert.Equal(t, `{"token":"***"}`, sc["plain"])
 }

@@ -28,7 +28,8 @@ func (r *redactor) holds(s string) bool {
 	return false
 }
 
-// value redacts a decoded JSON value: every string, and every object key.
+// value redacts a decoded JSON value: every string, and every object key,
+// as written and as it decodes (see scrub).
 // It reports whether anything changed; when nothing did, it returns v
 // itself, so a clean value costs a walk and no copy.
 func (r *redactor) value(v any) (any, bool) {
@@ -37,18 +38,13 @@ func (r *redactor) value(v any) (any, bool) {
 	}
 	switch x := v.(type) {
 	case string:
-		if r.holds(x) {
-			return r.redact(x), true
-		}
-		return x, false
+		return r.scrub(x)
 	case map[string]any:
 		var out map[string]any
 		for k, e := range x {
 			re, changed := r.value(e)
-			rk := k
-			if r.holds(k) {
-				rk, changed = r.redact(k), true
-			}
+			rk, keyChanged := r.scrub(k)
+			changed = changed || keyChanged
 			if changed && out == nil {
 				out = make(map[string]any, len(x))
 				for k2, e2 := range x {

@@ -187,3 +187,60 @@ func TestRedactorValue(t *testing.T) {
 	assert.False(t, changed)
 	assert.Equal(t, dirty, got)
 }
+
+// A secret spelled with JSON escapes, at any of the first levels of
+// escaping, is cut from the string as written; the rest is left as it is.
+func TestScrubEscaped(t *testing.T) {
+	t.Parallel()
+	r := newRedactor("s3cret/value", "Bearer t0ken-4567")
+	tests := []struct {
+		name, in, want string
+	}{
+		{name: "clean, with escapes", in: `{"a":"b\"c\/d"}`, want: `{"a":"b\"c\/d"}`},
+		{name: "plain", in: `x s3cret/value y`, want: `x *** y`},
+		{name: "plain beside an escape", in: `"\"s3cret/value\""`, want: `"\"***\""`},
+		{name: "escaped slash", in: `{"k":"s3cret\/value"}`, want: `{"k":"***"}`},
+		{name: "unicode escape", in: `{"k":"\u0073\u0033cret/value"}`, want: `{"k":"***"}`},
+		{name: "case matters", in: `\u00733CRET\/value`, want: `\u00733CRET\/value`},
+		{name: "upper-case hex digits", in: `s3cret\u002Fvalue`, want: `***`},
+		{name: "twice escaped", in: `{"o":"{\"k\":\"\\u0073\\u0033cret\\/value\"}"}`, want: `{"o":"{\"k\":\"***\"}"}`},
+		{name: "surrogate pair before", in: `\ud83d\ude00s3cret\/value`, want: `\ud83d\ude00***`},
+		{name: "longest value first, overlapping", in: `Bearer t0ken\u002d4567 and t0ken-4567`, want: `*** and t0ken-4567`},
+		{name: "invalid escapes left alone", in: `\x \u12 s3cret\/value \`, want: `\x \u12 *** \`},
+		{name: "two occurrences", in: `s3cret\/value,\u0073\u0033cret/value`, want: `***,***`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, changed := r.scrub(tt.in)
+			assert.Equal(t, tt.want, got)
+			assert.Equal(t, tt.in != tt.want, changed)
+			if json.Valid([]byte(tt.in)) {
+				assert.True(t, json.Valid([]byte(got)), "JSON stays JSON: %s", got)
+			}
+		})
+	}
+}
+
+// Whatever a server sends, scrub neither fails nor leaves a secret that
+// decoding (as far as it looks) would reveal.
+func FuzzScrub(f *testing.F) {
+	for _, seed := range []string{`s3cret\/value`, `\u0073\u0033cret/value`, `{"o":"{\"k\":\"\\u0073\\u0033cret\\/value\"}"}`,
+		`\ud83d\ude00s3cret\/value`, `\`, `\u`, `\ud800\u`, `x\\\/`} {
+		f.Add(seed)
+	}
+	r := newRedactor("s3cret/value")
+	f.Fuzz(func(t *testing.T, in string) {
+		got, _ := r.scrub(in)
+		cur := got
+		for level := 0; ; level++ {
+			if strings.Contains(cur, "s3cret/value") {
+				t.Fatalf("scrub(%q) = %q, which holds the secret after %d levels of decoding", in, got, level)
+			}
+			dec, _, ok := unescape(cur, false)
+			if !ok || level == maxUnescape {
+				break
+			}
+			cur = dec
+		}
+	})
+}
