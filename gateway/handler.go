@@ -158,6 +158,13 @@ func New(opts Options) *Handler {
 		// reverse proxy. It protects unauthenticated local servers; every
 		// request here carries an API key.
 		DisableLocalhostProtection: true,
+		// A POST is answered with one application/json body, not an SSE
+		// stream: a tool call's answer is its result alone (tether sends
+		// no progress or requests of its own within a call), and a stream
+		// costs the gateway more per call (its headers, events and
+		// flushes). Notifications go out on the session's standalone
+		// stream (GET) either way.
+		JSONResponse: true,
 	})
 	return h
 }
