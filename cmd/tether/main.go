@@ -75,12 +75,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // collector ran dozens of times a second and took a third of tether's CPU,
 // more with calls made one at a time, where its idle workers fill the
 // otherwise idle cores. A collection each time the heap grows fivefold
-// cuts that to a fifth; the memory limit brings the default back as the
-// heap nears it, so a large live heap (big results in flight) costs no
-// more memory than before.
+// cuts that to a fifth. The soft memory limit makes collections more
+// frequent again as the heap nears 1 GiB, so the fivefold growth cannot
+// take a large heap far past it; it sits well above tether's live heap
+// (a live heap near the limit would make the collector run back to back).
+// Operators in smaller containers set GOMEMLIMIT to what they can spare.
 const (
 	gcPercent   = 400
-	gcSoftLimit = 256 << 20
+	gcSoftLimit = 1 << 30
 )
 
 // tuneGC applies gcPercent and gcSoftLimit where the environment sets
