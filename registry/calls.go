@@ -28,9 +28,10 @@ type Call struct {
 // CallStore keeps call records.
 type CallStore interface {
 	// InsertCalls stores records and sets each connection's last_used_at to
-	// its newest record, keeping at most the newest keep records per
-	// connection.
-	InsertCalls(ctx context.Context, calls []Call, keep int) error
+	// its newest record, then cuts each connection in prune down to its
+	// newest keep records (others are left as they are).
+	InsertCalls(ctx context.Context, calls []Call, prune []string, keep int) error
+	// ListCalls returns at most limit records, newest first.
 	ListCalls(ctx context.Context, tenantID, connectionID string, limit int) ([]Call, error)
 }
 
@@ -48,8 +49,19 @@ func viaOf(ctx context.Context, def string) string {
 	return def
 }
 
-// keepCalls bounds the records kept per connection.
-const keepCalls = 1000
+// keepCalls bounds the records kept per connection: reads return at most
+// the newest keepCalls. Pruning walks keepCalls index entries, so a
+// connection is pruned only once it has gained pruneEvery records since
+// its last prune (and when this process first writes for it, so a restart
+// never leaves more): between prunes it stores fewer than
+// keepCalls+pruneEvery records (per replica writing for it).
+const (
+	keepCalls  = 1000
+	pruneEvery = 100
+	// maxTracked bounds the per-connection counts; past it they are
+	// forgotten, and every connection is pruned again when next written.
+	maxTracked = 100_000
+)
 
 // Recorder tuning. A batch is written at the latest flushInterval after
 // its first record, or at once when it holds batchSize; one write takes at
@@ -70,10 +82,13 @@ const (
 type recorder struct {
 	store CallStore
 	onErr func(error)
-	full  chan struct{} // a batch is ready (cap 1)
-	stop  chan struct{}
-	done  chan struct{}
-	once  sync.Once
+	// sincePrune counts, per connection, the records written since its
+	// last prune; only the writer goroutine touches it.
+	sincePrune map[string]int
+	full       chan struct{} // a batch is ready (cap 1)
+	stop       chan struct{}
+	done       chan struct{}
+	once       sync.Once
 
 	mu      sync.Mutex
 	room    sync.Cond // signalled when the writer takes the pending records
@@ -82,7 +97,7 @@ type recorder struct {
 }
 
 func newRecorder(st CallStore, onErr func(error)) *recorder {
-	r := &recorder{store: st, onErr: onErr, full: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	r := &recorder{store: st, onErr: onErr, sincePrune: map[string]int{}, full: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	r.room.L = &r.mu
 	go r.loop()
 	return r
@@ -128,9 +143,7 @@ func (r *recorder) loop() {
 		batch := r.take(spare)
 		for rest := batch; len(rest) > 0; {
 			n := min(len(rest), maxWrite)
-			if err := r.store.InsertCalls(context.Background(), rest[:n], keepCalls); err != nil {
-				r.onErr(err)
-			}
+			r.write(rest[:n])
 			rest = rest[n:]
 		}
 		// Reused next time, unless a burst made it large.
@@ -150,6 +163,36 @@ func (r *recorder) loop() {
 		case <-tick.C:
 		}
 		flush()
+	}
+}
+
+// write stores one batch, pruning the connections that have gained
+// pruneEvery records since their last prune or that this process has not
+// pruned yet.
+func (r *recorder) write(batch []Call) {
+	added := map[string]int{}
+	for _, c := range batch {
+		added[c.ConnectionID]++
+	}
+	if len(r.sincePrune)+len(added) > maxTracked {
+		clear(r.sincePrune)
+	}
+	var prune []string
+	for id, n := range added {
+		if since, seen := r.sincePrune[id]; !seen || since+n >= pruneEvery {
+			prune = append(prune, id)
+		}
+	}
+	if err := r.store.InsertCalls(context.Background(), batch, prune, keepCalls); err != nil {
+		// Nothing was written (one transaction): the counts stand.
+		r.onErr(err)
+		return
+	}
+	for id, n := range added {
+		r.sincePrune[id] += n
+	}
+	for _, id := range prune {
+		r.sincePrune[id] = 0
 	}
 }
 
@@ -173,7 +216,8 @@ func (s *Service) Calls(ctx context.Context, tenantID, connID string, limit int)
 	if s.calls == nil {
 		return nil, nil
 	}
-	return s.calls.store.ListCalls(ctx, tenantID, connID, limit)
+	// Up to keepCalls+pruneEvery may be stored; only keepCalls are kept.
+	return s.calls.store.ListCalls(ctx, tenantID, connID, min(limit, keepCalls))
 }
 
 // callTool is the one path every tool call takes: it bounds the call by

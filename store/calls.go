@@ -12,8 +12,10 @@ var _ registry.CallStore = (*Store)(nil)
 
 // InsertCalls implements registry.CallStore: one transaction for the
 // whole batch, the insert prepared once for it (parsing it for every record
-// was about half of the batch's cost).
-func (s *Store) InsertCalls(ctx context.Context, calls []registry.Call, keep int) error {
+// was about half of the batch's cost). Only the connections in prune are
+// pruned: a prune walks keep index entries, so the recorder asks for one
+// only once a connection has gained enough records since its last.
+func (s *Store) InsertCalls(ctx context.Context, calls []registry.Call, prune []string, keep int) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		insert, err := tx.PrepareContext(ctx, `INSERT INTO calls (id, tenant_id, connection_id, tool_path, slug, via, outcome, duration_ms, error, created_at)
 			SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM connections WHERE id = ?)`)
@@ -35,6 +37,8 @@ func (s *Store) InsertCalls(ctx context.Context, calls []registry.Call, keep int
 				formatTime(c.CreatedAt), id, formatTime(c.CreatedAt)); err != nil {
 				return fmt.Errorf("update last_used_at: %w", err)
 			}
+		}
+		for _, id := range prune {
 			if _, err := tx.ExecContext(ctx, `DELETE FROM calls WHERE connection_id = ? AND seq <= (
 				SELECT seq FROM calls WHERE connection_id = ? ORDER BY seq DESC LIMIT 1 OFFSET ?)`, id, id, keep); err != nil {
 				return fmt.Errorf("prune call records: %w", err)
@@ -44,7 +48,9 @@ func (s *Store) InsertCalls(ctx context.Context, calls []registry.Call, keep int
 	})
 }
 
-// ListCalls implements registry.CallStore: newest first.
+// ListCalls implements registry.CallStore: newest first, at most limit.
+// The registry bounds limit by the records it keeps: between prunes a
+// connection may store a few more.
 func (s *Store) ListCalls(ctx context.Context, tenantID, connectionID string, limit int) ([]registry.Call, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT id, tenant_id, connection_id, tool_path, slug, via, outcome, duration_ms, error, created_at
 		FROM calls WHERE tenant_id = ? AND connection_id = ? ORDER BY seq DESC LIMIT ?`, tenantID, connectionID, limit)
