@@ -72,24 +72,97 @@ func describe(err error) (msg string, internal bool) {
 	return "upstream " + text, false
 }
 
-// toResult converts the registry's JSON object back into an MCP result,
-// within the size cap.
+// toResult converts the registry's JSON object (already redacted by
+// mcpclient) back into an MCP result, within the size cap. The size is
+// that of the object's encoding, counted without keeping it; a result of
+// the common shape (text content, structured content, isError, _meta) is
+// then built from the object directly, and only another shape takes the
+// SDK's decoder (one more encode and decode).
 func toResult(m map[string]any, limit int64) (*mcp.CallToolResult, error) {
-	b, err := json.Marshal(m)
-	if err != nil {
+	var size countWriter
+	enc := json.NewEncoder(&size)
+	if err := enc.Encode(m); err != nil {
 		return nil, err
 	}
-	if int64(len(b)) > limit {
+	if size.n-1 > limit { // less Encode's newline
 		return nil, fmt.Errorf("result larger than %d bytes", limit)
 	}
-	var res mcp.CallToolResult
-	if err := json.Unmarshal(b, &res); err != nil {
-		return nil, err
+	res, ok := directResult(m)
+	if !ok {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, err
+		}
+		res = &mcp.CallToolResult{}
+		if err := json.Unmarshal(b, res); err != nil {
+			return nil, err
+		}
 	}
 	if res.Content == nil {
 		res.Content = []mcp.Content{} // "content" is required
 	}
-	return &res, nil
+	return res, nil
+}
+
+// directResult builds the result of the common shape from its JSON object,
+// as the SDK's decoder would; ok is false for any other shape.
+func directResult(m map[string]any) (res *mcp.CallToolResult, ok bool) {
+	res = &mcp.CallToolResult{}
+	for k, v := range m {
+		switch k {
+		case "content":
+			if v == nil {
+				continue
+			}
+			items, isList := v.([]any)
+			if !isList {
+				return nil, false
+			}
+			res.Content = make([]mcp.Content, 0, len(items))
+			for _, item := range items {
+				obj, isObj := item.(map[string]any)
+				if !isObj || len(obj) != 2 || obj["type"] != "text" {
+					return nil, false // annotations, _meta, images...: the SDK decodes them
+				}
+				text, isText := obj["text"].(string)
+				if !isText {
+					return nil, false
+				}
+				res.Content = append(res.Content, &mcp.TextContent{Text: text})
+			}
+		case "structuredContent":
+			res.StructuredContent = v
+		case "isError":
+			if v == nil {
+				continue
+			}
+			b, isBool := v.(bool)
+			if !isBool {
+				return nil, false
+			}
+			res.IsError = b
+		case "_meta":
+			if v == nil {
+				continue
+			}
+			meta, isObj := v.(map[string]any)
+			if !isObj {
+				return nil, false
+			}
+			res.Meta = meta
+		default:
+			return nil, false
+		}
+	}
+	return res, true
+}
+
+// countWriter counts the bytes written to it.
+type countWriter struct{ n int64 }
+
+func (w *countWriter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	return len(p), nil
 }
 
 // errorResult is a failed call as the agent sees it.

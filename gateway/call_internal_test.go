@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/mcpclient"
@@ -102,4 +103,50 @@ func TestToResult(t *testing.T) {
 	empty, err := toResult(map[string]any{}, 1<<10)
 	require.NoError(t, err)
 	assert.NotNil(t, empty.Content, "content is always present")
+}
+
+// TestToResultMatchesTheDecoder: a result built directly from its object
+// encodes exactly as the SDK's decoder would have built it, and shapes the
+// direct path does not know still come through whole.
+func TestToResultMatchesTheDecoder(t *testing.T) {
+	for name, in := range map[string]string{
+		"text":       `{"content":[{"type":"text","text":"hi"},{"type":"text","text":""}]}`,
+		"structured": `{"content":[{"type":"text","text":"{\"n\":3}"}],"structuredContent":{"n":3,"list":[1,"a",null]},"isError":false,"_meta":{"k":"v"}}`,
+		"error":      `{"content":[{"type":"text","text":"boom"}],"isError":true}`,
+		"nulls":      `{"content":null,"isError":null,"structuredContent":null}`,
+		"empty":      `{}`,
+		"annotated":  `{"content":[{"type":"text","text":"hi","annotations":{"priority":0.5},"_meta":{"a":1}}]}`,
+		"image":      `{"content":[{"type":"image","data":"aGk=","mimeType":"image/png"},{"type":"text","text":"x"}]}`,
+		"unknown":    `{"content":[],"requestState":"s","other":1}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			var m map[string]any
+			require.NoError(t, json.Unmarshal([]byte(in), &m))
+			var want mcp.CallToolResult
+			require.NoError(t, json.Unmarshal([]byte(in), &want))
+			if want.Content == nil {
+				want.Content = []mcp.Content{}
+			}
+			wantJSON, err := json.Marshal(&want)
+			require.NoError(t, err)
+
+			got, err := toResult(m, 1<<20)
+			require.NoError(t, err)
+			gotJSON, err := json.Marshal(got)
+			require.NoError(t, err)
+			assert.JSONEq(t, string(wantJSON), string(gotJSON))
+		})
+	}
+}
+
+// TestToResultCapIsTheEncodedSize: the cap counts the encoded bytes, to
+// the byte.
+func TestToResultCapIsTheEncodedSize(t *testing.T) {
+	m := map[string]any{"content": []any{map[string]any{"type": "text", "text": "<é>"}}}
+	b, err := json.Marshal(m)
+	require.NoError(t, err)
+	_, err = toResult(m, int64(len(b)))
+	require.NoError(t, err)
+	_, err = toResult(m, int64(len(b))-1)
+	assert.ErrorContains(t, err, "result larger than")
 }
