@@ -17,7 +17,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 )
 
@@ -67,40 +66,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-// The garbage collector's settings for `tether serve`, unless GOGC or
-// GOMEMLIMIT say otherwise. On the agent path the live heap is small (a few
-// MiB) but every tool call allocates a few hundred KiB of short-lived
-// buffers (the MCP SDK's JSON decoder takes 32 KiB per message it reads):
-// at Go's default of a collection each time the heap doubles, the
-// collector ran dozens of times a second and took a third of tether's CPU,
-// more with calls made one at a time, where its idle workers fill the
-// otherwise idle cores. A collection each time the heap grows fivefold
-// cuts that to a fifth. The soft memory limit makes collections more
-// frequent again as the heap nears 1 GiB, so the fivefold growth cannot
-// take a large heap far past it; it sits well above tether's live heap
-// (a live heap near the limit would make the collector run back to back).
-// Operators in smaller containers set GOMEMLIMIT to what they can spare.
-const (
-	gcPercent   = 400
-	gcSoftLimit = 1 << 30
-)
-
-// tuneGC applies gcPercent and gcSoftLimit where the environment sets
-// neither.
-func tuneGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(gcSoftLimit)
-	}
-}
-
 // serve runs tether until SIGINT or SIGTERM, then shuts down gracefully.
 func serve(ctx context.Context, cfg Config, logOut io.Writer) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	tuneGC()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
