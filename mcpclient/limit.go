@@ -150,11 +150,6 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-func (t *tailBuffer) String() string {
-	s, _ := t.contents()
-	return s
-}
-
 // contents returns what the buffer holds and whether earlier bytes were
 // dropped.
 func (t *tailBuffer) contents() (string, bool) {

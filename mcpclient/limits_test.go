@@ -211,7 +211,8 @@ func TestTailBuffer(t *testing.T) {
 				require.NoError(t, err)
 				assert.Equal(t, len(w), n)
 			}
-			assert.Equal(t, tt.want, b.String())
+			got, _ := b.contents()
+			assert.Equal(t, tt.want, got)
 		})
 	}
 }

@@ -41,9 +41,6 @@ func NewStdioPolicy(entries []string, fixedArgs bool) (*StdioPolicy, error) {
 // Enabled reports whether any command is allowed.
 func (p *StdioPolicy) Enabled() bool { return p != nil && len(p.commands) > 0 }
 
-// FixedArgs reports whether connections must use a listed argument vector.
-func (p *StdioPolicy) FixedArgs() bool { return p != nil && p.fixedArgs }
-
 // Check says why command with args may not run, or nil when it may. The
 // message does not repeat the arguments: they may hold a secret.
 func (p *StdioPolicy) Check(command string, args []string) error {

@@ -46,6 +46,7 @@ type Main struct {
 	store   *store.Store
 	svc     *registry.Service
 	pool    *mcpclient.Pool
+	sandbox *sandbox.Sandbox
 	gateway *gateway.Handler
 	keys    *secrets.Holder
 	http    *http.Server
@@ -145,6 +146,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	stdio := splitList(cfg.StdioCommands)
 	fixedArgs, sb, noSandbox, err := m.stdioSandbox(stdio)
+	m.sandbox = sb
 	if err != nil {
 		return err
 	}
@@ -426,7 +428,10 @@ func (m *Main) close() error {
 		m.svc.Close() // background probes end before the database closes
 	}
 	if m.pool != nil {
-		m.pool.Close()
+		m.pool.Close() // its stdio sessions end before the sandbox closes
+	}
+	if m.sandbox != nil {
+		m.sandbox.Close()
 	}
 	if m.store != nil {
 		errs = append(errs, m.store.Close())
