@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -210,6 +211,10 @@ type connectOptions struct {
 	// Servers may send it often, even right after every initialize, so
 	// the pool debounces.
 	onToolsChanged func()
+	// protocolVersion is the version the handshake starts from ("" for the
+	// newest, which begins with server/discover); set per attempt by
+	// [startVersion].
+	protocolVersion string
 }
 
 // connTimeout is the connection's timeout, the registry default when unset.
@@ -243,6 +248,7 @@ func (c *Client) connect(ctx context.Context, conn *registry.Connection, o conne
 	if err != nil {
 		return nil, err
 	}
+	steps = rememberedFirst(steps, conn.ConnectedTransport)
 	// Policy first, before any I/O, so a refusal is immediate and the server
 	// sees nothing.
 	var endpoint *url.URL
@@ -270,7 +276,16 @@ func (c *Client) connect(ctx context.Context, conn *registry.Connection, o conne
 	red := newRedactor(redactValues(conn, headers, endpoint)...)
 	var first *Error
 	for i, t := range steps {
+		o.protocolVersion = startVersion(conn, t)
 		s, err := c.attempt(ctx, conn, t, endpoint, headers, timeout, red, o)
+		if err != nil && o.protocolVersion != "" && retryNewest(ctx, err) {
+			// The remembered version no longer works (the server was
+			// upgraded and dropped it): negotiate from the newest.
+			c.log.DebugContext(ctx, "remembered MCP protocol version refused, negotiating afresh",
+				"endpoint", endpointForLog(conn, endpoint), "version", o.protocolVersion)
+			o.protocolVersion = ""
+			s, err = c.attempt(ctx, conn, t, endpoint, headers, timeout, red, o)
+		}
 		if err == nil {
 			return s, nil
 		}
@@ -291,6 +306,61 @@ func (c *Client) connect(ctx context.Context, conn *registry.Connection, o conne
 		return nil, e
 	}
 	panic("unreachable")
+}
+
+// newestVersion is the first MCP revision without initialize: a
+// handshake for it starts with server/discover (SEP-2575).
+const newestVersion = "2026-07-28"
+
+// legacyVersion is the newest revision with an initialize handshake.
+const legacyVersion = "2025-11-25"
+
+// rememberedFirst moves the transport that worked last time to the front
+// of the plan, so a server reached over its fallback transport is not
+// asked the other one first on every connect.
+func rememberedFirst(steps []registry.Transport, remembered registry.Transport) []registry.Transport {
+	i := slices.Index(steps, remembered)
+	if i <= 0 {
+		return steps
+	}
+	out := make([]registry.Transport, 0, len(steps))
+	out = append(out, remembered)
+	out = append(out, steps[:i]...)
+	return append(out, steps[i+1:]...)
+}
+
+// startVersion is the protocol version a handshake over t starts from:
+//   - legacy SSE predates 2026-07-28, so it never starts with
+//     server/discover (go-sdk's SSE client closes the stream on the HTTP
+//     error some servers answer it with, and initialize never comes);
+//   - a connection whose last successful handshake over t settled on a
+//     pre-2026-07-28 version starts there, skipping a server/discover the
+//     server is known to refuse;
+//   - anything else starts from the newest ("").
+//
+// A re-sync clears what was remembered (registry.Service.RefreshTools), so
+// a server that upgrades is noticed.
+func startVersion(conn *registry.Connection, t registry.Transport) string {
+	remembered := conn.ProtocolVersion
+	known := remembered != "" && remembered < newestVersion && conn.ConnectedTransport == t
+	switch {
+	case known:
+		return remembered
+	case t == registry.TransportSSE:
+		return legacyVersion
+	}
+	return ""
+}
+
+// retryNewest tells whether a failed handshake from a remembered version
+// is worth one more from the newest: the server answered but refused
+// (an MCP error or a malformed answer), and time is left.
+func retryNewest(ctx context.Context, err error) bool {
+	var e *Error
+	if ctx.Err() != nil || !errors.As(err, &e) {
+		return false
+	}
+	return e.Kind == registry.ErrUpstreamError || e.Kind == registry.ErrUpstreamInvalid
 }
 
 // combine reports a failed fallback. If the fallback transport is not

@@ -98,7 +98,7 @@ func (c *Client) attempt(ctx context.Context, conn *registry.Connection, t regis
 	}
 	done := make(chan result, 1)
 	go func() {
-		cs, err := client.Connect(life, transport, nil)
+		cs, err := client.Connect(life, transport, &mcp.ClientSessionOptions{ProtocolVersion: o.protocolVersion})
 		done <- result{cs, err}
 	}()
 

@@ -246,7 +246,12 @@ func (s *Service) RefreshTools(ctx context.Context, tenantID, id string) (*Conne
 	if err != nil {
 		return nil, err
 	}
-	s.probeInBackground(snapshot)
+	// A re-sync negotiates afresh: the prober otherwise starts from the
+	// protocol version and transport that worked last time, and a server
+	// that was upgraded would never be noticed.
+	fresh := *snapshot
+	fresh.ProtocolVersion, fresh.ConnectedTransport = "", ""
+	s.probeInBackground(&fresh)
 	return c, nil
 }
 
