@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tether-dev/tether/registry"
 )
@@ -133,7 +135,7 @@ func (h *Handler) newView(tenantID, persona string) *view {
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
 		GetSessionID: func() string { return tag + "-" + rand.Text() },
 	})
-	v.server.AddReceivingMiddleware(v.unknownTools)
+	v.server.AddReceivingMiddleware(unserved, v.unknownTools)
 	return v
 }
 
@@ -265,6 +267,26 @@ func (v *view) addTool(t *mcp.Tool) (err error) {
 // word, and its refusal becomes an isError result ("tool unavailable"), as
 // every other failure of a call through /mcp does, instead of a protocol
 // error.
+// servedMethods are the requests tether's /mcp answers. go-sdk's server
+// answers resources/list, prompts/list and logging/setLevel with empty
+// successes even when it declares none of them; an agent that asks is
+// told the truth instead: "method not found".
+var servedMethods = map[string]bool{
+	"initialize": true, "ping": true, "server/discover": true,
+	"tools/list": true, "tools/call": true, "subscriptions/listen": true,
+}
+
+// unserved refuses every request tether does not serve (notifications
+// pass: they need no answer).
+func unserved(next mcp.MethodHandler) mcp.MethodHandler {
+	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+		if !servedMethods[method] && !strings.HasPrefix(method, "notifications/") {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: " + method}
+		}
+		return next(ctx, method, req)
+	}
+}
+
 func (v *view) unknownTools(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
 		if r, ok := req.(*mcp.CallToolRequest); ok && method == "tools/call" && r.Params != nil {

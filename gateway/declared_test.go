@@ -1,0 +1,46 @@
+package gateway_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// /mcp declares tools with listChanged and nothing else, and a method it
+// does not serve is "method not found", not go-sdk's empty success.
+func TestDeclaresOnlyWhatItServes(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	cs := e.agent(agentOptions{tenant: "acme"})
+	caps := cs.InitializeResult().Capabilities
+	require.NotNil(t, caps.Tools)
+	assert.True(t, caps.Tools.ListChanged)
+	assert.Nil(t, caps.Resources)
+	assert.Nil(t, caps.Prompts)
+	assert.Nil(t, caps.Logging)
+	assert.Nil(t, caps.Completions)
+
+	ctx := context.Background()
+	refused := map[string]error{}
+	_, refused["resources/list"] = cs.ListResources(ctx, nil)
+	_, refused["resources/templates/list"] = cs.ListResourceTemplates(ctx, nil)
+	_, refused["resources/read"] = cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///etc/passwd"})
+	_, refused["prompts/list"] = cs.ListPrompts(ctx, nil)
+	_, refused["prompts/get"] = cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: "x"})
+	refused["logging/setLevel"] = cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"})
+	_, refused["completion/complete"] = cs.Complete(ctx, &mcp.CompleteParams{
+		Ref: &mcp.CompleteReference{Type: "ref/prompt", Name: "x"}, Argument: mcp.CompleteParamsArgument{Name: "a"}})
+	for method, err := range refused {
+		var werr *jsonrpc.Error
+		if assert.ErrorAs(t, err, &werr, method) {
+			assert.Equal(t, int64(jsonrpc.CodeMethodNotFound), werr.Code, method)
+		}
+	}
+	// What it serves still works.
+	require.NoError(t, cs.Ping(ctx, nil))
+	_, err := cs.ListTools(ctx, nil)
+	require.NoError(t, err)
+}
