@@ -20,6 +20,7 @@ func TestDeclaresOnlyWhatItServes(t *testing.T) {
 	assert.True(t, caps.Tools.ListChanged)
 	assert.Nil(t, caps.Resources)
 	assert.Nil(t, caps.Prompts)
+	//lint:ignore SA1019 checking that it is absent
 	assert.Nil(t, caps.Logging)
 	assert.Nil(t, caps.Completions)
 
@@ -30,6 +31,7 @@ func TestDeclaresOnlyWhatItServes(t *testing.T) {
 	_, refused["resources/read"] = cs.ReadResource(ctx, &mcp.ReadResourceParams{URI: "file:///etc/passwd"})
 	_, refused["prompts/list"] = cs.ListPrompts(ctx, nil)
 	_, refused["prompts/get"] = cs.GetPrompt(ctx, &mcp.GetPromptParams{Name: "x"})
+	//lint:ignore SA1019 legacy clients still send it
 	refused["logging/setLevel"] = cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "debug"})
 	_, refused["completion/complete"] = cs.Complete(ctx, &mcp.CompleteParams{
 		Ref: &mcp.CompleteReference{Type: "ref/prompt", Name: "x"}, Argument: mcp.CompleteParamsArgument{Name: "a"}})

@@ -23,6 +23,7 @@ var (
 	errMediaType        = errors.New("unsupported media type")
 	errMalformed        = errors.New("malformed request")
 	errRateLimited      = errors.New("rate limited")
+	errOriginForbidden  = errors.New("origin not allowed")
 )
 
 // errorClass is one row of the table that maps a kind of failure to each
@@ -59,6 +60,7 @@ var errorTable = []errorClass{
 	{errMediaType, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", http.StatusUnsupportedMediaType, "unsupported_media_type"},
 	{errMalformed, http.StatusBadRequest, "VALIDATION_ERROR", http.StatusBadRequest, "bad_request"},
 	{errRateLimited, http.StatusTooManyRequests, "RATE_LIMITED", http.StatusTooManyRequests, "rate_limited"},
+	{errOriginForbidden, http.StatusForbidden, "FORBIDDEN", http.StatusForbidden, "forbidden"},
 }
 
 var internalClass = errorClass{nil, http.StatusInternalServerError, "INTERNAL_ERROR", http.StatusInternalServerError, "internal_error"}

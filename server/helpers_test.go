@@ -100,6 +100,7 @@ type req struct {
 	body         any    // marshalled as JSON unless raw is set
 	raw          []byte // sent as is
 	contentType  string // default application/json when there is a body
+	header       http.Header
 }
 
 // response is what a request got back.
@@ -145,6 +146,9 @@ func (r response) ferniCode(t *testing.T) any {
 func (ts *testServer) do(r req) response {
 	ts.t.Helper()
 	header := http.Header{}
+	for k, vs := range r.header {
+		header[k] = vs
+	}
 	switch {
 	case r.noKey:
 	case r.key != "":

@@ -56,6 +56,9 @@ type Options struct {
 	// MCP is tether's own MCP endpoint (the gateway), served at /mcp behind
 	// the same authentication, rate limits and logging; nil answers 404.
 	MCP http.Handler
+	// Origins are the browser origins allowed to call the API and /mcp;
+	// nil allows none (requests without Origin are always served).
+	Origins *Origins
 }
 
 // Server serves both API dialects over one registry.
@@ -72,6 +75,7 @@ type Server struct {
 	probeLimit       *limiter
 	oauthReturnURL   string
 	clientMetadata   map[string]any
+	origins          *Origins
 	// labels bounds the request metrics' labels; set once routes exist.
 	labels metricLabels
 }
@@ -90,6 +94,7 @@ func New(opts Options) (*Server, error) {
 		metrics: opts.Metrics, metricsElsewhere: opts.MetricsElsewhere,
 		limit: newLimiter(opts.RateLimit), probeLimit: newLimiter(opts.ProbeRateLimit),
 		oauthReturnURL: opts.OAuthReturnURL, clientMetadata: opts.ClientMetadata,
+		origins: opts.Origins,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -102,6 +107,7 @@ func New(opts Options) (*Server, error) {
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{TargetHeader: echo.HeaderXRequestID}),
 		s.logRequests,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true}),
+		s.checkOrigin,
 		s.authenticate,
 		limitBody,
 		s.rateLimit,

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -133,6 +134,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		publicURL = "http://" + m.Addr
 	}
 	redirectURI := publicURL + "/v1/integrations/oauth/callback"
+	origins, err := allowedOrigins(publicURL, cfg.AllowedOrigins)
+	if err != nil {
+		return err
+	}
 	cimdURL := publicURL + "/oauth/client-metadata.json"
 	authorizer := &oauth.Authorizer{Client: oauth.New(oauth.Options{
 		HTTPClient: guard.HTTPClient(netguard.ClientOptions{Timeout: 30 * time.Second, Credentialed: true}),
@@ -195,6 +200,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Metrics: met, MetricsElsewhere: cfg.MetricsAddr != "",
 		RateLimit: limit, ProbeRateLimit: probeLimit,
 		OAuthReturnURL: cfg.OAuthReturnURL,
+		Origins:        origins,
 		ClientMetadata: oauth.ClientMetadataDocument(cimdURL, redirectURI, "tether"),
 	})
 	if err != nil {
@@ -446,4 +452,14 @@ func openStoreForCLI(ctx context.Context, db string) (*store.Store, error) {
 		return nil, err
 	}
 	return store.Open(ctx, db, store.Options{})
+}
+
+// allowedOrigins is the public URL's origin (always: the console is served
+// there) and the operator's --allowed-origins.
+func allowedOrigins(publicURL, extra string) (*server.Origins, error) {
+	u, err := url.Parse(publicURL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("--public-url %q: want an absolute URL such as https://tether.example.com", publicURL)
+	}
+	return server.NewOrigins(append([]string{u.Scheme + "://" + u.Host}, splitList(extra)...)...)
 }

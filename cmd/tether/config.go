@@ -18,6 +18,7 @@ type Config struct {
 	EncryptionKeys     string
 	EncryptionKeysFile string
 	PublicURL          string
+	AllowedOrigins     string
 	AllowCIDRs         string
 	StdioCommands      string
 	StdioUser          string
@@ -97,6 +98,7 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	envSecretFlag(fs, &c.EncryptionKeys, "encryption-keys", "TETHER_ENCRYPTION_KEYS", "id:base64key[,id:base64key...]; the first is primary")
 	envFlag(fs, &c.EncryptionKeysFile, "encryption-keys-file", "TETHER_ENCRYPTION_KEYS_FILE", "", "keys file, one id:base64key a line (default <db>.keys, generated when no keys are configured)")
 	envFlag(fs, &c.PublicURL, "public-url", "TETHER_PUBLIC_URL", "", "base of the OAuth redirect URI (default http://<addr>)")
+	envFlag(fs, &c.AllowedOrigins, "allowed-origins", "TETHER_ALLOWED_ORIGINS", "", "comma-separated browser origins allowed to call the API and /mcp besides the public URL's, e.g. https://app.example.com")
 	envFlag(fs, &c.AllowCIDRs, "allow-cidrs", "TETHER_ALLOW_CIDRS", "", "networks exempt from the SSRF guard, e.g. 127.0.0.0/8,::1/128")
 	envFlag(fs, &c.StdioCommands, "stdio-commands", "TETHER_STDIO_COMMANDS", "", "comma-separated executables stdio connections may run, each optionally cmd=arg1 arg2 (empty: stdio disabled)")
 	envFlag(fs, &c.StdioUser, "stdio-user", "TETHER_STDIO_USER", "", "unprivileged user stdio servers run as (required when tether runs as root)")
