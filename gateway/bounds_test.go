@@ -107,7 +107,7 @@ func (e *boundsEnv) open(t *testing.T, key, persona string) (*mcp.ClientSession,
 	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{
 		Endpoint:   e.srv.URL + "/mcp?persona=" + persona,
 		HTTPClient: &http.Client{Transport: headerTransport{http.Header{keyHeader: {key}}}},
-	}, nil)
+	}, &mcp.ClientSessionOptions{ProtocolVersion: legacyVersion}) // sessions are what is bounded
 	if err == nil {
 		t.Cleanup(func() { _ = cs.Close() })
 	}

@@ -91,6 +91,8 @@ type Handler struct {
 	maxResult int64
 	keyOf     func(*http.Request) string
 	sdk       *mcp.StreamableHTTPHandler
+	// stateless serves the sessionless revisions (stateless.go).
+	stateless *mcp.StreamableHTTPHandler
 	// maxSessions (per key) and maxViewBytes (per tenant); 0: unbounded.
 	maxSessions  int
 	maxViewBytes int64
@@ -166,6 +168,8 @@ func New(opts Options) *Handler {
 		// stream (GET) either way.
 		JSONResponse: true,
 	})
+	h.stateless = newStatelessHandler()
+	h.life.Go(h.sweepIdleViews)
 	return h
 }
 
@@ -178,6 +182,10 @@ type viewContextKey struct{}
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	tenantID, persona, sid, ok := h.identify(w, r)
 	if !ok {
+		return
+	}
+	if isStateless(r) {
+		h.serveStateless(w, r, tenantID, persona)
 		return
 	}
 	if sid == "" && r.Method == http.MethodPost {

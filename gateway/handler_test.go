@@ -16,15 +16,16 @@ import (
 	"github.com/tether-dev/tether/registry"
 )
 
-func TestToolsAcrossTransports(t *testing.T) {
-	t.Parallel()
+func TestToolsAcrossTransports(t *testing.T) { forEachVersion(t, testToolsAcrossTransports) }
+
+func testToolsAcrossTransports(t *testing.T, version string) {
 	e := newEnv(t, envOptions{})
 	calc := newUpstream(t, "calc", false)
 	notes := newUpstream(t, "notes", true)
 	e.connect("acme", connOptions{name: "calc", transport: calc.Transport(), endpoint: calc.URL()})
 	e.connect("acme", connOptions{name: "my-notes", transport: notes.Transport(), endpoint: notes.URL()})
 
-	cs := e.agent(agentOptions{tenant: "acme"})
+	cs := e.agent(agentOptions{version: version, tenant: "acme"})
 	tools := listTools(t, cs)
 	byName := map[string]*mcp.Tool{}
 	for _, tool := range tools {
@@ -82,13 +83,14 @@ func TestToolsAcrossTransports(t *testing.T) {
 	}
 }
 
-func TestPinnedAndDefaultInputs(t *testing.T) {
-	t.Parallel()
+func TestPinnedAndDefaultInputs(t *testing.T) { forEachVersion(t, testPinnedAndDefaultInputs) }
+
+func testPinnedAndDefaultInputs(t *testing.T, version string) {
 	e := newEnv(t, envOptions{})
 	up := newUpstream(t, "crm", false)
 	c := e.connect("acme", connOptions{name: "crm", transport: up.Transport(), endpoint: up.URL()})
 	var changed atomic.Int64
-	cs := e.agent(agentOptions{tenant: "acme", onListChanged: func() { changed.Add(1) }})
+	cs := e.agent(agentOptions{version: version, tenant: "acme", onListChanged: func() { changed.Add(1) }})
 	require.Contains(t, toolNames(t, cs), "crm_lookup")
 	_, _, err := e.svc.UpdateTool(context.Background(), "acme", c.ID, e.toolID("acme", c.ID, "lookup"), registry.ToolPatch{
 		InputDefaults: registry.Optional[map[string]registry.InputArg]{Set: true, Value: map[string]registry.InputArg{
@@ -138,8 +140,9 @@ func TestPinnedAndDefaultInputs(t *testing.T) {
 	}
 }
 
-func TestPersonaFilter(t *testing.T) {
-	t.Parallel()
+func TestPersonaFilter(t *testing.T) { forEachVersion(t, testPersonaFilter) }
+
+func testPersonaFilter(t *testing.T, version string) {
 	e := newEnv(t, envOptions{})
 	up := newUpstream(t, "shared", false)
 	e.connect("acme", connOptions{name: "everyone", transport: up.Transport(), endpoint: up.URL()})
@@ -177,6 +180,7 @@ func TestPersonaFilter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			tt.agent.version = version
 			cs := e.agent(tt.agent)
 			assert.ElementsMatch(t, tt.want, prefixes(toolNames(t, cs)))
 			if tt.refused != "" {
@@ -265,13 +269,14 @@ func TestTenantIsolation(t *testing.T) {
 	}
 }
 
-func TestListChangedOnToggle(t *testing.T) {
-	t.Parallel()
+func TestListChangedOnToggle(t *testing.T) { forEachVersion(t, testListChangedOnToggle) }
+
+func testListChangedOnToggle(t *testing.T, version string) {
 	e := newEnv(t, envOptions{})
 	up := newUpstream(t, "calc", false)
 	c := e.connect("acme", connOptions{name: "calc", transport: up.Transport(), endpoint: up.URL()})
 	var changed atomic.Int64
-	cs := e.agent(agentOptions{tenant: "acme", onListChanged: func() { changed.Add(1) }})
+	cs := e.agent(agentOptions{version: version, tenant: "acme", onListChanged: func() { changed.Add(1) }})
 	require.Contains(t, toolNames(t, cs), "calc_echo")
 
 	// A re-probe that finds the same tools changes nothing an agent sees:
@@ -305,13 +310,14 @@ func TestListChangedOnToggle(t *testing.T) {
 	}
 }
 
-func TestListChangedFromUpstream(t *testing.T) {
-	t.Parallel()
+func TestListChangedFromUpstream(t *testing.T) { forEachVersion(t, testListChangedFromUpstream) }
+
+func testListChangedFromUpstream(t *testing.T, version string) {
 	e := newEnv(t, envOptions{})
 	up := newUpstream(t, "calc", false)
 	e.connect("acme", connOptions{name: "calc", transport: up.Transport(), endpoint: up.URL()})
 	var changed atomic.Int64
-	cs := e.agent(agentOptions{tenant: "acme", onListChanged: func() { changed.Add(1) }})
+	cs := e.agent(agentOptions{version: version, tenant: "acme", onListChanged: func() { changed.Add(1) }})
 	// A call opens the warm session that will hear the upstream.
 	require.False(t, callTool(t, cs, "calc_add", map[string]any{"a": 1, "b": 1}).IsError)
 	handshakes := e.pool.Stats().Handshakes

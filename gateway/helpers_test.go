@@ -49,9 +49,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 		require.NoError(t, err)
 	}
 
-	guard := netguard.New(netguard.Options{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
-	client := mcpclient.New(mcpclient.Options{Guard: guard})
 	e := &env{t: t, store: st}
+	client := mcpclient.New(mcpclient.Options{Guard: e.guard()})
 	po := o.pool
 	po.Client = client
 	if po.ToolsChangedDebounce == 0 {
@@ -136,7 +135,17 @@ type agentOptions struct {
 	persona       string // as ?persona=
 	personaHeader string // as X-Persona-Id
 	onListChanged func()
+	// version is the protocol version the agent speaks; "" is
+	// legacyVersion, the newest revision with sessions.
+	version string
 }
+
+// Protocol revisions agents speak in these tests: the newest with
+// sessions, and the first without (stateless).
+const (
+	legacyVersion = "2025-11-25"
+	newVersion    = "2026-07-28"
+)
 
 // agent connects a real go-sdk client to the gateway.
 func (e *env) agent(o agentOptions) *mcp.ClientSession {
@@ -165,10 +174,14 @@ func (e *env) dial(o agentOptions) (*mcp.ClientSession, error) {
 	client := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	version := o.version
+	if version == "" {
+		version = legacyVersion
+	}
 	cs, err := client.Connect(ctx, &mcp.StreamableClientTransport{
 		Endpoint:   endpoint,
 		HTTPClient: &http.Client{Transport: headerTransport{hdr}},
-	}, nil)
+	}, &mcp.ClientSessionOptions{ProtocolVersion: version})
 	if err != nil {
 		return nil, err
 	}
@@ -252,4 +265,21 @@ func newUpstream(t testing.TB, name string, sse bool) *mcptest.Upstream {
 func eventually(t testing.TB, cond func() bool, msg string) {
 	t.Helper()
 	require.Eventually(t, cond, 10*time.Second, 10*time.Millisecond, msg)
+}
+
+// forEachVersion runs test once per protocol revision agents may speak:
+// with sessions (legacyVersion) and stateless (newVersion).
+func forEachVersion(t *testing.T, test func(t *testing.T, version string)) {
+	t.Parallel()
+	for _, v := range []string{legacyVersion, newVersion} {
+		t.Run(v, func(t *testing.T) {
+			t.Parallel()
+			test(t, v)
+		})
+	}
+}
+
+// guard is the SSRF guard of the tests' upstreams: loopback allowed.
+func (e *env) guard() *netguard.Guard {
+	return netguard.New(netguard.Options{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 }

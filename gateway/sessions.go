@@ -277,7 +277,7 @@ func (h *Handler) releaseView(v *view, opening bool) {
 // dropIfUnusedLocked drops v when no session and no request uses it: the
 // next request for it builds it afresh.
 func (h *Handler) dropIfUnusedLocked(v *view) {
-	if v.refs == 0 && len(v.sessions) == 0 {
+	if v.refs == 0 && len(v.sessions) == 0 && time.Now().UnixNano() >= v.keepUntil.Load() {
 		h.removeLocked(v)
 	}
 }

@@ -32,8 +32,11 @@ type view struct {
 	err   error         // of the first sync; the view is then discarded
 
 	lastUsed atomic.Int64 // unix nanoseconds
-	stale    atomic.Bool  // the last background sync failed
-	bytes    atomic.Int64 // estimated memory, as of the last sync
+	// keepUntil (unix nanoseconds) keeps a view with no session or
+	// request alive for the next stateless request (stateless.go).
+	keepUntil atomic.Int64
+	stale     atomic.Bool  // the last background sync failed
+	bytes     atomic.Int64 // estimated memory, as of the last sync
 
 	// Under Handler.mu (sessions.go):
 	refs     int                    // requests using the view
@@ -134,6 +137,7 @@ func (h *Handler) newView(tenantID, persona string) *view {
 		// logging, prompts or resources that tether could not honour.
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
 		GetSessionID: func() string { return tag + "-" + rand.Text() },
+		SetCacheable: setCacheable,
 	})
 	v.server.AddReceivingMiddleware(unserved, v.unknownTools)
 	return v
