@@ -497,7 +497,10 @@ func dialMCP(ctx context.Context, endpoint, key string) (*mcp.ClientSession, err
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	c := mcp.NewClient(&mcp.Implementation{Name: "tether-bench", Version: "1"}, nil)
 	return c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint,
-		HTTPClient: &http.Client{Transport: keyTransport{key: key, base: tr}}}, nil)
+		HTTPClient: &http.Client{Transport: keyTransport{key: key, base: tr}}},
+		// The upstreams are stateful go-sdk servers, so the direct path
+		// speaks 2025-11-25; tether's path is held to the same revision.
+		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 }
 
 // callAdd calls tool (an add) with n and 1 and checks the sum.

@@ -27,8 +27,22 @@ func (k keyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return http.DefaultTransport.RoundTrip(r)
 }
 
-// agent connects a go-sdk MCP client to tether's /mcp with key.
+// Protocol revisions agents speak in these tests: the newest with
+// sessions, and the first without.
+const (
+	legacyProtocol = "2025-11-25"
+	newProtocol    = "2026-07-28"
+)
+
+// agent connects a go-sdk MCP client speaking legacyProtocol (sessions)
+// to tether's /mcp with key.
 func agent(t *testing.T, h *harness, key, query string, onChange func()) *mcp.ClientSession {
+	t.Helper()
+	return agentSpeaking(t, h, legacyProtocol, key, query, onChange)
+}
+
+// agentSpeaking is agent speaking the given protocol version.
+func agentSpeaking(t *testing.T, h *harness, version, key, query string, onChange func()) *mcp.ClientSession {
 	t.Helper()
 	opts := &mcp.ClientOptions{}
 	if onChange != nil {
@@ -38,7 +52,7 @@ func agent(t *testing.T, h *harness, key, query string, onChange func()) *mcp.Cl
 	s, err := c.Connect(t.Context(), &mcp.StreamableClientTransport{
 		Endpoint:   h.base + "/mcp" + query,
 		HTTPClient: &http.Client{Transport: keyTransport{key: key}},
-	}, nil)
+	}, &mcp.ClientSessionOptions{ProtocolVersion: version})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	return s
