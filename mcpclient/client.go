@@ -276,9 +276,10 @@ func (c *Client) connect(ctx context.Context, conn *registry.Connection, o conne
 	red := newRedactor(redactValues(conn, headers, endpoint)...)
 	var first *Error
 	for i, t := range steps {
-		o.protocolVersion = startVersion(conn, t)
+		var remembered bool
+		o.protocolVersion, remembered = startVersion(conn, t)
 		s, err := c.attempt(ctx, conn, t, endpoint, headers, timeout, red, o)
-		if err != nil && o.protocolVersion != "" && retryNewest(ctx, err) {
+		if err != nil && remembered && retryNewest(ctx, err) {
 			// The remembered version no longer works (the server was
 			// upgraded and dropped it): negotiate from the newest.
 			c.log.DebugContext(ctx, "remembered MCP protocol version refused, negotiating afresh",
@@ -340,27 +341,35 @@ func rememberedFirst(steps []registry.Transport, remembered registry.Transport) 
 //
 // A re-sync clears what was remembered (registry.Service.RefreshTools), so
 // a server that upgrades is noticed.
-func startVersion(conn *registry.Connection, t registry.Transport) string {
-	remembered := conn.ProtocolVersion
-	known := remembered != "" && remembered < newestVersion && conn.ConnectedTransport == t
+//
+// remembered tells that the version came from the last handshake (and may
+// no longer hold).
+func startVersion(conn *registry.Connection, t registry.Transport) (version string, remembered bool) {
+	last := conn.ProtocolVersion
+	known := last != "" && last < newestVersion && conn.ConnectedTransport == t
 	switch {
-	case known:
-		return remembered
+	case t == registry.TransportSSE && known:
+		return last, false // nothing newer to fall back to over SSE
 	case t == registry.TransportSSE:
-		return legacyVersion
+		return legacyVersion, false
+	case known:
+		return last, true
 	}
-	return ""
+	return "", false
 }
 
 // retryNewest tells whether a failed handshake from a remembered version
-// is worth one more from the newest: the server answered but refused
-// (an MCP error or a malformed answer), and time is left.
+// is worth one more from the newest: the server answered, and refused the
+// handshake itself (a JSON-RPC error, or HTTP 400), and time is left. A
+// server that is down, gone or refusing the credentials is not asked
+// twice.
 func retryNewest(ctx context.Context, err error) bool {
 	var e *Error
 	if ctx.Err() != nil || !errors.As(err, &e) {
 		return false
 	}
-	return e.Kind == registry.ErrUpstreamError || e.Kind == registry.ErrUpstreamInvalid
+	return e.Kind == registry.ErrUpstreamError ||
+		(e.Kind == registry.ErrUpstreamInvalid && e.HTTPStatus == http.StatusBadRequest)
 }
 
 // combine reports a failed fallback. If the fallback transport is not
