@@ -56,6 +56,10 @@ type Options struct {
 	// MCP is tether's own MCP endpoint (the gateway), served at /mcp behind
 	// the same authentication, rate limits and logging; nil answers 404.
 	MCP http.Handler
+	// Console serves the web console's static files under /console/ (no
+	// API key needed; package console); nil answers 404. GET / redirects
+	// there either way.
+	Console http.Handler
 }
 
 // Server serves both API dialects over one registry.
@@ -118,6 +122,7 @@ func New(opts Options) (*Server, error) {
 	for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
 		e.Add(m, mcpPath, mcpHandler)
 	}
+	mountConsole(e, opts.Console)
 	s.labels = newMetricLabels(e.Routes())
 	s.echo = e
 	return s, nil
