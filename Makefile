@@ -28,7 +28,11 @@ test: test-race test-heavy ## all tests: -race pass, then the heavy pass without
 interop/node_modules/.package-lock.json: interop/package.json interop/package-lock.json
 	cd interop && npm ci --no-audit --no-fund
 
-test-race: interop/node_modules/.package-lock.json ## unit and integration tests under the race detector (fuzz targets run their seeds)
+# The console's browser tests drive Debian's chromium with playwright-core.
+console/e2e/node_modules/.package-lock.json: console/e2e/package.json console/e2e/package-lock.json
+	cd console/e2e && npm ci --no-audit --no-fund
+
+test-race: interop/node_modules/.package-lock.json console/e2e/node_modules/.package-lock.json ## unit and integration tests under the race detector (fuzz targets run their seeds)
 	$(GO) test -race -count=1 -timeout 10m ./...
 
 test-heavy: ## crash, memory-ceiling and load tests, without -race (modernc SQLite is ~15x slower under it)
