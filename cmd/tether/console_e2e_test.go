@@ -134,6 +134,7 @@ func TestConsoleInBrowser(t *testing.T) {
 		"STATIC_URL="+staticURL,
 		"STATIC_TOKEN="+consoleStaticToken,
 		"OAUTH_URL="+rs.URL,
+		"CLOSED_URL="+mcptest.ClosedURL(t),
 		"OAUTH_ORIGIN="+as.URL,
 		"CHECK_URL="+check,
 		"HOSTILE_NAME="+consoleHostileName,

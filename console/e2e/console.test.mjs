@@ -20,6 +20,7 @@ const STATIC_URL = env('STATIC_URL');
 const STATIC_TOKEN = env('STATIC_TOKEN');
 const OAUTH_URL = env('OAUTH_URL');
 const OAUTH_ORIGIN = env('OAUTH_ORIGIN');
+const CLOSED_URL = env('CLOSED_URL');
 const CHECK_URL = env('CHECK_URL');
 const HOSTILE_NAME = env('HOSTILE_NAME');
 const HOSTILE_DESCRIPTION = env('HOSTILE_DESCRIPTION');
@@ -156,7 +157,25 @@ test('the right key signs in; it is kept in sessionStorage only, never in the UR
   assert.ok(!page.url().includes(KEY));
 });
 
+test('connect: a refused or unreachable URL is explained at the URL field', async () => {
+  await nav(page, 'Connect a server').click();
+  const url = page.getByLabel('Server URL');
+  const error = page.locator('form').first().getByRole('alert');
+  await url.fill('mcp.example.com');
+  await page.getByRole('button', { name: 'Check server' }).click();
+  await text(error, 'Enter the full address of the server');
+  await url.fill('http://10.20.30.40/mcp');
+  await page.getByRole('button', { name: 'Check server' }).click();
+  await text(error, 'tether will not connect to this address');
+  assert.equal(await url.getAttribute('aria-invalid'), 'true');
+  await url.fill(CLOSED_URL);
+  await page.getByRole('button', { name: 'Check server' }).click();
+  await text(error, 'Check the URL and that the server is running');
+  await shot(page, 'desktop-connect-error');
+});
+
 test('connect a static-credential server and see its tools, HTML shown as text', async () => {
+  await nav(page, 'Connections').click();
   await nav(page, 'Connect a server').click();
   await page.getByLabel('Server URL').fill(STATIC_URL);
   await page.getByRole('button', { name: 'Check server' }).click();
@@ -255,6 +274,25 @@ test('test now shows latency and server info', async () => {
   await shot(page, 'desktop-connection', true);
 });
 
+test('rename, and disable/enable the connection: /mcp follows', async () => {
+  const slugs = async () => (await agentTools()).map((t) => t.name).filter((n) => n.startsWith('crm_'));
+  assert.ok((await slugs()).length > 0);
+  await page.getByRole('button', { name: 'Disable', exact: true }).click();
+  await page.locator('.head-badge').getByText('Disabled').waitFor();
+  assert.deepEqual(await slugs(), [], 'a disabled connection has no tools on /mcp');
+  await page.getByRole('button', { name: 'Enable', exact: true }).click();
+  await page.locator('.head-badge').getByText('Active').waitFor();
+  assert.ok((await slugs()).length > 0);
+
+  const name = page.locator('form.rename').getByLabel('Name');
+  await name.fill('CRM <i>prod</i>');
+  await page.getByRole('button', { name: 'Rename' }).click();
+  await page.getByRole('heading', { level: 1, name: 'CRM <i>prod</i>', exact: true }).waitFor();
+  await name.fill(STATIC_NICKNAME);
+  await page.getByRole('button', { name: 'Rename' }).click();
+  await page.getByRole('heading', { level: 1, name: STATIC_NICKNAME, exact: true }).waitFor();
+});
+
 test('connect an OAuth server through the popup, end to end', async () => {
   await nav(page, 'Connect a server').click();
   await page.getByLabel('Server URL').fill(OAUTH_URL);
@@ -289,6 +327,15 @@ test('connect an OAuth server through the popup, end to end', async () => {
   await page.locator('li.tool[data-slug="docs_add"]').waitFor();
   await page.locator('li.tool[data-slug="docs_echo"]').waitFor();
   assert.ok(await page.getByRole('button', { name: 'Re-authorize' }).isVisible());
+});
+
+test('re-authorize through the popup', async () => {
+  const popupSeen = page.waitForEvent('popup');
+  await page.getByRole('button', { name: 'Re-authorize' }).click();
+  const popup = await popupSeen;
+  if (!popup.isClosed()) await popup.waitForEvent('close', { timeout: 30000 });
+  await page.locator('.head-badge').getByText('Active').waitFor();
+  assert.equal(await page.locator('.banner.bad, .banner.warn').count(), 0);
 });
 
 test('delete a connection, with confirmation', async () => {

@@ -38,8 +38,8 @@ export function renderConnect({ main, signal, navigate }) {
   const checkForm = h('form', { class: 'card', novalidate: true },
     h('h2', { text: '1. Where is the server?' }),
     field('Server URL', urlInput, 'The MCP endpoint, as the server\'s documentation gives it.'),
-    field('Transport', transport),
     urlError,
+    field('Transport', transport),
     h('div', { class: 'actions' }, check));
 
   checkForm.addEventListener('submit', async (ev) => {
@@ -60,7 +60,11 @@ export function renderConnect({ main, signal, navigate }) {
         found = await api.discover(url, transport.value, { signal });
       } catch (e) {
         if (signal.aborted) return;
-        urlError.textContent = explain(e, 'check the server');
+        // Anything but a refused address means the server could not be
+        // read: say what to check, then tether's details.
+        urlError.textContent = e.code === 'invalid_url' || e.code === 'network' || e.code === 'validation' || e.code === 'rate_limited'
+          ? explain(e, 'check the server')
+          : `tether could not reach this server or read how it signs in. Check the URL and that the server is running. (${e.message})`;
         urlInput.setAttribute('aria-invalid', 'true');
         urlInput.focus();
         return;
