@@ -119,6 +119,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	h := startTether(t, allowLoopback)
 	key := h.newKey("acme")
 	check := consoleAgentView(t, h, key)
+	// A second key of the same tenant, which the browser test has revoked
+	// (POST /revoke) while a page is signed in with it.
+	key2 := h.newKey("acme")
+	revoke := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := runCLI(t, "apikey", "revoke", key2[:12], "--db", h.dbPath); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	}))
+	t.Cleanup(revoke.Close)
 
 	shots := os.Getenv("TETHER_CONSOLE_SCREENSHOTS")
 	if shots == "" {
@@ -137,6 +146,8 @@ func TestConsoleInBrowser(t *testing.T) {
 		"CLOSED_URL="+mcptest.ClosedURL(t),
 		"OAUTH_ORIGIN="+as.URL,
 		"CHECK_URL="+check,
+		"TETHER_KEY2="+key2,
+		"REVOKE_URL="+revoke.URL,
 		"HOSTILE_NAME="+consoleHostileName,
 		"HOSTILE_DESCRIPTION="+consoleHostileDescription,
 		"CHROMIUM="+consoleChromium,

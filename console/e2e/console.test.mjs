@@ -21,6 +21,8 @@ const STATIC_TOKEN = env('STATIC_TOKEN');
 const OAUTH_URL = env('OAUTH_URL');
 const OAUTH_ORIGIN = env('OAUTH_ORIGIN');
 const CLOSED_URL = env('CLOSED_URL');
+const KEY2 = env('TETHER_KEY2');
+const REVOKE_URL = env('REVOKE_URL');
 const CHECK_URL = env('CHECK_URL');
 const HOSTILE_NAME = env('HOSTILE_NAME');
 const HOSTILE_DESCRIPTION = env('HOSTILE_DESCRIPTION');
@@ -445,6 +447,25 @@ test('works 360 px wide', async () => {
   await noHorizontalScroll(m, 'agent panel');
   await shot(m, 'mobile-agent', true);
   await mobile.close();
+});
+
+test('a key revoked mid-session sends the user back to sign in', async () => {
+  const p = await context.newPage();
+  watch(p);
+  await p.goto(`${BASE}/console/`);
+  await p.getByLabel('API key').fill(KEY2);
+  await p.getByRole('button', { name: 'Sign in' }).click();
+  await p.locator('.conn-name').first().waitFor();
+  const r = await fetch(REVOKE_URL, { method: 'POST' });
+  assert.equal(r.status, 200, await r.text());
+  // tether refuses a revoked key within a second; keep using the page.
+  for (let i = 0; i < 20 && !(await p.getByRole('heading', { name: 'Sign in' }).isVisible()); i++) {
+    await nav(p, i % 2 ? 'Connections' : 'Connect your agent').click().catch(() => {});
+    await p.waitForTimeout(250);
+  }
+  await text(p.getByRole('alert'), 'Your session ended');
+  assert.equal(await p.evaluate(() => sessionStorage.length), 0);
+  await p.close();
 });
 
 test('the console loaded nothing from another origin', () => {
