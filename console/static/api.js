@@ -100,6 +100,8 @@ const enc = encodeURIComponent;
 /** The calls the console makes, by what they do. */
 export const api = {
   listConnections: (o) => call('GET', `${F}/connections`, undefined, o),
+  // checkKey is the cheapest call that needs an admin key: sign-in.
+  checkKey: (key) => call('GET', `${F}/connections?limit=1`, undefined, { keyOverride: key }),
   getConnection: (id, o) => call('GET', `${F}/connections/${enc(id)}`, undefined, o),
   discover: (serverUrl, transport, o) => call('POST', `${F}/connections/custom-mcp/discover`, { server_url: serverUrl, transport }, o),
   connect: (body, o) => call('POST', `${F}/connections/custom-mcp`, body, o),

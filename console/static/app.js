@@ -53,7 +53,7 @@ function renderSignIn() {
     error.textContent = '';
     await busy(submit, 'Signing in…', async () => {
       try {
-        await api.listConnections({ keyOverride: key });
+        await api.checkKey(key);
       } catch (e) {
         input.setAttribute('aria-invalid', 'true');
         if (e instanceof ApiError && e.status === 401) {

@@ -22,6 +22,7 @@ function select(options, value) {
 function nicknameFrom(url) {
   try {
     const u = new URL(url);
+    if (/^[\d.]+$|^\[/.test(u.hostname)) return 'My MCP server'; // an address, no name
     return u.hostname.replace(/^(www|mcp|api)\./, '').split('.')[0] || 'My MCP server';
   } catch { return 'My MCP server'; }
 }
