@@ -331,6 +331,26 @@ test('connect an OAuth server through the popup, end to end', async () => {
   assert.ok(await page.getByRole('button', { name: 'Re-authorize' }).isVisible());
 });
 
+test('a denied authorization is explained on the connection\'s page', async () => {
+  // The user says no at the authorization server, which sends the
+  // browser back with error=access_denied (answered here for the server).
+  await context.route(`${OAUTH_ORIGIN}/authorize**`, (route) => {
+    const q = new URL(route.request().url()).searchParams;
+    const back = new URL(q.get('redirect_uri'));
+    back.search = new URLSearchParams({ error: 'access_denied', error_description: 'The user declined', state: q.get('state'), iss: OAUTH_ORIGIN }).toString();
+    return route.fulfill({ status: 302, headers: { Location: back.href } });
+  });
+  const popupSeen = page.waitForEvent('popup');
+  await page.getByRole('button', { name: 'Re-authorize' }).click();
+  const popup = await popupSeen;
+  if (!popup.isClosed()) await popup.waitForEvent('close', { timeout: 30000 });
+  await context.unroute(`${OAUTH_ORIGIN}/authorize**`);
+  await page.locator('.head-badge').getByText('Error').waitFor();
+  await text(page.locator('.banner'), 'access_denied');
+  await text(page.locator('.banner'), 'The server refused the authorization');
+  await shot(page, 'desktop-oauth-denied');
+});
+
 test('re-authorize through the popup', async () => {
   const popupSeen = page.waitForEvent('popup');
   await page.getByRole('button', { name: 'Re-authorize' }).click();
