@@ -6,7 +6,7 @@ DB ?= tether.db
 DEV_API_KEY ?= tth_dev_local_only_0123456789
 ADDR ?= 127.0.0.1:8080
 
-.PHONY: help generate build run test test-race test-heavy lint bench soak tidy clean
+.PHONY: help generate build run test test-race test-heavy lint bench soak tidy clean screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -28,7 +28,11 @@ test: test-race test-heavy ## all tests: -race pass, then the heavy pass without
 interop/node_modules/.package-lock.json: interop/package.json interop/package-lock.json
 	cd interop && npm ci --no-audit --no-fund
 
-test-race: interop/node_modules/.package-lock.json ## unit and integration tests under the race detector (fuzz targets run their seeds)
+# The console's browser tests drive Debian's chromium with playwright-core.
+console/e2e/node_modules/.package-lock.json: console/e2e/package.json console/e2e/package-lock.json
+	cd console/e2e && npm ci --no-audit --no-fund
+
+test-race: interop/node_modules/.package-lock.json console/e2e/node_modules/.package-lock.json ## unit and integration tests under the race detector (fuzz targets run their seeds)
 	$(GO) test -race -count=1 -timeout 10m ./...
 
 test-heavy: ## crash, memory-ceiling and load tests, without -race (modernc SQLite is ~15x slower under it)
@@ -52,6 +56,9 @@ bench: build ## benchmarks (API, probes, monitor, agent path end to end and in-p
 	  $(GO) test -run '^$$' -bench HealthMonitor -benchtime 1x ./registry/ && \
 	  $(GO) test -run '^$$' -bench . -benchtime 500x ./gateway/ ; } | tee bin/bench-go.txt
 	$(GO) run ./cmd/tether-bench report -api bin/bench-api.txt -go bin/bench-go.txt -e2e bin/bench-e2e.txt -out BENCHMARKS.md
+
+screenshots: console/e2e/node_modules/.package-lock.json ## run the console's browser test and keep its screenshots in console/e2e/screenshots
+	TETHER_CONSOLE_SCREENSHOTS=$(CURDIR)/console/e2e/screenshots $(GO) test -count=1 -run TestConsoleInBrowser ./cmd/tether/
 
 soak: interop/node_modules/.package-lock.json ## long load, fault and fuzz runs (about 12 minutes)
 	TETHER_LOAD_SECONDS=30 $(GO) test -tags heavy -count=1 -run 'HeavyLoad|HeavyMisbehaving' ./cmd/tether/

@@ -57,7 +57,7 @@ func isOpsPath(path string) bool {
 	case "/healthz", "/readyz", "/openapi.yaml", "/metrics", "/oauth/client-metadata.json", featherPrefix + "/oauth/callback":
 		return true
 	}
-	return false
+	return isConsolePath(path)
 }
 
 // apiKeyOf reads the key from x-api-key or Authorization: Bearer.

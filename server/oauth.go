@@ -47,22 +47,35 @@ func (s *Server) GetClientMetadata(ctx context.Context, _ gen.GetClientMetadataR
 	return gen.GetClientMetadata200JSONResponse(s.clientMetadata), nil
 }
 
-// The callback page is self-contained: no scripts, no third-party
-// resources, no referrer.
+// The callback page loads nothing from another origin and sends no
+// referrer. Its one script, the console's oauth-return.js (same origin,
+// no inline script), tells the console tab that opened the popup how the
+// authorization ended — with postMessage to tether's own origin only, and
+// a same-origin BroadcastChannel for when the authorization server's pages
+// cut the popup off from its opener — and closes the popup.
 var callbackPage = template.Must(template.New("callback").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{.Title}}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:36rem;margin:4rem auto;padding:0 1rem;color:#222}h1{font-size:1.4rem}</style>
-</head><body><h1>{{.Title}}</h1><p>{{.Message}}</p></body></html>
+<script src="/console/oauth-return.js" defer></script>
+</head><body data-outcome="{{.Outcome}}" data-connection-id="{{.ConnectionID}}" data-status="{{.Status}}"><h1>{{.Title}}</h1><p>{{.Message}}</p></body></html>
 `))
+
+// callbackView is what the callback page shows and tells the console.
+type callbackView struct {
+	Title, Message string
+	// Outcome is "connected", "failed" (the server refused; the row says
+	// why) or "refused" (tether refused the callback: no row changed).
+	Outcome, ConnectionID, Status string
+}
 
 var (
 	noReferrer   = "no-referrer"
 	noStore      = "no-store"
-	pagePolicy   = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
-	callbackBody = func(title, message string) *bytes.Buffer {
+	pagePolicy   = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+	callbackBody = func(v callbackView) *bytes.Buffer {
 		var b bytes.Buffer
-		_ = callbackPage.Execute(&b, struct{ Title, Message string }{title, message})
+		_ = callbackPage.Execute(&b, v)
 		return &b
 	}
 )
@@ -78,7 +91,7 @@ func (s *Server) OauthCallback(ctx context.Context, req gen.OauthCallbackRequest
 				return nil, err
 			}
 		}
-		body := callbackBody("Authorization not completed", userMessage(err))
+		body := callbackBody(callbackView{Title: "Authorization not completed", Message: userMessage(err), Outcome: "refused"})
 		return gen.OauthCallback400TexthtmlResponse{Body: body, ContentLength: int64(body.Len()),
 			Headers: gen.OauthCallback400ResponseHeaders{ReferrerPolicy: &noReferrer, CacheControl: &noStore, ContentSecurityPolicy: &pagePolicy}}, nil
 	}
@@ -95,11 +108,12 @@ func (s *Server) OauthCallback(ctx context.Context, req gen.OauthCallbackRequest
 		loc := u.String()
 		return gen.OauthCallback302Response{Headers: gen.OauthCallback302ResponseHeaders{Location: &loc, ReferrerPolicy: &noReferrer}}, nil
 	}
-	title, msg := "Connected", "tether is now authorized to use "+c.Nickname+". You can close this window."
+	v := callbackView{Title: "Connected", Message: "tether is now authorized to use " + c.Nickname + ". You can close this window.",
+		Outcome: "connected", ConnectionID: c.ID, Status: string(c.Status)}
 	if res.Err != nil {
-		title, msg = "Authorization failed", res.Err.Error()
+		v.Title, v.Message, v.Outcome = "Authorization failed", res.Err.Error(), "failed"
 	}
-	body := callbackBody(title, msg)
+	body := callbackBody(v)
 	return gen.OauthCallback200TexthtmlResponse{Body: body, ContentLength: int64(body.Len()),
 		Headers: gen.OauthCallback200ResponseHeaders{ReferrerPolicy: &noReferrer, CacheControl: &noStore, ContentSecurityPolicy: &pagePolicy}}, nil
 }

@@ -59,6 +59,10 @@ type Options struct {
 	// Origins are the browser origins allowed to call the API and /mcp;
 	// nil allows none (requests without Origin are always served).
 	Origins *Origins
+	// Console serves the web console's static files under /console/ (no
+	// API key needed; package console); nil answers 404. GET / redirects
+	// there either way.
+	Console http.Handler
 }
 
 // Server serves both API dialects over one registry.
@@ -124,6 +128,7 @@ func New(opts Options) (*Server, error) {
 	for _, m := range []string{http.MethodPost, http.MethodGet, http.MethodDelete} {
 		e.Add(m, mcpPath, mcpHandler)
 	}
+	mountConsole(e, opts.Console)
 	s.labels = newMetricLabels(e.Routes())
 	s.echo = e
 	return s, nil

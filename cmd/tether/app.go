@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tether-dev/tether/console"
 	"github.com/tether-dev/tether/gateway"
 	"github.com/tether-dev/tether/internal/bound"
 	"github.com/tether-dev/tether/internal/lifetime"
@@ -100,6 +101,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	probeLimit, err := server.ParseRate(cfg.ProbeRateLimit)
 	if err != nil {
 		return fmt.Errorf("--probe-rate-limit: %w", err)
+	}
+	consoleHandler, err := console.Handler(console.Options{FrameAncestors: cfg.ConsoleFrameAncestors})
+	if err != nil {
+		return fmt.Errorf("--console-frame-ancestors: %w", err)
 	}
 	met := metrics.New()
 	st, err := store.Open(ctx, cfg.DB, store.Options{Cipher: m.keys, Logger: m.Logger, ObserveWrite: met.ObserveDBWrite})
@@ -196,6 +201,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	})
 	srv, err := server.New(server.Options{
 		MCP:         gw,
+		Console:     consoleHandler,
 		Connections: svc, Tools: svc, Probes: svc, OAuth: svc, Agent: svc, Keys: keys, Ready: m.ready, Logger: m.Logger,
 		Metrics: met, MetricsElsewhere: cfg.MetricsAddr != "",
 		RateLimit: limit, ProbeRateLimit: probeLimit,

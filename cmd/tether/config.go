@@ -31,6 +31,8 @@ type Config struct {
 	ProbeRateLimit     string
 	ShutdownTimeout    time.Duration
 	MetricsAddr        string
+	// ConsoleFrameAncestors is the console's CSP frame-ancestors.
+	ConsoleFrameAncestors string
 
 	// MaxMCPSessionsPerKey and MaxConnectionsPerTenant bound what one key
 	// or tenant makes tether hold; 0 is no bound.
@@ -117,6 +119,7 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	envFlag(fs, &c.RateLimit, "rate-limit", "TETHER_RATE_LIMIT", "", "requests per API key, e.g. 600/m")
 	envFlag(fs, &c.ProbeRateLimit, "probe-rate-limit", "TETHER_PROBE_RATE_LIMIT", "", "probes and tool calls per API key, e.g. 60/m")
 	envFlag(fs, &c.MetricsAddr, "metrics-addr", "TETHER_METRICS_ADDR", "", "separate listener for /metrics")
+	envFlag(fs, &c.ConsoleFrameAncestors, "console-frame-ancestors", "TETHER_CONSOLE_FRAME_ANCESTORS", "'none'", "CSP frame-ancestors of the console, for platforms that embed it (e.g. 'self' https://app.example.com)")
 	if err := envDuration(fs, &c.HealthInterval, "health-interval", "TETHER_HEALTH_INTERVAL", 5*time.Minute, "how often active connections are re-probed (0 turns it off)"); err != nil {
 		return c, err
 	}

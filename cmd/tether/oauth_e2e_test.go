@@ -233,7 +233,11 @@ func TestOAuthDCRLifecycle(t *testing.T) {
 	assert.Contains(t, cb.header.Get("Content-Security-Policy"), "default-src 'none'")
 	assert.Contains(t, string(cb.body), "Connected")
 	assert.Contains(t, string(cb.body), "Files")
-	assert.NotContains(t, string(cb.body), "<script")
+	// One script, the console's (same origin, never inline), tells the
+	// console tab how the authorization ended.
+	assert.Equal(t, 1, strings.Count(string(cb.body), "<script"))
+	assert.Contains(t, string(cb.body), `<script src="/console/oauth-return.js" defer></script>`)
+	assert.Contains(t, strings.Split(cb.header.Get("Content-Security-Policy"), "; "), "script-src 'self'", "no inline script may run")
 
 	codes := as.TokenRequestsOf("authorization_code")
 	require.Len(t, codes, 1)
