@@ -19,9 +19,9 @@ type countingKeyStore struct {
 	lookups atomic.Int64
 }
 
-func (s *countingKeyStore) TenantByKeyHash(ctx context.Context, hash []byte) (*registry.Tenant, error) {
+func (s *countingKeyStore) KeyByHash(ctx context.Context, hash []byte) (*registry.APIKey, error) {
 	s.lookups.Add(1)
-	return s.KeyStore.TenantByKeyHash(ctx, hash)
+	return s.KeyStore.KeyByHash(ctx, hash)
 }
 
 // fakeClock is a clock that moves only when told.

@@ -191,6 +191,8 @@ func (s *Service) Create(ctx context.Context, tenantID string, in NewConnection)
 	if err := s.validate(c); err != nil {
 		return nil, err
 	}
+	ctx, au := s.connectionAudit(ctx, tenantID)
+	au.recordCreate(c)
 	if err := s.store.InsertConnectionCapped(ctx, c, uniqueSuffix, s.limits.MaxConnectionsPerTenant); err != nil {
 		return nil, fmt.Errorf("create connection: %w", err)
 	}
@@ -308,7 +310,10 @@ func (p Patch) reconnects() bool {
 }
 
 func (s *Service) update(ctx context.Context, tenantID, id string, p Patch) (*Connection, error) {
+	ctx, au := s.connectionAudit(ctx, tenantID)
 	return s.store.UpdateConnection(ctx, tenantID, id, func(c *Connection) error {
+		orig := *c
+		defer func() { au.recordUpdate(&orig, c) }()
 		if p.Name != nil {
 			slug, err := SlugFromName(*p.Name)
 			if err != nil {
@@ -405,6 +410,8 @@ func (s *Service) Delete(ctx context.Context, tenantID, id string) error {
 	if err != nil {
 		return err
 	}
+	ctx, au := s.connectionAudit(ctx, tenantID)
+	au.record(ActionConnectionDeleted, c.ID, c.ID, connectionChanges(c, nil))
 	if err := s.store.DeleteConnection(ctx, tenantID, id); err != nil {
 		return err
 	}
