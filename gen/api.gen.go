@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +24,102 @@ import (
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
+
+// Defines values for ApiKeyScope.
+const (
+	ApiKeyScopeAdmin ApiKeyScope = "admin"
+	ApiKeyScopeAgent ApiKeyScope = "agent"
+)
+
+// Valid indicates whether the value is a known member of the ApiKeyScope enum.
+func (e ApiKeyScope) Valid() bool {
+	switch e {
+	case ApiKeyScopeAdmin:
+		return true
+	case ApiKeyScopeAgent:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditActorType.
+const (
+	AuditActorTypeAdmin  AuditActorType = "admin"
+	AuditActorTypeApiKey AuditActorType = "api_key"
+	AuditActorTypeCli    AuditActorType = "cli"
+	AuditActorTypeSystem AuditActorType = "system"
+)
+
+// Valid indicates whether the value is a known member of the AuditActorType enum.
+func (e AuditActorType) Valid() bool {
+	switch e {
+	case AuditActorTypeAdmin:
+		return true
+	case AuditActorTypeApiKey:
+		return true
+	case AuditActorTypeCli:
+		return true
+	case AuditActorTypeSystem:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditEventAction.
+const (
+	ApikeyCreated          AuditEventAction = "apikey.created"
+	ApikeyRevoked          AuditEventAction = "apikey.revoked"
+	ConnectionCreated      AuditEventAction = "connection.created"
+	ConnectionDeleted      AuditEventAction = "connection.deleted"
+	ConnectionDisabled     AuditEventAction = "connection.disabled"
+	ConnectionEnabled      AuditEventAction = "connection.enabled"
+	ConnectionReauthorized AuditEventAction = "connection.reauthorized"
+	ConnectionUpdated      AuditEventAction = "connection.updated"
+	OauthCompleted         AuditEventAction = "oauth.completed"
+	OauthFailed            AuditEventAction = "oauth.failed"
+	ToolApproved           AuditEventAction = "tool.approved"
+	ToolDefinitionChanged  AuditEventAction = "tool.definition_changed"
+	ToolRejected           AuditEventAction = "tool.rejected"
+	ToolUpdated            AuditEventAction = "tool.updated"
+)
+
+// Valid indicates whether the value is a known member of the AuditEventAction enum.
+func (e AuditEventAction) Valid() bool {
+	switch e {
+	case ApikeyCreated:
+		return true
+	case ApikeyRevoked:
+		return true
+	case ConnectionCreated:
+		return true
+	case ConnectionDeleted:
+		return true
+	case ConnectionDisabled:
+		return true
+	case ConnectionEnabled:
+		return true
+	case ConnectionReauthorized:
+		return true
+	case ConnectionUpdated:
+		return true
+	case OauthCompleted:
+		return true
+	case OauthFailed:
+		return true
+	case ToolApproved:
+		return true
+	case ToolDefinitionChanged:
+		return true
+	case ToolRejected:
+		return true
+	case ToolUpdated:
+		return true
+	default:
+		return false
+	}
+}
 
 // Defines values for CallRecordOutcome.
 const (
@@ -101,22 +198,22 @@ func (e ConnectionStatus) Valid() bool {
 
 // Defines values for CustomMcpConnectionCreateAuthType.
 const (
-	ApiKey CustomMcpConnectionCreateAuthType = "api_key"
-	Bearer CustomMcpConnectionCreateAuthType = "bearer"
-	None   CustomMcpConnectionCreateAuthType = "none"
-	Oauth  CustomMcpConnectionCreateAuthType = "oauth"
+	CustomMcpConnectionCreateAuthTypeApiKey CustomMcpConnectionCreateAuthType = "api_key"
+	CustomMcpConnectionCreateAuthTypeBearer CustomMcpConnectionCreateAuthType = "bearer"
+	CustomMcpConnectionCreateAuthTypeNone   CustomMcpConnectionCreateAuthType = "none"
+	CustomMcpConnectionCreateAuthTypeOauth  CustomMcpConnectionCreateAuthType = "oauth"
 )
 
 // Valid indicates whether the value is a known member of the CustomMcpConnectionCreateAuthType enum.
 func (e CustomMcpConnectionCreateAuthType) Valid() bool {
 	switch e {
-	case ApiKey:
+	case CustomMcpConnectionCreateAuthTypeApiKey:
 		return true
-	case Bearer:
+	case CustomMcpConnectionCreateAuthTypeBearer:
 		return true
-	case None:
+	case CustomMcpConnectionCreateAuthTypeNone:
 		return true
-	case Oauth:
+	case CustomMcpConnectionCreateAuthTypeOauth:
 		return true
 	default:
 		return false
@@ -235,6 +332,89 @@ type AgentToolResponse struct {
 	NicknameSlug string                 `json:"nickname_slug"`
 	Slug         string                 `json:"slug"`
 	ToolPath     string                 `json:"tool_path"`
+}
+
+// ApiKey defines model for ApiKey.
+type ApiKey struct {
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	Id        string     `json:"id"`
+	Prefix    string     `json:"prefix"`
+	RevokedAt *time.Time `json:"revoked_at"`
+
+	// Scope `admin`: every route of the tenant; `agent`: only `/mcp`, `GET /v1/integrations/tools` and the invoke route (anything else is 403).
+	Scope    ApiKeyScope `json:"scope"`
+	TenantId string      `json:"tenant_id"`
+}
+
+// ApiKeyCreate defines model for ApiKeyCreate.
+type ApiKeyCreate struct {
+	// ExpiresAt When the key stops working (refused like a revoked key from then on); must be in the future.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Scope `admin`: every route of the tenant; `agent`: only `/mcp`, `GET /v1/integrations/tools` and the invoke route (anything else is 403).
+	Scope *ApiKeyScope `json:"scope,omitempty"`
+}
+
+// ApiKeyCreated defines model for ApiKeyCreated.
+type ApiKeyCreated struct {
+	ApiKey ApiKey `json:"api_key"`
+
+	// Key The API key itself; it is stored hashed and never shown again.
+	Key string `json:"key"`
+}
+
+// ApiKeyList defines model for ApiKeyList.
+type ApiKeyList struct {
+	Keys []ApiKey `json:"keys"`
+}
+
+// ApiKeyScope `admin`: every route of the tenant; `agent`: only `/mcp`, `GET /v1/integrations/tools` and the invoke route (anything else is 403).
+type ApiKeyScope string
+
+// AuditActor defines model for AuditActor.
+type AuditActor struct {
+	// KeyId The API key's id (type `api_key`), else null.
+	KeyId *string `json:"key_id"`
+
+	// KeyPrefix The API key's prefix (type `api_key`), else null.
+	KeyPrefix *string        `json:"key_prefix"`
+	Type      AuditActorType `json:"type"`
+}
+
+// AuditActorType defines model for AuditActor.Type.
+type AuditActorType string
+
+// AuditChange defines model for AuditChange.
+type AuditChange struct {
+	From interface{} `json:"from"`
+	To   interface{} `json:"to"`
+}
+
+// AuditEvent defines model for AuditEvent.
+type AuditEvent struct {
+	Action  AuditEventAction       `json:"action"`
+	Actor   AuditActor             `json:"actor"`
+	At      time.Time              `json:"at"`
+	Changes map[string]AuditChange `json:"changes"`
+
+	// ConnectionId The connection the event concerns (a tool's connection for tool events); null for key events.
+	ConnectionId *string            `json:"connection_id"`
+	Id           openapi_types.UUID `json:"id"`
+
+	// TargetId The connection, tool or API key the event is about.
+	TargetId string `json:"target_id"`
+}
+
+// AuditEventAction defines model for AuditEvent.Action.
+type AuditEventAction string
+
+// AuditEventPage defines model for AuditEventPage.
+type AuditEventPage struct {
+	Events []AuditEvent `json:"events"`
+
+	// NextCursor Pass as `cursor` for the next (older) page; null on the last page.
+	NextCursor *string `json:"next_cursor"`
 }
 
 // CallRecord defines model for CallRecord.
@@ -402,9 +582,16 @@ type ErrorResponse struct {
 	// `conflict`, `invalid_url`, `not_active`, `tool_unavailable`,
 	// `upstream_error`, `upstream_timeout`, `method_not_allowed`,
 	// `payload_too_large`, `unsupported_media_type`, `rate_limited`,
-	// `limit_exceeded`, `internal_error`.
+	// `limit_exceeded`, `forbidden` (an `agent` key outside the tool
+	// API), `internal_error`.
 	Error   string `json:"error"`
 	Message string `json:"message"`
+}
+
+// FerniAuditResponse defines model for FerniAuditResponse.
+type FerniAuditResponse struct {
+	Data    AuditEventPage `json:"data"`
+	Success bool           `json:"success"`
 }
 
 // FerniErrorBody defines model for FerniErrorBody.
@@ -625,6 +812,23 @@ type Pagination struct {
 	Total  int `json:"total"`
 }
 
+// Tenant defines model for Tenant.
+type Tenant struct {
+	CreatedAt time.Time `json:"created_at"`
+	Id        string    `json:"id"`
+	Name      string    `json:"name"`
+}
+
+// TenantCreate defines model for TenantCreate.
+type TenantCreate struct {
+	Name string `json:"name"`
+}
+
+// TenantList defines model for TenantList.
+type TenantList struct {
+	Tenants []Tenant `json:"tenants"`
+}
+
 // ToolInvokeRequest defines model for ToolInvokeRequest.
 type ToolInvokeRequest struct {
 	Input *map[string]interface{} `json:"input,omitempty"`
@@ -661,6 +865,21 @@ type ValidationError_Loc_Item struct {
 	union json.RawMessage
 }
 
+// AdminTenant defines model for AdminTenant.
+type AdminTenant = string
+
+// AuditConnectionId defines model for AuditConnectionId.
+type AuditConnectionId = string
+
+// AuditCursor defines model for AuditCursor.
+type AuditCursor = string
+
+// AuditLimit defines model for AuditLimit.
+type AuditLimit = int
+
+// AuditSince defines model for AuditSince.
+type AuditSince = time.Time
+
 // FeatherError Standard error response returned by all API error handlers.
 type FeatherError = ErrorResponse
 
@@ -670,11 +889,37 @@ type FeatherValidationError = HTTPValidationError
 // FerniError defines model for FerniError.
 type FerniError = FerniErrorResponse
 
+// ListFerniAuditEventsParams defines parameters for ListFerniAuditEvents.
+type ListFerniAuditEventsParams struct {
+	// ConnectionId Only events about this connection (and its tools).
+	ConnectionId *AuditConnectionId `form:"connection_id,omitempty" json:"connection_id,omitempty"`
+
+	// Since Only events at or after this time (RFC 3339).
+	Since *AuditSince `form:"since,omitempty" json:"since,omitempty"`
+	Limit *AuditLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *AuditCursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListMcpServersParams defines parameters for ListMcpServers.
 type ListMcpServersParams struct {
 	Status *ConnectionStatus `form:"status,omitempty" json:"status,omitempty"`
 	Limit  *int              `form:"limit,omitempty" json:"limit,omitempty"`
 	Offset *int              `form:"offset,omitempty" json:"offset,omitempty"`
+}
+
+// ListAuditEventsParams defines parameters for ListAuditEvents.
+type ListAuditEventsParams struct {
+	// ConnectionId Only events about this connection (and its tools).
+	ConnectionId *AuditConnectionId `form:"connection_id,omitempty" json:"connection_id,omitempty"`
+
+	// Since Only events at or after this time (RFC 3339).
+	Since *AuditSince `form:"since,omitempty" json:"since,omitempty"`
+	Limit *AuditLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *AuditCursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // ListConnectionsParams defines parameters for ListConnections.
@@ -712,6 +957,12 @@ type ListToolsParams struct {
 type InvokeToolParams struct {
 	Persona *string `form:"persona,omitempty" json:"persona,omitempty"`
 }
+
+// AdminCreateTenantJSONRequestBody defines body for AdminCreateTenant for application/json ContentType.
+type AdminCreateTenantJSONRequestBody = TenantCreate
+
+// AdminCreateKeyJSONRequestBody defines body for AdminCreateKey for application/json ContentType.
+type AdminCreateKeyJSONRequestBody = ApiKeyCreate
 
 // CreateMcpServerJSONRequestBody defines body for CreateMcpServer for application/json ContentType.
 type CreateMcpServerJSONRequestBody = McpServerCreate
@@ -866,6 +1117,27 @@ func (t *RefreshConnectionTools422JSONResponseBody) UnmarshalJSON(b []byte) erro
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// AdminListTenants Every tenant, oldest first.
+	// (GET /admin/v1/tenants)
+	AdminListTenants(ctx echo.Context) error
+	// AdminCreateTenant Create a tenant (organization); a taken name is 409.
+	// (POST /admin/v1/tenants)
+	AdminCreateTenant(ctx echo.Context) error
+	// AdminDeleteTenant Delete a tenant with every row it owns.
+	// (DELETE /admin/v1/tenants/{tenant})
+	AdminDeleteTenant(ctx echo.Context, tenant AdminTenant) error
+	// AdminListKeys The tenant's API keys (prefixes, never keys), oldest first.
+	// (GET /admin/v1/tenants/{tenant}/keys)
+	AdminListKeys(ctx echo.Context, tenant AdminTenant) error
+	// AdminCreateKey Create an API key for the tenant; the key is shown this once.
+	// (POST /admin/v1/tenants/{tenant}/keys)
+	AdminCreateKey(ctx echo.Context, tenant AdminTenant) error
+	// AdminRevokeKey Revoke one of the tenant's keys (refused from the next request on, within 1 s on other replicas).
+	// (DELETE /admin/v1/tenants/{tenant}/keys/{key_id})
+	AdminRevokeKey(ctx echo.Context, tenant AdminTenant, keyId string) error
+	// ListFerniAuditEvents The tenant's audit log, newest first (Ferni envelope).
+	// (GET /api/v2/developers/audit)
+	ListFerniAuditEvents(ctx echo.Context, params ListFerniAuditEventsParams) error
 	// ListMcpServers List registered MCP servers.
 	// (GET /api/v2/developers/mcp-servers)
 	ListMcpServers(ctx echo.Context, params ListMcpServersParams) error
@@ -902,6 +1174,9 @@ type ServerInterface interface {
 	// GetReadyz Readiness; 503 while the database is unreachable.
 	// (GET /readyz)
 	GetReadyz(ctx echo.Context) error
+	// ListAuditEvents The tenant's audit log, newest first.
+	// (GET /v1/integrations/audit)
+	ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error
 	// ListConnections List the calling organization's connections.
 	// (GET /v1/integrations/connections)
 	ListConnections(ctx echo.Context, params ListConnectionsParams) error
@@ -952,6 +1227,135 @@ type ServerInterface interface {
 // ServerInterfaceWrapper converts echo contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler ServerInterface
+}
+
+// AdminListTenants converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminListTenants(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminListTenants(ctx)
+	return err
+}
+
+// AdminCreateTenant converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminCreateTenant(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminCreateTenant(ctx)
+	return err
+}
+
+// AdminDeleteTenant converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminDeleteTenant(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenant AdminTenant
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenant, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminDeleteTenant(ctx, tenant)
+	return err
+}
+
+// AdminListKeys converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminListKeys(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenant AdminTenant
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenant, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminListKeys(ctx, tenant)
+	return err
+}
+
+// AdminCreateKey converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminCreateKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenant AdminTenant
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenant, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminCreateKey(ctx, tenant)
+	return err
+}
+
+// AdminRevokeKey converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminRevokeKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenant AdminTenant
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenant, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// ------------- Path parameter "key_id" -------------
+	var keyId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "key_id", ctx.Param("key_id"), &keyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter key_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminRevokeKey(ctx, tenant, keyId)
+	return err
+}
+
+// ListFerniAuditEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) ListFerniAuditEvents(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListFerniAuditEventsParams
+	// ------------- Optional query parameter "connection_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "connection_id", ctx.QueryParams(), &params.ConnectionId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "since" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", ctx.QueryParams(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter since: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListFerniAuditEvents(ctx, params)
+	return err
 }
 
 // ListMcpServers converts echo context to params.
@@ -1117,6 +1521,45 @@ func (w *ServerInterfaceWrapper) GetReadyz(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetReadyz(ctx)
+	return err
+}
+
+// ListAuditEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) ListAuditEvents(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAuditEventsParams
+	// ------------- Optional query parameter "connection_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "connection_id", ctx.QueryParams(), &params.ConnectionId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "since" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", ctx.QueryParams(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter since: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListAuditEvents(ctx, params)
 	return err
 }
 
@@ -1487,6 +1930,14 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/integrations/connections/:connection_id/reauthorize", wrapper.ReauthorizeConnection, options.OperationMiddlewares["reauthorizeConnection"]...)
 	router.GET(options.BaseURL+"/v1/integrations/oauth/callback", wrapper.OauthCallback, options.OperationMiddlewares["oauthCallback"]...)
 	router.GET(options.BaseURL+"/oauth/client-metadata.json", wrapper.GetClientMetadata, options.OperationMiddlewares["getClientMetadata"]...)
+	router.GET(options.BaseURL+"/v1/integrations/audit", wrapper.ListAuditEvents, options.OperationMiddlewares["listAuditEvents"]...)
+	router.GET(options.BaseURL+"/api/v2/developers/audit", wrapper.ListFerniAuditEvents, options.OperationMiddlewares["listFerniAuditEvents"]...)
+	router.GET(options.BaseURL+"/admin/v1/tenants", wrapper.AdminListTenants, options.OperationMiddlewares["adminListTenants"]...)
+	router.POST(options.BaseURL+"/admin/v1/tenants", wrapper.AdminCreateTenant, options.OperationMiddlewares["adminCreateTenant"]...)
+	router.DELETE(options.BaseURL+"/admin/v1/tenants/:tenant", wrapper.AdminDeleteTenant, options.OperationMiddlewares["adminDeleteTenant"]...)
+	router.GET(options.BaseURL+"/admin/v1/tenants/:tenant/keys", wrapper.AdminListKeys, options.OperationMiddlewares["adminListKeys"]...)
+	router.POST(options.BaseURL+"/admin/v1/tenants/:tenant/keys", wrapper.AdminCreateKey, options.OperationMiddlewares["adminCreateKey"]...)
+	router.DELETE(options.BaseURL+"/admin/v1/tenants/:tenant/keys/:key_id", wrapper.AdminRevokeKey, options.OperationMiddlewares["adminRevokeKey"]...)
 
 }
 
@@ -1495,6 +1946,524 @@ type FeatherErrorJSONResponse ErrorResponse
 type FeatherValidationErrorJSONResponse HTTPValidationError
 
 type FerniErrorJSONResponse FerniErrorResponse
+
+type AdminListTenantsRequestObject struct {
+}
+
+type AdminListTenantsResponseObject interface {
+	VisitAdminListTenantsResponse(w http.ResponseWriter) error
+}
+
+type AdminListTenants200JSONResponse TenantList
+
+func (response AdminListTenants200JSONResponse) VisitAdminListTenantsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListTenants401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response AdminListTenants401JSONResponse) VisitAdminListTenantsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListTenantsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AdminListTenantsdefaultJSONResponse) VisitAdminListTenantsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateTenantRequestObject struct {
+	Body *AdminCreateTenantJSONRequestBody
+}
+
+type AdminCreateTenantResponseObject interface {
+	VisitAdminCreateTenantResponse(w http.ResponseWriter) error
+}
+
+type AdminCreateTenant201JSONResponse Tenant
+
+func (response AdminCreateTenant201JSONResponse) VisitAdminCreateTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateTenant400JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response AdminCreateTenant400JSONResponse) VisitAdminCreateTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateTenant401JSONResponse ErrorResponse
+
+func (response AdminCreateTenant401JSONResponse) VisitAdminCreateTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateTenant409JSONResponse ErrorResponse
+
+func (response AdminCreateTenant409JSONResponse) VisitAdminCreateTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateTenant422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response AdminCreateTenant422JSONResponse) VisitAdminCreateTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateTenantdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AdminCreateTenantdefaultJSONResponse) VisitAdminCreateTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteTenantRequestObject struct {
+	Tenant AdminTenant `json:"tenant"`
+}
+
+type AdminDeleteTenantResponseObject interface {
+	VisitAdminDeleteTenantResponse(w http.ResponseWriter) error
+}
+
+type AdminDeleteTenant204Response struct {
+}
+
+func (response AdminDeleteTenant204Response) VisitAdminDeleteTenantResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type AdminDeleteTenant401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response AdminDeleteTenant401JSONResponse) VisitAdminDeleteTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteTenant404JSONResponse ErrorResponse
+
+func (response AdminDeleteTenant404JSONResponse) VisitAdminDeleteTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteTenantdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AdminDeleteTenantdefaultJSONResponse) VisitAdminDeleteTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListKeysRequestObject struct {
+	Tenant AdminTenant `json:"tenant"`
+}
+
+type AdminListKeysResponseObject interface {
+	VisitAdminListKeysResponse(w http.ResponseWriter) error
+}
+
+type AdminListKeys200JSONResponse ApiKeyList
+
+func (response AdminListKeys200JSONResponse) VisitAdminListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListKeys401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response AdminListKeys401JSONResponse) VisitAdminListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListKeys404JSONResponse ErrorResponse
+
+func (response AdminListKeys404JSONResponse) VisitAdminListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListKeysdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AdminListKeysdefaultJSONResponse) VisitAdminListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateKeyRequestObject struct {
+	Tenant AdminTenant `json:"tenant"`
+	Body   *AdminCreateKeyJSONRequestBody
+}
+
+type AdminCreateKeyResponseObject interface {
+	VisitAdminCreateKeyResponse(w http.ResponseWriter) error
+}
+
+type AdminCreateKey201JSONResponse ApiKeyCreated
+
+func (response AdminCreateKey201JSONResponse) VisitAdminCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateKey400JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response AdminCreateKey400JSONResponse) VisitAdminCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateKey401JSONResponse ErrorResponse
+
+func (response AdminCreateKey401JSONResponse) VisitAdminCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateKey404JSONResponse ErrorResponse
+
+func (response AdminCreateKey404JSONResponse) VisitAdminCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateKey422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response AdminCreateKey422JSONResponse) VisitAdminCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateKeydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AdminCreateKeydefaultJSONResponse) VisitAdminCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminRevokeKeyRequestObject struct {
+	Tenant AdminTenant `json:"tenant"`
+	KeyId  string      `json:"key_id"`
+}
+
+type AdminRevokeKeyResponseObject interface {
+	VisitAdminRevokeKeyResponse(w http.ResponseWriter) error
+}
+
+type AdminRevokeKey204Response struct {
+}
+
+func (response AdminRevokeKey204Response) VisitAdminRevokeKeyResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type AdminRevokeKey401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response AdminRevokeKey401JSONResponse) VisitAdminRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminRevokeKey404JSONResponse ErrorResponse
+
+func (response AdminRevokeKey404JSONResponse) VisitAdminRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminRevokeKeydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AdminRevokeKeydefaultJSONResponse) VisitAdminRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFerniAuditEventsRequestObject struct {
+	Params ListFerniAuditEventsParams
+}
+
+type ListFerniAuditEventsResponseObject interface {
+	VisitListFerniAuditEventsResponse(w http.ResponseWriter) error
+}
+
+type ListFerniAuditEvents200JSONResponse FerniAuditResponse
+
+func (response ListFerniAuditEvents200JSONResponse) VisitListFerniAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFerniAuditEvents400JSONResponse struct{ FerniErrorJSONResponse }
+
+func (response ListFerniAuditEvents400JSONResponse) VisitListFerniAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFerniAuditEvents401JSONResponse FerniErrorResponse
+
+func (response ListFerniAuditEvents401JSONResponse) VisitListFerniAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFerniAuditEvents403JSONResponse FerniErrorResponse
+
+func (response ListFerniAuditEvents403JSONResponse) VisitListFerniAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFerniAuditEventsdefaultJSONResponse struct {
+	Body       FerniErrorResponse
+	StatusCode int
+}
+
+func (response ListFerniAuditEventsdefaultJSONResponse) VisitListFerniAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type ListMcpServersRequestObject struct {
 	Params ListMcpServersParams
@@ -1542,6 +2511,20 @@ func (response ListMcpServers401JSONResponse) VisitListMcpServersResponse(w http
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMcpServers403JSONResponse FerniErrorResponse
+
+func (response ListMcpServers403JSONResponse) VisitListMcpServersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1609,6 +2592,20 @@ func (response CreateMcpServer401JSONResponse) VisitCreateMcpServerResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMcpServer403JSONResponse FerniErrorResponse
+
+func (response CreateMcpServer403JSONResponse) VisitCreateMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1708,6 +2705,20 @@ func (response DeleteMcpServer401JSONResponse) VisitDeleteMcpServerResponse(w ht
 	return err
 }
 
+type DeleteMcpServer403JSONResponse FerniErrorResponse
+
+func (response DeleteMcpServer403JSONResponse) VisitDeleteMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteMcpServer404JSONResponse FerniErrorResponse
 
 func (response DeleteMcpServer404JSONResponse) VisitDeleteMcpServerResponse(w http.ResponseWriter) error {
@@ -1771,6 +2782,20 @@ func (response GetMcpServer401JSONResponse) VisitGetMcpServerResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMcpServer403JSONResponse FerniErrorResponse
+
+func (response GetMcpServer403JSONResponse) VisitGetMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1857,6 +2882,20 @@ func (response UpdateMcpServer401JSONResponse) VisitUpdateMcpServerResponse(w ht
 	return err
 }
 
+type UpdateMcpServer403JSONResponse FerniErrorResponse
+
+func (response UpdateMcpServer403JSONResponse) VisitUpdateMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateMcpServer404JSONResponse FerniErrorResponse
 
 func (response UpdateMcpServer404JSONResponse) VisitUpdateMcpServerResponse(w http.ResponseWriter) error {
@@ -1938,6 +2977,20 @@ func (response TestMcpServer401JSONResponse) VisitTestMcpServerResponse(w http.R
 	return err
 }
 
+type TestMcpServer403JSONResponse FerniErrorResponse
+
+func (response TestMcpServer403JSONResponse) VisitTestMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type TestMcpServer404JSONResponse FerniErrorResponse
 
 func (response TestMcpServer404JSONResponse) VisitTestMcpServerResponse(w http.ResponseWriter) error {
@@ -2001,6 +3054,20 @@ func (response ListMcpServerTools401JSONResponse) VisitListMcpServerToolsRespons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMcpServerTools403JSONResponse FerniErrorResponse
+
+func (response ListMcpServerTools403JSONResponse) VisitListMcpServerToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2169,6 +3236,103 @@ func (response GetReadyz503JSONResponse) VisitGetReadyzResponse(w http.ResponseW
 	return err
 }
 
+type ListAuditEventsRequestObject struct {
+	Params ListAuditEventsParams
+}
+
+type ListAuditEventsResponseObject interface {
+	VisitListAuditEventsResponse(w http.ResponseWriter) error
+}
+
+type ListAuditEvents200JSONResponse AuditEventPage
+
+func (response ListAuditEvents200JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents400JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response ListAuditEvents400JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents401JSONResponse ErrorResponse
+
+func (response ListAuditEvents401JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents403JSONResponse ErrorResponse
+
+func (response ListAuditEvents403JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response ListAuditEvents422JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEventsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListAuditEventsdefaultJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListConnectionsRequestObject struct {
 	Params ListConnectionsParams
 }
@@ -2201,6 +3365,20 @@ func (response ListConnections401JSONResponse) VisitListConnectionsResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnections403JSONResponse ErrorResponse
+
+func (response ListConnections403JSONResponse) VisitListConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2284,6 +3462,20 @@ func (response ConnectCustomMcp401JSONResponse) VisitConnectCustomMcpResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConnectCustomMcp403JSONResponse ErrorResponse
+
+func (response ConnectCustomMcp403JSONResponse) VisitConnectCustomMcpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2413,6 +3605,20 @@ func (response DiscoverCustomMcp401JSONResponse) VisitDiscoverCustomMcpResponse(
 	return err
 }
 
+type DiscoverCustomMcp403JSONResponse ErrorResponse
+
+func (response DiscoverCustomMcp403JSONResponse) VisitDiscoverCustomMcpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DiscoverCustomMcp422JSONResponse struct {
 	FeatherValidationErrorJSONResponse
 }
@@ -2486,6 +3692,20 @@ func (response DisconnectConnection401JSONResponse) VisitDisconnectConnectionRes
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisconnectConnection403JSONResponse ErrorResponse
+
+func (response DisconnectConnection403JSONResponse) VisitDisconnectConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2569,6 +3789,20 @@ func (response GetConnection401JSONResponse) VisitGetConnectionResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection403JSONResponse ErrorResponse
+
+func (response GetConnection403JSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2671,6 +3905,20 @@ func (response UpdateConnection401JSONResponse) VisitUpdateConnectionResponse(w 
 	return err
 }
 
+type UpdateConnection403JSONResponse ErrorResponse
+
+func (response UpdateConnection403JSONResponse) VisitUpdateConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateConnection404JSONResponse ErrorResponse
 
 func (response UpdateConnection404JSONResponse) VisitUpdateConnectionResponse(w http.ResponseWriter) error {
@@ -2751,6 +3999,20 @@ func (response ListConnectionCalls401JSONResponse) VisitListConnectionCallsRespo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectionCalls403JSONResponse ErrorResponse
+
+func (response ListConnectionCalls403JSONResponse) VisitListConnectionCallsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2852,6 +4114,20 @@ func (response ReauthorizeConnection401JSONResponse) VisitReauthorizeConnectionR
 	return err
 }
 
+type ReauthorizeConnection403JSONResponse ErrorResponse
+
+func (response ReauthorizeConnection403JSONResponse) VisitReauthorizeConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ReauthorizeConnection404JSONResponse ErrorResponse
 
 func (response ReauthorizeConnection404JSONResponse) VisitReauthorizeConnectionResponse(w http.ResponseWriter) error {
@@ -2949,6 +4225,20 @@ func (response RefreshConnectionTools401JSONResponse) VisitRefreshConnectionTool
 	return err
 }
 
+type RefreshConnectionTools403JSONResponse ErrorResponse
+
+func (response RefreshConnectionTools403JSONResponse) VisitRefreshConnectionToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RefreshConnectionTools404JSONResponse ErrorResponse
 
 func (response RefreshConnectionTools404JSONResponse) VisitRefreshConnectionToolsResponse(w http.ResponseWriter) error {
@@ -3041,6 +4331,20 @@ func (response TestMcpCallConnection401JSONResponse) VisitTestMcpCallConnectionR
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpCallConnection403JSONResponse ErrorResponse
+
+func (response TestMcpCallConnection403JSONResponse) VisitTestMcpCallConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3157,6 +4461,20 @@ func (response BulkUpdateConnectionTools401JSONResponse) VisitBulkUpdateConnecti
 	return err
 }
 
+type BulkUpdateConnectionTools403JSONResponse ErrorResponse
+
+func (response BulkUpdateConnectionTools403JSONResponse) VisitBulkUpdateConnectionToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type BulkUpdateConnectionTools404JSONResponse ErrorResponse
 
 func (response BulkUpdateConnectionTools404JSONResponse) VisitBulkUpdateConnectionToolsResponse(w http.ResponseWriter) error {
@@ -3238,6 +4556,20 @@ func (response UpdateConnectionTool401JSONResponse) VisitUpdateConnectionToolRes
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConnectionTool403JSONResponse ErrorResponse
+
+func (response UpdateConnectionTool403JSONResponse) VisitUpdateConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3571,6 +4903,27 @@ func (response InvokeTooldefaultJSONResponse) VisitInvokeToolResponse(w http.Res
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// AdminListTenants Every tenant, oldest first.
+	// (GET /admin/v1/tenants)
+	AdminListTenants(ctx context.Context, request AdminListTenantsRequestObject) (AdminListTenantsResponseObject, error)
+	// AdminCreateTenant Create a tenant (organization); a taken name is 409.
+	// (POST /admin/v1/tenants)
+	AdminCreateTenant(ctx context.Context, request AdminCreateTenantRequestObject) (AdminCreateTenantResponseObject, error)
+	// AdminDeleteTenant Delete a tenant with every row it owns.
+	// (DELETE /admin/v1/tenants/{tenant})
+	AdminDeleteTenant(ctx context.Context, request AdminDeleteTenantRequestObject) (AdminDeleteTenantResponseObject, error)
+	// AdminListKeys The tenant's API keys (prefixes, never keys), oldest first.
+	// (GET /admin/v1/tenants/{tenant}/keys)
+	AdminListKeys(ctx context.Context, request AdminListKeysRequestObject) (AdminListKeysResponseObject, error)
+	// AdminCreateKey Create an API key for the tenant; the key is shown this once.
+	// (POST /admin/v1/tenants/{tenant}/keys)
+	AdminCreateKey(ctx context.Context, request AdminCreateKeyRequestObject) (AdminCreateKeyResponseObject, error)
+	// AdminRevokeKey Revoke one of the tenant's keys (refused from the next request on, within 1 s on other replicas).
+	// (DELETE /admin/v1/tenants/{tenant}/keys/{key_id})
+	AdminRevokeKey(ctx context.Context, request AdminRevokeKeyRequestObject) (AdminRevokeKeyResponseObject, error)
+	// ListFerniAuditEvents The tenant's audit log, newest first (Ferni envelope).
+	// (GET /api/v2/developers/audit)
+	ListFerniAuditEvents(ctx context.Context, request ListFerniAuditEventsRequestObject) (ListFerniAuditEventsResponseObject, error)
 	// ListMcpServers List registered MCP servers.
 	// (GET /api/v2/developers/mcp-servers)
 	ListMcpServers(ctx context.Context, request ListMcpServersRequestObject) (ListMcpServersResponseObject, error)
@@ -3607,6 +4960,9 @@ type StrictServerInterface interface {
 	// GetReadyz Readiness; 503 while the database is unreachable.
 	// (GET /readyz)
 	GetReadyz(ctx context.Context, request GetReadyzRequestObject) (GetReadyzResponseObject, error)
+	// ListAuditEvents The tenant's audit log, newest first.
+	// (GET /v1/integrations/audit)
+	ListAuditEvents(ctx context.Context, request ListAuditEventsRequestObject) (ListAuditEventsResponseObject, error)
 	// ListConnections List the calling organization's connections.
 	// (GET /v1/integrations/connections)
 	ListConnections(ctx context.Context, request ListConnectionsRequestObject) (ListConnectionsResponseObject, error)
@@ -3664,6 +5020,227 @@ func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareF
 type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
+}
+
+// AdminListTenants operation middleware
+func (sh *strictHandler) AdminListTenants(ctx echo.Context) error {
+	var request AdminListTenantsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminListTenants(ctx.Request().Context(), request.(AdminListTenantsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminListTenants")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminListTenantsResponseObject); ok {
+		return validResponse.VisitAdminListTenantsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminCreateTenant operation middleware
+func (sh *strictHandler) AdminCreateTenant(ctx echo.Context) error {
+	var request AdminCreateTenantRequestObject
+
+	var body AdminCreateTenantJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminCreateTenant(ctx.Request().Context(), request.(AdminCreateTenantRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminCreateTenant")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminCreateTenantResponseObject); ok {
+		return validResponse.VisitAdminCreateTenantResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminDeleteTenant operation middleware
+func (sh *strictHandler) AdminDeleteTenant(ctx echo.Context, tenant AdminTenant) error {
+	var request AdminDeleteTenantRequestObject
+
+	request.Tenant = tenant
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminDeleteTenant(ctx.Request().Context(), request.(AdminDeleteTenantRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminDeleteTenant")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminDeleteTenantResponseObject); ok {
+		return validResponse.VisitAdminDeleteTenantResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminListKeys operation middleware
+func (sh *strictHandler) AdminListKeys(ctx echo.Context, tenant AdminTenant) error {
+	var request AdminListKeysRequestObject
+
+	request.Tenant = tenant
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminListKeys(ctx.Request().Context(), request.(AdminListKeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminListKeys")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminListKeysResponseObject); ok {
+		return validResponse.VisitAdminListKeysResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminCreateKey operation middleware
+func (sh *strictHandler) AdminCreateKey(ctx echo.Context, tenant AdminTenant) error {
+	var request AdminCreateKeyRequestObject
+
+	request.Tenant = tenant
+
+	var body AdminCreateKeyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminCreateKey(ctx.Request().Context(), request.(AdminCreateKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminCreateKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminCreateKeyResponseObject); ok {
+		return validResponse.VisitAdminCreateKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminRevokeKey operation middleware
+func (sh *strictHandler) AdminRevokeKey(ctx echo.Context, tenant AdminTenant, keyId string) error {
+	var request AdminRevokeKeyRequestObject
+
+	request.Tenant = tenant
+	request.KeyId = keyId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminRevokeKey(ctx.Request().Context(), request.(AdminRevokeKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminRevokeKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminRevokeKeyResponseObject); ok {
+		return validResponse.VisitAdminRevokeKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListFerniAuditEvents operation middleware
+func (sh *strictHandler) ListFerniAuditEvents(ctx echo.Context, params ListFerniAuditEventsParams) error {
+	var request ListFerniAuditEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListFerniAuditEvents(ctx.Request().Context(), request.(ListFerniAuditEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListFerniAuditEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListFerniAuditEventsResponseObject); ok {
+		return validResponse.VisitListFerniAuditEventsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }
 
 // ListMcpServers operation middleware
@@ -3994,6 +5571,31 @@ func (sh *strictHandler) GetReadyz(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetReadyzResponseObject); ok {
 		return validResponse.VisitGetReadyzResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListAuditEvents operation middleware
+func (sh *strictHandler) ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error {
+	var request ListAuditEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAuditEvents(ctx.Request().Context(), request.(ListAuditEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAuditEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListAuditEventsResponseObject); ok {
+		return validResponse.VisitListAuditEventsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -4540,164 +6142,201 @@ func (sh *strictHandler) InvokeTool(ctx echo.Context, slug string, params Invoke
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rc9s4tuBfQWm3KlIXJSuO0/e2XftB7binXRPHLtvpmdkoJcIkJOGaBDgAaEeT1X/fOgcAX6JejuPu",
-	"vnPnw3QsggB4cN4vfO1EMs2kYMLozvHXjmI6k0Iz/OMXRs2cqTOlpIK/IykMEwb+SbMs4RE1XIqD/9JS",
-	"wG86mrOUwr/+t2LTznHnfx2Ukx/Yp/oAZ7t2y3SWy2XQiZmOFM9gss5xZyQIgzGEC2LmjLhdkJjThEXm",
-	"lSZ6TjM26CwDv8PfaMJj3Mzz7vXX29ur5twtOy6HEDcGdqYEf97dlFPuBz4leAvwloFbFo96NGPC3EqZ",
-	"FFMff+1kSmZMGW6xIZJCsAhWmfAYfphKlVLTOe7kOY87QccsMtY57mijuJh1mhv72qFicTntHH/6ujKy",
-	"+EXkSdJZfl4GHS6y3ExKwNA45jARTa4quzIqZ8XC8u6/WGRgYa4nEU0Sepfgd7jnd1ImjAo3gAl4HLc/",
-	"Fzy6FzRlE53ks8qQ8tvWPjBSJpOMmnnL02XQUeyfOVew7ic7R9AAbHPx6ox1kDaAVPuqOgw+t8DolCbJ",
-	"NYukip/jqCPFqGHxhJra8Jga1jc8Za3okSskg0mqK7DiwrAZQxpinnz2w5zddixzE8kU8YOJPIXzkPce",
-	"2nbloJNn2ihG0+IH+BaZmw4c5DTXLK7A9huRI+g8cFrdThpluI6G5Qz8Z3WtBkbhpzbxqYo/DqVgpRIE",
-	"9aPwcK8daisGFetcURPNr9k/c9jkWmKd0kSzoIFqHtnrx5zSL++ZmAGcDofDoJNy4f9+HWxFAjgmA6Tf",
-	"+eBnB0D5H9fse+MXbmWLBe6XH7ETFbQg8FNoaUekR+JyR33PFtskznk5/K9sARMkVJuJYlPF9PwZPxmn",
-	"BXJ6thlTZmhMzVbZUReeoWbqgalJrpIwIKFRVOhMKgN/lAdd+5nmZj6B5cNgLPz7XExlSLpSRIxQkil5",
-	"x4jOo4ixmMW9wVi0YVuVFFZObrtEkmpGBf8X3Ydta0NNrtsFHD6aKEb1E8Q38Byclxtm2fsmPCvprKaC",
-	"LIsdU6XowjNQPSm33Ti+jImYixmci16IqPJPFodEKhJOKU9YHA7aoOEmx9HPhoh5Fu9NzQ9MxFbyrXk0",
-	"WZHQe5xOm8xoIs8qq1jVSwp8LTa8ZnsFnjXObxXiTbQL6uy1jf80mEeF8muctHYQHj8/twmFAv02CoSb",
-	"dShII8MfWEi6xc4JFTGZM5qY+aIXkBDFa0i6oJ3D3gk1hqWZIRY3e8BHYq5RkYNhuRIsJnI6JXcLwo0m",
-	"8lEwBTM5dJ9IYEIh6T5SbriYkalUoPuPxeUoN3MCeuAdje7hFcWQYXkECEmXEgdP8kg1cWrNCYFhUvF/",
-	"MUJnlAvHtLxuYr+yoiv4DXeCTm1XqMHUlmzVmCocgGlzEWVWPX2KRoFK8d4mwxq22qaxb9aFavtfpzQo",
-	"pvNk30029uLm2LIbKZNv0M6sgRGzKc0T6yAo+Uz7NNsUiiw3IzU7lWLKZxUGX+x9VZdr0NfXKWdJfEy+",
-	"PtAkZwGB4cfEbfH/ZVwIFi+X4QkJYYaQRAmjSgO//9KfyX5ldsDXwQf3j08pzT7ZU/9c3+Xn6qt9noLg",
-	"xxNFNb4z42ae3w0imR5ImvF+JGM2Y+LArwAfWb6u73nWl5mFWz+TwGWVPe8Vs3SFpZcGaouc8Z6bCcJn",
-	"ktJsl+Nqp4bthzDuFMtkXMz0uHNMPn0dI1Dg3+MOHdyNOwH8Q9sf7saw0W86GITWlEbs6/LFTmW5lb6e",
-	"02XyJDva4v4kkrl1Ma1a0t/iiYm5zhK6mKxVTXe2PX5vXvLNbqVvtZ64ntAHygvHVJ2qfgEOTJzNADoR",
-	"EZIkUsyYIlMuYo3+PNBciLS+PWttkC4oBZoZkP2aUMXIPctMr6Lj7uH6Qm1KMyb2wsGUqRmLJxa8mWIP",
-	"nD3uDd/vY+NYkbCJOr4n66xOX0G755p7vX/S0MR/EPDEujG2avo07Cz7uj1OnGTP9zc7uva3iXbxcz3F",
-	"hmnxjdX43Z4e15K6G4S0yRZZPaomT28gcevxrKHBVhOnJrW2yjf9c57c38rZLGFP1CI3spzm0ZaDW1Xb",
-	"XBuZgoJt97he+BYGzCRXyX5Sr4TZqLCCPqoEBfRWkb4CbXK+1vfCnrqvG3y57sGpPLLG9Qa3ghv7m7fb",
-	"N5PbWnO+sPvrwPYft8sBcilOkTT2RCqacS+EW/3Gr398859H+/iKRxknTk67uSdzRmOmrKRGeuwcd/7e",
-	"H12d9/+K3KTqpn7748pU5Ff7fstRFF7D+uRCClaxst2fd4wqnMZ/c9CxtnUDUcktTNiymv0OvR7CNcj9",
-	"5+ufDttEPP1SfeXHo3LxX938W5yaW7z6TZ99W9AG4fYslH0Js5AV+rYrRAlnwuztWmvOforTAP03Z9Ys",
-	"Usw8y+w3dqpiBR3JjG0T17WJbuwbq1LcTmjkPRPfDupbmMaDufSzryDG0X9W2JxVcD8iT2nx194z8XwM",
-	"ADeI83r/fp04tW7qA8edUGsWkq4b1AtIODcmQ6czBg5BkE3wJ/Q+P7I7LaN7ZtAB7cncTgyjkHPW3usE",
-	"neKlKr3fFnvcxrwrbtoK1Dey5ndcR/KBqaeJ+21nu3KMVXA/3Y+9/8d9B80Bsyp2oL+mup1nAAA9iSPV",
-	"bpY9kQhXgFRdaFVsl6sU39EGy3oSyoohe2OoiKmKXSKKt3+IYs6XfbcgNEnI6OrcDZlTESfMeoPqZ1Hk",
-	"ADSyXEhKozkXrK8YjYFaSJRQrY9JeEdj9DUzjfG5XBQfGcPfQprJVOYixnhdJMU04RGO5OKBJjz2wT8Y",
-	"6Jz5AQnRUMhFoeDj2/X0AFzN/+ISBeC3lJm5jCc4X5LIR2aXzugikTSeGCknCVUzZnfrTojFk5TFnLrQ",
-	"IgkVNWyS8JQb9z7+e8K+2KCi/QDDlKAufSF0YUbHMM58BsOq6a41nbGqWnjhftrGWrzz30/xubHcJhuj",
-	"zGb6WcaLNt9Z3IJa4cXp1eTD6OJscvb385vbG/hs+On8w2+j9+fvJmcf3l1dnn+49b+fXn74cHZ6e375",
-	"YfLL6Pz92TsEHTy5Pb84u/x425zg+uzm6vLDzZn/ffTx9tfmqzdn17+dXU/Orq8vr/0499u785vRzziW",
-	"hDjhCNd2Q8ci/HB5O/nl8uMHHPHxA0x/eX3+f+0bF2e3v16+m8CY0fv3l39za16N/vH+cvRucnt5OXk/",
-	"uv7LmX335uPV1eX17dm7ycXZu/PR5PYfV/jkenR7Nnl/fnF+697Hf0/O/n56dvbOLnT+4fbs+sPovdtY",
-	"LSDdjhlb7IOYNdBg/XGv57sFre+WBYd4g8wzipjWO9iWfqQPW7VttC3nb2WnMTOUJzvHt1dyCJsSoLFP",
-	"N32FnNp21bZ5jDKWscmGYF4Xs5T3YQD6yeOcGsI1EdIQ4KuLwVYW4OZsg2TDQbufEuFto108wGj2gH1L",
-	"k7zGx37DH5pbtsMqwG1sdMOn3Lpdec3NK4feQdM26zqjrOEersyqExrdd4JOhCrLxOaBCelcUDMpZwmb",
-	"xMoGYCOaRDKFBR55wiXgdtpAnsZKLXu5iDKrarcoQ2q2pzJDcyOdcd+uy0QyTamIWycroua3dSW8iq+3",
-	"c0YKpZEYQNpHqe5Z7P3iGFV3xD7NE1L6L0qE/uQXDayuVMm8Gu0VfKlFVlaeb/S1MxFjsKl82rarOdXW",
-	"xtPts+xg3a87s0pso/04AJKn/ki2QKVt7/B+wUPXD1sbW8qY0lLQ83jz+9ac/kBT1sLe8GcipzZkYqRi",
-	"MbEvaNIVDAxMM2dcEWQMGuMme3nKHVPdLcPJMedlmUvaGpMAffN0fciiZjNtWrgko9LvPvomt3urX7zM",
-	"6KnYpQV6lzhaw+b6udUZR0k51aTbEh2qEGqiaRXtWjlKldKrUGmTYgVrfJqXssk9K+bw0fCnH9v9bOd2",
-	"9I9HW5lr4Z2oRYzaeW2dKs6+sCg3aDkZSVQuSFebmEsiRbI4IWmuDbljnqPCN1Ej1StN0IbpJ1zbCGPV",
-	"4zI8PNrOIutewGGwkWdu/b4qC61/4Mfr9wXR4wGeEI/LmCAFhL+oyJG73JAQQRA2vmuN3+JZvKr1PYOa",
-	"R9y8J44fkZQuSK4ZCb9+dWxr8NezfyyXITEszRJqmHYbXvHPrnhjHZ9tQErwf+aM8JgJw6ecqYDcszt6",
-	"14+oZqTLBrMBCdNFP1JpHxPnwl5AqCGp1Ib8eESiOVU0Ms5+r3wz7GFz6nadwVdx6bAN5LqUgzuAfI0H",
-	"sOmtwDkdsAPCRKQWGabtgRKsDabvWTHhHRi7grvC4QtEfjNEpK/voRIscu8QLkjKk4RrFkkRe8jyFFRE",
-	"nMM60O0Pr6uE9I1iouk+bGP35bwbWeY7ljDD1ht8PkG7aVzBW2tUplY9ZcV8shPg6LYNPsVixL1u/Npz",
-	"MZWrX7NWtXlgSrdrje0n4Mdv3MN7rs12eO9ktJY2QYvWk9EZF9Sz9E3TXJUjvwXytSU3gmD75+/81d8H",
-	"T27ZLme00ybdVMBYvvd2Xb7qmuKXNfZNu/P2b2ixMWHIo5JiFpDHOROVAouQcE1QnWpN08dZT9e7Bxue",
-	"vRYX4GaX34ovEUM3TWdg69ZAGItocbGmoC1T0shIJr+tJX0fo/G8ZCcswMFLWyO2n/W6zcrYq4rjIspu",
-	"pUxu8jSlatGaFfQEm36wa3aCNRU8CDai9EfU+P9gqvxG3f37atmb1erfRRO+ZllCI6arRrtbZkBGVlsD",
-	"9T78wf0vJPeMZbXxOOjbVOPzNLVG0gmhUcRQLwQDybIs9s+cJmA+waJRrhTwNJjoG/XgBlOz+dKKpfLB",
-	"AcSNRv1U8cKz1a4/rzhMtmVcu2zrl8t7/wa1vs0bVAffBabFES7cOdU9QEU6ugcvdU+eoOO/mH7extmA",
-	"9bbp0pvdk5gsePO0dOg1mu0u9kN12c/rv+d5tVmEUGvw/XnVpqoQ3PtAngzUts1c1bT0+kYwfNwu9uV0",
-	"qtlalcDQpO1RY4d2XOCWKeZs2yXA61w8yHv2cgVfyy37WIdzgiolH119zj7E8owVX0G5i1ZwrleybHIS",
-	"MYozTcpEI4JuJypiULoTTe5odA9SLWEzGi3Izc3ZCbGJTvjmWNzcnLUMb0x4spoDFVQzoMYCpnAeN6xa",
-	"MPSeCUI1mfEHJuoFhz47CpMJNuVIwdOYy9Yqw61x3ch8qeB2tfLDohio+DKqMZ0dcnEKGvncwn1SPdsQ",
-	"Z9jGCGA3dg73RiXstzVebCVvrrhZIC+2MBhdnf+VLX4tUl85YM7cZ7Ja/tT50geZf1+NJtKMu/TZnzFf",
-	"dZTb7H/kwMhVfRqrewGPDjvYcGft1LHVMOz7o9iMa8OUJjYeyhS5OL1yPl0dYKEqE4ZH1IB2hEI+DUpt",
-	"kKux8OGewrkX2KJ8HJAiLkeIyzYQhHbPgJwbu4om5lGS0dX5WLg+OprIB6aIFMxtTy2Ox2IsfiA//OB6",
-	"Ev3wA8lFzBQJDx5eH1QqEXRIulrQezaJqGYBCWtZEaHNiNLBWBDyC9VmdHXe12aRMBIeHR6SrzY34PjT",
-	"YDD4vAzRk21lHHngMrEr9E78VpTglY3QjB88HB7E7IElgPb6II2yvoNkSLoRTVlySjUjXBAKOwi/OpkX",
-	"EBB5y5AwYV8O3EaBXotRjkHbR8dfQScMiEsLWS7D3gCANKrEY4kLxBAzVzKfzRGkDsiEa/LANQeGAieU",
-	"UkFnzEYs7OixwNgEgHtAztCfr2RuGPryy7AFMluYWRPBWKwJFZh7ds8WAdGgs1M9FmGB08fkr2f/sFa/",
-	"zw/GSY6JxWx8fEKowJWJYYIK80oTHhMq9CNTeiyOhkdgpygG8iSGpeBzXHU16R4NX/fIIzdzLshrgtFJ",
-	"bjQOt72hAkITLdHMGAtuXG22nexuQUJHHDTjMLV9EpKpkmmxr0xJOJMBcWJ1LO5kDJwfeG1Es8z6uF+T",
-	"C/4z6R69fmOP55oaRlBsa9KV0ynJRcK0roWB4ASnfJYrR0E9nDNjysP1eCxsfKVI/ouoQrET/r0PK7yH",
-	"Bfr4/yAWqj9es5RywcUsHIsunRqMzyLw8DN6iAyNNzQzQFbWV05yYXiCG37kIpaPY6FghO6dEOqnsRQM",
-	"Y+7yeMYQ244Of8JDIeE1M2rRH8HiYeBaaRXU/0q7tEXspUW6jYyrRq5eb0CuLK/pIj2OhWHaBEVfM1d9",
-	"byMr+G3wvA+UCTypZxFBZ0zE1jiRIg7GQqc0SZhyuw/I41xq5k1k2O6C6Ll8xCNFhxtQlkVVElFBUnoP",
-	"f+MW5jKJ4fvvJHCK+JhQP7JkvtSMBQZ8wn4/pV/6JQ3rfsZU374QVmhbF3nRBOwfgL2l9rG4YwspYsJN",
-	"UBA+49UubwEex/An0kxeIwerqY+9wIENZ7CM34enYGXLzxE9K5ynS0EuYH55wjX2TUilYtiFQSM12r4t",
-	"FiHWOAwpfoUeC2dV2pW0oQvgi3gKj0yxE/cA/VoPVHA9Z7GjVl/FSRUbi6lUM2kME4Gt/NSGzODgplxp",
-	"4xyl8IGwWxRdjzJPYpJRR6ARzSwVv2MR13gIj3MGutWcEZ+cSmIZ5SkTxvas45ponjBhnAgDq8syCali",
-	"pizDwZPz8amAyCSGvbltaUmsfk9KJz3hGgSItiHmxzlPGFHy0U5M45jFA1jM6hk+1AnPVgJwwMBcV0JE",
-	"6dVAKCxUxEIB8PY0AOMSbpiiSekwQiTESCdN+omU9wBKSzYwTbfO8oGaT2EQ5uBeKfll0W8OkIpQ9PoA",
-	"dhnLulB23rOFTR2+ZziR3bQVLNixo4ewn8tH1HpLV9aA3NgeGjhN6eFCTRtEs+vqF159vF3r9wLo2mGe",
-	"4zn2rxiofyQX9wJWtvWDAUn4fdFs8ZW2sFhJYYXvdLhnX3R9QbS3dzvXTh9C0phRwx7pArUUr731dZ5l",
-	"CWdxVY0bVDKVLR1XIl7HneHg9WCIpmnGBM1457jzBn8KOkVx62btBkbMrFFbKAXncee4A9heOIY1Tqho",
-	"ygy+88mpv//MmVqU2m+R7bJb48bV5B8wDtom9tZyOW8RN347rASAX9e9S0GLNd6+gDPDW1eoTtnirVp+",
-	"DurtQQ+Hw2frbdkewGxpb3kpGDAZJGV3tCckLNnOAB0PIIZyYbTD08QgGwP2g21Dj+zO2zZUfGEl0di+",
-	"8nrfVwrA7vPaskpLAIxCBLcQDJ0Bjnam8D56PjOp18RWnJBBIa8EKdoUWelWxIGOyTAckBCwBaNwqPaU",
-	"QvOVBt1BCh7RhOgknwUkt8kjWaEIExopqWEdM/fiXA9A7bdctuDUnpd4j6uVji79GF0A8Acdi1U2BKq1",
-	"Ww1fogmmK5M5KvJPVFB6ZAY24tHwp9Wcecvl6pzDJoSVAWNrmTNtfEHD81KGyz9b1l0AzoPeIMzXz7/8",
-	"JqK0W4tfkLaOhj/t/crrN/u/8vblif7a0TsoFeyxQvNtJL8Mtsi9g688XpZZNavyz+bo1LH4ezP5Rl5Q",
-	"C0bZER6jnoAeRy9/cFdMpRRGJwsXTSJUbDm/oF0p+QszL3sim86iFB+BFRdgG3lDs1C2SbfQwAPk4Lqa",
-	"V9f7U50kWP+cPTC0mbcdYJu+6DqKOKUL06brLLuqgDU9vJ+DTpa3ee+d0WOd5Wl7WFMKpsHucVFNa/YU",
-	"sU3vCR2Q0B1g6IxKlLcBUTbs3hp1L7SCseA+LH5MKIn5dMqK0DfK7JbiN7RKb+yUpQVmTT70OxAjS1t1",
-	"gb9rMEpxLz4fAQwTqfiMC9K1juWAzKVL0sykMj20x8De8JEFNIttJgVJuGBj0Q3d36F1JVE1s3CQmnmv",
-	"mdUFbPKw9R1zYS19Jh64kgLs5x7oIdGcCquPoioCdrHTRQMsqPIFBgR7o4mud3gU7sMi64WLKMljFvcC",
-	"m36tGezOHxTpAvHJ3IxFxSTE45qDOa609YzBUiWqICxz7bo4InC4WatXnRRfaykYtDnFSKxklrF4QEaC",
-	"YEvJqk4IGiGMdnAA5lCBAUHtLKkDCox4a+WNhWI0mvs8D9fPyp92UAIn8GcYeIQM/F6DsXBB+IC4pJYe",
-	"btl6cR6pSolm2npDcAar9Fbyb8JgLFxAgBsLqjaNz+YNvZjG59KUdtL4fgeZ4OomCub4gsrf7yAT7GHU",
-	"JfqJzQUC1LX2ivWlOEx/ur52YFwU/LvIllYb0RGCJl0uOHBm/i/WC9Azqn2phJQJchiF1wZYkrUx6WNr",
-	"KNpveKWB91KT65DcsUimTJf2JjBmXy1vybBWu2Mr2331ji+8R9M0LLhbBBzD+1odFgKDsf1za7yJg3rC",
-	"k4RQcjgc+iWLjMFjm2aKjtyiMa81S21sKaLIO0VcDjiVMQtJd8dUU1cyvnuuKUpjHye6WxDBzKNU92OR",
-	"yYRHi5aydJRCvv9uxdAHpoxMDeNNw14bR3Pdal9Q06xlP6/hLID+rzRx9xP8d+csAJHCK/HAjXWdxq5N",
-	"SUUwvtIuMv0NjMVn9G73hWLrt++MEitJXusQwkVPChXBJVsmC8uhHGHb6D0ma7iguP5T2R23TebmkcCy",
-	"gqK02WD8UmGT0JcySgDBbBPzf63Fn78w86sb8h3xptbkoAVhAH25mA1qCS6d40+f667VByaY1icgF2zT",
-	"VVNzk2o/SwlemWlHaWmU2WyggxRMxUhvAsmFG7IVJIZ9MQdZQnkDGM2zaElxxRX8lU9XSqagXeeawJTE",
-	"1gIMKmj9nItaQ009lOX3mgH6GbBR7RCgUSZQR9xwJJVt+xe7R8MjKxHLFWg5f7/vBvZpHKte+1lhE7MD",
-	"23et7y8HGHiUW3dotrnaRXmXwDeh8z45f60M0EdsT9CkKdrTWRc91+Tj9fvNwLXm1itN3JUArjPdO+Ih",
-	"UiyxBoo28DZY0DTZBLfLjInR1flNxqL9gOYmbv98N2uxRx/rt+lZm7/8FuCz+eMweLCRrV3bEb8jV7u2",
-	"/ViWQeft8M2Lrfqh7ASzCcawOW7Z6dvhGxftB1YAmHWHCWWa5NbWx1qD1mNo5MkdVCI1lbNp1JJZnwix",
-	"OSGhM1XqFoAv2w0I1eV1gtKWTa9qQKeVZXcKB69GbauB2ueL1H7X6OyeF/Wsv6SnRSCXnViqr+2olVXu",
-	"oISXDg93fqml7dIeOlp13dWorDUOk4SLGak2nn6lqwHGunKGM27H9QObKdG3SsYaex1Ilkf90pNaj2tW",
-	"rqUioZAC01dsAi5eWmUbyYa9sbD+19WQcK01oHOUYlffkIg8SQbFdOgQdr5im/PkA71rsifL7B3MjFku",
-	"0Ur2W8JMmHE+HL6J6m148Td2XHndPV8uwwEBKeE7Xb6CDSX5DBPK7Y4E6kGKMaLz6ZR/Id0wXUzSKJsc",
-	"hj2rYWD2+QB24kF3TNzFOl4N13VjjFY/r3Beoick19YP0tKwNiQH/vei3SIAXfSCarrdWDgZjfcEFTkz",
-	"YaNBbRgQlmifyfdKl5J9LFZEu1OlfIfBwqGS5XcJj0CJAHY5NybTdtqxiBeCpjzyac74qS7fzuW6rlxD",
-	"BPjjwNiOQCdESJJr17URt4vZfsNGWH8sKnH9J+cd9sbCx/VJM3OwNaxvJyr6hX4nL+/6PtgvHOFf21F9",
-	"H04+fAInfxL73y3u33hpt8h/86W3f0rp5E6R0I0Jd6SrUYBgKE4Tqaxd0PtWgXXgWeV6yQW6Yh/95l0h",
-	"iZKPQPyPihvDRO+YqFx4I8XPtXBeZ+xcCzzMRo4q9jqNH8Co0kyT619OyX+8/ek18ZzLcZgqAwM+Y98c",
-	"CxdUc0tyTcJqj1zvILZCEQRfEYrEOmRgmcjwnZuWWC+tc+DqgOQZmSop0F1DDeZDuRRay/JOygRgy/Jc",
-	"NO2OERsZQxvv7fCwjVX5VsYvxquajaFfODS1vofzH5JXfRszeDs83H/N5+AgV4r1ozmL7gseUmEc3oNw",
-	"8O702msST2MaX2u3SmzOUYLjtlK5eGfVFj9a5TVPSCNqHvzRn1IK2A+HA6y3vlw5pfUJSJtA/Ywk3WJR",
-	"fmcL8k96pH9htoZn+4lud/43L3RZHwfYcr0WBpSpiearKGQD5g0s+g6yqf0275eWTN+Gxi+nPv85cf+a",
-	"YWoZrdVvof4HZr42dKFJkZPWexZ5dIAFwWv9jpdY+htJFWPqOxe+cJMUCV4HaZQFaF9z7CqAtZFS2fq/",
-	"sr7vpKhVs46KR6YNeR0Mh0NXkyynBDTByrdbr01xnUIX079sgSvWYapcYGqgLW+k0f1MyVxgrc5IzdAV",
-	"oJ1OrfPEFXthxhe6cQbk2mV4wO9ONS+KIMv5rBcgyxhVvpaVkqmi9nyw1sqWK7bprnVP6ykC+4ne1rU1",
-	"Mttcry/jM8WbgAGeu/hKYbRPsBn8G9J5hNEdKROP/MIGuErkDzyNYPHhH0IG7sta7I3Y6BzbLcvreeV1",
-	"q1n+i/cB1D1pUwnMTRsqIuwKsHqBuK3QpmPhrxFHr2b1MvHeceErxCJDt4BL2gCWwfQ2jyHmmllfQdPf",
-	"WFR7g/FsbzonCRWxHpAP0hAqVr7rGJ2NLUzpujyYF1J/93C+3c5Zw+VsJIE5QdUf/PdXJH43g/jGUGVc",
-	"OY5FpfoxAI1QQdgXV0a+TUPfn11UOgT8YRgGQkUTWlEw7K3FIPgFsdGkqsJmFQ7QWTQ5HB66OIEn7C5m",
-	"euqJzRw9xqm4mIW9E5LJJHFp/GWbZEk0czk7CxGNBVA86YbwB3AlqUho80FtfmT11UqZodsl1iwcHR6O",
-	"RaMbSzuTwONoXJK6yiUOX9q6AOBrOJXfy+Oxez5M0TRp02fXrwtaBltSGVquyFl+XpPT4M692zjunqvm",
-	"T2kCdAFKNCBVy9ShrWh6DvZyQUVOEywa6yMBFdd8J1xj9lZTBXoetlIzQ/4wbOWaaZk8ME3Cr7XLmpeT",
-	"rwCTZRiQKXetmhBKrzTxl8p7gyTBLmXYwoMLHThVkpsiS5TUS5qr5UgVJoWsiT6OhWVNaBGGzmYiXWrP",
-	"yHaCQQbintj4Odd41scEIIM8SIyF77kgVSVhG0zYIhggyi4dwL5yxcjb4eFYdJuXzWEvG98s/u3wiHRX",
-	"L5/blPINhsYLOmcqq/7uLpraXjbrW4raClx7tP+jZLWv+fYpG32WYCdYy1Iwf9FHjaxtCvXdwlJYSdie",
-	"rmsH+ywM9ffSz9odsD/nyX3TCVuqKt+V2Ntvjf8OBL9n1lrt4vsdvDHAAqZ5kgRFsVsplyvNkeztoHDC",
-	"4b+fz+YMSy4rIg3vdrXEh+naz663oDBGbcAHDl+S4ILW+d1uno2Um95mV2boCgxttWHFO3tiDVAgFW58",
-	"8XeUMKr0WIT+HCf4+iSl7jpqrJSZeO0pHKz8YlsFzll0z+KxwLpY56d2mpdvel6tuTlGLabaXcoq1b4F",
-	"l7X58OoHAiAorK+iDxu6u+V0av08do719bh18n4R5vbHCDXVudnmIl04r39D3hRzQ6hHVuu1IZoZwDJN",
-	"uqt0ERCuJ66IPCB1atgjruRqTpw3cm0QaVTcTI1SxKXX0gQ0mq7mYpYwkmsWVLoZkpSL3DBNZBIHtnHC",
-	"2LeA8P2XRFzhub0BOftiC5Jdi0BsyoqRHm9E3TOBjQ2K5rjlTQNKPhIjy+RgmFxbzw/YVygOsQxtLEbO",
-	"x+u8utigkmiWTPuuLx6Lya+3F++xf5cztN8MD13L3rGo3DEX9vsIwr7V2ProD46oUgvgB2GNmVccxbkO",
-	"B2Nhy3T/j+uGWskSS6m6L7/Kl/sWNqFiVGNu2FikXAP4A8/GAuCteHMc3meOtbl4WvYzBJh72GyBGiws",
-	"IEKasUiBS5Du9S+n5KfD4X/0fM6XPSF3JEKaORezNvZ2CSA49Ui0U3DM3cS8vowrWN/R7kkvcq2f8pq/",
-	"OfxpL04al09uKnffpeZubmxR0x7VbyPbhU5TxEhsaLHinmcitvfXVO5HOaXRnPVPpTBKblkz6JzaffZv",
-	"XNlN/wqzC7e9ds2mTCmmdhoOL7yxRl/9C392bd0b1z86GwoLzmpf9t4FwJ99d0fPdmgX+5I115qkXCMh",
-	"//EPckOB1t+KJrCtRQuaCdfPIddMoUd/d2HXrClvKCG2rbHCdn9FHTNXRSEWWufddd6+3okVDlUF0zUm",
-	"RMOfzjCZQTNGuvYObq8j26ZHceC9g6DBukf+IpoeaLyFvPcND726YNB4PcEhIMphUDgW2I7ZqXtWCNbD",
-	"EnfMd6Gx7kgUnOsyILw93mDtLdp/NSpbuIT9PUC2kENqVrnZ1D3D24xbGKl7/I3s8xms8xGc4FMMc8S7",
-	"oGqHA+Y8Xcl9FoWz7JTiXFJFd/jKAQZ4TCrHvkWuK7RPwbk4vXIp63pPEjz4ipRzYLONdjOL4Y3naSAz",
-	"sm73tW75jNvuSw1nPLbUWueNx55j9qqT0Pv1KwussWy7xbVcofXuWR1P5pg/iZ74wjyF7x8LVMuOAuxl",
-	"5rzyeIRHw2Gwj0s+2MElf+LsEZfu76sawHwvIwmHw6ELIzj/ZD2a0MZN7M01zgLeQVPcmf6f35ZevfDn",
-	"hU3olpt+NvAYVHr+x/3/R3X/O3Jy7P+kGb3zUTlf6+gZCvCCNQy2rkc1b8T59Blsk+odN58+A6W4iVby",
-	"qrAFO3B112Ic00BdX+RBSY+2dwtM3XzfqklVfr92CvsJq5PYMv8AS/mxTr8Ah85YBEyYJdPKTDLTLbMU",
-	"NabAOeGLfCmUzYCZeZnlJsEfOsvPy/8fAAD//w==",
+	"7H37c9s21ui/gtG9M5E6lKw4br+tPfcH1XG3niaxx3a6u7fKiDAJSfhMASwA2tH6+n+/g3MAvkTqYTtO",
+	"tl/3h21MgQB4cHDej/tOJBepFEwY3Tm876RU0QUzTMFfo3jBxRUTVBj7Z8x0pHhquBSdw87VnBEDv73S",
+	"hMdEKiLogg06QYfb31Nq5p2gY591Djs4shN0FPsj44rFnUOjMhZ0dDRnC2qnN8vUjtRGcTHrPDwEnVEW",
+	"c3MshWCRXfQ0Xt3FmUiWhN3a/RN6LTNDzJxrEuUvkS4VMeFGEyNlonv5/v7ImFoWGyzemPC4s82+MqWl",
+	"aoZLKNhnM4lgREjklJg5I6lit1xmmqR0xlq3gbNusf47vuBwLE3TJPBjeZaYTWmWmM7h6+Ew6CzoZ77I",
+	"FvCX/ZML92fgl+PCsBlTxXqXXERswwEYiwV0apjCYzB8wUj34udj8ubNmx9bYa9h6vJup1ItqOkcdmJq",
+	"WN9O0wlWAPFgsUmnUmgG6Pozo2bO1IlSeC6RFIYh6tI0TXhE7Z73/lvbjd+XVvvfik07h53/tVdchj38",
+	"Ve/BbBduGVy0CoCRIMyOIVzAMbtdkJjThEX2cug5Tdmg8xD4Hf5GEx7DZp53r79cXZ3X527YcTGEuDF2",
+	"Z0rw591NMeVu4FOCNwDvwaMHUqYZE+ZKyiSf2hIvJVOmDEdsqF7oMk5lGdzwGjrVNnbfoWJ5Nu0c/r5y",
+	"A4P8iciSpPPw6cGidZqZSQEYGsfcTkST89KukOS5l+X1f7PI2IW5nkQ0Seh1wkoX/lrKhFHhBjBhf46b",
+	"fxc8urF3aaKTbNZAM4JO6w+WKk6AVjeSmoJc/45zBCuUsrp4ecYqSGtAqnxVFQafGmA0SvmvbNlwzIpR",
+	"w+IJNdvSjaDDPqdcMb35nd/9SwEeNZx03AjHVLEp/9z4k2K38mabLTYtpyOZsk1XDYFzCUPtmQKznTTu",
+	"tHameBPy8fl3+IWDMoArkKt8V/uJHcPr7VdiShPNgtqhVg+oSjD+MWdIKW7YkmgjU03upLrhYka6ik0z",
+	"zWKS8BtGKHEbhJFTJRf2NUGk6B2RRaYNuWae6kwzkylgytth0O6n8rABQvEqatOUT24Q5zcvY+dzg1fl",
+	"kdH5KQCBG82S6RHhhnBtgadYTOZUz1lMrJgk2C1TRM/lnSB0RrkYNLDdKgLZNYN8q+148I5rs/qJN2wJ",
+	"/+WGLfT2H+rWoErRZdOO9JqNXPqjq4IppFbYDQ+tLKOWRMnMMC+54f04IiG1bCc8JNIKPeHeIkrDgIR/",
+	"P7kie7ev90BkUsAq9R5ImyFA1U7BhUVFN22XiqWZW4xliWb2KA6Gb0A6YsJKYb93YDMWrnbB0scUGAgy",
+	"2SgyyLBXoOoufysqoMzetdOS0J1e2AtwQ5b4DNZSJbtCQfHWrYKjHr8S/nJfQMZhWpDDKEq4JVdLbdii",
+	"AVQ17IBfAw+iypc04gyI+nMqZg0ihqUpncN74KL2v7Wl4Gf4rXXmk1snZtVufuSFEP/ZBdMdOIJc4cSD",
+	"LI1XHxbctfQw5rrpKUvYyvuK0czMpeL/hl+k/WtgL6Yfi0+mlON8FudLO4E/aZoqeVv8rZgFQPF3zKZc",
+	"AF+YRADmGMnJDVuWvtQ9cAS98UJQfxfWkpDi1thXdpAZcHO6nZFtsbDDoyZWsCKtrt6pkk5rKQroXPZh",
+	"xJTQpEtBwX1V0X2nUsFTp6D1juDCwWPLDvDpYAtxZ6PsbKiaMbPF3gPckFQ5Uyo+hjsdfjPXgU2AEILH",
+	"HvgrU97JqqjqD3H9fTynTZcdgbU9syqu9wrDCjol+8AqwM6p1oRqEnoDAhzjnBH7FunKJGaqB1YEd54O",
+	"IxKqTW5caDvRGiDdV1V31ASeY5okFyySKn4OVesxUnucIW+dIPDrdoqgw7z6upvmtt2OZWYiuaiwInnj",
+	"tR1cOehkqTaK0UX+wH6LzFBYBtG0kXQ9SjkLOreclreziFJYRxsQ6bXZzAwbL0lZf3MqnV2pAEH1KDzc",
+	"K4faiEH5OufURPML9kfGUCbcQTPwymb1mBf08zsmZhZO+86e5f9+HWxEAntMxqrenQ9+dhDX3cOWfa/9",
+	"wo1miRz3i4/Y6hY0IPBj7tKWSF+SaLfRRE6L4U5QtyRpothUMatjPNsnw7T2Oj3bjAtmaEzNRttNTWnQ",
+	"TN0yNclUYhUBo6jQqVTG/lEcdOWxlZgmdvkwGAv/PhdTGZKu5eWEklTJa0Z0FkWMxSzuDcaiCdvKV2Hl",
+	"5DZbhKSaUcH/TXch29pQk+lmAxP8NFGM6keYz0Bb2pq3FvesYgJs4LMw76TYdu34UiZiLmb2XPRSRKV/",
+	"sji0MkqIsm04aJR5cHIY/WyI6MTnnW7zLRMxcr6WnyYrHHqH02niGXXkWSUVq3bBHF/zDbdsL8ez2vmt",
+	"QryOdkGVvDbRnxrxKN38mqmrdBAePz81MYUc/dYyhMs2FLRy6y0LSTffOdgM5owmZr7sBSQE9hqSbi7i",
+	"UWPYIjUEcbNn6YhX6uywTAkWEzmdkmuw+BB5J5iyMzl0n4DaFpLuHeWGi5mXL8fibJSZOYloklzT6Ma+",
+	"girgxCNAaPUMB09yRzVxYs0RyTVFNBw5opVr7fCVJVmhpIVWdgUSTGXJRompRAGYNu+jFMXTx0gUYJTe",
+	"2WTfQlabLObrZaHK/tuEBsU0+O522mRtL26ODbuRMnmCdIYGfudq1FU68xit+dTON1KzYymmfNakOK/K",
+	"crX7dT/lLIkPyf0tTTIWEDv8kLgt/r+UC8Hih4fwiIR2hpBECaMKdOLP/Znsl2a3+Dr44P7x+4Kmv+Op",
+	"f6ru8lP51T5fWMaPrnUrjnZm3Myz60EkF3uSprwfyZjNmNjzK9iPLF7XNzztyxTh1k+lpbIKz3vFLbRC",
+	"0gsHUQOf8Z7TCcBnsqDpNsfVfBs2H8K4ky+TcjHT484h+f1+DECx/x536OB63AnsPzQ+uB7bjT7pYABa",
+	"Uxqx+4cXO5WHjffrOV2Wj9KjEfcnkczQ9riqST/FExpznSZ0OWkVTbfWPb42LXmyW/ep2hPXE3pLee4Y",
+	"rt6qny0FJk5nsDIREZIkUsyYIlMuYo2+C7C2oYEItQ3StUKBZsbyfk2oYuSGpaZXknF3cD2DNKUZEzvh",
+	"4IKpGYsnCF4IjGF3O8P3y+g4yBLW3Y4vSTrL05fQ7rnmbo8PMDTxH2RpYlUZW1V9anoWvo7HCZPs+P56",
+	"Q9fuOtE2dq7H6DANtrEKvdsx4qG43bWLtE4XWT2qOk2vIXHj8bTcwUYVp8K1NvI3/VOW3FzJ2Sxhj5Qi",
+	"15Kc+tEWgxtF20wbubACNu6xnfnmCswkU8luXK+A2SjXgj6qpNGvs0J/VqBNTlttL+yx+7qEl6sWnNJP",
+	"qFyvMSu4sb95vX39dWtV53O9vwps/3HbHCCX4lEhJaVgika78esf3vztYBdb8SjlxPFpN/dkzmjMVCXa",
+	"svPP/uj8tP8rUJOymfr7H1amIr/g+03OTW81rE4upGAlLdv9ec2ogmkKXznq1jVEJVfoC19ZDb9jra+z",
+	"9Cl/e/3jfhOLp5/Lr/xwUCz+i5t/g1Fzg1W/brNvctoA3J7lZp/ZWcjK/cYVooSzPODq8bMfwzT2/tdn",
+	"1ixSzDzL7Jc4Vb4ChDJtYteViS7xjVUujhMaecPE00F9ZafxYC7s7CuIcfC3EplDAfcj0JQGe+0NE89H",
+	"AGCDMK+371cvp9Z1eeCwE2rNQtJ1g3oBCefGQBAROg4tI5vAI7A+37FrLaMbZsJycBBObEcB5ay81wk6",
+	"+Uvl+36V73ET8S6ZaUtQX0ua33IdyVumHsfuN53tyjGWwf14O/buH/cFJAcfSriruJ2lFgB6EkeqWS17",
+	"5CVcAVJ5oVW2XaySf0cTLKtB4CuK7KWhIqYqdoHgXv8hijlb9vWS0CSBgBEcMqciThhag2pRGj4GoBZl",
+	"ThY0mnPB+orR2N4WEiVU60MSXtMYbM1Mg38uE0XMk/1bSDOZykzE4K+LpJgmPIKRXNzShMfe+WcHOmN+",
+	"QEJQFDKRC/jwdjU8AFbzT1yggH22YGYu4wnMlyTyjuHSKV0mksYTI+UkoWrGcLfuhFg8WbCYU+daJKGi",
+	"hk0gDcS9D/+esM/oVLRDplJd8zhmIiRdKnx0I8TkyMxoHrPcgjAWo/PTHny0YUpQF/IQOtekIzInPuph",
+	"Vd3X2gXV+LHv3aNN5Mg7DPwUn2rLrdNLIJcAAnHaL693+m4XywOhQXABo4hpvYV+4kcGuNKntm3Cx/wk",
+	"46YQdxk3Bay+Pz6ffBi9P5mc/PP08urSnqh9dPrht9G707eTkw9vz89OP1z558dnHz6cHF+dnn2Y/Dw6",
+	"fXfyFrDC/nJ1+v7k7ONVfYKLk8vzsw+XJ/756OPVL/VXL08ufju5mJxcXJxd+HHu2dvTy9FPMJaEMOEI",
+	"1nZDxyL8cHY1+fns4wcY8fGDnf7s4vT/4hvvT65+OXs7sWNG796d/cOteT7617uz0dvJ1dnZ5N3o4u8n",
+	"+O7lx/Pzs4urk7eT9ydvT0eTq3+dwy8Xo6uTybvT96dX7n349+Tkn8cnJ29xodMPVycXH0bv3MYqvvZm",
+	"BN6g+sSshq3tx92OlTkZ2y7BBvDmkWiJSzVttCmdaPX+MEN5srXrfiU9aUMwt5u+dOubdtW0eXCgFm7X",
+	"mszR5o6VN2FgRa+7OYV4RCENsSxjuTkm0c3ZBMma7Xk3+cirfdsYt0Gjs6o7TbIKuf0NHtS3jMNKwK1t",
+	"dM2nXNXisr3c621PTbO26Zs1y3dpVp3Q6KYTdCKQxiYY4iaks67NpJwlbBIr9C1HNIkw4vqOJ1xa3F7U",
+	"kKe2UsNe3kcpahENcp6a7Sin0cxIZ7doFtMiuVhQ0ZxRlAcEXFX1i5UkXP8zMRZp76S6YXElJtRd9mmW",
+	"lAJx14f9OvPjaCe/UsVptJp1tc6NwEQMfrTi16ZdzalG9VU3z7KF4aLtzEpum+bjsJA89kfyiEQu+35O",
+	"Q9uHtbrNUqa0FPQ0Xv8+Wgo+0AVrIG/w2Ge1uPQffEGTLib/mDnjigBhcMnSuzgBHFHdLnjLEeeHIky2",
+	"0d1i5c/jdm9MRR1ct3BxjQqXwuhJHoVGk38RrFRSuXP0LnC0gs3Vc6sSjuLmlOOJC3QoQ6iOpmW0a6Qo",
+	"5ZtehkoTF8tJ4+MMsHXqWdL0D4Y//tBsQjzF0T8cbCSuueGl4gxrprXVW3HymUWZAaXQSKIyQbraxFxC",
+	"mleRKugoqv0maqR6pQmoZ/2Ea3Selo1Jw/2DzSSyauAcBmtp5sbvK5PQ6gd+vHiXX3o4wCPicRlivzDl",
+	"reAj15khIYAgrH1Xi0nmWQzG1T1bMY+4eY8cPSILuiSZZiS8v3dka/Dryb8eHkJi2CJNqGHabXjF9Lxi",
+	"aHZ0tgYpwf/IGOExE4ZPOVMBuWHX9LofUc1Ilw1mAxIulv1ILfqY4dcLCDVkIbUhPxyQaE4VjYwzTZS+",
+	"2e5hfVR6lcCXcWm/CeS64INbgLzFuFk3xMCcDtgBYSJSyxQiEq0QrE0pR9TbZrYFd4nC54j8ZghIX91D",
+	"yQ/m3iFckAVPEq5ZJEXsIYsFK2COSgWL8kV6IpuoW0abyH0x71qS+Rby6zabIerKFWbaNRcF2CK9u0jr",
+	"483+0Wc1ZORfeyqmcvVrWkWbW6Z0s9TYfAJ+/No9vON6C7PPVkproRM0SD0pnXFBPUlfN815MfIpkK8s",
+	"uRYET7N6Vb76y+DJFdPmmTbpprKE5Utv14XituT1tOg3zXbpf4DGxoQhd0qKWUDu5kyUckdCwjUBcaox",
+	"AwFmPW43D9Ysew0mwPUmvxVbInil6sbAxq1ZZiyi5fuWXL1USSMjmfzWevW9+8nTkq2wAAY/YPrbbtrr",
+	"Ji1jpwSV91F6JWVymS0WVC0bA54eodMPtg28QFXBg2AtSn8Eif8bE+XXyu5fVspeL1Z/FUn4gqUJjZgu",
+	"K+1umQEZobRmxfvwO/e/kNwwllbGw6CnicaniwUqSUeERhEDuRDqYADJYn9kNLHqk100ypSyNM3Xg3uC",
+	"HFwjahgKrthC3jqAuNEgnyqeW7aa5ecVg8mmYHIXSP5yIf1PEOubrEFV8L2HiD/ChTunqgUoj7T34KXu",
+	"l0fI+C8mnzdRNkt6m2Tp9eZJiIO8fFykd4tku43+UF72U/v3PK80CxBqjCt4XrGpzAR3PpBHA7VpM+cV",
+	"Kb26kcRXUlzFSjmdatYqEhiaNP1UrzgD44K8JqObs2mXRa3Npxc5azFjbwfVsnlzQ1o/7vlRJsEtA/02",
+	"n3/7vprLTmFBp+3lOXcum5yVftrG7UiZnEIRqJdLU3zYsI82ciKoUvLOZZXtQgefMU8xKHbRCM52+RlD",
+	"6ohRnGlShMcRsChSEVt9KtHkmkY3VmBJ2IxGS3J5eXJEMDwP3hyLy8uThuG1CY9WI/eCctzeWNgpnDEV",
+	"cm0MvWGCUE1m/JaJapqsj+mDcJZ1kX3215jLxtzYjS77yJTrFJbzlRDFrPYmo8rl2CKCLCd/nxoYy0LP",
+	"1riQNlEjuxucw71R8uhuDAVAoSpT3CyBzSIMRuenv7LlL3nANpSlnfv4a1eX9nPfinM3ZUcxzWvQQXHk",
+	"nzDUulGH844CCKjqhv0+FCzru/JnU6tJ78GjvdvXe6FzNlixDB5CtBvXkMfdPRge9MgdN3OZGSIFCNVA",
+	"m4BF+3Bvt0VAloegg3sbZZhUs2H4A5w/atrVTzEMytkqNuPaMKUJ+uKZIu+Pz50/QQeQ/82E4RE1VjIH",
+	"AXMRFJoIV2PhXY25YTnAWhcwYAGXLYLLhk5I0LkH5NTgKpqYO2nBMhauPKwm8pYpCxC3PbU8HIux+I58",
+	"950rtfvddyQTMbOwrlXoC0lXC3rDJhHVLCBhJSInxEBDHYwFIT9TbUbnp31tlgkj4cH+PrnHuJTD3weD",
+	"wacHrNCEzILccpngCr0jvxUleGkjNOV7t/t7MbtliUUSvbeI0r6DZEi6EV2w5JhqqE5J7Q7CeydvBcSK",
+	"Ww8hYQJfDtxGoV6UH+U4CP50eG/1kYC4kKSHh7A3sEAalQuFOR5PzFzJbDYHkDogWyS85ZpbimdPaEEF",
+	"nTH0luHosQC/mAX3gJyUyideQzlufxOAG9iZNRGMxZpQ4WuABURbfZHqsQjzS3dIfj35F1qcfNg9THJI",
+	"ELPh5yNCBaxcqUVOhb5jSo/FwfDA6sjlQqA8L1pg79VrvFdckNcEPOPcaBiOJY8DQhMtQcUdC25cyQOc",
+	"7HpJQnc5sDyd+yXEWqN+X6mS9kwGxPH9sbiWsWVNlhlENE3Rv/KavOc/ke7B6zfueBAymszpLSR4RjJl",
+	"h8SVqcRqED6MPPeL1WpXcqPHola8EsaC3p5w59Gxdw4vG+mWi1qOxbqqluH52WVb3cu9e51ks4c9rHoZ",
+	"9gJkg9Wyl+6QyMHwjS/DWiv7TLrhz2cXP52+fXvyAcL3iojVnj1WC3P7OQgiQaBs7DJwFcjv5jyau1Kn",
+	"lRMfi1p9WEtRHeJihTiyoHGO3rAzR40VVEADHRorZuRYR7OYG5LIGek2FwSFAXbfZ44vaHeV/CQawApn",
+	"nlOKgj1YLIWdVBgJ6cKdabwfYe8IrYdrOYnFtQtqGAH1RJOuHZaJhGldcXdbajHls0w5at0D/E1ZXsfv",
+	"cCwc+vn47YgqkMHCf/btClCwvg//bxGs/PCCLSgXXMzCseiW6se7uOweIlz1Dc2MJeHoEySZMDyBDd9x",
+	"Ecu7sVB2hO4dwTnDNMgt7JjrLJ4xQIyD/R8RtOEFM2rZH9nFwyA/3wIjMfLc42U1srQWbt0bkHPka12g",
+	"/faEtQny0vCugAp6kLFELNOmb7mAvYs9JDo6ZfbOEPzEYCz0giYJU273AbmbS828KdBudwmle+FIwbFg",
+	"qTjiFomoIAt6Y/+GLcxlEtvvv5YW1+JDQv3IgtFTMxbg2A77/QX93C/4he6nTPXxhbDER3Se2kJeD4dD",
+	"C3vkLGNxzZYSGjEE+b1ivFwoP8A6uD+SepAu2VuNXu8FDmwwAwoZ3g1vV3bkzKJnpRWElUEgRcgSP0uJ",
+	"FlIxKKSjgfJj6S1EiBbHiGsnMRbOeoYraUOXlgfDKdwxxY7cD3ADb6ngUGQZOYNPxKeKjcVUqpk0hokA",
+	"k/e1ITN7cFOutHEOIfuBdrcgJt3JLIlJSt0FjWiKHOMti7iGQ7ibM4Wx+z6/gMQyyhZMGCz7zzXRPGHC",
+	"OHHJasnIkCx1U8jc4OS8Hz4gMont3ty2tCRoxyCFM5JwbYUVjaE0d3OeMKLkHU5M45jFA7sYCt0+pMP+",
+	"thJoYJmla+wAKL0a8GEXymM+LODxNCzGJdwwRZPCMA5ICBEdNOknUkKtcLw2dppulXza23xsB0EaxbmS",
+	"n5f9+gCpCAXrtsUug6QL5DRLkyH744bBRLhpFGKg6FIPYI8FtnXJZD8gl1gGCaYpLPmgdlox0DVGCM8/",
+	"XrXa9y10cZineE7UwKK7JBM3wq6MKeABlkl3ROmVRlishOrb73S4hy+60k7a2/U6F072hqsxo4bd0SVI",
+	"xF5T6OssTRPO4rLKMCgljuA9Lnn2DzvDwevBEExwKRM05Z3Dzht4FHTy+gQFfywZdGZor8tlztO4c4jK",
+	"msXyKzew1jpkfzh8tr4XJcNTQ7+Lom2OhpYgB8PXbRPmO9yrdDYpSrjs+mJJFQZdvqLC/v7p4VP5VFEe",
+	"wq1Wbz+cHJ3polC5VflTqdsAj8bBq3ILIKaNT3Z5RqA7K+RD1YDgXCu1A3/9zGu3HbZgdw6K7ryHu5/3",
+	"o5DkYPjjI17a39/6pYZcjpdATDzkQmDplgt5gLyHJjagzyhTNGHsQ7BKP/bu8R8PRfBVgyPUaJJrZ3nL",
+	"Cd9fAos05xKn6AUV+ciKFqAve/tGgOoXKhYoDLqCeHlJPVQgcskDVQ2QtkFpSBIykyCxgrynqNBYDPuI",
+	"YD0/4EbIab3G48Vby15mysqAA3IFGmXCvIRARSH8Y33ubq7v4g76fT8A9JqSGo6rZcLILJoD3+8ETZQB",
+	"w+JKlKFyRQ9WgY8vxIMn3IqDb5Pe4pcVaA1CqFfo76weK++EbqG9pbZtvzfvsRiyV27rBtba9nuw5xt0",
+	"rOeqv9pRX5ClllqItFBZu88/IVJUmuwVRAcbVjAduGhc+7S3FZN+AqJsweIxp+pL8PdKM6GH1d5vz8nP",
+	"q2151rD1G7Z8cZ5+8Kfm6blFOO954M2XvuNTrj6BgUiKiO3M3IGo7d1jC5gaq29A7QvgmR61NzEoHP1n",
+	"ZFD4ZSBkVPoivdJbikJBxdQu0GNAFIN7islmz0qxgvumTqR555/tO5Eij1zx2oAUVGKOq0TCiWhyStbZ",
+	"hKutD71n53AswpgaCiHAoOpbeTalM0a6IU4MZSdKnUZ7Afwe58bisYCX8kYi4M7mifEmnnzasFKyCywX",
+	"XEQM3vDWNyhQz5yhG+VVZw61d/Vamrk35elek8Bn2XdRkeHENx7Z8YBXWsLaY97mJexfuu1o7K667WjX",
+	"C9bely8mAzUUs2hgTWfC4Yic5u19tudQeQ/Q7YlX9ZU3u76yA+EqXntoFZFyL4yVjO5yYcjZ4fO7VaE1",
+	"U/uT5xnrXLOtcrDF7DyiugGnG3ve+jTR7U5/NWs2J2/bt/79vtb5d1Pj3+YFXPxa4wrlKRvCPL/oBWnO",
+	"/NlwR9zRHpGwsGMPIGIvJFA9UzvDpyOaSt796W+UhV/uBmow2tbuTaEXrDJA5+gAR5MSJO92gB6WPOfi",
+	"kAzDAQktgnl2NxYFS3qlSUSFFDyiCdFJNgtIhomaaW5xIDRSUusqHxqMxchZ+nNvgbdn++hm9NC4Uh8Q",
+	"kwXGj7FYNYUPyMivBi/RBEqDkDk4YR/pJOuRGTNgpVqtT9PERlFULpKzvoy+Vc/1fmGT6moKW8M9dhra",
+	"t30dt7TCVl55vfsqr79/eTpx4UgEoaANF2TiUdx1736DMoYGsirif2lWUkvbbUDCRxgkn4xRBy9/1udM",
+	"LagdnSxdfohV1tcfedAsLf2dmZc9xHXHVzAp1E7BwO5DKnK3MunmvuYA+IQuZ8r3/uyHf8GM4uwWdf9N",
+	"Z94k+1Y18F2176CTZk1x3i4iAMOqF825TVIwfUSoT23CmIA8wcmHpA5I6M48dBEXIAgEYJygEWtMvcvF",
+	"lbHgPjfukFAS8+mU5flvIEw0VMCDkI1LnLIIT0C/CQTlECOLQI4lPNfMikrQL9UlJb7SYyEVn3FBuhjh",
+	"G5C5dHF9qVSmB8EKEGzsYtAhZgTTKUnCBRuLbuj+doF9VM0QDlIzH76IQgpWEMEgXi4wDIaJW66kWDBh",
+	"ICjPRdCBiYgaEjNtnFwdQFU1X2WIQO8X0fXRQHkcZ576ykWUZDGLewHWYNHM7s4fFOm6MLaxKMVLwHHN",
+	"oUWq7uXdtwtUAVhm2nWpAuBghGCjwHeUfy1eeitmKkZiJdOUxQMyEuhiKwurVlS1ox0cLD0pwYCA2JhU",
+	"ATWXdy6UaSwUo9HcJ3u6fh3+tIMCOIE/w8AjZOD3GoyFy8QLiMts7cGWMcTpjqoF0UxjqBDMgNJ4KQk3",
+	"DMbCRWZz4zrBN4iimDz8YqKoy1XeShT9CmzEFU/KieO3LZV+BTaC51eVG44wFtliO+peGJvkLsfjBck9",
+	"41Ksvgg7atR33d3RpAsNzWnC/816AUQaal9iScoEiJJ399vvxoSnQ2evhW94pS25pibTIblmkVwwXejO",
+	"lpb7AsJ4cys1v7DYr6/65WsRg5od5gQxskTGxy46xLU0CVsKVsgZt0IQTxJCyf5w6JfMKw0cYnkKCIzM",
+	"exWiio15AREFcgvh327AsYxZSLpblqhwpWa3r1EBDNw7I66XRDBzJ9XNWKQy4dGyoZwtMC7fkrBktLB0",
+	"HOggRI4PG83aroHfC8qzlaoprSFm2rzSxLVs/osYrZqNmTa5UeaWG4xejF2x9xL7faVdItITaJEvHrLZ",
+	"egwNdL4wFq3kk7fhkAtgzgURV9fB5Y7oIPczcUUgedDlQOk/u0J0VSehHm8KtxoUXjXg+FTQne2ltCWL",
+	"k9g99t+tKPd3Zn5xQ74gqlVKMDfgmMV4LmaDuh/6U9UYfcsE0/rIch/sdmcqhmXtZynAK1PtLuciSjGh",
+	"dW9hddhIrwPJezdkI0gM+2z20oTyGjDqZ9FQgANW8A7fcyUXVuzPNLFTEkzsH5TQ+jkXRQ1S3RbFgTWz",
+	"6Ges8oxD7LVmAoTXNUdS2rZ/sXswPEC+W6xAi/n7fTewT+NY9ZrPCrrH7GHDm77vyjzwKNd2aNjV5n3R",
+	"xPlJ6LxL2nojzfR5Fkega+V9gdCpwTX5ePFuPXBRD3ylXexm5FoCvSUeIvkSLVDEcPnBki6SdXA7S5kY",
+	"nZ9epizaDWhu4ubPd7Pme/QZOpjAu/7Lryx81n8cuFvWkrULHPEVqdoFVot/CDrfIzd7kVU/FHXq18HY",
+	"bo4jOf1++Mbl6EDmJTX0GlKONcnQCAGVkBqPoTGMpTUQ5ky4QBhMx1qTYOlCvo7fnebt0O38Y+HSkwOv",
+	"quSGjSCX2gPial0SaCHTL7q4BN5GU42nJhbK+Ruo+ASooeW9UVnMYTUfeZnvBBeBSC+Xilb6Nofz8IlS",
+	"+BbsYA4bC5pAbh30F4CMXMvBGOla9U6qAbRvIaFeasMW4SGhEPy7kLcgaozFSkP23oCc0GjuIMw1uVPc",
+	"GCY8j4HwnlJQOCRZA21CDZuE+A8dkgVNNaGogRMjSXg/VXJhYfKQW8L614wq0O2cot71BrnBd0XCk/sD",
+	"+8xD15hyL9/Bd2EPgvjGApT/cNzRzIw7qNqOO2iejced0Me3UpfgRE5czLvrWWs5JnheAQP7itmLxqUo",
+	"WmyRH4ckpkvdG5BzOvOpfT4eqgs6N/S+lJmGoACrepdjqgIisiSplNO3w1ojnP4KbnpUyG2tw85zBzY9",
+	"S+jtm/+k0Nud4qOquglM1ULqS2S5leD/w6WX+7BBtH1VTUq+fnRAqM7zomOJ9btXb9VxadmtwqtWo6DK",
+	"gU/PF/n0RaOdtqpNVYCm0OdX6lSt6l5FS5Dya/+jbgbEOaGJMkm4mJFyItkrXQ7ZedQF2cP81z4qoS1W",
+	"YyvS8ahfuACrkUJh3vk1JKGQApKSsYSP/Zfr8Br2xgIdh6tBVpWefc7DB+12Q+Bsg3w68GQ6JydmsvvQ",
+	"qZb6K0VONmSYPTyArdZvCfKbx9lw+Caq9seFZ+yw9Lr7/eEhxCw034Lyld1Qks0goU8XIeVTxRjR2XTK",
+	"P5NuuFhOFlE62Q97qIFC9t/A7sSD7pCgJJKbaXTVvlcRDHOvG8gGmUZrfEMn2ZDs+ed5H0QLdNELykUU",
+	"xsLpcFCyJc+EDmudY8MAq6Lk+l+u+Y3FiurnVG3f+i8366fZdcIjq2RaGjs3JtU47VjES0EXPPKFkjBZ",
+	"MnB2eSzEErrEw4mDFuYqrkGgIyIkybRrp8idAHowHNYC5azUm0fKPbqaRG8sfKQcqdeDaAyUw4nyRp5f",
+	"yD3Z3qD6hWPmWlud70L+v21p6lEZza8fs9J28XTfHEtzR0/o2toLpKuB60DgibZaF2jIvadyuT1PX9vZ",
+	"3QWjcR+0vq6QmNiaq6y9Q6Iy4S1ffq6lc5hCH1pL+DBOomQEpvEtU4ZrpsnFz8fkv77/8TXx5M6RpTLV",
+	"s8QJ3xwLXwkJl+SahOWOt963iZwU9EAfigGlty2dBS7hPIwEHYzO96gDkqVkqqQAHwA1EJbsqqkgnTwq",
+	"asEgnXSxI9eMYBwIGA6/H+430TffmPjFCFy9zfMLB2K0d2T+8xC4p1GQ74f7L5o6WPIIsH40Z9FNTnhK",
+	"1MbbsvfeHl94meVxlOa+kqW2PljY4gjy//ydlyow8OZPn9e7WrSg1ldy5WjbY4HXnc8zEo8GLflb1Ir/",
+	"Q/Hg7wyrzW1Gg80O78olX+v7zguhZxmMbArVoiaar+IdhqLVUO8LsM58gXO7j6/FOJ+G+9+4SvCfeWEu",
+	"GASH00p5QpBpk2wG1QQ1yaPKe8/CLvegtvJaN53L6k6ZIlz4GrgkD9HeW0RpAIYGLOzqnHZY3rIoX3mU",
+	"l2JEiw3YmV8Hw+HQlXeWU2Kl29K3o/nKG4VJFwK4sVYwlBlVmcirFpGiaFFvMBYjNQObiHZ6gs4S5yGC",
+	"mG2wZw3Iha+vpFjNQ1YugoTmkDRlVPlaBZRMlfOcQSlBrMbZ5v0p2QAA2I+0Vbdm7G4yXL+MxZkmCcJz",
+	"G0vzcam81V9S1ZbEIYLYCSkTf2NcvZPixmzjwHlhbrsrPUJXNpgWt4vUfl7JoNE+8bM3hlTtkFNpKaI2",
+	"VERQlX3FDe9qTtOxcMV9seqaKxgOoci9w9zSCoU33QIuitLSGaY32VshXhyNJnVrbV4BeSwszkDh0ISK",
+	"WA/IB2kIFSvfdQim2gZKdlEczAtJ5zuYLq/mrGawNzKP5Rj8JbJ8W5aBS0OVcQnCiH/Vs7MXCyq3u3rM",
+	"mxSI3WlMqdT2N0NlACqa0JIoAzHCIGIIgg68smiIoo2VjjTZH+4XZSSBGnQhxUNPMGXkEKbiYhb2jkgq",
+	"k8Sl/BV9lSWEHIG0uRTRWFgyQbqh/cOSMqlIiPFQmBhRfrVUK8HtEvIbD/b3x6LWQqOZssBxFFSlJd59",
+	"/6WVHwt8bU/lP8r0s31ca96/Zx2sKufXGh+UhyReXZ2vkJpPLbGJDlm6NRzpuVraC5rYy2RlfIuJDVOH",
+	"mGX9HDTpPRUZTSCRvQ+3zrhkB2yJgZXnKsLW89Ciipb0zdCiC6Zlcss0Ce+9330C3Tsm9xYmD2FAptw1",
+	"5QEovdK+8Yj2+lICDbOggD4XrqQtpI7mXSuqxVzK+c4lygb0jN6NBdIzUFhDp9KRLsUzwj4MQHXcLxjn",
+	"wDWc9SGxkAHCJcbCVzyXqpTeZTXs3P8iihr5luZlipHvh/tj0Q398wkmtWFlYdeS/vvhASmNcI/DdQli",
+	"Vg96QYNTadWvbnaq7GW9ZKcoFhLBo/1LnHtGce77Fy4sWTilKQTQ5mUjK7QA86eul3gtC2rgiUEFG56F",
+	"Cn8tSbDZEv1TltzUrdGFUPRFKYRdxS5/JWezhH1BKrFjHKPd2C6xjJZuTLMkydMDSsy81M8EmMrEnnD4",
+	"lx1qq4t7AkkWJeZJik5hkOD17BISNg+Dg3IO3pe8pc0FY91unu3+183urvyBy6fAKgglM/WR62yW8Igb",
+	"X8cmShhVGtJB8Bwn8PpkQVPU36oZF+Fg5Qm2n5uz6IbFYwElPpzB3sl4vol7ObH3EOSlchcZFN99qx1U",
+	"Se+UFDNiQZArh3m/JbD7y+nUtTiAOdpLi1RpwotQxG/DUVclgevrjdjz+ougbUfQYm4I9RiOlqgi26u7",
+	"epkCwvUkzzWrXqEdvHIutdWZZVtdcKM8Zw34lYvSpomVnbqai1nCSKZZUGp1RhZcZIZpIpM4wMJRY18C",
+	"yxfGFHGJUPcG5OSzS/ly0ljMAvSTeR3vhgko7JR3acVyWd7cZGQRY24n12jNsuofps8tRTQYi5Ezdjvz",
+	"NnSvI5ol075rmsVi8svV+3eQ1uPsAG+G+6537Fj43iKvIGQYQNhH2bAPhvGIKrW0RKRWvLqwmGc6HIwF",
+	"1hz5P2FRl9yF3C2ouim+ytcuyVVWxaiGaMGxWHBtwR942hdgq0mfBwiFRuC08DOE1Uah2BQ1kNRChDRj",
+	"sbCkhXQvfj4mP+4P/6vnowDxhNyRCAktMpto4pkFwbFHoq1ci/ZwO+vKBQTt1Ykf9SLX+jGvMde7+XEv",
+	"TsrXaEPtnm1S++cGc6d3SLIfYXKapoCRUNBrxU/BRMxiSzRcxqSd+JhGc9Y/lsIouWHNoHOM++xfuuze",
+	"/jnEm2567YJNmVJMbTXcvvAG1cvqF/7kGqCXm4K+8olcmNde+bJ3Lnzg2Xd38GyH9n7Xa821Jguu4SJ/",
+	"+we5Jg/8H3mHyMbcF82EK06VaabAS7E9s6tXu6lJLtjzVEEd5rxcCld5EiDYAbptxkjoacvGoiyV+gYJ",
+	"0J2glFKdcmF5jBOsXVZx4I2XVux1P8kUaz70rJic8/u88YITFwyoyUcwxLJyOygcC+jV6mREZIJVV8s1",
+	"88nqaC0FxtkWP+I1/xppb1AZyu7p3GKdMqWloC4fSGpszYD5l+43e45NhNT9/ETy+Qx2gJE9wceYAFw7",
+	"tZLGbzHnqzRZrDdRtFJRvWdK6QADOCaVQd1G1zLWBzC9Pz53SQx6xytYbcK9nS5t33ieangj9Aq0eg1S",
+	"jtUna74CKCna5iyAmqtKyTsIuFhZoEUd7rI/MpqA1Ip2xLDcABscBblOa79/LEAsOwiglqtzGsARHgyH",
+	"wS4eg2ALj8GR00dcAojPc7E6f+Ho2B8OnZfDWUKrzo4manIKp+7U5i0kxa3v/xfo3Sllgtv9Snp3eQOb",
+	"S6KB0PNVvBN/ORq2cDS46+TI/1Hdueidhj5l1hMUaIbfTGBXumSdn/7KltjGGtpkBfcdTIm2CrxvnOUm",
+	"Wgkwg0Y0lqq7djEQROsaVgyK+4gl4uzU9fdRTCrT+9Yp8BNWJ8FqQgFUDIJyQDk4dMoiS4RZMi3NJFPd",
+	"MEueqmwpp/0inxyHUT0zz7PcJPCgYZqrkkIBX9LNe4jiprjKC/D0AiKnU5KJxG467PehUVgf8s2hFlz5",
+	"+7GJ2MOnh/8fAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
