@@ -74,9 +74,9 @@ type Server struct {
 	admin Admin
 	// adminKeyHash is the SHA-256 of the admin key (nil: admin API off).
 	adminKeyHash []byte
-	ready func(ctx context.Context) error
-	log   *slog.Logger
-	echo  *echo.Echo
+	ready        func(ctx context.Context) error
+	log          *slog.Logger
+	echo         *echo.Echo
 
 	metrics          *metrics.Metrics
 	metricsElsewhere bool

@@ -50,7 +50,9 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		if err != nil {
 			return err
 		}
-		list = func(ctx context.Context, q registry.AuditQuery) (*registry.AuditPage, error) { return log.List(ctx, t.ID, q) }
+		list = func(ctx context.Context, q registry.AuditQuery) (*registry.AuditPage, error) {
+			return log.List(ctx, t.ID, q)
+		}
 	}
 	enc := json.NewEncoder(stdout)
 	printed := 0
