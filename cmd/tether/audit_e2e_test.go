@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/oauthtest"
 )
 
 // cliOutput runs a tether subcommand in-process and returns its stdout.
@@ -121,4 +122,64 @@ func TestAuditScopesAndAdminEndToEnd(t *testing.T) {
 	all := cliOutput(t, "audit", "--tenant", "acme", "--db", h.dbPath) + cliOutput(t, "audit", "--operator", "--db", h.dbPath)
 	assert.NotContains(t, all, planted)
 	h.assertNoLeak(planted)
+}
+
+// TestOAuthAudit: an OAuth connection's authorization is recorded as the
+// work of the key that started it (the callback carries no key), a
+// refused refresh as tether's own, a re-authorization and a failed
+// authorization as what they are; no token shows in any event.
+func TestOAuthAudit(t *testing.T) {
+	clock := oauthtest.NewClock()
+	as := oauthtest.NewServer(t, oauthtest.Options{Now: clock.Now})
+	rs := newOAuthMCP(t, as, oauthtest.ResourceOptions{PRMPath: "/meta/resource", Advertise: true, ChallengeScopes: []string{"mcp:tools"}})
+	h := startOAuthTether(t, clock, allowLoopback)
+	key := h.newKey("acme")
+	events := func() []map[string]any {
+		return jsonLines(t, cliOutput(t, "audit", "--tenant", "acme", "--db", h.dbPath))
+	}
+
+	id, authorizeURL, _ := oauthConnect(t, h, key, "Files", rs.URL, nil)
+	back := oauthtest.Consent(t, authorizeURL)
+	require.Equal(t, http.StatusOK, oauthVisit(t, h, oauthBrowser, back.String()).status)
+	waitToolsStatus(t, h, key, id, "synced")
+	ev := events()
+	require.Equal(t, "oauth.completed", ev[0]["action"])
+	assert.Equal(t, "api_key", ev[0]["actor"].(map[string]any)["type"], "the key that started the flow")
+	assert.Equal(t, key[:12], ev[0]["actor"].(map[string]any)["key_prefix"])
+	changes := ev[0]["changes"].(map[string]any)
+	assert.Equal(t, map[string]any{"from": "pending_oauth", "to": "active"}, changes["status"])
+	assert.Equal(t, map[string]any{"from": "set", "to": "set"}, changes["oauth"], "the tokens, as set")
+	assert.Equal(t, "connection.created", ev[1]["action"])
+
+	// A refused refresh: tether moves the row, as itself.
+	as.SetRefuseRefresh(true)
+	clock.Advance(time.Hour)
+	res := ferniTest(t, h, key, id)
+	require.Equal(t, false, res["connected"])
+	ev = events()
+	require.Equal(t, "connection.updated", ev[0]["action"])
+	assert.Equal(t, map[string]any{"type": "system", "key_id": nil, "key_prefix": nil}, ev[0]["actor"])
+	assert.Equal(t, map[string]any{"from": "active", "to": "reauth_required"}, ev[0]["changes"].(map[string]any)["status"])
+	as.SetRefuseRefresh(false)
+
+	// Re-authorize, and the user declines at the server.
+	r := h.do(req{method: http.MethodPost, path: featherBase + "/" + id + "/reauthorize", key: key})
+	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+	back = oauthtest.Consent(t, r.json(t)["authorize_url"].(string))
+	q := back.Query()
+	q.Del("code")
+	q.Set("error", "access_denied")
+	back.RawQuery = q.Encode()
+	require.Equal(t, http.StatusOK, oauthVisit(t, h, oauthBrowser, back.String()).status)
+	ev = events()
+	require.Equal(t, "oauth.failed", ev[0]["action"])
+	assert.Equal(t, "api_key", ev[0]["actor"].(map[string]any)["type"])
+	assert.Equal(t, map[string]any{"from": "pending_oauth", "to": "error"}, ev[0]["changes"].(map[string]any)["status"])
+	require.Equal(t, "connection.reauthorized", ev[1]["action"])
+	assert.Equal(t, map[string]any{"from": "reauth_required", "to": "pending_oauth"}, ev[1]["changes"].(map[string]any)["status"])
+
+	out := cliOutput(t, "audit", "--tenant", "acme", "--db", h.dbPath)
+	for _, s := range as.SecretValues() {
+		assert.NotContains(t, out, s)
+	}
 }
