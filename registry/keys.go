@@ -134,7 +134,7 @@ func (k *Keys) Create(ctx context.Context, tenantName string) (string, *APIKey, 
 // CreateWith is Create with a scope and an expiry.
 func (k *Keys) CreateWith(ctx context.Context, tenantName string, in NewKey) (string, *APIKey, error) {
 	key := newKeyString()
-	ak, err := k.importKey(ctx, tenantName, key, in, true)
+	ak, err := k.importKey(ctx, tenantName, key, in)
 	return key, ak, err
 }
 
@@ -147,10 +147,11 @@ func newKeyString() string {
 // Import stores a key chosen by the operator (--bootstrap-api-key) for the
 // named tenant. Importing a key that already exists is a no-op.
 func (k *Keys) Import(ctx context.Context, tenantName, key string) (*APIKey, error) {
-	return k.importKey(ctx, tenantName, key, NewKey{}, true)
+	return k.importKey(ctx, tenantName, key, NewKey{})
 }
 
-func (k *Keys) importKey(ctx context.Context, tenantName, key string, in NewKey, ensureTenant bool) (*APIKey, error) {
+// importKey stores key for the named tenant, creating the tenant if needed.
+func (k *Keys) importKey(ctx context.Context, tenantName, key string, in NewKey) (*APIKey, error) {
 	tenantName = strings.TrimSpace(tenantName)
 	if tenantName == "" {
 		return nil, errorf(ErrValidation, "tenant name must not be empty")
@@ -161,15 +162,9 @@ func (k *Keys) importKey(ctx context.Context, tenantName, key string, in NewKey,
 	if err := k.checkNewKey(&in); err != nil {
 		return nil, err
 	}
-	var t *Tenant
-	var err error
-	if ensureTenant {
-		t, err = k.store.EnsureTenant(ctx, &Tenant{ID: newUUID(), Name: tenantName})
-		if err != nil {
-			return nil, fmt.Errorf("ensure tenant %q: %w", tenantName, err)
-		}
-	} else if t, err = k.store.GetTenant(ctx, tenantName); err != nil {
-		return nil, err
+	t, err := k.store.EnsureTenant(ctx, &Tenant{ID: newUUID(), Name: tenantName})
+	if err != nil {
+		return nil, fmt.Errorf("ensure tenant %q: %w", tenantName, err)
 	}
 	return k.insert(ctx, t, key, in)
 }
