@@ -13,7 +13,10 @@ import (
 )
 
 // Store persists tenants, API keys and connections. Every connection method
-// is scoped to a tenant: another tenant's id is ErrNotFound.
+// is scoped to a tenant: another tenant's id is ErrNotFound. Every write
+// method runs in one transaction, which also inserts the audit events
+// pending on its context's AuditTrail (TakeAudit) and drops them when it
+// fails: that is how a change and its audit record commit together.
 type Store interface {
 	// InsertConnectionCapped stores c. With uniqueSuffix the store picks
 	// the first free "<slug>_N" when c.Slug is taken (and writes it back to
