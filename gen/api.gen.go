@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +24,102 @@ import (
 	"github.com/oapi-codegen/runtime"
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
+
+// Defines values for ApiKeyScope.
+const (
+	ApiKeyScopeAdmin ApiKeyScope = "admin"
+	ApiKeyScopeAgent ApiKeyScope = "agent"
+)
+
+// Valid indicates whether the value is a known member of the ApiKeyScope enum.
+func (e ApiKeyScope) Valid() bool {
+	switch e {
+	case ApiKeyScopeAdmin:
+		return true
+	case ApiKeyScopeAgent:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditActorType.
+const (
+	AuditActorTypeAdmin  AuditActorType = "admin"
+	AuditActorTypeApiKey AuditActorType = "api_key"
+	AuditActorTypeCli    AuditActorType = "cli"
+	AuditActorTypeSystem AuditActorType = "system"
+)
+
+// Valid indicates whether the value is a known member of the AuditActorType enum.
+func (e AuditActorType) Valid() bool {
+	switch e {
+	case AuditActorTypeAdmin:
+		return true
+	case AuditActorTypeApiKey:
+		return true
+	case AuditActorTypeCli:
+		return true
+	case AuditActorTypeSystem:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for AuditEventAction.
+const (
+	ApikeyCreated          AuditEventAction = "apikey.created"
+	ApikeyRevoked          AuditEventAction = "apikey.revoked"
+	ConnectionCreated      AuditEventAction = "connection.created"
+	ConnectionDeleted      AuditEventAction = "connection.deleted"
+	ConnectionDisabled     AuditEventAction = "connection.disabled"
+	ConnectionEnabled      AuditEventAction = "connection.enabled"
+	ConnectionReauthorized AuditEventAction = "connection.reauthorized"
+	ConnectionUpdated      AuditEventAction = "connection.updated"
+	OauthCompleted         AuditEventAction = "oauth.completed"
+	OauthFailed            AuditEventAction = "oauth.failed"
+	ToolApproved           AuditEventAction = "tool.approved"
+	ToolDefinitionChanged  AuditEventAction = "tool.definition_changed"
+	ToolRejected           AuditEventAction = "tool.rejected"
+	ToolUpdated            AuditEventAction = "tool.updated"
+)
+
+// Valid indicates whether the value is a known member of the AuditEventAction enum.
+func (e AuditEventAction) Valid() bool {
+	switch e {
+	case ApikeyCreated:
+		return true
+	case ApikeyRevoked:
+		return true
+	case ConnectionCreated:
+		return true
+	case ConnectionDeleted:
+		return true
+	case ConnectionDisabled:
+		return true
+	case ConnectionEnabled:
+		return true
+	case ConnectionReauthorized:
+		return true
+	case ConnectionUpdated:
+		return true
+	case OauthCompleted:
+		return true
+	case OauthFailed:
+		return true
+	case ToolApproved:
+		return true
+	case ToolDefinitionChanged:
+		return true
+	case ToolRejected:
+		return true
+	case ToolUpdated:
+		return true
+	default:
+		return false
+	}
+}
 
 // Defines values for CallRecordOutcome.
 const (
@@ -101,22 +198,22 @@ func (e ConnectionStatus) Valid() bool {
 
 // Defines values for CustomMcpConnectionCreateAuthType.
 const (
-	ApiKey CustomMcpConnectionCreateAuthType = "api_key"
-	Bearer CustomMcpConnectionCreateAuthType = "bearer"
-	None   CustomMcpConnectionCreateAuthType = "none"
-	Oauth  CustomMcpConnectionCreateAuthType = "oauth"
+	CustomMcpConnectionCreateAuthTypeApiKey CustomMcpConnectionCreateAuthType = "api_key"
+	CustomMcpConnectionCreateAuthTypeBearer CustomMcpConnectionCreateAuthType = "bearer"
+	CustomMcpConnectionCreateAuthTypeNone   CustomMcpConnectionCreateAuthType = "none"
+	CustomMcpConnectionCreateAuthTypeOauth  CustomMcpConnectionCreateAuthType = "oauth"
 )
 
 // Valid indicates whether the value is a known member of the CustomMcpConnectionCreateAuthType enum.
 func (e CustomMcpConnectionCreateAuthType) Valid() bool {
 	switch e {
-	case ApiKey:
+	case CustomMcpConnectionCreateAuthTypeApiKey:
 		return true
-	case Bearer:
+	case CustomMcpConnectionCreateAuthTypeBearer:
 		return true
-	case None:
+	case CustomMcpConnectionCreateAuthTypeNone:
 		return true
-	case Oauth:
+	case CustomMcpConnectionCreateAuthTypeOauth:
 		return true
 	default:
 		return false
@@ -235,6 +332,89 @@ type AgentToolResponse struct {
 	NicknameSlug string                 `json:"nickname_slug"`
 	Slug         string                 `json:"slug"`
 	ToolPath     string                 `json:"tool_path"`
+}
+
+// ApiKey defines model for ApiKey.
+type ApiKey struct {
+	CreatedAt time.Time  `json:"created_at"`
+	ExpiresAt *time.Time `json:"expires_at"`
+	Id        string     `json:"id"`
+	Prefix    string     `json:"prefix"`
+	RevokedAt *time.Time `json:"revoked_at"`
+
+	// Scope `admin`: every route of the tenant; `agent`: only `/mcp`, `GET /v1/integrations/tools` and the invoke route (anything else is 403).
+	Scope    ApiKeyScope `json:"scope"`
+	TenantId string      `json:"tenant_id"`
+}
+
+// ApiKeyCreate defines model for ApiKeyCreate.
+type ApiKeyCreate struct {
+	// ExpiresAt When the key stops working (refused like a revoked key from then on); must be in the future.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+
+	// Scope `admin`: every route of the tenant; `agent`: only `/mcp`, `GET /v1/integrations/tools` and the invoke route (anything else is 403).
+	Scope *ApiKeyScope `json:"scope,omitempty"`
+}
+
+// ApiKeyCreated defines model for ApiKeyCreated.
+type ApiKeyCreated struct {
+	ApiKey ApiKey `json:"api_key"`
+
+	// Key The API key itself; it is stored hashed and never shown again.
+	Key string `json:"key"`
+}
+
+// ApiKeyList defines model for ApiKeyList.
+type ApiKeyList struct {
+	Keys []ApiKey `json:"keys"`
+}
+
+// ApiKeyScope `admin`: every route of the tenant; `agent`: only `/mcp`, `GET /v1/integrations/tools` and the invoke route (anything else is 403).
+type ApiKeyScope string
+
+// AuditActor defines model for AuditActor.
+type AuditActor struct {
+	// KeyId The API key's id (type `api_key`), else null.
+	KeyId *string `json:"key_id"`
+
+	// KeyPrefix The API key's prefix (type `api_key`), else null.
+	KeyPrefix *string        `json:"key_prefix"`
+	Type      AuditActorType `json:"type"`
+}
+
+// AuditActorType defines model for AuditActor.Type.
+type AuditActorType string
+
+// AuditChange A field's value before and after (null when absent); a secret-bearing field shows only `"set"` or `"removed"`.
+type AuditChange struct {
+	From any `json:"from"`
+	To   any `json:"to"`
+}
+
+// AuditEvent defines model for AuditEvent.
+type AuditEvent struct {
+	Action  AuditEventAction       `json:"action"`
+	Actor   AuditActor             `json:"actor"`
+	At      time.Time              `json:"at"`
+	Changes map[string]AuditChange `json:"changes"`
+
+	// ConnectionId The connection the event concerns (a tool's connection for tool events); null for key events.
+	ConnectionId *string            `json:"connection_id"`
+	Id           openapi_types.UUID `json:"id"`
+
+	// TargetId The connection, tool or API key the event is about.
+	TargetId string `json:"target_id"`
+}
+
+// AuditEventAction defines model for AuditEvent.Action.
+type AuditEventAction string
+
+// AuditEventPage defines model for AuditEventPage.
+type AuditEventPage struct {
+	Events []AuditEvent `json:"events"`
+
+	// NextCursor Pass as `cursor` for the next (older) page; null on the last page.
+	NextCursor *string `json:"next_cursor"`
 }
 
 // CallRecord defines model for CallRecord.
@@ -402,9 +582,16 @@ type ErrorResponse struct {
 	// `conflict`, `invalid_url`, `not_active`, `tool_unavailable`,
 	// `upstream_error`, `upstream_timeout`, `method_not_allowed`,
 	// `payload_too_large`, `unsupported_media_type`, `rate_limited`,
-	// `limit_exceeded`, `internal_error`.
+	// `limit_exceeded`, `forbidden` (an `agent` key outside the tool
+	// API), `internal_error`.
 	Error   string `json:"error"`
 	Message string `json:"message"`
+}
+
+// FerniAuditResponse defines model for FerniAuditResponse.
+type FerniAuditResponse struct {
+	Data    AuditEventPage `json:"data"`
+	Success bool           `json:"success"`
 }
 
 // FerniErrorBody defines model for FerniErrorBody.
@@ -625,6 +812,23 @@ type Pagination struct {
 	Total  int `json:"total"`
 }
 
+// Tenant defines model for Tenant.
+type Tenant struct {
+	CreatedAt time.Time `json:"created_at"`
+	Id        string    `json:"id"`
+	Name      string    `json:"name"`
+}
+
+// TenantCreate defines model for TenantCreate.
+type TenantCreate struct {
+	Name string `json:"name"`
+}
+
+// TenantList defines model for TenantList.
+type TenantList struct {
+	Tenants []Tenant `json:"tenants"`
+}
+
 // ToolInvokeRequest defines model for ToolInvokeRequest.
 type ToolInvokeRequest struct {
 	Input *map[string]interface{} `json:"input,omitempty"`
@@ -661,6 +865,21 @@ type ValidationError_Loc_Item struct {
 	union json.RawMessage
 }
 
+// AdminTenant defines model for AdminTenant.
+type AdminTenant = string
+
+// AuditConnectionId defines model for AuditConnectionId.
+type AuditConnectionId = string
+
+// AuditCursor defines model for AuditCursor.
+type AuditCursor = string
+
+// AuditLimit defines model for AuditLimit.
+type AuditLimit = int
+
+// AuditSince defines model for AuditSince.
+type AuditSince = time.Time
+
 // FeatherError Standard error response returned by all API error handlers.
 type FeatherError = ErrorResponse
 
@@ -670,11 +889,37 @@ type FeatherValidationError = HTTPValidationError
 // FerniError defines model for FerniError.
 type FerniError = FerniErrorResponse
 
+// ListFerniAuditEventsParams defines parameters for ListFerniAuditEvents.
+type ListFerniAuditEventsParams struct {
+	// ConnectionId Only events about this connection (and its tools).
+	ConnectionId *AuditConnectionId `form:"connection_id,omitempty" json:"connection_id,omitempty"`
+
+	// Since Only events at or after this time (RFC 3339).
+	Since *AuditSince `form:"since,omitempty" json:"since,omitempty"`
+	Limit *AuditLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *AuditCursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
 // ListMcpServersParams defines parameters for ListMcpServers.
 type ListMcpServersParams struct {
 	Status *ConnectionStatus `form:"status,omitempty" json:"status,omitempty"`
 	Limit  *int              `form:"limit,omitempty" json:"limit,omitempty"`
 	Offset *int              `form:"offset,omitempty" json:"offset,omitempty"`
+}
+
+// ListAuditEventsParams defines parameters for ListAuditEvents.
+type ListAuditEventsParams struct {
+	// ConnectionId Only events about this connection (and its tools).
+	ConnectionId *AuditConnectionId `form:"connection_id,omitempty" json:"connection_id,omitempty"`
+
+	// Since Only events at or after this time (RFC 3339).
+	Since *AuditSince `form:"since,omitempty" json:"since,omitempty"`
+	Limit *AuditLimit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page.
+	Cursor *AuditCursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
 // ListConnectionsParams defines parameters for ListConnections.
@@ -712,6 +957,12 @@ type ListToolsParams struct {
 type InvokeToolParams struct {
 	Persona *string `form:"persona,omitempty" json:"persona,omitempty"`
 }
+
+// AdminCreateTenantJSONRequestBody defines body for AdminCreateTenant for application/json ContentType.
+type AdminCreateTenantJSONRequestBody = TenantCreate
+
+// AdminCreateKeyJSONRequestBody defines body for AdminCreateKey for application/json ContentType.
+type AdminCreateKeyJSONRequestBody = ApiKeyCreate
 
 // CreateMcpServerJSONRequestBody defines body for CreateMcpServer for application/json ContentType.
 type CreateMcpServerJSONRequestBody = McpServerCreate
@@ -866,6 +1117,27 @@ func (t *RefreshConnectionTools422JSONResponseBody) UnmarshalJSON(b []byte) erro
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// AdminListTenants Every tenant, oldest first.
+	// (GET /admin/v1/tenants)
+	AdminListTenants(ctx echo.Context) error
+	// AdminCreateTenant Create a tenant (organization); a taken name is 409.
+	// (POST /admin/v1/tenants)
+	AdminCreateTenant(ctx echo.Context) error
+	// AdminDeleteTenant Delete a tenant with every row it owns.
+	// (DELETE /admin/v1/tenants/{tenant})
+	AdminDeleteTenant(ctx echo.Context, tenant AdminTenant) error
+	// AdminListKeys The tenant's API keys (prefixes, never keys), oldest first.
+	// (GET /admin/v1/tenants/{tenant}/keys)
+	AdminListKeys(ctx echo.Context, tenant AdminTenant) error
+	// AdminCreateKey Create an API key for the tenant; the key is shown this once.
+	// (POST /admin/v1/tenants/{tenant}/keys)
+	AdminCreateKey(ctx echo.Context, tenant AdminTenant) error
+	// AdminRevokeKey Revoke one of the tenant's keys (refused from the next request on, within 1 s on other replicas).
+	// (DELETE /admin/v1/tenants/{tenant}/keys/{key_id})
+	AdminRevokeKey(ctx echo.Context, tenant AdminTenant, keyId string) error
+	// ListFerniAuditEvents The tenant's audit log, newest first (Ferni envelope).
+	// (GET /api/v2/developers/audit)
+	ListFerniAuditEvents(ctx echo.Context, params ListFerniAuditEventsParams) error
 	// ListMcpServers List registered MCP servers.
 	// (GET /api/v2/developers/mcp-servers)
 	ListMcpServers(ctx echo.Context, params ListMcpServersParams) error
@@ -902,6 +1174,9 @@ type ServerInterface interface {
 	// GetReadyz Readiness; 503 while the database is unreachable.
 	// (GET /readyz)
 	GetReadyz(ctx echo.Context) error
+	// ListAuditEvents The tenant's audit log, newest first.
+	// (GET /v1/integrations/audit)
+	ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error
 	// ListConnections List the calling organization's connections.
 	// (GET /v1/integrations/connections)
 	ListConnections(ctx echo.Context, params ListConnectionsParams) error
@@ -952,6 +1227,135 @@ type ServerInterface interface {
 // ServerInterfaceWrapper converts echo contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler ServerInterface
+}
+
+// AdminListTenants converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminListTenants(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminListTenants(ctx)
+	return err
+}
+
+// AdminCreateTenant converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminCreateTenant(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminCreateTenant(ctx)
+	return err
+}
+
+// AdminDeleteTenant converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminDeleteTenant(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenant AdminTenant
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenant, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminDeleteTenant(ctx, tenant)
+	return err
+}
+
+// AdminListKeys converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminListKeys(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenant AdminTenant
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenant, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminListKeys(ctx, tenant)
+	return err
+}
+
+// AdminCreateKey converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminCreateKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenant AdminTenant
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenant, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminCreateKey(ctx, tenant)
+	return err
+}
+
+// AdminRevokeKey converts echo context to params.
+func (w *ServerInterfaceWrapper) AdminRevokeKey(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenant" -------------
+	var tenant AdminTenant
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenant", ctx.Param("tenant"), &tenant, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenant: %s", err))
+	}
+
+	// ------------- Path parameter "key_id" -------------
+	var keyId string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "key_id", ctx.Param("key_id"), &keyId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter key_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.AdminRevokeKey(ctx, tenant, keyId)
+	return err
+}
+
+// ListFerniAuditEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) ListFerniAuditEvents(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListFerniAuditEventsParams
+	// ------------- Optional query parameter "connection_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "connection_id", ctx.QueryParams(), &params.ConnectionId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "since" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", ctx.QueryParams(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter since: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListFerniAuditEvents(ctx, params)
+	return err
 }
 
 // ListMcpServers converts echo context to params.
@@ -1117,6 +1521,45 @@ func (w *ServerInterfaceWrapper) GetReadyz(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetReadyz(ctx)
+	return err
+}
+
+// ListAuditEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) ListAuditEvents(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListAuditEventsParams
+	// ------------- Optional query parameter "connection_id" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "connection_id", ctx.QueryParams(), &params.ConnectionId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// ------------- Optional query parameter "since" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", ctx.QueryParams(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: "date-time"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter since: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListAuditEvents(ctx, params)
 	return err
 }
 
@@ -1487,6 +1930,14 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/integrations/connections/:connection_id/reauthorize", wrapper.ReauthorizeConnection, options.OperationMiddlewares["reauthorizeConnection"]...)
 	router.GET(options.BaseURL+"/v1/integrations/oauth/callback", wrapper.OauthCallback, options.OperationMiddlewares["oauthCallback"]...)
 	router.GET(options.BaseURL+"/oauth/client-metadata.json", wrapper.GetClientMetadata, options.OperationMiddlewares["getClientMetadata"]...)
+	router.GET(options.BaseURL+"/v1/integrations/audit", wrapper.ListAuditEvents, options.OperationMiddlewares["listAuditEvents"]...)
+	router.GET(options.BaseURL+"/api/v2/developers/audit", wrapper.ListFerniAuditEvents, options.OperationMiddlewares["listFerniAuditEvents"]...)
+	router.GET(options.BaseURL+"/admin/v1/tenants", wrapper.AdminListTenants, options.OperationMiddlewares["adminListTenants"]...)
+	router.POST(options.BaseURL+"/admin/v1/tenants", wrapper.AdminCreateTenant, options.OperationMiddlewares["adminCreateTenant"]...)
+	router.DELETE(options.BaseURL+"/admin/v1/tenants/:tenant", wrapper.AdminDeleteTenant, options.OperationMiddlewares["adminDeleteTenant"]...)
+	router.GET(options.BaseURL+"/admin/v1/tenants/:tenant/keys", wrapper.AdminListKeys, options.OperationMiddlewares["adminListKeys"]...)
+	router.POST(options.BaseURL+"/admin/v1/tenants/:tenant/keys", wrapper.AdminCreateKey, options.OperationMiddlewares["adminCreateKey"]...)
+	router.DELETE(options.BaseURL+"/admin/v1/tenants/:tenant/keys/:key_id", wrapper.AdminRevokeKey, options.OperationMiddlewares["adminRevokeKey"]...)
 
 }
 
@@ -1495,6 +1946,524 @@ type FeatherErrorJSONResponse ErrorResponse
 type FeatherValidationErrorJSONResponse HTTPValidationError
 
 type FerniErrorJSONResponse FerniErrorResponse
+
+type AdminListTenantsRequestObject struct {
+}
+
+type AdminListTenantsResponseObject interface {
+	VisitAdminListTenantsResponse(w http.ResponseWriter) error
+}
+
+type AdminListTenants200JSONResponse TenantList
+
+func (response AdminListTenants200JSONResponse) VisitAdminListTenantsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListTenants401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response AdminListTenants401JSONResponse) VisitAdminListTenantsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListTenantsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AdminListTenantsdefaultJSONResponse) VisitAdminListTenantsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateTenantRequestObject struct {
+	Body *AdminCreateTenantJSONRequestBody
+}
+
+type AdminCreateTenantResponseObject interface {
+	VisitAdminCreateTenantResponse(w http.ResponseWriter) error
+}
+
+type AdminCreateTenant201JSONResponse Tenant
+
+func (response AdminCreateTenant201JSONResponse) VisitAdminCreateTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateTenant400JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response AdminCreateTenant400JSONResponse) VisitAdminCreateTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateTenant401JSONResponse ErrorResponse
+
+func (response AdminCreateTenant401JSONResponse) VisitAdminCreateTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateTenant409JSONResponse ErrorResponse
+
+func (response AdminCreateTenant409JSONResponse) VisitAdminCreateTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateTenant422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response AdminCreateTenant422JSONResponse) VisitAdminCreateTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateTenantdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AdminCreateTenantdefaultJSONResponse) VisitAdminCreateTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteTenantRequestObject struct {
+	Tenant AdminTenant `json:"tenant"`
+}
+
+type AdminDeleteTenantResponseObject interface {
+	VisitAdminDeleteTenantResponse(w http.ResponseWriter) error
+}
+
+type AdminDeleteTenant204Response struct {
+}
+
+func (response AdminDeleteTenant204Response) VisitAdminDeleteTenantResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type AdminDeleteTenant401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response AdminDeleteTenant401JSONResponse) VisitAdminDeleteTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteTenant404JSONResponse ErrorResponse
+
+func (response AdminDeleteTenant404JSONResponse) VisitAdminDeleteTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminDeleteTenantdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AdminDeleteTenantdefaultJSONResponse) VisitAdminDeleteTenantResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListKeysRequestObject struct {
+	Tenant AdminTenant `json:"tenant"`
+}
+
+type AdminListKeysResponseObject interface {
+	VisitAdminListKeysResponse(w http.ResponseWriter) error
+}
+
+type AdminListKeys200JSONResponse ApiKeyList
+
+func (response AdminListKeys200JSONResponse) VisitAdminListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListKeys401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response AdminListKeys401JSONResponse) VisitAdminListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListKeys404JSONResponse ErrorResponse
+
+func (response AdminListKeys404JSONResponse) VisitAdminListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminListKeysdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AdminListKeysdefaultJSONResponse) VisitAdminListKeysResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateKeyRequestObject struct {
+	Tenant AdminTenant `json:"tenant"`
+	Body   *AdminCreateKeyJSONRequestBody
+}
+
+type AdminCreateKeyResponseObject interface {
+	VisitAdminCreateKeyResponse(w http.ResponseWriter) error
+}
+
+type AdminCreateKey201JSONResponse ApiKeyCreated
+
+func (response AdminCreateKey201JSONResponse) VisitAdminCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateKey400JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response AdminCreateKey400JSONResponse) VisitAdminCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateKey401JSONResponse ErrorResponse
+
+func (response AdminCreateKey401JSONResponse) VisitAdminCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateKey404JSONResponse ErrorResponse
+
+func (response AdminCreateKey404JSONResponse) VisitAdminCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateKey422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response AdminCreateKey422JSONResponse) VisitAdminCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminCreateKeydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AdminCreateKeydefaultJSONResponse) VisitAdminCreateKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminRevokeKeyRequestObject struct {
+	Tenant AdminTenant `json:"tenant"`
+	KeyId  string      `json:"key_id"`
+}
+
+type AdminRevokeKeyResponseObject interface {
+	VisitAdminRevokeKeyResponse(w http.ResponseWriter) error
+}
+
+type AdminRevokeKey204Response struct {
+}
+
+func (response AdminRevokeKey204Response) VisitAdminRevokeKeyResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type AdminRevokeKey401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response AdminRevokeKey401JSONResponse) VisitAdminRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminRevokeKey404JSONResponse ErrorResponse
+
+func (response AdminRevokeKey404JSONResponse) VisitAdminRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type AdminRevokeKeydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response AdminRevokeKeydefaultJSONResponse) VisitAdminRevokeKeyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFerniAuditEventsRequestObject struct {
+	Params ListFerniAuditEventsParams
+}
+
+type ListFerniAuditEventsResponseObject interface {
+	VisitListFerniAuditEventsResponse(w http.ResponseWriter) error
+}
+
+type ListFerniAuditEvents200JSONResponse FerniAuditResponse
+
+func (response ListFerniAuditEvents200JSONResponse) VisitListFerniAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFerniAuditEvents400JSONResponse struct{ FerniErrorJSONResponse }
+
+func (response ListFerniAuditEvents400JSONResponse) VisitListFerniAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFerniAuditEvents401JSONResponse FerniErrorResponse
+
+func (response ListFerniAuditEvents401JSONResponse) VisitListFerniAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFerniAuditEvents403JSONResponse FerniErrorResponse
+
+func (response ListFerniAuditEvents403JSONResponse) VisitListFerniAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListFerniAuditEventsdefaultJSONResponse struct {
+	Body       FerniErrorResponse
+	StatusCode int
+}
+
+func (response ListFerniAuditEventsdefaultJSONResponse) VisitListFerniAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type ListMcpServersRequestObject struct {
 	Params ListMcpServersParams
@@ -1542,6 +2511,20 @@ func (response ListMcpServers401JSONResponse) VisitListMcpServersResponse(w http
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMcpServers403JSONResponse FerniErrorResponse
+
+func (response ListMcpServers403JSONResponse) VisitListMcpServersResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1609,6 +2592,20 @@ func (response CreateMcpServer401JSONResponse) VisitCreateMcpServerResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateMcpServer403JSONResponse FerniErrorResponse
+
+func (response CreateMcpServer403JSONResponse) VisitCreateMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1708,6 +2705,20 @@ func (response DeleteMcpServer401JSONResponse) VisitDeleteMcpServerResponse(w ht
 	return err
 }
 
+type DeleteMcpServer403JSONResponse FerniErrorResponse
+
+func (response DeleteMcpServer403JSONResponse) VisitDeleteMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteMcpServer404JSONResponse FerniErrorResponse
 
 func (response DeleteMcpServer404JSONResponse) VisitDeleteMcpServerResponse(w http.ResponseWriter) error {
@@ -1771,6 +2782,20 @@ func (response GetMcpServer401JSONResponse) VisitGetMcpServerResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetMcpServer403JSONResponse FerniErrorResponse
+
+func (response GetMcpServer403JSONResponse) VisitGetMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -1857,6 +2882,20 @@ func (response UpdateMcpServer401JSONResponse) VisitUpdateMcpServerResponse(w ht
 	return err
 }
 
+type UpdateMcpServer403JSONResponse FerniErrorResponse
+
+func (response UpdateMcpServer403JSONResponse) VisitUpdateMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateMcpServer404JSONResponse FerniErrorResponse
 
 func (response UpdateMcpServer404JSONResponse) VisitUpdateMcpServerResponse(w http.ResponseWriter) error {
@@ -1938,6 +2977,20 @@ func (response TestMcpServer401JSONResponse) VisitTestMcpServerResponse(w http.R
 	return err
 }
 
+type TestMcpServer403JSONResponse FerniErrorResponse
+
+func (response TestMcpServer403JSONResponse) VisitTestMcpServerResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type TestMcpServer404JSONResponse FerniErrorResponse
 
 func (response TestMcpServer404JSONResponse) VisitTestMcpServerResponse(w http.ResponseWriter) error {
@@ -2001,6 +3054,20 @@ func (response ListMcpServerTools401JSONResponse) VisitListMcpServerToolsRespons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListMcpServerTools403JSONResponse FerniErrorResponse
+
+func (response ListMcpServerTools403JSONResponse) VisitListMcpServerToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2169,6 +3236,103 @@ func (response GetReadyz503JSONResponse) VisitGetReadyzResponse(w http.ResponseW
 	return err
 }
 
+type ListAuditEventsRequestObject struct {
+	Params ListAuditEventsParams
+}
+
+type ListAuditEventsResponseObject interface {
+	VisitListAuditEventsResponse(w http.ResponseWriter) error
+}
+
+type ListAuditEvents200JSONResponse AuditEventPage
+
+func (response ListAuditEvents200JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents400JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response ListAuditEvents400JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents401JSONResponse ErrorResponse
+
+func (response ListAuditEvents401JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents403JSONResponse ErrorResponse
+
+func (response ListAuditEvents403JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEvents422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response ListAuditEvents422JSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListAuditEventsdefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ListAuditEventsdefaultJSONResponse) VisitListAuditEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListConnectionsRequestObject struct {
 	Params ListConnectionsParams
 }
@@ -2201,6 +3365,20 @@ func (response ListConnections401JSONResponse) VisitListConnectionsResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnections403JSONResponse ErrorResponse
+
+func (response ListConnections403JSONResponse) VisitListConnectionsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2284,6 +3462,20 @@ func (response ConnectCustomMcp401JSONResponse) VisitConnectCustomMcpResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ConnectCustomMcp403JSONResponse ErrorResponse
+
+func (response ConnectCustomMcp403JSONResponse) VisitConnectCustomMcpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2413,6 +3605,20 @@ func (response DiscoverCustomMcp401JSONResponse) VisitDiscoverCustomMcpResponse(
 	return err
 }
 
+type DiscoverCustomMcp403JSONResponse ErrorResponse
+
+func (response DiscoverCustomMcp403JSONResponse) VisitDiscoverCustomMcpResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DiscoverCustomMcp422JSONResponse struct {
 	FeatherValidationErrorJSONResponse
 }
@@ -2486,6 +3692,20 @@ func (response DisconnectConnection401JSONResponse) VisitDisconnectConnectionRes
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisconnectConnection403JSONResponse ErrorResponse
+
+func (response DisconnectConnection403JSONResponse) VisitDisconnectConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2569,6 +3789,20 @@ func (response GetConnection401JSONResponse) VisitGetConnectionResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnection403JSONResponse ErrorResponse
+
+func (response GetConnection403JSONResponse) VisitGetConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2671,6 +3905,20 @@ func (response UpdateConnection401JSONResponse) VisitUpdateConnectionResponse(w 
 	return err
 }
 
+type UpdateConnection403JSONResponse ErrorResponse
+
+func (response UpdateConnection403JSONResponse) VisitUpdateConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type UpdateConnection404JSONResponse ErrorResponse
 
 func (response UpdateConnection404JSONResponse) VisitUpdateConnectionResponse(w http.ResponseWriter) error {
@@ -2751,6 +3999,20 @@ func (response ListConnectionCalls401JSONResponse) VisitListConnectionCallsRespo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListConnectionCalls403JSONResponse ErrorResponse
+
+func (response ListConnectionCalls403JSONResponse) VisitListConnectionCallsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -2852,6 +4114,20 @@ func (response ReauthorizeConnection401JSONResponse) VisitReauthorizeConnectionR
 	return err
 }
 
+type ReauthorizeConnection403JSONResponse ErrorResponse
+
+func (response ReauthorizeConnection403JSONResponse) VisitReauthorizeConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ReauthorizeConnection404JSONResponse ErrorResponse
 
 func (response ReauthorizeConnection404JSONResponse) VisitReauthorizeConnectionResponse(w http.ResponseWriter) error {
@@ -2949,6 +4225,20 @@ func (response RefreshConnectionTools401JSONResponse) VisitRefreshConnectionTool
 	return err
 }
 
+type RefreshConnectionTools403JSONResponse ErrorResponse
+
+func (response RefreshConnectionTools403JSONResponse) VisitRefreshConnectionToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RefreshConnectionTools404JSONResponse ErrorResponse
 
 func (response RefreshConnectionTools404JSONResponse) VisitRefreshConnectionToolsResponse(w http.ResponseWriter) error {
@@ -3041,6 +4331,20 @@ func (response TestMcpCallConnection401JSONResponse) VisitTestMcpCallConnectionR
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type TestMcpCallConnection403JSONResponse ErrorResponse
+
+func (response TestMcpCallConnection403JSONResponse) VisitTestMcpCallConnectionResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3157,6 +4461,20 @@ func (response BulkUpdateConnectionTools401JSONResponse) VisitBulkUpdateConnecti
 	return err
 }
 
+type BulkUpdateConnectionTools403JSONResponse ErrorResponse
+
+func (response BulkUpdateConnectionTools403JSONResponse) VisitBulkUpdateConnectionToolsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type BulkUpdateConnectionTools404JSONResponse ErrorResponse
 
 func (response BulkUpdateConnectionTools404JSONResponse) VisitBulkUpdateConnectionToolsResponse(w http.ResponseWriter) error {
@@ -3238,6 +4556,20 @@ func (response UpdateConnectionTool401JSONResponse) VisitUpdateConnectionToolRes
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateConnectionTool403JSONResponse ErrorResponse
+
+func (response UpdateConnectionTool403JSONResponse) VisitUpdateConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -3571,6 +4903,27 @@ func (response InvokeTooldefaultJSONResponse) VisitInvokeToolResponse(w http.Res
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// AdminListTenants Every tenant, oldest first.
+	// (GET /admin/v1/tenants)
+	AdminListTenants(ctx context.Context, request AdminListTenantsRequestObject) (AdminListTenantsResponseObject, error)
+	// AdminCreateTenant Create a tenant (organization); a taken name is 409.
+	// (POST /admin/v1/tenants)
+	AdminCreateTenant(ctx context.Context, request AdminCreateTenantRequestObject) (AdminCreateTenantResponseObject, error)
+	// AdminDeleteTenant Delete a tenant with every row it owns.
+	// (DELETE /admin/v1/tenants/{tenant})
+	AdminDeleteTenant(ctx context.Context, request AdminDeleteTenantRequestObject) (AdminDeleteTenantResponseObject, error)
+	// AdminListKeys The tenant's API keys (prefixes, never keys), oldest first.
+	// (GET /admin/v1/tenants/{tenant}/keys)
+	AdminListKeys(ctx context.Context, request AdminListKeysRequestObject) (AdminListKeysResponseObject, error)
+	// AdminCreateKey Create an API key for the tenant; the key is shown this once.
+	// (POST /admin/v1/tenants/{tenant}/keys)
+	AdminCreateKey(ctx context.Context, request AdminCreateKeyRequestObject) (AdminCreateKeyResponseObject, error)
+	// AdminRevokeKey Revoke one of the tenant's keys (refused from the next request on, within 1 s on other replicas).
+	// (DELETE /admin/v1/tenants/{tenant}/keys/{key_id})
+	AdminRevokeKey(ctx context.Context, request AdminRevokeKeyRequestObject) (AdminRevokeKeyResponseObject, error)
+	// ListFerniAuditEvents The tenant's audit log, newest first (Ferni envelope).
+	// (GET /api/v2/developers/audit)
+	ListFerniAuditEvents(ctx context.Context, request ListFerniAuditEventsRequestObject) (ListFerniAuditEventsResponseObject, error)
 	// ListMcpServers List registered MCP servers.
 	// (GET /api/v2/developers/mcp-servers)
 	ListMcpServers(ctx context.Context, request ListMcpServersRequestObject) (ListMcpServersResponseObject, error)
@@ -3607,6 +4960,9 @@ type StrictServerInterface interface {
 	// GetReadyz Readiness; 503 while the database is unreachable.
 	// (GET /readyz)
 	GetReadyz(ctx context.Context, request GetReadyzRequestObject) (GetReadyzResponseObject, error)
+	// ListAuditEvents The tenant's audit log, newest first.
+	// (GET /v1/integrations/audit)
+	ListAuditEvents(ctx context.Context, request ListAuditEventsRequestObject) (ListAuditEventsResponseObject, error)
 	// ListConnections List the calling organization's connections.
 	// (GET /v1/integrations/connections)
 	ListConnections(ctx context.Context, request ListConnectionsRequestObject) (ListConnectionsResponseObject, error)
@@ -3664,6 +5020,227 @@ func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareF
 type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
+}
+
+// AdminListTenants operation middleware
+func (sh *strictHandler) AdminListTenants(ctx echo.Context) error {
+	var request AdminListTenantsRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminListTenants(ctx.Request().Context(), request.(AdminListTenantsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminListTenants")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminListTenantsResponseObject); ok {
+		return validResponse.VisitAdminListTenantsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminCreateTenant operation middleware
+func (sh *strictHandler) AdminCreateTenant(ctx echo.Context) error {
+	var request AdminCreateTenantRequestObject
+
+	var body AdminCreateTenantJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminCreateTenant(ctx.Request().Context(), request.(AdminCreateTenantRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminCreateTenant")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminCreateTenantResponseObject); ok {
+		return validResponse.VisitAdminCreateTenantResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminDeleteTenant operation middleware
+func (sh *strictHandler) AdminDeleteTenant(ctx echo.Context, tenant AdminTenant) error {
+	var request AdminDeleteTenantRequestObject
+
+	request.Tenant = tenant
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminDeleteTenant(ctx.Request().Context(), request.(AdminDeleteTenantRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminDeleteTenant")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminDeleteTenantResponseObject); ok {
+		return validResponse.VisitAdminDeleteTenantResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminListKeys operation middleware
+func (sh *strictHandler) AdminListKeys(ctx echo.Context, tenant AdminTenant) error {
+	var request AdminListKeysRequestObject
+
+	request.Tenant = tenant
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminListKeys(ctx.Request().Context(), request.(AdminListKeysRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminListKeys")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminListKeysResponseObject); ok {
+		return validResponse.VisitAdminListKeysResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminCreateKey operation middleware
+func (sh *strictHandler) AdminCreateKey(ctx echo.Context, tenant AdminTenant) error {
+	var request AdminCreateKeyRequestObject
+
+	request.Tenant = tenant
+
+	var body AdminCreateKeyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminCreateKey(ctx.Request().Context(), request.(AdminCreateKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminCreateKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminCreateKeyResponseObject); ok {
+		return validResponse.VisitAdminCreateKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// AdminRevokeKey operation middleware
+func (sh *strictHandler) AdminRevokeKey(ctx echo.Context, tenant AdminTenant, keyId string) error {
+	var request AdminRevokeKeyRequestObject
+
+	request.Tenant = tenant
+	request.KeyId = keyId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.AdminRevokeKey(ctx.Request().Context(), request.(AdminRevokeKeyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "AdminRevokeKey")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(AdminRevokeKeyResponseObject); ok {
+		return validResponse.VisitAdminRevokeKeyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListFerniAuditEvents operation middleware
+func (sh *strictHandler) ListFerniAuditEvents(ctx echo.Context, params ListFerniAuditEventsParams) error {
+	var request ListFerniAuditEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListFerniAuditEvents(ctx.Request().Context(), request.(ListFerniAuditEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListFerniAuditEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListFerniAuditEventsResponseObject); ok {
+		return validResponse.VisitListFerniAuditEventsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }
 
 // ListMcpServers operation middleware
@@ -3994,6 +5571,31 @@ func (sh *strictHandler) GetReadyz(ctx echo.Context) error {
 		return err
 	} else if validResponse, ok := response.(GetReadyzResponseObject); ok {
 		return validResponse.VisitGetReadyzResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListAuditEvents operation middleware
+func (sh *strictHandler) ListAuditEvents(ctx echo.Context, params ListAuditEventsParams) error {
+	var request ListAuditEventsRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListAuditEvents(ctx.Request().Context(), request.(ListAuditEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListAuditEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListAuditEventsResponseObject); ok {
+		return validResponse.VisitListAuditEventsResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -4540,165 +6142,203 @@ func (sh *strictHandler) InvokeTool(ctx echo.Context, slug string, params Invoke
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rc9s4tuBfQWm3KlIXJSuO0/e2XfvB7binXRPHLtvpmdkoJcIkJOGaBDgAaEfj1X/fOgcAX6JetuPu",
-	"vnPnw3QsggB4cN4vPHYimWZSMGF05/Cxo5jOpNAM//iFUTNj6lQpqeDvSArDhIF/0ixLeEQNl2Lvv7QU",
-	"8JuOZiyl8K//rdikc9j5X3vl5Hv2qd7D2a7cMp3FYhF0YqYjxTOYrHPYORaEwRjCBTEzRtwuSMxpwiLz",
-	"RhM9oxkbdBaB3+FvNOExbuZl9/rrzc1lc+6WHZdDiBsDO1OCv+xuyil3A58SvAV4i8Ati0d9PGXC3EiZ",
-	"FFMfPnYyJTOmDLfYEEkhWASrjHkMP0ykSqnpHHbynMedoGPmGescdrRRXEw7zY09dqiYX0w6h18el0YW",
-	"v4g8STqLr4ugw0WWm3EJGBrHHCaiyWVlV0blrFhY3v4XiwwszPU4oklCbxP8Dvf8VsqEUeEGMAGP4/bn",
-	"gkd3gqZsrJN8WhlSftvKB0bKZJxRM2t5ugg6iv0z5wrW/WLnCBqAbS5enbEO0gaQal9Vh8HXFhid0CS5",
-	"YpFU8UscdaQYNSweU1MbHlPD+oanrBU9coVkME51BVZcGDZlSEPMk89umLPdjmVuIpkifjCRp3Ae8s5D",
-	"264cdPJMG8VoWvwA3yJz04GDnOSaxRXYPhM5gs49p9XtpFGG62hYzsB/ltdqYBR+ahOfqvjjUApWKkFQ",
-	"PwoP99qhtmJQsc4lNdHsiv0zh02uJNYJTTQLGqjmkb1+zCn99pGJKcBpfzgMOikX/u+3wUYkgGMyQPqd",
-	"T352AJT/ccW+137hRrZY4H75EVtRQQsCP4WWtkR6JC531HdsvkninJXD/8rmMEFCtRkrNlFMz17wk3Fa",
-	"IKcXmzFlhsbUbJQddeEZaqbumRrnKgkDEhpFhc6kMvBHedC1n2luZmNYPgxGwr/PxUSGpCtFxAglmZK3",
-	"jOg8ihiLWdwbjEQbtlVJYenkNkskqaZU8H/RXdi2NtTkul3A4aOxYlQ/QXwDz8F5uWGWva/Ds5LOairI",
-	"otgxVYrOPQPV43LbjePLmIi5mMK56LmIKv9kcUikIuGE8oTF4aANGm5yHP1iiJhn8c7UfM9EbCXfikfj",
-	"JQm9w+m0yYwm8iyzimW9pMDXYsMrtlfgWeP8liHeRLugzl7b+E+DeVQov8ZJawfh8fNrm1Ao0G+tQLhe",
-	"hYI0MvyehaRb7JxQEZMZo4mZzXsBCVG8hqQL2jnsnVBjWJoZYnGzB3wk5hoVORiWK8FiIicTcjsn3Ggi",
-	"HwRTMJND97EEJhSS7gPlhospmUgFuv9IXBznZkZAD7yl0R28ohgyLI8AIelS4uBJHqgmTq05IjBMKv4v",
-	"RuiUcuGYltdN7FdWdAW/4U7Qqe0KNZjakq0aU4UDMG3Oo8yqp0/RKFAp3tlkWMFW2zT29bpQbf+rlAbF",
-	"dJ7susnGXtwcG3YjZfIM7cwaGDGb0DyxDoKSz7RPs0mhyHJzrKYnUkz4tMLgi70v63IN+nqccJbEh+Tx",
-	"niY5CwgMPyRui/8v40KweLEIj0gIM4QkShhVGvj9t/5U9iuzA74OPrl/fElp9sWe+tf6Lr9WX+3zFAQ/",
-	"niiq8Z0pN7P8dhDJdE/SjPcjGbMpE3t+BfjI8nV9x7O+zCzc+pkELqvseS+ZpUssvTRQW+SM99yMET7j",
-	"lGbbHFc7NWw+hFGnWCbjYqpHnUPy5XGEQIF/jzp0cDvqBPAPbX+4HcFGn3UwCK0Jjdjj4tVOZbGRvl7S",
-	"ZfIkO9ri/jiSuXUxLVvSz/HExFxnCZ2PV6qmW9sevzcvebZb6bnWE9djek954ZiqU9UvwIGJsxlAJyJC",
-	"kkSKKVNkwkWs0Z8HmguR1rdnrQ3SBaVAMwOyXxOqGLljmelVdNwdXF+oTWnGxE44mDI1ZfHYgjdT7J6z",
-	"h53h+31sHCsS1lHH92Sd1ekraPdSc6/2Txqa+A8Cnlg3xpZNn4adZV+3x4mT7Pj+ekfX7jbRNn6up9gw",
-	"Lb6xGr/b0eNaUneDkNbZIstH1eTpDSRuPZ4VNNhq4tSk1kb5pn/Ok7sbOZ0m7Ila5FqW0zzacnCraptr",
-	"I1NQsO0eVwvfwoAZ5yrZTeqVMDsurKDPKkEBvVGkL0GbnK30vbCn7usaX657cCqPrHG9xq3gxv7m7fb1",
-	"5LbSnC/s/jqw/cdtc4BcihMkjR2RimbcC+FWv/HbH9/958EuvuLjjBMnp93c4xmjMVNWUiM9dg47f+8f",
-	"X571/4rcpOqmfv/j0lTkV/t+y1EUXsP65EIKVrGy3Z+3jCqcxn9z0LG2dQNRyQ1M2LKa/Q69GsI1yP3n",
-	"25/220Q8/VZ95ceDcvFf3fwbnJobvPpNn31b0Abh9iKUfQGzkCX6titECWfC7Oxaa85+gtMA/Tdn1ixS",
-	"zLzI7Nd2qmIFHcmMbRLXtYmu7RvLUtxOaOQdE88H9Q1M48Fc+tmXEOPgPytsziq4n5GntPhr75h4OQaA",
-	"G8R5vX+/TpxaN/WBw06oNQtJ1w3qBSScGZOh0xkDhyDIxvgTep8f2K2W0R0z6ID2ZG4nhlHIOWvvdYJO",
-	"8VKV3m+KPW5i3hU3bQXqa1nzB64jec/U08T9prNdOsYquJ/ux979476D5oBZFVvQX1PdzjMAgB7HkWo3",
-	"y55IhEtAqi60LLbLVYrvaINlPQllyZC9NlTEVMUuEcXbP0Qx58u+nROaJOT48swNmVERJ8x6g+pnUeQA",
-	"NLJcSEqjGResrxiNgVpIlFCtD0l4S2P0NTON8blcFB8Zw99CmvFE5iLGeF0kxSThEY7k4p4mPPbBPxjo",
-	"nPkBCdFQyEWh4OPb9fQAXM3/4hIF4LeUmZmMxzhfksgHZpfO6DyRNB4bKccJVVNmd+tOiMXjlMWcutAi",
-	"CRU1bJzwlBv3Pv57zL7ZoKL9AMOUoC59IXRhRscwTn0Gw7LprjWdsqpaeO5+2sRavPPfT/G1sdw6G6PM",
-	"ZvpZxvM231ncglrh+cnl+NPx+en49O9n1zfX8Nnw09mn344/nn0Yn376cHlx9unG/35y8enT6cnN2cWn",
-	"8S/HZx9PPyDo4MnN2fnpxeeb5gRXp9eXF5+uT/3vx59vfm2+en169dvp1fj06uriyo9zv304uz7+GceS",
-	"ECc8xrXd0JEIP13cjH+5+PwJR3z+BNNfXJ39X/vG+enNrxcfxjDm+OPHi7+5NS+P//Hx4vjD+ObiYvzx",
-	"+Oovp/bd68+XlxdXN6cfxuenH86Oxzf/uMQnV8c3p+OPZ+dnN+59/Pf49O8np6cf7EJnn25Orz4df3Qb",
-	"qwWk2zFjg30QswYarD7u1Xy3oPXtsuAQb5B5RhHTegvb0o/0Yau2jbbl/C3tNGaG8mTr+PZSDmFTAjT2",
-	"6aavkFPbrto2j1HGMjbZEMyrYpbyLgxAP3mYUUO4JkIaAnx1PtjIAtycbZBsOGh3UyK8bbSNBxjNHrBv",
-	"aZLX+Nhv+ENzy3ZYBbiNja75lBu3K6+5eeXQO2jaZl1llDXcw5VZdUKju07QiVBlGds8MCGdC2oq5TRh",
-	"41jZAGxEk0imsMADT7gE3E4byNNYqWUv51FmVe0WZUhNd1RmaG6kM+7bdZlIpikVcetkRdT8pq6EV/H1",
-	"ZsZIoTQSA0j7INUdi71fHKPqjtgneUJK/0WJ0F/8ooHVlSqZV8c7BV9qkZWl52t97UzEGGwqn7btaka1",
-	"tfF0+yxbWPerzqwS22g/DoDkiT+SDVBp2zu8X/DQ1cNWxpYyprQU9Cxe/741pz/RlLWwN/yZyIkNmRip",
-	"WEzsC5p0BQMD08wYVwQZg8a4yU6ecsdUt8twcsx5UeaStsYkQN88WR2yqNlM6xYuyaj0ux8/y+3e6hcv",
-	"M3oqdmmB3iWO1rC5fm51xlFSTjXptkSHKoSaaFpFu1aOUqX0KlTapFjBGp/mpWxyz4o5fDD86cd2P9uZ",
-	"Hf3jwUbmWngnahGjdl5bp4rTbyzKDVpORhKVC9LVJuaSSJHMj0iaa0Numeeo8E3USPVGE7Rh+gnXNsJY",
-	"9bgM9w82s8i6F3AYrOWZG7+vykLrH/j56mNB9HiAR8TjMiZIAeHPK3LkNjckRBCEje9a4bd4Ea9qfc+g",
-	"5hE375HjRySlc5JrRsLHR8e2Bn89/cdiERLD0iyhhmm34SX/7JI31vHZBqQE/2fOCI+ZMHzCmQrIHbul",
-	"t/2Iaka6bDAdkDCd9yOV9jFxLuwFhBqSSm3IjwckmlFFI+Ps98o3wx7Wp27XGXwVl/bbQK5LObgFyFd4",
-	"AJveCpzTATsgTERqnmHaHijB2mD6nhUT3oGxLbgrHL5A5HdDRPr6HirBIvcO4YKkPEm4ZpEUsYcsT0FF",
-	"xDmsA93+8LZKSM8UE033YRu7L+ddyzI/sIQZttrg8wnaTeMK3lqhMrXqKUvmk50AR7dt8CkWI+517dee",
-	"iYlc/pqVqs09U7pda2w/AT9+7R4+cm02w3sro7W0CVq0noxOuaCepa+b5rIc+RzI15ZcC4LNn7/1V38f",
-	"PLlh25zRVpt0UwFj+d7bdfmqK4pfVtg37c7bv6HFxoQhD0qKaUAeZkxUCixCwjVBdao1TR9nPVntHmx4",
-	"9lpcgOtdfku+RAzdNJ2BrVsDYSyi+fmKgrZMSSMjmfy2kvR9jMbzkq2wAAcvbI3YbtbrJitjpyqO8yi7",
-	"kTK5ztOUqnlrVtATbPrBttkJ1lTwIFiL0p9R4/+DqfJrdffvq2WvV6t/F034imUJjZiuGu1umQE5ttoa",
-	"qPfhD+5/IbljLKuNx0HPU43P0tQaSUeERhFDvRAMJMuy2D9zmoD5BItGuVLA02CiZ+rBDaZm86UVS+W9",
-	"A4gbjfqp4oVnq11/XnKYbMq4dtnWr5f3/gy1vs0bVAffOabFES7cOdU9QEU6ugcvdU+eoOO/mn7extmA",
-	"9bbp0uvdk5gseP20dOgVmu029kN12a+rv+dltVmEUGvw/WXVpqoQ3PlAngzUts1c1rT0+kYwfNwu9uVk",
-	"otlKlcDQpO1RY4d2XOCWKeZs2yXA60zcyzv2egVfiw37WIVzgiolH1x9zi7E8oIVX0G5i1ZwrlaybHIS",
-	"MYozTcpEI4JuJypiULoTTW5pdAdSLWFTGs3J9fXpEbGJTvjmSFxfn7YMb0x4tJwDFVQzoEYCpnAeN6xa",
-	"MPSOCUI1mfJ7JuoFhz47CpMJ1uVIwdOYy9Yqw41x3ch8q+B2tfLDohio+DKqMZ0tcnEKGvnawn1SPV0T",
-	"Z9jECGA3dg73RiXstzFebCVvrriZIy+2MDi+PPsrm/9apL5ywJyZz2S1/KnzrQ8y/64aTaQZd+mzP2O+",
-	"6nFus/+RAyNX9Wms7gU8Ouxgw521U8dWw7Dvj2JTrg1Tmth4KFPk/OTS+XR1gIWqTBgeUQPaEQr5NCi1",
-	"Qa5Gwod7CudeYIvycUCKuBwhLttAENo9A3Jm7CqamAdJji/PRsL10dFE3jNFpGBue2p+OBIj8QP54QfX",
-	"k+iHH0guYqZIuHf/dq9SiaBD0tWC3rFxRDULSFjLightRpQORoKQX6g2x5dnfW3mCSPhwf4+ebS5AYdf",
-	"BoPB10WInmwr48g9l4ldoXfkt6IEr2yEZnzvfn8vZvcsAbTXe2mU9R0kQ9KNaMqSE6oZ4YJQ2EH46GRe",
-	"QEDkLULChH05cBsFei1GOQZtHx0+gk4YEJcWsliEvQEA6bgSjyUuEEPMTMl8OkOQOiATrsk91xwYCpxQ",
-	"SgWdMhuxsKNHAmMTAO4BOUV/vpK5YejLL8MWyGxhZk0EY7EmVGDu2R2bB0SDzk71SIQFTh+Sv57+w1r9",
-	"Pj8YJzkkFrPx8RGhAlcmhgkqzBtNeEyo0A9M6ZE4GB6AnaIYyJMYloLPcdXVpHswfNsjD9zMuCBvCUYn",
-	"udE43PaGCghNtEQzYyS4cbXZdrLbOQkdcdCMw9T2SUgmSqbFvjIl4UwGxInVkbiVMXB+4LURzTLr435L",
-	"zvnPpHvw9p09nitqGEGxrUlXTiYkFwnTuhYGghOc8GmuHAX1cM6MKQ/Xw5Gw8ZUi+S+iCsVO+Pc+rPAR",
-	"Fujj/4NYqP54xVLKBRfTcCS6dGIwPovAw8/oITI03tDMAFlZXznJheEJbviBi1g+jISCEbp3RKifxlIw",
-	"jLnN4ylDbDvY/wkPhYRXzKh5/xgWDwPXSqug/jfapS1iLy3SbWRcNXL1egNyaXlNF+lxJAzTJij6mrnq",
-	"extZwW+D532gTOBJPYsIOmMitsaJFHEwEjqlScKU231AHmZSM28iw3bnRM/kAx4pOtyAsiyqkogKktI7",
-	"+Bu3MJNJDN9/K4FTxIeE+pEl86VmJDDgE/b7Kf3WL2lY9zOm+vaFsELbusiLJmD/AOwttY/ELZtLERNu",
-	"goLwGa92eQvwOIY/kWbyGtlbTn3sBQ5sOINl/D48BStbfo7oWeE8XQpyAfPLE66xb0IqFcMuDBqp0fZt",
-	"sQixwmFI8Sv0SDir0q6kDZ0DX8RTeGCKHbkH6Ne6p4LrGYsdtfoqTqrYSEykmkpjmAhs5ac2ZAoHN+FK",
-	"G+cohQ+E3aLoepB5EpOMOgKNaGap+AOLuMZDeJgx0K1mjPjkVBLLKE+ZMLZnHddE84QJ40QYWF2WSUgV",
-	"M2UZDp6cj08FRCYx7M1tS0ti9XtSOukJ1yBAtA0xP8x4woiSD3ZiGscsHsBiVs/woU54thSAAwbmuhIi",
-	"Si8HQmGhIhYKgLenARiXcMMUTUqHESIhRjpp0k+kvANQWrKBabp1lg/UfAKDMAf3Uslv835zgFSEotcH",
-	"sMtY1oWy847NberwHcOJ7KatYMGOHT2E/Uw+oNZburIG5Nr20MBpSg8Xatogml1Xv/Dy881KvxdA1w7z",
-	"HM+xf8VA/SO5uBOwsq0fDEjC74pmi2+0hcVSCit8p8M9+6LrC6K9vdu5cvoQksaUGvZA56ileO2tr/Ms",
-	"SziLq2rcoJKpbOm4EvE67AwHbwdDNE0zJmjGO4edd/hT0CmKW/esfr5eyYGBU2vbFrrBWdw57ADSF/5h",
-	"jfMqmjKD73xxWvA/c6bmpRJcJL1s179xOQcIbIS2ib3RXM5bhI/fDytx4Ld1J1PQYpS3L+Cs8dYVqlO2",
-	"OK0WX4N6l9D94fDFWly2xzFbulxeCAa8BinaHe0RCUvuM0D/A0ijXBjt0DUxyM2AC2H30AO787YNFV9Y",
-	"yTe2r7zd9ZUCsLu8tqiSFACjkMQtdEOngKOdCbyPDtBM6hUhFidrUNYrQYpuRVbIFeGgQzIMByQEbMFg",
-	"HGo/pex8o0GFkIJHNCE6yacByW0OSVbow4RGSmpYx8y8VNcD0P4tsy0Ytmcp3vFqhaTLQkZPAPxBR2KZ",
-	"G4GG7VbDl2iCWctkhvr8E/WUHpmCqXgw/Gk5dd4yuzrnsHlhZdzYGuhMG1/X8LKU4dLQFnVPgHOkNwjz",
-	"7csvv44o7dbiV6Stg+FPO7/y9t3ur7x/faK/cvQOugV7qNB8G8lvlHt7jzxelMk1y/LPpurUsfh7M/lG",
-	"elALRtkRHqOegB4Hr39wl0ylFEYncxdUIlRsOL+gXSn5CzOveyLrzqIUH4EVF2AieXuz0LlJt1DEA+Tg",
-	"uppe1/tTneQVM4qze4am86YDbNMXXWMRp3Rh9nSdZVcVsKaj92vQyfI2J76zfazPPG2PbkrBNJg/Lrhp",
-	"rZ8ixOkdogMSugMMnW2J8jYgykbfW4PvhVYwEtxHxw8JJTGfTFgRAUeZ3VIDh8bptZ2yNMSs5YfuB2Jk",
-	"abLO8XcNtinuxaclgH0iFZ9yQbrWvxyQmXS5mplUpodmGZgdPsCA1rFNqCAJF2wkuqH7O7QeJaqmFg5S",
-	"M+88s7qAzSG2LmQurMHPxD1XUoAZ3QM9JJpRYfVRVEXAPHa6aIB1Vb7OgGCLNNH1fo/Ci1gkv3ARJXnM",
-	"4l5gs7A1g935gyJdID6Zm5GoWIZ4XDOwypW2DjJYqkQVhGWuXTNHBA43K/Wqo+JrLQWDNqcYiZXMMhYP",
-	"yLEg2FmyqhOCRgijHRyAOVRgQFA7S+qAAlveGnsjoRiNZj7dw7W18qcdlMAJ/BkGHiEDv9dgJFwsPiAu",
-	"t6WHW7bOnAeqUqKZtk4RnMEqvZU0nDAYCRcX4MaCqk3js+lDr6bxuWylrTS+30EmuPKJgjm+ovL3O8gE",
-	"exh1iX5kU4IAda29Yl0qDtOfrq/tGRcM/y6ypdVGdISgSZcLDpyZ/4v1AnSQal8xIWWCHEbh7QGWZG1o",
-	"+tAaivYb3mjgvdTkOiS3LJIp06W9CYzZF81bMqyV8NgCd1/E4+vv0TQNC+4WAcfwLleHhcBgbBvdGm/i",
-	"oJ7wJCGU7A+HfskicfDQZpuiP7foz2vNUhtiiijyThGXA05kzELS3TLj1FWOb59yitLYh4tu50Qw8yDV",
-	"3UhkMuHRvKU6HaWQb8NbMfSBKSNTw7DTsNfG0VzT2lfUNGtJ0Cs4C6D/G03cNQX/3TkLQKTwStxzYz2o",
-	"setWUhGMb7QLUD+DsfjE3s2+UOwA951RYinXaxVCuCBKoSK4nMtkbjmUI2wbxMecDRcb138qu+Omydw8",
-	"ElhWUFQ4GwxjKuwV+lpGCSBYJIWW2MG08tde48/HCU/Ywv1ou5//ayXG/YWZX92Q74hpte4ILSgGCM/F",
-	"dFDLjOkcfvlad8beM8G0PgJJYru1mppjVftZygORmXa0mUaZA0kKxmWk14Hk3A3ZCBLDvpm9LKG8AYzm",
-	"6bXkxuIK/q6oSyVT0MdzTWBKYosIBhVCeMlFrWmn7su6fc0AYQ1YtXYIUDUTqFWuOZLKtv2L3YPhgZWh",
-	"5Qq0nL/fdwP7NI5Vr/2ssPvZnm3Y1ve3Cgw8yq06NNuV7by8hOBZ6LxLsmAry/Sh3iM0goq+dtapzzX5",
-	"fPVxPXCtgfZGE3eXgGtp94F4iBRLrICijdgN5jRN1sHtImPi+PLsOmPRbkBzE7d/vpu12KNPErB5Xeu/",
-	"/Abgs/7jMNywlq1d2RG/I1e7so1cFkHn/fDdq636qWwhsw7GsDlu2en74TuXJgCsADDrFjPRNMmtdwCL",
-	"FFqPoZFgt1eJ7VTOplGEZr0oxCaThM64qdsMvt43IFSX9xBKW2+9rDOdVJbdKoC8HOethnZfLrb7XeO5",
-	"O97ws/p2nxaBXLZwqb62pR5XubwSXtrf3/qlln5NO2h11XWX47jWnEwSLqak2rH6ja6GJOvqHM64Gdf3",
-	"bIpF3yoZKyx8IFke9Uvfaz0SWrnPioRCCsx7sZm7eNuV7UAb9kbCemyXg8i1noLOtYrtgEMi8iQZFNOh",
-	"C9l5l22ylA8Nr0i7LNN+MKVmsUC72m8JU2hG+XD4Lqr378Xf2GHldfd8sQgHBKSEb5H5BjaU5FPMRLc7",
-	"EqgHKcaIzicT/o10w3Q+TqNsvB/2rIaBaesD2IkH3SFxN/J4xV3XzTda/bzC3Ym+k1xbz0lLp9uQ7Pnf",
-	"iz6NAHTRC6p5eiPhZDReMFQk24SNzrZhQFiifQrgG11K9pFYEu1OlfKtCQsXTJbfJjwCJQLY5cyYTNtp",
-	"RyKeC5ryyOdH46e6RD2XJLt0fxHgjwNjOwIdESFJrl27R9wupgkOG4kAI1HJBHhywmJvJHwmAGmmHLYm",
-	"AtiJikaj38kvvLqB9ivnBKxsxb4LJx8+gZM/if1vlynQeGm7XIHmS+//lNLJnSKhazP1SFejAMHgnSZS",
-	"Wbug91yBtedZ5WrJBbpiHz3tXSGJkg9A/A+KG8NE75CoXHgjxc81d35qbHkLPMzGmir2Oo3vwajSTJOr",
-	"X07If7z/6S3xnMtxmCoDAz5j3xwJF4ZzS3JNwmpzXe9StkIRBF8RvMQCZmCZyPCdY5dYv65z+eqA5BmZ",
-	"KCnQwUMNZlC53FvL8o7KzGHL8lz87ZYRG0tDG+/9cL+NVfkeyK/Gq5odpV85mLW6+fMfklc9jxm8H+7v",
-	"vuZLcJBLxfrRjEV3BQ+pMA7vQdj7cHLlNYmnMY3H2nUU67Oa4LitVC7eWbbFD5Z5zRMSj5oHf/CnlAL2",
-	"w+EA6z0zl05pdcrSOlC/IEm3WJTf2YL8kx7pX5gt/tl8opvDBc2bYFZHDjbcy4UhaGqi2TIK2RB7A4u+",
-	"g2xqvwb8tSXT89D49dTnPyfuXzFMRqO1wi/U/8DM14bONSmy2HovIo/2sJJ4pd/xAmuGI6liTJbnwld8",
-	"kiIlbC+NsgDta47tCLCoUipbOFgWBh4VRW7WUfHAtCFvg+Fw6IqZ5YSAJlj5duu1Ke5h6GLCmK2MxQJO",
-	"lQtMJrR1kTS6myqZCyzyOVZTdAVop1PrPHFVYpgjhm6cAblyOSHwu1PNi+rJcj7rBcgyRpUvgqVkoqg9",
-	"HyzSsnWObbpr3dN6gsB+ord1ZVXNJtfr6/hM8QphgOc2vlIY7VNyBv+GdB5hdEfKxCO/sAGuEvkDTyNY",
-	"tfiHkIG7shZ7lTY6x7bLC3tZed1qlv/ifQB1T9pEAnPThooI2wks3zxuS7vpSPj7x9GrWb2FvHdY+Aqx",
-	"OtEt4NI8gGUwvcljiNlp1lfQ9DcWZeJgPNsr0klCRawH5JM0hIql7zpEZ2MLU7oqD+aV1N8dnG83M9Zw",
-	"ORtJYE5Q9Qf//RWJ380gvjZUGVfAY1GpfgxAI1QQ9s3Vn2/S0HdnF5XWAn8YhoFQ0YRWFAx73TEIfkFs",
-	"NKmqsFmFA3QWTfaH+y5O4Am7i7mhemxzTQ9xKi6mYe+IZDJJXOJ/2V9ZEs1czs5cRCMBFE+6IfwBXEkq",
-	"EtoMUptRWX21UpjodolVDgf7+yPRaOPSziTwOBq3qy5zif3Xti4A+BpO5ffyeGyfD1N0W1r32fV7hhbB",
-	"hlSGlrt1Fl9X5DS4c+82jrvn2gCkNAG6ACUakKpl6tDWQL0EezmnIqcJlpn1kYCK+8ETrjF7q6kCvQxb",
-	"qZkhfxi2csW0TO6ZJuFj7ZbnxfgRYLIIAzLhrscTQumNJv42em+QJNjeDHt/cKEDp0pyU+SVknoRdLWA",
-	"qcKkkDXRh5GwrAktwtDZTKRL7RnZFjLIQNwTGz/nGs/6kABkkAeJkfDNGqSqpHiDCVsEA0TZ3gPYV64Y",
-	"eT/cH4lu85Y6bILju8y/Hx6Q7vKtdeuSxMHQeEXnTGXV391FU9vLen1LUVuza4/2f5Ss9jXfP2WjLxLs",
-	"BGtZCuZvCKmRtU26vp1bCisJ29N17WBfhKH+XvpZuwP25zy5azphS1XluxJ7+3Xz34Hgd8xaq92Yv4U3",
-	"BljAJE+SoCiPK+VypauSvVYUTjj89/PZnGKRZkWk4aWwlvgwXfvF9RYUxqgN+MDhaxJc0Dq/282LkXLT",
-	"2+wKE11Joq1PrHhnj6wBCqTCjS8XjxJGlR6J0J/jGF8fp9TdY421NWOvPYWDpV9sj8EZi+5YPBJYSev8",
-	"1E7z8t3Sq1U6h6jFVNtSWaXa9+6yNh/eGUEABIX1VTRwQ3e3nEysn8fOsbqCt07er8Lc/hihpjo3W1/W",
-	"C+f1b8ibYm4I9chqvTZEMwNYpkl3mS4CwvXYlZ0HpE4NO8SVXM2J80auDCIdF1daoxRx6bU0AY2mq7mY",
-	"JozkmgWVNogk5SI3TBOZxIFttTDyTSN8xyYRV3hub0BOv9kSZtdbELu5YqTHG1F3TGArhKKrbnlFgZIP",
-	"xMgyORgm19bzA/YVikMsXBuJY+fjdV5d7GxJNEsmfddQj8Xk15vzj9jxyxna74b7rtfvSFQupwv7fQRh",
-	"32psffQHR1SpOfCDsMbMK47iXIeDkbCFvf/HtVGtZImlVN2VX+ULhAubUDGqMTdsJFKuAfyBZ2MB8Fa8",
-	"cg4vQsdqXjwt+xkCzD1sz0ANFhYQIc1IpMAlSPfqlxPy0/7wP3o+58uekDsSIc2Mi2kbe7sAEJx4JNoq",
-	"OOaucF5dxhWs7oH3pBe51k95zV85/rQXx41bK9cVyG9Tczcztqhph+q3Y9u3TlPESGyBseSeZyK2F99U",
-	"LlY5odGM9U+kMEpuWDPonNh99q9d2U3/ErMLN712xSZMKaa2Gg4vvLNGX/0Lf3b94Bv3RjobCgvOal/2",
-	"0QXAX3x3By92aOe7kjXXmqRcIyH/8Q9yTYHW34rusa1FC5oJ1wEi10yhR397YdesQm8oIbYfssIGgUXl",
-	"M1dFIRZa591V3r7ekRUOVQXTtTJEw59OMZlBM0a69vJuryPbNklx4L2DoMG6R/4Gmx5ovIW89y0Svbpg",
-	"0Hg9wiEgymFQOBLYx9mpe1YI1sMSt8z3rbHuSBScqzIgvD3eYO0t2n81Klu4hP0FQraQQ2pWuRLVPcNr",
-	"kFsYqXv8TPb5Atb5MZzgUwxzxLugaocD5jxdyX0RhbPsreJcUkVb+coBBnhMKsdOR66dtE/BOT+5dCnr",
-	"ekcS3HtEytmz2UbbmcXwxsu0nDm2bveVbvmM235NDWc8NuFa5Y3HLmX2jpTQ+/UrC6ywbLvFfV6h9e5Z",
-	"HU/mmD+JnvjCPIXvHwlUyw4C7H7mvPJ4hAfDYbCLSz7YwiV/5OwRl+7vqxrAfC8jCfvDoQsjOP9kPZrQ",
-	"xk3slTfOAt5CU9ya/l/ell6+KeiVTeiWK4LW8BhUev7H/f9Hdf87cnLs/6gZvfNROV/r6BkK8IIVDLau",
-	"RzWv0vnyFWyT6uU4X74CpbiJlvKqsHc7cHXXlBzTQF0n5UFJj7bbC0zdfN+qSVV+v3IK+wnLk9gy/wBL",
-	"+bFOvwCHzlgETJglk8pMMtMtsxQ1psA54Yt8KZTNgJl6meUmwR9apgG6emC3xLWYCYgrRZvwhGnC0lsW",
-	"x5X0VS6omg9qnlxsW7P4uvj/AQAA//8=",
+	"7H1rc+M2tuBfQWm3qqUUJavdTu7Erv2guJ2JK91tl+1kZjbqEmESknBNAQwA2q3x+r9v4RyAL5F6+JWe",
+	"3MyHSZsCAfDg4Lwf951ILlIpmDC6c3jfSamiC2aYgr9G8YKLKyaoMPbPmOlI8dRwKTqHnas5IwZ+e6MJ",
+	"j4lURNAFG3SCDre/p9TMO0HHPuscdnBkJ+go9nvGFYs7h0ZlLOjoaM4W1E5vlqkdqY3iYtZ5eAg6oyzm",
+	"5lgKwSK76Gm8uoszkSwJu7X7J/RaZoaYOdckyl8iXSpiwo0mRspE9/L9/Z4xtSw2WLwx4XFnm31lSkvV",
+	"DJdQsC9mEsGIkMgpMXNGUsVuucw0SemMtW4DZ91i/Q98weFYmqZJ4MfyLDGb0iwxncO3w2HQWdAvfJEt",
+	"4C/7Jxfuz8Avx4VhM6aK9S65iNiGAzAWC+jUMIXHYPiCke7Fj8fk3bt337fCXsPU5d1OpVpQ0znsxNSw",
+	"vp2mE6wA4sFik06l0AzQ9UdGzZypE6XwXCIpDEPUpWma8IjaPe/9t7Ybvy+t9r8Vm3YOO/9rr7gMe/ir",
+	"3oPZLtwyuGgVACNBmB1DuIBjdrsgMacJi+zl0HOaskHnIfA7/JUmPIbNPO9ef7q6Oq/P3bDjYghxY+zO",
+	"lODPu5tiyt3ApwRvAN6DRw+kTDMmzJWUST61JV5KpkwZjthQvdBlnMoyuOE1dKpt7L5DxfJs2jn8beUG",
+	"BvkTkSVJ5+Hzg0XrNDOTAjA0jrmdiCbnpV0hyXMvy+v/ZpGxC3M9iWiS0OuElS78tZQJo8INYML+HDf/",
+	"Lnh0Y+/SRCfZrIFmBJ3WHyxVnACtbiQ1Bbn+DecIVihldfHyjFWQ1oBU+aoqDD43wGiU8p/ZsuGYFaOG",
+	"xRNqtqUbQYd9SblievM7v/mXAjxqOOm4EY6pYlP+pfEnxW7lzTZbbFpORzJlm64aAucShtozBWY7adxp",
+	"7UzxJuTj8+/wCwdlAFcgV/mu9hM7htfbr8SUJpoFtUOtHlCVYPxjzpBS3LAl0UammtxJdcPFjHQVm2aa",
+	"xSThN4xQ4jYII6dKLuxrgkjROyKLTBtyzTzVmWYmU8CUt8Og3U/lYQOE4lXUpimf3CDOb17GzucGr8oj",
+	"o/NTAAI3miXTI8IN4doCT7GYzKmes5hYMUmwW6aInss7QeiMcjFoYLtVBLJrBvlW2/HgA9dm9RNv2BL+",
+	"yw1b6O0/1K1BlaLLph3pNRu59EdXBVNIrbAbHlpZRi2JkplhXnLD+3FEQmrZTnhIpBV6wr1FlIYBCf9+",
+	"ckX2bt/ugcikgFXqPZA2Q4CqnYILi4pu2i4VSzO3GMsSzexRHAzfgXTEhJXCfuvAZixc7YKljykwEGSy",
+	"UWSQYa9A1V3+VlRAmb1rpyWhO72wF+CGLPEZrKVKdoWC4q1bBUc9fiX85b6AjMO0IIdRlHBLrpbasEUD",
+	"qGrYAb8GHkSVL2nEGRD151TMGnBmRKacJfEbTW5pkjFyzaZSMThzFIK79jPInaU69FozYXpHhBLNIsVM",
+	"/5pRu0OcAy6ddog17mhmxp3QStPhuKPYQt6yeNwJB506pbRkrSKsrEonQedLfyb7/s4IC7v8SV/f8LQv",
+	"UyTM/VRaJFYoqYB08GKT184FPgQWbD2Gk1snk9bIZOQlNo8jhYQycNyrIrYMsjRefViIIqWHMddNT1nC",
+	"Vt5XjGZmLhX/N/wi7V8DS8X8WHwypRznswSitBP4k6apskft/1bMAqD4O2ZTLoCJTiLAyRhp7w1blr7U",
+	"PXDcr5F6UE841tLbgsTYV3YQsHBzup3rb7Gwu3RNfHNFtF8lQCUDgCW/oKDahxFTQpMuBWvAm4qhYCoV",
+	"PHXabO8IqBM8trwTnw62kA03KhqGqhkzW+w9wA1JlXPw4mO4M3hsZtGwCZDY8NgDf2XKO1mV6/0hrr+P",
+	"53TWoHwhsLbn7MX1XuHuQadkTFkF2DnVmlBNQm9tgWOcM2LfIl2ZxEz1wOTiztNhREK1yS0xbSdaA6T7",
+	"quqOmsBzTJPkgkVSxc+hlz5GxYkzFEQmCPy6USfoMK/r76bmbrdjmZlILip8W9541RBXDjpZqo1idJE/",
+	"sN8iM9QsQI5vJF2P0mSDzi2n5e0sohTW0Qb0H202Sw6Nl6Ss7Dr9165UgKB6FB7ulUNtxKB8nXNqovkF",
+	"+z1jKEDvoEZ5zbx6zAv65QMTMwunfWf883+/DTYigT0mk9gHn/zsoNu4hy37XvuFG204Oe4XH7HVLWhA",
+	"4MfcpS2RviT+b6O2nRbDnVZjSdJEsaliViF7tk+Gae11erYZF8zQmJqNhq6ahqWZumVqkqnEak1GUaFT",
+	"qYz9ozjoymMrMU3s8mEwFv59LqYyJF3LywklqZLXjOgsihiLWdwbjEUTtpWvwsrJbTafSTWjgv+b7kK2",
+	"taEm083WOPhpohjVj7A1gmq5NW8t7lnFXtrAZ2HeSbHt2vGlTMRczOy56KWISv9kMaoqKNuGg0aZByeH",
+	"0c+GiE583uk23zIRI+dr+WmywqF3OJ0mnlFHnlVSsWpEzfE133DL9nI8q53fKsTraBdUyWsT/akRj9LN",
+	"r9kFSwfh8fNzE1PI0W8tQ7hsQ0Ert96ykHTznYOyPWc0MfNlLyAhsNeQdHMRjxrDFqkhiJs9S0e8UmeH",
+	"ZUqwmMjplFyDeYzIO8GUncmh+wTUtpB07yg3oK6jfDkWZ6PMzElEk+SaRjf2FVQBJx4BQqtnOHiSO6qJ",
+	"E2uOSK4popXNEa3cxAFfWZIVSlpoZVcgwVSWbJSYShSAafMxSlE8fYxEARb8nf0bLWS1yb2wXhaq7L9N",
+	"aFBMg6Nzp03W9uLm2LAbKZMnSGfoDXF+WV2lM4/Rmk/tfCM1O5ZiymdNivOqLFe7X/dgizok92DPCogd",
+	"fkjcFv9fyoVg8cNDeERCO0NIooRRBTpx2Qpkf7P4Ovjk/vHbgqa/4al/ru7yc8VcxBeW8WMcghVHOzNu",
+	"5tn1IJKLPUlT3o9kzGZM7PkV7Edua8qq+tBWSHrhTWvgM97NPAH4TBY03ea4mm/D5kMYd/JlUi5metw5",
+	"JL/djwEo9t/jDh1cjzuB/YfGB9dju9EnHQxAa0ojdv/waqfysPF+Pad/91F6NOL+JJIZ2h5XNemnuI1j",
+	"rtOELietounWuscfTUue7AN/qvbE9YTeUp570au36kdLgYnTGaxMRIQkiRQzpsiUi1ijowesbWggQm2D",
+	"dK1QoJmxvF8Tqhi5YanplWTcHfz0IE1pxsROOLhgasbiCYIXoojY3c7wfRkdB1nCutvxkqSzPH0J7Z5r",
+	"7vZgCkMT/0GWJlaVsVXVp6Zn4et4nDDJju+vN3TtrhNtY+d6jA7TYBur0Lsdw0OK2127SOt0kdWjqtP0",
+	"GhI3Hk/LHWxUcSpcayN/0z9kyc2VnM0S9kgpci3JqR9tMbhRtM20kQsrYOMe25lvrsBMMpXsxvUKmI1y",
+	"LegXlTT6dVbozwq0yWmr7YU9dl+X8HLVglP6CZXrNWYFN/ZXr7evv26t6nyu91eB7T9umwPkUjwq/qYU",
+	"edJoN3773bu/HexiKx6lnDg+7eaezBmNmaqEpnb+2R+dn/Z/BmpSNlN/+93KVOQnfL/JuemthtXJhRSs",
+	"pGW7P68ZVTBNEViAunUNUckVBg6srIbfsdbXWfqUv739fr+JxdMv5Ve+OygW/8nNv8GoucGqX7fZNzlt",
+	"AG7PcrPP7Cxk5X7jClHCWR6d9vjZj2Eae//rM2N8xbPMfolT5StA3Ncmdl2Z6BLfWOXiOKGRN0w8HdRX",
+	"dhoP5sLOvoIYB38rkTkUcH8BmtJgr71h4vkIAGwQ5vX2/erl1LouDxx2Qq1ZSLpuUC8g4dwYiLhCx6Fl",
+	"ZBN4BNbnO3atZXTDTFiOpMKJ7SignJX3OkEnf6l836/yPW4i3iUzbQnqa0nze64jecvU49j9prNdOcYy",
+	"uB9vx979415AcvBxl7uK21lqAaAncaSa1bJHXsIVIJUXWmXbxSr5dzTBshoxv6LIXhoqYqpiFzXv9R+i",
+	"mLNlXy8JTRIIGMEhcyrihKE1qBal4WMA6mFtCxrNuWB9xWhsbwuJEqr1IQmvaQy2ZqbBP5eJIubJ/i2k",
+	"mUxlJmLw10VSTBMewUgubmnCY+/8swOdMT8gISgKmcgFfHi7Gh4Aq/knLlDAPlswM5fxBOZLEnnHcOmU",
+	"LhNJ44mRcpJQNWO4W3dCLJ4sWMypcy2SUFHDJpAz496Hf0/YF3Qq2iFTqa55HDMRki4VPhQUYnJkZjSP",
+	"WW5BGIvR+WkPPtowJagLeQida9IRmRMf9bCq7mvtgmr82I/u0SZy5B0GforPteXW6SWQeAGBOO2X1zt9",
+	"t4vlgdAguIBRxLTeQj/xIwNc6XPbNuFjfpBxUz6AjJuiez8en08+jT6eTE7+eXp5dWlP1D46/fTr6MPp",
+	"+8nJp/fnZ6efrvzz47NPn06Or07PPk1+HJ1+OHkPWGF/uTr9eHL2y1V9gouTy/OzT5cn/vnol6uf6q9e",
+	"nlz8enIxObm4OLvw49yz96eXox9gLAlhwhGs7YaORfjp7Gry49kvn2DEL5/s9GcXp/8X3/h4cvXT2fuJ",
+	"HTP68OHsH27N89G/PpyN3k+uzs4mH0YXfz/Bdy9/OT8/u7g6eT/5ePL+dDS5+tc5/HIxujqZfDj9eHrl",
+	"3od/T07+eXxy8h4XOv10dXLxafTBbazia29G4A2qT8xq2Np+3O1YmZOx7bKRAG8eiZa4VNNGm3KvVu8P",
+	"M5QnW7vuV3K5NkS+u+lLt75pV02bBwdq4XatyRxt7lh5EwZW9LqbU4hHFNIQyzKWm2MS3ZxNkKzZnneT",
+	"j7zat41xGzQ6q7rTJKuQ21/hQX3LOKwE3NpG13zKVS2I3cu93vbUNGubvlmzfJdm1QmNbjpBJwJpbIIh",
+	"bkI669pMylnCJrFC33JEkwgjru94wqXF7UUNeWorNezlY5SiFtEg56nZjnIazYx0dotmMS2SiwUVzelX",
+	"eUDAVVW/WMlY9j8TY5H2TqobFldiQt1ln2ZJKRB3fdivMz+OdvIrVZxGqylq69wITMTgRyt+bdrVnGpU",
+	"X3XzLFsYLtrOrOS2aT4OC8ljfySPyHqz7+c0tH1Yq9ssZUpLQU/j9e+jpeATXbAG8gaPfQqQy5XCFzTp",
+	"YqaUmTOuMPnDZZbv4gRwRHW74C1HnB+KMNlGd4uVP4/bvTEVdXDdwsU1KlwKoyd5FBpN/kWwUknlztG7",
+	"wNEKNlfPrUo4iptTjicu0KEMoTqaltGukaKUb3oZKk1cLCeNjzPA1qlnSdM/GH7/XbMJ8RRHf3ewkbjm",
+	"hpeKM6yZ1lZvxckXFmUGlEIjicoE6WoTcwmpS0VepaOo9puokeqNJqCe9ROu0XlaNiYN9w82k8iqgXMY",
+	"rKWZG7+vTEKrH/jLxYf80sMBHhGPyxD7hfmBBR+5zgwJAQRh7btaTDLPYjCu7tmKecTNe+ToEVnQJck0",
+	"I+H9vSNbg59P/vXwEBLDFmlCDdNuwyum5xVDs6OzNUgJ/nvGCI+ZMHzKmQrIDbum1/2Iaka6bDAbkHCx",
+	"7Edq0cd0yF5AqCELqQ357oBEc6poZJxpovTNdg/ro9KrBL6MS/tNINcFH9wC5C3GzbohBuZ0wA4IE5Fa",
+	"phCRaIVgbUoJtd42sy24SxQ+R+R3Q0D66h5KfjD3DuGCLHiScM0iKWIPWazuAXNUyn2UL9IT2UTdMtpE",
+	"7ot515LM95Bft9kMUVeuMNOuuYLCFrnwRVofb/aPPqshI//aUzGVq1/TKtrcMqWbpcbmE/Dj1+7hA9db",
+	"mH22UloLnaBB6knpjAvqSfq6ac6LkU+BfGXJtSB4mtWr8tUvgydXTJtn2qSbyhKWl96uC8Vtyetp0W+a",
+	"7dL/AI2NCUPulBSzABOri9yRkHBNQJxqzECAWY/bzYM1y16DCXC9yW/FlgheqboxsHFrlhmLaPmxJVcv",
+	"VdLISCa/tl59737ytGQrLIDBD5j+tpv2uknL2ClB5WOUXkmZXGaLBVXLxoCnR+j0g20DL1BV8CBYi9K/",
+	"gMT/lYnya2X3l5Wy14vVf4gkfMHShEZMl5V2t8yAjFydBjkl4TfufyG5YSytjIdBTxONTxcLVJKOCI0i",
+	"BnIh1HYAksV+z2hi1Se7aJQpZWmaL573BDm4RtQwFByrR+AHutEgnyqeW7aa5ecVg8mmYHIXSP56If1P",
+	"EOubrEFV8H2EiD/ChTunqgUoj7T34PVlPR4h47+afN5E2SzpbZKl15snIQ7y8nGR3i2S7Tb6Q3nZz+3f",
+	"87zSLECoMa7gecWmMhPc+UAeDdSmzZxXpPTqRhJfdnIVK+V0qlmrSGBo0vRTvTwPjAvyApZuzqZdFoVJ",
+	"n14RrsWMvR1Uy+bNDWn9uOdHmQS3DPTbfP7t+2qu0YXVr7aX59y5bHJW+mkbtyNlcgoVs14vTfFhwz7a",
+	"yImgSsk7l1W2Cx18xjzFoNhFIzjb5WcMqSNGcaZJER5HwKJIRWz1qUSTaxrdWIElYTMaLcnl5ckRwfA8",
+	"eHMsLi9PGobXJjxajdwLynF7Y2GncMZUyLUx9IYJQjWZ8VsmqmmyPqYPwlnWRfbZX2MuG3NjN7rsI1Mu",
+	"6ljOV0IUs9qbjCqXY4sIspz8fW5gLAs9W+NC2kSN7G5wDvdGyaO7MRQAhapMcbMENoswGJ2f/syWP+UB",
+	"21DDd+7jr10R3y99K87dlB3FNC/YB5Wkf8BQ60YdzjsKIKCqG/b7UN2t72rFTa0mvQeP9m7f7oXO2WDF",
+	"MngI0W5cQx5392B40CN33MxlZogUIFQDbQIW7cO93RYBWR6CDu5tlGFSzYbhD3D+qGlXP8UwqP2r2Ixr",
+	"w5Qm6Itninw8Pnf+BB1A/jcThkfUWMkcBMxFUGgiXI2FdzXmhuUAa13AgAVctgguGzohQecekFODq2hi",
+	"7qQFy1i4WrqayFumLEDc9tTycCzG4hvyzTeuLvE335BMxMzCulbOMCRdLegNm0RUs4CElYicEAMNdTAW",
+	"hPxItRmdn/a1WSaMhAf7++Qe41IOfxsMBp8fsEITMgtyy2WCK/SO/FaU4KWN0JTv3e7vxeyWJRZJ9N4i",
+	"SvsOkiHpRnTBkmOqoZQntTsI7528FRArbj2EhAl8OXAbhXpRfpTjIPjT4b3VRwLiQpIeHsLewAJpVC4U",
+	"5ng8MXMls9kcQOqAbJHwlmtuKZ49oQUVdMbQW4ajxwL8YhbcA3JSqjV5DbXL/U0AbmBn1kQwFmtCha8B",
+	"FhBt9UWqxyLML90h+fnkX2hx8mH3MMkhQcyGn48IFbBypXA7FfqOKT0WB8MDqyOXq6byvGiBvVdv8V5x",
+	"Qd4S8Ixzo2E41ocOCE20BBV3LLhxJQ9wsuslCd3lwPJ07pcQC7P6faVK2jMZEMf3x+JaxpY1WWYQ0TRF",
+	"/8pb8pH/QLoHb9+540HIaDKnt5DgGcmUHRJX0xOrQfgw8twvViv0yY0ei1qlTxgLenvCnUfH3jm8bKRb",
+	"rgA6FutKgIbnZ5dtRUL37nWSzR72sERo2AuQDVZrhLpDIgfDd75mba1GNumGP55d/HD6/v3JJwjfKyJW",
+	"e/ZYLczt5yCIBIEau8vAVaq8m/No7urCVk58LGrFdC1FdYiLFeLIgsY5esPOHDVWUAENdGismJFjHc1i",
+	"bkgiZ6TbXD0VBth9nzm+oN1V8pNoACuceU4pCvZgsRR2UmEkpAt3pvF+hL0jtB6u5SQW1y6oYQTUE026",
+	"dlgmEqZ1xd1tqcWUzzLlqHUP8DdleR2/w7Fw6OfjtyOqQAYL/9m3K0B1/z78v0Ww8sMLtqBccDELx6Jb",
+	"Krbv4rJ7iHDVNzQzloSjT5BkwvAENnzHRSzvxkLZERqqk7ppkFvYMddZPGOAGAf73yNowwtm1LI/souH",
+	"QX6+BUZi5LnHy2pkaS3cujcg58jXukD77QlrE+R19F0BFfQgYz1dpk3fcgF7F3tIdHTK7J0h+InBWOgF",
+	"TRKm3O4DcjeXmnlToN3uEkquwpGCY8FSccQtElFBFvTG/g1bmMsktt9/LS2uxYeE+pEFo6dmLMCxHfb7",
+	"C/qlX/AL3U+Z6uMLYYmP6Dy1hbwdDocW9shZxuKaLSV0rQjye8V4uatAgEWDvyf1IF2ytxq93gsc2GAG",
+	"FDK8G96u7MiZRc9K3wwrg0CKkCV+lhItpGJQSEcD5cfSW4gQLY4R13tjLJz1DFfShi4tD4ZTuGOKHbkf",
+	"4AbeUsGhIjVyBp+ITxUbi6lUM2kMEwEm72tDZvbgplxp4xxC9gPtbkFMupNZEpOUugsa0RQ5xnsWcQ2H",
+	"cDdnCmP3fX4BiWWULZgw2COBa6J5woRx4pLVkpEhWeqmkLnByXk/fEBkEtu9uW1pSdCOQQpnJOHaCisa",
+	"Q2nu5jxhRMk7nJjGMYsHdjEUun1Ih/1tJdDAMkvXBQNQejXgwy6Ux3xYwONpWIxLuGGKJoVhHJAQIjpo",
+	"0k+khMLqeG3sNN0q+bS3+dgOgjSKcyW/LPv1AVIRCtZti10GSRfIaZYmQ/bHDYOJcNMoxEDRpR7AHquR",
+	"65LJfkAusQwSTFNY8kHttGKg6yIRnv9y1Wrft9DFYZ7iOVEDi+6STNwIuzKmgAdYU94RpTcaYbESqm+/",
+	"0+EevuhKO2lv1+tcONkbrsaMGnZHlyARe02hr7M0TTiLyyrDoJQ4gve45Nk/7AwHbwdDMMGlTNCUdw47",
+	"7+BR0MnrE+yhslqwyZJdZ4Zmu1z0PI07h6izWWS/cgNr7Vb2h8Nn6xVSsj819AgpWg1paKNyMHzbNmG+",
+	"w71KN5iiksuuL5Y0YlDpK5rsb58fPpcPF8Ui3GqVCMAB0pkuirtbzT+Vug3waCO8KrdNYtr4nJdnBLoz",
+	"Rj5U7QjOw1I78LfPvHbbYQt256Doznu4+3k/CkkOht8/4qX9/a1fakjpeA3ExEMu5JZuuZ4HiH1oaQMy",
+	"jaJFE8Y20Y+9e/zHQxGD1eAPNZrkSlrepsP35MBazbngKXpBRUyyEgaozd7MEaAWhvoFyoSuLl5eWQ/1",
+	"iFwAQY0DhG7QHZKEzCQIriD2KSo01sQ+IljWD5gSMlyv+Hgp13KZmbKi4IBcgWKZMC8oUFHoAFimu5ur",
+	"vbiDft8PAPWmpI3japkwMovmwP47QRNlwOi4EmWoXNGDVeDjC/HgCbfi4Oukt/hlBVqDLOr1+jurzso7",
+	"oVtob6nV3W/NeyyG7JVb4YHRtv0e7PmmJuu56s921Auy1FLblRYqa/f5J0SKSmPCguhgkw+mAxeUa5/2",
+	"tmLST0CULVg8pla9BH+vNGB6WO2X95z8vNrKaA1bv2HLV+fpB39qnp4bhvPWB96K6btk5VoU2ImkiNjO",
+	"zB2I2t49ts2psfoG1L4AnulRexODwtF/RgaFXwZCRqWX1Bu9pSgUVCzuAh0HRDG4p5hz9qwUK7hv6t6a",
+	"d0vavnsr8sgV5w1IQSXmuEoknIgmp2SdabjaLtI7eA7HIoypoRAJDBq/lWdTOmOkG+LEUH2i1J21F8Dv",
+	"cW4zHgt4Ke8nAl5tnhhv6cmnDSuVu8CAwUXE4A1vhIM69czZu1FedVZRe1evpZl7i57uNQl8ln0XhRlO",
+	"fP+RHQ94pY2uPeZtXsKer9uOxo602452/XPtfXkxGaihpkUDazoTDkfkNO/ysz2Hyvumbk+8qq+82/WV",
+	"HQhX8dpDq4iUO2OsZHSXC0POHJ/frQqtmdqfPM9Y56FtlYMtZueB1Q043dgn2GeLbnf6q8mzOXnbvl3y",
+	"t7VuyZuaJTcv4MLYGlcoT9kQ7fmiF6Q5AWjDHXFHe0TCwpw9gMC9kEARTe3sn45oKnn3p79RFn65N6jB",
+	"dlu7N4VesMoAnb8D/E1KkLzpATpa8tSLQzIMByS0CObZ3VgULOmNJhEVUvCIJkQn2SwgGeZrprnFgdBI",
+	"Sa2rfGgwFiNn8M+dBt6s7YOc0VHjKn5AaBYYP8Zi1SI+ICO/GrxEE6gQQubgi32kr6xHZsyAlWq1TE0T",
+	"G0VRucjRehl9q57y/com1dVMtoZ77DS0r/s6bmmFrbzydvdV3n77+nTiwpEIQkEbLsjEo7jr3v0GZQwN",
+	"ZFXEf2lWUsvebUDCRxgkn4xRB69/1udMLagdnSxdmohV1tcfedAsLf2dmdc9xHXHVzAp1E7BwO4jK3Lv",
+	"MunmLucA+IQuJ8z3/uyHf8GM4uwWdf9NZ94k+1Y18F2176CTZk3h3i4wAKOrF80pTlIwfUSoz3DC0IA8",
+	"z8lHpg5I6M48dIEXIAgEYJygEWvMwMvFlbHgPkXukFAS8+mU5WlwIEw0FMKDyI1LnLKIUkC/CcTmECOL",
+	"eI4lPNfMikrQNtXlJr7RYyEVn3FBuhjoG5C5dOF9qVSmBzELEHPsQtEhdASzKknCBRuLbuj+dvF9VM0Q",
+	"DlIzH8WIQgoWEsFYXi4wGoaJW66kWDBhIDbPBdKBiYgaEjNtnFwdQHE1X2yIQAsY0fVBQXk4Z54By0WU",
+	"ZDGLewGWYtHM7s4fFOm6aLaxKIVNwHHNoVOq7uUdywtUAVhm2jWrAuBgoGCjwHeUfy1eeitmKkZiJdOU",
+	"xQMyEuhiKwurVlS1ox0cLD0pwYCA2JhUATWXdy6iaSwUo9Hc53y6th3+tIMCOIE/w8AjZOD3GoyFS8gL",
+	"iEtw7cGWMdLpjqoF0UxjxBDMgNJ4KRc3DMbCBWhz47rnN4iimEP8aqKoS1neShT9A9iIq6GUE8evWyr9",
+	"A9gInl9VbjjCkGSL7ah7YYiSuxyPFyT3jMu0ehF21KjvurujSRf6mtOE/5v1Agg41L7SkpQJECXv7rff",
+	"jXlPh85eC9/wRltyTU2mQ3LNIrlgutCdLS33dYTx5lZKf2HNX1/8y5ckBjU7zAliZImMD2F0iGtpEnYW",
+	"rJAzboUgniSEkv3h0C+ZFxw4xCoVEB+ZtyxEFRvTAyIK5BaiwN2AYxmzkHS3rFThKs5uX6oCGLh3Rlwv",
+	"iWDmTqqbsUhlwqNlQ1VbYFy+M2HJaGHpONBBCCAfNpq1XR+/V5RnK8VTWkPMtHmjievc/BcxWjUbM21y",
+	"o8wtNxjEGLua7yX2+0a7fKQn0CJfQ2Sz9Rj66LwwFq2klbfhkItjzgURV97BpZDoIPczcUUgh9ClQuk/",
+	"u0J0VSehHm8KtxrUXzXg+FTQpO21tCWLk5EUWkLruNJfe7U/76c8YQ/uIbad/Xcrkv6dmZ/ckBdEzkrt",
+	"5gastHeEi9mg7rn+XDVf3zLBtD6y/Arb5JmKKVr7WYoDkal213kRpQ4kC6v1RnodSD66IRtBYtgXs5cm",
+	"lNeAUT+9hsodsIJ3EZ8rubCKQqaJnZJgRYBB6SI856Koc6rboqqwZhZhjVW3cYglBEyAuLvmSErb9i92",
+	"D4YHyKmLFWgxf7/vBvZpHKte81lB25k97JTT9+2cBx7l2g4N2+F8LLo/Pwmdd8l3b6SyPkHjCLSzvKEQ",
+	"ukG4Jr9cfFgPXNQc32gX7Rm5XkLviYdIvkQLFDHOfrCki2Qd3M5SJkbnp5cpi3YDmpu4+fPdrPkefWoP",
+	"Zv6u//IrC5/1HwcOmrVk7QJH/IFU7QLLzD8EnW+R/73Kqp+KAvfrYGw3x5Gcfjt855J7IGWTGnoNucqa",
+	"ZGi2gBJKjcfQGPjSGjpzJlzoDOZxrcnMdEFixx9O8z7qdv6xcHnNgVduclNIkMv5AXFFMgn0nukX7V8C",
+	"b9WpRmATC+X8DVSVAtTp8qaqLOawmo/VzHeCi0BsmMthK32bw3n4RCl873YwoI0FTSApDxoTQCqv5WCM",
+	"dK1CKNUA+r6QUC+1YYvwkFAIF17IWxBOxmKlk3tvQE5oNHcQ5prcKW4ME57HQEBQKYwcsrOBNqFOTkL8",
+	"hw7JgqaaUNTZiZEkvJ8qubAwechtZ/1rRhVog06173oT3uCbIlPK/YEN6qHdTLkJ8OCbsAdhf2MB5oJw",
+	"3NHMjDuoDI87aNCNx53QR8RSlxlFTlyUvGt2azkm+GoBA/uK2YvGpSh6c5HvhySmS90bkHM68zmBPoKq",
+	"C1o6NM2UmYYwAqusl6OwAiKyJKnU4bfDWmOi/gqHelSQbq01z3OHQj1LsO67/6Rg3Z0iqqraDEzVQupL",
+	"ZLmV4P/D5aX7QEO0llWNUL7wdECozhOqY4mFv1dv1XFp2a0CslbjpsqhUs8XK/Wi8VFbFbUqQFNYAFYK",
+	"XK3qXkUvkfJr/6NuBkRGoVEzSbiYkXLq2RtdDvJ51AXZw8TZPiqhLXZmK9LxqF84DauxRWHeMjYkoZAC",
+	"spmx9o/9l2sNG/bGAl2Nq2FZlWZ/zicIfXpD4GyDfDrwfTq3KKbA+2CrlsItRTI35KQ9PIB1128JEqPH",
+	"2XD4Lqo21oVn7LD0uvv94SHEvDXfu/KN3VCSzSAFUBdB6FPFGNHZdMq/kG64WE4WUTrZD3uogUK+4MDu",
+	"xIPukKAkkht2dNUiWBEMcz8dyAaZRvt9QwvakOz553kDRQt00QvK1RfGwulwUOslT6EOay1nwwDLqeT6",
+	"X675jcWK6udUbd8zMHcEpNl1wiOrZFoaOzcm1TjtWMRLQRc88hWWML0ycJZ8rOASulTFiYMWZjeuQaAj",
+	"IiTJtOvDyJ0AejAc1kLrrNSbx9Y9ugxFbyx8bB2pF5JoDK3DifIOoC/k0GzvbP3KUXatPdJ3If9ftzT1",
+	"qBzot49ZabsIvK+OpbmjJ3Rt0QbS1cB1IFRFW60LNOTeU7ncnqev7ezugtG4D1pfV0hMhc1V1t4hUZnw",
+	"li8/19K5WKGBrSV8GFlRMgLT+JYpwzXT5OLHY/Jf337/lnhy58hSmepZ4oRvjoUvoYRLck3Ccqtc7w1F",
+	"Tgp6oA/egJrdls4Cl3A+SYIuSeet1AHJUjJVUoDXgBoIZHZlWJBOHhVFZJBOumiTa0YwcgQMh98O95vo",
+	"m+9o/GoErt4f+pVDN9pbOf95CNzTKMi3w/1XTTYseQRYP5qz6CYnPCVq423Ze++PL7zM8jhKc1/Ja1sf",
+	"XmxxBPl//s5rlSR496fPBF4tc1BrSLlytO3Rw+vO5xmJR4OW/DVqxf+hePB3hmXqNqPBZhd55ZKv9Zbn",
+	"FdSzDEY2BXdRE81X8Q6D12qo9wKsM1/g3O7jj2KcT8P9r1wl+M+8MBcMwslppa4hyLRJNoMyhJrkcei9",
+	"Z2GXe1CUea2bzuWBp0wRLnzxXJIHde8tojQAQwNWhHVOO6yLWdS9PMprOKLFBuzMb4PhcOjqQsspsdJt",
+	"6dvRfOWNwqQLId9YZBjqk6pM5HWOSFHmqDcYi5GagU1EOz1BZ4nzEEGUN9izBuTCV2RSrOYhK5dNQnNI",
+	"mjKqfHUDSqbKec6gBiGW8Wzz/pRsAADsR9qqW3N8NxmuX8fiTJME4bmNpfm4VBDrL6lqS+IQQeyElIm/",
+	"Ma5CSnFjtnHgvDK33ZUeoSsbTIvbxXY/r2TQaJ/40RtDqnbIqbQUURsqIijnvuKGd8Wq6Vi4qsBYp81V",
+	"Gofg5d5hbmmFip1uARd3aekM05vsrRBhjkaTurU2L508FhZnoOJoQkWsB+STNISKle86BFNtAyW7KA7m",
+	"laTzHUyXV3NWM9gbmcdyDP4SWb4uy8Clocq4lGLEv+rZ2YsFJd9dIedNCsTuNKZUo/uroTIAFU1oSZSB",
+	"qGIQMQRBB15ZNETRxkpHmuwP94vCk0ANupAUoieYZHIIU3ExC3tHJJVJ4pIEi4bMEkKOQNpcimgsLJkg",
+	"3dD+YUmZVCTEeChMpSi/Wqqu4HYJGZEH+/tjUeu90UxZ4DgKqtISIb//2sqPBb62p/IfZfrZPq41b/yz",
+	"DlaV82uND8pDEq+uzldIzeeW2ESHLN0ajvRcEe4FTexlsjK+xcSGqUPMy34OmvSRiowmkPreh1tnXHoE",
+	"9tLAWnUVYet5aFFFS/pqaNEF0zK5ZZqE997vPoG2H5N7C5OHMCBT7rr5AJTeaN+xRHt9KYFOW1B5nwtX",
+	"BBeSTfN2F9XyL+UM6RJlA3pG78YC6RkorKFT6UiX4hlhAwegOu4XjHPgGs76kFjIAOESY+FLpUtVSgiz",
+	"GnbufxFFcX1L8zLFyLfD/bHohv75BNPgsBax62X/7fCAlEa4x+G6lDKrB72iwam06h9udqrsZb1kpyiW",
+	"HsGj/Uuce0Zx7ttXLkVZOKUpBNDmhSYrtAAzrq6XeC0LauCJQQUbnoUK/1GSYLMl+ocsualbowuh6EUp",
+	"hF3FLn8lZ7OEvSCV2DGO0W5sl1hGSzemWZLk6QElZl5qhAJMZWJPOPzLDrXVxT2BJIsS8yRFizFI8Hp2",
+	"CQm7jsFBOQfva97S5hKzbjfPdv/rZndXMMHlU2DdhJKZ+si1REt4xI2vfBMljCoN6SB4jhN4fbKgKepv",
+	"1YyLcLDyBPvWzVl0w+KxgKIgzmDvZDzf/b2cCnwI8lK5/QyK775HD6qkd0qKGbEgyJXDvFET2P3ldOqa",
+	"IsAc7cVIqjThVSji1+Goq5LA9RVK7Hn9RdC2I2gxN4R6DEdLVJHt1V29TAHhepLnmlWv0A5eOZfa6syy",
+	"rS64UZ6zBvzKRWnTxMpOXc3FLGEk0ywo9UgjCy4ywzSRSRxgqamxL5rlS2mKuESoewNy8sWlfDlpLGYB",
+	"+sm8jnfDBJSCytu7YoEtb24ysogxt5NrtGZZ9Q/T55YiGozFyBm7nXkb2t4RzZJp33XbYjH56erjB0jr",
+	"cXaAd8N913R2LHw3kjcQMgwg7KNs2AfDeESVWloiUit3XVjMMx0OxgKrlPyfsKhk7kLuFlTdFF/lq53k",
+	"KqtiVEO04FgsuLbgDzztC7BHpc8DhNIkcFr4GcJqo1CeihpIaiFCmrFYWNJCuhc/HpPv94f/1fNRgHhC",
+	"7kiEhN6aTTTxzILg2CPRVq5Fe7iddQUGgvZ6xo96kWv9mNeYa/r8uBcn5Wu0odrPNqn9c4O50zsk2Y8w",
+	"OU1TwEgoAbbip2AiZrElGi5j0k58TKM56x9LYZTcsGbQOcZ99i9ddm//HOJNN712waZMKaa2Gm5feIfq",
+	"ZfULf3Cd08vdRN/4RC7Ma6982QcXPvDsuzt4tkP7uOu15lqTBddwkb/+g1yTB/6PvLVkY+6LZsKVs8o0",
+	"U+Cl2J7Z1evj1CQXbJaqoHJzXmCFqzwJEOwA3TZjJDTDZWNRlkp9SwXoZ1BKqU65sDzGCdYuqzjwxksr",
+	"9rqfZIo1H3pWTM75fd6qwYkLBtTkIxhiWbkdFI4FNHl1MiIywaqr5Zr5ZHW0lgLjbIsf8Zp/jbQ3qAxl",
+	"93RusU6Z0lJQlw8kNTZzwPxL95s9xyZC6n5+Ivl8BjvAyJ7gY0wArgFbSeO3mPOHtGWst120UlG9y0rp",
+	"AAM4JpVBpUfXa9YHMH08PndJDHrHK1jt3r2dLm3feJ76eSP0CrR6DVKO9SprvgIoQtrmLIAqrUrJOwi4",
+	"WFmgRR3ust8zmoDUinbEsNw5GxwFuU5rv38sQCw7CKD6q3MawBEeDIfBLh6DYAuPwZHTR1wCiM9zsTp/",
+	"4ejYHw6dl8NZQqvOjiZqcgqn7tTmLSTFre//C3T7lDLB7f5Bend5A5uLqIHQ84d4J/5yNGzhaHDXyZH/",
+	"o7pz0TsNfcqsJyjQRb+ZwK701To//Zktsf81NNYK7juYEm0VeN9qy020EmAGrWssVXcNZiCI1rW4GBT3",
+	"EYvK2anr76OYVKb3rVPgJ6xOgtWEAqgYBOWAcnDolEWWCLNkWppJprphljxV2VJO+0U+OQ6jemaeZ7lJ",
+	"4EHDNPZe3bFr4irZBcQlJ055wjRhi2sWx6XgXy6oWg4q5l+ojtc8cd7z1IKom7czxa/lKq/s0wuInE5J",
+	"JhILjbDfh55lfUhkhyJzZcBiP7OHzw//PwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

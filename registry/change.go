@@ -57,3 +57,14 @@ func (s *Service) notify(c *Connection, kind ChangeKind) {
 		fn(change)
 	}
 }
+
+// ConnectionsDeleted announces connections deleted with their tenant
+// (Keys.DeleteTenant; wire it with Keys.OnTenantDeleted): listeners drop
+// their sessions, and OAuth tokens are revoked in the background, as for
+// a delete through the API.
+func (s *Service) ConnectionsDeleted(conns []*Connection) {
+	for _, c := range conns {
+		s.notify(c, ConnectionDeleted)
+		s.revokeInBackground(c.OAuth)
+	}
+}

@@ -175,9 +175,23 @@ type Connection struct {
 
 // Tenant is an organization: the owner of API keys and connections.
 type Tenant struct {
-	ID   string
-	Name string
+	ID        string
+	Name      string
+	CreatedAt time.Time
 }
+
+// Scope is what an API key may do.
+type Scope string
+
+// The scopes. An agent key may only list and call tools: /mcp,
+// GET /v1/integrations/tools and the invoke route.
+const (
+	ScopeAdmin Scope = "admin"
+	ScopeAgent Scope = "agent"
+)
+
+// Valid reports whether s is a known scope.
+func (s Scope) Valid() bool { return s == ScopeAdmin || s == ScopeAgent }
 
 // APIKey is a stored API key. Only its SHA-256 hash is kept; the key itself
 // is shown once, when it is created.
@@ -188,6 +202,10 @@ type APIKey struct {
 	// Prefix is the start of the key, enough to recognise it in a list.
 	Prefix    string
 	Hash      []byte
+	Scope     Scope
 	CreatedAt time.Time
+	// ExpiresAt, when set, is when the key stops working (refused like a
+	// revoked key from then on).
+	ExpiresAt *time.Time
 	RevokedAt *time.Time
 }

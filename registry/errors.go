@@ -21,6 +21,9 @@ var (
 	ErrUnsupported = errors.New("unsupported")
 	// ErrUnauthorized: a missing, unknown or revoked API key.
 	ErrUnauthorized = errors.New("unauthorized")
+	// ErrForbidden: the API key is valid but its scope does not allow the
+	// request (an agent key on a management route).
+	ErrForbidden = errors.New("forbidden")
 	// ErrLimitExceeded: the request would take a tenant past one of the
 	// bounds on what tether holds for it (connections per tenant).
 	ErrLimitExceeded = errors.New("limit exceeded")

@@ -19,9 +19,9 @@ type countingKeyStore struct {
 	lookups atomic.Int64
 }
 
-func (s *countingKeyStore) TenantByKeyHash(ctx context.Context, hash []byte) (*registry.Tenant, error) {
+func (s *countingKeyStore) KeyByHash(ctx context.Context, hash []byte) (*registry.APIKey, error) {
 	s.lookups.Add(1)
-	return s.KeyStore.TenantByKeyHash(ctx, hash)
+	return s.KeyStore.KeyByHash(ctx, hash)
 }
 
 // fakeClock is a clock that moves only when told.
@@ -113,4 +113,59 @@ func TestAuthenticateAcceptsANewKeyAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	_, err = e.server.Authenticate(ctx, key)
 	require.NoError(t, err, "an unknown key is not remembered as such")
+}
+
+// TestExpiredKeyIsRefused: a key is refused from its expiry on, like a
+// revoked one, also while the cache still holds it; an expiry must be in
+// the future when the key is made.
+func TestExpiredKeyIsRefused(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newKeysEnv(t)
+	wall := &fakeClock{now: time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)}
+	registry.SetKeysNow(e.server, wall.Now)
+	expires := wall.Now().Add(time.Hour)
+	key, ak, err := e.server.CreateWith(ctx, "acme", registry.NewKey{Scope: registry.ScopeAgent, ExpiresAt: &expires})
+	require.NoError(t, err)
+	require.NotNil(t, ak.ExpiresAt)
+
+	p, err := e.server.AuthenticateKey(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, registry.ScopeAgent, p.Scope)
+	assert.Equal(t, ak.ID, p.KeyID)
+	assert.Equal(t, ak.Prefix, p.KeyPrefix)
+	require.Equal(t, int64(1), e.st.lookups.Load())
+
+	wall.Advance(time.Hour - time.Millisecond)
+	_, err = e.server.AuthenticateKey(ctx, key)
+	require.NoError(t, err, "valid until its expiry")
+	wall.Advance(time.Millisecond)
+	_, err = e.server.AuthenticateKey(ctx, key)
+	require.ErrorIs(t, err, registry.ErrUnauthorized, "refused at its expiry, though the cache still holds it")
+	assert.Equal(t, int64(1), e.st.lookups.Load(), "the cache entry was fresh: expiry is checked on every use")
+	e.clock.Advance(registry.KeyCacheTTL)
+	_, err = e.server.AuthenticateKey(ctx, key)
+	require.ErrorIs(t, err, registry.ErrUnauthorized, "and after a new lookup")
+
+	past := wall.Now().Add(-time.Second)
+	_, _, err = e.server.CreateWith(ctx, "acme", registry.NewKey{ExpiresAt: &past})
+	require.ErrorIs(t, err, registry.ErrValidation)
+}
+
+// TestKeyScopeDefaultsToAdmin: keys made without a scope (and imported
+// ones) are admin keys.
+func TestKeyScopeDefaultsToAdmin(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newKeysEnv(t)
+	key, _, err := e.other.Create(ctx, "acme")
+	require.NoError(t, err)
+	p, err := e.server.AuthenticateKey(ctx, key)
+	require.NoError(t, err)
+	assert.Equal(t, registry.ScopeAdmin, p.Scope)
+	assert.Nil(t, p.ExpiresAt)
+	list, err := e.other.List(ctx)
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	assert.Equal(t, registry.ScopeAdmin, list[0].Scope)
 }

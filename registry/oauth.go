@@ -128,6 +128,8 @@ type OAuthPending struct {
 	Issuer       string
 	CreatedAt    time.Time
 	ExpiresAt    time.Time
+	// Actor started the flow; the callback's audit events are theirs.
+	Actor Actor
 }
 
 // String redacts the verifier.
@@ -198,12 +200,16 @@ func (s *Service) ConnectOAuth(ctx context.Context, tenantID string, in NewConne
 		return nil, nil, err
 	}
 	c.OAuth = doc
-	if err := s.store.InsertConnectionCapped(ctx, c, true, s.limits.MaxConnectionsPerTenant); err != nil {
+	actx, au := s.connectionAudit(ctx, tenantID)
+	au.recordCreate(c)
+	if err := s.store.InsertConnectionCapped(actx, c, true, s.limits.MaxConnectionsPerTenant); err != nil {
 		return nil, nil, fmt.Errorf("create connection: %w", err)
 	}
 	if err := s.storePending(ctx, c, pending); err != nil {
-		// The client is told the connect failed: leave no half-made row.
-		_ = s.store.DeleteConnection(context.WithoutCancel(ctx), c.TenantID, c.ID)
+		// The client is told the connect failed: leave no half-made row
+		// (and say so in the audit log, which has its creation).
+		au.record(ActionConnectionDeleted, c.ID, c.ID, connectionChanges(c, nil))
+		_ = s.store.DeleteConnection(context.WithoutCancel(actx), c.TenantID, c.ID)
 		return nil, nil, err
 	}
 	s.notify(c, ConnectionCreated)
@@ -215,6 +221,7 @@ func (s *Service) storePending(ctx context.Context, c *Connection, p *PendingAut
 	return s.oauth.States.InsertOAuthState(ctx, &OAuthPending{
 		StateHash: hashState(p.State), TenantID: c.TenantID, ConnectionID: c.ID,
 		Verifier: p.Verifier, Issuer: p.Issuer, CreatedAt: now, ExpiresAt: now.Add(StateTTL),
+		Actor: ActorFrom(ctx),
 	})
 }
 
@@ -239,11 +246,15 @@ func (s *Service) Reauthorize(ctx context.Context, tenantID, id string) (*Connec
 	if err := s.storePending(ctx, c, pending); err != nil {
 		return nil, nil, err
 	}
-	c, err = s.store.UpdateConnection(ctx, tenantID, id, func(c *Connection) error {
+	actx, au := s.connectionAudit(ctx, tenantID)
+	c, err = s.store.UpdateConnection(actx, tenantID, id, func(c *Connection) error {
+		before := *c
 		if c.Enabled {
 			c.Status, c.StatusReason = StatusPendingOAuth, "waiting for the user to authorize"
 		}
 		c.UpdatedAt = s.Now()
+		// Recorded even when the status stays: a new authorization began.
+		au.record(ActionConnectionReauthorized, c.ID, c.ID, connectionChanges(&before, c))
 		return nil
 	})
 	if err != nil {
@@ -302,7 +313,13 @@ func (s *Service) Callback(ctx context.Context, state, code, iss, errCode, errDe
 		if errDescription != "" {
 			reason += ": " + errDescription
 		}
-		c, err := s.setStatus(ctx, c, StatusError, reason)
+		actx, au := auditing(WithActor(ctx, p.Actor), c.TenantID, s.Now)
+		c, err := s.store.UpdateConnection(actx, c.TenantID, c.ID, func(c *Connection) error {
+			before := *c
+			c.Status, c.StatusReason = StatusError, reason
+			au.record(ActionOAuthFailed, c.ID, c.ID, connectionChanges(&before, c))
+			return nil
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -314,11 +331,15 @@ func (s *Service) Callback(ctx context.Context, state, code, iss, errCode, errDe
 	defer cancel()
 	doc, xerr := s.oauth.Authorizer.Exchange(ctx, c.OAuth, code, p.Verifier, s.oauth.RedirectURI)
 	var updated *Connection
-	updated, err = s.store.UpdateConnection(ctx, c.TenantID, c.ID, func(c *Connection) error {
+	actx, au := auditing(WithActor(ctx, p.Actor), c.TenantID, s.Now)
+	updated, err = s.store.UpdateConnection(actx, c.TenantID, c.ID, func(c *Connection) error {
+		before := *c
 		if xerr != nil {
 			c.Status, c.StatusReason = StatusError, "token exchange failed: "+xerr.Error()
+			au.record(ActionOAuthFailed, c.ID, c.ID, connectionChanges(&before, c))
 			return nil
 		}
+		defer func() { au.record(ActionOAuthCompleted, c.ID, c.ID, connectionChanges(&before, c)) }()
 		c.OAuth = doc
 		c.Status, c.StatusReason = StatusActive, ""
 		if !c.Enabled {
@@ -338,9 +359,14 @@ func (s *Service) Callback(ctx context.Context, state, code, iss, errCode, errDe
 	return &CallbackResult{Connection: updated}, nil
 }
 
-func (s *Service) setStatus(ctx context.Context, c *Connection, status Status, reason string) (*Connection, error) {
+// setStatusAudited moves a row to status as ctx's actor, recording
+// connection.updated when the status changed.
+func (s *Service) setStatusAudited(ctx context.Context, c *Connection, status Status, reason string) (*Connection, error) {
+	ctx, au := s.connectionAudit(ctx, c.TenantID)
 	return s.store.UpdateConnection(ctx, c.TenantID, c.ID, func(c *Connection) error {
+		before := *c
 		c.Status, c.StatusReason = status, reason
+		au.recordUpdate(&before, c)
 		return nil
 	})
 }
@@ -375,7 +401,9 @@ func (s *Service) withAccessToken(ctx context.Context, c *Connection) (*Connecti
 		token, updated, err := s.oauth.Authorizer.AccessToken(ctx, cur.OAuth)
 		if errors.Is(err, ErrReauthRequired) {
 			s.observe.ObserveTokenRefresh("invalid_grant")
-			_, _ = s.setStatus(context.WithoutCancel(ctx), cur, StatusReauthRequired, "the authorization server refused the refresh token; re-authorize this connection")
+			// tether's own change, whoever's call found it out.
+			_, _ = s.setStatusAudited(WithActor(context.WithoutCancel(ctx), SystemActor), cur, StatusReauthRequired,
+				"the authorization server refused the refresh token; re-authorize this connection")
 			s.notify(cur, ConnectionUpdated)
 			return nil, errorf(ErrUpstreamAuth, "re-authorization required: the refresh token was refused")
 		}

@@ -274,12 +274,15 @@ type ToolPatch struct {
 // UpdateTool applies p to one tool of a connection.
 func (s *Service) UpdateTool(ctx context.Context, tenantID, connID, toolID string, p ToolPatch) (*Connection, *Tool, error) {
 	var updated *Tool
+	ctx, au := s.connectionAudit(ctx, tenantID)
 	c, _, err := s.store.UpdateConnectionTools(ctx, tenantID, connID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
 		i := slices.IndexFunc(tools, func(t *Tool) bool { return t.ID == toolID })
 		if i < 0 {
 			return nil, errorf(ErrNotFound, "no tool with id %q on this connection", toolID)
 		}
 		t := tools[i]
+		before := *t
+		defer func() { au.recordTool(&before, t) }()
 		if p.Enabled != nil {
 			t.Enabled = *p.Enabled
 		}
@@ -314,10 +317,13 @@ func (s *Service) UpdateTool(ctx context.Context, tenantID, connID, toolID strin
 // SetAllTools enables or disables every tool of a connection.
 func (s *Service) SetAllTools(ctx context.Context, tenantID, connID string, enabled bool) ([]*Tool, error) {
 	now := s.Now()
+	ctx, au := s.connectionAudit(ctx, tenantID)
 	c, tools, err := s.store.UpdateConnectionTools(ctx, tenantID, connID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
 		for _, t := range tools {
 			if t.Enabled != enabled {
+				before := *t
 				t.Enabled, t.UpdatedAt = enabled, now
+				au.recordTool(&before, t) // one event per tool toggled
 			}
 		}
 		return tools, nil

@@ -13,7 +13,10 @@ import (
 )
 
 // Store persists tenants, API keys and connections. Every connection method
-// is scoped to a tenant: another tenant's id is ErrNotFound.
+// is scoped to a tenant: another tenant's id is ErrNotFound. Every write
+// method runs in one transaction, which also inserts the audit events
+// pending on its context's AuditTrail (TakeAudit) and drops them when it
+// fails: that is how a change and its audit record commit together.
 type Store interface {
 	// InsertConnectionCapped stores c. With uniqueSuffix the store picks
 	// the first free "<slug>_N" when c.Slug is taken (and writes it back to
@@ -191,6 +194,8 @@ func (s *Service) Create(ctx context.Context, tenantID string, in NewConnection)
 	if err := s.validate(c); err != nil {
 		return nil, err
 	}
+	ctx, au := s.connectionAudit(ctx, tenantID)
+	au.recordCreate(c)
 	if err := s.store.InsertConnectionCapped(ctx, c, uniqueSuffix, s.limits.MaxConnectionsPerTenant); err != nil {
 		return nil, fmt.Errorf("create connection: %w", err)
 	}
@@ -308,7 +313,10 @@ func (p Patch) reconnects() bool {
 }
 
 func (s *Service) update(ctx context.Context, tenantID, id string, p Patch) (*Connection, error) {
+	ctx, au := s.connectionAudit(ctx, tenantID)
 	return s.store.UpdateConnection(ctx, tenantID, id, func(c *Connection) error {
+		orig := *c
+		defer func() { au.recordUpdate(&orig, c) }()
 		if p.Name != nil {
 			slug, err := SlugFromName(*p.Name)
 			if err != nil {
@@ -405,6 +413,8 @@ func (s *Service) Delete(ctx context.Context, tenantID, id string) error {
 	if err != nil {
 		return err
 	}
+	ctx, au := s.connectionAudit(ctx, tenantID)
+	au.record(ActionConnectionDeleted, c.ID, c.ID, connectionChanges(c, nil))
 	if err := s.store.DeleteConnection(ctx, tenantID, id); err != nil {
 		return err
 	}

@@ -59,11 +59,26 @@ type Agent interface {
 	Calls(ctx context.Context, tenantID, connID string, limit int) ([]registry.Call, error)
 }
 
-// APIKeys resolves an API key to its tenant.
+// APIKeys resolves an API key to its tenant, key and scope.
 type APIKeys interface {
-	// Authenticate fails with registry.ErrUnauthorized for a missing,
-	// unknown or revoked key.
-	Authenticate(ctx context.Context, key string) (*registry.Tenant, error)
+	// AuthenticateKey fails with registry.ErrUnauthorized for a missing,
+	// unknown, revoked or expired key.
+	AuthenticateKey(ctx context.Context, key string) (*registry.Principal, error)
+}
+
+// Audit reads a tenant's audit log.
+type Audit interface {
+	List(ctx context.Context, tenantID string, q registry.AuditQuery) (*registry.AuditPage, error)
+}
+
+// Admin is the operator API: tenants and their keys (*registry.Keys).
+type Admin interface {
+	CreateTenant(ctx context.Context, name string) (*registry.Tenant, error)
+	ListTenants(ctx context.Context) ([]*registry.Tenant, error)
+	DeleteTenant(ctx context.Context, idOrName string) error
+	TenantKeys(ctx context.Context, idOrName string) ([]*registry.APIKey, error)
+	CreateTenantKey(ctx context.Context, idOrName string, in registry.NewKey) (string, *registry.APIKey, error)
+	RevokeTenantKey(ctx context.Context, idOrName, keyID string) error
 }
 
 // services is the registry as the handlers see it: each call goes to the
@@ -83,4 +98,6 @@ var (
 	_ OAuth           = (*registry.Service)(nil)
 	_ Agent           = (*registry.Service)(nil)
 	_ APIKeys         = (*registry.Keys)(nil)
+	_ Admin           = (*registry.Keys)(nil)
+	_ Audit           = (*registry.AuditLog)(nil)
 )

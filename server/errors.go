@@ -45,6 +45,7 @@ var errorTable = []errorClass{
 	{registry.ErrValidation, http.StatusBadRequest, "VALIDATION_ERROR", http.StatusBadRequest, "bad_request"},
 	{registry.ErrUnsupported, http.StatusBadRequest, "VALIDATION_ERROR", http.StatusBadRequest, "bad_request"},
 	{registry.ErrUnauthorized, http.StatusUnauthorized, "UNAUTHORIZED", http.StatusUnauthorized, "unauthorized"},
+	{registry.ErrForbidden, http.StatusForbidden, "FORBIDDEN", http.StatusForbidden, "forbidden"},
 	{registry.ErrLimitExceeded, http.StatusConflict, "LIMIT_EXCEEDED", http.StatusConflict, "limit_exceeded"},
 	{registry.ErrNotActive, http.StatusBadRequest, "MCP_SERVER_DISABLED", http.StatusUnprocessableEntity, "not_active"},
 	{registry.ErrToolUnavailable, http.StatusBadRequest, "VALIDATION_ERROR", http.StatusBadRequest, "tool_unavailable"},

@@ -40,6 +40,7 @@ var errorRows = []errorRow{
 	{"ErrValidation", registry.ErrValidation, 400, "VALIDATION_ERROR", 400, "bad_request"},
 	{"ErrUnsupported", registry.ErrUnsupported, 400, "VALIDATION_ERROR", 400, "bad_request"},
 	{"ErrUnauthorized", registry.ErrUnauthorized, 401, "UNAUTHORIZED", 401, "unauthorized"},
+	{"ErrForbidden", registry.ErrForbidden, 403, "FORBIDDEN", 403, "forbidden"},
 	{"ErrLimitExceeded", registry.ErrLimitExceeded, 409, "LIMIT_EXCEEDED", 409, "limit_exceeded"},
 	{"ErrNotActive", registry.ErrNotActive, 400, "MCP_SERVER_DISABLED", 422, "not_active"},
 	{"ErrToolUnavailable", registry.ErrToolUnavailable, 400, "VALIDATION_ERROR", 400, "tool_unavailable"},

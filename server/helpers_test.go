@@ -73,7 +73,8 @@ func newTestServer(t *testing.T, mods ...func(*setup)) *testServer {
 	const key = "tth_server_test_key_0123456789"
 	k, err := keys.Import(context.Background(), "acme", key)
 	require.NoError(t, err)
-	opts := server.Options{Connections: svc, Tools: svc, Probes: svc, OAuth: svc, Agent: svc, Keys: keys}
+	opts := server.Options{Connections: svc, Tools: svc, Probes: svc, OAuth: svc, Agent: svc, Keys: keys,
+		Audit: registry.NewAuditLog(st, nil), Admin: keys}
 	for _, f := range cfg.server {
 		f(&opts)
 	}
@@ -97,6 +98,7 @@ type req struct {
 	method, path string
 	key          string
 	noKey        bool
+	bearer       string // sent as Authorization: Bearer, instead of a key
 	body         any    // marshalled as JSON unless raw is set
 	raw          []byte // sent as is
 	contentType  string // default application/json when there is a body
@@ -150,6 +152,8 @@ func (ts *testServer) do(r req) response {
 		header[k] = vs
 	}
 	switch {
+	case r.bearer != "":
+		header.Set("Authorization", "Bearer "+r.bearer)
 	case r.noKey:
 	case r.key != "":
 		header.Set("x-api-key", r.key)

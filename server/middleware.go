@@ -72,20 +72,31 @@ func apiKeyOf(r *http.Request) string {
 	return ""
 }
 
-// authenticate resolves the API key to a tenant. It runs before validation,
-// so a request without a valid key is 401 whatever else is wrong with it.
+// authenticate resolves the API key to a tenant, and refuses what the
+// key's scope does not allow (403); under /admin/v1/ it checks the admin
+// key instead. It runs before validation, so a request without a valid
+// key is 401 whatever else is wrong with it.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if isOpsPath(c.Request().URL.Path) {
+		path := c.Request().URL.Path
+		if isOpsPath(path) {
 			return next(c)
 		}
+		if isAdminPath(path) {
+			return s.authenticateAdmin(c, next)
+		}
 		key := apiKeyOf(c.Request())
-		t, err := s.keys.Authenticate(c.Request().Context(), key)
+		p, err := s.keys.AuthenticateKey(c.Request().Context(), key)
 		if err != nil {
 			return err
 		}
-		ctx := context.WithValue(c.Request().Context(), tenantKey, t)
+		if !allows(p.Scope, c.Request().Method, c.Path()) {
+			return &registry.Error{Kind: registry.ErrForbidden,
+				Message: "this API key has the agent scope: it may only list and call tools (/mcp, GET /v1/integrations/tools, POST /v1/integrations/tools/{slug}/invoke)"}
+		}
+		ctx := context.WithValue(c.Request().Context(), tenantKey, &p.Tenant)
 		ctx = context.WithValue(ctx, apiKeyIDKey, string(registry.HashKey(key)))
+		ctx = registry.WithActor(ctx, p.Actor())
 		c.SetRequest(c.Request().WithContext(ctx))
 		return next(c)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/tether-dev/tether/gen"
 	"github.com/tether-dev/tether/metrics"
+	"github.com/tether-dev/tether/registry"
 )
 
 // mcpPath is where the gateway serves MCP.
@@ -39,6 +40,13 @@ type Options struct {
 	OAuth       OAuth
 	Agent       Agent
 	Keys        APIKeys
+	// Audit serves the tenants' audit logs.
+	Audit Audit
+	// Admin and AdminKey enable the operator API under /admin/v1/,
+	// authenticated by AdminKey as a bearer token; with no AdminKey those
+	// routes answer 404.
+	Admin    Admin
+	AdminKey string
 	// Ready reports whether the server can serve (database reachable, keys
 	// usable); nil means always ready.
 	Ready  func(ctx context.Context) error
@@ -69,9 +77,13 @@ type Options struct {
 type Server struct {
 	reg   services
 	keys  APIKeys
-	ready func(ctx context.Context) error
-	log   *slog.Logger
-	echo  *echo.Echo
+	audit Audit
+	admin Admin
+	// adminKeyHash is the SHA-256 of the admin key (nil: admin API off).
+	adminKeyHash []byte
+	ready        func(ctx context.Context) error
+	log          *slog.Logger
+	echo         *echo.Echo
 
 	metrics          *metrics.Metrics
 	metricsElsewhere bool
@@ -94,11 +106,14 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		reg:  services{Connections: opts.Connections, ConnectionTools: opts.Tools, Probes: opts.Probes, OAuth: opts.OAuth, Agent: opts.Agent},
-		keys: opts.Keys, ready: opts.Ready, log: logger,
+		keys: opts.Keys, audit: opts.Audit, admin: opts.Admin, ready: opts.Ready, log: logger,
 		metrics: opts.Metrics, metricsElsewhere: opts.MetricsElsewhere,
 		limit: newLimiter(opts.RateLimit), probeLimit: newLimiter(opts.ProbeRateLimit),
 		oauthReturnURL: opts.OAuthReturnURL, clientMetadata: opts.ClientMetadata,
 		origins: opts.Origins,
+	}
+	if opts.AdminKey != "" {
+		s.adminKeyHash = registry.HashKey(opts.AdminKey)
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

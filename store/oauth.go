@@ -32,8 +32,10 @@ func (s *Store) InsertOAuthState(ctx context.Context, p *registry.OAuthPending) 
 			formatTime(p.CreatedAt), p.ConnectionID); err != nil {
 			return fmt.Errorf("sweep OAuth states: %w", err)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (state_hash, tenant_id, connection_id, verifier_enc, issuer, created_at, expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, p.StateHash, p.TenantID, p.ConnectionID, verifier, p.Issuer, formatTime(p.CreatedAt), formatTime(p.ExpiresAt))
+		_, err := tx.ExecContext(ctx, `INSERT INTO oauth_states (state_hash, tenant_id, connection_id, verifier_enc, issuer, created_at, expires_at,
+			actor_type, actor_key_id, actor_key_prefix)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, p.StateHash, p.TenantID, p.ConnectionID, verifier, p.Issuer, formatTime(p.CreatedAt), formatTime(p.ExpiresAt),
+			nullIfEmpty(string(p.Actor.Type)), nullIfEmpty(p.Actor.KeyID), nullIfEmpty(p.Actor.KeyPrefix))
 		if err != nil {
 			return fmt.Errorf("store OAuth state: %w", err)
 		}
@@ -46,9 +48,11 @@ func (s *Store) PeekOAuthState(ctx context.Context, stateHash []byte, now time.T
 	p := &registry.OAuthPending{StateHash: stateHash}
 	var verifier []byte
 	var created, expires string
-	err := s.read.QueryRowContext(ctx, `SELECT tenant_id, connection_id, verifier_enc, issuer, created_at, expires_at
+	var actorType, actorKey, actorPrefix sql.NullString
+	err := s.read.QueryRowContext(ctx, `SELECT tenant_id, connection_id, verifier_enc, issuer, created_at, expires_at,
+		actor_type, actor_key_id, actor_key_prefix
 		FROM oauth_states WHERE state_hash = ? AND expires_at > ?`, stateHash, formatTime(now)).
-		Scan(&p.TenantID, &p.ConnectionID, &verifier, &p.Issuer, &created, &expires)
+		Scan(&p.TenantID, &p.ConnectionID, &verifier, &p.Issuer, &created, &expires, &actorType, &actorKey, &actorPrefix)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, &registry.Error{Kind: registry.ErrNotFound, Message: "no such OAuth state"}
 	}
@@ -60,6 +64,10 @@ func (s *Store) PeekOAuthState(ctx context.Context, stateHash []byte, now time.T
 		return nil, err
 	}
 	p.Verifier = string(plain)
+	p.Actor = registry.Actor{Type: registry.ActorType(actorType.String), KeyID: actorKey.String, KeyPrefix: actorPrefix.String}
+	if !actorType.Valid { // a state from before the audit log
+		p.Actor = registry.SystemActor
+	}
 	if p.CreatedAt, err = parseTime(created); err == nil {
 		p.ExpiresAt, err = parseTime(expires)
 	}

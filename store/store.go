@@ -26,6 +26,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/tether-dev/tether/registry"
 	"github.com/tether-dev/tether/secrets"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
@@ -111,8 +112,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	read.SetMaxOpenConns(readers)
 	read.SetMaxIdleConns(readers)
 	read.SetConnMaxIdleTime(5 * time.Minute)
-	keyLookup, err := read.PrepareContext(ctx, `SELECT t.id, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id
-		WHERE k.hash = ? AND k.revoked_at IS NULL`)
+	keyLookup, err := read.PrepareContext(ctx, keyLookupSQL)
 	if err != nil {
 		read.Close()
 		write.Close()
@@ -183,7 +183,9 @@ func (s *Store) Ping(ctx context.Context) error {
 }
 
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE), committing when it
-// returns nil.
+// returns nil. The audit events pending on ctx's trail (registry.AuditTrail)
+// are inserted in the same transaction, after fn; when fn fails they are
+// dropped with the change.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if s.observeWrite != nil {
 		start := time.Now()
@@ -194,6 +196,12 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		registry.TakeAudit(ctx) // the change failed: so do its records
+		return err
+	}
+	// The audit records of the change commit with it, or not at all.
+	if err := insertAudit(ctx, tx, registry.TakeAudit(ctx)); err != nil {
 		_ = tx.Rollback()
 		return err
 	}

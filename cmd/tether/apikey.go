@@ -16,11 +16,13 @@ import (
 // `tether serve` runs on the same database.
 func apikeyCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: tether apikey create --tenant NAME | list | revoke ID|PREFIX")
+		return errors.New("usage: tether apikey create --tenant NAME [--scope admin|agent] [--expires-at RFC3339] | list | revoke ID|PREFIX")
 	}
 	fs, db := cliFlags("apikey "+args[0], stderr)
-	var tenant string
+	var tenant, scope, expires string
 	fs.StringVar(&tenant, "tenant", "", "tenant (organization) name")
+	fs.StringVar(&scope, "scope", "admin", "admin (every route) or agent (only /mcp and the tool API)")
+	fs.StringVar(&expires, "expires-at", "", "when the key stops working (RFC 3339); default never")
 	positional, err := parseInterspersed(fs, args[1:])
 	if err != nil {
 		return err
@@ -31,12 +33,21 @@ func apikeyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer st.Close()
 	keys := registry.NewKeys(st)
+	ctx = registry.WithActor(ctx, registry.Actor{Type: registry.ActorCLI})
 	switch args[0] {
 	case "create":
 		if tenant == "" {
 			return errors.New("apikey create needs --tenant NAME")
 		}
-		key, _, err := keys.Create(ctx, tenant)
+		in := registry.NewKey{Scope: registry.Scope(scope)}
+		if expires != "" {
+			t, err := time.Parse(time.RFC3339, expires)
+			if err != nil {
+				return fmt.Errorf("--expires-at: %w", err)
+			}
+			in.ExpiresAt = &t
+		}
+		key, _, err := keys.CreateWith(ctx, tenant, in)
 		if err != nil {
 			return err
 		}
@@ -49,7 +60,11 @@ func apikeyCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		enc := json.NewEncoder(stdout)
 		for _, k := range list {
-			row := map[string]any{"id": k.ID, "tenant": k.TenantName, "prefix": k.Prefix, "created_at": k.CreatedAt.Format(time.RFC3339)}
+			row := map[string]any{"id": k.ID, "tenant": k.TenantName, "prefix": k.Prefix, "scope": k.Scope,
+				"created_at": k.CreatedAt.Format(time.RFC3339)}
+			if k.ExpiresAt != nil {
+				row["expires_at"] = k.ExpiresAt.Format(time.RFC3339)
+			}
 			if k.RevokedAt != nil {
 				row["revoked_at"] = k.RevokedAt.Format(time.RFC3339)
 			}

@@ -47,6 +47,7 @@ type Main struct {
 
 	store   *store.Store
 	svc     *registry.Service
+	audit   *registry.AuditLog
 	pool    *mcpclient.Pool
 	sandbox *sandbox.Sandbox
 	gateway *gateway.Handler
@@ -120,7 +121,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	m.startReencrypt(ring)
 	keys := registry.NewKeys(st)
 	if cfg.BootstrapAPIKey != "" {
-		if _, err := keys.Import(ctx, "default", cfg.BootstrapAPIKey); err != nil {
+		// Given on the command line: recorded (the first time) as the CLI's.
+		cliCtx := registry.WithActor(ctx, registry.Actor{Type: registry.ActorCLI})
+		if _, err := keys.Import(cliCtx, "default", cfg.BootstrapAPIKey); err != nil {
 			return fmt.Errorf("--bootstrap-api-key: %w", err)
 		}
 	}
@@ -194,6 +197,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// is recorded.
 	svc.OnChange(pool.HandleChange)
 	svc.OnChange(gw.HandleChange)
+	// A deleted tenant's connections go like deleted ones.
+	keys.OnTenantDeleted(svc.ConnectionsDeleted)
+	m.audit = registry.NewAuditLog(st, m.Logger)
 	pool.OnToolsChanged(func(ctx context.Context, tenantID, id string, tools []registry.ToolSpec) {
 		if err := svc.RecordTools(ctx, tenantID, id, tools); err != nil {
 			m.Logger.Warn("upstream tools changed; recording them failed", "connection_id", id, "error", err.Error())
@@ -203,6 +209,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		MCP:         gw,
 		Console:     consoleHandler,
 		Connections: svc, Tools: svc, Probes: svc, OAuth: svc, Agent: svc, Keys: keys, Ready: m.ready, Logger: m.Logger,
+		Audit: m.audit, Admin: keys, AdminKey: cfg.AdminKey,
 		Metrics: met, MetricsElsewhere: cfg.MetricsAddr != "",
 		RateLimit: limit, ProbeRateLimit: probeLimit,
 		OAuthReturnURL: cfg.OAuthReturnURL,
@@ -233,6 +240,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		}
 	}
 	svc.StartMonitor(registry.MonitorOptions{Interval: cfg.HealthInterval})
+	m.audit.StartRetention(cfg.AuditRetention)
 	m.Logger.Info("tether serving", "addr", m.Addr, "db", cfg.DB, "primary_key", ring.Primary())
 	return nil
 }
@@ -438,6 +446,9 @@ func (m *Main) close() error {
 	}
 	if m.svc != nil {
 		m.svc.Close() // background probes end before the database closes
+	}
+	if m.audit != nil {
+		m.audit.Close()
 	}
 	if m.pool != nil {
 		m.pool.Close() // its stdio sessions end before the sandbox closes

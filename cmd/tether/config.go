@@ -38,6 +38,11 @@ type Config struct {
 	// or tenant makes tether hold; 0 is no bound.
 	MaxMCPSessionsPerKey    int
 	MaxConnectionsPerTenant int
+
+	// AuditRetention is how long audit events are kept (0: forever).
+	AuditRetention time.Duration
+	// AdminKey enables the operator API under /admin/v1/ ("": off).
+	AdminKey string
 }
 
 // envFlag registers a string flag whose default comes from an environment
@@ -126,8 +131,18 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	if err := envDuration(fs, &c.ShutdownTimeout, "shutdown-timeout", "TETHER_SHUTDOWN_TIMEOUT", 15*time.Second, "grace period for in-flight requests on SIGTERM"); err != nil {
 		return c, err
 	}
+	if err := envDuration(fs, &c.AuditRetention, "audit-retention", "TETHER_AUDIT_RETENTION", 2160*time.Hour, "how long audit events are kept (0: forever)"); err != nil {
+		return c, err
+	}
+	envSecretFlag(fs, &c.AdminKey, "admin-key", "TETHER_ADMIN_KEY", "the operator key for /admin/v1/ (tenants and API keys), sent as Authorization: Bearer; unset: admin API off")
 	if err := fs.Parse(args); err != nil {
 		return c, err
+	}
+	if c.AdminKey != "" && len(c.AdminKey) < 16 {
+		return c, fmt.Errorf("--admin-key must be at least 16 characters")
+	}
+	if c.AuditRetention < 0 {
+		return c, fmt.Errorf("--audit-retention must not be negative")
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/tether-dev/tether/registry"
 	"github.com/tether-dev/tether/secrets"
 )
 
@@ -44,6 +45,9 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		fmt.Fprintf(stdout, "new primary key %s written to %s; send SIGHUP to tether to start using it and re-encrypt\n", k.ID, file)
+		if err := recordOperatorEvent(ctx, db, registry.ActionKeyringRotated, k.ID); err != nil {
+			return fmt.Errorf("key %s is the new primary, but recording the rotation in the audit log failed: %w", k.ID, err)
+		}
 		return nil
 	case "status":
 		usage, err := keyUsage(ctx, db)
@@ -90,6 +94,9 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			return err
 		}
 		fmt.Fprintf(stdout, "retired key %s\n", id)
+		if err := recordOperatorEvent(ctx, db, registry.ActionKeyringRetired, id); err != nil {
+			return fmt.Errorf("key %s is retired, but recording it in the audit log failed: %w", id, err)
+		}
 		return nil
 	}
 	return fmt.Errorf("unknown keys command %q", args[0])

@@ -6,6 +6,7 @@
 //	tether apikey revoke ID|PREFIX           revoke a key
 //	tether keys rotate|status|retire ID      manage the encryption keyring
 //	tether backup --to FILE                  copy the database online
+//	tether audit --tenant NAME | --operator  print the audit log as JSON lines
 package main
 
 import (
@@ -32,12 +33,15 @@ func main() {
 const usage = `usage:
   tether serve [flags]                   run the server
   tether apikey create --tenant NAME     print a new API key for tenant NAME
+                [--scope admin|agent] [--expires-at RFC3339]
   tether apikey list                     list API keys (prefixes, never keys)
   tether apikey revoke ID|PREFIX         revoke an API key
   tether keys rotate                     add a new primary encryption key to the keys file
   tether keys status                     JSON: how many stored values each key encrypts
   tether keys retire ID                  remove a key nothing uses any more
   tether backup --to FILE                consistent online copy of the database
+  tether audit --tenant NAME [--since T] a tenant's audit log, JSON lines, newest first
+  tether audit --operator                the operator events (keyring, tenants)
 Every command takes --db PATH (env TETHER_DB, default tether.db).`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -56,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return apikeyCommand(ctx, args[1:], stdout, stderr)
 	case "keys":
 		return keysCommand(ctx, args[1:], stdout, stderr)
+	case "audit":
+		return auditCommand(ctx, args[1:], stdout, stderr)
 	case "backup":
 		return backupCommand(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
