@@ -133,7 +133,7 @@ func (h *Handler) newView(tenantID, persona string) *view {
 		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
 		GetSessionID: func() string { return tag + "-" + rand.Text() },
 	})
-	v.server.AddReceivingMiddleware(v.unknownTools)
+	v.server.AddReceivingMiddleware(h.traceMessages(v), v.unknownTools)
 	return v
 }
 

@@ -20,7 +20,9 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/tether-dev/tether/gen"
+	"github.com/tether-dev/tether/internal/logctx"
 	"github.com/tether-dev/tether/metrics"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // mcpPath is where the gateway serves MCP.
@@ -56,6 +58,9 @@ type Options struct {
 	// MCP is tether's own MCP endpoint (the gateway), served at /mcp behind
 	// the same authentication, rate limits and logging; nil answers 404.
 	MCP http.Handler
+	// TracerProvider, when set, traces every request (tracing.go); nil
+	// records no span but still passes an incoming traceparent on.
+	TracerProvider trace.TracerProvider
 }
 
 // Server serves both API dialects over one registry.
@@ -65,6 +70,9 @@ type Server struct {
 	ready func(ctx context.Context) error
 	log   *slog.Logger
 	echo  *echo.Echo
+	// handler is echo behind the tracing wrapper.
+	handler http.Handler
+	tracer  trace.TracerProvider
 
 	metrics          *metrics.Metrics
 	metricsElsewhere bool
@@ -84,7 +92,9 @@ func New(opts Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	logger = logctx.Wrap(logger)
 	s := &Server{
+		tracer: opts.TracerProvider,
 		reg:  services{Connections: opts.Connections, ConnectionTools: opts.Tools, Probes: opts.Probes, OAuth: opts.OAuth, Agent: opts.Agent},
 		keys: opts.Keys, ready: opts.Ready, log: logger,
 		metrics: opts.Metrics, metricsElsewhere: opts.MetricsElsewhere,
@@ -100,6 +110,7 @@ func New(opts Options) (*Server, error) {
 	}
 	e.Use(
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{TargetHeader: echo.HeaderXRequestID}),
+		s.traceRequests,
 		s.logRequests,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true}),
 		s.authenticate,
@@ -120,11 +131,12 @@ func New(opts Options) (*Server, error) {
 	}
 	s.labels = newMetricLabels(e.Routes())
 	s.echo = e
+	s.handler = s.traceHandler(e)
 	return s, nil
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Routes lists the registered routes as "METHOD /path/{param}", for the
 // test that checks every operation in openapi.yaml is served.
