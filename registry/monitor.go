@@ -52,7 +52,12 @@ func (s *Service) runMonitor(ctx context.Context, opts MonitorOptions) {
 // ProbeAll probes every probe target that keep accepts (nil: all) with at
 // most concurrency probes at a time, and returns how many it probed. Each
 // probe is bounded by its connection's timeout, as a manual test is.
-func (s *Service) ProbeAll(ctx context.Context, concurrency int, keep func(*Connection) bool) int {
+func (s *Service) ProbeAll(ctx context.Context, concurrency int, keep func(*Connection) bool) (n int) {
+	ctx, span := s.tracer.Start(ctx, "monitor round")
+	defer func() {
+		span.SetAttributes(attrProbes.Int(n))
+		span.End()
+	}()
 	if concurrency <= 0 {
 		concurrency = DefaultMonitorConcurrency
 	}
@@ -63,7 +68,6 @@ func (s *Service) ProbeAll(ctx context.Context, concurrency int, keep func(*Conn
 	}
 	sem := make(chan struct{}, concurrency)
 	var wg sync.WaitGroup
-	n := 0
 	for _, c := range targets {
 		if keep != nil && !keep(c) {
 			continue
@@ -79,7 +83,7 @@ func (s *Service) ProbeAll(ctx context.Context, concurrency int, keep func(*Conn
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if _, err := s.probeAndRecord(c); err != nil && ctx.Err() == nil {
+			if _, err := s.probeAndRecord(ctx, c); err != nil && ctx.Err() == nil {
 				s.log.Warn("health monitor: probe", "connection_id", c.ID, "error", err.Error())
 			}
 		}()

@@ -94,13 +94,13 @@ func New(opts Options) (*Server, error) {
 	}
 	logger = logctx.Wrap(logger)
 	s := &Server{
-		tracer: opts.TracerProvider,
 		reg:  services{Connections: opts.Connections, ConnectionTools: opts.Tools, Probes: opts.Probes, OAuth: opts.OAuth, Agent: opts.Agent},
 		keys: opts.Keys, ready: opts.Ready, log: logger,
 		metrics: opts.Metrics, metricsElsewhere: opts.MetricsElsewhere,
 		limit: newLimiter(opts.RateLimit), probeLimit: newLimiter(opts.ProbeRateLimit),
 		oauthReturnURL: opts.OAuthReturnURL, clientMetadata: opts.ClientMetadata,
 	}
+	s.tracer = opts.TracerProvider
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
