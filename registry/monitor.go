@@ -63,7 +63,7 @@ func (s *Service) ProbeAll(ctx context.Context, concurrency int, keep func(*Conn
 	}
 	targets, err := s.store.ListProbeTargets(ctx)
 	if err != nil {
-		s.log.Warn("health monitor: list connections", "error", err.Error())
+		s.log.WarnContext(ctx, "health monitor: list connections", "error", err.Error())
 		return 0
 	}
 	sem := make(chan struct{}, concurrency)
@@ -84,7 +84,7 @@ func (s *Service) ProbeAll(ctx context.Context, concurrency int, keep func(*Conn
 			defer wg.Done()
 			defer func() { <-sem }()
 			if _, err := s.probeAndRecord(ctx, c); err != nil && ctx.Err() == nil {
-				s.log.Warn("health monitor: probe", "connection_id", c.ID, "error", err.Error())
+				s.log.WarnContext(ctx, "health monitor: probe", "connection_id", c.ID, "error", err.Error())
 			}
 		}()
 	}

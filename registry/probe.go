@@ -262,8 +262,9 @@ func (s *Service) RefreshTools(ctx context.Context, tenantID, id string) (*Conne
 func (s *Service) probeInBackground(ctx context.Context, c *Connection) {
 	parent := trace.SpanFromContext(ctx)
 	s.life.Go(func(bg context.Context) {
-		if _, err := s.probeAndRecord(trace.ContextWithSpan(bg, parent), c); err != nil {
-			s.log.Warn("background probe failed to record", "connection_id", c.ID, "error", err.Error())
+		bg = trace.ContextWithSpan(bg, parent)
+		if _, err := s.probeAndRecord(bg, c); err != nil {
+			s.log.WarnContext(bg, "background probe failed to record", "connection_id", c.ID, "error", err.Error())
 		}
 	})
 }
