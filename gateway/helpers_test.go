@@ -19,6 +19,7 @@ import (
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
 	"github.com/tether-dev/tether/store"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // tenantHeader names the test's tenant; the real server authenticates an
@@ -38,6 +39,8 @@ type env struct {
 
 type envOptions struct {
 	pool mcpclient.PoolOptions
+	// tracer, when set, traces the gateway, registry and client.
+	tracer trace.TracerProvider
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -50,7 +53,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 
 	guard := netguard.New(netguard.Options{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
-	client := mcpclient.New(mcpclient.Options{Guard: guard})
+	client := mcpclient.New(mcpclient.Options{Guard: guard, TracerProvider: o.tracer})
 	e := &env{t: t, store: st}
 	po := o.pool
 	po.Client = client
@@ -58,9 +61,10 @@ func newEnv(t testing.TB, o envOptions) *env {
 		po.ToolsChangedDebounce = 50 * time.Millisecond
 	}
 	e.pool = mcpclient.NewPool(po)
-	e.svc = registry.NewService(registry.Options{Store: st, Prober: e.pool})
+	e.svc = registry.NewService(registry.Options{Store: st, Prober: e.pool, TracerProvider: o.tracer})
 	e.gw = gateway.New(gateway.Options{
-		Registry: e.svc,
+		Registry:       e.svc,
+		TracerProvider: o.tracer,
 		Tenant: func(r *http.Request) (string, bool) {
 			id := r.Header.Get(tenantHeader)
 			return id, id != ""
@@ -136,6 +140,7 @@ type agentOptions struct {
 	persona       string // as ?persona=
 	personaHeader string // as X-Persona-Id
 	onListChanged func()
+	header        http.Header // sent with every request
 }
 
 // agent connects a real go-sdk client to the gateway.
@@ -151,7 +156,10 @@ func (e *env) dial(o agentOptions) (*mcp.ClientSession, error) {
 	if o.persona != "" {
 		endpoint += "?persona=" + url.QueryEscape(o.persona)
 	}
-	hdr := http.Header{}
+	hdr := o.header.Clone()
+	if hdr == nil {
+		hdr = http.Header{}
+	}
 	if o.tenant != "" {
 		hdr.Set(tenantHeader, o.tenant)
 	}

@@ -49,9 +49,13 @@ const (
 func stamp(r *http.Request) {
 	ctx := r.Context()
 	hdr := r.Header.Clone()
-	hdr.Del("Traceparent")
-	hdr.Del("Tracestate")
-	propagator.Inject(ctx, propagation.HeaderCarrier(hdr))
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		hdr.Del("Traceparent")
+		hdr.Del("Tracestate")
+		propagator.Inject(ctx, propagation.HeaderCarrier(hdr))
+	}
+	// else: nothing in front of the handler read the agent's trace
+	// context; its headers, as they came, are the parent.
 	hdr.Set(requestIDHeader, logctx.RequestID(ctx))
 	r.Header = hdr
 }
