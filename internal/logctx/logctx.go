@@ -8,7 +8,8 @@
 //	log.InfoContext(ctx, "hello") // ... "request_id":"req-1","trace_id":"…","span_id":"…"
 //
 // A record logged without a context (Info, Warn) carries neither: pass the
-// request's context on the request path.
+// request's context on the request path. Under a WithGroup the ids land in
+// the group, as any attribute of the record would.
 package logctx
 
 import (
