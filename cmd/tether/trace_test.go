@@ -25,9 +25,8 @@ import (
 type traceUpstream struct {
 	*mcptest.Upstream
 
-	mu     sync.Mutex
-	calls  []tracedCall
-	nCalls int
+	mu    sync.Mutex
+	calls []tracedCall
 }
 
 // tracedCall is what one tools/call carried.
