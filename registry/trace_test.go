@@ -44,7 +44,7 @@ func TestMonitorRoundSpans(t *testing.T) {
 		assert.Equal(t, round.SpanContext().SpanID(), p.Parent().SpanID())
 		attrs := map[string]string{}
 		for _, kv := range p.Attributes() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
+			attrs[string(kv.Key)] = kv.Value.String()
 		}
 		assert.Equal(t, "ok", attrs["tether.outcome"])
 		assert.Equal(t, f.acme, attrs["tether.tenant_id"])
