@@ -9,17 +9,23 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tether-dev/tether/registry"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // call runs one tools/call for an agent of v. It always returns a result:
 // every failure becomes an isError result naming its cause, so the agent
 // (a model) can read it, and the registry's timeout bounds the wait.
 func (h *Handler) call(ctx context.Context, v *view, slug string, raw json.RawMessage) *mcp.CallToolResult {
+	span := trace.SpanFromContext(ctx)
 	args, err := decodeArgs(raw)
 	if err != nil {
+		span.SetAttributes(attrErrorType.String("invalid_arguments"))
 		return errorResult("invalid arguments: " + err.Error())
 	}
 	res, err := h.reg.CallAgentTool(ctx, v.tenantID, v.persona, slug, args)
+	if outcome := registry.Outcome(res, err); outcome != "ok" {
+		span.SetAttributes(attrErrorType.String(outcome))
+	}
 	if err != nil {
 		msg, internal := describe(err)
 		if internal {

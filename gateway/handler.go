@@ -17,7 +17,10 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tether-dev/tether/internal/bound"
 	"github.com/tether-dev/tether/internal/lifetime"
+	"github.com/tether-dev/tether/internal/logctx"
 	"github.com/tether-dev/tether/registry"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Registry is what the gateway needs of the registry (registry.Service
@@ -77,6 +80,9 @@ type Options struct {
 	// MaxViewBytesPerTenant bounds the estimated memory of one tenant's
 	// (tenant, persona) views. 0 means 64 MiB; negative, no bound.
 	MaxViewBytesPerTenant int64
+	// TracerProvider traces each message agents send (trace.go); nil
+	// records no span but still passes the agent's trace context on.
+	TracerProvider trace.TracerProvider
 }
 
 // Handler is tether's own MCP endpoint (streamable HTTP): each tenant sees
@@ -98,6 +104,7 @@ type Handler struct {
 	maxViewBytes int64
 	// tagKey keys the view tags in session ids.
 	tagKey []byte
+	tracer trace.Tracer
 
 	mu        sync.Mutex
 	views     map[string]map[string]*view // tenant → persona → view
@@ -136,6 +143,12 @@ func New(opts Options) *Handler {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
+	h.log = logctx.Wrap(h.log)
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	h.tracer = tp.Tracer("github.com/tether-dev/tether/gateway")
 	if h.impl.Name == "" {
 		h.impl.Name = DefaultServerName
 	}
@@ -270,9 +283,14 @@ func (h *Handler) acquire(w http.ResponseWriter, r *http.Request, tenantID, pers
 	return nil, false
 }
 
-// withView hands v to the SDK's getServer callback.
+// withView hands v to the SDK's getServer callback, and a POST's trace
+// context and request id to its messages (trace.go).
 func withView(r *http.Request, v *view) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), viewContextKey{}, v))
+	r = r.WithContext(context.WithValue(r.Context(), viewContextKey{}, v))
+	if r.Method == http.MethodPost {
+		stamp(r)
+	}
+	return r
 }
 
 // userMessage is a limit refusal without its sentinel's prefix.

@@ -19,6 +19,7 @@ import (
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
 	"github.com/tether-dev/tether/store"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // tenantHeader names the test's tenant; the real server authenticates an
@@ -38,6 +39,8 @@ type env struct {
 
 type envOptions struct {
 	pool mcpclient.PoolOptions
+	// tracer, when set, traces the gateway, registry and client.
+	tracer trace.TracerProvider
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -50,16 +53,17 @@ func newEnv(t testing.TB, o envOptions) *env {
 	}
 
 	e := &env{t: t, store: st}
-	client := mcpclient.New(mcpclient.Options{Guard: e.guard()})
+	client := mcpclient.New(mcpclient.Options{Guard: e.guard(), TracerProvider: o.tracer})
 	po := o.pool
 	po.Client = client
 	if po.ToolsChangedDebounce == 0 {
 		po.ToolsChangedDebounce = 50 * time.Millisecond
 	}
 	e.pool = mcpclient.NewPool(po)
-	e.svc = registry.NewService(registry.Options{Store: st, Prober: e.pool})
+	e.svc = registry.NewService(registry.Options{Store: st, Prober: e.pool, TracerProvider: o.tracer})
 	e.gw = gateway.New(gateway.Options{
-		Registry: e.svc,
+		Registry:       e.svc,
+		TracerProvider: o.tracer,
 		Tenant: func(r *http.Request) (string, bool) {
 			id := r.Header.Get(tenantHeader)
 			return id, id != ""
@@ -138,6 +142,7 @@ type agentOptions struct {
 	// version is the protocol version the agent speaks; "" is
 	// legacyVersion, the newest revision with sessions.
 	version string
+	header  http.Header // sent with every request
 }
 
 // Protocol revisions agents speak in these tests: the newest with
@@ -160,7 +165,10 @@ func (e *env) dial(o agentOptions) (*mcp.ClientSession, error) {
 	if o.persona != "" {
 		endpoint += "?persona=" + url.QueryEscape(o.persona)
 	}
-	hdr := http.Header{}
+	hdr := o.header.Clone()
+	if hdr == nil {
+		hdr = http.Header{}
+	}
 	if o.tenant != "" {
 		hdr.Set(tenantHeader, o.tenant)
 	}

@@ -139,7 +139,7 @@ func (h *Handler) newView(tenantID, persona string) *view {
 		GetSessionID: func() string { return tag + "-" + rand.Text() },
 		SetCacheable: setCacheable,
 	})
-	v.server.AddReceivingMiddleware(unserved, v.unknownTools)
+	v.server.AddReceivingMiddleware(h.traceMessages(v), unserved, v.unknownTools)
 	return v
 }
 
@@ -188,7 +188,7 @@ func (v *view) syncLoop(life context.Context) {
 		v.h.chargeLocked(v) // a re-sync may grow the view
 		v.h.mu.Unlock()
 		if err != nil && life.Err() == nil {
-			v.h.log.Warn("gateway: re-sync tools", "tenant_id", v.tenantID, "persona", v.persona, "error", err.Error())
+			v.h.log.WarnContext(life, "gateway: re-sync tools", "tenant_id", v.tenantID, "persona", v.persona, "error", err.Error())
 		}
 	}
 }
@@ -209,7 +209,7 @@ func (v *view) sync(ctx context.Context) error {
 	for _, at := range tools {
 		t, err := mcpTool(at)
 		if err != nil {
-			v.h.log.Warn("gateway: tool not offered", "tenant_id", v.tenantID, "slug", at.Slug, "error", err.Error())
+			v.h.log.WarnContext(ctx, "gateway: tool not offered", "tenant_id", v.tenantID, "slug", at.Slug, "error", err.Error())
 			continue
 		}
 		want[at.Slug] = t
@@ -234,7 +234,7 @@ func (v *view) sync(ctx context.Context) error {
 			continue
 		}
 		if err := v.addTool(t); err != nil {
-			v.h.log.Warn("gateway: tool not offered", "tenant_id", v.tenantID, "slug", slug, "error", err.Error())
+			v.h.log.WarnContext(ctx, "gateway: tool not offered", "tenant_id", v.tenantID, "slug", slug, "error", err.Error())
 			delete(sigs, slug)
 			continue
 		}

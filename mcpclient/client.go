@@ -16,6 +16,8 @@ import (
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
 	"github.com/tether-dev/tether/sandbox"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Defaults for [Options].
@@ -57,6 +59,9 @@ type Options struct {
 	// Logger receives debug and warning records (fallbacks, cut-off
 	// listings). It never receives header values or secrets. nil discards.
 	Logger *slog.Logger
+	// TracerProvider traces upstream conversations (trace.go); nil
+	// records no span but still passes the caller's trace context on.
+	TracerProvider trace.TracerProvider
 }
 
 // Client connects to customer MCP servers. It is safe for concurrent use;
@@ -71,6 +76,7 @@ type Client struct {
 	maxPages   int
 	impl       mcp.Implementation
 	log        *slog.Logger
+	tracer     trace.Tracer
 }
 
 // New returns a Client for opts. It panics if opts.Guard is nil: a client
@@ -111,6 +117,11 @@ func New(opts Options) *Client {
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
 	}
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	c.tracer = tp.Tracer("github.com/tether-dev/tether/mcpclient")
 	return c
 }
 
@@ -119,20 +130,26 @@ var _ registry.Prober = (*Client)(nil)
 // Probe implements [registry.Prober]: it connects (initialize), lists every
 // tool (following cursors, within the page cap) and closes.
 // conn.TimeoutMS bounds the whole probe, fallbacks included.
-func (c *Client) Probe(ctx context.Context, conn *registry.Connection) (*registry.ProbeResult, error) {
+func (c *Client) Probe(ctx context.Context, conn *registry.Connection) (_ *registry.ProbeResult, err error) {
 	start := time.Now()
+	ctx, span := c.startSpan(ctx, "mcp probe", "", conn)
+	defer func() { endSpan(span, nil, err) }()
 	ctx, cancel := withTimeout(ctx, connTimeout(conn))
 	defer cancel()
 	s, err := c.connect(ctx, conn, connectOptions{})
 	if err != nil {
 		return nil, upstream(err)
 	}
+	noteSession(ctx, s)
 	tools, err := s.ListTools(ctx)
 	if err != nil {
 		closeBehind(s)
 		return nil, upstream(err)
 	}
 	defer s.Close()
+	if span.IsRecording() {
+		span.SetAttributes(attrToolCount.Int(len(tools)))
+	}
 	return &registry.ProbeResult{
 		Transport:       s.transport,
 		ServerInfo:      s.ServerInfo(),
@@ -147,12 +164,15 @@ func (c *Client) Probe(ctx context.Context, conn *registry.Connection) (*registr
 // [Session.CallTool]). conn.TimeoutMS bounds the connection and,
 // separately, the call. A tool that fails is a result with isError set,
 // not an error.
-func (c *Client) CallTool(ctx context.Context, conn *registry.Connection, tool string, args map[string]any) (map[string]any, error) {
+func (c *Client) CallTool(ctx context.Context, conn *registry.Connection, tool string, args map[string]any) (res map[string]any, err error) {
+	ctx, span := c.startSpan(ctx, "tools/call "+tool, "tools/call", conn, attrToolName.String(tool))
+	defer func() { endSpan(span, res, err) }()
 	s, err := c.connect(ctx, conn, connectOptions{})
 	if err != nil {
 		return nil, upstream(err)
 	}
-	res, err := s.CallTool(ctx, tool, args)
+	noteSession(ctx, s)
+	res, err = s.CallTool(ctx, tool, args)
 	if err != nil {
 		closeBehind(s)
 		return nil, upstream(err)

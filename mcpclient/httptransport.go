@@ -13,6 +13,7 @@ import (
 
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // roundTripper sits between the go-sdk HTTP transports (and the websocket
@@ -46,11 +47,20 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		// reconnect and fetch it again.
 		return nil, err
 	}
-	if len(rt.headers) > 0 && originOf(req.URL) == rt.origin {
+	withHeaders := len(rt.headers) > 0 && originOf(req.URL) == rt.origin
+	traced := trace.SpanContextFromContext(req.Context()).IsValid()
+	if withHeaders || traced {
 		// A RoundTripper must not modify the caller's request.
 		req = req.Clone(req.Context())
-		for name, values := range rt.headers {
-			req.Header[name] = values
+		if withHeaders {
+			for name, values := range rt.headers {
+				req.Header[name] = values
+			}
+		}
+		if traced {
+			// After the connection's headers: the trace context is
+			// tether's to set (trace.go).
+			injectHeader(req)
 		}
 	}
 	var d *detached
@@ -64,6 +74,7 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	d.responded()
 	rt.tr.sawResponse()
+	noteStatus(req.Context(), resp.StatusCode)
 	if resp.StatusCode == http.StatusSwitchingProtocols {
 		// A websocket upgrade: the body is the connection itself, and the
 		// websocket library needs it unwrapped (an io.ReadWriteCloser).

@@ -150,8 +150,10 @@ func (p *Pool) Probe(ctx context.Context, c *registry.Connection) (*registry.Pro
 // (the server forgot it, the connection dropped), it is replaced and the
 // call retried once. Errors wrap the registry.ErrUpstream* sentinels; a
 // tool that fails is a result with isError, not an error.
-func (p *Pool) CallTool(ctx context.Context, c *registry.Connection, tool string, args map[string]any) (map[string]any, error) {
-	res, err := p.call(ctx, c, tool, args)
+func (p *Pool) CallTool(ctx context.Context, c *registry.Connection, tool string, args map[string]any) (res map[string]any, err error) {
+	ctx, span := p.client.startSpan(ctx, "tools/call "+tool, "tools/call", c, attrToolName.String(tool))
+	defer func() { endSpan(span, res, err) }()
+	res, err = p.call(ctx, c, tool, args)
 	if err != nil {
 		return nil, upstream(err)
 	}
@@ -165,6 +167,7 @@ func (p *Pool) call(ctx context.Context, c *registry.Connection, tool string, ar
 		if err != nil {
 			return nil, describeTimeout(err, budget)
 		}
+		noteSession(ctx, e.sess)
 		res, err := e.sess.CallTool(ctx, tool, args)
 		v := judge(ctx, err)
 		p.release(e, v)

@@ -205,7 +205,7 @@ func (s *Session) ListTools(ctx context.Context) ([]registry.ToolSpec, error) {
 	seen := map[string]bool{}
 	cursor := ""
 	for page := 1; ; page++ {
-		res, err := s.cs.ListTools(ctx, &mcp.ListToolsParams{Cursor: cursor})
+		res, err := s.cs.ListTools(ctx, &mcp.ListToolsParams{Meta: traceMeta(ctx), Cursor: cursor})
 		if err != nil {
 			return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
 		}
@@ -245,7 +245,7 @@ func (s *Session) CallTool(ctx context.Context, name string, args map[string]any
 		// sent as "arguments": null.
 		args = map[string]any{}
 	}
-	res, err := s.cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: args})
+	res, err := s.cs.CallTool(ctx, &mcp.CallToolParams{Meta: traceMeta(ctx), Name: name, Arguments: args})
 	if err != nil {
 		return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
 	}

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Options configures a [Client].
@@ -25,6 +28,9 @@ type Options struct {
 	ClientName string
 	// Now tells the time, for token expiry. nil means time.Now.
 	Now func() time.Time
+	// TracerProvider traces each operation (trace.go); nil records no
+	// span but still passes the caller's trace context on.
+	TracerProvider trace.TracerProvider
 }
 
 // Client runs the network side of tether's OAuth 2.1 client: discovery,
@@ -32,9 +38,10 @@ type Options struct {
 // state, so one Client serves every connection; it is safe for concurrent
 // use. Bound each call with its context.
 type Client struct {
-	hc   *http.Client
-	name string
-	now  func() time.Time
+	hc     *http.Client
+	name   string
+	now    func() time.Time
+	tracer trace.Tracer
 }
 
 // New returns a Client for opts.
@@ -42,7 +49,21 @@ func New(opts Options) *Client {
 	c := &Client{hc: opts.HTTPClient, name: opts.ClientName, now: opts.Now}
 	if c.hc == nil {
 		c.hc = &http.Client{Transport: noTransport{}}
+	} else {
+		// A copy, so the caller's client stays as it was.
+		hc := *c.hc
+		base := hc.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		hc.Transport = traced{base: base}
+		c.hc = &hc
 	}
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	c.tracer = tp.Tracer("github.com/tether-dev/tether/oauth")
 	if c.name == "" {
 		c.name = "tether"
 	}

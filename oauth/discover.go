@@ -111,7 +111,9 @@ type challenge struct {
 // is never reported as ErrNoOAuth. A metadata URL answering 5xx is skipped,
 // but if nothing else is found the 5xx is reported rather than ErrNoOAuth,
 // since it says nothing about what the server supports.
-func (c *Client) Discover(ctx context.Context, serverURL string) (*Discovery, error) {
+func (c *Client) Discover(ctx context.Context, serverURL string) (_ *Discovery, err error) {
+	ctx, span := c.startSpan(ctx, "discovery", serverURL)
+	defer func() { endSpan(span, err) }()
 	server, err := canonicalURL("server URL", serverURL)
 	if err != nil {
 		return nil, fmt.Errorf("oauth: discover: %w", err)

@@ -121,7 +121,9 @@ type RegisterRequest struct {
 //
 // A failed registration wraps [ErrRegistration]; the returned Credentials
 // record the issuer they belong to.
-func (c *Client) Register(ctx context.Context, d *Discovery, r RegisterRequest) (*Credentials, error) {
+func (c *Client) Register(ctx context.Context, d *Discovery, r RegisterRequest) (_ *Credentials, err error) {
+	ctx, span := c.startSpan(ctx, "registration", d.RegistrationEndpoint)
+	defer func() { endSpan(span, err) }()
 	switch {
 	case r.ClientID != "":
 		cr := &Credentials{ClientID: r.ClientID, AuthMethod: AuthMethodNone, Issuer: d.Issuer}

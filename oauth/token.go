@@ -84,7 +84,9 @@ func (t *Token) NeedsRefresh(now time.Time, skew time.Duration) bool {
 // resource=d.Resource (RFC 8707). invalid_grant (a code that is wrong,
 // expired or used) wraps [ErrInvalidGrant]; other refusals wrap
 // [ErrTokenEndpoint].
-func (c *Client) Exchange(ctx context.Context, d *Discovery, cr *Credentials, code, verifier, redirectURI string) (*Token, error) {
+func (c *Client) Exchange(ctx context.Context, d *Discovery, cr *Credentials, code, verifier, redirectURI string) (_ *Token, err error) {
+	ctx, span := c.startSpan(ctx, "token", d.TokenEndpoint)
+	defer func() { endSpan(span, err) }()
 	switch {
 	case code == "":
 		return nil, errors.New("oauth: exchange: no authorization code")
@@ -112,7 +114,9 @@ func (c *Client) Exchange(ctx context.Context, d *Discovery, cr *Credentials, co
 // refreshToken: persist it before using the new access token, since a
 // rotating server has already invalidated the old one. invalid_grant wraps
 // [ErrInvalidGrant]: the connection needs a new authorization.
-func (c *Client) Refresh(ctx context.Context, d *Discovery, cr *Credentials, refreshToken string) (*Token, error) {
+func (c *Client) Refresh(ctx context.Context, d *Discovery, cr *Credentials, refreshToken string) (_ *Token, err error) {
+	ctx, span := c.startSpan(ctx, "refresh", d.TokenEndpoint)
+	defer func() { endSpan(span, err) }()
 	if refreshToken == "" {
 		return nil, fmt.Errorf("oauth: refresh: %w: no refresh token", ErrInvalidGrant)
 	}
@@ -134,7 +138,9 @@ func (c *Client) Refresh(ctx context.Context, d *Discovery, cr *Credentials, ref
 // token_type_hint when hint is not empty ("refresh_token", "access_token").
 // Without a revocation endpoint it does nothing and returns nil. Revoking
 // the refresh token usually revokes its access tokens too.
-func (c *Client) Revoke(ctx context.Context, d *Discovery, cr *Credentials, token, hint string) error {
+func (c *Client) Revoke(ctx context.Context, d *Discovery, cr *Credentials, token, hint string) (err error) {
+	ctx, span := c.startSpan(ctx, "revocation", d.RevocationEndpoint)
+	defer func() { endSpan(span, err) }()
 	if d.RevocationEndpoint == "" || token == "" {
 		return nil
 	}

@@ -52,18 +52,22 @@ func (s *Service) runMonitor(ctx context.Context, opts MonitorOptions) {
 // ProbeAll probes every probe target that keep accepts (nil: all) with at
 // most concurrency probes at a time, and returns how many it probed. Each
 // probe is bounded by its connection's timeout, as a manual test is.
-func (s *Service) ProbeAll(ctx context.Context, concurrency int, keep func(*Connection) bool) int {
+func (s *Service) ProbeAll(ctx context.Context, concurrency int, keep func(*Connection) bool) (n int) {
+	ctx, span := s.tracer.Start(ctx, "monitor round")
+	defer func() {
+		span.SetAttributes(attrProbes.Int(n))
+		span.End()
+	}()
 	if concurrency <= 0 {
 		concurrency = DefaultMonitorConcurrency
 	}
 	targets, err := s.store.ListProbeTargets(ctx)
 	if err != nil {
-		s.log.Warn("health monitor: list connections", "error", err.Error())
+		s.log.WarnContext(ctx, "health monitor: list connections", "error", err.Error())
 		return 0
 	}
 	sem := make(chan struct{}, concurrency)
 	var wg sync.WaitGroup
-	n := 0
 	for _, c := range targets {
 		if keep != nil && !keep(c) {
 			continue
@@ -79,8 +83,8 @@ func (s *Service) ProbeAll(ctx context.Context, concurrency int, keep func(*Conn
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if _, err := s.probeAndRecord(c); err != nil && ctx.Err() == nil {
-				s.log.Warn("health monitor: probe", "connection_id", c.ID, "error", err.Error())
+			if _, err := s.probeAndRecord(ctx, c); err != nil && ctx.Err() == nil {
+				s.log.WarnContext(ctx, "health monitor: probe", "connection_id", c.ID, "error", err.Error())
 			}
 		}()
 	}

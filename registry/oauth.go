@@ -355,7 +355,7 @@ func (s *Service) Callback(ctx context.Context, state, code, iss, errCode, errDe
 	if xerr != nil {
 		return &CallbackResult{Connection: updated, Err: xerr}, nil
 	}
-	s.probeInBackground(updated) // the tool sync
+	s.probeInBackground(ctx, updated) // the tool sync
 	return &CallbackResult{Connection: updated}, nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"maps"
 	"slices"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ToolSpec is a tool as a server lists it. Schemas and annotations are
@@ -74,18 +76,22 @@ func (s *Service) Test(ctx context.Context, tenantID, id string) (*TestOutcome, 
 		return &TestOutcome{TestedAt: s.Now(), Err: errorf(ErrUpstreamAuth,
 			"the server needs OAuth authorization (status %s): open the authorize_url, or call reauthorize", c.Status)}, nil
 	}
-	return s.probeAndRecord(c)
+	return s.probeAndRecord(ctx, c)
 }
 
 // probeAndRecord runs one probe of c (sharing an in-flight one, so probes
 // of one connection never run twice at once) and stores the outcome.
-func (s *Service) probeAndRecord(c *Connection) (*TestOutcome, error) {
+func (s *Service) probeAndRecord(ctx context.Context, c *Connection) (*TestOutcome, error) {
 	ch := s.probes.DoChan(c.ID+"\x00"+ReachKey(c), func() (any, error) {
 		// The probe runs on the service's context, not the caller's: a
 		// caller that gives up does not cancel a probe others may share,
 		// and its result is still worth recording. The connection's
-		// timeout bounds it; shutdown cancels it.
-		pctx, cancel := context.WithTimeout(s.life.Context(), time.Duration(c.TimeoutMS)*time.Millisecond+time.Second)
+		// timeout bounds it; shutdown cancels it. Its span is a child of
+		// the first caller's (a test request, a monitor round).
+		bg, span := s.startSpan(trace.ContextWithSpan(s.life.Context(), trace.SpanFromContext(ctx)), "probe", c)
+		var outcome string
+		defer func() { endSpan(span, outcome) }()
+		pctx, cancel := context.WithTimeout(bg, time.Duration(c.TimeoutMS)*time.Millisecond+time.Second)
 		defer cancel()
 		start := time.Now()
 		var res *ProbeResult
@@ -102,15 +108,16 @@ func (s *Service) probeAndRecord(c *Connection) (*TestOutcome, error) {
 		if res != nil {
 			transport = string(res.Transport)
 		}
-		s.observe.ObserveProbe(transport, Outcome(nil, perr), time.Since(start))
+		outcome = Outcome(nil, perr)
+		s.observe.ObserveProbe(transport, outcome, time.Since(start))
 		out := &TestOutcome{Connected: perr == nil, Result: res, Err: perr, TestedAt: s.Now()}
 		// Recording gets a context of its own: a probe that ran to its
 		// timeout must still be able to wait for the writer.
-		rctx, rcancel := context.WithTimeout(s.life.Context(), 30*time.Second)
+		rctx, rcancel := context.WithTimeout(bg, 30*time.Second)
 		defer rcancel()
 		if err := s.recordProbe(rctx, c, out); err != nil {
 			// The caller still learns the outcome; only the row is stale.
-			s.log.Warn("record probe", "connection_id", c.ID, "error", err.Error())
+			s.log.WarnContext(rctx, "record probe", "connection_id", c.ID, "error", err.Error())
 		}
 		return out, nil
 	})
@@ -251,15 +258,18 @@ func (s *Service) RefreshTools(ctx context.Context, tenantID, id string) (*Conne
 	// that was upgraded would never be noticed.
 	fresh := *snapshot
 	fresh.ProtocolVersion, fresh.ConnectedTransport = "", ""
-	s.probeInBackground(&fresh)
+	s.probeInBackground(ctx, &fresh)
 	return c, nil
 }
 
 // probeInBackground probes c on the service's background context.
-func (s *Service) probeInBackground(c *Connection) {
-	s.life.Go(func(context.Context) {
-		if _, err := s.probeAndRecord(c); err != nil {
-			s.log.Warn("background probe failed to record", "connection_id", c.ID, "error", err.Error())
+// ctx, the request that asked for it, gives the probe's span its parent.
+func (s *Service) probeInBackground(ctx context.Context, c *Connection) {
+	parent := trace.SpanFromContext(ctx)
+	s.life.Go(func(bg context.Context) {
+		bg = trace.ContextWithSpan(bg, parent)
+		if _, err := s.probeAndRecord(bg, c); err != nil {
+			s.log.WarnContext(bg, "background probe failed to record", "connection_id", c.ID, "error", err.Error())
 		}
 	})
 }

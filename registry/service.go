@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/tether-dev/tether/internal/lifetime"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -91,6 +93,9 @@ type Options struct {
 	Now func() time.Time
 	// Limits bound what one tenant can make tether hold.
 	Limits Limits
+	// TracerProvider traces probes and monitor rounds (trace.go); nil
+	// records nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // Service is the registry's API: both dialects call it.
@@ -107,6 +112,7 @@ type Service struct {
 	log       *slog.Logger
 	now       func() time.Time
 	limits    Limits
+	tracer    trace.Tracer
 
 	probes singleflight.Group // one probe per connection configuration at a time
 	// life runs background work (probes, the monitor, revocations);
@@ -132,6 +138,11 @@ func NewService(opts Options) *Service {
 		prober: opts.Prober, observe: opts.Observer, log: logger, now: now, life: lifetime.New(),
 		catalogue: newCatalogue(), limits: opts.Limits.withDefaults(),
 	}
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	s.tracer = tp.Tracer("github.com/tether-dev/tether/registry")
 	if opts.OAuth != nil {
 		s.oauth = &oauthFlows{OAuthOptions: *opts.OAuth}
 	}
@@ -200,7 +211,7 @@ func (s *Service) Create(ctx context.Context, tenantID string, in NewConnection)
 		return nil, fmt.Errorf("create connection: %w", err)
 	}
 	s.notify(c, ConnectionCreated)
-	s.autoConnect(c)
+	s.autoConnect(ctx, c)
 	return c, nil
 }
 
@@ -283,9 +294,9 @@ type Patch struct {
 
 // autoConnect probes a new or edited connection in the background when it
 // asks for it (Ferni autoConnect; Feather connects always sync at once).
-func (s *Service) autoConnect(c *Connection) {
+func (s *Service) autoConnect(ctx context.Context, c *Connection) {
 	if c.AutoConnect && c.Enabled && s.prober != nil {
-		s.probeInBackground(c)
+		s.probeInBackground(ctx, c)
 	}
 }
 
@@ -298,7 +309,7 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (*Co
 	switch {
 	case p.reconnects():
 		s.notify(c, ConnectionUpdated)
-		s.autoConnect(c)
+		s.autoConnect(ctx, c)
 	case p.PersonaID.Set:
 		s.notify(c, ToolsChanged) // who sees the tools changed
 	}

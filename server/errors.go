@@ -191,7 +191,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 			level = slog.LevelDebug // the client went away; nothing is wrong here
 		}
 		s.log.Log(c.Request().Context(), level, "request failed",
-			"error", err.Error(), "request_id", requestID(c), "route", c.Path(), "method", c.Request().Method)
+			"error", err.Error(), "route", c.Path(), "method", c.Request().Method)
 	}
 	var werr error
 	if d == ferni {

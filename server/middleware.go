@@ -176,8 +176,8 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if !s.log.Enabled(ctx, level) {
 			return nil
 		}
+		// request_id and trace_id come from ctx (logctx).
 		s.log.LogAttrs(ctx, level, "request",
-			slog.String("request_id", requestID(c)),
 			slog.String("method", truncate(c.Request().Method, maxLoggedMethod)),
 			slog.String("path", c.Request().URL.Path),
 			slog.String("route", c.Path()),

@@ -20,8 +20,10 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/tether-dev/tether/gen"
+	"github.com/tether-dev/tether/internal/logctx"
 	"github.com/tether-dev/tether/metrics"
 	"github.com/tether-dev/tether/registry"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // mcpPath is where the gateway serves MCP.
@@ -71,6 +73,9 @@ type Options struct {
 	// API key needed; package console); nil answers 404. GET / redirects
 	// there either way.
 	Console http.Handler
+	// TracerProvider, when set, traces every request (tracing.go); nil
+	// records no span but still passes an incoming traceparent on.
+	TracerProvider trace.TracerProvider
 }
 
 // Server serves both API dialects over one registry.
@@ -84,6 +89,9 @@ type Server struct {
 	ready        func(ctx context.Context) error
 	log          *slog.Logger
 	echo         *echo.Echo
+	// handler is echo behind the tracing wrapper.
+	handler http.Handler
+	tracer  trace.TracerProvider
 
 	metrics          *metrics.Metrics
 	metricsElsewhere bool
@@ -104,6 +112,7 @@ func New(opts Options) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	logger = logctx.Wrap(logger)
 	s := &Server{
 		reg:  services{Connections: opts.Connections, ConnectionTools: opts.Tools, Probes: opts.Probes, OAuth: opts.OAuth, Agent: opts.Agent},
 		keys: opts.Keys, audit: opts.Audit, admin: opts.Admin, ready: opts.Ready, log: logger,
@@ -115,6 +124,7 @@ func New(opts Options) (*Server, error) {
 	if opts.AdminKey != "" {
 		s.adminKeyHash = registry.HashKey(opts.AdminKey)
 	}
+	s.tracer = opts.TracerProvider
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -124,6 +134,7 @@ func New(opts Options) (*Server, error) {
 	}
 	e.Use(
 		middleware.RequestIDWithConfig(middleware.RequestIDConfig{TargetHeader: echo.HeaderXRequestID}),
+		s.traceRequests,
 		s.logRequests,
 		middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, DisablePrintStack: true}),
 		s.checkOrigin,
@@ -146,11 +157,12 @@ func New(opts Options) (*Server, error) {
 	mountConsole(e, opts.Console)
 	s.labels = newMetricLabels(e.Routes())
 	s.echo = e
+	s.handler = s.traceHandler(e)
 	return s, nil
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Routes lists the registered routes as "METHOD /path/{param}", for the
 // test that checks every operation in openapi.yaml is served.

@@ -28,6 +28,7 @@ import (
 
 	"github.com/tether-dev/tether/registry"
 	"github.com/tether-dev/tether/secrets"
+	"go.opentelemetry.io/otel/trace"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
@@ -48,6 +49,11 @@ type Options struct {
 	Readers int
 	// ObserveWrite, when set, hears how long each write transaction took.
 	ObserveWrite func(time.Duration)
+	// TracerProvider, when set, records a span for each write transaction
+	// that took SlowTx or longer (trace.go); nil records none.
+	TracerProvider trace.TracerProvider
+	// SlowTx is that threshold; 0 means DefaultSlowTx.
+	SlowTx time.Duration
 }
 
 // Store is the SQLite-backed implementation of the registry's stores.
@@ -57,6 +63,7 @@ type Store struct {
 	cipher       Cipher
 	log          *slog.Logger
 	observeWrite func(time.Duration)
+	slow         slowTx
 	// keyLookup is prepared once: every authenticated request runs it, and
 	// parsing SQL is a visible share of a request's cost.
 	keyLookup *sql.Stmt
@@ -143,6 +150,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 	return &Store{write: write, read: read, cipher: opts.Cipher, log: logger, observeWrite: opts.ObserveWrite,
+		slow:      newSlowTx(opts.TracerProvider, opts.SlowTx),
 		keyLookup: keyLookup, connLookup: connLookup, toolsLookup: toolsLookup, lists: lists}, nil
 }
 
@@ -187,9 +195,15 @@ func (s *Store) Ping(ctx context.Context) error {
 // are inserted in the same transaction, after fn; when fn fails they are
 // dropped with the change.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	if s.observeWrite != nil {
+	if s.observeWrite != nil || s.slow.on() {
 		start := time.Now()
-		defer func() { s.observeWrite(time.Since(start)) }()
+		defer func() {
+			d := time.Since(start)
+			if s.observeWrite != nil {
+				s.observeWrite(d)
+			}
+			s.slow.record(ctx, start, d)
+		}()
 	}
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {

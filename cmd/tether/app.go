@@ -19,6 +19,8 @@ import (
 	"github.com/tether-dev/tether/gateway"
 	"github.com/tether-dev/tether/internal/bound"
 	"github.com/tether-dev/tether/internal/lifetime"
+	"github.com/tether-dev/tether/internal/logctx"
+	"github.com/tether-dev/tether/internal/telemetry"
 	"github.com/tether-dev/tether/mcpclient"
 	"github.com/tether-dev/tether/metrics"
 	"github.com/tether-dev/tether/netguard"
@@ -28,10 +30,14 @@ import (
 	"github.com/tether-dev/tether/secrets"
 	"github.com/tether-dev/tether/server"
 	"github.com/tether-dev/tether/store"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // version is reported to MCP servers as the client version.
 const version = "0.1.0"
+
+// tracingShutdownTimeout bounds the export of the last spans at exit.
+const tracingShutdownTimeout = 5 * time.Second
 
 // Main is the running program: the wiring of every package, started by Run
 // and stopped by Close. Tests start it on port 0 with a temporary database.
@@ -46,6 +52,7 @@ type Main struct {
 	Now func() time.Time
 
 	store   *store.Store
+	tracing *telemetry.Tracing
 	svc     *registry.Service
 	audit   *registry.AuditLog
 	pool    *mcpclient.Pool
@@ -77,12 +84,28 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if m.Logger == nil {
 		m.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Every line logged with a request's context names the request and
+	// its trace.
+	m.Logger = logctx.Wrap(m.Logger)
 	defer func() {
 		if err != nil {
 			_ = m.Close() // its result stays available from Close
 		}
 	}()
 	cfg := m.Config
+	m.tracing, err = telemetry.Setup(ctx, telemetry.Options{Enabled: cfg.Tracing, EndpointURL: cfg.TracingEndpoint,
+		BatchTimeout: cfg.TracingBatchDelay, ServiceVersion: version, Logger: m.Logger})
+	if err != nil {
+		return err
+	}
+	tp := m.tracing.TracerProvider()
+	// The server and the store skip even the cheap part of tracing when
+	// it is off (the store its timing, the server otelhttp's wrapper).
+	var tpOn trace.TracerProvider
+	if m.tracing.Enabled() {
+		tpOn = tp
+		m.Logger.Info("tracing on: exporting spans over OTLP/HTTP")
+	}
 	ring, err := m.loadKeyring()
 	if err != nil {
 		return err
@@ -108,7 +131,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("--console-frame-ancestors: %w", err)
 	}
 	met := metrics.New()
-	st, err := store.Open(ctx, cfg.DB, store.Options{Cipher: m.keys, Logger: m.Logger, ObserveWrite: met.ObserveDBWrite})
+	st, err := store.Open(ctx, cfg.DB, store.Options{Cipher: m.keys, Logger: m.Logger, ObserveWrite: met.ObserveDBWrite, TracerProvider: tpOn})
 	if err != nil {
 		return err
 	}
@@ -148,9 +171,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	cimdURL := publicURL + "/oauth/client-metadata.json"
 	authorizer := &oauth.Authorizer{Client: oauth.New(oauth.Options{
-		HTTPClient: guard.HTTPClient(netguard.ClientOptions{Timeout: 30 * time.Second, Credentialed: true}),
-		ClientName: "tether",
-		Now:        m.Now,
+		HTTPClient:     guard.HTTPClient(netguard.ClientOptions{Timeout: 30 * time.Second, Credentialed: true}),
+		ClientName:     "tether",
+		Now:            m.Now,
+		TracerProvider: tp,
 	}), Now: m.Now}
 	if strings.HasPrefix(cimdURL, "https://") {
 		// Authorization servers fetch this document, so only an https
@@ -164,7 +188,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return err
 	}
 	client := mcpclient.New(mcpclient.Options{Guard: guard, StdioCommands: stdio, StdioFixedArgs: fixedArgs,
-		Sandbox: sb, SandboxUnavailable: noSandbox, MaxStdioPerTenant: cfg.MaxStdioPerTenant, ClientVersion: version, Logger: m.Logger})
+		Sandbox: sb, SandboxUnavailable: noSandbox, MaxStdioPerTenant: cfg.MaxStdioPerTenant, ClientVersion: version, Logger: m.Logger,
+		TracerProvider: tp})
 	// Tool calls go over warm sessions (mcpclient's pool); probes stay
 	// cold so that they see the server afresh.
 	pool := mcpclient.NewPool(mcpclient.PoolOptions{Client: client, Logger: m.Logger})
@@ -181,6 +206,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		OAuth:          &registry.OAuthOptions{Authorizer: authorizer, States: st, RedirectURI: redirectURI},
 		Now:            m.Now,
 		Limits:         registry.Limits{MaxConnectionsPerTenant: bound.FromFlag(cfg.MaxConnectionsPerTenant)},
+		TracerProvider: tp,
 	})
 	m.svc = svc
 	gw := gateway.New(gateway.Options{
@@ -190,6 +216,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		MaxSessionsPerKey: bound.FromFlag(cfg.MaxMCPSessionsPerKey),
 		Logger:            m.Logger,
 		ServerVersion:     version,
+		TracerProvider:    tp,
 	})
 	m.gateway = gw
 	// Listeners, now that everything exists: an edit drops the warm
@@ -215,6 +242,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		OAuthReturnURL: cfg.OAuthReturnURL,
 		Origins:        origins,
 		ClientMetadata: oauth.ClientMetadataDocument(cimdURL, redirectURI, "tether"),
+		TracerProvider: tpOn,
 	})
 	if err != nil {
 		return err
@@ -458,6 +486,15 @@ func (m *Main) close() error {
 	}
 	if m.store != nil {
 		errs = append(errs, m.store.Close())
+	}
+	if m.tracing != nil {
+		// The spans still queued, within a bound of their own: a
+		// collector that is down must not hold the exit.
+		tctx, tcancel := context.WithTimeout(context.Background(), tracingShutdownTimeout)
+		if err := m.tracing.Shutdown(tctx); err != nil {
+			m.Logger.Warn("trace export at shutdown", "error", err.Error())
+		}
+		tcancel()
 	}
 	return errors.Join(errs...)
 }

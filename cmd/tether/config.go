@@ -43,6 +43,32 @@ type Config struct {
 	AuditRetention time.Duration
 	// AdminKey enables the operator API under /admin/v1/ ("": off).
 	AdminKey string
+	// Tracing turns OpenTelemetry trace export on (see tracingFromEnv);
+	// the SDK reads the exporter's and sampler's settings from the
+	// standard OTEL_* variables itself.
+	Tracing bool
+	// TracingEndpoint, when set, is the full OTLP/HTTP traces URL,
+	// overriding OTEL_EXPORTER_OTLP_* (tests).
+	TracingEndpoint string
+	// TracingBatchDelay, when set, overrides OTEL_BSP_SCHEDULE_DELAY (tests).
+	TracingBatchDelay time.Duration
+}
+
+// tracingFromEnv reports whether the environment asks for trace export:
+// an OTLP endpoint is configured (OTEL_EXPORTER_OTLP_ENDPOINT or
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT), the SDK is not disabled
+// (OTEL_SDK_DISABLED=true) and the traces exporter is not "none"
+// (OTEL_TRACES_EXPORTER). Without an endpoint tracing stays off: the
+// SDK's default endpoint (localhost:4318) would have tether export to a
+// collector nobody asked for.
+func tracingFromEnv() bool {
+	if strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_SDK_DISABLED")), "true") {
+		return false
+	}
+	if strings.EqualFold(strings.TrimSpace(os.Getenv("OTEL_TRACES_EXPORTER")), "none") {
+		return false
+	}
+	return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 }
 
 // envFlag registers a string flag whose default comes from an environment
@@ -147,6 +173,7 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
+	c.Tracing = tracingFromEnv()
 	return c, nil
 }
 
