@@ -54,7 +54,8 @@ bench: build ## benchmarks (API, probes, monitor, agent path end to end and in-p
 	set -o pipefail; $(GO) run ./cmd/tether-bench e2e | tee bin/bench-e2e.txt
 	{ $(GO) test -run '^$$' -bench . -benchmem ./server/ && \
 	  $(GO) test -run '^$$' -bench HealthMonitor -benchtime 1x ./registry/ && \
-	  $(GO) test -run '^$$' -bench . -benchtime 500x ./gateway/ ; } | tee bin/bench-go.txt
+	  $(GO) test -run '^$$' -bench . -benchtime 500x ./gateway/ && \
+	  $(GO) test -run '^$$' -bench ToolCallTracing -benchtime 2000x ./cmd/tether/ ; } | tee bin/bench-go.txt
 	$(GO) run ./cmd/tether-bench report -api bin/bench-api.txt -go bin/bench-go.txt -e2e bin/bench-e2e.txt -out BENCHMARKS.md
 
 screenshots: console/e2e/node_modules/.package-lock.json ## run the console's browser test and keep its screenshots in console/e2e/screenshots

@@ -46,7 +46,7 @@ func BenchmarkToolCallTracing(b *testing.B) {
 	for _, m := range []struct {
 		name string
 		s    *mcp.ClientSession
-	}{{"off", off}, {"on", on}, {"collector-down", down}} {
+	}{{"baseline-off", off}, {"on", on}, {"collector-down", down}} {
 		b.Run(m.name, func(b *testing.B) {
 			var l []time.Duration
 			for b.Loop() {
