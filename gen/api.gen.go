@@ -101,22 +101,64 @@ func (e ConnectionStatus) Valid() bool {
 
 // Defines values for CustomMcpConnectionCreateAuthType.
 const (
-	ApiKey CustomMcpConnectionCreateAuthType = "api_key"
-	Bearer CustomMcpConnectionCreateAuthType = "bearer"
-	None   CustomMcpConnectionCreateAuthType = "none"
-	Oauth  CustomMcpConnectionCreateAuthType = "oauth"
+	CustomMcpConnectionCreateAuthTypeApiKey CustomMcpConnectionCreateAuthType = "api_key"
+	CustomMcpConnectionCreateAuthTypeBearer CustomMcpConnectionCreateAuthType = "bearer"
+	CustomMcpConnectionCreateAuthTypeNone   CustomMcpConnectionCreateAuthType = "none"
+	CustomMcpConnectionCreateAuthTypeOauth  CustomMcpConnectionCreateAuthType = "oauth"
 )
 
 // Valid indicates whether the value is a known member of the CustomMcpConnectionCreateAuthType enum.
 func (e CustomMcpConnectionCreateAuthType) Valid() bool {
 	switch e {
-	case ApiKey:
+	case CustomMcpConnectionCreateAuthTypeApiKey:
 		return true
-	case Bearer:
+	case CustomMcpConnectionCreateAuthTypeBearer:
 		return true
-	case None:
+	case CustomMcpConnectionCreateAuthTypeNone:
 		return true
-	case Oauth:
+	case CustomMcpConnectionCreateAuthTypeOauth:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CustomMcpConnectionCreateOauthGrant.
+const (
+	AuthorizationCode CustomMcpConnectionCreateOauthGrant = "authorization_code"
+	ClientCredentials CustomMcpConnectionCreateOauthGrant = "client_credentials"
+)
+
+// Valid indicates whether the value is a known member of the CustomMcpConnectionCreateOauthGrant enum.
+func (e CustomMcpConnectionCreateOauthGrant) Valid() bool {
+	switch e {
+	case AuthorizationCode:
+		return true
+	case ClientCredentials:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CustomMcpConnectionCreateOauthTokenEndpointAuth.
+const (
+	CustomMcpConnectionCreateOauthTokenEndpointAuthClientSecretBasic CustomMcpConnectionCreateOauthTokenEndpointAuth = "client_secret_basic"
+	CustomMcpConnectionCreateOauthTokenEndpointAuthClientSecretPost  CustomMcpConnectionCreateOauthTokenEndpointAuth = "client_secret_post"
+	CustomMcpConnectionCreateOauthTokenEndpointAuthNone              CustomMcpConnectionCreateOauthTokenEndpointAuth = "none"
+	CustomMcpConnectionCreateOauthTokenEndpointAuthPrivateKeyJwt     CustomMcpConnectionCreateOauthTokenEndpointAuth = "private_key_jwt"
+)
+
+// Valid indicates whether the value is a known member of the CustomMcpConnectionCreateOauthTokenEndpointAuth enum.
+func (e CustomMcpConnectionCreateOauthTokenEndpointAuth) Valid() bool {
+	switch e {
+	case CustomMcpConnectionCreateOauthTokenEndpointAuthClientSecretBasic:
+		return true
+	case CustomMcpConnectionCreateOauthTokenEndpointAuthClientSecretPost:
+		return true
+	case CustomMcpConnectionCreateOauthTokenEndpointAuthNone:
+		return true
+	case CustomMcpConnectionCreateOauthTokenEndpointAuthPrivateKeyJwt:
 		return true
 	default:
 		return false
@@ -290,7 +332,10 @@ type ConnectionResponse struct {
 
 // ConnectionStatus `active` (connected and healthy), `error` (the last attempt failed),
 // `disabled` (turned off by its owner), `pending_oauth` (waiting for the
-// OAuth callback), `reauth_required` (a refresh was refused; authorize again).
+// OAuth callback), `reauth_required` (a refresh was refused, or the
+// server answered a call with an `insufficient_scope` step-up challenge
+// and `status_reason` names the scopes it needs; authorize again with
+// `reauthorize`).
 type ConnectionStatus string
 
 // ConnectionTestMcpCallRequest defines model for ConnectionTestMcpCallRequest.
@@ -367,10 +412,37 @@ type CustomMcpConnectionCreate struct {
 	OauthAuthorizeUrl *string                            `json:"oauth_authorize_url,omitempty"`
 	OauthClientId     *string                            `json:"oauth_client_id,omitempty"`
 	OauthClientSecret *string                            `json:"oauth_client_secret,omitempty"`
-	OauthScopes       *[]string                          `json:"oauth_scopes,omitempty"`
-	OauthTokenUrl     *string                            `json:"oauth_token_url,omitempty"`
-	ServerUrl         string                             `json:"server_url"`
-	Token             *string                            `json:"token,omitempty"`
+
+	// OauthGrant tether extension. `authorization_code` (the default): a user
+	// authorizes in a browser. `client_credentials` (machine to
+	// machine, for connections an organisation owns; the MCP client
+	// credentials extension): no browser step, `oauth_client_id` is
+	// required with `oauth_client_secret` or `oauth_private_key`, and
+	// the connection is born `active` once the authorization server
+	// issued a token (`authorize_url` and `state` null). Such tokens
+	// have no refresh token: tether requests a new one when the last
+	// expires.
+	OauthGrant *CustomMcpConnectionCreateOauthGrant `json:"oauth_grant,omitempty"`
+
+	// OauthPrivateKey tether extension. The PEM private key (PKCS #8, PKCS #1 or
+	// SEC 1; RSA ≥ 2048 bits, ECDSA P-256/P-384/P-521, Ed25519) that
+	// signs `private_key_jwt` client assertions. Write-only: encrypted
+	// at rest, never returned.
+	OauthPrivateKey *string   `json:"oauth_private_key,omitempty"`
+	OauthScopes     *[]string `json:"oauth_scopes,omitempty"`
+
+	// OauthTokenEndpointAuth tether extension. How tether authenticates at the token
+	// endpoint: `client_secret_basic` (RFC 6749 §2.3.1, id and secret
+	// form-urlencoded in HTTP Basic), `client_secret_post`,
+	// `private_key_jwt` (RFC 7523, a JWT signed with
+	// `oauth_private_key`, audience the issuer) or `none`. Omitted:
+	// `private_key_jwt` when a key is given, else a secret's method as
+	// the server advertises (`client_secret_basic` first), else `none`.
+	// `private_key_jwt` is for `client_credentials` only.
+	OauthTokenEndpointAuth *CustomMcpConnectionCreateOauthTokenEndpointAuth `json:"oauth_token_endpoint_auth,omitempty"`
+	OauthTokenUrl          *string                                          `json:"oauth_token_url,omitempty"`
+	ServerUrl              string                                           `json:"server_url"`
+	Token                  *string                                          `json:"token,omitempty"`
 
 	// Transport `sse` (default), `http`, `streamable_http` or `websocket`.
 	Transport *CustomMcpConnectionCreateTransport `json:"transport,omitempty"`
@@ -378,6 +450,27 @@ type CustomMcpConnectionCreate struct {
 
 // CustomMcpConnectionCreateAuthType defines model for CustomMcpConnectionCreate.AuthType.
 type CustomMcpConnectionCreateAuthType string
+
+// CustomMcpConnectionCreateOauthGrant tether extension. `authorization_code` (the default): a user
+// authorizes in a browser. `client_credentials` (machine to
+// machine, for connections an organisation owns; the MCP client
+// credentials extension): no browser step, `oauth_client_id` is
+// required with `oauth_client_secret` or `oauth_private_key`, and
+// the connection is born `active` once the authorization server
+// issued a token (`authorize_url` and `state` null). Such tokens
+// have no refresh token: tether requests a new one when the last
+// expires.
+type CustomMcpConnectionCreateOauthGrant string
+
+// CustomMcpConnectionCreateOauthTokenEndpointAuth tether extension. How tether authenticates at the token
+// endpoint: `client_secret_basic` (RFC 6749 §2.3.1, id and secret
+// form-urlencoded in HTTP Basic), `client_secret_post`,
+// `private_key_jwt` (RFC 7523, a JWT signed with
+// `oauth_private_key`, audience the issuer) or `none`. Omitted:
+// `private_key_jwt` when a key is given, else a secret's method as
+// the server advertises (`client_secret_basic` first), else `none`.
+// `private_key_jwt` is for `client_credentials` only.
+type CustomMcpConnectionCreateOauthTokenEndpointAuth string
 
 // CustomMcpConnectionCreateTransport `sse` (default), `http`, `streamable_http` or `websocket`.
 type CustomMcpConnectionCreateTransport string
@@ -473,7 +566,10 @@ type McpServer struct {
 
 	// Status `active` (connected and healthy), `error` (the last attempt failed),
 	// `disabled` (turned off by its owner), `pending_oauth` (waiting for the
-	// OAuth callback), `reauth_required` (a refresh was refused; authorize again).
+	// OAuth callback), `reauth_required` (a refresh was refused, or the
+	// server answered a call with an `insufficient_scope` step-up challenge
+	// and `status_reason` names the scopes it needs; authorize again with
+	// `reauthorize`).
 	Status    ConnectionStatus `json:"status"`
 	Timeout   int              `json:"timeout"`
 	ToolCount int              `json:"toolCount"`
@@ -4540,164 +4636,181 @@ func (sh *strictHandler) InvokeTool(ctx echo.Context, slug string, params Invoke
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rc9s4tuBfQWm3KlIXJSuO0/e2XftB7binXRPHLtvpmdkoJcIkJOGaBDgAaEeT1X/fOgcAX6JejuPu",
-	"vnPnw3QsggB4cN4vfO1EMs2kYMLozvHXjmI6k0Iz/OMXRs2cqTOlpIK/IykMEwb+SbMs4RE1XIqD/9JS",
-	"wG86mrOUwr/+t2LTznHnfx2Ukx/Yp/oAZ7t2y3SWy2XQiZmOFM9gss5xZyQIgzGEC2LmjLhdkJjThEXm",
-	"lSZ6TjM26CwDv8PfaMJj3Mzz7vXX29ur5twtOy6HEDcGdqYEf97dlFPuBz4leAvwloFbFo96NGPC3EqZ",
-	"FFMff+1kSmZMGW6xIZJCsAhWmfAYfphKlVLTOe7kOY87QccsMtY57mijuJh1mhv72qFicTntHH/6ujKy",
-	"+EXkSdJZfl4GHS6y3ExKwNA45jARTa4quzIqZ8XC8u6/WGRgYa4nEU0Sepfgd7jnd1ImjAo3gAl4HLc/",
-	"Fzy6FzRlE53ks8qQ8tvWPjBSJpOMmnnL02XQUeyfOVew7ic7R9AAbHPx6ox1kDaAVPuqOgw+t8DolCbJ",
-	"NYukip/jqCPFqGHxhJra8Jga1jc8Za3okSskg0mqK7DiwrAZQxpinnz2w5zddixzE8kU8YOJPIXzkPce",
-	"2nbloJNn2ihG0+IH+BaZmw4c5DTXLK7A9huRI+g8cFrdThpluI6G5Qz8Z3WtBkbhpzbxqYo/DqVgpRIE",
-	"9aPwcK8daisGFetcURPNr9k/c9jkWmKd0kSzoIFqHtnrx5zSL++ZmAGcDofDoJNy4f9+HWxFAjgmA6Tf",
-	"+eBnB0D5H9fse+MXbmWLBe6XH7ETFbQg8FNoaUekR+JyR33PFtskznk5/K9sARMkVJuJYlPF9PwZPxmn",
-	"BXJ6thlTZmhMzVbZUReeoWbqgalJrpIwIKFRVOhMKgN/lAdd+5nmZj6B5cNgLPz7XExlSLpSRIxQkil5",
-	"x4jOo4ixmMW9wVi0YVuVFFZObrtEkmpGBf8X3Ydta0NNrtsFHD6aKEb1E8Q38Byclxtm2fsmPCvprKaC",
-	"LIsdU6XowjNQPSm33Ti+jImYixmci16IqPJPFodEKhJOKU9YHA7aoOEmx9HPhoh5Fu9NzQ9MxFbyrXk0",
-	"WZHQe5xOm8xoIs8qq1jVSwp8LTa8ZnsFnjXObxXiTbQL6uy1jf80mEeF8muctHYQHj8/twmFAv02CoSb",
-	"dShII8MfWEi6xc4JFTGZM5qY+aIXkBDFa0i6oJ3D3gk1hqWZIRY3e8BHYq5RkYNhuRIsJnI6JXcLwo0m",
-	"8lEwBTM5dJ9IYEIh6T5SbriYkalUoPuPxeUoN3MCeuAdje7hFcWQYXkECEmXEgdP8kg1cWrNCYFhUvF/",
-	"MUJnlAvHtLxuYr+yoiv4DXeCTm1XqMHUlmzVmCocgGlzEWVWPX2KRoFK8d4mwxq22qaxb9aFavtfpzQo",
-	"pvNk30029uLm2LIbKZNv0M6sgRGzKc0T6yAo+Uz7NNsUiiw3IzU7lWLKZxUGX+x9VZdr0NfXKWdJfEy+",
-	"PtAkZwGB4cfEbfH/ZVwIFi+X4QkJYYaQRAmjSgO//9KfyX5ldsDXwQf3j08pzT7ZU/9c3+Xn6qt9noLg",
-	"xxNFNb4z42ae3w0imR5ImvF+JGM2Y+LArwAfWb6u73nWl5mFWz+TwGWVPe8Vs3SFpZcGaouc8Z6bCcJn",
-	"ktJsl+Nqp4bthzDuFMtkXMz0uHNMPn0dI1Dg3+MOHdyNOwH8Q9sf7saw0W86GITWlEbs6/LFTmW5lb6e",
-	"02XyJDva4v4kkrl1Ma1a0t/iiYm5zhK6mKxVTXe2PX5vXvLNbqVvtZ64ntAHygvHVJ2qfgEOTJzNADoR",
-	"EZIkUsyYIlMuYo3+PNBciLS+PWttkC4oBZoZkP2aUMXIPctMr6Lj7uH6Qm1KMyb2wsGUqRmLJxa8mWIP",
-	"nD3uDd/vY+NYkbCJOr4n66xOX0G755p7vX/S0MR/EPDEujG2avo07Cz7uj1OnGTP9zc7uva3iXbxcz3F",
-	"hmnxjdX43Z4e15K6G4S0yRZZPaomT28gcevxrKHBVhOnJrW2yjf9c57c38rZLGFP1CI3spzm0ZaDW1Xb",
-	"XBuZgoJt97he+BYGzCRXyX5Sr4TZqLCCPqoEBfRWkb4CbXK+1vfCnrqvG3y57sGpPLLG9Qa3ghv7m7fb",
-	"N5PbWnO+sPvrwPYft8sBcilOkTT2RCqacS+EW/3Gr398859H+/iKRxknTk67uSdzRmOmrKRGeuwcd/7e",
-	"H12d9/+K3KTqpn7748pU5Ff7fstRFF7D+uRCClaxst2fd4wqnMZ/c9CxtnUDUcktTNiymv0OvR7CNcj9",
-	"5+ufDttEPP1SfeXHo3LxX938W5yaW7z6TZ99W9AG4fYslH0Js5AV+rYrRAlnwuztWmvOforTAP03Z9Ys",
-	"Usw8y+w3dqpiBR3JjG0T17WJbuwbq1LcTmjkPRPfDupbmMaDufSzryDG0X9W2JxVcD8iT2nx194z8XwM",
-	"ADeI83r/fp04tW7qA8edUGsWkq4b1AtIODcmQ6czBg5BkE3wJ/Q+P7I7LaN7ZtAB7cncTgyjkHPW3usE",
-	"neKlKr3fFnvcxrwrbtoK1Dey5ndcR/KBqaeJ+21nu3KMVXA/3Y+9/8d9B80Bsyp2oL+mup1nAAA9iSPV",
-	"bpY9kQhXgFRdaFVsl6sU39EGy3oSyoohe2OoiKmKXSKKt3+IYs6XfbcgNEnI6OrcDZlTESfMeoPqZ1Hk",
-	"ADSyXEhKozkXrK8YjYFaSJRQrY9JeEdj9DUzjfG5XBQfGcPfQprJVOYixnhdJMU04RGO5OKBJjz2wT8Y",
-	"6Jz5AQnRUMhFoeDj2/X0AFzN/+ISBeC3lJm5jCc4X5LIR2aXzugikTSeGCknCVUzZnfrTojFk5TFnLrQ",
-	"IgkVNWyS8JQb9z7+e8K+2KCi/QDDlKAufSF0YUbHMM58BsOq6a41nbGqWnjhftrGWrzz30/xubHcJhuj",
-	"zGb6WcaLNt9Z3IJa4cXp1eTD6OJscvb385vbG/hs+On8w2+j9+fvJmcf3l1dnn+49b+fXn74cHZ6e375",
-	"YfLL6Pz92TsEHTy5Pb84u/x425zg+uzm6vLDzZn/ffTx9tfmqzdn17+dXU/Orq8vr/0499u785vRzziW",
-	"hDjhCNd2Q8ci/HB5O/nl8uMHHPHxA0x/eX3+f+0bF2e3v16+m8CY0fv3l39za16N/vH+cvRucnt5OXk/",
-	"uv7LmX335uPV1eX17dm7ycXZu/PR5PYfV/jkenR7Nnl/fnF+697Hf0/O/n56dvbOLnT+4fbs+sPovdtY",
-	"LSDdjhlb7IOYNdBg/XGv57sFre+WBYd4g8wzipjWO9iWfqQPW7VttC3nb2WnMTOUJzvHt1dyCJsSoLFP",
-	"N32FnNp21bZ5jDKWscmGYF4Xs5T3YQD6yeOcGsI1EdIQ4KuLwVYW4OZsg2TDQbufEuFto108wGj2gH1L",
-	"k7zGx37DH5pbtsMqwG1sdMOn3Lpdec3NK4feQdM26zqjrOEersyqExrdd4JOhCrLxOaBCelcUDMpZwmb",
-	"xMoGYCOaRDKFBR55wiXgdtpAnsZKLXu5iDKrarcoQ2q2pzJDcyOdcd+uy0QyTamIWycroua3dSW8iq+3",
-	"c0YKpZEYQNpHqe5Z7P3iGFV3xD7NE1L6L0qE/uQXDayuVMm8Gu0VfKlFVlaeb/S1MxFjsKl82rarOdXW",
-	"xtPts+xg3a87s0pso/04AJKn/ki2QKVt7/B+wUPXD1sbW8qY0lLQ83jz+9ac/kBT1sLe8GcipzZkYqRi",
-	"MbEvaNIVDAxMM2dcEWQMGuMme3nKHVPdLcPJMedlmUvaGpMAffN0fciiZjNtWrgko9LvPvomt3urX7zM",
-	"6KnYpQV6lzhaw+b6udUZR0k51aTbEh2qEGqiaRXtWjlKldKrUGmTYgVrfJqXssk9K+bw0fCnH9v9bOd2",
-	"9I9HW5lr4Z2oRYzaeW2dKs6+sCg3aDkZSVQuSFebmEsiRbI4IWmuDbljnqPCN1Ej1StN0IbpJ1zbCGPV",
-	"4zI8PNrOIutewGGwkWdu/b4qC61/4Mfr9wXR4wGeEI/LmCAFhL+oyJG73JAQQRA2vmuN3+JZvKr1PYOa",
-	"R9y8J44fkZQuSK4ZCb9+dWxr8NezfyyXITEszRJqmHYbXvHPrnhjHZ9tQErwf+aM8JgJw6ecqYDcszt6",
-	"14+oZqTLBrMBCdNFP1JpHxPnwl5AqCGp1Ib8eESiOVU0Ms5+r3wz7GFz6nadwVdx6bAN5LqUgzuAfI0H",
-	"sOmtwDkdsAPCRKQWGabtgRKsDabvWTHhHRi7grvC4QtEfjNEpK/voRIscu8QLkjKk4RrFkkRe8jyFFRE",
-	"nMM60O0Pr6uE9I1iouk+bGP35bwbWeY7ljDD1ht8PkG7aVzBW2tUplY9ZcV8shPg6LYNPsVixL1u/Npz",
-	"MZWrX7NWtXlgSrdrje0n4Mdv3MN7rs12eO9ktJY2QYvWk9EZF9Sz9E3TXJUjvwXytSU3gmD75+/81d8H",
-	"T27ZLme00ybdVMBYvvd2Xb7qmuKXNfZNu/P2b2ixMWHIo5JiFpDHOROVAouQcE1QnWpN08dZT9e7Bxue",
-	"vRYX4GaX34ovEUM3TWdg69ZAGItocbGmoC1T0shIJr+tJX0fo/G8ZCcswMFLWyO2n/W6zcrYq4rjIspu",
-	"pUxu8jSlatGaFfQEm36wa3aCNRU8CDai9EfU+P9gqvxG3f37atmb1erfRRO+ZllCI6arRrtbZkBGVlsD",
-	"9T78wf0vJPeMZbXxOOjbVOPzNLVG0gmhUcRQLwQDybIs9s+cJmA+waJRrhTwNJjoG/XgBlOz+dKKpfLB",
-	"AcSNRv1U8cKz1a4/rzhMtmVcu2zrl8t7/wa1vs0bVAffBabFES7cOdU9QEU6ugcvdU+eoOO/mH7extmA",
-	"9bbp0pvdk5gsePO0dOg1mu0u9kN12c/rv+d5tVmEUGvw/XnVpqoQ3PtAngzUts1c1bT0+kYwfNwu9uV0",
-	"qtlalcDQpO1RY4d2XOCWKeZs2yXA61w8yHv2cgVfyy37WIdzgiolH119zj7E8owVX0G5i1ZwrleybHIS",
-	"MYozTcpEI4JuJypiULoTTe5odA9SLWEzGi3Izc3ZCbGJTvjmWNzcnLUMb0x4spoDFVQzoMYCpnAeN6xa",
-	"MPSeCUI1mfEHJuoFhz47CpMJNuVIwdOYy9Yqw61x3ch8qeB2tfLDohio+DKqMZ0dcnEKGvncwn1SPdsQ",
-	"Z9jGCGA3dg73RiXstzVebCVvrrhZIC+2MBhdnf+VLX4tUl85YM7cZ7Ja/tT50geZf1+NJtKMu/TZnzFf",
-	"dZTb7H/kwMhVfRqrewGPDjvYcGft1LHVMOz7o9iMa8OUJjYeyhS5OL1yPl0dYKEqE4ZH1IB2hEI+DUpt",
-	"kKux8OGewrkX2KJ8HJAiLkeIyzYQhHbPgJwbu4om5lGS0dX5WLg+OprIB6aIFMxtTy2Ox2IsfiA//OB6",
-	"Ev3wA8lFzBQJDx5eH1QqEXRIulrQezaJqGYBCWtZEaHNiNLBWBDyC9VmdHXe12aRMBIeHR6SrzY34PjT",
-	"YDD4vAzRk21lHHngMrEr9E78VpTglY3QjB88HB7E7IElgPb6II2yvoNkSLoRTVlySjUjXBAKOwi/OpkX",
-	"EBB5y5AwYV8O3EaBXotRjkHbR8dfQScMiEsLWS7D3gCANKrEY4kLxBAzVzKfzRGkDsiEa/LANQeGAieU",
-	"UkFnzEYs7OixwNgEgHtAztCfr2RuGPryy7AFMluYWRPBWKwJFZh7ds8WAdGgs1M9FmGB08fkr2f/sFa/",
-	"zw/GSY6JxWx8fEKowJWJYYIK80oTHhMq9CNTeiyOhkdgpygG8iSGpeBzXHU16R4NX/fIIzdzLshrgtFJ",
-	"bjQOt72hAkITLdHMGAtuXG22nexuQUJHHDTjMLV9EpKpkmmxr0xJOJMBcWJ1LO5kDJwfeG1Es8z6uF+T",
-	"C/4z6R69fmOP55oaRlBsa9KV0ynJRcK0roWB4ASnfJYrR0E9nDNjysP1eCxsfKVI/ouoQrET/r0PK7yH",
-	"Bfr4/yAWqj9es5RywcUsHIsunRqMzyLw8DN6iAyNNzQzQFbWV05yYXiCG37kIpaPY6FghO6dEOqnsRQM",
-	"Y+7yeMYQ244Of8JDIeE1M2rRH8HiYeBaaRXU/0q7tEXspUW6jYyrRq5eb0CuLK/pIj2OhWHaBEVfM1d9",
-	"byMr+G3wvA+UCTypZxFBZ0zE1jiRIg7GQqc0SZhyuw/I41xq5k1k2O6C6Ll8xCNFhxtQlkVVElFBUnoP",
-	"f+MW5jKJ4fvvJHCK+JhQP7JkvtSMBQZ8wn4/pV/6JQ3rfsZU374QVmhbF3nRBOwfgL2l9rG4YwspYsJN",
-	"UBA+49UubwEex/An0kxeIwerqY+9wIENZ7CM34enYGXLzxE9K5ynS0EuYH55wjX2TUilYtiFQSM12r4t",
-	"FiHWOAwpfoUeC2dV2pW0oQvgi3gKj0yxE/cA/VoPVHA9Z7GjVl/FSRUbi6lUM2kME4Gt/NSGzODgplxp",
-	"4xyl8IGwWxRdjzJPYpJRR6ARzSwVv2MR13gIj3MGutWcEZ+cSmIZ5SkTxvas45ponjBhnAgDq8syCali",
-	"pizDwZPz8amAyCSGvbltaUmsfk9KJz3hGgSItiHmxzlPGFHy0U5M45jFA1jM6hk+1AnPVgJwwMBcV0JE",
-	"6dVAKCxUxEIB8PY0AOMSbpiiSekwQiTESCdN+omU9wBKSzYwTbfO8oGaT2EQ5uBeKfll0W8OkIpQ9PoA",
-	"dhnLulB23rOFTR2+ZziR3bQVLNixo4ewn8tH1HpLV9aA3NgeGjhN6eFCTRtEs+vqF159vF3r9wLo2mGe",
-	"4zn2rxiofyQX9wJWtvWDAUn4fdFs8ZW2sFhJYYXvdLhnX3R9QbS3dzvXTh9C0phRwx7pArUUr731dZ5l",
-	"CWdxVY0bVDKVLR1XIl7HneHg9WCIpmnGBM1457jzBn8KOkVx62btBkbMrFFbKAXncee4A9heOIY1Tqho",
-	"ygy+88mpv//MmVqU2m+R7bJb48bV5B8wDtom9tZyOW8RN347rASAX9e9S0GLNd6+gDPDW1eoTtnirVp+",
-	"DurtQQ+Hw2frbdkewGxpb3kpGDAZJGV3tCckLNnOAB0PIIZyYbTD08QgGwP2g21Dj+zO2zZUfGEl0di+",
-	"8nrfVwrA7vPaskpLAIxCBLcQDJ0Bjnam8D56PjOp18RWnJBBIa8EKdoUWelWxIGOyTAckBCwBaNwqPaU",
-	"QvOVBt1BCh7RhOgknwUkt8kjWaEIExopqWEdM/fiXA9A7bdctuDUnpd4j6uVji79GF0A8Acdi1U2BKq1",
-	"Ww1fogmmK5M5KvJPVFB6ZAY24tHwp9Wcecvl6pzDJoSVAWNrmTNtfEHD81KGyz9b1l0AzoPeIMzXz7/8",
-	"JqK0W4tfkLaOhj/t/crrN/u/8vblif7a0TsoFeyxQvNtJL8Mtsi9g688XpZZNavyz+bo1LH4ezP5Rl5Q",
-	"C0bZER6jnoAeRy9/cFdMpRRGJwsXTSJUbDm/oF0p+QszL3sim86iFB+BFRdgG3lDs1C2SbfQwAPk4Lqa",
-	"V9f7U50kWP+cPTC0mbcdYJu+6DqKOKUL06brLLuqgDU9vJ+DTpa3ee+d0WOd5Wl7WFMKpsHucVFNa/YU",
-	"sU3vCR2Q0B1g6IxKlLcBUTbs3hp1L7SCseA+LH5MKIn5dMqK0DfK7JbiN7RKb+yUpQVmTT70OxAjS1t1",
-	"gb9rMEpxLz4fAQwTqfiMC9K1juWAzKVL0sykMj20x8De8JEFNIttJgVJuGBj0Q3d36F1JVE1s3CQmnmv",
-	"mdUFbPKw9R1zYS19Jh64kgLs5x7oIdGcCquPoioCdrHTRQMsqPIFBgR7o4mud3gU7sMi64WLKMljFvcC",
-	"m36tGezOHxTpAvHJ3IxFxSTE45qDOa609YzBUiWqICxz7bo4InC4WatXnRRfaykYtDnFSKxklrF4QEaC",
-	"YEvJqk4IGiGMdnAA5lCBAUHtLKkDCox4a+WNhWI0mvs8D9fPyp92UAIn8GcYeIQM/F6DsXBB+IC4pJYe",
-	"btl6cR6pSolm2npDcAar9Fbyb8JgLFxAgBsLqjaNz+YNvZjG59KUdtL4fgeZ4OomCub4gsrf7yAT7GHU",
-	"JfqJzQUC1LX2ivWlOEx/ur52YFwU/LvIllYb0RGCJl0uOHBm/i/WC9Azqn2phJQJchiF1wZYkrUx6WNr",
-	"KNpveKWB91KT65DcsUimTJf2JjBmXy1vybBWu2Mr2331ji+8R9M0LLhbBBzD+1odFgKDsf1za7yJg3rC",
-	"k4RQcjgc+iWLjMFjm2aKjtyiMa81S21sKaLIO0VcDjiVMQtJd8dUU1cyvnuuKUpjHye6WxDBzKNU92OR",
-	"yYRHi5aydJRCvv9uxdAHpoxMDeNNw14bR3Pdal9Q06xlP6/hLID+rzRx9xP8d+csAJHCK/HAjXWdxq5N",
-	"SUUwvtIuMv0NjMVn9G73hWLrt++MEitJXusQwkVPChXBJVsmC8uhHGHb6D0ma7iguP5T2R23TebmkcCy",
-	"gqK02WD8UmGT0JcySgDBbBPzf63Fn78w86sb8h3xptbkoAVhAH25mA1qCS6d40+f667VByaY1icgF2zT",
-	"VVNzk2o/SwlemWlHaWmU2WyggxRMxUhvAsmFG7IVJIZ9MQdZQnkDGM2zaElxxRX8lU9XSqagXeeawJTE",
-	"1gIMKmj9nItaQ009lOX3mgH6GbBR7RCgUSZQR9xwJJVt+xe7R8MjKxHLFWg5f7/vBvZpHKte+1lhE7MD",
-	"23et7y8HGHiUW3dotrnaRXmXwDeh8z45f60M0EdsT9CkKdrTWRc91+Tj9fvNwLXm1itN3JUArjPdO+Ih",
-	"UiyxBoo28DZY0DTZBLfLjInR1flNxqL9gOYmbv98N2uxRx/rt+lZm7/8FuCz+eMweLCRrV3bEb8jV7u2",
-	"/ViWQeft8M2Lrfqh7ASzCcawOW7Z6dvhGxftB1YAmHWHCWWa5NbWx1qD1mNo5MkdVCI1lbNp1JJZnwix",
-	"OSGhM1XqFoAv2w0I1eV1gtKWTa9qQKeVZXcKB69GbauB2ueL1H7X6OyeF/Wsv6SnRSCXnViqr+2olVXu",
-	"oISXDg93fqml7dIeOlp13dWorDUOk4SLGak2nn6lqwHGunKGM27H9QObKdG3SsYaex1Ilkf90pNaj2tW",
-	"rqUioZAC01dsAi5eWmUbyYa9sbD+19WQcK01oHOUYlffkIg8SQbFdOgQdr5im/PkA71rsifL7B3MjFku",
-	"0Ur2W8JMmHE+HL6J6m148Td2XHndPV8uwwEBKeE7Xb6CDSX5DBPK7Y4E6kGKMaLz6ZR/Id0wXUzSKJsc",
-	"hj2rYWD2+QB24kF3TNzFOl4N13VjjFY/r3Beoick19YP0tKwNiQH/vei3SIAXfSCarrdWDgZjfcEFTkz",
-	"YaNBbRgQlmifyfdKl5J9LFZEu1OlfIfBwqGS5XcJj0CJAHY5NybTdtqxiBeCpjzyac74qS7fzuW6rlxD",
-	"BPjjwNiOQCdESJJr17URt4vZfsNGWH8sKnH9J+cd9sbCx/VJM3OwNaxvJyr6hX4nL+/6PtgvHOFf21F9",
-	"H04+fAInfxL73y3u33hpt8h/86W3f0rp5E6R0I0Jd6SrUYBgKE4Tqaxd0PtWgXXgWeV6yQW6Yh/95l0h",
-	"iZKPQPyPihvDRO+YqFx4I8XPtXBeZ+xcCzzMRo4q9jqNH8Co0kyT619OyX+8/ek18ZzLcZgqAwM+Y98c",
-	"CxdUc0tyTcJqj1zvILZCEQRfEYrEOmRgmcjwnZuWWC+tc+DqgOQZmSop0F1DDeZDuRRay/JOygRgy/Jc",
-	"NO2OERsZQxvv7fCwjVX5VsYvxquajaFfODS1vofzH5JXfRszeDs83H/N5+AgV4r1ozmL7gseUmEc3oNw",
-	"8O702msST2MaX2u3SmzOUYLjtlK5eGfVFj9a5TVPSCNqHvzRn1IK2A+HA6y3vlw5pfUJSJtA/Ywk3WJR",
-	"fmcL8k96pH9htoZn+4lud/43L3RZHwfYcr0WBpSpiearKGQD5g0s+g6yqf0275eWTN+Gxi+nPv85cf+a",
-	"YWoZrdVvof4HZr42dKFJkZPWexZ5dIAFwWv9jpdY+htJFWPqOxe+cJMUCV4HaZQFaF9z7CqAtZFS2fq/",
-	"sr7vpKhVs46KR6YNeR0Mh0NXkyynBDTByrdbr01xnUIX079sgSvWYapcYGqgLW+k0f1MyVxgrc5IzdAV",
-	"oJ1OrfPEFXthxhe6cQbk2mV4wO9ONS+KIMv5rBcgyxhVvpaVkqmi9nyw1sqWK7bprnVP6ykC+4ne1rU1",
-	"Mttcry/jM8WbgAGeu/hKYbRPsBn8G9J5hNEdKROP/MIGuErkDzyNYPHhH0IG7sta7I3Y6BzbLcvreeV1",
-	"q1n+i/cB1D1pUwnMTRsqIuwKsHqBuK3QpmPhrxFHr2b1MvHeceErxCJDt4BL2gCWwfQ2jyHmmllfQdPf",
-	"WFR7g/FsbzonCRWxHpAP0hAqVr7rGJ2NLUzpujyYF1J/93C+3c5Zw+VsJIE5QdUf/PdXJH43g/jGUGVc",
-	"OY5FpfoxAI1QQdgXV0a+TUPfn11UOgT8YRgGQkUTWlEw7K3FIPgFsdGkqsJmFQ7QWTQ5HB66OIEn7C5m",
-	"euqJzRw9xqm4mIW9E5LJJHFp/GWbZEk0czk7CxGNBVA86YbwB3AlqUho80FtfmT11UqZodsl1iwcHR6O",
-	"RaMbSzuTwONoXJK6yiUOX9q6AOBrOJXfy+Oxez5M0TRp02fXrwtaBltSGVquyFl+XpPT4M692zjunqvm",
-	"T2kCdAFKNCBVy9ShrWh6DvZyQUVOEywa6yMBFdd8J1xj9lZTBXoetlIzQ/4wbOWaaZk8ME3Cr7XLmpeT",
-	"rwCTZRiQKXetmhBKrzTxl8p7gyTBLmXYwoMLHThVkpsiS5TUS5qr5UgVJoWsiT6OhWVNaBGGzmYiXWrP",
-	"yHaCQQbintj4Odd41scEIIM8SIyF77kgVSVhG0zYIhggyi4dwL5yxcjb4eFYdJuXzWEvG98s/u3wiHRX",
-	"L5/blPINhsYLOmcqq/7uLpraXjbrW4raClx7tP+jZLWv+fYpG32WYCdYy1Iwf9FHjaxtCvXdwlJYSdie",
-	"rmsH+ywM9ffSz9odsD/nyX3TCVuqKt+V2Ntvjf8OBL9n1lrt4vsdvDHAAqZ5kgRFsVsplyvNkeztoHDC",
-	"4b+fz+YMSy4rIg3vdrXEh+naz663oDBGbcAHDl+S4ILW+d1uno2Um95mV2boCgxttWHFO3tiDVAgFW58",
-	"8XeUMKr0WIT+HCf4+iSl7jpqrJSZeO0pHKz8YlsFzll0z+KxwLpY56d2mpdvel6tuTlGLabaXcoq1b4F",
-	"l7X58OoHAiAorK+iDxu6u+V0av08do719bh18n4R5vbHCDXVudnmIl04r39D3hRzQ6hHVuu1IZoZwDJN",
-	"uqt0ERCuJ66IPCB1atgjruRqTpw3cm0QaVTcTI1SxKXX0gQ0mq7mYpYwkmsWVLoZkpSL3DBNZBIHtnHC",
-	"2LeA8P2XRFzhub0BOftiC5Jdi0BsyoqRHm9E3TOBjQ2K5rjlTQNKPhIjy+RgmFxbzw/YVygOsQxtLEbO",
-	"x+u8utigkmiWTPuuLx6Lya+3F++xf5cztN8MD13L3rGo3DEX9vsIwr7V2ProD46oUgvgB2GNmVccxbkO",
-	"B2Nhy3T/j+uGWskSS6m6L7/Kl/sWNqFiVGNu2FikXAP4A8/GAuCteHMc3meOtbl4WvYzBJh72GyBGiws",
-	"IEKasUiBS5Du9S+n5KfD4X/0fM6XPSF3JEKaORezNvZ2CSA49Ui0U3DM3cS8vowrWN/R7kkvcq2f8pq/",
-	"OfxpL04al09uKnffpeZubmxR0x7VbyPbhU5TxEhsaLHinmcitvfXVO5HOaXRnPVPpTBKblkz6JzaffZv",
-	"XNlN/wqzC7e9ds2mTCmmdhoOL7yxRl/9C392bd0b1z86GwoLzmpf9t4FwJ99d0fPdmgX+5I115qkXCMh",
-	"//EPckOB1t+KJrCtRQuaCdfPIddMoUd/d2HXrClvKCG2rbHCdn9FHTNXRSEWWufddd6+3okVDlUF0zUm",
-	"RMOfzjCZQTNGuvYObq8j26ZHceC9g6DBukf+IpoeaLyFvPcND726YNB4PcEhIMphUDgW2I7ZqXtWCNbD",
-	"EnfMd6Gx7kgUnOsyILw93mDtLdp/NSpbuIT9PUC2kENqVrnZ1D3D24xbGKl7/I3s8xms8xGc4FMMc8S7",
-	"oGqHA+Y8Xcl9FoWz7JTiXFJFd/jKAQZ4TCrHvkWuK7RPwbk4vXIp63pPEjz4ipRzYLONdjOL4Y3naSAz",
-	"sm73tW75jNvuSw1nPLbUWueNx55j9qqT0Pv1KwussWy7xbVcofXuWR1P5pg/iZ74wjyF7x8LVMuOAuxl",
-	"5rzyeIRHw2Gwj0s+2MElf+LsEZfu76sawHwvIwmHw6ELIzj/ZD2a0MZN7M01zgLeQVPcmf6f35ZevfDn",
-	"hU3olpt+NvAYVHr+x/3/R3X/O3Jy7P+kGb3zUTlf6+gZCvCCNQy2rkc1b8T59Blsk+odN58+A6W4iVby",
-	"qrAFO3B112Ic00BdX+RBSY+2dwtM3XzfqklVfr92CvsJq5PYMv8AS/mxTr8Ah85YBEyYJdPKTDLTLbMU",
-	"NabAOeGLfCmUzYCZeZnlJsEfOsvPy/8fAAD//w==",
+	"7L3rchs5siD8Khk8X4TJjiJFyXJPNxXfD7Wsnta2ZSkkeS7rcrCgKpDEqAjUACjJHK8eYB9kY99jH2Wf",
+	"ZAMJoG4s3mRZ3X3mzI9pmYUCUJmJvGfiSycW80xwyrXqjL50JFWZ4IriP36mRM+oPJVSSPPvWHBNuTZ/",
+	"kixLWUw0E3zvH0pw85uKZ3ROzF//n6STzqjzH3vl5Hv2qdrD2a7cMp3Hx8egk1AVS5aZyTqjzjEHasYA",
+	"46BnFNwuIGEkpbF+pUDNSEYHncfA7/AvJGUJbuZ59/rLzc1lc+6WHZdDwI0xO5OcPe9uyil3A5/krAV4",
+	"j4FbFlF9PKVc3wiRFlOPvnQyKTIqNbPUEAvOaWxWGbPE/DARck50Z9TJc5Z0go5eZLQz6igtGZ92mhv7",
+	"0iF8cTHpjD5+WRpZ/MLzNO08fnoMOoxnuR6XgCFJwsxEJL2s7ErLnBYLi9t/0FibhZkaxyRNyW2K3+Ge",
+	"3wqRUsLdAMrN46T9OWfxHSdzOlZpPq0MKb9t5QMtRDrOiJ61PH0MOpL+M2fSrPvRzhE0ANtcvDpjHaQN",
+	"INW+qg6DTy0wOiFpekVjIZPnQHUsKdE0GRNdG54QTfuazWkreeQSj8F4riqwYlzTKcUzRP3x2Y1yttux",
+	"yHUs5kgflOdzgw9x56FtVw46eaa0pGRe/GC+ReS6YxA5yRVNKrD9SuIIOveMVLczjzNcR5nltPnP8loN",
+	"isJPbdJTlX4cSZmVShDUUeHhXkNqKwUV61wSHc+u6D9zs8mVh3VCUkWDBql5Yq+jeU4+v6N8auB0MBwG",
+	"nTnj/t/7wUYiMGjS5uh33vvZDaD8jyv2vfYLN7LFgvbLj9jqFLQQ8FPO0pZEj4fLofqOLjZJnLNy+K90",
+	"YSZIidJjSSeSqtkzfjJOa47Ts804p5okRG+UHXXhGSkq76kc5zKNAoi0JFxlQmrzjxLRtZ9Jrmdjs3wU",
+	"hNy/z/hERNAVPKZAIJPiloLK45jShCa9QcjbqK16FJYwt1kiCTklnP2L7MK2lSY6V+0CDh+NJSXqCeLb",
+	"8Bycl2lq2fs6OivPWU0FeSx2TKQkC89A1bjcdgN9GeUJ41ODF7XgceVPmkQgJEQTwlKaRIM2aLjJcfSz",
+	"EWKeJTuf5nvKEyv5VjwaL0noHbDTJjOaxLPMKpb1koJeiw2v2F5BZw38LUO8SXZBnb228Z8G86ic/Bon",
+	"rSHC0+enNqFQkN9agXC9igRJrNk9jaBb7BwIT2BGSapni14AEYrXCLpGOzd7B6I1nWcaLG32DB9JmEJF",
+	"zgzLJacJiMkEbhfAtALxwKk0MzlyHwvDhCLoPhCmGZ/CREij+4f84jjXMzB64C2J78wrkiLD8gQQQZeA",
+	"gyc8EAVOrQnAT2E5GhCuHqg0H4PTwQPTMyAcIsZVPpmwmFFuVFGR0QiUplk/zyCekTSlfEpDbmAQ1ZAb",
+	"gSEehUYKvqeAaeCUJuoIzCaFZP+iQKaEcVwu5G73+CBybNRrSxbuFe3Fg7ATdGpwQp2qBoRWHa7Ck6jS",
+	"53FmFean6Diopu9sxKxg9G02xHrtrLb/VWqMpCpPd91kYy9ujg27ESL9Cn3RmjwJnZA8tS6LkvO1T7NJ",
+	"xclyfSynJ4JP2LQicoq9L2uXjRP/ZcJomozgyz1JcxqAGT4Ct8X/kTHOafL4GB1BZGaIIE4pkcpIoM/9",
+	"qehXZjf0Onjv/vg4J9lHi/VP9V1+qr7aZ3OjiiBG0bDoTJme5beDWMz3BMlYPxYJnVK+51cwH1m+ru5Y",
+	"1heZhVs/E4bvS4vvJUN5SciUJnOL5PO+pDHCZzwn2Tboaj8Nm5EQdoplMsanKuyM4OOXEIFi/g47ZHAb",
+	"dgLzh7I/3IZmo1+FGITWhMT0y+OLYeVx4/l6TifOkyx7S/vjWOTW6bVs23+NbyhhKkvJYrxSWd7aGvqt",
+	"eclXO7q+1p5jakzuCStcZfVT9bPhwOCsGKOlAReQCj6lEiaMJ1Z4G10KhPU2Om2ha9QURbXRRhQQSeGO",
+	"ZrpX0bp3cMahfqco5TvR4JzKKU3GFryZpPeMPuwM329jdVmRsO50fEvWWZ2+QnbPNfdqj6kmqf8gwxPr",
+	"5uGyMdaw/OzrFp04yY7vr3e97W6lbeN5e4pV1eKtq/G7HX3A5eluHKR11tEyqpo8vUHErehZcQZbja6a",
+	"1Noo39RPeXp3I6bTlD5Ri1zLcpqoLQe3qra50mJuFGy7x9XCt7BdxrlMd5N6JcyOC8vog0xRQG8U6UvQ",
+	"hrOV3iD61H1d48t1n1LlkTX31zg63Ni/eE/C+uO20sFQeCLqwPYftw0CmeAneDR2JCqSMS+EWz3Z+9+/",
+	"/uFwF+/1ccbAyWk393hGSUKlldR4Hjujzt/6x5dn/V+Rm1Qd52++X5oKfrHvt6Ci8GPWJ+eC04qV7f55",
+	"S4nEafw3Bx1rWzcIFW7MhC2r2e9QqyFcg9wP+z8etIl48rn6yveH5eK/uPk3uFk3xBmaUYS2MBLC7VlO",
+	"9oWZBZbOt10hTtHBsquzrzn7CU5jzn9zZkVjSfWzzH5tpypWmEpiFZ2SrDzArCQ0tlCnadJpimF/+llT",
+	"rpjgA+trr7/l3Ghu4t4ICOSKypAXGFHAOBC4leJBUTmAyH1vLGlCuWYkVRF05ySeMW502ZC7vwN0o5WM",
+	"RgHhYCW6ssF+8cDVEaq95yeXYOcNeWXicvO9kVGd3SbQPxZA1MBsBEyF3HM562GLWnBkHdn2QSbZPdHU",
+	"nMEoAMKTkJv9lLsGpuBWSA6FYxLVeTOoBk2nuYecKZWjm0+LO8qhG9VoO4LCkUcjMGTQG8B1Hs/scBXy",
+	"Gbmn5lu9UxF/H4HDprTiWgEBTh9AcAoPM2ptB6OehJx+zpikquHcayOXZUR2lijyz0h6K89tBXxfz7Y3",
+	"ke/NjMLl6Tm4ReGOLqB7+evJNfzHDwHYP/ZByJBfn57A/hFcXR/D//2f/wsOhoc/wC3TKoDTk7fXx3DZ",
+	"P3jz/d5l//UPh3uX/TcH+wGcJgdv3uz/2AM9Izrkik25gqjyfeN/POjIESkQpQzXFFwN4K+SadoXPF2M",
+	"gPJYLjJNk5ATDZIqHQCn94g464d2sasakC/dB1kR9GDmu+DponAiWVhbH+8Gpb0277V9Y1mXtxMiZY0p",
+	"T9A9gjx42YRdRsMv4sFTo3nFkE5MNFVAtDNn7ygPuZ93VHAMe/rGt0SxOILu1c8n8P2fDn+E//O/Dwav",
+	"B/sBMOvqt+NCbvSwfi5Tyg3BJoYP/XJzcwk/mQl6QXPeTCiNMcQlpOFSf3pz8DoAAv/trzdgsOs4RMjb",
+	"OUGeMOoPOh5p2UO2YQR4NICLOdOaJqO25fBAEiRPpmDK7ikPgKYKnQC411cK5lTPRAJEWYbjowTJvaEr",
+	"RRV028E2YVLpnpvP7aZtE0wh+23l1oZW6/yhZamSQVTga+yW+krGAjM6zRLnuEH2d+qoAMXyaj5iSfGr",
+	"Zb9d08n9MhS9pKkc/lDRuy3kP6CS2xLSvKP8+TRS3CDO60PgdbGu1LIcj5QyYtqL6ACimdYZxmUxt8ZY",
+	"VmP8CQn0gd4qEd9RjTFaj2A7sRmFqnztPcNz/EtVPN4Ue9xkTVQimRWor7UV3jIVi3sqn2Z/bsLtEhqr",
+	"4H56qHf3j/sGpiwmHm4hCpr+nzwzAFDjJJbtfsInHsIlIFUXWrYjy1WK72iDZT1Pc0ksXWvCEyITl6vp",
+	"HXKFmIXbBZA0hePLMzdkRniSUhueqOOiSJNrJIKCU2T7kpLEnBaIU6LUCKJbkoydJmbOYV5qy4n5Nxd6",
+	"PBE5T1AcxYJPUhbjSMbvScoSnx9jBjq1MoAIPVc5LzxO+HY9gw5X87+4XDrzm5UmY5wvTcUDtUtnZJEK",
+	"koy1EOOUyCm1u3UYosl4ThNGXPYNRNLw9ZTNmXbv499j+tnm3dgP0FRy4jL8oro2c+qT/JZ9yUqRKa36",
+	"Kc7dT5tYi49G+yk+NZZb5/QqE35/EsmiLZiTtJBWdH5yOX5/fH46Pv3b2fXNtfls89PZ+78cvzt7Oz59",
+	"//by4uz9jf/95OL9+9OTm7OL9+Ofj8/enb5F0JknN2fnpxcfbpoTXJ1eX168vz71vx9/uPml+er16dVf",
+	"Tq/Gp1dXF1d+nPvt7dn18U84FiKc8BjXdkNDHr2/uBn/fPHhPY748N5Mf3F19t/tG+enN79cvB2bMcfv",
+	"3l381a15efz3dxfHb8c3Fxfjd8dXfz61715/uLy8uLo5fTs+P317djy++fslPrk6vjkdvzs7P7tx7+Pf",
+	"49O/nZyevrULnb2/Ob16f/zObayWs9VOGRscVmizVMlgNbpX893irG+XKI50g8wzjqlSWzg7/UifR9G2",
+	"0ba0+KWdJlQTlm6dAraUZt+UAI19uukrx6ltV22bx0ScMn2nIZhXpfWIuwhzYh5mRBvllAtjH5FkMdjI",
+	"AtycbZBsRAx3UyK8s26bkCT64R6DDqYo1Pyt+ENzy3ZYBbiNja75lBu3K6+5eeXQRwzaZl3lJWzEKyuz",
+	"qpTEd0bFR5VlbFOluXAxkakQ05SOE2kzgmKSxmJuFnhgKROGtucN4mms1LKX8zizqnaLMiSnOyozJNfC",
+	"eZvbdZlYzOeEJ62TFYllN3UlvEqvN8aQ9Y/RJwAPQt7RxAdqMfHMHfZJnlY8RiVBf/SLBlZXqiQnH++U",
+	"DVAL9S89Xxv89WZ4+bRtVzOirNNRtc+yhbt5Fc4qwfZ2dBhInniUbIBK297N+wUPXT1sZbJDRqUSnJwl",
+	"69+3VvB7Mqct7A1/BjGxMXwtJPVuDAVd6wDSM8okIGNQGMjfKXTrmOp2ScCOOT+W5RatQXKjb56sjqHX",
+	"bKZ1C5fHqAwEH39VHLg1UFsmvVbs0oK8SxqtUXMdb3XGUZ6cal1KSQ5VCDXJtEp2rRyletKrUGmTYgVr",
+	"fFrYrMk9K+bw4fDH79sDP2d29PeHG5lr4Z2opTC089r6qTj9TONco+WkBcicQ1fphAl0QB3BPFcabqnn",
+	"qOabiBbylQK0YfopUzblpepxGR4cbmaR9bDUMFjLMzd+X5WF1j/ww9W74tAjAo+gCD9MhARz8BcVOXKb",
+	"a4gQBFHju1b4LZ4lzFffM7pQ3bxHjh/BnCwgVxSiL18c2xr8evr3x8cINJ1nKdFUuQ0vBQyXwoOOzzYg",
+	"xdk/cwoMnZATRmUAd/SW3PZjoih06WA6gGi+6Mdy3sfc8qgXANEwF0rD94cQz4gksXb2e+WbzR7WVzfV",
+	"GXyVlg7aQK5KObgFyFd4AJveCpzTATsoowTgggTo9m7ECbYEd4XDF4T8eohEX99DJXvBvQOMw5ylKVM0",
+	"FjzxkGVzoyLiHDaia3/Yrx6krxQTTfdhG7sv513LMt/SlGq62uDzNUxN48q8tUJlatVTlswnOwGObtvg",
+	"UyxG3Ovarz3jE7H8NStVm3sqVbvW2I4BP37tHt4xpTfDeyujtbQJWrSejEwZJ56lr5vmshz5NZCvLbkW",
+	"BJs/f+uv/jZ0ckO3wdFWm3RTGcbyrbfrCihW1IeusG/anbd/RYuNcg0PUvBpYINyZQ2iDZAZdaq1kg1n",
+	"PVntHmx49lpcgOtdfku+RAzdNJ2BrVszwpjHi/MVNd+ZFFrEIv3LyqPvYzSel2xFBTj40ZZR72a9brIy",
+	"dip0PI+zGyHS63w+J3LRmqb6BJt+sG26nDUVPAjWkvQH1Ph/Z6r8Wt3922rZ69Xq30QTvqJZSmJfQWeN",
+	"drfMAI6ttmbU++g7978I7ijNauNx0NepxmfzuTWSjoDEMUW90BhIlmXRf+YkNeYTpiXlUhqeZib6Sj24",
+	"wdRsAY+kc3HvAOJGo34qWeHZateflxwmm0qAXPnPyxVifYVa3+YNqoPvHPO0gXGHp7oHqKiP8uD1aSBP",
+	"0PFfTD9v42yG9bbp0uvdk5i9fv20+pwVmu029kN12U+rv+d5tVmEUGvw/XnVpqoQ3BkhTwZq22Yua1p6",
+	"fSMYPm4X+2IyUXSlSqBJ2vaosUM7LnDLFHO27dLA64zfizv6chXIjxv2sYrmOJFSPLiC0V0OyzOWIAfl",
+	"LlrBuVrJsslJoCWjCspEI5u5R3hilO5UwS2J74xUS+mUxAu4vj49ApvohG+G/Pr6tGV4Y8Kj5RyooJoB",
+	"VZTNJ0xEWEanyR3lQFxaXj0JzmdHYTLBuhwp8zRhorXsfWNcN9afK7RdLUW0JGZUfBHXmM4WuTjFGfnU",
+	"wn3maromzrCJEZjd2DncG5Ww38Z4sZW8uWR6gbzYwuD48uxXuvilqMVghnJmvrTC8qfO576R+XfVaCLJ",
+	"mKvn+AkLKI5dyipyYOSqvq7CvYCowyZvzFk7rdmtkk6Z0lQqsPFQKjEj3dpJKmjkuVohPw9KbZDJkPtw",
+	"T+HcC2zfGhwwR1qOkZZtIAjtngGcabuKAv0g4PjyLOSu1ZwCcU8lZnjb7cnFKOQh/w6++8617fvuO8h5",
+	"QiVEe/f7e5XSOBVBV3FyR8cxUTSAqJYVEdmMKBWEHOBnovTx5Vlf6UVKITo8OIAvNjdg9HEwGHx6jNCT",
+	"bWUc3DOR2hV6R34rkrPKRkjG9u4P9hJ6T1ND9mpvHmd9B8kIujGZ0/SEKIplBWYH0Rcn8wIwIu8xAsrt",
+	"y4HbqDmvxSjHoO2j0RejEwbg0kIeH7GrRciPqxn8LhADeiZFPp0hSB2QgSm4Z4oZhmIwNCecTKmNWNjR",
+	"Nj1XGHAP4BT9+VLkmqIvvwxbILM1MyvbgQMIx9yzO7oIQNmU8ZBHBU2P4NfTv1ur/7iamz8CS9n4+AgI",
+	"x5VBU064fqVsirR6oFKF/HB4aOwUSY08SXy+sWtAAt3D4X4PU5wZh33A6CTTCofb9okBkFQJNDNCzrRr",
+	"X2Inu11A5JO8M2amtk8imEgxL/aVSWFwMgAnVkN+KxLD+Q2vjUmWWR/3Ppyzn6B7uP/aoueKaAoothV0",
+	"xWQCOU+pUrUwkMHghE1z6U5QD+fMqPRwHYXcxleK5L+YSBQ70d/6ZoV3ZoE+/r8RC9Ufr+icMM74NAp5",
+	"l0w0xmcRePgZPVulUX9DUW2OlfWVQ841S3HDD4wn4iHk0oxQvSMgfhp7gs2Y2zyZUqS2w4MfXWXKFdVy",
+	"0T82i0eB6zZZnP5XyqUtYrtJ6DYyrhq5er0BXFpe08XzGHKNpQe+9aerJbGRFfw287xvTqbhST1LCCqj",
+	"PLHGieBJEHI1J2lKpdt9AA8zoag3kc12F6Bm4gFRig43c7IsqUJMOMzJHfWlAjORJraWxnCKZATEjyyZ",
+	"L9Ehx4BP1O/Pyed+pXaon1HZty9EtZoinxcNxv4xsLenPeS3dCF4AkwHxcGnrNoINUB0DH+EZvIa7C2n",
+	"PvYCBzacwTJ+H54yK1t+juRZ4TxdUvT/SZnC1kJzISk2KlJ4Gm1rM0sQKxyGBL9ChdxZlXYlpcnC8EXE",
+	"wgOV9Mg9QL/WPeFMzWjiTmtRXiApllVMhdaUB7YVgdIwNYjDygLnKDUfaHaLoutB5GkCGXEHNCaZPcVv",
+	"acwUIuFhRqUtlfDJqZCIOJ9TrokvolIspVw7EWasLsskhEywLdLtwmLOx6cCEGli9ua2pQRY/R5KJz3W",
+	"e4EBhWHYDzOWUpDiwU5MkgSrbb5zNZs+1GmeLQXgDANzjXuRpJcDoWahIhZqAG+xYSguZZpKkpYOIyRC",
+	"V27RT4W4M6C0x8ZM062zfHOaT8wgzMG9lOLzot8cICQQ9PoY6tKWdaHstNUqESZVY0lApcINm1r1EPYz",
+	"8YBab+nKGsC1beqE05QeLtS0seLPNr6NLj/crPR7GejaYZ7jOfYvqVH/IOd33KxsC9oDSNld0Y/4lbKw",
+	"WEphNd/paM++6BpVKW/vdq6cPoRHY0o0fSALW2zotLe+yrMsZTSpqnGDSqayPceViNeoMxzsD4ZommaU",
+	"k4x1Rp3X+FPQKbotrNduzIipNWoLpeAs6Yw6htoLx7DCCSWZU43vfHTq7z9zKhel9ltku2zX23g5+ccY",
+	"B20Te2u5nLeIG78ZVgLA+3XvUtBijbcv4Mzw1hWqU7Z4qx4/BfUO2gfD4bO1f24PYLZ0gL7g1DAZPMoO",
+	"tUcQlWxngI4HI4ZyrpWj01QjGzPsBztrH9qdt22o+MJKorF9ZX/XVwrA7vLaY/UsGWAUIrjlwJCpodHO",
+	"xLyPnk8sA2uNrTghs1Qwa6VbEQcawTAaQGSoBaNwqPaUQvOVMrqD4CwmKag0nwaQ2+SRrFCEgcRSKLOO",
+	"nnlxrgZG7bdctuDUnpd4j6uVji79GF0A5h8k5MtsyKjWbjV8iaSYrgwzVOSfqKD0YGpsxMPhj8s585bL",
+	"1TmHTQgrA8bWMqdK+4KG5z0ZLv/sse4CcB70xsHcf/7l1x1Ku7XkBc/W4fDHnV/Zf737K29e/tBfufPu",
+	"qsjLM9925B+DDXJv7wtLHsusmmX5Z3N06lT8rZl8Iy+ohaLsCE9RTyCPw5dH3CWVc2JGpwsXTQLCN+Av",
+	"aFdK/kz1y2JkHS5K8RFYcWFsI29oFso2dAsNPEAOrqp5db0/FCaN9c/oPUWbeRMC2/RF1+LKKV2YNl1n",
+	"2VUFrOnh/RR0srzNe++MHussn7eHNQWnytg9LqppzZ4ituk9oQOIHAIjZ1S6Snhpw+6tUfdCKwg582Hx",
+	"ERBI2GRCi9A3yuyW4je0Sq/tlNUuIuZb0O8AWpS26gJ/V8Yoxb34fARjmAjJpoxD1zqWA5gJl6SZCal7",
+	"aI9hdb2LLNiWIZhJASnjNOTdyP3bNfwgcmrhIBT1XjOrC9jkYes7Ztxa+pTfMym4sZ97Rg+JZ4RbfRRV",
+	"EWMXO100wIIqX2AA2KyTd73Do3AfFlkvjMdpntCkF9j0a0XN7jyioGsOn8h1yCsmIaJrZsxxqaxnzCxV",
+	"kgrCMleu1TACh+mVetVR8bX2BBttTlJIpMgymgzgmAN2Xa7qhEYjNKMdHAxzqMAAUDtL64CaFV0qQi4p",
+	"iWc+z8M1WPTYDkrgBB6HgSfIwO81CLkLwgfgklp6uGXrxXkgcg6KKuXa3CSOi0WV/JsoCLkLCDBtQdWm",
+	"8dm8oRfT+Fya0lYa328gE1zdRMEcX1D5+w1kgkVGXaIf2VwgQ7rWXrG+FEfpT9fX9rSLgn8T2dJqI7qD",
+	"oKDLODOcmf2L9gL0jCpfKiFEihxG4s069sjamPSo2k79lfLN0CO4pbGYU1Vp0CR9j3h/DGu1O7ay3Vfv",
+	"+MJ7NE2jgrvFhmN4X6ujQsNgbIv5Gm9iRj1haQoEDoZDv2SRMTiyaaboyC1611uz1PWaIsg7eVIOOLGd",
+	"ubZMNXUl49vnmqI09nGi2wVwqh+EvAt5JlIWL1rK0lEK+YbwFUPfMGVkahhvGvbaOJprn/6CmmYt+3kF",
+	"ZzHk/0qBu8LnPztnMRApvBL3TFvXaeLalFQE4yvlItNfwVh8Ru9mXyj2Iv3GJLGU5LWKIFz0pFARXLJl",
+	"urAcyh1sG73HZA0XFFd/KLvjpsncPBFYVlCUNmuMX0rsWv1SRokhMHvPx79W0s+fqf7FDfmGdFNrctBC",
+	"MIZ8GZ8OagkundHHT3XX6j3lVKkjIxfKtoEl91R+lhK8IlPupM3jzGYD7c2NqRirdSA5d0M2gkTTz3ov",
+	"SwlrAKOJi5YUV1zB34p4KcXcaNe5AjMl2FqAQYWsn3NRa6jJ+7L8XlFDftrYqHaIOaOUo464BiWVbfsX",
+	"u4fDQysRyxVIOX+/7wb2SZLIXjuusInZnm2X1vf35ww8ya1Cmu32eV5et/NV5LxLzl8rA/QR2yM0aYqu",
+	"mtZFzxR8uHq3HrjW3HqlwN2a41qlvgUPkWKJFVC0gbfBgszTdXC7yCg/vjy7zmi8G9DcxO2f72Yt9uhj",
+	"/TY9a/2X3xj4rP84DB6sZWtXdsRvyNWubD+Wx6DzZvj6xVZ9X3aCWQdjszlm2emb4WsX7cfetUSTW0wo",
+	"U5BbWx9rDVrR0MiT26tEaiq4adSSWZ8I2JyQyJkqdQvAl+0GQFR5466wZdPLGtBJZdmtwsHLUdtqoPb5",
+	"IrXfNDq74112q++xaxHIZSeW6mtbamWVa5rNSwcHW7/U0nZpBx2tuu5yVNYah2nK+BSqNyG8UtUAY105",
+	"wxk30/qezZToWyVjhb1ujiyL+6UntR7XrNzc6BqRBhDZBFy819F2No96Ibf+1+WQ8IbOyINiOnQIO1+x",
+	"zXnygd4V2ZNl9g5mxjw+opXst4SZMGE+HL6O633h8Tc6qrzunj8+Rrb/sO90+cpsKM2nmFBud8RRD5KU",
+	"Al7o9hm60XwxnsfZ+CDquS7N5A6TzkvQjcDdPefVcFU3xtp6TGPL7pDnyvpBWjqoR7Dnfy/aLRqg815Q",
+	"TbcLuZPR2AO8yJlZ6qvtus0W8r2Q7CFfEu1OlfIdBguHSpbfpiw2SoRhlzOtM2WnDXmy4GTOYp/mjJ/q",
+	"8u1cruvSTX2uc+9qAjoCLiBXrmsjbhez/YYDOPZgtJ2ecWNqRpV5o/gc61KGLnc5g5kU2l5GKKkSuYxp",
+	"MTbkXMh2RPkhvdLVf35yCQfDgzf94ev+wfe+8XrZLhnTCo0ChiLNgKsb2SjEaG9vJpT+ODKQ/RT1RhDt",
+	"lbf5Gfres2lgFg57HtERdFdA2OZsY9qesglZOxBTEdFB6uFm+XLFsn6xCLTULjh6pcCGWHqDYlHscj+C",
+	"tobFNqW6bABftEOfUB3PqAq5b7eOSagxrRPPtlwn5IbtHAHh7ejE4Iv1m7lUyAZlhbySMRLySsrIk1Na",
+	"eyH3KSPQTEptzRixExWtaL9RAGH1nR8vnDyy8vaYXZSE4ROUhCdpFtullDRe2i6ppPnSmz+k4uOwCGRt",
+	"Lid0FeomGOU1rMSanL2v1YX2vBRerRQZMwSb/UOXC5DiwZz+B8m0prw3Aplzb//6uRYuoIFNkQ1TtEHJ",
+	"9q7vtlP9j/vgWbZjMVXOXYqwkLt4rVuSKYiq7Zd97MFyPsPciig3lrgb8YK6hIsAgA0AeB4XQJ7BRAqO",
+	"nkCiMdXOZWdbnndU5pZblucCtbcUbNAV3QdvhgdtrMp3yX4xXtXsOf7CUc/V7cF/l7zq65jBm+HB7ms+",
+	"Bwe5lLQfz2h8V/CQCuPwzqm9tydXXkl9GtP4UrtBa336m0G3lcrFO8tunsNlXvOEDLUm4g//kFLAfrhB",
+	"YL2r6hKWVue2rQP1Mx7pFmfFN3ZO/EFR+mdqy8M2Y3RzXKl5ed3qENOGq0QxV4HoeLZMQjYXo0FF30A2",
+	"FQvU7vR+acn0dWT8curzH5P2ryhmLZJaaSDqf2k+xUo+BUW6Y+9Z5NEe1pqvdGlfYFV5LGSCVRWM+5pg",
+	"KHIH9+ZxFtjrj7BhBZbdCmlLS8vS0aOiDNL6wB6o0rAfDIdDV+4uJmA0wcq3W4dgcVNHFzMLbe00lvjK",
+	"nNvbnrBylsR3UylyjmVgx3KKXibldGqVp66OEJMJ0UM4gCuXPGR+d6p5UV9bzmd9BFlGifRl0gQmklj8",
+	"YBmfrYRt013rTvwTBPYTHfkry682efVfxh1P0tTCcxs3vBntc7cG/4bnPMbAoRCpJ35uY6cl8Qf+jGBd",
+	"6+9CBu7KWiQtXGjbJRA+r7xuNct/9j6AuidtIgxzU5rwGBtORHbvY7+DCGzxPwl57b5F1wsBM+Rs9a0d",
+	"hjdP9vMM4hlJU8qntDcqGzJgeatb36ULGY5iZl3rqsYkR/QkhLzp6S77DBiKwurclPBE2XBE3U1J1B3e",
+	"+uacC3i5kq/MtbXObnNow0OW5j7vEscWtjx6ghnHMEZsr4Azz6PyqzENPwHFDFy7JI7zeZ4SbHqCTRkM",
+	"ODFtPMHMwdZb6CrCED2cthbJu3FDLizOlKYkGRVO3GBj2Ai6b4YHrqvFqms67ZV+CrjgtDeA90ID4UsE",
+	"NEK3bgv3vypPwAvZGTt4OZfpQgswcxqbavCfX2P7zTwP15pI7cjYklIdDYYZEQ70s2sFsckU2p0vV7p8",
+	"/G44M0LFnO6K5qUWPEYNi4M91lVmYDU7oxwqODAnGWN9nkd2MVtbjW329winYnwa9Y4gE6njlJVW5wIU",
+	"dXl3Cx6H3DBP6EbmH4b9CwmRzem2Oc7VVyulwm6XWHd0eHAQ8kZHpXYmgeho3Ly/zCUOXtqMM8BXBiu/",
+	"lWtp+5y2ovHZus+uX/n1GGxIR2q55urx04q8JIf3bgPdPdeRY05Scy6MtWKIqmXqyFYlPgd7OSc8JykW",
+	"fvbxAGmXtYy5j8hdGrrm87CVmr33u2ErV1SJ9J4qiL74nIyxMacfx18MTB6jACbMtVtDKL1SPtiuvOWX",
+	"YqdBbMPDuAqczs50kekN9bYE1ZLCCpNC1kQeQm5ZE5rekTNOoUssjmw3J2Qg7omNRjOFuB6BgQzyIB5y",
+	"3zdFyErRRZpPy6gLLzvtGPaVSwpvhgch7zYvjMR+VP7ChzfDQ+guXyC5rmzDWHQv6AWrrPqb+8Jqe1mv",
+	"b0liq+gtav9LyWpf881TNvosUWWSYnM+f1lP7VjbMojbhT1h5cH257qG2GdhqL+Vftbu6f4pT++a3u5S",
+	"Vfmmh92sYpa/EdNpSr/hgd8x89RsbJfsU8MCJnmaBkXBaimXKw3O7A2/BsPRv59z7BTLpisiDRPs7OHD",
+	"kotn11tQGKM24CO0L3nggtb53W6e7Sg33fquVNgVCdv8vIob/MgaoOaoMO0bOMQpJVKFPPJ4HOPr4zlx",
+	"V8pjtdvYa0/RYOkX2+5zRuM7moQca9tdQMBpXv7igmrd3Ai1mGqHOKtU+zZ61ubD61vAgKCwvopeihhX",
+	"EJOJ9ZjZOVbX1NeP94swt99HTK/OzdYX2ht8/RvypoRpIJ5YrdcGFNWGyhR0l89FAEyNXSOIAOqnYYcA",
+	"nqsbc47dldG64+J2eZQiztdJUqPRdBXj0xQzeINKR1KYM55rqkCkSWCbn4S+jYvvocaTCs/tDeD0s20q",
+	"4HJbsbEyhtS8EXVHOTYnKRpcl7eFSPEAWpSptmZyZT0/xr5CcYilpCE/dmm5zj+OTWZB0XTSd70taQK/",
+	"3Jy/wx58ztB+PTxwbbdDXrknMur3EYR9q7H10R8cEykXhh9ENWZecRTnKhqE3Jba//+uo3ElHW9O5F35",
+	"Vb5kv7AJJSUKk/BCPmfKgD/wbCwwvBVvfxQSJMX6esSW/QxuzD1smEI0FgcBFzrkc8MloHv18wn8eDD8",
+	"U88n11kMOZRwoWeMT9vY24UBwYknoq2ikO429dWlmMHqrpRPepEp9ZTX/O3/T3tx3LhAdl3Lim3qZmfa",
+	"FibuUMF6bDtJKoIUiU1pltzzlCf2DqrKHUcnJJ7R/ongWooNawadE7vP/rUrnetfYhrnpteu6IRKSeVW",
+	"w80Lr63RV//Cn9zVDI0rXJ0NhUWjtS975zINnn13h8+GtPNdjzVTCuZM4UH+/SNyTZHlX4tGzq1RM0W5",
+	"68mSKyrRo7+9sGv2hWgoIbY1ufShRduLgMmimBKt8+4qb1/vyAqHqoLpmoui4U+mmDWiKIWuvUff68i2",
+	"cVkSeO+g0WDdI3+ZVM9ovIW8901Lvbqg0Xg9wiFGlJtBUcixpbpT96wQrIclbqnvJGXdkSg4V6WaeHu8",
+	"wdpbtP9q+LtwCfu7vGwxllC0cjuxe4Y3krcwUvf4K9nnM1jnxwaDTzHMke6Cqh1uKOfpSu6zKJxltyPn",
+	"kipueKggMEA0yRx7j7nO7j7X6fzk0tUGqB2P4N4XPDl7Nq1rO7PYvPE8TaCOrdt9pVs+Y7aDWsMZj23x",
+	"VnnjsW+gva4o8n79ygIrLNtucbVeZL17VscTOSaqoie+ME/N94cc1bLDAPsROq88ovBwOAx2cckHW7jk",
+	"j5w94uoqfPmIMd/LSMLBcOjCCM4/WY8mtHETe/uUs4C30BS3Pv/Pb0svX9r1wiZ0y21da3gMKj3/5f7/",
+	"vbr/3XFy7P+oGb3zUTlfr+wZiuEFKxhsXY9q3mr18ZOxTar3VH38ZE6Km2gpgQ2vUTBc3V0TgPm2rrf5",
+	"oDyPtv+Smbr5vlWTqvx+5RT2E5Ynsa06AmzHgb02CnCojMaGCdN0UplJZKpllqJO3HBO80W+5sxmwEy9",
+	"zHKT4A+dx0+P/y8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -92,6 +92,7 @@ func (s *Service) probeAndRecord(c *Connection) (*TestOutcome, error) {
 		dial, perr := s.withAccessToken(pctx, c)
 		if perr == nil {
 			res, perr = s.prober.Probe(pctx, dial)
+			perr = s.stepUp(pctx, c, perr)
 		}
 		if perr == nil {
 			if perr = s.checkToolCount(res.Tools); perr != nil {
