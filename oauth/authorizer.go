@@ -38,8 +38,8 @@ type Document struct {
 	Credentials *Credentials `json:"credentials"`
 	// Scopes are the scopes requested, accumulated over step-up
 	// challenges.
-	Scopes      []string     `json:"scopes,omitempty"`
-	Token       *Token       `json:"token,omitempty"`
+	Scopes []string `json:"scopes,omitempty"`
+	Token  *Token   `json:"token,omitempty"`
 }
 
 func (a *Authorizer) now() time.Time {

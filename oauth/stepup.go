@@ -20,7 +20,10 @@ func StepUpScopes(headers ...string) ([]string, bool) {
 	}
 	for _, c := range cs {
 		if c.Scheme == "bearer" && c.Params["error"] == "insufficient_scope" {
-			return strings.Fields(c.Params["scope"]), true
+			if scopes := strings.Fields(c.Params["scope"]); len(scopes) > 0 {
+				return scopes, true
+			}
+			return nil, true
 		}
 	}
 	return nil, false
