@@ -246,7 +246,11 @@ func (s *Service) ConnectOAuth(ctx context.Context, tenantID string, in NewConne
 	}
 	s.notify(c, ConnectionCreated)
 	if pending == nil && c.Enabled {
-		s.probeInBackground(c) // the tool sync
+		// The tool sync, of the row as stored (a probe of a row that
+		// differs from the stored one is not recorded).
+		if stored, err := s.store.GetConnection(ctx, c.TenantID, c.ID); err == nil {
+			s.probeInBackground(stored)
+		}
 	}
 	return c, pending, nil
 }
