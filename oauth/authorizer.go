@@ -125,6 +125,11 @@ func (a *Authorizer) Begin(ctx context.Context, serverURL string, req registry.O
 		ClientID: req.ClientID, ClientSecret: req.ClientSecret, RedirectURI: redirectURI,
 		ClientMetadataURL: a.ClientMetadataURL, Scopes: req.Scopes,
 	})
+	if err != nil && d.Fallback && errors.Is(err, ErrRegistration) {
+		// /register was a guess (the server publishes no metadata): say
+		// what the user can do instead.
+		err = fmt.Errorf("%w; the server publishes no OAuth metadata, so registration at its default /register was tried: give oauth_client_id", err)
+	}
 	if err != nil {
 		return nil, nil, asRegistryError(err)
 	}

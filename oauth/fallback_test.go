@@ -116,3 +116,22 @@ func TestAuthorizerBeginFallbackOpenServer(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, pending.URL, open.URL+"/authorize?")
 }
+
+// TestAuthorizerBeginFallbackNoRegister: a metadata-less server without a
+// /register endpoint is a 400 that asks for a client_id; with one, the
+// connect goes ahead without registering.
+func TestAuthorizerBeginFallbackNoRegister(t *testing.T) {
+	t.Parallel()
+	inner := http.NewServeMux()
+	inner.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) { http.Error(w, "auth", http.StatusUnauthorized) })
+	srv := httptest.NewServer(inner)
+	t.Cleanup(srv.Close)
+	a := &oauth.Authorizer{Client: newClient(t)}
+	_, _, err := a.Begin(testContext(t), srv.URL+"/mcp", registry.OAuthRequest{}, redirectURI)
+	require.ErrorIs(t, err, registry.ErrValidation)
+	assert.Contains(t, err.Error(), "HTTP 404")
+	assert.Contains(t, err.Error(), "oauth_client_id")
+	_, pending, err := a.Begin(testContext(t), srv.URL+"/mcp", registry.OAuthRequest{ClientID: "mine"}, redirectURI)
+	require.NoError(t, err)
+	assert.Contains(t, pending.URL, srv.URL+"/authorize?")
+}
