@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -214,7 +215,7 @@ func (a *Authorizer) beginClientCredentials(ctx context.Context, serverURL strin
 	doc := &Document{Grant: GrantClientCredentials, Discovery: d, Credentials: cr, Scopes: d.Scopes(req.Scopes)}
 	tok, err := a.Client.ClientCredentials(ctx, d, cr, doc.Scopes)
 	if err != nil {
-		return nil, &registry.Error{Kind: registry.ErrValidation, Message: "the authorization server issued no token: " + err.Error()}
+		return nil, &registry.Error{Kind: registry.ErrValidation, Message: "the authorization server issued no token: " + scrub(err, cr)}
 	}
 	doc.Token = tok
 	return encodeDoc(doc)
@@ -239,7 +240,7 @@ func (a *Authorizer) Restart(ctx context.Context, blob registry.SecretBlob, redi
 	if doc.Grant == GrantClientCredentials {
 		tok, err := a.Client.ClientCredentials(ctx, doc.Discovery, doc.Credentials, doc.Scopes)
 		if err != nil {
-			return nil, nil, &registry.Error{Kind: registry.ErrUpstreamAuth, Message: "the authorization server issued no token: " + err.Error()}
+			return nil, nil, &registry.Error{Kind: registry.ErrUpstreamAuth, Message: "the authorization server issued no token: " + scrub(err, doc.Credentials)}
 		}
 		doc.Token = tok
 		updated, err := encodeDoc(doc)
@@ -339,10 +340,10 @@ func (a *Authorizer) AccessToken(ctx context.Context, blob registry.SecretBlob) 
 func (a *Authorizer) clientCredentialsToken(ctx context.Context, doc *Document) (string, registry.SecretBlob, error) {
 	tok, err := a.Client.ClientCredentials(ctx, doc.Discovery, doc.Credentials, doc.Scopes)
 	if isRefusal(err) {
-		return "", nil, fmt.Errorf("%w: %v", registry.ErrReauthRequired, err)
+		return "", nil, fmt.Errorf("%w: %s", registry.ErrReauthRequired, scrub(err, doc.Credentials))
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: token request: %v", registry.ErrUpstreamAuth, err)
+		return "", nil, fmt.Errorf("%w: token request: %s", registry.ErrUpstreamAuth, scrub(err, doc.Credentials))
 	}
 	doc.Token = tok
 	updated, err := encodeDoc(doc)
@@ -365,4 +366,24 @@ func (a *Authorizer) Revoke(ctx context.Context, blob registry.SecretBlob) error
 	}
 	errs = append(errs, a.Client.Revoke(ctx, doc.Discovery, doc.Credentials, doc.Token.AccessToken, "access_token"))
 	return errors.Join(errs...)
+}
+
+// scrub is err's message with cr's secrets taken out: an authorization
+// server's error_description is untrusted text, and one that echoes what
+// it was sent must not carry a client secret into a response or a log.
+func scrub(err error, cr *Credentials) string {
+	msg := err.Error()
+	if cr == nil {
+		return msg
+	}
+	for _, v := range []string{cr.ClientSecret, cr.PrivateKey} {
+		if len(v) < 4 {
+			continue
+		}
+		// As given, and as describe quotes it (%q escapes).
+		quoted := strconv.Quote(v)
+		msg = strings.ReplaceAll(msg, quoted[1:len(quoted)-1], "***")
+		msg = strings.ReplaceAll(msg, v, "***")
+	}
+	return msg
 }

@@ -8,8 +8,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -290,4 +292,26 @@ func TestParsePrivateKey(t *testing.T) {
 	_, err = oauth.ParsePrivateKey(string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: []byte("garbage-key-bytes")})))
 	require.ErrorIs(t, err, oauth.ErrInvalidKey)
 	assert.NotContains(t, err.Error(), "garbage")
+}
+
+// TestClientCredentialsEchoingServer: an authorization server whose error
+// description quotes the secret it was sent does not carry it into the
+// error tether reports.
+func TestClientCredentialsEchoingServer(t *testing.T) {
+	t.Parallel()
+	var as *oauthtest.Server
+	w := newMachineWorld(t, func(m map[string]any) { m["token_endpoint"] = as.URL + "/echo-token" })
+	as = w.as
+	as.Handle("POST /echo-token", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		rw.Header().Set("Content-Type", "application/json")
+		rw.WriteHeader(http.StatusUnauthorized)
+		_ = json.NewEncoder(rw).Encode(map[string]string{"error": "invalid_client", "error_description": "bad secret " + r.PostForm.Get("client_secret")})
+	}))
+	secret := `echoed"secret\` + oauthtest.Random()
+	_, _, err := w.a.Begin(testContext(t), w.rs.URL, registry.OAuthRequest{Grant: registry.GrantClientCredentials, ClientID: "svc", ClientSecret: secret, TokenEndpointAuth: "client_secret_post"}, redirectURI)
+	require.ErrorIs(t, err, registry.ErrValidation)
+	assert.Contains(t, err.Error(), "invalid_client")
+	assert.Contains(t, err.Error(), "bad secret ***")
+	assert.NotContains(t, err.Error(), secret)
 }
