@@ -272,3 +272,13 @@ func TestConnectFallback(t *testing.T) {
 	authorize(t, f, pending)
 	waitSynced(t, f, c.ID)
 }
+
+// TestOAuthRequestRedacts: a connect request printed or logged shows
+// neither the client secret nor the private key.
+func TestOAuthRequestRedacts(t *testing.T) {
+	r := registry.OAuthRequest{Grant: registry.GrantClientCredentials, ClientID: "svc", ClientSecret: "CS-SECRET", PrivateKey: "PK-SECRET", TokenEndpointAuth: "private_key_jwt"}
+	for _, s := range []string{fmt.Sprint(r), fmt.Sprintf("%+v", r), r.LogValue().String()} {
+		assert.NotContains(t, s, "SECRET")
+		assert.Contains(t, s, "private_key_jwt")
+	}
+}
