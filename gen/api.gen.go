@@ -220,6 +220,48 @@ func (e CustomMcpConnectionCreateAuthType) Valid() bool {
 	}
 }
 
+// Defines values for CustomMcpConnectionCreateOauthGrant.
+const (
+	AuthorizationCode CustomMcpConnectionCreateOauthGrant = "authorization_code"
+	ClientCredentials CustomMcpConnectionCreateOauthGrant = "client_credentials"
+)
+
+// Valid indicates whether the value is a known member of the CustomMcpConnectionCreateOauthGrant enum.
+func (e CustomMcpConnectionCreateOauthGrant) Valid() bool {
+	switch e {
+	case AuthorizationCode:
+		return true
+	case ClientCredentials:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CustomMcpConnectionCreateOauthTokenEndpointAuth.
+const (
+	CustomMcpConnectionCreateOauthTokenEndpointAuthClientSecretBasic CustomMcpConnectionCreateOauthTokenEndpointAuth = "client_secret_basic"
+	CustomMcpConnectionCreateOauthTokenEndpointAuthClientSecretPost  CustomMcpConnectionCreateOauthTokenEndpointAuth = "client_secret_post"
+	CustomMcpConnectionCreateOauthTokenEndpointAuthNone              CustomMcpConnectionCreateOauthTokenEndpointAuth = "none"
+	CustomMcpConnectionCreateOauthTokenEndpointAuthPrivateKeyJwt     CustomMcpConnectionCreateOauthTokenEndpointAuth = "private_key_jwt"
+)
+
+// Valid indicates whether the value is a known member of the CustomMcpConnectionCreateOauthTokenEndpointAuth enum.
+func (e CustomMcpConnectionCreateOauthTokenEndpointAuth) Valid() bool {
+	switch e {
+	case CustomMcpConnectionCreateOauthTokenEndpointAuthClientSecretBasic:
+		return true
+	case CustomMcpConnectionCreateOauthTokenEndpointAuthClientSecretPost:
+		return true
+	case CustomMcpConnectionCreateOauthTokenEndpointAuthNone:
+		return true
+	case CustomMcpConnectionCreateOauthTokenEndpointAuthPrivateKeyJwt:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CustomMcpConnectionCreateTransport.
 const (
 	CustomMcpConnectionCreateTransportHttp           CustomMcpConnectionCreateTransport = "http"
@@ -470,7 +512,10 @@ type ConnectionResponse struct {
 
 // ConnectionStatus `active` (connected and healthy), `error` (the last attempt failed),
 // `disabled` (turned off by its owner), `pending_oauth` (waiting for the
-// OAuth callback), `reauth_required` (a refresh was refused; authorize again).
+// OAuth callback), `reauth_required` (a refresh was refused, or the
+// server answered a call with an `insufficient_scope` step-up challenge
+// and `status_reason` names the scopes it needs; authorize again with
+// `reauthorize`).
 type ConnectionStatus string
 
 // ConnectionTestMcpCallRequest defines model for ConnectionTestMcpCallRequest.
@@ -547,10 +592,37 @@ type CustomMcpConnectionCreate struct {
 	OauthAuthorizeUrl *string                            `json:"oauth_authorize_url,omitempty"`
 	OauthClientId     *string                            `json:"oauth_client_id,omitempty"`
 	OauthClientSecret *string                            `json:"oauth_client_secret,omitempty"`
-	OauthScopes       *[]string                          `json:"oauth_scopes,omitempty"`
-	OauthTokenUrl     *string                            `json:"oauth_token_url,omitempty"`
-	ServerUrl         string                             `json:"server_url"`
-	Token             *string                            `json:"token,omitempty"`
+
+	// OauthGrant tether extension. `authorization_code` (the default): a user
+	// authorizes in a browser. `client_credentials` (machine to
+	// machine, for connections an organisation owns; the MCP client
+	// credentials extension): no browser step, `oauth_client_id` is
+	// required with `oauth_client_secret` or `oauth_private_key`, and
+	// the connection is born `active` once the authorization server
+	// issued a token (`authorize_url` and `state` null). Such tokens
+	// have no refresh token: tether requests a new one when the last
+	// expires.
+	OauthGrant *CustomMcpConnectionCreateOauthGrant `json:"oauth_grant,omitempty"`
+
+	// OauthPrivateKey tether extension. The PEM private key (PKCS #8, PKCS #1 or
+	// SEC 1; RSA ≥ 2048 bits, ECDSA P-256/P-384/P-521, Ed25519) that
+	// signs `private_key_jwt` client assertions. Write-only: encrypted
+	// at rest, never returned.
+	OauthPrivateKey *string   `json:"oauth_private_key,omitempty"`
+	OauthScopes     *[]string `json:"oauth_scopes,omitempty"`
+
+	// OauthTokenEndpointAuth tether extension. How tether authenticates at the token
+	// endpoint: `client_secret_basic` (RFC 6749 §2.3.1, id and secret
+	// form-urlencoded in HTTP Basic), `client_secret_post`,
+	// `private_key_jwt` (RFC 7523, a JWT signed with
+	// `oauth_private_key`, audience the issuer) or `none`. Omitted:
+	// `private_key_jwt` when a key is given, else a secret's method as
+	// the server advertises (`client_secret_basic` first), else `none`.
+	// `private_key_jwt` is for `client_credentials` only.
+	OauthTokenEndpointAuth *CustomMcpConnectionCreateOauthTokenEndpointAuth `json:"oauth_token_endpoint_auth,omitempty"`
+	OauthTokenUrl          *string                                          `json:"oauth_token_url,omitempty"`
+	ServerUrl              string                                           `json:"server_url"`
+	Token                  *string                                          `json:"token,omitempty"`
 
 	// Transport `sse` (default), `http`, `streamable_http` or `websocket`.
 	Transport *CustomMcpConnectionCreateTransport `json:"transport,omitempty"`
@@ -558,6 +630,27 @@ type CustomMcpConnectionCreate struct {
 
 // CustomMcpConnectionCreateAuthType defines model for CustomMcpConnectionCreate.AuthType.
 type CustomMcpConnectionCreateAuthType string
+
+// CustomMcpConnectionCreateOauthGrant tether extension. `authorization_code` (the default): a user
+// authorizes in a browser. `client_credentials` (machine to
+// machine, for connections an organisation owns; the MCP client
+// credentials extension): no browser step, `oauth_client_id` is
+// required with `oauth_client_secret` or `oauth_private_key`, and
+// the connection is born `active` once the authorization server
+// issued a token (`authorize_url` and `state` null). Such tokens
+// have no refresh token: tether requests a new one when the last
+// expires.
+type CustomMcpConnectionCreateOauthGrant string
+
+// CustomMcpConnectionCreateOauthTokenEndpointAuth tether extension. How tether authenticates at the token
+// endpoint: `client_secret_basic` (RFC 6749 §2.3.1, id and secret
+// form-urlencoded in HTTP Basic), `client_secret_post`,
+// `private_key_jwt` (RFC 7523, a JWT signed with
+// `oauth_private_key`, audience the issuer) or `none`. Omitted:
+// `private_key_jwt` when a key is given, else a secret's method as
+// the server advertises (`client_secret_basic` first), else `none`.
+// `private_key_jwt` is for `client_credentials` only.
+type CustomMcpConnectionCreateOauthTokenEndpointAuth string
 
 // CustomMcpConnectionCreateTransport `sse` (default), `http`, `streamable_http` or `websocket`.
 type CustomMcpConnectionCreateTransport string
@@ -660,7 +753,10 @@ type McpServer struct {
 
 	// Status `active` (connected and healthy), `error` (the last attempt failed),
 	// `disabled` (turned off by its owner), `pending_oauth` (waiting for the
-	// OAuth callback), `reauth_required` (a refresh was refused; authorize again).
+	// OAuth callback), `reauth_required` (a refresh was refused, or the
+	// server answered a call with an `insufficient_scope` step-up challenge
+	// and `status_reason` names the scopes it needs; authorize again with
+	// `reauthorize`).
 	Status    ConnectionStatus `json:"status"`
 	Timeout   int              `json:"timeout"`
 	ToolCount int              `json:"toolCount"`
@@ -6142,203 +6238,220 @@ func (sh *strictHandler) InvokeTool(ctx echo.Context, slug string, params Invoke
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rc+M2tuBfQWm3qqUUJavdTu7Erv2guJ2JK91tl+1kZjbqEmESknBNAQwA2q3x+r9v4RyAL5F6+JWe",
-	"3MyHSZsCAfDg4Lwf951ILlIpmDC6c3jfSamiC2aYgr9G8YKLKyaoMPbPmOlI8dRwKTqHnas5IwZ+e6MJ",
-	"j4lURNAFG3SCDre/p9TMO0HHPuscdnBkJ+go9nvGFYs7h0ZlLOjoaM4W1E5vlqkdqY3iYtZ5eAg6oyzm",
-	"5lgKwSK76Gm8uoszkSwJu7X7J/RaZoaYOdckyl8iXSpiwo0mRspE9/L9/Z4xtSw2WLwx4XFnm31lSkvV",
-	"DJdQsC9mEsGIkMgpMXNGUsVuucw0SemMtW4DZ91i/Q98weFYmqZJ4MfyLDGb0iwxncO3w2HQWdAvfJEt",
-	"4C/7Jxfuz8Avx4VhM6aK9S65iNiGAzAWC+jUMIXHYPiCke7Fj8fk3bt337fCXsPU5d1OpVpQ0znsxNSw",
-	"vp2mE6wA4sFik06l0AzQ9UdGzZypE6XwXCIpDEPUpWma8IjaPe/9t7Ybvy+t9r8Vm3YOO/9rr7gMe/ir",
-	"3oPZLtwyuGgVACNBmB1DuIBjdrsgMacJi+zl0HOaskHnIfA7/JUmPIbNPO9ef7q6Oq/P3bDjYghxY+zO",
-	"lODPu5tiyt3ApwRvAN6DRw+kTDMmzJWUST61JV5KpkwZjthQvdBlnMoyuOE1dKpt7L5DxfJs2jn8beUG",
-	"BvkTkSVJ5+Hzg0XrNDOTAjA0jrmdiCbnpV0hyXMvy+v/ZpGxC3M9iWiS0OuElS78tZQJo8INYML+HDf/",
-	"Lnh0Y+/SRCfZrIFmBJ3WHyxVnACtbiQ1Bbn+DecIVihldfHyjFWQ1oBU+aoqDD43wGiU8p/ZsuGYFaOG",
-	"xRNqtqUbQYd9SblievM7v/mXAjxqOOm4EY6pYlP+pfEnxW7lzTZbbFpORzJlm64aAucShtozBWY7adxp",
-	"7UzxJuTj8+/wCwdlAFcgV/mu9hM7htfbr8SUJpoFtUOtHlCVYPxjzpBS3LAl0UammtxJdcPFjHQVm2aa",
-	"xSThN4xQ4jYII6dKLuxrgkjROyKLTBtyzTzVmWYmU8CUt8Og3U/lYQOE4lXUpimf3CDOb17GzucGr8oj",
-	"o/NTAAI3miXTI8IN4doCT7GYzKmes5hYMUmwW6aInss7QeiMcjFoYLtVBLJrBvlW2/HgA9dm9RNv2BL+",
-	"yw1b6O0/1K1BlaLLph3pNRu59EdXBVNIrbAbHlpZRi2JkplhXnLD+3FEQmrZTnhIpBV6wr1FlIYBCf9+",
-	"ckX2bt/ugcikgFXqPZA2Q4CqnYILi4pu2i4VSzO3GMsSzexRHAzfgXTEhJXCfuvAZixc7YKljykwEGSy",
-	"UWSQYa9A1V3+VlRAmb1rpyWhO72wF+CGLPEZrKVKdoWC4q1bBUc9fiX85b6AjMO0IIdRlHBLrpbasEUD",
-	"qGrYAb8GHkSVL2nEGRD151TMGnBmRKacJfEbTW5pkjFyzaZSMThzFIK79jPInaU69FozYXpHhBLNIsVM",
-	"/5pRu0OcAy6ddog17mhmxp3QStPhuKPYQt6yeNwJB506pbRkrSKsrEonQedLfyb7/s4IC7v8SV/f8LQv",
-	"UyTM/VRaJFYoqYB08GKT184FPgQWbD2Gk1snk9bIZOQlNo8jhYQycNyrIrYMsjRefViIIqWHMddNT1nC",
-	"Vt5XjGZmLhX/N/wi7V8DS8X8WHwypRznswSitBP4k6apskft/1bMAqD4O2ZTLoCJTiLAyRhp7w1blr7U",
-	"PXDcr5F6UE841tLbgsTYV3YQsHBzup3rb7Gwu3RNfHNFtF8lQCUDgCW/oKDahxFTQpMuBWvAm4qhYCoV",
-	"PHXabO8IqBM8trwTnw62kA03KhqGqhkzW+w9wA1JlXPw4mO4M3hsZtGwCZDY8NgDf2XKO1mV6/0hrr+P",
-	"53TWoHwhsLbn7MX1XuHuQadkTFkF2DnVmlBNQm9tgWOcM2LfIl2ZxEz1wOTiztNhREK1yS0xbSdaA6T7",
-	"quqOmsBzTJPkgkVSxc+hlz5GxYkzFEQmCPy6USfoMK/r76bmbrdjmZlILip8W9541RBXDjpZqo1idJE/",
-	"sN8iM9QsQI5vJF2P0mSDzi2n5e0sohTW0Qb0H202Sw6Nl6Ss7Dr9165UgKB6FB7ulUNtxKB8nXNqovkF",
-	"+z1jKEDvoEZ5zbx6zAv65QMTMwunfWf883+/DTYigT0mk9gHn/zsoNu4hy37XvuFG204Oe4XH7HVLWhA",
-	"4MfcpS2RviT+b6O2nRbDnVZjSdJEsaliViF7tk+Gae11erYZF8zQmJqNhq6ahqWZumVqkqnEak1GUaFT",
-	"qYz9ozjoymMrMU3s8mEwFv59LqYyJF3LywklqZLXjOgsihiLWdwbjEUTtpWvwsrJbTafSTWjgv+b7kK2",
-	"taEm083WOPhpohjVj7A1gmq5NW8t7lnFXtrAZ2HeSbHt2vGlTMRczOy56KWISv9kMaoqKNuGg0aZByeH",
-	"0c+GiE583uk23zIRI+dr+WmywqF3OJ0mnlFHnlVSsWpEzfE133DL9nI8q53fKsTraBdUyWsT/akRj9LN",
-	"r9kFSwfh8fNzE1PI0W8tQ7hsQ0Ert96ykHTznYOyPWc0MfNlLyAhsNeQdHMRjxrDFqkhiJs9S0e8UmeH",
-	"ZUqwmMjplFyDeYzIO8GUncmh+wTUtpB07yg3oK6jfDkWZ6PMzElEk+SaRjf2FVQBJx4BQqtnOHiSO6qJ",
-	"E2uOSK4popXNEa3cxAFfWZIVSlpoZVcgwVSWbJSYShSAafMxSlE8fYxEARb8nf0bLWS1yb2wXhaq7L9N",
-	"aFBMg6Nzp03W9uLm2LAbKZMnSGfoDXF+WV2lM4/Rmk/tfCM1O5ZiymdNivOqLFe7X/dgizok92DPCogd",
-	"fkjcFv9fyoVg8cNDeERCO0NIooRRBTpx2Qpkf7P4Ovjk/vHbgqa/4al/ru7yc8VcxBeW8WMcghVHOzNu",
-	"5tn1IJKLPUlT3o9kzGZM7PkV7Edua8qq+tBWSHrhTWvgM97NPAH4TBY03ea4mm/D5kMYd/JlUi5metw5",
-	"JL/djwEo9t/jDh1cjzuB/YfGB9dju9EnHQxAa0ojdv/waqfysPF+Pad/91F6NOL+JJIZ2h5XNemnuI1j",
-	"rtOELietounWuscfTUue7AN/qvbE9YTeUp570au36kdLgYnTGaxMRIQkiRQzpsiUi1ijowesbWggQm2D",
-	"dK1QoJmxvF8Tqhi5YanplWTcHfz0IE1pxsROOLhgasbiCYIXoojY3c7wfRkdB1nCutvxkqSzPH0J7Z5r",
-	"7vZgCkMT/0GWJlaVsVXVp6Zn4et4nDDJju+vN3TtrhNtY+d6jA7TYBur0Lsdw0OK2127SOt0kdWjqtP0",
-	"GhI3Hk/LHWxUcSpcayN/0z9kyc2VnM0S9kgpci3JqR9tMbhRtM20kQsrYOMe25lvrsBMMpXsxvUKmI1y",
-	"LegXlTT6dVbozwq0yWmr7YU9dl+X8HLVglP6CZXrNWYFN/ZXr7evv26t6nyu91eB7T9umwPkUjwq/qYU",
-	"edJoN3773bu/HexiKx6lnDg+7eaezBmNmaqEpnb+2R+dn/Z/BmpSNlN/+93KVOQnfL/JuemthtXJhRSs",
-	"pGW7P68ZVTBNEViAunUNUckVBg6srIbfsdbXWfqUv739fr+JxdMv5Ve+OygW/8nNv8GoucGqX7fZNzlt",
-	"AG7PcrPP7Cxk5X7jClHCWR6d9vjZj2Eae//rM2N8xbPMfolT5StA3Ncmdl2Z6BLfWOXiOKGRN0w8HdRX",
-	"dhoP5sLOvoIYB38rkTkUcH8BmtJgr71h4vkIAGwQ5vX2/erl1LouDxx2Qq1ZSLpuUC8g4dwYiLhCx6Fl",
-	"ZBN4BNbnO3atZXTDTFiOpMKJ7SignJX3OkEnf6l836/yPW4i3iUzbQnqa0nze64jecvU49j9prNdOcYy",
-	"uB9vx979415AcvBxl7uK21lqAaAncaSa1bJHXsIVIJUXWmXbxSr5dzTBshoxv6LIXhoqYqpiFzXv9R+i",
-	"mLNlXy8JTRIIGMEhcyrihKE1qBal4WMA6mFtCxrNuWB9xWhsbwuJEqr1IQmvaQy2ZqbBP5eJIubJ/i2k",
-	"mUxlJmLw10VSTBMewUgubmnCY+/8swOdMT8gISgKmcgFfHi7Gh4Aq/knLlDAPlswM5fxBOZLEnnHcOmU",
-	"LhNJ44mRcpJQNWO4W3dCLJ4sWMypcy2SUFHDJpAz496Hf0/YF3Qq2iFTqa55HDMRki4VPhQUYnJkZjSP",
-	"WW5BGIvR+WkPPtowJagLeQida9IRmRMf9bCq7mvtgmr82I/u0SZy5B0GforPteXW6SWQeAGBOO2X1zt9",
-	"t4vlgdAguIBRxLTeQj/xIwNc6XPbNuFjfpBxUz6AjJuiez8en08+jT6eTE7+eXp5dWlP1D46/fTr6MPp",
-	"+8nJp/fnZ6efrvzz47NPn06Or07PPk1+HJ1+OHkPWGF/uTr9eHL2y1V9gouTy/OzT5cn/vnol6uf6q9e",
-	"nlz8enIxObm4OLvw49yz96eXox9gLAlhwhGs7YaORfjp7Gry49kvn2DEL5/s9GcXp/8X3/h4cvXT2fuJ",
-	"HTP68OHsH27N89G/PpyN3k+uzs4mH0YXfz/Bdy9/OT8/u7g6eT/5ePL+dDS5+tc5/HIxujqZfDj9eHrl",
-	"3od/T07+eXxy8h4XOv10dXLxafTBbazia29G4A2qT8xq2Np+3O1YmZOx7bKRAG8eiZa4VNNGm3KvVu8P",
-	"M5QnW7vuV3K5NkS+u+lLt75pV02bBwdq4XatyRxt7lh5EwZW9LqbU4hHFNIQyzKWm2MS3ZxNkKzZnneT",
-	"j7zat41xGzQ6q7rTJKuQ21/hQX3LOKwE3NpG13zKVS2I3cu93vbUNGubvlmzfJdm1QmNbjpBJwJpbIIh",
-	"bkI669pMylnCJrFC33JEkwgjru94wqXF7UUNeWorNezlY5SiFtEg56nZjnIazYx0dotmMS2SiwUVzelX",
-	"eUDAVVW/WMlY9j8TY5H2TqobFldiQt1ln2ZJKRB3fdivMz+OdvIrVZxGqylq69wITMTgRyt+bdrVnGpU",
-	"X3XzLFsYLtrOrOS2aT4OC8ljfySPyHqz7+c0tH1Yq9ssZUpLQU/j9e+jpeATXbAG8gaPfQqQy5XCFzTp",
-	"YqaUmTOuMPnDZZbv4gRwRHW74C1HnB+KMNlGd4uVP4/bvTEVdXDdwsU1KlwKoyd5FBpN/kWwUknlztG7",
-	"wNEKNlfPrUo4iptTjicu0KEMoTqaltGukaKUb3oZKk1cLCeNjzPA1qlnSdM/GH7/XbMJ8RRHf3ewkbjm",
-	"hpeKM6yZ1lZvxckXFmUGlEIjicoE6WoTcwmpS0VepaOo9puokeqNJqCe9ROu0XlaNiYN9w82k8iqgXMY",
-	"rKWZG7+vTEKrH/jLxYf80sMBHhGPyxD7hfmBBR+5zgwJAQRh7btaTDLPYjCu7tmKecTNe+ToEVnQJck0",
-	"I+H9vSNbg59P/vXwEBLDFmlCDdNuwyum5xVDs6OzNUgJ/nvGCI+ZMHzKmQrIDbum1/2Iaka6bDAbkHCx",
-	"7Edq0cd0yF5AqCELqQ357oBEc6poZJxpovTNdg/ro9KrBL6MS/tNINcFH9wC5C3GzbohBuZ0wA4IE5Fa",
-	"phCRaIVgbUoJtd42sy24SxQ+R+R3Q0D66h5KfjD3DuGCLHiScM0iKWIPWazuAXNUyn2UL9IT2UTdMtpE",
-	"7ot515LM95Bft9kMUVeuMNOuuYLCFrnwRVofb/aPPqshI//aUzGVq1/TKtrcMqWbpcbmE/Dj1+7hA9db",
-	"mH22UloLnaBB6knpjAvqSfq6ac6LkU+BfGXJtSB4mtWr8tUvgydXTJtn2qSbyhKWl96uC8Vtyetp0W+a",
-	"7dL/AI2NCUPulBSzABOri9yRkHBNQJxqzECAWY/bzYM1y16DCXC9yW/FlgheqboxsHFrlhmLaPmxJVcv",
-	"VdLISCa/tl59737ytGQrLIDBD5j+tpv2uknL2ClB5WOUXkmZXGaLBVXLxoCnR+j0g20DL1BV8CBYi9K/",
-	"gMT/lYnya2X3l5Wy14vVf4gkfMHShEZMl5V2t8yAjFydBjkl4TfufyG5YSytjIdBTxONTxcLVJKOCI0i",
-	"BnIh1HYAksV+z2hi1Se7aJQpZWmaL573BDm4RtQwFByrR+AHutEgnyqeW7aa5ecVg8mmYHIXSP56If1P",
-	"EOubrEFV8H2EiD/ChTunqgUoj7T34PVlPR4h47+afN5E2SzpbZKl15snIQ7y8nGR3i2S7Tb6Q3nZz+3f",
-	"87zSLECoMa7gecWmMhPc+UAeDdSmzZxXpPTqRhJfdnIVK+V0qlmrSGBo0vRTvTwPjAvyApZuzqZdFoVJ",
-	"n14RrsWMvR1Uy+bNDWn9uOdHmQS3DPTbfP7t+2qu0YXVr7aX59y5bHJW+mkbtyNlcgoVs14vTfFhwz7a",
-	"yImgSsk7l1W2Cx18xjzFoNhFIzjb5WcMqSNGcaZJER5HwKJIRWz1qUSTaxrdWIElYTMaLcnl5ckRwfA8",
-	"eHMsLi9PGobXJjxajdwLynF7Y2GncMZUyLUx9IYJQjWZ8VsmqmmyPqYPwlnWRfbZX2MuG3NjN7rsI1Mu",
-	"6ljOV0IUs9qbjCqXY4sIspz8fW5gLAs9W+NC2kSN7G5wDvdGyaO7MRQAhapMcbMENoswGJ2f/syWP+UB",
-	"21DDd+7jr10R3y99K87dlB3FNC/YB5Wkf8BQ60YdzjsKIKCqG/b7UN2t72rFTa0mvQeP9m7f7oXO2WDF",
-	"MngI0W5cQx5392B40CN33MxlZogUIFQDbQIW7cO93RYBWR6CDu5tlGFSzYbhD3D+qGlXP8UwqP2r2Ixr",
-	"w5Qm6Itninw8Pnf+BB1A/jcThkfUWMkcBMxFUGgiXI2FdzXmhuUAa13AgAVctgguGzohQecekFODq2hi",
-	"7qQFy1i4WrqayFumLEDc9tTycCzG4hvyzTeuLvE335BMxMzCulbOMCRdLegNm0RUs4CElYicEAMNdTAW",
-	"hPxItRmdn/a1WSaMhAf7++Qe41IOfxsMBp8fsEITMgtyy2WCK/SO/FaU4KWN0JTv3e7vxeyWJRZJ9N4i",
-	"SvsOkiHpRnTBkmOqoZQntTsI7528FRArbj2EhAl8OXAbhXpRfpTjIPjT4b3VRwLiQpIeHsLewAJpVC4U",
-	"5ng8MXMls9kcQOqAbJHwlmtuKZ49oQUVdMbQW4ajxwL8YhbcA3JSqjV5DbXL/U0AbmBn1kQwFmtCha8B",
-	"FhBt9UWqxyLML90h+fnkX2hx8mH3MMkhQcyGn48IFbBypXA7FfqOKT0WB8MDqyOXq6byvGiBvVdv8V5x",
-	"Qd4S8Ixzo2E41ocOCE20BBV3LLhxJQ9wsuslCd3lwPJ07pcQC7P6faVK2jMZEMf3x+JaxpY1WWYQ0TRF",
-	"/8pb8pH/QLoHb9+540HIaDKnt5DgGcmUHRJX0xOrQfgw8twvViv0yY0ei1qlTxgLenvCnUfH3jm8bKRb",
-	"rgA6FutKgIbnZ5dtRUL37nWSzR72sERo2AuQDVZrhLpDIgfDd75mba1GNumGP55d/HD6/v3JJwjfKyJW",
-	"e/ZYLczt5yCIBIEau8vAVaq8m/No7urCVk58LGrFdC1FdYiLFeLIgsY5esPOHDVWUAENdGismJFjHc1i",
-	"bkgiZ6TbXD0VBth9nzm+oN1V8pNoACuceU4pCvZgsRR2UmEkpAt3pvF+hL0jtB6u5SQW1y6oYQTUE026",
-	"dlgmEqZ1xd1tqcWUzzLlqHUP8DdleR2/w7Fw6OfjtyOqQAYL/9m3K0B1/z78v0Ww8sMLtqBccDELx6Jb",
-	"Krbv4rJ7iHDVNzQzloSjT5BkwvAENnzHRSzvxkLZERqqk7ppkFvYMddZPGOAGAf73yNowwtm1LI/souH",
-	"QX6+BUZi5LnHy2pkaS3cujcg58jXukD77QlrE+R19F0BFfQgYz1dpk3fcgF7F3tIdHTK7J0h+InBWOgF",
-	"TRKm3O4DcjeXmnlToN3uEkquwpGCY8FSccQtElFBFvTG/g1bmMsktt9/LS2uxYeE+pEFo6dmLMCxHfb7",
-	"C/qlX/AL3U+Z6uMLYYmP6Dy1hbwdDocW9shZxuKaLSV0rQjye8V4uatAgEWDvyf1IF2ytxq93gsc2GAG",
-	"FDK8G96u7MiZRc9K3wwrg0CKkCV+lhItpGJQSEcD5cfSW4gQLY4R13tjLJz1DFfShi4tD4ZTuGOKHbkf",
-	"4AbeUsGhIjVyBp+ITxUbi6lUM2kMEwEm72tDZvbgplxp4xxC9gPtbkFMupNZEpOUugsa0RQ5xnsWcQ2H",
-	"cDdnCmP3fX4BiWWULZgw2COBa6J5woRx4pLVkpEhWeqmkLnByXk/fEBkEtu9uW1pSdCOQQpnJOHaCisa",
-	"Q2nu5jxhRMk7nJjGMYsHdjEUun1Ih/1tJdDAMkvXBQNQejXgwy6Ux3xYwONpWIxLuGGKJoVhHJAQIjpo",
-	"0k+khMLqeG3sNN0q+bS3+dgOgjSKcyW/LPv1AVIRCtZti10GSRfIaZYmQ/bHDYOJcNMoxEDRpR7AHquR",
-	"65LJfkAusQwSTFNY8kHttGKg6yIRnv9y1Wrft9DFYZ7iOVEDi+6STNwIuzKmgAdYU94RpTcaYbESqm+/",
-	"0+EevuhKO2lv1+tcONkbrsaMGnZHlyARe02hr7M0TTiLyyrDoJQ4gve45Nk/7AwHbwdDMMGlTNCUdw47",
-	"7+BR0MnrE+yhslqwyZJdZ4Zmu1z0PI07h6izWWS/cgNr7Vb2h8Nn6xVSsj819AgpWg1paKNyMHzbNmG+",
-	"w71KN5iiksuuL5Y0YlDpK5rsb58fPpcPF8Ui3GqVCMAB0pkuirtbzT+Vug3waCO8KrdNYtr4nJdnBLoz",
-	"Rj5U7QjOw1I78LfPvHbbYQt256Doznu4+3k/CkkOht8/4qX9/a1fakjpeA3ExEMu5JZuuZ4HiH1oaQMy",
-	"jaJFE8Y20Y+9e/zHQxGD1eAPNZrkSlrepsP35MBazbngKXpBRUyyEgaozd7MEaAWhvoFyoSuLl5eWQ/1",
-	"iFwAQY0DhG7QHZKEzCQIriD2KSo01sQ+IljWD5gSMlyv+Hgp13KZmbKi4IBcgWKZMC8oUFHoAFimu5ur",
-	"vbiDft8PAPWmpI3japkwMovmwP47QRNlwOi4EmWoXNGDVeDjC/HgCbfi4Oukt/hlBVqDLOr1+jurzso7",
-	"oVtob6nV3W/NeyyG7JVb4YHRtv0e7PmmJuu56s921Auy1FLblRYqa/f5J0SKSmPCguhgkw+mAxeUa5/2",
-	"tmLST0CULVg8pla9BH+vNGB6WO2X95z8vNrKaA1bv2HLV+fpB39qnp4bhvPWB96K6btk5VoU2ImkiNjO",
-	"zB2I2t49ts2psfoG1L4AnulRexODwtF/RgaFXwZCRqWX1Bu9pSgUVCzuAh0HRDG4p5hz9qwUK7hv6t6a",
-	"d0vavnsr8sgV5w1IQSXmuEoknIgmp2SdabjaLtI7eA7HIoypoRAJDBq/lWdTOmOkG+LEUH2i1J21F8Dv",
-	"cW4zHgt4Ke8nAl5tnhhv6cmnDSuVu8CAwUXE4A1vhIM69czZu1FedVZRe1evpZl7i57uNQl8ln0XhRlO",
-	"fP+RHQ94pY2uPeZtXsKer9uOxo602452/XPtfXkxGaihpkUDazoTDkfkNO/ysz2Hyvumbk+8qq+82/WV",
-	"HQhX8dpDq4iUO2OsZHSXC0POHJ/frQqtmdqfPM9Y56FtlYMtZueB1Q043dgn2GeLbnf6q8mzOXnbvl3y",
-	"t7VuyZuaJTcv4MLYGlcoT9kQ7fmiF6Q5AWjDHXFHe0TCwpw9gMC9kEARTe3sn45oKnn3p79RFn65N6jB",
-	"dlu7N4VesMoAnb8D/E1KkLzpATpa8tSLQzIMByS0CObZ3VgULOmNJhEVUvCIJkQn2SwgGeZrprnFgdBI",
-	"Sa2rfGgwFiNn8M+dBt6s7YOc0VHjKn5AaBYYP8Zi1SI+ICO/GrxEE6gQQubgi32kr6xHZsyAlWq1TE0T",
-	"G0VRucjRehl9q57y/com1dVMtoZ77DS0r/s6bmmFrbzydvdV3n77+nTiwpEIQkEbLsjEo7jr3v0GZQwN",
-	"ZFXEf2lWUsvebUDCRxgkn4xRB69/1udMLagdnSxdmohV1tcfedAsLf2dmdc9xHXHVzAp1E7BwO4jK3Lv",
-	"MunmLucA+IQuJ8z3/uyHf8GM4uwWdf9NZ94k+1Y18F2176CTZk3h3i4wAKOrF80pTlIwfUSoz3DC0IA8",
-	"z8lHpg5I6M48dIEXIAgEYJygEWvMwMvFlbHgPkXukFAS8+mU5WlwIEw0FMKDyI1LnLKIUkC/CcTmECOL",
-	"eI4lPNfMikrQNtXlJr7RYyEVn3FBuhjoG5C5dOF9qVSmBzELEHPsQtEhdASzKknCBRuLbuj+dvF9VM0Q",
-	"DlIzH8WIQgoWEsFYXi4wGoaJW66kWDBhIDbPBdKBiYgaEjNtnFwdQHE1X2yIQAsY0fVBQXk4Z54By0WU",
-	"ZDGLewGWYtHM7s4fFOm6aLaxKIVNwHHNoVOq7uUdywtUAVhm2jWrAuBgoGCjwHeUfy1eeitmKkZiJdOU",
-	"xQMyEuhiKwurVlS1ox0cLD0pwYCA2JhUATWXdy6iaSwUo9Hc53y6th3+tIMCOIE/w8AjZOD3GoyFS8gL",
-	"iEtw7cGWMdLpjqoF0UxjxBDMgNJ4KRc3DMbCBWhz47rnN4iimEP8aqKoS1neShT9A9iIq6GUE8evWyr9",
-	"A9gInl9VbjjCkGSL7ah7YYiSuxyPFyT3jMu0ehF21KjvurujSRf6mtOE/5v1Agg41L7SkpQJECXv7rff",
-	"jXlPh85eC9/wRltyTU2mQ3LNIrlgutCdLS33dYTx5lZKf2HNX1/8y5ckBjU7zAliZImMD2F0iGtpEnYW",
-	"rJAzboUgniSEkv3h0C+ZFxw4xCoVEB+ZtyxEFRvTAyIK5BaiwN2AYxmzkHS3rFThKs5uX6oCGLh3Rlwv",
-	"iWDmTqqbsUhlwqNlQ1VbYFy+M2HJaGHpONBBCCAfNpq1XR+/V5RnK8VTWkPMtHmjievc/BcxWjUbM21y",
-	"o8wtNxjEGLua7yX2+0a7fKQn0CJfQ2Sz9Rj66LwwFq2klbfhkItjzgURV97BpZDoIPczcUUgh9ClQuk/",
-	"u0J0VSehHm8KtxrUXzXg+FTQpO21tCWLk5EUWkLruNJfe7U/76c8YQ/uIbad/Xcrkv6dmZ/ckBdEzkrt",
-	"5gastHeEi9mg7rn+XDVf3zLBtD6y/Arb5JmKKVr7WYoDkal213kRpQ4kC6v1RnodSD66IRtBYtgXs5cm",
-	"lNeAUT+9hsodsIJ3EZ8rubCKQqaJnZJgRYBB6SI856Koc6rboqqwZhZhjVW3cYglBEyAuLvmSErb9i92",
-	"D4YHyKmLFWgxf7/vBvZpHKte81lB25k97JTT9+2cBx7l2g4N2+F8LLo/Pwmdd8l3b6SyPkHjCLSzvKEQ",
-	"ukG4Jr9cfFgPXNQc32gX7Rm5XkLviYdIvkQLFDHOfrCki2Qd3M5SJkbnp5cpi3YDmpu4+fPdrPkefWoP",
-	"Zv6u//IrC5/1HwcOmrVk7QJH/IFU7QLLzD8EnW+R/73Kqp+KAvfrYGw3x5Gcfjt855J7IGWTGnoNucqa",
-	"ZGi2gBJKjcfQGPjSGjpzJlzoDOZxrcnMdEFixx9O8z7qdv6xcHnNgVduclNIkMv5AXFFMgn0nukX7V8C",
-	"b9WpRmATC+X8DVSVAtTp8qaqLOawmo/VzHeCi0BsmMthK32bw3n4RCl873YwoI0FTSApDxoTQCqv5WCM",
-	"dK1CKNUA+r6QUC+1YYvwkFAIF17IWxBOxmKlk3tvQE5oNHcQ5prcKW4ME57HQEBQKYwcsrOBNqFOTkL8",
-	"hw7JgqaaUNTZiZEkvJ8qubAwechtZ/1rRhVog06173oT3uCbIlPK/YEN6qHdTLkJ8OCbsAdhf2MB5oJw",
-	"3NHMjDuoDI87aNCNx53QR8RSlxlFTlyUvGt2azkm+GoBA/uK2YvGpSh6c5HvhySmS90bkHM68zmBPoKq",
-	"C1o6NM2UmYYwAqusl6OwAiKyJKnU4bfDWmOi/gqHelSQbq01z3OHQj1LsO67/6Rg3Z0iqqraDEzVQupL",
-	"ZLmV4P/D5aX7QEO0llWNUL7wdECozhOqY4mFv1dv1XFp2a0CslbjpsqhUs8XK/Wi8VFbFbUqQFNYAFYK",
-	"XK3qXkUvkfJr/6NuBkRGoVEzSbiYkXLq2RtdDvJ51AXZw8TZPiqhLXZmK9LxqF84DauxRWHeMjYkoZAC",
-	"spmx9o/9l2sNG/bGAl2Nq2FZlWZ/zicIfXpD4GyDfDrwfTq3KKbA+2CrlsItRTI35KQ9PIB1128JEqPH",
-	"2XD4Lqo21oVn7LD0uvv94SHEvDXfu/KN3VCSzSAFUBdB6FPFGNHZdMq/kG64WE4WUTrZD3uogUK+4MDu",
-	"xIPukKAkkht2dNUiWBEMcz8dyAaZRvt9QwvakOz553kDRQt00QvK1RfGwulwUOslT6EOay1nwwDLqeT6",
-	"X675jcWK6udUbd8zMHcEpNl1wiOrZFoaOzcm1TjtWMRLQRc88hWWML0ycJZ8rOASulTFiYMWZjeuQaAj",
-	"IiTJtOvDyJ0AejAc1kLrrNSbx9Y9ugxFbyx8bB2pF5JoDK3DifIOoC/k0GzvbP3KUXatPdJ3If9ftzT1",
-	"qBzot49ZabsIvK+OpbmjJ3Rt0QbS1cB1IFRFW60LNOTeU7ncnqev7ezugtG4D1pfV0hMhc1V1t4hUZnw",
-	"li8/19K5WKGBrSV8GFlRMgLT+JYpwzXT5OLHY/Jf337/lnhy58hSmepZ4oRvjoUvoYRLck3Ccqtc7w1F",
-	"Tgp6oA/egJrdls4Cl3A+SYIuSeet1AHJUjJVUoDXgBoIZHZlWJBOHhVFZJBOumiTa0YwcgQMh98O95vo",
-	"m+9o/GoErt4f+pVDN9pbOf95CNzTKMi3w/1XTTYseQRYP5qz6CYnPCVq423Ze++PL7zM8jhKc1/Ja1sf",
-	"XmxxBPl//s5rlSR496fPBF4tc1BrSLlytO3Rw+vO5xmJR4OW/DVqxf+hePB3hmXqNqPBZhd55ZKv9Zbn",
-	"FdSzDEY2BXdRE81X8Q6D12qo9wKsM1/g3O7jj2KcT8P9r1wl+M+8MBcMwslppa4hyLRJNoMyhJrkcei9",
-	"Z2GXe1CUea2bzuWBp0wRLnzxXJIHde8tojQAQwNWhHVOO6yLWdS9PMprOKLFBuzMb4PhcOjqQsspsdJt",
-	"6dvRfOWNwqQLId9YZBjqk6pM5HWOSFHmqDcYi5GagU1EOz1BZ4nzEEGUN9izBuTCV2RSrOYhK5dNQnNI",
-	"mjKqfHUDSqbKec6gBiGW8Wzz/pRsAADsR9qqW3N8NxmuX8fiTJME4bmNpfm4VBDrL6lqS+IQQeyElIm/",
-	"Ma5CSnFjtnHgvDK33ZUeoSsbTIvbxXY/r2TQaJ/40RtDqnbIqbQUURsqIijnvuKGd8Wq6Vi4qsBYp81V",
-	"Gofg5d5hbmmFip1uARd3aekM05vsrRBhjkaTurU2L508FhZnoOJoQkWsB+STNISKle86BFNtAyW7KA7m",
-	"laTzHUyXV3NWM9gbmcdyDP4SWb4uy8Clocq4lGLEv+rZ2YsFJd9dIedNCsTuNKZUo/uroTIAFU1oSZSB",
-	"qGIQMQRBB15ZNETRxkpHmuwP94vCk0ANupAUoieYZHIIU3ExC3tHJJVJ4pIEi4bMEkKOQNpcimgsLJkg",
-	"3dD+YUmZVCTEeChMpSi/Wqqu4HYJGZEH+/tjUeu90UxZ4DgKqtISIb//2sqPBb62p/IfZfrZPq41b/yz",
-	"DlaV82uND8pDEq+uzldIzeeW2ESHLN0ajvRcEe4FTexlsjK+xcSGqUPMy34OmvSRiowmkPreh1tnXHoE",
-	"9tLAWnUVYet5aFFFS/pqaNEF0zK5ZZqE997vPoG2H5N7C5OHMCBT7rr5AJTeaN+xRHt9KYFOW1B5nwtX",
-	"BBeSTfN2F9XyL+UM6RJlA3pG78YC6RkorKFT6UiX4hlhAwegOu4XjHPgGs76kFjIAOESY+FLpUtVSgiz",
-	"GnbufxFFcX1L8zLFyLfD/bHohv75BNPgsBax62X/7fCAlEa4x+G6lDKrB72iwam06h9udqrsZb1kpyiW",
-	"HsGj/Uuce0Zx7ttXLkVZOKUpBNDmhSYrtAAzrq6XeC0LauCJQQUbnoUK/1GSYLMl+ocsualbowuh6EUp",
-	"hF3FLn8lZ7OEvSCV2DGO0W5sl1hGSzemWZLk6QElZl5qhAJMZWJPOPzLDrXVxT2BJIsS8yRFizFI8Hp2",
-	"CQm7jsFBOQfva97S5hKzbjfPdv/rZndXMMHlU2DdhJKZ+si1REt4xI2vfBMljCoN6SB4jhN4fbKgKepv",
-	"1YyLcLDyBPvWzVl0w+KxgKIgzmDvZDzf/b2cCnwI8lK5/QyK775HD6qkd0qKGbEgyJXDvFET2P3ldOqa",
-	"IsAc7cVIqjThVSji1+Goq5LA9RVK7Hn9RdC2I2gxN4R6DEdLVJHt1V29TAHhepLnmlWv0A5eOZfa6syy",
-	"rS64UZ6zBvzKRWnTxMpOXc3FLGEk0ywo9UgjCy4ywzSRSRxgqamxL5rlS2mKuESoewNy8sWlfDlpLGYB",
-	"+sm8jnfDBJSCytu7YoEtb24ysogxt5NrtGZZ9Q/T55YiGozFyBm7nXkb2t4RzZJp33XbYjH56erjB0jr",
-	"cXaAd8N913R2LHw3kjcQMgwg7KNs2AfDeESVWloiUit3XVjMMx0OxgKrlPyfsKhk7kLuFlTdFF/lq53k",
-	"KqtiVEO04FgsuLbgDzztC7BHpc8DhNIkcFr4GcJqo1CeihpIaiFCmrFYWNJCuhc/HpPv94f/1fNRgHhC",
-	"7kiEhN6aTTTxzILg2CPRVq5Fe7iddQUGgvZ6xo96kWv9mNeYa/r8uBcn5Wu0odrPNqn9c4O50zsk2Y8w",
-	"OU1TwEgoAbbip2AiZrElGi5j0k58TKM56x9LYZTcsGbQOcZ99i9ddm//HOJNN712waZMKaa2Gm5feIfq",
-	"ZfULf3Cd08vdRN/4RC7Ma6982QcXPvDsuzt4tkP7uOu15lqTBddwkb/+g1yTB/6PvLVkY+6LZsKVs8o0",
-	"U+Cl2J7Z1evj1CQXbJaqoHJzXmCFqzwJEOwA3TZjJDTDZWNRlkp9SwXoZ1BKqU65sDzGCdYuqzjwxksr",
-	"9rqfZIo1H3pWTM75fd6qwYkLBtTkIxhiWbkdFI4FNHl1MiIywaqr5Zr5ZHW0lgLjbIsf8Zp/jbQ3qAxl",
-	"93RusU6Z0lJQlw8kNTZzwPxL95s9xyZC6n5+Ivl8BjvAyJ7gY0wArgFbSeO3mPOHtGWst120UlG9y0rp",
-	"AAM4JpVBpUfXa9YHMH08PndJDHrHK1jt3r2dLm3feJ76eSP0CrR6DVKO9SprvgIoQtrmLIAqrUrJOwi4",
-	"WFmgRR3ust8zmoDUinbEsNw5GxwFuU5rv38sQCw7CKD6q3MawBEeDIfBLh6DYAuPwZHTR1wCiM9zsTp/",
-	"4ejYHw6dl8NZQqvOjiZqcgqn7tTmLSTFre//C3T7lDLB7f5Bend5A5uLqIHQ84d4J/5yNGzhaHDXyZH/",
-	"o7pz0TsNfcqsJyjQRb+ZwK701To//Zktsf81NNYK7juYEm0VeN9qy020EmAGrWssVXcNZiCI1rW4GBT3",
-	"EYvK2anr76OYVKb3rVPgJ6xOgtWEAqgYBOWAcnDolEWWCLNkWppJprphljxV2VJO+0U+OQ6jemaeZ7lJ",
-	"4EHDNPZe3bFr4irZBcQlJ055wjRhi2sWx6XgXy6oWg4q5l+ojtc8cd7z1IKom7czxa/lKq/s0wuInE5J",
-	"JhILjbDfh55lfUhkhyJzZcBiP7OHzw//PwAA//8=",
+	"7H3rchs31uCroPhtlclUk6JkOd+Eqv2hyMpEG9tSScpkZtMuNtQNkhg1gQ6AlszR6gH2Qbb2PfZR9km2",
+	"cA7QNzZvsqx4spkfE6uJBtAHB+d+eejEcp5JwYTRndFDJ6OKzplhCv46TuZcXDNBhbF/JkzHimeGS9EZ",
+	"da5njBj47ZUmPCFSEUHnbNAJOtz+nlEz6wQd+6wz6uDITtBR7LecK5Z0RkblLOjoeMbm1E5vFpkdqY3i",
+	"Ytp5fAw6x3nCzYkUgsV20bNkeRfnIl0Qdmf3T+iNzA0xM65JXLxEulQkhBtNjJSp7hX7+y1nalFusHxj",
+	"zJPONvvKlZaqHS6RYJ/MOIYREZETYmaMZIrdcZlrktEpW7kNnHWL9d/xOYdjaZsmhR+rsyRsQvPUdEb7",
+	"w2HQmdNPfJ7P4S/7Jxfuz8Avx4VhU6bK9a64iNmGAzAWC+jEMIXHYPicke7lDyfk9evX362EvYapq7ud",
+	"SDWnpjPqJNSwvp2mEywB4tFik86k0AzQ9QdGzYypU6XwXGIpDEPUpVmW8pjaPe/9U9uNP1RW+y+KTTqj",
+	"zn/slZdhD3/VezDbpVsGF60D4FgQZscQLuCY3S5IwmnKYns59IxmbNB5DPwO/0ZTnsBmnnevP15fXzTn",
+	"btlxOYS4MXZnSvDn3U055W7gU4K3AO/RowdSpikT5lrKtJjaEi8lM6YMR2yoX+gqTuU53PAGOjU29tCh",
+	"YnE+6Yx+XbqBQfFE5Gnaefz4aNE6y824BAxNEm4noulFZVdI8tzL8uafLDZ2Ya7HMU1TepOyyoW/kTJl",
+	"VLgBTNifk/bfBY9v7V0a6zSfttCMoLPyB0sVx0CrW0lNSa5/xTmCJUpZX7w6Yx2kDSDVvqoOg48tMDrO",
+	"+E9s0XLMilHDkjE129KNoMM+ZVwxvfmdX/1LAR41nHTSCsdMsQn/1PqTYnfydpstti2nY5mxTVcNgXMF",
+	"Q+2ZArMdt+60caZ4E4rxxXf4hYMqgGuQq33X6hM7gddXX4kJTTULGodaP6A6wfhlxpBS3LIF0UZmmtxL",
+	"dcvFlHQVm+SaJSTlt4xQ4jYIIydKzu1rgkjROyLzXBtywzzVmeQmV8CUt8Og3U/lcQOEkmXUphkf3yLO",
+	"b17GzucGL8sjxxdnAARuNEsnR4QbwrUFnmIJmVE9YwmxYpJgd0wRPZP3gtAp5WLQwnbrCGTXDIqtrsaD",
+	"d1yb5U+8ZQv4Lzdsrrf/ULcGVYou2nak12zkyh9dHUwRtcJuNLKyjFoQJXPDvOSG9+OIRNSynWhEpBV6",
+	"or15nEUBif56ek327vb3QGRSwCr1HkibEUDVTsGFRUU3bZeKhZlZjGWpZvYoDoevQTpiwkphv3ZgMxau",
+	"dsHKx5QYCDLZcWyQYS9B1V3+laiAMnvXTksid3pRL8ANWeIzWEuV7AolxVu3Co56+kr4y0MJGYdpQQGj",
+	"OOWWXC20YfMWUDWwA34NPIhqX9KKMyDqz6iYtuDMMZlwliavNLmjac7IDZtIxeDMUQju2s8g95bq0BvN",
+	"hOkdEUo0ixUz/RtG7Q5xDrh02iFW2NHMhJ3IStNR2FFsLu9YEnaiQadJKS1Zqwkry9JJ0PnUn8q+vzPC",
+	"wq540te3POvLDAlzP5MWiRVKKiAdfLHJG+cCHwILrjyG0zsnkzbIZOwlNo8jpYQycNyrJrYM8ixZfliK",
+	"IpWHCddtT1nKlt5XjOZmJhX/F/wi7V8DS8X8WHwyoRznswSishP4k2aZskft/1bMAqD8O2ETLoCJjmPA",
+	"yQRp7y1bVL7UPXDcr5V6UE841tLbksTYV3YQsHBzejXX32Jhd+na+OaSaL9MgCoGAEt+QUG1D2OmhCZd",
+	"CtaAVzVDwUQqeOq02d4RUCd4bHknPh1sIRtuVDQMVVNmtth7gBuSquDg5cdwZ/DYzKJhEyCx4bEH/spU",
+	"d7Is1/tDXH8fL+i0RflCYG3P2cvrvcTdg07FmLIMsAuqNaGaRN7aAsc4Y8S+RboyTZjqgcnFnafDiJRq",
+	"U1hiVp1oA5Duq+o7agPPCU3TSxZLlTyHXvoUFSfJURAZI/CbRp2gw7yuv5uau92OZW5iOa/xbXnrVUNc",
+	"OejkmTaK0XnxwH6LzFGzADm+lXQ9SZMNOnecVrczjzNYRxvQf7TZLDm0XpKqsuv0X7tSCYL6UXi41w61",
+	"FYOKdS6oiWeX7LecoQC9gxrlNfP6Mc/pp3dMTC2cDpzxz/+9H2xEAntMJrUPPvjZQbdxD1fse+0XbrTh",
+	"FLhffsRWt6AFgZ9yl7ZE+or4v43adlYOd1qNJUljxSaKWYXs2T4ZprXX6dlmnDNDE2o2GroaGpZm6o6p",
+	"ca5SqzUZRYXOpDL2j/Kga4+txDS2y0dBKPz7XExkRLqWlxNKMiVvGNF5HDOWsKQ3CEUbtlWvwtLJbTaf",
+	"STWlgv+L7kK2taEm1+3WOPhprBjVT7A1gmq5NW8t71nNXtrCZ2HecbntxvFlTCRcTO256IWIK/9kCaoq",
+	"KNtGg1aZByeH0c+GiE583uk23zGRIOdb8dN4iUPvcDptPKOJPMukYtmIWuBrseEV2yvwrHF+yxBvol1Q",
+	"J69t9KdBPCo3v2EXrByEx8+PbUyhQL+1DOFqFQpaufWORaRb7ByU7RmjqZktegGJgL1GpFuIeNQYNs8M",
+	"QdzsWTrilTo7LFeCJUROJuQGzGNE3gum7EwO3cegtkWke0+5AXUd5ctQnB/nZkZimqY3NL61r6AKOPYI",
+	"EFk9w8GT3FNNnFgTED8FUjRChb5nyn4MTEfuuZkRKkjEhc4nEx5zJswYbI4R0YZl/Twj8YymKRNTFgoL",
+	"g6h2uBH4YjVIuvCeJtwQwViij0ihp6KND5YLRVRRYCNHRgujC8C9Ir1U9OIanECmqgGhVYar0CSmzfs4",
+	"Q4H5KTIO+BR29risIPRtDo/10llt/6vEGMU0uF532mRjL26ODbuRMv0MeRH9M85TrOuU7yl6/Jmd71hN",
+	"T6SY8GmbKr8sXTZu/ANYx0bkASxsAbHDR8Rt8X9kXAiWPD5GRySyM0QkThlVoKVX7VL2N4uvgw/uH7/O",
+	"afYrnvrH+i4/1gxYfG5FEYyMsAJyZ8rNLL8ZxHK+J2nG+7FM2JSJPb+C/chtjWt1r94Skyn9ey2czzu+",
+	"xwCf8Zxm2xxX+23YfAhhp1gm42Kqw86I/PoQAlDsv8MOHdyEncD+Q+ODm9Bu9LMOBqA1oTF7eHyxU3nc",
+	"eL+e0+P8JM0ecX8cyxytocu6/ec4shOus5QuxiuF5a21od+blny2V/5z9Tmux/SO8sKvX79VP1gKTJwW",
+	"Y6U0IiRJpZgyRSZcJMi80f6HJisnLXStmKKZsdKIJlQxcssy06tI3TtEDoB8pxkTO+HgnKkpS8YIXohr",
+	"Yvc7w/fLaF3IEtbdji9JOqvTV9DuueZeHd5haOo/yNLEunq4rIw1ND98HY8TJtnx/fWmt921tG0sb0/R",
+	"qlqsdTV6t2PASnm7GxdpnXa0fFRNmt5A4tbjWXEHW5WuGtfayN/093l6ey2n05Q9UYpcS3KaR1sObhVt",
+	"c23k3ArYuMfVzLfQXca5SnfjeiXMjgvN6GeVtnqalujPErTJ2UprEHvqvq7g5bpNqfITqvtrDB1u7N+8",
+	"JWH9dVtpYCgsEXVg+4/b5gC5FE+KCKrEwrRasve/ff2Xw12s18cZJ45Pu7nHM0YTpmrBsp2/948vzvo/",
+	"ATWpGs7ffLs0FfkR329zt3o7Zn1yIQWraNnuzxtGFUxThjqgbt1AVHKNoQxLq+F3rPW+Vj7lL/vfHbSx",
+	"ePqp+sq3h+XiP7r5N5hZN/gZml6ENjcSwO1Zbva5nYUs3W9cIU7BwLKrsa85+wlMY+9/c2aM+HiW2a9w",
+	"qmKFqSqi8z1aeYAhJ7S6UKep0hkGMcrsk2FCcykGaGuvv+XMaG7i3ohQkmumQlGciCZcEEpulLzXTA1I",
+	"5L43VixhwnCa6oh05zSecWFl2VC4fwdgRisJjSZUEOToGiOT5b3QRyD2vj+5IDhvKCoTl5vvjazo7DYB",
+	"9rGARI2TjQjXofBUDi1sUcsZoSEbf8gUv6OGQcBSQKhIQmHqoQVckxupBCkMkyDO20E1aDrJPRRc6xzM",
+	"fEbeMkG6UQ23MVoMDHksAmd1b0Cu8niGw3UoZvSO2W/1RkV4PiLuNBWya00oEeyeSMEw9MjbQkPh4iob",
+	"xr02dFk+yM4SRv5VYUrHintbAd/nk+1N6Hs9Y+Ti9D1xi0KsRPfip5Mr8h9/CQj+Y59IFYqr0xOyf0Qu",
+	"r47J//2f/4scDA//Qm640QE5PXl7dUwu+gdvvt276L/+y+HeRf/NwX5ATpODN2/2v+sRM6MmFJpPhSZR",
+	"5fvG/7w3kUNSQrW2VFMKPSC/KG5YX4p0MSJMxGqRGZaEghqimDaBC7hUDO3QzndVA/KF+yBkQfd2vnOR",
+	"LgojEsIabbwbhPbavFf4xrIsjxMCZo2ZSMA8AjR4WYVdPoYf5b3HRvuKRZ2YGgapIajO3jIRCj/vqKAY",
+	"ePvGN1TzOMKUkW//8/A78n/+98Hg9WA/IBxN/TguFFYO6+cqZcIibGLp0I/X1xfkeztBL2jOm0ltwIe4",
+	"dGiw1H++OXgdEEr+2y/XxJ6uoxChaKcEecKZv+hwpVUPyIZl4NGAnM+5MSwZtS2HsYAYjKvJlN8x4UIh",
+	"fVzgK03mzMxkQqhGguO9BMmdxSvNNOm2g23ClTY+tNLtpm0TXAP5baXWFlfr9KFlqZJAVOALsYm1lawG",
+	"ZmWaJcpxDeTv1GEBsOXVdARR8bN5P67p+H7pil6SVA7/UpG7EfI/g5Db4tK8ZeL5JFLYIMzrXeB1tq71",
+	"Mh+PtLZs2rPogEQzYyAoGWNrrGY1hkeAoPfsRsv4lpmoGmyME9tRIMrX3rM0x79UPcfrYo+btImKJ7MC",
+	"9bW6wluuY3nH1NP0z01nu3SMVXA/3dW7+8d9AVXWpybsav/JMwsAPU5i1W4nfOIlXAJSdaFlPbJcpfiO",
+	"NljWk8qW2NKVoSKhKnGJZd4gV7BZcrMgNE0hphKHzKhIUobuiUYgow+Ta0Z+O0G2rxhN7G0hcUq1HpHo",
+	"hiZjJ4nZe5iX0nJi/xbSjCcyFwmwo1iKScpjGMnFHU154uNj7EAnVgYkAstVLgqLE7xdj6CD1fwTF0tn",
+	"nyE3GcN8aSrvGS6d0UUqaTI2Uo5TqqYMd+tOiCXjOUs4ddE3JFKWrkNaqXsf/j1mnzDuxg6ZSHXDk4SJ",
+	"iHSp8NkSwOtkbjRPWGHSDsXxxVkPPtowJaiLCozqEtCpDwxctj9r7eJO/dj37tEmcuQ92H6Kj43l1hnK",
+	"IDcRYlVXX14fF7VduCtEz8IFjGOm9RYGMz8ywJU+rtomfMz3MmlLmbMi/nJwxfuTi/GH4/en49O/n11d",
+	"X9kTtY/OPvzt+N3Z2/Hph7cX52cfrv3zk/MPH05Prs/OP4x/OD57d/oWsML+cn32/vT85+vmBJenVxfn",
+	"H65O/fPjn69/bL56dXr5t9PL8enl5fmlH+eevT27Ov4expIIJjyGtd3QUEQfzq/HP5z//AFG/PzBTn9+",
+	"efbf8Y33p9c/nr8d2zHH796d/+LWvDj+x7vz47fj6/Pz8bvjy7+e4rtXP19cnF9en74dvz99e3Y8vv7H",
+	"BfxyeXx9On539v7s2r0P/x6f/v3k9PQtLnT24fr08sPxO7exWjhaOwJvsMWBOlbF1tXHvRorCzK2XcIu",
+	"4M0T0RKXattoW3ry8v1hhvJ06+i2pXTnDclhbvrKrW/bVdvmIcaojExqyByrIpbkbQThPvczCiH7QlrV",
+	"jyaLzWH7bs42SDacobvJR94OuY23FUyMj0EHoi9qpmR40NwyDqsAt7HRNZ9y3cjz8nKvd4a0zbrKANpw",
+	"xVZm1SmNb632AtLYGKPAhXTunqmU05SNE4XBTjFNY0xKuucplxa35w3kaazUspf3cYZaRIucp6Y7ymk0",
+	"N9IZ0tvFtFjO51S0ZygXMXPXdf1iqaiH/xnMHZBcy5Ja2oS77JM8rRjD1mfGOH/Y8U6BDrUohuUs7nV+",
+	"bW9hKH9t29WMarSn6vZZtrCkrzqzShxB+3FYSJ74I3lCYrh9v6Chq4etjOPImNJS0LNk/fuo4H+gc9ZC",
+	"3uCxz5J16cT4giZdtG2ZGeMK8yNd8ZVdvNKOqG4X3+yI82OZSdLq/7fy58nq8ICaOrhu4fIalT7u489y",
+	"cbf6oMt43orKXaB3iaM1bK6fW51wlDenmnJTokMVQk00raJdK0Wp3vQqVNq4WEEan+YRbFLPiqZ/OPzu",
+	"23af1hmO/vZwI3EtDC+16Ix2Wlu/FaefWJwbUAqNJCoXpKtNwiXY1srSA46i2m+iRqpXmoB61k+5xmie",
+	"qjFpeHC4mUTWPW7DYC3N3Ph9VRJa/8CfL98Vlx4O8IgUnpWJVC6FvuQjN7khEYAganzXCpPMs3gw63sG",
+	"67Cb98jRIzKnC5JrRqKHB0e2Bj+d/uPxMSKGzbOUGqbdhpd8oUueT0dnG5AS/LecEQ721QlnKiC37Ibe",
+	"9GOqGemywXRAovmiH6t5HysG9AJCDZlLbci3hySeUUVj40wTlW+2e1ifuFUn8FVcOmgDuS754BYgX2Hc",
+	"bBpiYE4H7KB0gBDn/6jUnChcIFuCu0LhC0R+PQSkr++hEpjh3iFckDlPU65ZLEXiIYsFsGCOWkWs6kX6",
+	"TDbRtIy2kfty3rUk8y2koG82QzSVK0xGby8ytEW5mDLznbcH7DyrIaP42jMxkctfs1K0uWNKt0uN7Sfg",
+	"x6/dwzuutzD7bKW0ljpBi9ST0SkX1JP0ddNclCM/B/K1JdeC4POsXrWv/jJ4cs20eaZNuqksYfnS23W5",
+	"IStSX1foN+126V9AY2PCkHslxTRAf2OZXom+PytOtSbpwawnq82DDcteiwlwvclvyZYIXqmmMbB1a5YZ",
+	"i3jxfkU6e6akkbFM/7by6nv3k6clW2EBDH7EDPHdtNdNWsZOOZzv4+xayvQqn8+pWrRG4D5Bpx9sGwmI",
+	"qoIHwVqU/hkk/q9MlF8ru39ZKXu9WP27SMKXLEtp7JMDXQ0wXGZAjl0pIzkh0TfufxG5ZSyrjYdBnyca",
+	"n83nqCQdERrHDORCKH8EJIv9ltPUqk8QcZUrZWmary/7GXJwg6hhbhIWWMIPdKNBPlW8sGy1y89LBpNN",
+	"2U0us+nlcsw+Q6xvswbVwfceQtAJF+6c6hagIvXLg9dHuDxBxn8x+byNslnS2yZLrzdPQmD+1dNSj1ZI",
+	"ttvoD9VlP67+nueVZgFCrXEFzys2VZngzgfyZKC2beaiJqXXN5L6yszLWCknE81WigSGpm0/NSvYwbig",
+	"qPHs5mzbZVm7+/OLpq4wY28H1ap5c0PlG9zzk0yCW0aebz7/1ftqL2OJBSK3l+fcuWxyVvppW7cjZXoG",
+	"RSVfLm/+ccM+VpETQZWS9y7NeRc6+IyJ80G5i1ZwrpafMaSOGMWZJmV4HMabUpFYfSrV5IbGt1ZgSdmU",
+	"xgtydXV6RDA8D94MxdXVacvwxoRHy5F7QTVuryj2kHAZQfKnobdMEOqCSeuhmz6mD8JZ1kX22V8TLluL",
+	"NWx02cemWve4mkCLKGa1NxnXLscWEWQF+fvYwljmerrGhbSJGtnd4BzujYpHd2MoAApVueJmAWwWYXB8",
+	"cfYTW/xYZBBBmfuZTwhyde4/9a04d1t1FNOipi00W/gec39adTjvKMDY9qjfhwKofVdOFQJ69+DR3t3+",
+	"XuScDZCLYB9CtBvXUOqkezg87EGEs8wNkQKEaqBNwKJ9/pHbIiDLY9DBvR27SPANwx/h/FHTbg0aV2zK",
+	"tWFKE/TFMwWJHqij66ARPo4C5jwoNRGuQuFdjYVhOcByUDBgDpcthsuGTkjQuQfkzOAqmph7acESCldu",
+	"XhN5xxQkTuD21GIUilB8Q775xpXu/+YbkouEWVg3Kv5GpKsFvWXjmGoWkKgWkRNhoKEOQkHID1Sb44uz",
+	"vjaLlJHo8OCAPGBcyujXwWDw8RGLGCKzIHdcprhC78hvRQle2QjN+N7dwV7C7lhqkUTvzeOs7yAZkW5M",
+	"5yw9oRqqXVO7g+jByVsBseLWY0SYwJcDt1EoqehHOQ6CP40erD4SEBeS9PgIxWJCcVxNjHE8npiZkvl0",
+	"BiB1QLZIeMc1txTPntCcCjpl6C3D0Rj1Li24B+S0Uo75JjcVlxlwAzuzxsI2hApfJjMgGjMxQhEVl25E",
+	"fjr9B1qcjqspLyOCmA0/HxEqYOVabxMs0KNDcTg8tDpytbA4L+r62Hu1j/eKC7JPwDPOjYbh2EIhIDTV",
+	"ElTcUHDjqgLhZDcLEvncCajg6n6JsHa531empD2TAXF8PxQ3MrGsyTKDmGYZ+lf2yXv+Peke7r92x4OQ",
+	"0QRyiChWBRoRV/a6nulV+MUatbC50aFoFMOGsaC3p9x5dKCGEVw20q0WyQ7FuirZ0cX51ao62nsPOs2n",
+	"j3tYRTvqBcgG62W03SGRw+FrX9a90UaCdKMfzi+/P3v79vQDhO+VEas9e6wW5vZzEESCQLrUInDFnO9n",
+	"PJ650um1Ew9Fo968pagOcbGIKpnTpEBv2JmjxgqKhGL+ClSEKrCO5gk3JJVT0m0vMA4D7L7PHV/Q7ir5",
+	"STSAFc68oBQle4AMOLuTGiMhXbgzrfcj6h2h9XAtJ7G4dkkNI6CeaNK1w3KRMq1r7m5LLSZ8mitHrXuA",
+	"vxkrSt2OQuHQz8dvx1SBDBb9vW9XgAY4ffh/i2DVh5dsTrngYhqFolvpR+PisnuIcPU3NDOWhKNPkOTC",
+	"8BQ2fM9FIu9DoewIDQW83TTILeyYmzyZMkCMw4PvXHLhJTNq0T+2i0dBcb4lRmLkucfLemRpI9y6NyAX",
+	"yNe6QPvtCWsTFK1mXDogepCx5DzTpm+5gL2LPSQ6OmP2zhD8xCAUek7TlCm3+4Dcz6Rm3hRot7uAquRw",
+	"pOBYsFQccYvEVJA5vWU+22sm0wTTIS2uJSNC/ciS0VMTCnBsR/3+nH7qV9I/+xlTfXwhqqWF+tQWsj8c",
+	"Di3skbOE4oYtJDR2Cop7xXi18U6AdfW/I80gXbK3HL3eCxzYYAYUMrwb3q7syJlFz1prqaKEmyV+lhLN",
+	"pWJQa04D5cfqlIgQKxwjrj1VKJz1DFfShi4sD4ZTuGeKHbkf4AbeUcGhaQNyhiJDTDHIjJtKY5gIsJqM",
+	"NmRqDw6Sw5xDyH6g3S2ISfcyTxOSUXdBY5ohx3jLYq7hEO5nTGHsvs8vIImM8zkThvo8WM1TJowTl6yW",
+	"jAzJUjeFzA1OzvvhAyLTxO7NbUtLgnYMUjojIWWXWFBY4eB+xlNGlLzHiWmSQMLkNy7t3od02N+WAg0s",
+	"s3SNogCllwM+7EJFzIcFPJ6GxbiUG6ZoWhrGAQldxlw/lRJ6j+C1sdN06+TT3uYTOwjSKC6U/LToNwdI",
+	"RShYty12GSRdIKdhwmEEeTGQ1VVJUoa6hD2APTbs0BWT/YBcYV0+mKa05IPaCUnb2Ggpuvj5eqV930IX",
+	"h3mK50QNrEtPcnEr7MpYkyTAtiuOKL3SCIulUH37nQ738EVXa1B7u17n0snecDWm1LB7usB8cacp9HWe",
+	"ZSlnSVVlGFQSR/AeVzz7o85wsD8YggkuY4JmvDPqvIZHQacomLOHymrJJit2nSma7QrR8yzpjFBns8h+",
+	"7QY2OpIdDIfP1k6rYn9qaaNVduPT0GnscLi/asJih3u1hmllabFdX6xoxKDS1zTZXz8+fqweLopFuNU6",
+	"EYADpFNd9j+xmj9klrYDHm2E19XOgkwbn/PyjEB3xsjHuh3BeVgaB77/zGuvOmzB7h0U3XkPdz/vJyHJ",
+	"4fC7J7x0cLD1Sy0pHS+BmHjIpdzSrRaYArEPLW1AplG0aMPYNvqx94D/eCxjsFr8oUaTQkkrOln5tlXY",
+	"zqAQPEUvqIlJmK1eMXMEqIWhfoEyoSvUWi9NoQsBBDUOELpBd0hTMpUguILYp6jQ2DbiiGDlWyxKAQzX",
+	"Kz5eyrVcZqqsKIiVGeCbnaBARakDYCeLbqH24g76fT8A1JuKNo6r5cLIPJ75egktlAGj4yqUoXZFD5eB",
+	"jy8kg8+4FYdfJ73FLyvRGmRRr9ffW3VW3gu9gvZWusH+2r7HcshetVssGG1X34M93/drPVf9yY76giy1",
+	"0plsBZW1+/wDIkWtd29JdLAPFtO+Lol92tuKSX8GomzB4jG16kvw91qPwsfllrLPyc/r3f7WsPVbtnhx",
+	"nn74h+bphWG46A7krZi+kWShRYGdSIqY7czcgajtPWBnuQarb0HtS+CZHrU3MSgc/UdkUPhlIGTU2i2+",
+	"0luKQkHN4i7QcUAUg3uKOWfPSrGCh7YG50VDwe0bnCOPXHLegBRUYY7LRMKJaHJC1pmG6x2VvYNnFIoo",
+	"oYZCJDBo/FaezeiUkW6EE0P1iUoD814AvyeFzTgU8FLRcgu82jw13tJTTBvVSkmCAYOLmEVYTA2NcNDK",
+	"hTl7N8qrzipq7+qNNDNv0dO9NoHPsu+yMMOpb9G14wEvdZq3x7zNS9gWfdvR2LR929Guxby9L19MBmqp",
+	"adHCms6FwxE5KRrhbc+hitbi2xOv+iuvd31lB8JVvva4UkQqnDFWMrovhCFnji/uVo3WTOxPnmes89Cu",
+	"lIMtZheB1S043dpK32eLbnf6y8mzBXlrTOyjzcp5Cxi/GVYSqPbr0ZlBSzRb+wIujK11heqULdGeX/SC",
+	"tCcAbbgj7miPSFSaswcQuBcRqOqsnf3TEU0l7//wN8rCr/AGtdhuG/em1AuWGaDzdyyV30RHS5F6MSLD",
+	"aEAii2Ce3YWiZEmvNImpkILHNCU6zacByTFfMyssDoTGSmpd50ODUBw7g3/hNPBmbR/kjI4aV/EDQrPA",
+	"+BGKZYv4gBz71eAlmkKFEDIDX+wTfWU9MmUGrFTLZWra2CiKymWO1pfRt5op3y9sUl3OZGu5x05D+7qv",
+	"45ZW2Nor+7uvsv/m5enEpSMRroxtSSaexF33HjYoY2ggqyP+l2YljezdFiR8gkHyszHq8OXP+oKpObWj",
+	"04VLE7HK+vojD9qlpb8y87KHuO74SiaF2ikY2H1kReFdJt3C5RwAn9DVhPneH/3wL5lRnN2h7r/pzNtk",
+	"37oGvqv2HXSyvC3c2wUGYHT1vD3FSQqmjwj1GU4YGlDkOfnI1AGJ3JlHLvDCFfxVmILXmoFXiCuh4D5F",
+	"bkQoSfhkwoo0OBAmWgrhQeTGFU5ZLZZuvwVic4iRZTzHAp5rZkUl6CzuchNf6VBIxadckC4G+gZkJl14",
+	"XyaV6UHMAsQcu1B0rIwOWZUk5YKFohu5v118H1VThIPUzEcxopCChUQwlpcLjIZh4o4rKeZMGIjNc4F0",
+	"YCKihiRMGydXB1BczRcbItCTTHR9UFARzllkwHIRp3nCkl6ApVg0s7vzB0W6LpotFJWwCTiuGTQT1xg9",
+	"BqFzBaoALHPtOioCcDBQsFXgOyq+Fi+9FTMVI4mSWcaSATkW6GKrCqtWVLWjHRwsPanAgIDYmNYBNSuK",
+	"cYdCMRrPfM6n6yPlTzsogRP4Mww8QgZ+r0EoXEJeQFyCaw+2jJFO91TNiWZau2r+iSN8USUXNwpC4QK0",
+	"uUFQtYmimEP8YqKoS1neShT9HdiIq6FUEMevWyr9HdgInl9dbjjCkGSL7ah7YYiSuxxPFyT3jMu0+iLs",
+	"qFXfdXdHky4X3BJz/i/WCyDgUPtKS1KmQJS8u99+N+Y9jaqNZl9p3yY2IjcslnOmK60rlO+e629urfQX",
+	"1vz1xb98SWJQs6OCIMaWyPgQRoe4liZh890aOeNWCOJpSig5GA79kkXBgRFWqYD4yKKrL6rYrgsHBXIL",
+	"UeBuwAn2LNmyUoWrOLt9qQpg4N4ZcbMggpl7qW5DkcmUx4uWqrbAuHyr3IrRwtJxoIMQQD5sNWu7xrIv",
+	"KM/WiqesDDHT5pUmMjcWe/4kRstmY6ZNYZS54waDGBNX873Cfl9pl4/0GbTI1xDZbD2Gxm5fGIuW0spX",
+	"4ZCLYy4EEVfewaWQ6KDwM3FFIIfQpULpP7pCdN0koR5vSrca1F814PhU0DX0pbQli5OxFFpCL9PKX3uN",
+	"Px8mPGWP7iF2Zv/XSiT9KzM/uiFfEDlrtZtbsNLeES6mg6bn+mPdfH3HBNP6yPKrstFTSdW1n6U8EJlp",
+	"d53nceZAMrdab6zXgeS9G7IRJIZ9MntZSnkDGM3Ta6ncASt4F/GFknOrKOSa2CkJVgQYVC7Ccy6KOqe6",
+	"K6sKa2YR1lh1G4dYQsAEiLtrjqSybf9i93B4iJy6XIGW8/f7bmCfJonqtZ8VtJ3ZwwY3djxNqKEDj3Kr",
+	"Dg37s713wz8XnXfJd2+lsj5B4wi0s6IPGrpBuCY/X75bD1zUHF9pF+3pmludvSUeIsUSK6CIcfaDBZ2n",
+	"6+B2njFxfHF2lbF4N6C5ids/381a7NGn9mDm7/ovv7bwWf9x4KBZS9YuccTvSNUuscz8Y9B5g/zvRVb9",
+	"UBa4XwdjuzmO5PTN8LVL7oGUTWroDeQqa5Kj2QJKKLUeQ2vgy8rQmXPhQmcwj2tNZqYLEjt5d0a6FQ8b",
+	"9B+kkGfulJvCFBIUcn5AXJFMAr1n+mX7l8BbdeoR2MRCuXgDVaUAdbqiyzdLOKzmYzWLneAiEBvmctgq",
+	"3+ZwHj5Rgl2NYIgbNaGgKSTlQWMCSOW1HIyRrlUIpRpA3xcS6YU2bB6NCIVw4bm8A+EkFJFi0J3LixBW",
+	"2Tml8cxBmGtyr7gxTHgeAwFBlTByyM4G2oQ6OYnwHzoic5ppQlFnJ0aS6GGi5NzC5LGwnfVvGFWgDTrV",
+	"vutNeINvykwp9wdQdOyxU+1KP/gm6kHYXyjAXBCFHc1M2EFlOOygQTcJO5GPiKUuM4qcuih5133dckzw",
+	"1QIG9hWzF41LUfbmIt8NSUIXujcgF3TqcwJ9BFUXtHTo4ixzDWEEVlmvRmEF0BGyVoffDlsZE/VnONST",
+	"gnQbrXmeOxTqWYJ1X/87BevuFFFV12ZgqhWkvkKWVxL8X1xeug80RGtZ3QjlC08HhOoioTqRWPh7+Vad",
+	"VJbdKiBrOW6qGir1fLFSXzQ+aquiViVoSgvAUoGrZd2r7CVSfe3/q5sBkVFo1ExTLqakmnr2SleDfJ50",
+	"QfYwcbaPSugKO7MV6XjcL52G9diiqOhhHrnWogGJsPaP/ZfrVR71QoGuxuWwrA29jgfFdOD7dG5RTIH3",
+	"wVYrCreUydyQk/b4CNZdvyVIjA7z4fB1XO/0Ds/YqPK6+/3xMcK8Nd+78pXdUJpPIQVQl0HoE8UY0flk",
+	"wj+RbjRfjOdxNj6Ieq7vMr2Fglwl6EYEJZHCsKPrFsG2rtFONsg12u9beqJHZM8/LxooWqCLXlCtvhAK",
+	"p8NBrZcihXqpU7brH1vof4XmF4ol1c+p2r5nYOEIyPKblMdWybQ0dmZMpnHaUCQLQec89hWWML0ycJZ8",
+	"rOASuVTFsYOW68W7GoGOiJAk164PI3cC6OFwOCDHHowo9cLG9Ixp+0bxOeg9JV3hSkhkShpwQxDFtMxV",
+	"zIqxoRBStR+UH9IrvdrvTy7IwfDgTX/4un/wrS+wUzZAhioTVggGlceCqxuhw320tzeT2vw6spD9GPVG",
+	"JNorAAD4vYdVARAOe/6grcTZDmEsAgNVHDTm5++ATEXwAmCPsMuXK5Zle4uYgsKw4zAbowmssBpV+taP",
+	"SFsLYqzmVLZ0LxqcT5iJZ0yHwjdQh5okMasjz7ZUJxSW7BwRKtqPE+IM0N/jKmM0MMsX2ikUqiJs88kV",
+	"Tnqh8GGbpFmjpDVqEycqmst+IV95MX/J43+fAM7mRtb5GlZKFl+3oP6k9Pr9p6y0XXDnVyctuaMndG09",
+	"ENLVINBAFJSlP2h86X2uALXnWfdqSeqS0QR6/pOukJhlXVhDeiOicuGNqn6uhfPeQ29kS0kxaKe9+Ts2",
+	"rP9un3g67+hSldyXfC8UvjoXLsk1iapdmL2jHcklmBgK5mRnsTwJBBDn7ibo7faEMSB5RiZKCnBIUQMx",
+	"8q7CDxLKo7I+EdJJF8h0wwgGJYFN+s3woI2++WbZL0bgmq3HXzgqaHWX8D8Ogfs8CvJmePCieawVZxPr",
+	"xzMW3xaEp0JtvJtk7+3JpReHn0ZpHmopk+sj1y2OIP8v3nmpahev//BJ5ssVNBq9TpeOdnVg+rrzeUbi",
+	"0WKA+RoNLv+mePBXhhUQN6PB5uiL2iVfG4hRFOfPcxjZFjdITTxbxjuMi2yg3hdgncUCF3Yfvxfj/Dzc",
+	"/8pVgn/PC3PJIFOB1kpmgkyb5lOocKlJkeLQexZ2uQf1vtd6gF2JgYwpwoWvy0yKfIG9eZwFoO5jsWHn",
+	"D8aSq2VJ1aOiPCgaA8GFsR8Mh0NXclxOiJVuK9+OllHvbyBdyCbA+tVQ+lbloiihRcoKWr1BKI7VFMxt",
+	"2ukJOk+d8xESCMBUOiCXvtiXYg3na7UiFxpLsoxR5QtnUDJRzikL5S2xQuwqx2LFBgDAfqIbZGX6+Caf",
+	"yMs4M2iaIjy3cWKcVGqt/SlVbUkcYgjLkTL1N8YV3ylvzDa+wRfmtrvSI4ySAAPkdmkDzysZtNonfvDG",
+	"kLodciItRdSGihg6BSxFeLg66DQUruC0s8JiEXuIi8dStjiMaMOyfp6ReEbTlIkp643KSvpQK9at7yJ+",
+	"LRmys6419ENqA5hUQtH0E5RFuy1GQanblIpEozOnbuSl+lZj1AZwpFhmrKgPjoWD3ebAmEGyNPfZFjC2",
+	"MGqAHZ0LcALFYMuG36PyqyFfLyFQ+YZ0aRzn8zzF4CEIKrHghPyyBPIFojaTeIWDgn0YU6O9ETwUEs9M",
+	"G0aTUWECDzY63Uj3zfDAtSMwSzAqYlt1Dg4TwXoD8kEaQsUSAo3AKN7CMi7LG/BCatAONuJlvDCyiMca",
+	"/Ckbfl0mmCtDlXG4j/hXPztLwaBtgyvGvklT252YV+rsfzXkHKBiSUJFxtMLEYMsJwjSgioFQRnSiqGa",
+	"HNjr74vHAmHtQmKXHmOi2Aim4mIa9Y5IJlNHXitN1SWEDQIRXYg4FJbikm5k/7A8QyoSYUwjpkNVX61U",
+	"SHG7hKzmw4ODUDT657RTFjiOkqqsyHI5eGkt0wJf21P5t7KxbR+bXjTvWger2vmtjPErwoqvry+WSM3H",
+	"FfHFDlm6DRzpuUL6c5ray2SVKYuJLVNHWFvhOWjSeypymkL5ij7cOuNSnLAfDtabrEm1z0OLauroV0OL",
+	"LpmW6R3TJHrwsTNjaN0zfrAweYwCMuGuIxdA6ZX2QRHaK6YpdMuD7hlcuELWkDBetKypl3CqVjmoUDag",
+	"Z/Q+FEjPwDIQOd2ZdCmeETZhAarjfsGoAa7hrEfEQgYIlwiFb3cgVSWpM82npaNLlA0yLM3LFSNvhgeh",
+	"6Eb++RhTWbGeOKbTkzfDQ1IZ4R5H69JCrcL5gpa9yqq/u32vtpf1kp2iWD4Ij/ZPce4Zxbk3L1xOtvT+",
+	"UwiCL4rF1mgBZk3eLPBaltTAE4MaNjwLFf69JMF2k//3eXrbNPuXQtEXpRB2Fbv8tZxOU/YFqcSOsch2",
+	"Y7vEI1u6McnTtEjxqTDzSjMjYCpje8LRnwa/rS7uKSRKVZgnKdsEQpLms0tI2DkQDsp50l/ylraXiXa7",
+	"ebb73/RvuKInLicKIzYr/oAj19Yw5TE3vnpVnDKqNKR04TmO4fXxnGaov9WzpqLB0hPsPTlj8S1LQgGF",
+	"fZxnxMl4LsW/ls4/Anmp2kIKxXffZwtV0nslxZRYEBTKYdFsDRwscjJxjU1gjtUFheo04UUo4tfhEa2T",
+	"wPVVhux5/UnQtiNoCTeEegxHS1SZsdldvkwB4Xpc5IvWr9AO7k+Xnu4s3Ct9ncdF3inwK2f0pamVnbqa",
+	"i2kKgeBBpc8hmXORG6aJTJMAy8WFvvCdL4crkgqh7g3I6SeXtumksYQF6JD0Ot4tE1DOrWjRjEXyvLnJ",
+	"yDJi206u0Zpl1T9MgV2IeBCKYxfd7RwF0LqSaJZO+q5jHkvIj9fv30FqnrMDvB4euMbRofAdhV5BbDaA",
+	"sI+yYR8M4zFVamGJSKNkfWkxz3U0CAVWGvqvUdmNwAf/U3VbfpWvWFSorIpRDWGZoZhzbcEfeNoXYJ9Z",
+	"n8sL5YXgtPAzhNVGocQcNZCYRoQ0oZhb0kK6lz+ckO8Ohv/Z8+GWeELuSISE/rhtNPHcguDEI9FWPlx7",
+	"uJ11RUKC1TXJn/Qi1/oprzHXuP1pL46r12hDxa5tynPMDNY/2KFQxjEmmGoKGAll/Jb8FEwkLLFEw2U9",
+	"24lPaDxj/RMpjJIb1gw6J7jP/pXL0O9fQGDvptcu2YQpxdRWw+0Lr1G9rH/h9zS+dXeTVK6m09agNkXt",
+	"y965OI1n393hsx3a+12vNdeazLmGi/z1H+SaWg6/FO1hW92HmglXki7XTIGXYntm16xx1ZBcsOGx8j5W",
+	"LJLEVZHIC3aA7ipjJDS0ZqGoSqW+LQr0JKmURci4sDzGCdauMkDgjZdW7HU/yQzrtvSsmFzw+6LdihMX",
+	"DKjJRzDEsnI7KAoFNGp2MiIywbqr5Yb5ghNoLQXGuSpQx2v+DdLeojJU4wAKi3XGlJaCupw+qbEhC/rA",
+	"3W/2HNsIqfv5M8nnM9gBju0JPsUE4JooVjR+izm/S2vVZutUKxU1OyVVDjCAY1I5VGt1/aJ9pNj7kwuX",
+	"LaJ3vIL1Dvzb6dL2jeepgXmMXoGVXoOMY83Zhq8ACgmvchZApWWl5D1EtiwtsEId7rLfcpqC1Ip2xKja",
+	"/R4cBYVOa78/FCCWHQZQwdk5DeAID4fDYBePQbCFx+DI6SMu08YnFFmdv3R0HAyHzsvhLKF1Z0cbNTmD",
+	"U3dq8xaS4tb3/wt07JUyxe3+Tnp3dQObCyGC0PO7eCf+dDRs4Whw18mR/6Omc9E7DX3auycolhasILBL",
+	"vfEuzn5iC+xhD83xgocOljWwCrxvl+cmWorkg/ZTlqq7JlEQreza1AzK+4iFIe3UzfdRTKrS+5VT4Ccs",
+	"T4IVwQKo+gUlvQpw6IzFlgizdFKZSWa6ZZai3IClnPaLfBYiRvVMPc9yk8CDlmnsvbpnN8RVowyIywKd",
+	"8JRpwuY3LEkqUdZcULUY1My/UOGyfeKib7EFUbdoSYxfy1VRnasXEDmZkFykFhpRvw99B/tQjAIKRVYB",
+	"iz0JHz8+/r8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

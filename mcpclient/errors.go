@@ -46,6 +46,11 @@ type Error struct {
 	notSpoken bool
 }
 
+// AuthChallenge returns the WWW-Authenticate header of a 401 or 403 answer
+// ("" for any other failure): the registry reads step-up challenges
+// (insufficient_scope) from it.
+func (e *Error) AuthChallenge() string { return e.WWWAuthenticate }
+
 // Error returns the user-facing message, e.g. "timeout: no answer within 2000ms".
 func (e *Error) Error() string { return e.msg }
 

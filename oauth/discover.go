@@ -60,6 +60,12 @@ type Discovery struct {
 	// CodeChallengeMethods is code_challenge_methods_supported; after
 	// [Client.Discover] it always contains S256.
 	CodeChallengeMethods []string `json:"code_challenge_methods,omitempty"`
+	// GrantTypes is grant_types_supported, when the metadata lists it.
+	GrantTypes []string `json:"grant_types,omitempty"`
+	// Fallback marks the 2025-03-26 default endpoints ([FallbackDiscovery]):
+	// the server published no metadata, and its base URL serves /authorize,
+	// /token and /register.
+	Fallback bool `json:"fallback,omitempty"`
 }
 
 // SupportsDCR reports whether the authorization server offers RFC 7591
@@ -101,10 +107,13 @@ type challenge struct {
 //     MCP specification's order. Its issuer must equal the one used, else
 //     [ErrIssuerMismatch]. A server that answered 401 but has no protected
 //     resource metadata is taken as its own authorization server (the
-//     2025-03-26 specification's fallback).
+//     2025-03-26 specification's fallback); when it has no authorization
+//     server metadata either, its base URL's default endpoints are used
+//     ([FallbackDiscovery]).
 //  4. PKCE S256 must be advertised, else [ErrNoPKCE].
 //
-// A server with no metadata at all answers [ErrNoOAuth]. Endpoint URLs must
+// A server that asks for no authorization and has no metadata answers
+// [ErrNoOAuth]. Endpoint URLs must
 // be absolute http(s) URLs (https when the issuer is), else
 // [ErrInvalidMetadata]. Network errors are returned as they are: a refusal
 // by netguard stays visible through errors.Is(err, netguard.ErrRefused), and
@@ -118,14 +127,38 @@ func (c *Client) Discover(ctx context.Context, serverURL string) (_ *Discovery, 
 	if err != nil {
 		return nil, fmt.Errorf("oauth: discover: %w", err)
 	}
-	d, err := c.discover(ctx, server)
+	d, err := c.discover(ctx, server, true)
 	if err != nil {
 		return nil, fmt.Errorf("oauth: discover %s: %w", origin(server), err)
 	}
 	return d, nil
 }
 
-func (c *Client) discover(ctx context.Context, server *url.URL) (*Discovery, error) {
+// DiscoverClientCredentials is [Client.Discover] for the client_credentials
+// grant (machine-to-machine): no user is sent anywhere, so the
+// authorization server needs no authorization endpoint and no PKCE; its
+// token endpoint is what matters. A server whose metadata lists
+// grant_types_supported without client_credentials is refused with
+// [ErrUnsupportedGrant].
+func (c *Client) DiscoverClientCredentials(ctx context.Context, serverURL string) (*Discovery, error) {
+	server, err := canonicalURL("server URL", serverURL)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: discover: %w", err)
+	}
+	d, err := c.discover(ctx, server, false)
+	if err != nil {
+		return nil, fmt.Errorf("oauth: discover %s: %w", origin(server), err)
+	}
+	if len(d.GrantTypes) > 0 && !slices.Contains(d.GrantTypes, GrantClientCredentials) {
+		return nil, fmt.Errorf("oauth: discover %s: %w: the authorization server lists grant types %s",
+			origin(server), ErrUnsupportedGrant, clean(strings.Join(d.GrantTypes, ", "), 200))
+	}
+	return d, nil
+}
+
+// forCode is true for the authorization code grant, whose metadata must
+// have an authorization endpoint and PKCE S256.
+func (c *Client) discover(ctx context.Context, server *url.URL, forCode bool) (*Discovery, error) {
 	ch, err := c.probe(ctx, server)
 	if err != nil {
 		return nil, err
@@ -164,7 +197,15 @@ func (c *Client) discover(ctx context.Context, server *url.URL) (*Discovery, err
 		return nil, fmt.Errorf("%w: no protected resource metadata and no 401 challenge", ErrNoOAuth)
 	}
 
-	asm, err := c.authServerMetadata(ctx, issuer)
+	asm, err := c.authServerMetadata(ctx, issuer, forCode)
+	if errors.Is(err, ErrNoOAuth) && prm == nil {
+		// MCP 2025-03-26, "Fallbacks for Servers without Metadata
+		// Discovery": no metadata at either well-known path, so the
+		// default endpoints at the server's base URL.
+		fb := fallbackDiscovery(server)
+		fb.ChallengeScopes = ch.scopes
+		return fb, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -180,6 +221,7 @@ func (c *Client) discover(ctx context.Context, server *url.URL) (*Discovery, err
 	d.IssParameterSupported = asm.AuthorizationResponseIssParameterSupported
 	d.TokenEndpointAuthMethods = asm.TokenEndpointAuthMethodsSupported
 	d.CodeChallengeMethods = asm.CodeChallengeMethodsSupported
+	d.GrantTypes = asm.GrantTypesSupported
 	return d, nil
 }
 
@@ -310,7 +352,7 @@ func (c *Client) protectedResourceMetadata(ctx context.Context, server *url.URL,
 }
 
 // authServerMetadata fetches and checks the metadata of issuer.
-func (c *Client) authServerMetadata(ctx context.Context, issuer string) (*oauthex.AuthServerMeta, error) {
+func (c *Client) authServerMetadata(ctx context.Context, issuer string, forCode bool) (*oauthex.AuthServerMeta, error) {
 	iu, err := parseHTTPURL("authorization server issuer", issuer)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidMetadata, err)
@@ -337,7 +379,7 @@ func (c *Client) authServerMetadata(ctx context.Context, issuer string) (*oauthe
 			return nil, fmt.Errorf("%w: authorization server metadata at %s states issuer %s, fetched for %s",
 				ErrIssuerMismatch, originOf(u), clean(asm.Issuer, 200), clean(issuer, 200))
 		}
-		if err := checkAuthServerMeta(&asm); err != nil {
+		if err := checkAuthServerMeta(&asm, forCode); err != nil {
 			return nil, fmt.Errorf("authorization server %s: %w", clean(asm.Issuer, 200), err)
 		}
 		return &asm, nil
@@ -349,9 +391,10 @@ func (c *Client) authServerMetadata(ctx context.Context, issuer string) (*oauthe
 }
 
 // checkAuthServerMeta applies tether's requirements to authorization server
-// metadata: PKCE S256 advertised, and safe endpoint URLs.
-func checkAuthServerMeta(asm *oauthex.AuthServerMeta) error {
-	if !slices.Contains(asm.CodeChallengeMethodsSupported, "S256") {
+// metadata: safe endpoint URLs and, for the authorization code grant
+// (forCode), PKCE S256 advertised and an authorization endpoint.
+func checkAuthServerMeta(asm *oauthex.AuthServerMeta, forCode bool) error {
+	if forCode && !slices.Contains(asm.CodeChallengeMethodsSupported, "S256") {
 		return ErrNoPKCE
 	}
 	https := strings.HasPrefix(strings.ToLower(asm.Issuer), "https:")
@@ -360,7 +403,7 @@ func checkAuthServerMeta(asm *oauthex.AuthServerMeta) error {
 		value    string
 		required bool
 	}{
-		{"authorization_endpoint", asm.AuthorizationEndpoint, true},
+		{"authorization_endpoint", asm.AuthorizationEndpoint, forCode},
 		{"token_endpoint", asm.TokenEndpoint, true},
 		{"registration_endpoint", asm.RegistrationEndpoint, false},
 		{"revocation_endpoint", asm.RevocationEndpoint, false},

@@ -257,21 +257,6 @@ func TestDiscoverNoOAuth(t *testing.T) {
 			},
 		},
 		{
-			name: "a 401 with no metadata anywhere",
-			handler: func(*oauthtest.Server) http.Handler {
-				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					if r.URL.Path == "/mcp" {
-						w.Header().Set("WWW-Authenticate", `Bearer realm="x"`)
-						http.Error(w, "unauthorized", http.StatusUnauthorized)
-						return
-					}
-					// A single-page app answering every path with HTML.
-					w.Header().Set("Content-Type", "text/html")
-					_, _ = w.Write([]byte("<!doctype html><title>app</title>"))
-				})
-			},
-		},
-		{
 			name:          "resource metadata naming an authorization server without metadata",
 			metadataPaths: []string{}, // the AS serves no metadata
 			handler: func(as *oauthtest.Server) http.Handler {

@@ -5,7 +5,13 @@
 // a client ID metadata document, or RFC 7591 dynamic registration), the PKCE
 // S256 authorization request with RFC 8707 resource indicators, the RFC 9207
 // issuer check on the callback, code exchange, refresh with rotation, and
-// RFC 7009 revocation.
+// RFC 7009 revocation. Beside those: the 2025-03-26 default endpoints for
+// servers that publish no metadata ([FallbackDiscovery]), step-up
+// authorization ([StepUpScopes], [AccumulateScopes]: an insufficient_scope
+// challenge widens the next authorization, SEP-2350), and the
+// client_credentials grant for machine-to-machine connections
+// ([Client.ClientCredentials]) with client_secret_basic,
+// client_secret_post or private_key_jwt (RFC 7523) client authentication.
 //
 // Unlike the go-sdk's auth.AuthorizationCodeHandler, which blocks an MCP
 // request until a browser returns, the flow here is split across an API

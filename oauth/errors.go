@@ -51,6 +51,22 @@ var (
 	// used. The connection needs a new authorization.
 	ErrInvalidGrant = errors.New("the authorization server rejected the grant (invalid_grant): re-authorization needed")
 
+	// ErrInvalidClient means the token endpoint refused tether's client
+	// authentication (invalid_client, unauthorized_client): a wrong or
+	// revoked client secret or key. It comes wrapped with
+	// [ErrTokenEndpoint].
+	ErrInvalidClient = errors.New("the authorization server refused the client's credentials")
+
+	// ErrUnsupportedGrant means the authorization server does not offer
+	// what a connection asked for: the client_credentials grant, or the
+	// chosen token endpoint authentication method, is missing from its
+	// metadata.
+	ErrUnsupportedGrant = errors.New("the authorization server does not support this grant")
+
+	// ErrInvalidKey means an oauth_private_key is not a PEM private key
+	// tether can sign with (RSA, ECDSA P-256/P-384/P-521, Ed25519).
+	ErrInvalidKey = errors.New("invalid private key")
+
 	// ErrTokenEndpoint is any other failure answered by the token or
 	// revocation endpoint; the message carries the HTTP status and the OAuth
 	// error code and description.

@@ -41,7 +41,10 @@ func (d *Discovery) WithOverrides(o Overrides) (*Discovery, error) {
 }
 
 // ManualDiscovery builds a Discovery from user-supplied endpoints alone, for
-// a server where [Client.Discover] found nothing ([ErrNoOAuth]). Both
+// a server where [Client.Discover] found nothing ([ErrNoOAuth]). The
+// [Authorizer] uses [FallbackDiscovery] with the user's [Overrides] on top
+// instead, which keeps the 2025-03-26 registration endpoint; this is for
+// callers that want nothing assumed. Both
 // endpoints are required. Nothing is known about the authorization server:
 // there is no issuer (so [CheckIss] has nothing to compare an iss with), no
 // registration endpoint (so a client_id must be supplied), and PKCE S256 is

@@ -19,7 +19,8 @@ import (
 func TestRedaction(t *testing.T) {
 	t.Parallel()
 	tok := oauth.Token{AccessToken: "AT-SECRET", RefreshToken: "RT-SECRET", TokenType: "Bearer", Scope: "mcp", Expiry: fixedNow}
-	cr := oauth.Credentials{ClientID: "cid", ClientSecret: "CS-SECRET", AuthMethod: "client_secret_basic", RegistrationAccessToken: "RAT-SECRET"}
+	cr := oauth.Credentials{ClientID: "cid", ClientSecret: "CS-SECRET", AuthMethod: "client_secret_basic", RegistrationAccessToken: "RAT-SECRET",
+		PrivateKey: "-----BEGIN PRIVATE KEY-----\nKEY-SECRET\n-----END PRIVATE KEY-----\n"}
 	ar := oauth.AuthRequest{State: "STATE-SECRET", Verifier: "VERIFIER-SECRET", URL: "https://as.example.com/authorize?state=STATE-SECRET"}
 	tests := []struct {
 		name    string
@@ -54,6 +55,7 @@ func TestRedaction(t *testing.T) {
 
 			s := out.String()
 			assert.NotContains(t, s, "SECRET")
+			assert.NotContains(t, s, "PRIVATE KEY")
 			assert.Contains(t, s, tt.visible)
 		})
 	}
@@ -74,7 +76,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	cr := oauth.Credentials{
 		ClientID: "c", ClientSecret: "s", AuthMethod: "client_secret_post", Issuer: "https://as.example.com",
 		RegistrationAccessToken: "rat", RegistrationClientURI: "https://as.example.com/register/c",
-		ClientSecretExpiresAt: fixedNow,
+		ClientSecretExpiresAt: fixedNow, PrivateKey: "pem",
 	}
 	b, err = json.Marshal(cr)
 	require.NoError(t, err)

@@ -19,11 +19,25 @@ const (
 	AuthMethodNone              = "none"
 	AuthMethodClientSecretBasic = "client_secret_basic"
 	AuthMethodClientSecretPost  = "client_secret_post"
+	// AuthMethodPrivateKeyJWT is RFC 7523 §2.2 client authentication: a
+	// JWT signed with the client's private key ([Credentials.PrivateKey]).
+	AuthMethodPrivateKeyJWT = "private_key_jwt"
+)
+
+// Grant types tether runs.
+const (
+	// GrantAuthorizationCode is the user-facing flow: a browser round trip,
+	// then refresh tokens.
+	GrantAuthorizationCode = "authorization_code"
+	// GrantClientCredentials is the machine-to-machine flow (RFC 6749
+	// §4.4, the MCP client credentials extension): no user, no refresh
+	// token; a new access token is requested when the last one expires.
+	GrantClientCredentials = "client_credentials"
 )
 
 // Credentials identify tether to one authorization server.
 //
-// The JSON form holds ClientSecret and RegistrationAccessToken in plaintext
+// The JSON form holds ClientSecret, RegistrationAccessToken and PrivateKey in plaintext
 // so that it round-trips: encrypt it (secrets keyring) before it is stored,
 // and never send it in an API response. Printing (String, GoString, any fmt
 // verb) and slog redact both.
@@ -48,12 +62,15 @@ type Credentials struct {
 	// ClientSecretExpiresAt is when a registered secret expires; zero means
 	// never (or unknown).
 	ClientSecretExpiresAt time.Time `json:"client_secret_expires_at,omitzero"`
+	// PrivateKey is the PEM private key of [AuthMethodPrivateKeyJWT]
+	// (PKCS #8, PKCS #1 or SEC 1); empty for the other methods.
+	PrivateKey string `json:"private_key,omitempty"`
 }
 
 // String describes cr with its secrets redacted.
 func (cr Credentials) String() string {
-	return fmt.Sprintf("oauth.Credentials{ClientID: %q, AuthMethod: %q, Issuer: %q, ClientSecret: %s, RegistrationAccessToken: %s}",
-		cr.ClientID, cr.AuthMethod, cr.Issuer, redacted(cr.ClientSecret), redacted(cr.RegistrationAccessToken))
+	return fmt.Sprintf("oauth.Credentials{ClientID: %q, AuthMethod: %q, Issuer: %q, ClientSecret: %s, RegistrationAccessToken: %s, PrivateKey: %s}",
+		cr.ClientID, cr.AuthMethod, cr.Issuer, redacted(cr.ClientSecret), redacted(cr.RegistrationAccessToken), redacted(cr.PrivateKey))
 }
 
 // GoString is String, so %#v redacts too.
@@ -71,6 +88,7 @@ func (cr Credentials) LogValue() slog.Value {
 		slog.String("issuer", cr.Issuer),
 		slog.Bool("has_client_secret", cr.ClientSecret != ""),
 		slog.Bool("has_registration_access_token", cr.RegistrationAccessToken != ""),
+		slog.Bool("has_private_key", cr.PrivateKey != ""),
 	)
 }
 

@@ -213,8 +213,11 @@ func (c *Client) tokenRequest(ctx context.Context, d *Discovery, cr *Credentials
 	}
 	tr, perr := parseTokenResponse(resp.Header.Get("Content-Type"), body)
 	if tr.Error != "" {
-		if tr.Error == "invalid_grant" {
+		switch tr.Error {
+		case "invalid_grant":
 			return nil, fmt.Errorf("%w: %s", ErrInvalidGrant, describe(tr.Error, tr.ErrorDescription))
+		case "invalid_client", "unauthorized_client":
+			return nil, fmt.Errorf("%w: %w: HTTP %d: %s", ErrTokenEndpoint, ErrInvalidClient, resp.StatusCode, describe(tr.Error, tr.ErrorDescription))
 		}
 		return nil, fmt.Errorf("%w: HTTP %d: %s", ErrTokenEndpoint, resp.StatusCode, describe(tr.Error, tr.ErrorDescription))
 	}
@@ -274,7 +277,8 @@ func parseTokenResponse(contentType string, body []byte) (tokenResponse, error) 
 	return tr, nil
 }
 
-// postForm posts form to endpoint with cr's client authentication. The form
+// postForm posts form to endpoint with cr's client authentication (none,
+// client_secret_basic, client_secret_post or private_key_jwt). The form
 // travels in the body, never the URL.
 func (c *Client) postForm(ctx context.Context, d *Discovery, cr *Credentials, endpoint string, form url.Values) (*http.Response, error) {
 	if cr == nil || cr.ClientID == "" {
@@ -303,6 +307,14 @@ func (c *Client) postForm(ctx context.Context, d *Discovery, cr *Credentials, en
 		}
 		form.Set("client_id", cr.ClientID)
 		form.Set("client_secret", cr.ClientSecret)
+	case AuthMethodPrivateKeyJWT:
+		assertion, err := c.clientAssertion(d, cr)
+		if err != nil {
+			return nil, err
+		}
+		form.Set("client_id", cr.ClientID)
+		form.Set("client_assertion_type", clientAssertionType)
+		form.Set("client_assertion", assertion)
 	default:
 		return nil, fmt.Errorf("unsupported client authentication method %q", clean(cr.AuthMethod, 64))
 	}

@@ -230,6 +230,7 @@ func (s *Service) callTool(ctx context.Context, c *Connection, t *Tool, args map
 	dial, err := s.withAccessToken(cctx, c)
 	if err == nil {
 		result, err = s.prober.CallTool(cctx, dial, t.Name, t.ApplyInputs(args))
+		err = s.stepUp(ctx, c, err)
 	}
 	outcome := Outcome(result, err)
 	s.observe.ObserveToolCall(via, outcome)

@@ -37,17 +37,36 @@ func (b SecretBlob) GoString() string { return b.String() }
 // LogValue redacts.
 func (b SecretBlob) LogValue() slog.Value { return slog.StringValue(b.String()) }
 
+// OAuth grants a connection can use (Feather's oauth_grant).
+const (
+	// GrantAuthorizationCode: a user authorizes in a browser; the
+	// connection is pending_oauth until the callback lands.
+	GrantAuthorizationCode = "authorization_code"
+	// GrantClientCredentials: machine to machine, for connections owned
+	// by an organisation; no browser step, active once a token is issued.
+	GrantClientCredentials = "client_credentials"
+)
+
 // OAuthRequest is what a user gives when connecting an OAuth server; every
 // field is optional (discovery fills the rest; the user's values win).
 type OAuthRequest struct {
+	// Grant is GrantAuthorizationCode ("" too) or GrantClientCredentials.
+	Grant                  string
 	ClientID, ClientSecret string
 	AuthorizeURL, TokenURL string
 	Scopes                 []string
+	// TokenEndpointAuth is the client authentication method at the token
+	// endpoint (client_secret_basic, client_secret_post, private_key_jwt,
+	// none); "" lets the Authorizer choose from what is given.
+	TokenEndpointAuth string
+	// PrivateKey is the PEM key of private_key_jwt (write-only, secret).
+	PrivateKey string
 }
 
-// String redacts the client secret.
+// String redacts the client secret and the private key.
 func (r OAuthRequest) String() string {
-	return fmt.Sprintf("OAuthRequest{ClientID: %q, ClientSecret: %s, Scopes: %q}", r.ClientID, redact(r.ClientSecret), r.Scopes)
+	return fmt.Sprintf("OAuthRequest{Grant: %q, ClientID: %q, ClientSecret: %s, TokenEndpointAuth: %q, PrivateKey: %s, Scopes: %q}",
+		r.Grant, r.ClientID, redact(r.ClientSecret), r.TokenEndpointAuth, redact(r.PrivateKey), r.Scopes)
 }
 
 // LogValue redacts the client secret.
@@ -93,9 +112,19 @@ type Authorizer interface {
 	// SupportsDCR false and empty endpoints.
 	Discover(ctx context.Context, serverURL string) (*OAuthDiscovery, error)
 	// Begin discovers, registers a client and starts an authorization.
+	// A nil PendingAuth means the grant needs no browser step
+	// (client_credentials): the document already holds a token.
 	Begin(ctx context.Context, serverURL string, req OAuthRequest, redirectURI string) (SecretBlob, *PendingAuth, error)
-	// Restart starts a new authorization from a stored document.
-	Restart(ctx context.Context, doc SecretBlob, redirectURI string) (*PendingAuth, error)
+	// Restart starts a new authorization from a stored document, for the
+	// scopes it holds (step-up challenges accumulated). A grant without a
+	// browser step returns the updated document (a new token) and no
+	// PendingAuth.
+	Restart(ctx context.Context, doc SecretBlob, redirectURI string) (updated SecretBlob, pending *PendingAuth, err error)
+	// StepUp reads a server's WWW-Authenticate challenge: when it is an
+	// insufficient_scope one, it returns the document with the challenged
+	// scopes added to those to request next (accumulated, never
+	// replaced), and that whole list; ok is false for any other challenge.
+	StepUp(doc SecretBlob, challenge string) (updated SecretBlob, scopes []string, ok bool, err error)
 	// CheckIss applies RFC 9207 to a callback's iss parameter.
 	CheckIss(doc SecretBlob, iss string) error
 	// Exchange swaps the code for tokens and returns the updated document.
@@ -200,19 +229,35 @@ func (s *Service) ConnectOAuth(ctx context.Context, tenantID string, in NewConne
 		return nil, nil, err
 	}
 	c.OAuth = doc
+	if pending == nil {
+		// client_credentials: a token is already issued, nobody to wait for.
+		c.Status, c.StatusReason = StatusActive, ""
+		if !c.Enabled {
+			c.Status = StatusDisabled
+		}
+	}
 	actx, au := s.connectionAudit(ctx, tenantID)
 	au.recordCreate(c)
 	if err := s.store.InsertConnectionCapped(actx, c, true, s.limits.MaxConnectionsPerTenant); err != nil {
 		return nil, nil, fmt.Errorf("create connection: %w", err)
 	}
-	if err := s.storePending(ctx, c, pending); err != nil {
-		// The client is told the connect failed: leave no half-made row
-		// (and say so in the audit log, which has its creation).
-		au.record(ActionConnectionDeleted, c.ID, c.ID, connectionChanges(c, nil))
-		_ = s.store.DeleteConnection(context.WithoutCancel(actx), c.TenantID, c.ID)
-		return nil, nil, err
+	if pending != nil {
+		if err := s.storePending(ctx, c, pending); err != nil {
+			// The client is told the connect failed: leave no half-made row
+			// (and say so in the audit log, which has its creation).
+			au.record(ActionConnectionDeleted, c.ID, c.ID, connectionChanges(c, nil))
+			_ = s.store.DeleteConnection(context.WithoutCancel(actx), c.TenantID, c.ID)
+			return nil, nil, err
+		}
 	}
 	s.notify(c, ConnectionCreated)
+	if pending == nil && c.Enabled {
+		// The tool sync, of the row as stored (a probe of a row that
+		// differs from the stored one is not recorded).
+		if stored, err := s.store.GetConnection(ctx, c.TenantID, c.ID); err == nil {
+			s.probeInBackground(ctx, stored)
+		}
+	}
 	return c, pending, nil
 }
 
@@ -225,8 +270,11 @@ func (s *Service) storePending(ctx context.Context, c *Connection, p *PendingAut
 	})
 }
 
-// Reauthorize starts a new authorization for an existing OAuth connection;
-// the row is pending_oauth until the callback lands.
+// Reauthorize starts a new authorization for an existing OAuth connection,
+// asking for the stored scopes and any a step-up challenge added; the row
+// is pending_oauth until the callback lands. A client_credentials
+// connection gets a new token at once and is active again (no
+// PendingAuth).
 func (s *Service) Reauthorize(ctx context.Context, tenantID, id string) (*Connection, *PendingAuth, error) {
 	if err := s.oauthOn(); err != nil {
 		return nil, nil, err
@@ -238,9 +286,31 @@ func (s *Service) Reauthorize(ctx context.Context, tenantID, id string) (*Connec
 	if c.AuthType != AuthOAuth || len(c.OAuth) == 0 {
 		return nil, nil, errorf(ErrValidation, "connection %q does not use OAuth", c.Slug)
 	}
-	pending, err := s.oauth.Authorizer.Restart(ctx, c.OAuth, s.oauth.RedirectURI)
+	updated, pending, err := s.oauth.Authorizer.Restart(ctx, c.OAuth, s.oauth.RedirectURI)
 	if err != nil {
 		return nil, nil, err
+	}
+	if pending == nil {
+		// A grant without a browser step: the new token is in updated.
+		actx, au := s.connectionAudit(ctx, tenantID)
+		c, err = s.store.UpdateConnection(actx, tenantID, id, func(c *Connection) error {
+			before := *c
+			c.OAuth = updated
+			if c.Enabled {
+				c.Status, c.StatusReason = StatusActive, ""
+			}
+			c.UpdatedAt = s.Now()
+			au.record(ActionConnectionReauthorized, c.ID, c.ID, connectionChanges(&before, c))
+			return nil
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		s.notify(c, ConnectionUpdated)
+		if c.Enabled {
+			s.probeInBackground(ctx, c)
+		}
+		return c, nil, nil
 	}
 	// The state first: a row is never pending without a way to finish.
 	if err := s.storePending(ctx, c, pending); err != nil {
@@ -403,9 +473,9 @@ func (s *Service) withAccessToken(ctx context.Context, c *Connection) (*Connecti
 			s.observe.ObserveTokenRefresh("invalid_grant")
 			// tether's own change, whoever's call found it out.
 			_, _ = s.setStatusAudited(WithActor(context.WithoutCancel(ctx), SystemActor), cur, StatusReauthRequired,
-				"the authorization server refused the refresh token; re-authorize this connection")
+				"the authorization server refused tether's grant (a refresh token, or the client credentials); re-authorize this connection")
 			s.notify(cur, ConnectionUpdated)
-			return nil, errorf(ErrUpstreamAuth, "re-authorization required: the refresh token was refused")
+			return nil, errorf(ErrUpstreamAuth, "re-authorization required: the authorization server refused the grant")
 		}
 		if err != nil {
 			s.observe.ObserveTokenRefresh("error")

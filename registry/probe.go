@@ -98,6 +98,7 @@ func (s *Service) probeAndRecord(ctx context.Context, c *Connection) (*TestOutco
 		dial, perr := s.withAccessToken(pctx, c)
 		if perr == nil {
 			res, perr = s.prober.Probe(pctx, dial)
+			perr = s.stepUp(pctx, c, perr)
 		}
 		if perr == nil {
 			if perr = s.checkToolCount(res.Tools); perr != nil {

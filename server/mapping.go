@@ -263,7 +263,8 @@ func fromCustomMcpCreate(b *gen.CustomMcpConnectionCreate) (registry.NewConnecti
 	if in.AuthType != registry.AuthAPIKey && b.ApiKey != nil {
 		return in, nil, validationf("api_key applies only to auth_type api_key")
 	}
-	oauthGiven := b.OauthClientId != nil || b.OauthClientSecret != nil || b.OauthAuthorizeUrl != nil || b.OauthTokenUrl != nil || b.OauthScopes != nil
+	oauthGiven := b.OauthClientId != nil || b.OauthClientSecret != nil || b.OauthAuthorizeUrl != nil || b.OauthTokenUrl != nil || b.OauthScopes != nil ||
+		b.OauthGrant != nil || b.OauthTokenEndpointAuth != nil || b.OauthPrivateKey != nil
 	if in.AuthType != registry.AuthOAuth {
 		if oauthGiven {
 			return in, nil, validationf("oauth_* fields apply only to auth_type oauth")
@@ -277,6 +278,13 @@ func fromCustomMcpCreate(b *gen.CustomMcpConnectionCreate) (registry.NewConnecti
 	if b.OauthScopes != nil {
 		req.Scopes = *b.OauthScopes
 	}
+	if b.OauthGrant != nil {
+		req.Grant = string(*b.OauthGrant)
+	}
+	if b.OauthTokenEndpointAuth != nil {
+		req.TokenEndpointAuth = string(*b.OauthTokenEndpointAuth)
+	}
+	req.PrivateKey = deref(b.OauthPrivateKey)
 	return in, req, nil
 }
 

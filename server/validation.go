@@ -146,7 +146,7 @@ func (s *Server) writeValidation(c echo.Context, d dialect, issues []issue) {
 
 // secretFields are request fields whose values must never be echoed back,
 // not even in a validation error's input.
-var secretFields = map[string]bool{"token": true, "api_key": true, "oauth_client_secret": true, "headers": true, "secrets": true}
+var secretFields = map[string]bool{"token": true, "api_key": true, "oauth_client_secret": true, "oauth_private_key": true, "headers": true, "secrets": true}
 
 // redactSecrets drops the input of issues located in a secret field.
 func redactSecrets(issues []issue) []issue {

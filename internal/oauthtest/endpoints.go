@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // lookupClient finds a client; an https client_id is a client ID metadata
@@ -138,22 +140,37 @@ func (as *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// Client authentication (RFC 6749 §2.3): Basic for a confidential
-	// client, else client_id (and client_secret for client_secret_post).
+	// client, a signed assertion for a client with a key (RFC 7523), else
+	// client_id (and client_secret for client_secret_post).
 	clientID := f.Get("client_id")
-	if tr.HasBasic {
+	switch {
+	case tr.HasBasic:
 		user, _ := url.QueryUnescape(tr.BasicUser)
 		pass, _ := url.QueryUnescape(tr.BasicPass)
 		cl, ok := as.clients[user]
-		if !ok || cl.secret == "" || cl.secret != pass {
+		if !ok || cl.secret == "" || cl.secret != pass || f.Has("client_secret") || f.Has("client_assertion") {
 			fail(http.StatusUnauthorized, "invalid_client", "bad client credentials")
 			return
 		}
 		clientID = user
-	} else {
+		tr.ClientAuth = "client_secret_basic"
+	case f.Has("client_assertion"):
+		id, err := as.verifyAssertion(f)
+		if err != nil {
+			fail(http.StatusUnauthorized, "invalid_client", "client assertion: "+err.Error())
+			return
+		}
+		clientID = id
+		tr.ClientAuth = "private_key_jwt"
+	default:
 		cl, ok := as.clients[clientID]
-		if !ok || (cl.secret != "" && f.Get("client_secret") != cl.secret) {
+		if !ok || cl.key != nil || (cl.secret != "" && f.Get("client_secret") != cl.secret) {
 			fail(http.StatusUnauthorized, "invalid_client", "bad client credentials")
 			return
+		}
+		tr.ClientAuth = "none"
+		if cl.secret != "" {
+			tr.ClientAuth = "client_secret_post"
 		}
 	}
 
@@ -197,9 +214,70 @@ func (as *Server) token(w http.ResponseWriter, r *http.Request) {
 			tr.Status = http.StatusOK
 			tr.AccessToken, tr.RefreshToken = as.issue(w, g, rt)
 		}
+	case "client_credentials":
+		resource := f.Get("resource")
+		switch {
+		case as.clients[clientID] == nil || !as.clients[clientID].machine:
+			fail(http.StatusBadRequest, "unauthorized_client", "the client may not use client_credentials")
+		case !slices.Contains(as.resources, resource):
+			fail(http.StatusBadRequest, "invalid_target", "resource missing or not served")
+		default:
+			tr.Status = http.StatusOK
+			tr.AccessToken = as.issueAccess(w, grant{clientID: clientID, resource: resource, scopes: strings.Fields(f.Get("scope"))})
+		}
 	default:
 		fail(http.StatusBadRequest, "unsupported_grant_type", "")
 	}
+}
+
+// verifyAssertion checks an RFC 7523 client assertion: the jwt-bearer
+// type, a signature by the key registered for the client named in iss and
+// sub (and client_id, when sent), aud the issuer identifier
+// (draft-ietf-oauth-rfc7523bis), an exp in the future and a jti never seen
+// before. Called with as.mu held.
+func (as *Server) verifyAssertion(f url.Values) (string, error) {
+	if f.Get("client_assertion_type") != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" {
+		return "", fmt.Errorf("client_assertion_type %q", f.Get("client_assertion_type"))
+	}
+	var claims jwt.RegisteredClaims
+	_, err := jwt.ParseWithClaims(f.Get("client_assertion"), &claims, func(tok *jwt.Token) (any, error) {
+		cl, ok := as.clients[claims.Issuer]
+		if !ok || cl.key == nil {
+			return nil, fmt.Errorf("no key for client %q", claims.Issuer)
+		}
+		return cl.key, nil
+	},
+		jwt.WithValidMethods([]string{"RS256", "ES256", "ES384", "ES512", "EdDSA"}),
+		jwt.WithAudience(as.Issuer()),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(as.opts.Now),
+	)
+	switch {
+	case err != nil:
+		return "", err
+	case claims.Subject != claims.Issuer:
+		return "", fmt.Errorf("sub %q is not iss %q", claims.Subject, claims.Issuer)
+	case f.Has("client_id") && f.Get("client_id") != claims.Issuer:
+		return "", fmt.Errorf("client_id %q is not iss %q", f.Get("client_id"), claims.Issuer)
+	case claims.ID == "" || as.jtis[claims.ID]:
+		return "", fmt.Errorf("jti missing or replayed")
+	}
+	as.jtis[claims.ID] = true
+	as.secrets = append(as.secrets, f.Get("client_assertion"))
+	return claims.Issuer, nil
+}
+
+// issueAccess answers with a new access token alone (client_credentials:
+// no refresh token) and returns it. Called with as.mu held.
+func (as *Server) issueAccess(w http.ResponseWriter, g grant) string {
+	at := "at-" + Random()
+	g.expiry = as.opts.Now().Add(time.Duration(as.opts.ExpiresIn) * time.Second)
+	as.access[at] = g
+	as.secrets = append(as.secrets, at)
+	writeJSON(w, http.StatusOK, map[string]any{"access_token": at, "token_type": as.opts.TokenType,
+		"expires_in": as.opts.ExpiresIn, "scope": strings.Join(g.scopes, " ")})
+	return at
 }
 
 // issue answers with a new access token and, unless keepRefresh is set, a

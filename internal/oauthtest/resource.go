@@ -1,9 +1,15 @@
 package oauthtest
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,6 +44,12 @@ type ResourceOptions struct {
 	// MCP is the server behind the bearer check. Nil: one with no tools,
 	// named "fake-mcp".
 	MCP *mcp.Server
+	// ToolScopes are the scopes a tools/call of a tool needs, by tool
+	// name. A token without all of them is answered 403 with a step-up
+	// challenge (RFC 6750 §3.1, MCP "Step-Up Authorization Flow"):
+	// WWW-Authenticate: Bearer error="insufficient_scope", scope="<the
+	// tool's scopes>", resource_metadata="<PRMPath>" when Advertise.
+	ToolScopes map[string][]string
 }
 
 // ResourceServer is a running MCP server protected by a Server; it records
@@ -103,8 +115,11 @@ func (as *Server) mount(mux *http.ServeMux, base string, o ResourceOptions) {
 	if o.Advertise {
 		opts.ResourceMetadataURL = base + o.PRMPath
 	}
-	h := auth.RequireBearerToken(as.verifier(resource), opts)(
-		mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil))
+	var inner http.Handler = mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	if len(o.ToolScopes) > 0 {
+		inner = toolScopes(inner, o.ToolScopes, opts.ResourceMetadataURL)
+	}
+	h := auth.RequireBearerToken(as.verifier(resource), opts)(inner)
 	// Method-qualified, so the endpoint can share the authorization
 	// server's mux (whose "GET /" would conflict with a method-less "/mcp").
 	for _, m := range []string{"POST", "GET", "DELETE"} {
@@ -136,4 +151,50 @@ func (as *Server) verifier(resource string) auth.TokenVerifier {
 		}
 		return &auth.TokenInfo{Scopes: g.scopes, Expiration: time.Now().Add(time.Hour)}, nil
 	}
+}
+
+// toolScopes answers a tools/call whose token lacks one of the tool's
+// scopes with 403 and an insufficient_scope challenge naming them; it runs
+// behind the bearer check, which put the token's scopes in the context.
+func toolScopes(next http.Handler, need map[string][]string, resourceMetadata string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			http.Error(w, "read body", http.StatusBadRequest)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var msg struct {
+			Method string `json:"method"`
+			Params struct {
+				Name string `json:"name"`
+			} `json:"params"`
+		}
+		_ = json.Unmarshal(body, &msg)
+		scopes := need[msg.Params.Name]
+		if msg.Method != "tools/call" || len(scopes) == 0 {
+			next.ServeHTTP(w, r)
+			return
+		}
+		var granted []string
+		if ti := auth.TokenInfoFromContext(r.Context()); ti != nil {
+			granted = ti.Scopes
+		}
+		for _, s := range scopes {
+			if !slices.Contains(granted, s) {
+				challenge := fmt.Sprintf(`Bearer error="insufficient_scope", scope=%q`, strings.Join(scopes, " "))
+				if resourceMetadata != "" {
+					challenge += fmt.Sprintf(`, resource_metadata=%q`, resourceMetadata)
+				}
+				w.Header().Set("WWW-Authenticate", challenge)
+				http.Error(w, "insufficient scope", http.StatusForbidden)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -23,6 +23,7 @@
 package oauthtest
 
 import (
+	"crypto"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -74,6 +75,10 @@ type TokenRequest struct {
 	// refresh token it already had, when not rotated).
 	AccessToken  string
 	RefreshToken string
+	// ClientAuth is how the client authenticated, as the server verified
+	// it: client_secret_basic, client_secret_post, private_key_jwt or none
+	// ("" when authentication failed).
+	ClientAuth string
 }
 
 // client is a client the server knows: registered dynamically,
@@ -81,6 +86,8 @@ type TokenRequest struct {
 type client struct {
 	secret       string // "" for a public client
 	redirectURIs []string
+	key          crypto.PublicKey // private_key_jwt clients
+	machine      bool             // may use the client_credentials grant
 }
 
 // authCode is what an authorization code was issued for.
@@ -122,8 +129,9 @@ type Server struct {
 	codes         map[string]authCode
 	refresh       map[string]grant
 	access        map[string]grant
-	bearers       []string // access tokens presented at a resource server
-	secrets       []string // tokens, codes, verifiers, client secrets
+	jtis          map[string]bool // client assertion ids seen
+	bearers       []string        // access tokens presented at a resource server
+	secrets       []string        // tokens, codes, verifiers, client secrets
 	pkceVerified  int
 }
 
@@ -149,6 +157,7 @@ func NewServer(t testing.TB, o Options) *Server {
 		codes:   map[string]authCode{},
 		refresh: map[string]grant{},
 		access:  map[string]grant{},
+		jtis:    map[string]bool{},
 	}
 	as.mux.HandleFunc("GET /", as.serveMetadata) // every well-known URL, path-appended OIDC included
 	as.mux.HandleFunc("GET /authorize", as.authorize)
@@ -179,9 +188,9 @@ func (as *Server) metadata() map[string]any {
 		"registration_endpoint":                 as.URL + "/register",
 		"revocation_endpoint":                   as.URL + "/revoke",
 		"response_types_supported":              []string{"code"},
-		"grant_types_supported":                 []string{"authorization_code", "refresh_token"},
+		"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials"},
 		"code_challenge_methods_supported":      []string{"S256"},
-		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "client_secret_post"},
+		"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"},
 		"scopes_supported":                      []string{"openid", "as:scope"},
 	}
 	if as.opts.Edit != nil {
@@ -211,6 +220,19 @@ func (as *Server) Preregister(clientID, secret string, redirectURIs ...string) {
 	as.mu.Lock()
 	defer as.mu.Unlock()
 	as.clients[clientID] = &client{secret: secret, redirectURIs: redirectURIs}
+	if secret != "" {
+		as.secrets = append(as.secrets, secret)
+	}
+}
+
+// PreregisterMachine adds a machine-to-machine client that may use the
+// client_credentials grant, authenticating with secret (client_secret_basic
+// or client_secret_post) or, when key is not nil, with assertions signed by
+// its private key (private_key_jwt, key the public half).
+func (as *Server) PreregisterMachine(clientID, secret string, key crypto.PublicKey) {
+	as.mu.Lock()
+	defer as.mu.Unlock()
+	as.clients[clientID] = &client{secret: secret, key: key, machine: true}
 	if secret != "" {
 		as.secrets = append(as.secrets, secret)
 	}
