@@ -24,6 +24,33 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for ApprovalStatus.
+const (
+	Approved        ApprovalStatus = "approved"
+	Changed         ApprovalStatus = "changed"
+	Held            ApprovalStatus = "held"
+	PendingApproval ApprovalStatus = "pending_approval"
+	Rejected        ApprovalStatus = "rejected"
+)
+
+// Valid indicates whether the value is a known member of the ApprovalStatus enum.
+func (e ApprovalStatus) Valid() bool {
+	switch e {
+	case Approved:
+		return true
+	case Changed:
+		return true
+	case Held:
+		return true
+	case PendingApproval:
+		return true
+	case Rejected:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CallRecordOutcome.
 const (
 	Ok            CallRecordOutcome = "ok"
@@ -198,6 +225,24 @@ func (e IntegrationKey) Valid() bool {
 	}
 }
 
+// Defines values for ToolPolicy.
+const (
+	Approve ToolPolicy = "approve"
+	Auto    ToolPolicy = "auto"
+)
+
+// Valid indicates whether the value is a known member of the ToolPolicy enum.
+func (e ToolPolicy) Valid() bool {
+	switch e {
+	case Approve:
+		return true
+	case Auto:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Transport.
 const (
 	TransportHttp           Transport = "http"
@@ -227,15 +272,23 @@ func (e Transport) Valid() bool {
 
 // AgentToolResponse defines model for AgentToolResponse.
 type AgentToolResponse struct {
-	ConnectionId openapi_types.UUID     `json:"connection_id"`
-	Description  *string                `json:"description"`
-	InputSchema  map[string]interface{} `json:"input_schema"`
-	IsCallable   bool                   `json:"is_callable"`
-	IsEnabled    bool                   `json:"is_enabled"`
-	NicknameSlug string                 `json:"nickname_slug"`
-	Slug         string                 `json:"slug"`
-	ToolPath     string                 `json:"tool_path"`
+	Annotations  *map[string]interface{} `json:"annotations,omitempty"`
+	ConnectionId openapi_types.UUID      `json:"connection_id"`
+	Description  *string                 `json:"description"`
+	InputSchema  map[string]interface{}  `json:"input_schema"`
+	IsCallable   bool                    `json:"is_callable"`
+	IsEnabled    bool                    `json:"is_enabled"`
+	NicknameSlug string                  `json:"nickname_slug"`
+	Slug         string                  `json:"slug"`
+	Title        *string                 `json:"title,omitempty"`
+	ToolPath     string                  `json:"tool_path"`
 }
+
+// ApprovalStatus `approved` (always under `auto`), `pending_approval` (never approved:
+// not served), `changed` (agents keep the approved definition),
+// `held` (the change broke required inputs: not served), `rejected`
+// (an operator rejected the current definition).
+type ApprovalStatus string
 
 // CallRecord defines model for CallRecord.
 type CallRecord struct {
@@ -259,6 +312,14 @@ type CallRecordVia string
 // ConnectionPatchRequest defines model for ConnectionPatchRequest.
 type ConnectionPatchRequest struct {
 	Nickname *string `json:"nickname,omitempty"`
+
+	// ToolPolicy `auto`: tool definitions take effect at once (recorded, approved by
+	// `auto`). `approve`: new tools and changed definitions wait for an
+	// operator's approval. The default is `--default-tool-policy` (`auto`).
+	ToolPolicy *ToolPolicy `json:"tool_policy,omitempty"`
+
+	// ToolPrefix `null` goes back to the default (the nickname slug).
+	ToolPrefix nullable.Nullable[string] `json:"tool_prefix,omitempty"`
 }
 
 // ConnectionResponse defines model for ConnectionResponse.
@@ -272,13 +333,21 @@ type ConnectionResponse struct {
 
 	// Metadata `server_url`, `transport`, `connected_transport`, `auth_type`,
 	// `server_info` (once a probe succeeded).
-	Metadata       map[string]interface{}   `json:"metadata"`
-	Nickname       string                   `json:"nickname"`
-	NicknameSlug   string                   `json:"nickname_slug"`
-	OrganizationId openapi_types.UUID       `json:"organization_id"`
-	Status         string                   `json:"status"`
-	StatusReason   *string                  `json:"status_reason"`
-	Tools          []ConnectionToolResponse `json:"tools"`
+	Metadata       map[string]interface{} `json:"metadata"`
+	Nickname       string                 `json:"nickname"`
+	NicknameSlug   string                 `json:"nickname_slug"`
+	OrganizationId openapi_types.UUID     `json:"organization_id"`
+	Status         string                 `json:"status"`
+	StatusReason   *string                `json:"status_reason"`
+
+	// ToolPolicy `auto`: tool definitions take effect at once (recorded, approved by
+	// `auto`). `approve`: new tools and changed definitions wait for an
+	// operator's approval. The default is `--default-tool-policy` (`auto`).
+	ToolPolicy ToolPolicy `json:"tool_policy"`
+
+	// ToolPrefix The prefix of the connection's tool slugs (the nickname slug unless set).
+	ToolPrefix string                   `json:"tool_prefix"`
+	Tools      []ConnectionToolResponse `json:"tools"`
 
 	// ToolsStatus `pending`, `syncing`, `synced` or `failed`.
 	ToolsStatus        string     `json:"tools_status"`
@@ -306,25 +375,46 @@ type ConnectionTestMcpCallResponse struct {
 
 // ConnectionToolPatchRequest defines model for ConnectionToolPatchRequest.
 type ConnectionToolPatchRequest struct {
+	// DescriptionOverride The description agents see instead of the server's; `null` clears.
+	DescriptionOverride nullable.Nullable[string] `json:"description_override,omitempty"`
+
 	// InputDefaults `{field: {value, type: default|pinned}}`; `null` clears.
 	InputDefaults nullable.Nullable[map[string]InputArgConfig] `json:"input_defaults,omitempty"`
 	IsEnabled     *bool                                        `json:"is_enabled,omitempty"`
 
 	// ResponseFieldMap `{"field_mappings": [{"path": "a.b", "as": "b"}]}`; `null` clears.
 	ResponseFieldMap nullable.Nullable[map[string]interface{}] `json:"response_field_map,omitempty"`
+
+	// TitleOverride The title agents see instead of the server's; `null` clears.
+	TitleOverride nullable.Nullable[string] `json:"title_override,omitempty"`
 }
 
 // ConnectionToolResponse defines model for ConnectionToolResponse.
 type ConnectionToolResponse struct {
-	ConnectionId   openapi_types.UUID         `json:"connection_id"`
-	CreatedAt      time.Time                  `json:"created_at"`
-	DefaultCount   int                        `json:"default_count"`
-	Description    *string                    `json:"description"`
-	DisplayName    string                     `json:"display_name"`
-	Id             openapi_types.UUID         `json:"id"`
-	InputDefaults  *map[string]InputArgConfig `json:"input_defaults,omitempty"`
-	InputSchema    map[string]interface{}     `json:"input_schema"`
-	IntegrationKey IntegrationKey             `json:"integration_key"`
+	// Annotations The tool's annotations as the server lists them.
+	Annotations *map[string]interface{} `json:"annotations,omitempty"`
+
+	// ApprovalStatus `approved` (always under `auto`), `pending_approval` (never approved:
+	// not served), `changed` (agents keep the approved definition),
+	// `held` (the change broke required inputs: not served), `rejected`
+	// (an operator rejected the current definition).
+	ApprovalStatus ApprovalStatus `json:"approval_status"`
+
+	// ApprovedHash Fingerprint of the approved definition; null when none was approved.
+	ApprovedHash *string            `json:"approved_hash"`
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+	CreatedAt    time.Time          `json:"created_at"`
+	DefaultCount int                `json:"default_count"`
+
+	// DefinitionHash Fingerprint of the live definition (hex SHA-256 of its RFC 8785 canonical JSON).
+	DefinitionHash      string                     `json:"definition_hash"`
+	Description         *string                    `json:"description"`
+	DescriptionOverride *string                    `json:"description_override"`
+	DisplayName         string                     `json:"display_name"`
+	Id                  openapi_types.UUID         `json:"id"`
+	InputDefaults       *map[string]InputArgConfig `json:"input_defaults,omitempty"`
+	InputSchema         map[string]interface{}     `json:"input_schema"`
+	IntegrationKey      IntegrationKey             `json:"integration_key"`
 
 	// IsAvailable False once a sync no longer finds the tool on the server (its settings are kept).
 	IsAvailable        bool                    `json:"is_available"`
@@ -339,6 +429,7 @@ type ConnectionToolResponse struct {
 	Slug               string                  `json:"slug"`
 	StaleFieldPaths    []string                `json:"stale_field_paths"`
 	StaleInputFields   []string                `json:"stale_input_fields"`
+	TitleOverride      *string                 `json:"title_override"`
 	ToolPath           string                  `json:"tool_path"`
 	UpdatedAt          time.Time               `json:"updated_at"`
 }
@@ -372,6 +463,16 @@ type CustomMcpConnectionCreate struct {
 	ServerUrl         string                             `json:"server_url"`
 	Token             *string                            `json:"token,omitempty"`
 
+	// ToolPolicy `auto`: tool definitions take effect at once (recorded, approved by
+	// `auto`). `approve`: new tools and changed definitions wait for an
+	// operator's approval. The default is `--default-tool-policy` (`auto`).
+	ToolPolicy *ToolPolicy `json:"tool_policy,omitempty"`
+
+	// ToolPrefix Names the connection's tools for agents: `{tool_prefix}_{tool}`.
+	// Lowercase letters and digits separated by single underscores; the
+	// default is the connection's slug.
+	ToolPrefix *ToolPrefix `json:"tool_prefix,omitempty"`
+
 	// Transport `sse` (default), `http`, `streamable_http` or `websocket`.
 	Transport *CustomMcpConnectionCreateTransport `json:"transport,omitempty"`
 }
@@ -400,7 +501,8 @@ type CustomMcpDiscoverResponse struct {
 type ErrorResponse struct {
 	// Error A machine-readable class: `bad_request`, `unauthorized`, `not_found`,
 	// `conflict`, `invalid_url`, `not_active`, `tool_unavailable`,
-	// `upstream_error`, `upstream_timeout`, `method_not_allowed`,
+	// `upstream_error`, `upstream_timeout`, `stale_definition`,
+	// `invalid_arguments`, `method_not_allowed`,
 	// `payload_too_large`, `unsupported_media_type`, `rate_limited`,
 	// `limit_exceeded`, `internal_error`.
 	Error   string `json:"error"`
@@ -412,7 +514,7 @@ type FerniErrorBody struct {
 	// Code `MCP_NAME_EXISTS`, `MCP_INVALID_ENDPOINT`, `MCP_CONNECTION_FAILED`,
 	// `MCP_TIMEOUT`, `MCP_INVALID_RESPONSE`, `MCP_AUTH_FAILED`,
 	// `MCP_SERVER_ERROR`, `MCP_SERVER_DISABLED`, `VALIDATION_ERROR`,
-	// `NOT_FOUND`, `UNAUTHORIZED`, `METHOD_NOT_ALLOWED`,
+	// `NOT_FOUND`, `UNAUTHORIZED`, `STALE_DEFINITION`, `METHOD_NOT_ALLOWED`,
 	// `PAYLOAD_TOO_LARGE`, `UNSUPPORTED_MEDIA_TYPE`, `RATE_LIMITED`,
 	// `LIMIT_EXCEEDED`, `INTERNAL_ERROR`.
 	Code    string `json:"code"`
@@ -478,6 +580,14 @@ type McpServer struct {
 	Timeout   int              `json:"timeout"`
 	ToolCount int              `json:"toolCount"`
 
+	// ToolPolicy `auto`: tool definitions take effect at once (recorded, approved by
+	// `auto`). `approve`: new tools and changed definitions wait for an
+	// operator's approval. The default is `--default-tool-policy` (`auto`).
+	ToolPolicy ToolPolicy `json:"toolPolicy"`
+
+	// ToolPrefix The prefix of the server's tool slugs (its name as a slug unless set).
+	ToolPrefix string `json:"toolPrefix"`
+
 	// Transport `http` tries streamable HTTP and falls back to legacy SSE; `sse` tries
 	// SSE and falls back to streamable HTTP; `streamable_http`, `websocket`
 	// and `stdio` are taken as given.
@@ -510,6 +620,16 @@ type McpServerCreate struct {
 
 	// Timeout Connection timeout in milliseconds.
 	Timeout *int `json:"timeout,omitempty"`
+
+	// ToolPolicy `auto`: tool definitions take effect at once (recorded, approved by
+	// `auto`). `approve`: new tools and changed definitions wait for an
+	// operator's approval. The default is `--default-tool-policy` (`auto`).
+	ToolPolicy *ToolPolicy `json:"toolPolicy,omitempty"`
+
+	// ToolPrefix Names the connection's tools for agents: `{tool_prefix}_{tool}`.
+	// Lowercase letters and digits separated by single underscores; the
+	// default is the connection's slug.
+	ToolPrefix *ToolPrefix `json:"toolPrefix,omitempty"`
 
 	// Transport `http` tries streamable HTTP and falls back to legacy SSE; `sse` tries
 	// SSE and falls back to streamable HTTP; `streamable_http`, `websocket`
@@ -593,17 +713,45 @@ type McpServerUpdate struct {
 	Secrets *map[string]*string `json:"secrets,omitempty"`
 	Timeout *int                `json:"timeout,omitempty"`
 
+	// ToolPolicy `auto`: tool definitions take effect at once (recorded, approved by
+	// `auto`). `approve`: new tools and changed definitions wait for an
+	// operator's approval. The default is `--default-tool-policy` (`auto`).
+	ToolPolicy *ToolPolicy `json:"toolPolicy,omitempty"`
+
+	// ToolPrefix `null` goes back to the default (the server's name, as a slug).
+	ToolPrefix nullable.Nullable[string] `json:"toolPrefix,omitempty"`
+
 	// Transport `http` tries streamable HTTP and falls back to legacy SSE; `sse` tries
 	// SSE and falls back to streamable HTTP; `streamable_http`, `websocket`
 	// and `stdio` are taken as given.
 	Transport *Transport `json:"transport,omitempty"`
 }
 
-// McpTool defines model for McpTool.
+// McpTool A tool as the server lists it now (its live definition), with where
+// its definition stands; agents may be served another (the approved
+// one, overrides applied).
 type McpTool struct {
-	Description string                 `json:"description"`
-	InputSchema map[string]interface{} `json:"inputSchema"`
-	Name        string                 `json:"name"`
+	Annotations *map[string]interface{} `json:"annotations,omitempty"`
+
+	// ApprovalStatus `approved` (always under `auto`), `pending_approval` (never approved:
+	// not served), `changed` (agents keep the approved definition),
+	// `held` (the change broke required inputs: not served), `rejected`
+	// (an operator rejected the current definition).
+	ApprovalStatus ApprovalStatus `json:"approvalStatus"`
+
+	// ApprovedHash Fingerprint of the approved definition; null when none was approved.
+	ApprovedHash *string `json:"approvedHash"`
+
+	// DefinitionHash Fingerprint of the live definition (hex SHA-256 of its RFC 8785 canonical JSON).
+	DefinitionHash      string                  `json:"definitionHash"`
+	Description         string                  `json:"description"`
+	DescriptionOverride *string                 `json:"descriptionOverride"`
+	Id                  string                  `json:"id"`
+	InputSchema         map[string]interface{}  `json:"inputSchema"`
+	Name                string                  `json:"name"`
+	OutputSchema        *map[string]interface{} `json:"outputSchema,omitempty"`
+	Title               *string                 `json:"title,omitempty"`
+	TitleOverride       *string                 `json:"titleOverride"`
 }
 
 // McpToolListResponse defines model for McpToolListResponse.
@@ -625,6 +773,17 @@ type Pagination struct {
 	Total  int `json:"total"`
 }
 
+// ToolDecisionRequest defines model for ToolDecisionRequest.
+type ToolDecisionRequest struct {
+	// DefinitionHash The fingerprint the caller reviewed; it must be the tool's current one.
+	DefinitionHash string `json:"definition_hash"`
+}
+
+// ToolHistoryResponse defines model for ToolHistoryResponse.
+type ToolHistoryResponse struct {
+	Versions []ToolVersionResponse `json:"versions"`
+}
+
 // ToolInvokeRequest defines model for ToolInvokeRequest.
 type ToolInvokeRequest struct {
 	Input *map[string]interface{} `json:"input,omitempty"`
@@ -634,6 +793,38 @@ type ToolInvokeRequest struct {
 type ToolInvokeResponse struct {
 	Narrowed map[string]interface{} `json:"narrowed"`
 	Result   map[string]interface{} `json:"result"`
+}
+
+// ToolPolicy `auto`: tool definitions take effect at once (recorded, approved by
+// `auto`). `approve`: new tools and changed definitions wait for an
+// operator's approval. The default is `--default-tool-policy` (`auto`).
+type ToolPolicy string
+
+// ToolPrefix Names the connection's tools for agents: `{tool_prefix}_{tool}`.
+// Lowercase letters and digits separated by single underscores; the
+// default is the connection's slug.
+type ToolPrefix = string
+
+// ToolVersionResponse defines model for ToolVersionResponse.
+type ToolVersionResponse struct {
+	ApprovedAt *time.Time `json:"approved_at"`
+
+	// ApprovedBy The approving API key's id, or `auto`; null when never approved.
+	ApprovedBy *string `json:"approved_by"`
+
+	// Changes What changed from the version after it in the list (the one seen
+	// before it), e.g. `description changed`, `input field "x" added`,
+	// `… removed`, `… retyped`, `… now required`, `output schema
+	// changed`, `annotations changed`; empty for the oldest.
+	Changes []string `json:"changes"`
+
+	// Definition The definition as listed (`name`, `title`, `description`, `inputSchema`, `outputSchema`, `annotations`).
+	Definition     *map[string]interface{} `json:"definition,omitempty"`
+	DefinitionHash string                  `json:"definition_hash"`
+	FirstSeenAt    time.Time               `json:"first_seen_at"`
+	LastSeenAt     time.Time               `json:"last_seen_at"`
+	RejectedAt     *time.Time              `json:"rejected_at,omitempty"`
+	RejectedBy     *string                 `json:"rejected_by,omitempty"`
 }
 
 // Transport `http` tries streamable HTTP and falls back to legacy SSE; `sse` tries
@@ -736,6 +927,12 @@ type BulkUpdateConnectionToolsJSONRequestBody = ConnectionToolsBulkToggleRequest
 
 // UpdateConnectionToolJSONRequestBody defines body for UpdateConnectionTool for application/json ContentType.
 type UpdateConnectionToolJSONRequestBody = ConnectionToolPatchRequest
+
+// ApproveConnectionToolJSONRequestBody defines body for ApproveConnectionTool for application/json ContentType.
+type ApproveConnectionToolJSONRequestBody = ToolDecisionRequest
+
+// RejectConnectionToolJSONRequestBody defines body for RejectConnectionTool for application/json ContentType.
+type RejectConnectionToolJSONRequestBody = ToolDecisionRequest
 
 // InvokeToolJSONRequestBody defines body for InvokeTool for application/json ContentType.
 type InvokeToolJSONRequestBody = ToolInvokeRequest
@@ -935,9 +1132,18 @@ type ServerInterface interface {
 	// BulkUpdateConnectionTools Enable or disable all tools on a connection.
 	// (PATCH /v1/integrations/connections/{connection_id}/tools)
 	BulkUpdateConnectionTools(ctx echo.Context, connectionId openapi_types.UUID) error
-	// UpdateConnectionTool Edit a tool's author settings (response_field_map, is_enabled, input_defaults).
+	// UpdateConnectionTool Edit a tool's author settings (response_field_map, is_enabled, input_defaults, overrides).
 	// (PATCH /v1/integrations/connections/{connection_id}/tools/{tool_id})
 	UpdateConnectionTool(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error
+	// ApproveConnectionTool Approve the tool's current definition, by the fingerprint the caller reviewed.
+	// (POST /v1/integrations/connections/{connection_id}/tools/{tool_id}/approve)
+	ApproveConnectionTool(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error
+	// GetConnectionToolHistory Every distinct definition of the tool, newest first, with structural diffs.
+	// (GET /v1/integrations/connections/{connection_id}/tools/{tool_id}/history)
+	GetConnectionToolHistory(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error
+	// RejectConnectionTool Reject the tool's current definition, by the fingerprint the caller reviewed.
+	// (POST /v1/integrations/connections/{connection_id}/tools/{tool_id}/reject)
+	RejectConnectionTool(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error
 	// OauthCallback Where the authorization server sends the user back.
 	// (GET /v1/integrations/oauth/callback)
 	OauthCallback(ctx echo.Context, params OauthCallbackParams) error
@@ -1324,6 +1530,78 @@ func (w *ServerInterfaceWrapper) UpdateConnectionTool(ctx echo.Context) error {
 	return err
 }
 
+// ApproveConnectionTool converts echo context to params.
+func (w *ServerInterfaceWrapper) ApproveConnectionTool(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "connection_id" -------------
+	var connectionId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connection_id", ctx.Param("connection_id"), &connectionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// ------------- Path parameter "tool_id" -------------
+	var toolId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tool_id", ctx.Param("tool_id"), &toolId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tool_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ApproveConnectionTool(ctx, connectionId, toolId)
+	return err
+}
+
+// GetConnectionToolHistory converts echo context to params.
+func (w *ServerInterfaceWrapper) GetConnectionToolHistory(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "connection_id" -------------
+	var connectionId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connection_id", ctx.Param("connection_id"), &connectionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// ------------- Path parameter "tool_id" -------------
+	var toolId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tool_id", ctx.Param("tool_id"), &toolId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tool_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetConnectionToolHistory(ctx, connectionId, toolId)
+	return err
+}
+
+// RejectConnectionTool converts echo context to params.
+func (w *ServerInterfaceWrapper) RejectConnectionTool(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "connection_id" -------------
+	var connectionId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connection_id", ctx.Param("connection_id"), &connectionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// ------------- Path parameter "tool_id" -------------
+	var toolId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tool_id", ctx.Param("tool_id"), &toolId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tool_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RejectConnectionTool(ctx, connectionId, toolId)
+	return err
+}
+
 // OauthCallback converts echo context to params.
 func (w *ServerInterfaceWrapper) OauthCallback(ctx echo.Context) error {
 	var err error
@@ -1479,6 +1757,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/integrations/connections/:connection_id/refresh-tools", wrapper.RefreshConnectionTools, options.OperationMiddlewares["refreshConnectionTools"]...)
 	router.PATCH(options.BaseURL+"/v1/integrations/connections/:connection_id/tools", wrapper.BulkUpdateConnectionTools, options.OperationMiddlewares["bulkUpdateConnectionTools"]...)
 	router.PATCH(options.BaseURL+"/v1/integrations/connections/:connection_id/tools/:tool_id", wrapper.UpdateConnectionTool, options.OperationMiddlewares["updateConnectionTool"]...)
+	router.POST(options.BaseURL+"/v1/integrations/connections/:connection_id/tools/:tool_id/approve", wrapper.ApproveConnectionTool, options.OperationMiddlewares["approveConnectionTool"]...)
+	router.POST(options.BaseURL+"/v1/integrations/connections/:connection_id/tools/:tool_id/reject", wrapper.RejectConnectionTool, options.OperationMiddlewares["rejectConnectionTool"]...)
+	router.GET(options.BaseURL+"/v1/integrations/connections/:connection_id/tools/:tool_id/history", wrapper.GetConnectionToolHistory, options.OperationMiddlewares["getConnectionToolHistory"]...)
 	router.POST(options.BaseURL+"/v1/integrations/connections/:connection_id/test-mcp-call", wrapper.TestMcpCallConnection, options.OperationMiddlewares["testMcpCallConnection"]...)
 	router.GET(options.BaseURL+"/v1/integrations/connections/:connection_id/calls", wrapper.ListConnectionCalls, options.OperationMiddlewares["listConnectionCalls"]...)
 	router.GET(options.BaseURL+"/v1/integrations/tools", wrapper.ListTools, options.OperationMiddlewares["listTools"]...)
@@ -3289,6 +3570,302 @@ func (response UpdateConnectionTooldefaultJSONResponse) VisitUpdateConnectionToo
 	return err
 }
 
+type ApproveConnectionToolRequestObject struct {
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+	ToolId       openapi_types.UUID `json:"tool_id"`
+	Body         *ApproveConnectionToolJSONRequestBody
+}
+
+type ApproveConnectionToolResponseObject interface {
+	VisitApproveConnectionToolResponse(w http.ResponseWriter) error
+}
+
+type ApproveConnectionTool200JSONResponse ConnectionToolResponse
+
+func (response ApproveConnectionTool200JSONResponse) VisitApproveConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApproveConnectionTool401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response ApproveConnectionTool401JSONResponse) VisitApproveConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApproveConnectionTool404JSONResponse ErrorResponse
+
+func (response ApproveConnectionTool404JSONResponse) VisitApproveConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApproveConnectionTool409JSONResponse ErrorResponse
+
+func (response ApproveConnectionTool409JSONResponse) VisitApproveConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApproveConnectionTool422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response ApproveConnectionTool422JSONResponse) VisitApproveConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApproveConnectionTooldefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ApproveConnectionTooldefaultJSONResponse) VisitApproveConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnectionToolHistoryRequestObject struct {
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+	ToolId       openapi_types.UUID `json:"tool_id"`
+}
+
+type GetConnectionToolHistoryResponseObject interface {
+	VisitGetConnectionToolHistoryResponse(w http.ResponseWriter) error
+}
+
+type GetConnectionToolHistory200JSONResponse ToolHistoryResponse
+
+func (response GetConnectionToolHistory200JSONResponse) VisitGetConnectionToolHistoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnectionToolHistory401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response GetConnectionToolHistory401JSONResponse) VisitGetConnectionToolHistoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnectionToolHistory404JSONResponse ErrorResponse
+
+func (response GetConnectionToolHistory404JSONResponse) VisitGetConnectionToolHistoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnectionToolHistory422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response GetConnectionToolHistory422JSONResponse) VisitGetConnectionToolHistoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnectionToolHistorydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response GetConnectionToolHistorydefaultJSONResponse) VisitGetConnectionToolHistoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectConnectionToolRequestObject struct {
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+	ToolId       openapi_types.UUID `json:"tool_id"`
+	Body         *RejectConnectionToolJSONRequestBody
+}
+
+type RejectConnectionToolResponseObject interface {
+	VisitRejectConnectionToolResponse(w http.ResponseWriter) error
+}
+
+type RejectConnectionTool200JSONResponse ConnectionToolResponse
+
+func (response RejectConnectionTool200JSONResponse) VisitRejectConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectConnectionTool400JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response RejectConnectionTool400JSONResponse) VisitRejectConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectConnectionTool401JSONResponse ErrorResponse
+
+func (response RejectConnectionTool401JSONResponse) VisitRejectConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectConnectionTool404JSONResponse ErrorResponse
+
+func (response RejectConnectionTool404JSONResponse) VisitRejectConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectConnectionTool409JSONResponse ErrorResponse
+
+func (response RejectConnectionTool409JSONResponse) VisitRejectConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectConnectionTool422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response RejectConnectionTool422JSONResponse) VisitRejectConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectConnectionTooldefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response RejectConnectionTooldefaultJSONResponse) VisitRejectConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type OauthCallbackRequestObject struct {
 	Params OauthCallbackParams
 }
@@ -3640,9 +4217,18 @@ type StrictServerInterface interface {
 	// BulkUpdateConnectionTools Enable or disable all tools on a connection.
 	// (PATCH /v1/integrations/connections/{connection_id}/tools)
 	BulkUpdateConnectionTools(ctx context.Context, request BulkUpdateConnectionToolsRequestObject) (BulkUpdateConnectionToolsResponseObject, error)
-	// UpdateConnectionTool Edit a tool's author settings (response_field_map, is_enabled, input_defaults).
+	// UpdateConnectionTool Edit a tool's author settings (response_field_map, is_enabled, input_defaults, overrides).
 	// (PATCH /v1/integrations/connections/{connection_id}/tools/{tool_id})
 	UpdateConnectionTool(ctx context.Context, request UpdateConnectionToolRequestObject) (UpdateConnectionToolResponseObject, error)
+	// ApproveConnectionTool Approve the tool's current definition, by the fingerprint the caller reviewed.
+	// (POST /v1/integrations/connections/{connection_id}/tools/{tool_id}/approve)
+	ApproveConnectionTool(ctx context.Context, request ApproveConnectionToolRequestObject) (ApproveConnectionToolResponseObject, error)
+	// GetConnectionToolHistory Every distinct definition of the tool, newest first, with structural diffs.
+	// (GET /v1/integrations/connections/{connection_id}/tools/{tool_id}/history)
+	GetConnectionToolHistory(ctx context.Context, request GetConnectionToolHistoryRequestObject) (GetConnectionToolHistoryResponseObject, error)
+	// RejectConnectionTool Reject the tool's current definition, by the fingerprint the caller reviewed.
+	// (POST /v1/integrations/connections/{connection_id}/tools/{tool_id}/reject)
+	RejectConnectionTool(ctx context.Context, request RejectConnectionToolRequestObject) (RejectConnectionToolResponseObject, error)
 	// OauthCallback Where the authorization server sends the user back.
 	// (GET /v1/integrations/oauth/callback)
 	OauthCallback(ctx context.Context, request OauthCallbackRequestObject) (OauthCallbackResponseObject, error)
@@ -4436,6 +5022,130 @@ func (sh *strictHandler) UpdateConnectionTool(ctx echo.Context, connectionId ope
 	return nil
 }
 
+// ApproveConnectionTool operation middleware
+func (sh *strictHandler) ApproveConnectionTool(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error {
+	var request ApproveConnectionToolRequestObject
+
+	request.ConnectionId = connectionId
+	request.ToolId = toolId
+
+	var body ApproveConnectionToolJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ApproveConnectionTool(ctx.Request().Context(), request.(ApproveConnectionToolRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ApproveConnectionTool")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ApproveConnectionToolResponseObject); ok {
+		return validResponse.VisitApproveConnectionToolResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetConnectionToolHistory operation middleware
+func (sh *strictHandler) GetConnectionToolHistory(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error {
+	var request GetConnectionToolHistoryRequestObject
+
+	request.ConnectionId = connectionId
+	request.ToolId = toolId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetConnectionToolHistory(ctx.Request().Context(), request.(GetConnectionToolHistoryRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetConnectionToolHistory")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetConnectionToolHistoryResponseObject); ok {
+		return validResponse.VisitGetConnectionToolHistoryResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RejectConnectionTool operation middleware
+func (sh *strictHandler) RejectConnectionTool(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error {
+	var request RejectConnectionToolRequestObject
+
+	request.ConnectionId = connectionId
+	request.ToolId = toolId
+
+	var body RejectConnectionToolJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RejectConnectionTool(ctx.Request().Context(), request.(RejectConnectionToolRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RejectConnectionTool")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RejectConnectionToolResponseObject); ok {
+		return validResponse.VisitRejectConnectionToolResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // OauthCallback operation middleware
 func (sh *strictHandler) OauthCallback(ctx echo.Context, params OauthCallbackParams) error {
 	var request OauthCallbackRequestObject
@@ -4540,164 +5250,208 @@ func (sh *strictHandler) InvokeTool(ctx echo.Context, slug string, params Invoke
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H1rc9s4tuBfQWm3KlIXJSuO0/e2XftB7binXRPHLtvpmdkoJcIkJOGaBDgAaEeT1X/fOgcAX6JejuPu",
-	"vnPnw3QsggB4cN4vfO1EMs2kYMLozvHXjmI6k0Iz/OMXRs2cqTOlpIK/IykMEwb+SbMs4RE1XIqD/9JS",
-	"wG86mrOUwr/+t2LTznHnfx2Ukx/Yp/oAZ7t2y3SWy2XQiZmOFM9gss5xZyQIgzGEC2LmjLhdkJjThEXm",
-	"lSZ6TjM26CwDv8PfaMJj3Mzz7vXX29ur5twtOy6HEDcGdqYEf97dlFPuBz4leAvwloFbFo96NGPC3EqZ",
-	"FFMff+1kSmZMGW6xIZJCsAhWmfAYfphKlVLTOe7kOY87QccsMtY57mijuJh1mhv72qFicTntHH/6ujKy",
-	"+EXkSdJZfl4GHS6y3ExKwNA45jARTa4quzIqZ8XC8u6/WGRgYa4nEU0Sepfgd7jnd1ImjAo3gAl4HLc/",
-	"Fzy6FzRlE53ks8qQ8tvWPjBSJpOMmnnL02XQUeyfOVew7ic7R9AAbHPx6ox1kDaAVPuqOgw+t8DolCbJ",
-	"NYukip/jqCPFqGHxhJra8Jga1jc8Za3okSskg0mqK7DiwrAZQxpinnz2w5zddixzE8kU8YOJPIXzkPce",
-	"2nbloJNn2ihG0+IH+BaZmw4c5DTXLK7A9huRI+g8cFrdThpluI6G5Qz8Z3WtBkbhpzbxqYo/DqVgpRIE",
-	"9aPwcK8daisGFetcURPNr9k/c9jkWmKd0kSzoIFqHtnrx5zSL++ZmAGcDofDoJNy4f9+HWxFAjgmA6Tf",
-	"+eBnB0D5H9fse+MXbmWLBe6XH7ETFbQg8FNoaUekR+JyR33PFtskznk5/K9sARMkVJuJYlPF9PwZPxmn",
-	"BXJ6thlTZmhMzVbZUReeoWbqgalJrpIwIKFRVOhMKgN/lAdd+5nmZj6B5cNgLPz7XExlSLpSRIxQkil5",
-	"x4jOo4ixmMW9wVi0YVuVFFZObrtEkmpGBf8X3Ydta0NNrtsFHD6aKEb1E8Q38Byclxtm2fsmPCvprKaC",
-	"LIsdU6XowjNQPSm33Ti+jImYixmci16IqPJPFodEKhJOKU9YHA7aoOEmx9HPhoh5Fu9NzQ9MxFbyrXk0",
-	"WZHQe5xOm8xoIs8qq1jVSwp8LTa8ZnsFnjXObxXiTbQL6uy1jf80mEeF8muctHYQHj8/twmFAv02CoSb",
-	"dShII8MfWEi6xc4JFTGZM5qY+aIXkBDFa0i6oJ3D3gk1hqWZIRY3e8BHYq5RkYNhuRIsJnI6JXcLwo0m",
-	"8lEwBTM5dJ9IYEIh6T5SbriYkalUoPuPxeUoN3MCeuAdje7hFcWQYXkECEmXEgdP8kg1cWrNCYFhUvF/",
-	"MUJnlAvHtLxuYr+yoiv4DXeCTm1XqMHUlmzVmCocgGlzEWVWPX2KRoFK8d4mwxq22qaxb9aFavtfpzQo",
-	"pvNk30029uLm2LIbKZNv0M6sgRGzKc0T6yAo+Uz7NNsUiiw3IzU7lWLKZxUGX+x9VZdr0NfXKWdJfEy+",
-	"PtAkZwGB4cfEbfH/ZVwIFi+X4QkJYYaQRAmjSgO//9KfyX5ldsDXwQf3j08pzT7ZU/9c3+Xn6qt9noLg",
-	"xxNFNb4z42ae3w0imR5ImvF+JGM2Y+LArwAfWb6u73nWl5mFWz+TwGWVPe8Vs3SFpZcGaouc8Z6bCcJn",
-	"ktJsl+Nqp4bthzDuFMtkXMz0uHNMPn0dI1Dg3+MOHdyNOwH8Q9sf7saw0W86GITWlEbs6/LFTmW5lb6e",
-	"02XyJDva4v4kkrl1Ma1a0t/iiYm5zhK6mKxVTXe2PX5vXvLNbqVvtZ64ntAHygvHVJ2qfgEOTJzNADoR",
-	"EZIkUsyYIlMuYo3+PNBciLS+PWttkC4oBZoZkP2aUMXIPctMr6Lj7uH6Qm1KMyb2wsGUqRmLJxa8mWIP",
-	"nD3uDd/vY+NYkbCJOr4n66xOX0G755p7vX/S0MR/EPDEujG2avo07Cz7uj1OnGTP9zc7uva3iXbxcz3F",
-	"hmnxjdX43Z4e15K6G4S0yRZZPaomT28gcevxrKHBVhOnJrW2yjf9c57c38rZLGFP1CI3spzm0ZaDW1Xb",
-	"XBuZgoJt97he+BYGzCRXyX5Sr4TZqLCCPqoEBfRWkb4CbXK+1vfCnrqvG3y57sGpPLLG9Qa3ghv7m7fb",
-	"N5PbWnO+sPvrwPYft8sBcilOkTT2RCqacS+EW/3Gr398859H+/iKRxknTk67uSdzRmOmrKRGeuwcd/7e",
-	"H12d9/+K3KTqpn7748pU5Ff7fstRFF7D+uRCClaxst2fd4wqnMZ/c9CxtnUDUcktTNiymv0OvR7CNcj9",
-	"5+ufDttEPP1SfeXHo3LxX938W5yaW7z6TZ99W9AG4fYslH0Js5AV+rYrRAlnwuztWmvOforTAP03Z9Ys",
-	"Usw8y+w3dqpiBR3JjG0T17WJbuwbq1LcTmjkPRPfDupbmMaDufSzryDG0X9W2JxVcD8iT2nx194z8XwM",
-	"ADeI83r/fp04tW7qA8edUGsWkq4b1AtIODcmQ6czBg5BkE3wJ/Q+P7I7LaN7ZtAB7cncTgyjkHPW3usE",
-	"neKlKr3fFnvcxrwrbtoK1Dey5ndcR/KBqaeJ+21nu3KMVXA/3Y+9/8d9B80Bsyp2oL+mup1nAAA9iSPV",
-	"bpY9kQhXgFRdaFVsl6sU39EGy3oSyoohe2OoiKmKXSKKt3+IYs6XfbcgNEnI6OrcDZlTESfMeoPqZ1Hk",
-	"ADSyXEhKozkXrK8YjYFaSJRQrY9JeEdj9DUzjfG5XBQfGcPfQprJVOYixnhdJMU04RGO5OKBJjz2wT8Y",
-	"6Jz5AQnRUMhFoeDj2/X0AFzN/+ISBeC3lJm5jCc4X5LIR2aXzugikTSeGCknCVUzZnfrTojFk5TFnLrQ",
-	"IgkVNWyS8JQb9z7+e8K+2KCi/QDDlKAufSF0YUbHMM58BsOq6a41nbGqWnjhftrGWrzz30/xubHcJhuj",
-	"zGb6WcaLNt9Z3IJa4cXp1eTD6OJscvb385vbG/hs+On8w2+j9+fvJmcf3l1dnn+49b+fXn74cHZ6e375",
-	"YfLL6Pz92TsEHTy5Pb84u/x425zg+uzm6vLDzZn/ffTx9tfmqzdn17+dXU/Orq8vr/0499u785vRzziW",
-	"hDjhCNd2Q8ci/HB5O/nl8uMHHPHxA0x/eX3+f+0bF2e3v16+m8CY0fv3l39za16N/vH+cvRucnt5OXk/",
-	"uv7LmX335uPV1eX17dm7ycXZu/PR5PYfV/jkenR7Nnl/fnF+697Hf0/O/n56dvbOLnT+4fbs+sPovdtY",
-	"LSDdjhlb7IOYNdBg/XGv57sFre+WBYd4g8wzipjWO9iWfqQPW7VttC3nb2WnMTOUJzvHt1dyCJsSoLFP",
-	"N32FnNp21bZ5jDKWscmGYF4Xs5T3YQD6yeOcGsI1EdIQ4KuLwVYW4OZsg2TDQbufEuFto108wGj2gH1L",
-	"k7zGx37DH5pbtsMqwG1sdMOn3Lpdec3NK4feQdM26zqjrOEersyqExrdd4JOhCrLxOaBCelcUDMpZwmb",
-	"xMoGYCOaRDKFBR55wiXgdtpAnsZKLXu5iDKrarcoQ2q2pzJDcyOdcd+uy0QyTamIWycroua3dSW8iq+3",
-	"c0YKpZEYQNpHqe5Z7P3iGFV3xD7NE1L6L0qE/uQXDayuVMm8Gu0VfKlFVlaeb/S1MxFjsKl82rarOdXW",
-	"xtPts+xg3a87s0pso/04AJKn/ki2QKVt7/B+wUPXD1sbW8qY0lLQ83jz+9ac/kBT1sLe8GcipzZkYqRi",
-	"MbEvaNIVDAxMM2dcEWQMGuMme3nKHVPdLcPJMedlmUvaGpMAffN0fciiZjNtWrgko9LvPvomt3urX7zM",
-	"6KnYpQV6lzhaw+b6udUZR0k51aTbEh2qEGqiaRXtWjlKldKrUGmTYgVrfJqXssk9K+bw0fCnH9v9bOd2",
-	"9I9HW5lr4Z2oRYzaeW2dKs6+sCg3aDkZSVQuSFebmEsiRbI4IWmuDbljnqPCN1Ej1StN0IbpJ1zbCGPV",
-	"4zI8PNrOIutewGGwkWdu/b4qC61/4Mfr9wXR4wGeEI/LmCAFhL+oyJG73JAQQRA2vmuN3+JZvKr1PYOa",
-	"R9y8J44fkZQuSK4ZCb9+dWxr8NezfyyXITEszRJqmHYbXvHPrnhjHZ9tQErwf+aM8JgJw6ecqYDcszt6",
-	"14+oZqTLBrMBCdNFP1JpHxPnwl5AqCGp1Ib8eESiOVU0Ms5+r3wz7GFz6nadwVdx6bAN5LqUgzuAfI0H",
-	"sOmtwDkdsAPCRKQWGabtgRKsDabvWTHhHRi7grvC4QtEfjNEpK/voRIscu8QLkjKk4RrFkkRe8jyFFRE",
-	"nMM60O0Pr6uE9I1iouk+bGP35bwbWeY7ljDD1ht8PkG7aVzBW2tUplY9ZcV8shPg6LYNPsVixL1u/Npz",
-	"MZWrX7NWtXlgSrdrje0n4Mdv3MN7rs12eO9ktJY2QYvWk9EZF9Sz9E3TXJUjvwXytSU3gmD75+/81d8H",
-	"T27ZLme00ybdVMBYvvd2Xb7qmuKXNfZNu/P2b2ixMWHIo5JiFpDHOROVAouQcE1QnWpN08dZT9e7Bxue",
-	"vRYX4GaX34ovEUM3TWdg69ZAGItocbGmoC1T0shIJr+tJX0fo/G8ZCcswMFLWyO2n/W6zcrYq4rjIspu",
-	"pUxu8jSlatGaFfQEm36wa3aCNRU8CDai9EfU+P9gqvxG3f37atmb1erfRRO+ZllCI6arRrtbZkBGVlsD",
-	"9T78wf0vJPeMZbXxOOjbVOPzNLVG0gmhUcRQLwQDybIs9s+cJmA+waJRrhTwNJjoG/XgBlOz+dKKpfLB",
-	"AcSNRv1U8cKz1a4/rzhMtmVcu2zrl8t7/wa1vs0bVAffBabFES7cOdU9QEU6ugcvdU+eoOO/mH7extmA",
-	"9bbp0pvdk5gsePO0dOg1mu0u9kN12c/rv+d5tVmEUGvw/XnVpqoQ3PtAngzUts1c1bT0+kYwfNwu9uV0",
-	"qtlalcDQpO1RY4d2XOCWKeZs2yXA61w8yHv2cgVfyy37WIdzgiolH119zj7E8owVX0G5i1ZwrleybHIS",
-	"MYozTcpEI4JuJypiULoTTe5odA9SLWEzGi3Izc3ZCbGJTvjmWNzcnLUMb0x4spoDFVQzoMYCpnAeN6xa",
-	"MPSeCUI1mfEHJuoFhz47CpMJNuVIwdOYy9Yqw61x3ch8qeB2tfLDohio+DKqMZ0dcnEKGvncwn1SPdsQ",
-	"Z9jGCGA3dg73RiXstzVebCVvrrhZIC+2MBhdnf+VLX4tUl85YM7cZ7Ja/tT50geZf1+NJtKMu/TZnzFf",
-	"dZTb7H/kwMhVfRqrewGPDjvYcGft1LHVMOz7o9iMa8OUJjYeyhS5OL1yPl0dYKEqE4ZH1IB2hEI+DUpt",
-	"kKux8OGewrkX2KJ8HJAiLkeIyzYQhHbPgJwbu4om5lGS0dX5WLg+OprIB6aIFMxtTy2Ox2IsfiA//OB6",
-	"Ev3wA8lFzBQJDx5eH1QqEXRIulrQezaJqGYBCWtZEaHNiNLBWBDyC9VmdHXe12aRMBIeHR6SrzY34PjT",
-	"YDD4vAzRk21lHHngMrEr9E78VpTglY3QjB88HB7E7IElgPb6II2yvoNkSLoRTVlySjUjXBAKOwi/OpkX",
-	"EBB5y5AwYV8O3EaBXotRjkHbR8dfQScMiEsLWS7D3gCANKrEY4kLxBAzVzKfzRGkDsiEa/LANQeGAieU",
-	"UkFnzEYs7OixwNgEgHtAztCfr2RuGPryy7AFMluYWRPBWKwJFZh7ds8WAdGgs1M9FmGB08fkr2f/sFa/",
-	"zw/GSY6JxWx8fEKowJWJYYIK80oTHhMq9CNTeiyOhkdgpygG8iSGpeBzXHU16R4NX/fIIzdzLshrgtFJ",
-	"bjQOt72hAkITLdHMGAtuXG22nexuQUJHHDTjMLV9EpKpkmmxr0xJOJMBcWJ1LO5kDJwfeG1Es8z6uF+T",
-	"C/4z6R69fmOP55oaRlBsa9KV0ynJRcK0roWB4ASnfJYrR0E9nDNjysP1eCxsfKVI/ouoQrET/r0PK7yH",
-	"Bfr4/yAWqj9es5RywcUsHIsunRqMzyLw8DN6iAyNNzQzQFbWV05yYXiCG37kIpaPY6FghO6dEOqnsRQM",
-	"Y+7yeMYQ244Of8JDIeE1M2rRH8HiYeBaaRXU/0q7tEXspUW6jYyrRq5eb0CuLK/pIj2OhWHaBEVfM1d9",
-	"byMr+G3wvA+UCTypZxFBZ0zE1jiRIg7GQqc0SZhyuw/I41xq5k1k2O6C6Ll8xCNFhxtQlkVVElFBUnoP",
-	"f+MW5jKJ4fvvJHCK+JhQP7JkvtSMBQZ8wn4/pV/6JQ3rfsZU374QVmhbF3nRBOwfgL2l9rG4YwspYsJN",
-	"UBA+49UubwEex/An0kxeIwerqY+9wIENZ7CM34enYGXLzxE9K5ynS0EuYH55wjX2TUilYtiFQSM12r4t",
-	"FiHWOAwpfoUeC2dV2pW0oQvgi3gKj0yxE/cA/VoPVHA9Z7GjVl/FSRUbi6lUM2kME4Gt/NSGzODgplxp",
-	"4xyl8IGwWxRdjzJPYpJRR6ARzSwVv2MR13gIj3MGutWcEZ+cSmIZ5SkTxvas45ponjBhnAgDq8syCali",
-	"pizDwZPz8amAyCSGvbltaUmsfk9KJz3hGgSItiHmxzlPGFHy0U5M45jFA1jM6hk+1AnPVgJwwMBcV0JE",
-	"6dVAKCxUxEIB8PY0AOMSbpiiSekwQiTESCdN+omU9wBKSzYwTbfO8oGaT2EQ5uBeKfll0W8OkIpQ9PoA",
-	"dhnLulB23rOFTR2+ZziR3bQVLNixo4ewn8tH1HpLV9aA3NgeGjhN6eFCTRtEs+vqF159vF3r9wLo2mGe",
-	"4zn2rxiofyQX9wJWtvWDAUn4fdFs8ZW2sFhJYYXvdLhnX3R9QbS3dzvXTh9C0phRwx7pArUUr731dZ5l",
-	"CWdxVY0bVDKVLR1XIl7HneHg9WCIpmnGBM1457jzBn8KOkVx62btBkbMrFFbKAXncee4A9heOIY1Tqho",
-	"ygy+88mpv//MmVqU2m+R7bJb48bV5B8wDtom9tZyOW8RN347rASAX9e9S0GLNd6+gDPDW1eoTtnirVp+",
-	"DurtQQ+Hw2frbdkewGxpb3kpGDAZJGV3tCckLNnOAB0PIIZyYbTD08QgGwP2g21Dj+zO2zZUfGEl0di+",
-	"8nrfVwrA7vPaskpLAIxCBLcQDJ0Bjnam8D56PjOp18RWnJBBIa8EKdoUWelWxIGOyTAckBCwBaNwqPaU",
-	"QvOVBt1BCh7RhOgknwUkt8kjWaEIExopqWEdM/fiXA9A7bdctuDUnpd4j6uVji79GF0A8Acdi1U2BKq1",
-	"Ww1fogmmK5M5KvJPVFB6ZAY24tHwp9Wcecvl6pzDJoSVAWNrmTNtfEHD81KGyz9b1l0AzoPeIMzXz7/8",
-	"JqK0W4tfkLaOhj/t/crrN/u/8vblif7a0TsoFeyxQvNtJL8Mtsi9g688XpZZNavyz+bo1LH4ezP5Rl5Q",
-	"C0bZER6jnoAeRy9/cFdMpRRGJwsXTSJUbDm/oF0p+QszL3sim86iFB+BFRdgG3lDs1C2SbfQwAPk4Lqa",
-	"V9f7U50kWP+cPTC0mbcdYJu+6DqKOKUL06brLLuqgDU9vJ+DTpa3ee+d0WOd5Wl7WFMKpsHucVFNa/YU",
-	"sU3vCR2Q0B1g6IxKlLcBUTbs3hp1L7SCseA+LH5MKIn5dMqK0DfK7JbiN7RKb+yUpQVmTT70OxAjS1t1",
-	"gb9rMEpxLz4fAQwTqfiMC9K1juWAzKVL0sykMj20x8De8JEFNIttJgVJuGBj0Q3d36F1JVE1s3CQmnmv",
-	"mdUFbPKw9R1zYS19Jh64kgLs5x7oIdGcCquPoioCdrHTRQMsqPIFBgR7o4mud3gU7sMi64WLKMljFvcC",
-	"m36tGezOHxTpAvHJ3IxFxSTE45qDOa609YzBUiWqICxz7bo4InC4WatXnRRfaykYtDnFSKxklrF4QEaC",
-	"YEvJqk4IGiGMdnAA5lCBAUHtLKkDCox4a+WNhWI0mvs8D9fPyp92UAIn8GcYeIQM/F6DsXBB+IC4pJYe",
-	"btl6cR6pSolm2npDcAar9Fbyb8JgLFxAgBsLqjaNz+YNvZjG59KUdtL4fgeZ4OomCub4gsrf7yAT7GHU",
-	"JfqJzQUC1LX2ivWlOEx/ur52YFwU/LvIllYb0RGCJl0uOHBm/i/WC9Azqn2phJQJchiF1wZYkrUx6WNr",
-	"KNpveKWB91KT65DcsUimTJf2JjBmXy1vybBWu2Mr2331ji+8R9M0LLhbBBzD+1odFgKDsf1za7yJg3rC",
-	"k4RQcjgc+iWLjMFjm2aKjtyiMa81S21sKaLIO0VcDjiVMQtJd8dUU1cyvnuuKUpjHye6WxDBzKNU92OR",
-	"yYRHi5aydJRCvv9uxdAHpoxMDeNNw14bR3Pdal9Q06xlP6/hLID+rzRx9xP8d+csAJHCK/HAjXWdxq5N",
-	"SUUwvtIuMv0NjMVn9G73hWLrt++MEitJXusQwkVPChXBJVsmC8uhHGHb6D0ma7iguP5T2R23TebmkcCy",
-	"gqK02WD8UmGT0JcySgDBbBPzf63Fn78w86sb8h3xptbkoAVhAH25mA1qCS6d40+f667VByaY1icgF2zT",
-	"VVNzk2o/SwlemWlHaWmU2WyggxRMxUhvAsmFG7IVJIZ9MQdZQnkDGM2zaElxxRX8lU9XSqagXeeawJTE",
-	"1gIMKmj9nItaQ009lOX3mgH6GbBR7RCgUSZQR9xwJJVt+xe7R8MjKxHLFWg5f7/vBvZpHKte+1lhE7MD",
-	"23et7y8HGHiUW3dotrnaRXmXwDeh8z45f60M0EdsT9CkKdrTWRc91+Tj9fvNwLXm1itN3JUArjPdO+Ih",
-	"UiyxBoo28DZY0DTZBLfLjInR1flNxqL9gOYmbv98N2uxRx/rt+lZm7/8FuCz+eMweLCRrV3bEb8jV7u2",
-	"/ViWQeft8M2Lrfqh7ASzCcawOW7Z6dvhGxftB1YAmHWHCWWa5NbWx1qD1mNo5MkdVCI1lbNp1JJZnwix",
-	"OSGhM1XqFoAv2w0I1eV1gtKWTa9qQKeVZXcKB69GbauB2ueL1H7X6OyeF/Wsv6SnRSCXnViqr+2olVXu",
-	"oISXDg93fqml7dIeOlp13dWorDUOk4SLGak2nn6lqwHGunKGM27H9QObKdG3SsYaex1Ilkf90pNaj2tW",
-	"rqUioZAC01dsAi5eWmUbyYa9sbD+19WQcK01oHOUYlffkIg8SQbFdOgQdr5im/PkA71rsifL7B3MjFku",
-	"0Ur2W8JMmHE+HL6J6m148Td2XHndPV8uwwEBKeE7Xb6CDSX5DBPK7Y4E6kGKMaLz6ZR/Id0wXUzSKJsc",
-	"hj2rYWD2+QB24kF3TNzFOl4N13VjjFY/r3Beoick19YP0tKwNiQH/vei3SIAXfSCarrdWDgZjfcEFTkz",
-	"YaNBbRgQlmifyfdKl5J9LFZEu1OlfIfBwqGS5XcJj0CJAHY5NybTdtqxiBeCpjzyac74qS7fzuW6rlxD",
-	"BPjjwNiOQCdESJJr17URt4vZfsNGWH8sKnH9J+cd9sbCx/VJM3OwNaxvJyr6hX4nL+/6PtgvHOFf21F9",
-	"H04+fAInfxL73y3u33hpt8h/86W3f0rp5E6R0I0Jd6SrUYBgKE4Tqaxd0PtWgXXgWeV6yQW6Yh/95l0h",
-	"iZKPQPyPihvDRO+YqFx4I8XPtXBeZ+xcCzzMRo4q9jqNH8Co0kyT619OyX+8/ek18ZzLcZgqAwM+Y98c",
-	"CxdUc0tyTcJqj1zvILZCEQRfEYrEOmRgmcjwnZuWWC+tc+DqgOQZmSop0F1DDeZDuRRay/JOygRgy/Jc",
-	"NO2OERsZQxvv7fCwjVX5VsYvxquajaFfODS1vofzH5JXfRszeDs83H/N5+AgV4r1ozmL7gseUmEc3oNw",
-	"8O702msST2MaX2u3SmzOUYLjtlK5eGfVFj9a5TVPSCNqHvzRn1IK2A+HA6y3vlw5pfUJSJtA/Ywk3WJR",
-	"fmcL8k96pH9htoZn+4lud/43L3RZHwfYcr0WBpSpiearKGQD5g0s+g6yqf0275eWTN+Gxi+nPv85cf+a",
-	"YWoZrdVvof4HZr42dKFJkZPWexZ5dIAFwWv9jpdY+htJFWPqOxe+cJMUCV4HaZQFaF9z7CqAtZFS2fq/",
-	"sr7vpKhVs46KR6YNeR0Mh0NXkyynBDTByrdbr01xnUIX079sgSvWYapcYGqgLW+k0f1MyVxgrc5IzdAV",
-	"oJ1OrfPEFXthxhe6cQbk2mV4wO9ONS+KIMv5rBcgyxhVvpaVkqmi9nyw1sqWK7bprnVP6ykC+4ne1rU1",
-	"Mttcry/jM8WbgAGeu/hKYbRPsBn8G9J5hNEdKROP/MIGuErkDzyNYPHhH0IG7sta7I3Y6BzbLcvreeV1",
-	"q1n+i/cB1D1pUwnMTRsqIuwKsHqBuK3QpmPhrxFHr2b1MvHeceErxCJDt4BL2gCWwfQ2jyHmmllfQdPf",
-	"WFR7g/FsbzonCRWxHpAP0hAqVr7rGJ2NLUzpujyYF1J/93C+3c5Zw+VsJIE5QdUf/PdXJH43g/jGUGVc",
-	"OY5FpfoxAI1QQdgXV0a+TUPfn11UOgT8YRgGQkUTWlEw7K3FIPgFsdGkqsJmFQ7QWTQ5HB66OIEn7C5m",
-	"euqJzRw9xqm4mIW9E5LJJHFp/GWbZEk0czk7CxGNBVA86YbwB3AlqUho80FtfmT11UqZodsl1iwcHR6O",
-	"RaMbSzuTwONoXJK6yiUOX9q6AOBrOJXfy+Oxez5M0TRp02fXrwtaBltSGVquyFl+XpPT4M692zjunqvm",
-	"T2kCdAFKNCBVy9ShrWh6DvZyQUVOEywa6yMBFdd8J1xj9lZTBXoetlIzQ/4wbOWaaZk8ME3Cr7XLmpeT",
-	"rwCTZRiQKXetmhBKrzTxl8p7gyTBLmXYwoMLHThVkpsiS5TUS5qr5UgVJoWsiT6OhWVNaBGGzmYiXWrP",
-	"yHaCQQbintj4Odd41scEIIM8SIyF77kgVSVhG0zYIhggyi4dwL5yxcjb4eFYdJuXzWEvG98s/u3wiHRX",
-	"L5/blPINhsYLOmcqq/7uLpraXjbrW4raClx7tP+jZLWv+fYpG32WYCdYy1Iwf9FHjaxtCvXdwlJYSdie",
-	"rmsH+ywM9ffSz9odsD/nyX3TCVuqKt+V2Ntvjf8OBL9n1lrt4vsdvDHAAqZ5kgRFsVsplyvNkeztoHDC",
-	"4b+fz+YMSy4rIg3vdrXEh+naz663oDBGbcAHDl+S4ILW+d1uno2Um95mV2boCgxttWHFO3tiDVAgFW58",
-	"8XeUMKr0WIT+HCf4+iSl7jpqrJSZeO0pHKz8YlsFzll0z+KxwLpY56d2mpdvel6tuTlGLabaXcoq1b4F",
-	"l7X58OoHAiAorK+iDxu6u+V0av08do719bh18n4R5vbHCDXVudnmIl04r39D3hRzQ6hHVuu1IZoZwDJN",
-	"uqt0ERCuJ66IPCB1atgjruRqTpw3cm0QaVTcTI1SxKXX0gQ0mq7mYpYwkmsWVLoZkpSL3DBNZBIHtnHC",
-	"2LeA8P2XRFzhub0BOftiC5Jdi0BsyoqRHm9E3TOBjQ2K5rjlTQNKPhIjy+RgmFxbzw/YVygOsQxtLEbO",
-	"x+u8utigkmiWTPuuLx6Lya+3F++xf5cztN8MD13L3rGo3DEX9vsIwr7V2ProD46oUgvgB2GNmVccxbkO",
-	"B2Nhy3T/j+uGWskSS6m6L7/Kl/sWNqFiVGNu2FikXAP4A8/GAuCteHMc3meOtbl4WvYzBJh72GyBGiws",
-	"IEKasUiBS5Du9S+n5KfD4X/0fM6XPSF3JEKaORezNvZ2CSA49Ui0U3DM3cS8vowrWN/R7kkvcq2f8pq/",
-	"OfxpL04al09uKnffpeZubmxR0x7VbyPbhU5TxEhsaLHinmcitvfXVO5HOaXRnPVPpTBKblkz6JzaffZv",
-	"XNlN/wqzC7e9ds2mTCmmdhoOL7yxRl/9C392bd0b1z86GwoLzmpf9t4FwJ99d0fPdmgX+5I115qkXCMh",
-	"//EPckOB1t+KJrCtRQuaCdfPIddMoUd/d2HXrClvKCG2rbHCdn9FHTNXRSEWWufddd6+3okVDlUF0zUm",
-	"RMOfzjCZQTNGuvYObq8j26ZHceC9g6DBukf+IpoeaLyFvPcND726YNB4PcEhIMphUDgW2I7ZqXtWCNbD",
-	"EnfMd6Gx7kgUnOsyILw93mDtLdp/NSpbuIT9PUC2kENqVrnZ1D3D24xbGKl7/I3s8xms8xGc4FMMc8S7",
-	"oGqHA+Y8Xcl9FoWz7JTiXFJFd/jKAQZ4TCrHvkWuK7RPwbk4vXIp63pPEjz4ipRzYLONdjOL4Y3naSAz",
-	"sm73tW75jNvuSw1nPLbUWueNx55j9qqT0Pv1KwussWy7xbVcofXuWR1P5pg/iZ74wjyF7x8LVMuOAuxl",
-	"5rzyeIRHw2Gwj0s+2MElf+LsEZfu76sawHwvIwmHw6ELIzj/ZD2a0MZN7M01zgLeQVPcmf6f35ZevfDn",
-	"hU3olpt+NvAYVHr+x/3/R3X/O3Jy7P+kGb3zUTlf6+gZCvCCNQy2rkc1b8T59Blsk+odN58+A6W4iVby",
-	"qrAFO3B112Ic00BdX+RBSY+2dwtM3XzfqklVfr92CvsJq5PYMv8AS/mxTr8Ah85YBEyYJdPKTDLTLbMU",
-	"NabAOeGLfCmUzYCZeZnlJsEfOsvPy/8fAAD//w==",
+	"7L3rchs5kij8Kgh+G2GyvyJFq+XeaSrOD7asHmvHthSSenbmNH1YUBVIYlQEqgGUZI6PIvZp9sH2SU4g",
+	"E6gbq3iRZdk9lx/TVrEKl0RmIu/5qRPJZSoFE0Z3Rp86iulUCs3gj58ZNQumTpWSyv4dSWGYMPafNE0T",
+	"HlHDpTj4m5bCPtPRgi2p/de/KTbrjDr/30Ex+AH+qg9gtEs3Tefh4SHoxExHiqd2sM6oMxaE2XcIF8Qs",
+	"GHGrIDGnCYvMC030gqZs0HkI/Ar/TBMew2Kedq1vrq8v6mM3rLh4hbh37MqU4E+7mmLI/cCnBG8A3kPg",
+	"poWjHs+ZMNdSJvnQo0+dVMmUKcMRG6gQ0sC63Z+r81ln9OunDo1jbh/T5KL0gVEZCzpmlbLOqCNv/sYi",
+	"03kIPvknIkuSzsOHh8DCRrDIDjDlsR15JtWSms6ok2U87uRjaKO4mHfqGy6vpP5mw2xcpJmZFgDfZ/Ed",
+	"rqcRTRJ6kwB83O83UiaMCvcCE/bnuPl3waNbQZdsqpNsXnql2FvrD4YbnHWv7Ropk2lKzaJhzIego9hv",
+	"GVd2tb/izPXjqC+5PGL1IGqgrcCiCrkPDZAdp6mSdzS5MtRkgF9VrA4pvMDikHRpck9XmmQiZoqENDMy",
+	"7AUkTJmIuZhPqRsqJF3B7pgi/tPRxGIw0Uzdsdh+ES2omOOQFv01uWUsBaLxn5CYzbgABOkFExEuWGJf",
+	"t6/gx+RGyVtGPBwJwECPSHUixew+WRxORJcKYvGMGqmIfw5zRplSTJjylIOJhSsT2dIekF9UJ+jU92rP",
+	"DTfTCTp2kR17tjh4Cd4FNp3QJLlkkVTxOqHvT5CRYtSweEpN5fWYGtY3fMkaiThTwEymS13CTS4MmzPg",
+	"oMwzz/3oe7cVy8xEcgn05MErbz1248xBJ0u1UYwu8wd2LzIzANxZpltg207CG4gx6NxxWl7OMkphHm2n",
+	"M/Y/63PVKBi2WqffMr06ErYzFSCoHoWHe+VQmyj2JJ/ngppoccl+y+wiW1nqjCaaBTVU88ylesxL+vEt",
+	"E3MLp8PhMOgsufB/vwy2IkHOKjvv/eg57GXCo9W2e9Zegxf4Zv6hYjP+sXWVPxwFnZQaw5TlVf/nV9r/",
+	"+7D/44f/vzvN/9n77t86u6y9xvbs85DMJdPkhka3xEjgFTGb0SwxyIk8EIk93t6gE3Q+9ueyXxrZst3B",
+	"e/ePX3H2D+X3+nyZSgWnh/jZmXOzyG4GkVweSJryfiRjNmfiwA9nQVN8rm952pcpnno/lZaMFV6jD8Xd",
+	"1YYzG7GrXSBxmJ7zneJoduJATaLII/jYjgwHGJsjs1u2FQfPitf/xAAPE6rNVLGZYnrxhFuGYS0re7IR",
+	"l8zQmJqt0lUN0+G2VNNMJWFAQqOo0BYl7R/FQVce08wspnb60F7N7nsuZjIkXSkiRihJlbxhRGdRxFjM",
+	"YnehrmFbmQ2tndx2mU2qORX873SfK1Pngk7LT1PFqH6EgPtUjK56PNcLRvA3ImcoruQU+kIT+y2wH93A",
+	"kkgmEqY10cwAd2q8FwEU3DCUBjatumANFX3lIR+YKkXzHempbhMpnRBlUUmvRFT6p5UJpSLhjPKExWH7",
+	"oqf49pPRTpbGezOgOyZiFJRafpquCXR7IFSTiFHH93Xutq425CSWL7hleTlp1M5vHeJ1SgmqN0ITy6zx",
+	"uxKzqhJOlRoqF0PlkDzufmi643LU3Hi/tWs8keF3LCTdfFeEipgsGE3MYmXVCpDUnDpi90WsCLJMDUG8",
+	"BY0l5hp0MPtapgSLiZzNyM2KcKOJvBdMlXUnaXlqSLr3lBsu5mQmlSX2iTgfZ2ZBrApnxRDUaYD/euSw",
+	"ShRxsCb3VBMnIR8T+5pU/O+M0Dnla0oN7LIkdvoFl7QcWBUIw5UpmxWbgjswbd5FKWo6jxFOQZfb20bQ",
+	"cks0KdubxerK+ttkIMV0luy7yNpa3BhbVmPviscL+iXcnso7phSP24X+lz98/4ej/YXlaxCM8yfEKfWa",
+	"McKFNozG/u5CWeGFPiZOwI4SRpX+5kRnb1Nx4v5OdrdtcmWambGan0gx4/PSpdlqoVsT1D7NOEviEfl0",
+	"R5OMBcS+PvIayf9NuRAsfngI94btkqYevtVVPie4K/a7tWuysOQ13N3edD4F+EyXNH06M+n6IUw6+TQp",
+	"F3M96YzIr58mABT770mHDm4mncD+Q+ODm4ld6GcdDEBrRiP26eEZTwWu1u1s49XLw8cxDRj/H4BdPGzl",
+	"4M9s3W8EtpTJC01K8xGqS2AmCdcGHizBxeNNnCU5fhODqxmS8wFYPF1QvdhP+q2v/2cu5kyligvjcaPB",
+	"UnxM7OfkfsEEEVIwEIf8e7CnZ7KwIkueRjJD19O6jbVYdA6drTtO+B0r7ZZ0F+wjuXoz7h+++sG+YwXL",
+	"y59PyB/+/Q+vSESFFDyiCfmPq/P3zerf57hztssVuwzCdZrQ1bTVBLCzjedrX9af7eD6XCsV11N6R3nu",
+	"IqthkxUNibPNWEWOCEkSaVGMzLiIkQ+AMUGKMk/ocuDMxiolmlDFyC1LK9aEPZxwoAJqxsRe1LRkas7i",
+	"KYI3VeyOs/u94ftlbEkoc22i8y8pm5SHL6HdU43d7ik1NPEbsldp1YK0bq+pGYfwczxOGGTP7zcJJZ/p",
+	"mH2MHWgXV9Bj7DYN7qMKu9zTCVwwhxodbrKxrJ90/XKr0UDj6baQ8PoluC5z1IWItdNvuYgazUIVOWyr",
+	"xKZ/ypLbazmfJ+yRVoyN3LCONsXLjeaATBu5fBelbo0bxElv9JlmKtlX6PIwG+eWo19UspvctAZtctZq",
+	"fmePXdcVfFw14pd+QmPlBjOte/fP3g66mZRbzaO5HbUKbL+5XQ6QS3ECZLcnUtGUe/ng8yw4+VGnnDgR",
+	"wo09XTAaM4VCBNB6Z9T5S398cdb/E3Cqspf41Q9rQ5E3+H3DUeSOo+rgVlYvWSbdnzeMKhjG7znooD2y",
+	"hqjk2g7YMBvuQ7dDuAK5P7z88bBJ+qAfy5/8cFRM/saNv8WvtcWpXneZN8VMANyehLLP7Shkjb5xhijh",
+	"TJi9XRX10U9gGEv/9ZE1ixQzTzL6FQ6Vz6AjmbJtkkRloCv8Yl3AwAGNvGXi80F9bYfxYC5crWuIcfSH",
+	"EptD2fsX4CkN/q9bJp6OAcACnzJQY+uH+Kb90DuVq+xA67p0M+qEWrOQdN1LvYCEC2NScBtCpJC9Oqfw",
+	"CPyH9+xGy+iWGXAhesaCA9u3gFdXvusEnfyjMoe5zte47booOdpK57zxMnjNdWRllscJGNuwaQ1xyuB+",
+	"vCdy/819AVkFgmh3oPi67pGlFgB6GkeqWUd9JNmvAak80bqgUMyS76MJltWY4zWt/spQEVMVu7hjrwwS",
+	"xZzH8WZFaJKQ8cWZe2VBRZwwtKBWzyIP+qsFNZMljRZcsL5iNLbUQqKEaj0i4Q2NwSPINASFZCLfZGz/",
+	"FtJMZzITMQSJRFLMEh7Bm1zc0YTHPuLEvuhcrgEJgZlkIldX4OtqPCDM5p+4yEDkBFb1KJQK+NRPRtU8",
+	"W1peZN9cMrOQ8RRmThJ5z3CRKV0lksZTI+U0oWrOcF/uLFk8XbKYUxf5QkJFDZsmfMmN+x7+PWUfMeYF",
+	"t2qYEtRFNoYuCsaxllMf3Lhu8dCazllZZH3nHm1jQt6Z64f4UJtuk/5ThLn/JONVU9hX3ICE4buTi+n7",
+	"8bvT6elfzq6ur+y27aOz938evz17PT19//ri/Oz9tX9+cv7+/enJ9dn5++nP47O3p68BdPaX67N3p+e/",
+	"XNcHuDy9ujh/f3Xqn49/uX5T//Tq9PLPp5fT08vL80v/nnv2+uxq/BO8S0IYcAxzu1cnInx/fj39+fyX",
+	"9/DGL+/t8OeXZ/8bv7i6Hr89nb4+/fns/Zn9DgY/vX5z/npqvxu/fXv+n24dF+O/vj0fv55en59P344v",
+	"/3iK4139cnFxfnl9+nr67vT12Xh6/dcL+OVyfH06fXv27uzafQ//np7+5eT09DVOfvb++vTy/fitW2wl",
+	"hqoZW7boM6Awl1GjHQXauXbOKXZLmQBcAtYbRUzrHXRh/6YPTWhaaFOCyNpKY2YoT3aOb1pLOKnfH7V1",
+	"uuFLJNa0qqbFQyRJEX9Su9bb4lLkbRhY6eZ+QQ3hGkLdLVdeDbayBTdmEyRrtu79RBCvy+1iTAc1zerj",
+	"NMkqvO3P8KC+ZHytBNzaQjds5dqtyst9XrT0xqqmUduUyJqlvTSqTmh02wk6EQg8UwwbF9KZ4+ZSzu1t",
+	"pDDIJqJJJJd2gnuecGlxe1lDntpMDWt5F6WoGjSIUmq+pyhEMyOdMaJZEorkcklF3DhYHhl1XRXh13yO",
+	"/mdiLNLeS3XLYu9igMgpR+yzLCkFNhYI/aufNEBJqxQsPN7LI1fxdK39vtFtwUQM7t7i16ZVLahGnVQ3",
+	"j7KDNaLtzEpuoubjsJA88UeyBSpNa7ff5zy0/bVWN13KlJaCnsWbv0f1/z1dsgb2Bo9zx7+RisUEP9A+",
+	"n8gsGFcEGIMGF9ReTocdfNhrwYEPRepJo3vHSqsn7d4fU+jJe2vUFzsHBPsoiUowMDeaQCAw1YTuGA1c",
+	"puWNi81fLDwm489ymDR6NIr405IOnhNjQVEV2qtiWZXNFXRezigqkLd8nnWiKhNJI/+rnHblCMscqwyv",
+	"pts4Z/GPsw7Xb4GSUeBo+OMPzfbNM3z7h6Otl0Ruo6k4EZvvjCrWnn5kUWZAfzSSqEyQrjYxl0SKZHVM",
+	"lpk25Ib5m8Hn6b3QBPSzfsI1Im3Z0jU8PNrO6qvW12Gwkfdv3V/5Kqhu8JfLt1V6PC5yE2dSEcvAVqX7",
+	"8CYzVmONuQxr+2qx3jyJNbu6ZiuuEjfuseOrZElXJNOMhJ8+OfY7+NPpXx8eQmLYMk2oYdoteM0uvmYF",
+	"d/dFDVKC/5YxwmMmDJ9xpgJyy27oTT+impEuG8wHJFyu+pFa9iHIO+wFhBqylNqQH45ItKCKRsZZMWrJ",
+	"YJsz1qoXVRmXDptArov7fAeQt1he6zYbGNMBOyBMRGqVQoi5Fea1gVBzvO68GWdXcJduqhyRvx8C0lfX",
+	"UHLSuW8IF2TJk4RrFkkRe8jypRV1YQx0XOCDl2VCevLr7pH24x0vrLrRtuniKcbdyKJfs4QZ1q4o+1ys",
+	"ulJqv2oRNRvluzW1EweAt5sW+BhNG9a6cbdnYibXd9MqEt4xpZul7eYT8O9vXMNbrs12eO+k7Be6VIO0",
+	"mNI5F9RfIZuGuSje/BzIV6bcCILt2995118GT67ZLme00yLdUJaRfenlulyOljzXFr2w2WT+n6DpMmHI",
+	"vZJiHmA8apFLGRKuCYhvjVI4jHrSbmqtWUkbzKmbzadrdllwmNUNq41Ls5e/iFbvWuoGpEoaGcnkz62k",
+	"7z1jnpfshAXw8gOm4u+n9e+gnel9GIa9fa6y5ZKqVWNg2iNsIYNdo1BQafEg2IjSv4CG8Y2pDht1hS8r",
+	"1W8W47+K5H3J0oRGTJeNHW6aARmjdGjVifA7978QSqRU3oeXPk8UP1suUSk7JjSKGMihViFDlsV+y2ji",
+	"Cx/4Iil2oM+UuxsrLSi2lHcOIO5tkIcVzy2CzfL6mqHpm0sl+ww1osmKVgXfOwitJFy4c6pazvLEGQ9e",
+	"6n55hE7xtfSBRxTmyC1iFluDwgTWa8DcPcqHfPuo9kiNqOkusUfSFA8ARsamxCFuiJD3aHmspar0AnLP",
+	"zcKyFcUmwr5RymPRhopYH/s8sCVdkRs3dkyokFCErlvO+ZkIKVhAfLgvJPkkPC8zsTnBap+0AbpWHetx",
+	"KVBvds3x2T+raTOr8IO8+VaSjDb9fl6K6W/fVIsPBILLrx6XfdOqxcrMPH7UvHBccyDiLrvd2VZe3v3a",
+	"ua/hcQ0x6wtqPpQP7XziafVy4DyNwVtPqwCWxfkGM81mtG1Bme3mpabFXFTsDdWFQFBRswIjZzPNWpUb",
+	"Q5Omn2orxPcCN00+ZtMqLbxes4hrKLHxuGIEW7IerZ40KzElkDxpkoA19I6zexYf24vG+wtMkdfqBVQp",
+	"WLuw2G5Tqy6sbftvuJWvVu247sxYu6uVdlSnMLdX1KmHRvhJ2pZ5Ju7kLXu+4hsPW9bRBi1BlZL3Lud/",
+	"H9b6hNU3gmIVbeAsZNh6pZjMyHCEIlGBQpoYessIm81YZAg1mHfZVVD1kcVBccnfrCbC1dEcEF9pMxwR",
+	"we5hUA3eAFdgsjLDPeUG/EpUTETZXeYY/YBcl4RirknY77u/wKnSx0DvkHT9/NXiMJmRxS3RWO/leoOQ",
+	"jr78xmJVGlcNot6IhJ9KweMPU/jrIRxMxFt5zxQ4hBJm5XOERMznmI+aUkUNBrhqLuYJw6KkOpKK6WOs",
+	"nFPa/NpKrDKAO36KYoKdJiJeD9HxmWxPVbMqH/Bm9XnZ9de54MnFHKKFb9nqhSY8hngzxJCKGFop74qZ",
+	"9YCkusUc6lF4puQSTsOxMEJnhinL0V3RZKtKoKxvJV3NmJiIGzaTihFuegFB72C52IyvJQvRtmlmCGQd",
+	"kknn46RDaBy72Nz/+a//dkowvIp/WrDkf1rlJS+qFJAQZT+CjHoiSvOUSyj4x8eELVOz8oWbiExipg3i",
+	"2O5hKgWJ71fEzxG7F9qpBkCymHRDK4JAYLUV8ew/Sl/mQEPJsdh18Xdpr2FZwC84ZMOlvrbPGVePSf1+",
+	"XMK4r7/7ZISWD7gvoW0TM+qAWUvNLfOMKsEXFNd4a7WbojFxhhjFmSZFEgyBYADLZGc0SQrbSsLmNFqR",
+	"q6vTY4JJOPDlRFxdnTa8XhvweD0/Jyhn50yEHcLFQUB5AXt1AgLP+R0T1VvJZ+5A+Pqm/B37a8xl4721",
+	"NWo4Mh9LOFwu0YCCkcVLGVUEvB0wIpe/PzSQ/VLPN7CHbUqGXQ2O4b4oBZVujUZG+2SmuFkB0SMMxhdn",
+	"f2KrN3kiKLeYs/B5naj7dD72acr7t+VYVZpyl0z6E2RvjjPMswcmChqbT+p0H8DRQTF97nxCVWw1DKw/",
+	"is0tP1NWzNdGLpki704unP1JB1DqjgnDI2qs4AEmwWVQ2My5mggfTJiHXARYpRRL3qCkBbiMYYYgrAzI",
+	"mSsnrom5l/ZunAhX0l+D/QnuKVyeWo0mYiK+I99959ojfPedL5Z+cPfyoJTzr0PS1YLesqmVcQISVmLu",
+	"Q8zW0cFEEPIz1WZ8cdbXZpUwEh4dHpJPGHk++nUwGHx4COHOwWuK3HGZ4Ay9Y78UJXhpITTlB3eHBzG7",
+	"Y4lFe32wjNK+g2RIuhFdsuTESl5cEGpXEH5y+nRArDr9EBIm8OPALdTSa/6WUyvwp9GnSMYsIC7p4OEB",
+	"JM2JGJfkMeLC44hZKJnNFwBSB2Qrvd1xzS1DsSe0pILOGcaR4dsTAdetBfeAnEKUlZKZYRBhVQSTwTVq",
+	"R9ZEMBZbedJLOgHRVnGkeiLCHKdH5E+nf0XfqM+WhUFGBDEbfj7OzZOGCSoMyEyECn3PlJ6Io+HRgIyt",
+	"5ipvWWynsttx9RlJ92j4sgd2US7IS6K9dc2+jm0qAkITLUHkmghuXHVHHOxmRUJHHDTldmj8JUQZy68r",
+	"VdKeyYA4ZXAibmRsOb/ltRFNU4w8ekne8Z9I9+jl93g8l9RYWWxp19OVs5mPHS0H59kTnPF5phwF9WDM",
+	"lCkP19FEYNRbnpgWUQXXTviXvp3hrZ2gD/9vr4Xyw0u2pFxwMYfK/SAkmgUAD7bRA2SofaGZsWSFEUwk",
+	"E4YnsOB7LmJ5PxHKvqF7x4T6YZCC7Ts3WTxngG1Hhz+isTq8ZEat+mM7eRg4ATWn/hfapdRBWw/SreXz",
+	"1LLDegNygbymC/Q4EYZpE+QtVlz9zn6h9Nnf+5YyLU/qISLolIkYXThSxMFE6CXaRnD1AblfSM28I9Eu",
+	"d0X0Qt7DkYIcbikLUZVEVJCl1VMdFi1kEtv930jLKeIRof7NgvlSMxEQhhf2+0v6sV/QsO6nTPXxg7BE",
+	"2zrP2SUvh8OhhT1SuxXrV1LEhJsgJ3zGyw1nAjiO4Y+knhpFDtaT7XqBAxuMgIzfBw3amZ3yadGzxHm6",
+	"1N4LuRPDqj9Lq2vMKE80UCMWskaEaAmroLALPRHO94YzaUNXzk+yIvdMsWP3A3j/76jgeuE1Iuo9KVSx",
+	"iZhJNZfGMBFgiSZtyNweHMiKLpzEbtCuFq6ue5klMUmpI9CIpkjF3lin0fECP/rESRLLCBIisX0O10Tz",
+	"hAnjrrC34NKxBC1VzBQyHDg5HzUYOBXHL0tLgrZDUoQyEa7tBaIx8Pd+wRNGlLzHgUE3G9jJUM7wAaj2",
+	"t7WwSMvAXIMkQOn18FQ7UR6hagGPp2ExLuGGKZoUbnVAQog/pUk/kfLWghLJxg7TrbJ8S80n9iVQny6U",
+	"/Ljq11+QilCMt4+kMMi64O68ZStMa71lMBAuOvR69SLsAewX8h6k3sLhPyBXWIUXhiniAEDStlezazAU",
+	"Xvxy3RodYKGLr3mO59g/qjQkE7fCzoyVegKS8Nu879MLjbBYS5q0+3S4hx8itl1LmRCUcbhZ+bu4Zhsr",
+	"UB2dhnMrkdGyzRdqJ1f1pJAckLDq0whHMH3NOWUfeefURHT/4+SqV/NRQVDFJ3QLg4wclCvXBqSkDQcT",
+	"UVaGg3LlxIewtXZiQOgNyBMI04mQS25AFdcSRAAgKGAa9wtumE5pxEgsIZ1vCeYnZClUrHyvGyomAkxm",
+	"LzRZypgljuQ1s18y3RuQUxotypxtAU7vsFTUAdlm4ZMPR86yg/YWx6bR4tNsLBxhFDuY1vx5Wn1N122d",
+	"wBEtkjVYPH3jICLVROQ2z8DJp/cLHi0cD6IuoYUxkZtVgNkA/wGj5lrrIWwA5IwfUgDtWAE3JAI7c4V/",
+	"PL0mdWn8AOPMEe4os9hrl3TxW5DDOdiyg/rFXBLoSmQBhYCOS5vAm7kEN6e9wy68DWlEau2Q7LwNHmF7",
+	"p5aqLYvYSf/A9vz77kKksBM7EC4hz4PPL2aUN1IuCjd61RWNZjVvByOAcQBmyM2oiLQN6fY94ux3ikEl",
+	"gbnfmE+T4K6tAaK6D1SBegZWSQRJvWzZqwYCkDJcnFasg6KcoYWvax5VYEYAy/d9sVBTCi/Or67J//zX",
+	"fyMyHKBlmscPBx5HUQqwI68zqMJRZZfkfVUgYEFkhPdOdUGeWatU4IFQPLLDeKvpklEBl2fvGEyVB8i9",
+	"y1y/CUswggKYeEl8z2NjKn20UPGo9NLqOYVL3Wp/ZADRoqlWScbOR21Acag+f5xzfhioMApXw3ia9oFA",
+	"9CcKJF00JYPBrXRg1+TJr2kUbjRLZnCGsaL3cLlxMyDv0OpNy8zTSM8a3Ujac4W1VmFw9QFTaUKdBfoL",
+	"Q3c/WAogMQiakakQtBNVJ+LVEGRUO0JABLu3dzYmygIbtOyv54NpZIlGjbtRrIi+Zm230iNS4YCMS23Q",
+	"lnSVB9EgYqOV2I4F13BhKS5Xae4CHlyMr0/euC/yynthUP2u+KFWw9mxJysv0opvxt1RzicEV38RD1aU",
+	"ABoBykJQF2KTAJ+TfYhitiUhx/rhOhLk8vTq2qdHNjueegMCalKxVwdMiyFdKnL3WgA65N9wzXYnORgD",
+	"aH5jR4V/wcXZs0qG1UlDIQ2fuSaU7tY5sKgx9VfAgIw9YcpZxRVuRelEzucoE99TJUjC7liSt6kAJI8D",
+	"hzpWm8NUovvyMAh2C2NQlKbY2oO6thOlFn5Qz1EHZJYwZvr3sDPvoPE6zkQA5K3Avn4Tl9v8WZECmDDa",
+	"c7UPuuhcOsMZLHVODbun6ELxZr6+zvBOKtv7BqUiKriPUgLJqDMcvBwMIT4iZYKmvDPqfA+PwL2H5Uo3",
+	"m8HsG3OMrMitR2dxZ9SxalEeZ61hQEWXzMA3vzo76W8ZU6vCTJqnse7WbHQ9B/khaB7Yh2wU4+ZpX6+G",
+	"pfytl9VgzaAhJKR5AhcL0jhDeciG4M+HD0G1pe3hcPhk/Vib84EaWrKeC2a1UaAld7THJCz00wFEv3hk",
+	"dwJmYkDftXoqeDaPcOVNC8p3WKp3gp+83PeTHLD7fPZQpiULjNxW00AwdG5xtDOz30MgXSp1S6qCU2rA",
+	"GqQEyTvioBkkT6sYkWE4IOhhdG72iaj42Qvly/JdK+RD7meaW0wJjZTUdh6z8HYfPZiIsVPHc5XeS9c+",
+	"gBmZvquCAr4i+wediHV91fJUNxvyqwSqplgVaSIea8nqoep6NPxxvXQPcrkq58B87iL/Cl04TBtfa+lp",
+	"KcOljz9UfUUuSrhGmC+ffvpNRIlLi5+Rto6GP+79ycvv9//k1fMT/aWjd0Lhpi9ovonkH4It997BJx4/",
+	"FEmq6/cfprxWsfhLM/lamm0DRuEbHqMegR5Hz39wF0wtqX07WTmd10qRm88vaBZK/sjM857IprMorg8X",
+	"828lcu+RyK2ypJubagPXsrmUFt/7XZ3kJTOKszvUsrYdYJO86Iq8O6GLx506yy4LYPVQgA9BJ82awjyc",
+	"dRyjKpbNWUJSMG0Vc6eZoX08TxXyLvOBFd7hAEPnfYD7NiAKs9gak9hyqWAiuM8yGxFKYj6bsTyTDO7s",
+	"hrp8oFVf4ZCFqR59A+Cgsip67tRYwXPNrERi1+LT+6wyKRWfc0G6GIEQkIV0NRZSqaw2JBXoGz4EBSMF",
+	"ITGRJFywieiG7m/UI0Oq5ggHqZl3r6IsgHYQDDLgAl1CTNxxJcWSCdOr6nYgisRMGyeLBqC8+zpHBNpJ",
+	"ia73jOV+5jyJlIsoyWKw80E0tNUwi4MiXUt8MjMTUfIdwHEtZGJfQfMOKP05qgAsM+0aBgJwuGmVq47z",
+	"3SIFC1QFYyXTlMVgaYDuhWWZ0EqEYHtDOGAmUA4DAtJZUgXUQt47t95EgA2RVSzvXX/aQQGcwJ9h4BEy",
+	"8GsNJsLltAXE5Yj2YMloO7inakk00+g2gxFQ6C2ls4bBRLjIEW6cAapB4sM03GeT+FzW704S31e4E1zZ",
+	"o5w5PqPw9xXuBDyM6o1+jKm1FnVRX0EHkcP0x8trB8YF+X+Ru6VRR3SEoEkXDJg04X9nvcAbOQu/n+Uw",
+	"6ARCksWQ+xEqirnJOEQLSUhuWCSXTBf6pmXMvuQvkmGlKBcW3fVluXz1YFBNw5y7RZZjeKe8w0LLYLBV",
+	"a4U3cSue8CQhlBwOh37KPAF/hFUbwE2U94BFtRSDkCIKvBN8d+6FExmzkHR3rNzgqtnuXroBbmPvfblZ",
+	"EcHMvVS3E4GGx4aKuXAL+VavJUXfMmVgahCYNOw1cTTXGPUZJc1KMZEWzmLR/4UmMjMWe/7ROYuFSG6V",
+	"uONm5RIjsNb6ej1A/TmMxRfI2G4LhY45Xxgl1jIN2xDChdnkIoLz2iQr5FBB7sjjquLc1L8rveO6ztw8",
+	"EiAryCusGgh0U9D27bmUEotg2C/7763480dm3rhXviDeVGotNyCMRV8u5oNKJHRn9OuHqmn1jgmm9bG9",
+	"FzDEwVTMpNqPUoBXptpR2jJKMWz8YGlVxUhvAsk798pWkBj20RykCeU1YNTPoqFiBMzgM24ulFxa6TrT",
+	"xA5JMEliUELrp5wUFTXI7M8bDWIyF3HAQQ+TABlxw5GUlu0/7B4Nj/BGLGagxfj9vnuxT+NY9ZrPCnq/",
+	"HGC7mr7vUT/wKNd2aNiT5l3R0v6z0HmflMZGBuhD+45Bpcm7+qCJnmvyy+XbzcBFdeuFJq77vGvo85p4",
+	"iORTtEARHW+DFV0mm+B2njIxvji7Slm0H9DcwM3bd6Pma/RBoRjHv3nn1xY+mzcHzoONbO0S3/iKXO0S",
+	"y8I/BJ1Xw++fbdb3RUH6TTC2i+PITl8Nv3dhoRD9Qg29gcwDTTLU9aGeSuMx1EO4Sp6a0tnUchHRJkIw",
+	"eDj0QR0VDcBX3YSyMT4+O5ZY9XRdAjopTbuTO3jda1t21D6dp/aLemd3Sm0vQLMhs339Qi4Kwpc/21Eq",
+	"g+Mq5LLDw50/auj+sIeMVp533Svro8O4mJNyL9AXuuxgrApnMOJ2XD/ASIk+Chkt+rolWR71C0tq1a8Z",
+	"5n35QhIKKSDOGTO1IAUU+++FvYlA++u6S7jS38gZSiEGMoSs4UE+HBiEna3YRdA6R29Lmk0R5g0h1A8P",
+	"oCX7JUHI9CQbDr+Pqt0L4RkblT53vz88hJgb79t1vbALSrK5i2S1KxIgBynGiM5mM/6RdMPlarqM0ulh",
+	"2EMJA9IUB5i9j6AbEZAdwlwMr4Xb0fL2cuMlWEIyjXaQhj5/EP9Ua0hngS56QTkvYyLcHY3lr3zMTFjr",
+	"6xcGhCXap3y80MXNPhFrV7sTpXzzo9ygkmY3CY+sEGHZ5cKYVOOwExGvBF3yyOfDUVf7CS0ikBRVBAo5",
+	"aFn8cWBsRqBjIiTJtGs9BcuFtJBhza0/ESW//qMTVHoT4f36pJ5i0ujWx4HypmdfyMrb3j70mT38rY1o",
+	"9+Hkw0dw8kex/938/rWPdvP81z969bu8ndwpErox4I50NVwg4IqD0GzQC3qfe2EdeFbZfnNZWbEPdvOu",
+	"kERhuPm94sYw0RsRlQmvpPixVs7qDO33LA9Dz1FJX6fxnVWqNMNKZv/+6seXxHMux2HKDMzyGR+57Jxq",
+	"bkquSVhu9OcNxHgpQrkM75yCsp6WZQLDd2ZaFx7qDLg6IFlKZkoKMNdQA/FQLtcKWV4RRO1YnvOm3bjo",
+	"egY63qvhYROr8v0Yn41X1btbPrNrqr0R5TfJqz6PGbwaHu4/51NwkAvF+tGCRbc5DykxDm9BOHh9cukl",
+	"iccxjU+VZtybY5TsceOtnH+zrosfrfOaR4QR1Q/+6Hd5C+DGK3H4zafUHoC0CdRPSNINGuUX1iB/p0f6",
+	"R4bJ3ttPdLvxv94Hv90PkBfYyTLe0P0fHMrURIt1FEKHeQ2LvsDdlE9wYdfxtW6mz0Pj5xOff5+4f8mw",
+	"8Vkl0R/kP6vma0NXmuQxab0nuY8OoHJMq93xHGrERFLFEPrOha/wQfIAr4NllGKGDSaaQhENqbBQRJFv",
+	"epwXNUBDBeSHvQyGw6ErXiNnmGVWrA+tNnlP6C6Ef2ElFCjYoTIBoYFYB4NGt3MlMwFJ3eM8WRRlao3p",
+	"oophxBeYcQbk0kV42OdONM+rZRTjoRUgTRlVvugJJTNF8XwgKR/rWjTJrlVL6wkA+5HW1tYcmW2m1+ex",
+	"mdIkQXjuYiu1b/sAm8E/IZ1H4N2RMvHIL9DBVSB/nkMJmZPfxB24L2tRLDeO7Rbl9bT3daNa/rO3AVQt",
+	"aTPIsdeGigjKR4W49mleVtHVe6QT4SreELBquspGEMbUG+W2QqhG4SZwQRuWZTC9zWIIsWZoK6jbG/OU",
+	"Zas8JwnkHidUxHpA3ktDqFjb1wiMjQ1M6bI4mGcSf/cwvkFNz4rJ2Uhix7Si/uAfX5D4agrxlaHKuHQc",
+	"RKXqMWDRXsI+unpD2yT0/dlFqZTUN8MwACqa0JKAAQFJcPELgt6kssCGAoeVWTQ5HB46P4En7G6IicsY",
+	"OTqCobiYh71jksokqRX8hcKUzMXsrEQ0EZbiSTe0f/j8ZIwHxfjI8qelNEO3SshZODo8nIha2b5mJgHH",
+	"UTCIlki5w+fWLizwtT2Vr2Xx2D0eJq+uuWnblaOAypsbQxkaOvU/fGiJaXDn3q0dd8+VfVrSxNKFFaIt",
+	"UjUMHWJG01Owl3dUZDSBpLE+EFBe6QRKJ2OdnIoI9DRspaKGfDNs5ZJpmdwxTcJP3p87tVpeXtEhIDPu",
+	"anr6RgGVsjdY8UZjT5qUCx04UZKbotxLNaW5nI5UYlLAmui9K1+hQSMMnc5Euq4MEJYMBAbifkH/Oddw",
+	"1iNiIQM8SEyEL84lVSlg26qwuTNAFOXcLPvKFCOvhocT0Q398ymGqUPRQ9/r9dXwiJTecI/DTSHfVtF4",
+	"RuNMadavbqKprGWzvKUoZuDi0f5LyGqe89VjFvokzk6rLUvBfKW4ht4ENyuksIKwPV1XDvZJGOrXks+a",
+	"DbA/Zclt3QhbiCpflNjtLHb6azmfJ+wLEvyeUWt2YftErkHzmixJgjzZrbiXS1U0XXkjahbhP5/N5hRS",
+	"LktXGrFE6Ss27eCCehSZFRW5npvggsbx3WqejJTr1maXZugSDDHbsGSdPUYF1JIKN9WyXBMR+nOcwufT",
+	"JU3zNhFTLzvlDSWK+l5Yz7Gx9BcG3BXd+nze+H211haRM9TwnKAGE2B6U6ncYbeSJl0uv+lrW+UJe35s",
+	"6CsgsXSgq+yOVOkKVA3WtoflsRcsumXxRECKrzO517pNldOHRiCQlSuqon7gy87i5qApNLGnmSuSee1h",
+	"sNzL2QxNVjhGe2pxlVM9C5/+NrxmVca8Od/Yntc/IZuNuXGlR/PQU6KZsVimSXedxAPC9dTlw7squDk1",
+	"lBpt9r4IU/YVNv+xmHOjwvouDzIuVX/EWhLrRUW5592+hiPyM3ToYY5TUMmvXmvilAftYsVc55RzaOGK",
+	"U/rC6VbrXWOdbRxzIsaNVVALY1lza75yf96iUGUNHr7ef977L5HylsU9Xw8edWbsLzERk069nOqkA1HD",
+	"BqrNuiqjTWwU+7U+Dx9tap74TTNQLCNZ6fH1jCz0UZG7X5/vOoxqQv4CPQOfnrul0+WX4bWO6ltjFcYu",
+	"vuDV0Ddp03lF2rXggbxVAdhCvYozEZgj4TsfFAVsa+5YXyJUh+CaoophjdyJ8P3hchscsL+GZnFNdF2J",
+	"Ryu17fySvrmm7qAbKKtgv/+EwglEaTeVQXaGmUrxY9/1wiKCNiqLTKZoAnWk9Lfgz/+CQsTnkjpWKP6n",
+	"kKpckfLHVSh3Gp6XpXwVcZXXFG+Spo7Xi/U3lurfUHrd9aMsat1bXbNa7J6bvKh9b4cq5+DHqJQ5hxrn",
+	"LUXnqWvGiuMck6Ph0D6YiEronJNOK50kuHYF0ptdnn+rBF//S6qqS1UeP38XLoLfqSiGWPjckpirH+Ei",
+	"i9qFLB84hBZhlypLE9CQfEdjzYJSCyuy5CIzTBOZxAEWQZz4co6+lrKIS4TbG5DTj77HAvo7YhZg1KZn",
+	"lrdMQJHCvCMiln70YRbQB8El+kK1fozi8EX2saTMRIxdvJaL0IKuZMSyob5rhsRi8ub63Vuoxe2c5t8P",
+	"D13Ph0r/6rDfBxD20fvSh9iuiCq1slwvrNxSpaCvTFtOhCrh/wqLxgfOPJg3sYBd+dJduWypGNWQ5zUR",
+	"S64t+ANvxwsI+5hCUwxg0lBnC04LtyFIyLV2iq/vizIRS2qiBele/nxCfjwc/nvP52+V2nlrr6A2cdBz",
+	"C4ITj0Q7Bbraw+1sqskTtFenf9SHXOvHfMZcG9LHfTgtk9GW0nW71M9ZGCxQskclmzFWlNcUMBKKU66F",
+	"2jERI9Nw1SftwCc0WrD+iRRGyS1zBp0TXGf/ypXQ6Bct6Dd9dslmTCmmdnrdfvA9OnCrO/yp1I+lRJrO",
+	"HwrFYyo7e+uC2Z98dUdPdmjv9iVrrjVZcg2E/O0f5IZiK/+Zd/5rLECAfUmgMaBmCqLzdr/s6vXhauIO",
+	"9rJUULo/r0nGFXrYWzqwYAoEPpyIG+ZlXR/dgx87mVoz0zuuGw9du/9mc6kVx6HYREmaHZGiCVlFrJaC",
+	"HeeXROWWavZMFVbyXFEou4fcKPm6sJVOyoW9Hp2rzmkEgQ9SKn6RKZaE6g2w0567bYVsbhDW2I8FWrD0",
+	"sMlk0QxrYO8wb/v3fRxyHxz45I/hFd8vK4RupBPhFROsMlWJtrxhvrguRlmBDNGW2OHDDGq3XINTsxxs",
+	"nke6pUxpKaiDudVV7E9Y2sf9ZlG66U5xP3/mTfIEQQdjixGPiTcAEizb3oBAHm9Tejr7DgiI3qDjuyOX",
+	"DjCAY1IZlGN2XVF9ZtG7kwuXia/35EYHnyD87wCTqHYzfdgvnqYu7hijCVujDbHJXt5o3McYQqXwtiBD",
+	"KKWulLyH9Im1CZod9qTLfstoAgI8Bi2huCsz8MJAgGHuqrb7nwiQUI8CKNHugg3hCI+Gw2CfSMNgh0jD",
+	"Y98WEasY+GINVJQDJA+HQ+fpcWFX1SDJJm5yBqfu7A07CM070/+XsVzgcr+S3aK8gJ3s1f+Kavx2oxod",
+	"OTn2f1wPSvbBxl4s8QzF8oIWBlsVKT91xhdnf2Ir7NRsZUyrpmGJrnFmFvDkQz7QWroYtCC2XN11TgOL",
+	"qmv3NCjoEUvS2qHr32MZvjK/bx0Ct7A+CFYvDKBCIZQfzMGhUxa5/pClkWSqG0bJS2dZzml35Cu8oCl1",
+	"7u8sNwg86Dx8ePh/AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

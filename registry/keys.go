@@ -20,6 +20,9 @@ type KeyStore interface {
 	ListAPIKeys(ctx context.Context) ([]*APIKey, error)
 	// RevokeAPIKey revokes by id or by prefix; ErrNotFound when none matches.
 	RevokeAPIKey(ctx context.Context, idOrPrefix string) error
+	// APIKeyIDByHash returns the id of the key with this hash, or
+	// ErrNotFound.
+	APIKeyIDByHash(ctx context.Context, hash []byte) (string, error)
 }
 
 // keyPrefix marks tether API keys so they are recognisable in a leak scan.
@@ -172,6 +175,12 @@ func (k *Keys) forget() {
 	clear(k.cache)
 	k.gen++
 	k.mu.Unlock()
+}
+
+// KeyID returns the id of the API key whose hash (HashKey) is given: the
+// name an approval records for the key that made it.
+func (k *Keys) KeyID(ctx context.Context, hash []byte) (string, error) {
+	return k.store.APIKeyIDByHash(ctx, hash)
 }
 
 // List returns every key (hashes and prefixes only).

@@ -54,6 +54,19 @@ func (s *Store) TenantByKeyHash(ctx context.Context, hash []byte) (*registry.Ten
 	return &t, nil
 }
 
+// APIKeyIDByHash implements registry.KeyStore.
+func (s *Store) APIKeyIDByHash(ctx context.Context, hash []byte) (string, error) {
+	var id string
+	err := s.read.QueryRowContext(ctx, `SELECT id FROM api_keys WHERE hash = ?`, hash).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", &registry.Error{Kind: registry.ErrNotFound, Message: "unknown API key"}
+	}
+	if err != nil {
+		return "", fmt.Errorf("look up API key: %w", err)
+	}
+	return id, nil
+}
+
 // ListAPIKeys implements registry.KeyStore.
 func (s *Store) ListAPIKeys(ctx context.Context) ([]*registry.APIKey, error) {
 	rows, err := s.read.QueryContext(ctx, `SELECT k.id, k.tenant_id, t.name, k.prefix, k.created_at, k.revoked_at

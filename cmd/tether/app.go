@@ -168,8 +168,26 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		OAuth:          &registry.OAuthOptions{Authorizer: authorizer, States: st, RedirectURI: redirectURI},
 		Now:            m.Now,
 		Limits:         registry.Limits{MaxConnectionsPerTenant: bound.FromFlag(cfg.MaxConnectionsPerTenant)},
+
+		DefaultToolPolicy: registry.ToolPolicy(cfg.DefaultToolPolicy),
+		// ToolEvents is where the audit log records tool.approved,
+		// tool.rejected and tool.definition_changed (each event names the
+		// connection, the tool, the old and new fingerprints, and the
+		// deciding API key's id, or none for a change seen upstream).
+		ToolEvents: nil,
 	})
 	m.svc = svc
+	// A fleet-wide count, read from the shared database at each scrape.
+	met.SetToolsAwaitingApproval(func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n, err := st.CountToolsAwaitingApproval(ctx)
+		if err != nil {
+			m.Logger.Warn("count tools awaiting approval", "error", err.Error())
+			return 0
+		}
+		return float64(n)
+	})
 	gw := gateway.New(gateway.Options{
 		Registry:          svc,
 		Tenant:            func(r *http.Request) (string, bool) { return server.TenantID(r.Context()) },

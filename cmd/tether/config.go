@@ -35,6 +35,10 @@ type Config struct {
 	// or tenant makes tether hold; 0 is no bound.
 	MaxMCPSessionsPerKey    int
 	MaxConnectionsPerTenant int
+
+	// DefaultToolPolicy is the tool_policy of connections created without
+	// one: auto or approve.
+	DefaultToolPolicy string
 }
 
 // envFlag registers a string flag whose default comes from an environment
@@ -114,6 +118,7 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	envFlag(fs, &c.OAuthReturnURL, "oauth-return-url", "TETHER_OAUTH_RETURN_URL", "", "where the OAuth callback redirects when done")
 	envFlag(fs, &c.RateLimit, "rate-limit", "TETHER_RATE_LIMIT", "", "requests per API key, e.g. 600/m")
 	envFlag(fs, &c.ProbeRateLimit, "probe-rate-limit", "TETHER_PROBE_RATE_LIMIT", "", "probes and tool calls per API key, e.g. 60/m")
+	envFlag(fs, &c.DefaultToolPolicy, "default-tool-policy", "TETHER_DEFAULT_TOOL_POLICY", "auto", "tool_policy of connections created without one: auto (definitions take effect at once) or approve (new and changed tool definitions wait for approval)")
 	envFlag(fs, &c.MetricsAddr, "metrics-addr", "TETHER_METRICS_ADDR", "", "separate listener for /metrics")
 	if err := envDuration(fs, &c.HealthInterval, "health-interval", "TETHER_HEALTH_INTERVAL", 5*time.Minute, "how often active connections are re-probed (0 turns it off)"); err != nil {
 		return c, err
@@ -126,6 +131,9 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
+	}
+	if c.DefaultToolPolicy != "auto" && c.DefaultToolPolicy != "approve" {
+		return c, fmt.Errorf("--default-tool-policy %q: must be auto or approve", c.DefaultToolPolicy)
 	}
 	return c, nil
 }
