@@ -117,8 +117,10 @@ func reject(t *Tool, by string, now time.Time) {
 }
 
 // ToolHistory returns every recorded definition of a tool (at most
-// MaxToolVersions), newest last-seen first, each with its changes from the
-// one after it in the list (the oldest has none).
+// MaxToolVersions), newest first seen first, each with its changes from
+// the one seen before it (the oldest has none). A server that changes back
+// to an earlier definition moves that version's last_seen_at, not its
+// place in the list.
 func (s *Service) ToolHistory(ctx context.Context, tenantID, connID, toolID string) ([]ToolVersion, error) {
 	versions, err := s.store.ToolVersions(ctx, tenantID, connID, toolID)
 	if err != nil {

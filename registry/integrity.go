@@ -132,13 +132,13 @@ type ToolVersion struct {
 	ApprovedBy string
 	RejectedAt *time.Time
 	RejectedBy string
-	// Changes is the structural diff from the version before it in the
-	// history (filled by ToolHistory).
+	// Changes is the structural diff from the version first seen before
+	// it (filled by ToolHistory).
 	Changes []string
 }
 
-// MaxToolVersions bounds the history kept per tool: older versions are
-// forgotten, newest last-seen kept.
+// MaxToolVersions bounds the history kept per tool: the versions seen
+// most recently are kept, the others forgotten.
 const MaxToolVersions = 50
 
 // Served is the definition agents see of the tool, overrides applied, and

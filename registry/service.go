@@ -40,7 +40,7 @@ type Store interface {
 	// whose status the health monitor keeps fresh.
 	ListProbeTargets(ctx context.Context) ([]*Connection, error)
 	// ToolVersions returns the recorded definitions of one tool of the
-	// tenant's connection, newest last-seen first; ErrNotFound when the
+	// tenant's connection, newest first seen first; ErrNotFound when the
 	// connection or the tool is not the tenant's.
 	ToolVersions(ctx context.Context, tenantID, connectionID, toolID string) ([]ToolVersion, error)
 }

@@ -10,7 +10,9 @@ import (
 )
 
 // The history of tool definitions (migration 0008): one row per distinct
-// fingerprint of a tool, kept to registry.MaxToolVersions per tool.
+// fingerprint of a tool, kept to registry.MaxToolVersions per tool (those
+// seen most recently: the current definition is never the one dropped),
+// listed newest first seen first.
 
 const toolVersionColumns = `tool_id, tenant_id, connection_id, hash, definition, first_seen_at, last_seen_at,
 	approved_at, approved_by, rejected_at, rejected_by`
@@ -60,7 +62,7 @@ func (s *Store) ToolVersions(ctx context.Context, tenantID, connectionID, toolID
 		return nil, fmt.Errorf("find tool: %w", err)
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT `+toolVersionColumns+` FROM tool_versions
-		WHERE tool_id = ? AND tenant_id = ? ORDER BY last_seen_at DESC, rowid DESC`, toolID, tenantID)
+		WHERE tool_id = ? AND tenant_id = ? ORDER BY first_seen_at DESC, rowid DESC`, toolID, tenantID)
 	if err != nil {
 		return nil, fmt.Errorf("list tool versions: %w", err)
 	}
