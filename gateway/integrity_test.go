@@ -3,6 +3,9 @@ package gateway_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -457,3 +460,72 @@ func TestToolPrefixRenamesAgentTools(t *testing.T) {
 }
 
 func fieldsV1Sorted() []string { return []string{"account", "query"} }
+
+// rawUpstream is an MCP server (streamable HTTP, JSON responses) written
+// by hand, so that its tools/list is exactly the JSON text given.
+func rawUpstream(t *testing.T, toolsJSON string) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		var msg struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&msg); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if len(msg.ID) == 0 {
+			w.WriteHeader(http.StatusAccepted) // a notification
+			return
+		}
+		var result string
+		switch msg.Method {
+		case "initialize":
+			result = `{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"raw","version":"1"}}`
+		case "tools/list":
+			result = `{"tools":` + toolsJSON + `}`
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":` + string(msg.ID) + `,"error":{"code":-32601,"message":"method not found"}}`))
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":` + string(msg.ID) + `,"result":` + result + `}`))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// Two upstreams listing the same definition with other key order,
+// whitespace and escapes give it the same fingerprint, which is that of
+// the definition as decoded; a visible difference gives another.
+func TestFingerprintStableAcrossUpstreamSpellings(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	spellings := []string{
+		`[{"name":"lookup","description":"Look up records","inputSchema":{"type":"object","properties":{"query":{"type":"string"},"limit":{"type":"integer","maximum":100}},"required":["query"]},"annotations":{"readOnlyHint":true}}]`,
+		"[ {\n  \"annotations\" : {\"readOnlyHint\" : true},\n  \"inputSchema\" : {\"required\" : [\"query\"], \"properties\" : {\"limit\" : {\"maximum\" : 1e2, \"type\" : \"integer\"}, \"query\" : {\"type\":\"string\"}}, \"type\" : \"object\"},\n  \"description\" : \"Look up \\u0072ecords\",\n  \"name\" : \"lookup\"\n} ]",
+		`[{"name":"lookup","description":"Look up records.","inputSchema":{"type":"object","properties":{"query":{"type":"string"},"limit":{"type":"integer","maximum":100}},"required":["query"]},"annotations":{"readOnlyHint":true}}]`,
+	}
+	var hashes []string
+	for i, raw := range spellings {
+		up := rawUpstream(t, raw)
+		c := e.connect("acme", connOptions{name: fmt.Sprintf("raw-%d", i), transport: registry.TransportStreamableHTTP, endpoint: up.URL})
+		_, tools, err := e.svc.Tools(context.Background(), "acme", c.ID)
+		require.NoError(t, err)
+		require.Len(t, tools, 1)
+		hashes = append(hashes, tools[0].DefinitionHash)
+	}
+	var listed []registry.Definition
+	require.NoError(t, json.Unmarshal([]byte(spellings[0]), &listed))
+	// The MCP SDK reads annotations into its struct, which spells out the
+	// hints it defines (a go-sdk server lists them so): that is what
+	// agents are served, and what is hashed.
+	listed[0].Annotations["idempotentHint"] = false
+	assert.Equal(t, listed[0].Fingerprint(), hashes[0])
+	assert.Equal(t, hashes[0], hashes[1], "same definition, other spelling")
+	assert.NotEqual(t, hashes[0], hashes[2], "a changed description")
+}
