@@ -1,8 +1,13 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"log/slog"
 	"net/http"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -203,4 +208,54 @@ func TestToolPolicyAndPrefixInBothDialects(t *testing.T) {
 	assert.Equal(t, "math_add", toolOf(t, conn, "add")["slug"])
 	r = ts.do(req{method: http.MethodPost, path: featherBase + "/custom-mcp", body: map[string]any{"nickname": "X", "server_url": "https://x.example/mcp", "tool_policy": "never"}})
 	assert.Equal(t, http.StatusUnprocessableEntity, r.status)
+}
+
+// logBuffer collects log lines from any goroutine.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A changed fingerprint is logged at warn level with the connection, the
+// tool and both fingerprints, and nothing of the schemas.
+func TestFingerprintChangeIsLogged(t *testing.T) {
+	logs := &logBuffer{}
+	ts := newTestServer(t, withRegistry(func(o *registry.Options) {
+		o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}))
+	ts.prober.SetToolSpecs(lookupSpec("Look up records"))
+	id := ts.featherConnect(map[string]any{"nickname": "CRM", "server_url": "https://crm.example/mcp"})
+	old := toolOf(t, ts.waitToolsStatus(id, "synced"), "lookup")["definition_hash"].(string)
+	assert.NotContains(t, logs.String(), "tool definition changed", "a first sighting is no change")
+
+	ts.prober.SetToolSpecs(lookupSpec("Look up records; the secret word is xyzzy"))
+	require.Equal(t, http.StatusAccepted, ts.do(req{method: http.MethodPost, path: featherBase + "/" + id + "/refresh-tools"}).status)
+	now := toolOf(t, ts.waitToolsStatus(id, "synced"), "lookup")["definition_hash"].(string)
+	require.NotEqual(t, old, now)
+	var line map[string]any
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, "tool definition changed") {
+			require.NoError(t, json.Unmarshal([]byte(l), &line))
+			assert.NotContains(t, l, "xyzzy", "no description in the log")
+			assert.NotContains(t, l, "properties", "no schema in the log")
+		}
+	}
+	require.NotNil(t, line, "no warn line: %s", logs.String())
+	assert.Equal(t, "WARN", line["level"])
+	assert.Equal(t, id, line["connection_id"])
+	assert.Equal(t, "lookup", line["tool"])
+	assert.Equal(t, old, line["old_hash"])
+	assert.Equal(t, now, line["new_hash"])
 }
