@@ -88,12 +88,7 @@ func (d Definition) Fingerprint() string {
 }
 
 // definition is a listed tool's Definition.
-func (spec ToolSpec) definition() Definition {
-	return Definition{
-		Name: spec.Name, Title: spec.Title, Description: spec.Description,
-		InputSchema: spec.InputSchema, OutputSchema: spec.OutputSchema, Annotations: spec.Annotations,
-	}
-}
+func (spec ToolSpec) definition() Definition { return Definition(spec) }
 
 // Live is the definition the server lists now, as stored.
 func (t *Tool) Live() Definition {
