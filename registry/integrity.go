@@ -100,8 +100,11 @@ func (t *Tool) Live() Definition {
 
 // AdoptLegacy fills the integrity fields of a tool stored before they
 // existed: its fingerprint from its stored definition and, as it was
-// served then, its approval. The store calls it on such rows.
+// served then, its approval. The store calls it on such rows. Its next
+// sync records the definition as listed (annotations included) without
+// reporting a change.
 func AdoptLegacy(t *Tool) {
+	t.legacy = true
 	if t.DefinitionHash == "" {
 		t.DefinitionHash = t.Live().Fingerprint()
 	}

@@ -199,7 +199,7 @@ func mergeTools(c *Connection, old []*Tool, specs []ToolSpec, now time.Time) ([]
 			def.InputSchema = map[string]any{"type": "object"}
 		}
 		hash := def.Fingerprint()
-		if ok && t.DefinitionHash != hash {
+		if ok && t.DefinitionHash != hash && !t.legacy {
 			if t.Approved == nil && t.ApprovedHash != "" && t.ApprovedHash == t.DefinitionHash {
 				// Agents keep what was approved: keep a copy of it.
 				approved := t.Live()

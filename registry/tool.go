@@ -64,6 +64,10 @@ type Tool struct {
 	// of storing it (a vanished tool dropped to keep a connection within
 	// its tool cap). It is never stored.
 	Removed bool
+	// legacy: stored before tool integrity, its fingerprint computed on
+	// reading (AdoptLegacy); its first fingerprint as listed is no change.
+	legacy bool
+
 	// Version asks Store.UpdateConnectionTools to record this definition
 	// in the tool's history (insert it, or move its last_seen_at and set
 	// its approval or rejection). It is never read back.
