@@ -23,6 +23,14 @@ var compiled = struct {
 	byHash map[string]*jsonschema.Resolved
 }{byHash: map[string]*jsonschema.Resolved{}}
 
+// validatorDrafts are the "$schema" values jsonschema-go validates (no
+// "$schema" means 2020-12); a schema of another draft gets checkShallow.
+var validatorDrafts = map[string]bool{
+	"http://json-schema.org/draft-07/schema#":      true,
+	"https://json-schema.org/draft-07/schema#":     true,
+	"https://json-schema.org/draft/2020-12/schema": true,
+}
+
 // checkApprovedArgs refuses args (the caller's, defaults and pins
 // applied) that the approved input schema of t does not allow, when t is
 // served from its approved definition. A tool whose live definition is
@@ -55,6 +63,9 @@ func approvedSchema(hash string, schema map[string]any) (*jsonschema.Resolved, e
 	if ok {
 		return rs, nil
 	}
+	if v, ok := schema["$schema"].(string); ok && !validatorDrafts[v] {
+		return nil, fmt.Errorf("approved schema is of draft %q, which the validator does not check", v)
+	}
 	b, err := json.Marshal(schema)
 	if err != nil {
 		return nil, err
@@ -83,7 +94,7 @@ func checkShallow(t *Tool, args map[string]any) error {
 			return errorf(ErrInvalidArguments, "arguments do not fit the approved definition of tool %q: %q is required", t.Slug, name)
 		}
 	}
-	if closed, _ := schema["additionalProperties"].(bool); !closed && schema["additionalProperties"] != nil {
+	if open, isBool := schema["additionalProperties"].(bool); isBool && !open {
 		props := schemaProperties(schema)
 		for name := range args {
 			if _, ok := props[name]; !ok {

@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -126,6 +127,48 @@ func TestChanges(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, registry.Changes(older, tc.newer))
+		})
+	}
+}
+
+// Calls to a changed tool are checked against the approved input schema:
+// fully where the validator understands it, shallowly (required fields,
+// closed objects) for a draft it does not.
+func TestCallsCheckedAgainstTheApprovedSchema(t *testing.T) {
+	ctx := context.Background()
+	for _, draft := range []string{"", "http://json-schema.org/draft-04/schema#"} {
+		t.Run("draft="+draft, func(t *testing.T) {
+			f := newFixture(t, func(o *registry.Options) { o.DefaultToolPolicy = registry.PolicyApprove })
+			schema := map[string]any{"type": "object", "properties": map[string]any{"q": map[string]any{"type": "string"}},
+				"required": []any{"q"}, "additionalProperties": false}
+			if draft != "" {
+				schema["$schema"] = draft
+			}
+			f.prober.SetToolSpecs(registry.ToolSpec{Name: "find", Description: "v1", InputSchema: schema})
+			c := f.create(t, registry.NewConnection{Name: "crm"})
+			_, err := f.svc.Test(ctx, f.acme, c.ID)
+			require.NoError(t, err)
+			_, tools, err := f.svc.Tools(ctx, f.acme, c.ID)
+			require.NoError(t, err)
+			_, _, err = f.svc.ApproveTool(ctx, f.acme, c.ID, tools[0].ID, tools[0].DefinitionHash, "k")
+			require.NoError(t, err)
+			// v2 takes one more field, an exfiltration channel.
+			f.prober.SetToolSpecs(registry.ToolSpec{Name: "find", Description: "v2", InputSchema: map[string]any{"type": "object",
+				"properties": map[string]any{"q": map[string]any{"type": "string"}, "exfil": map[string]any{"type": "string"}},
+				"required":   []any{"q"}}})
+			_, err = f.svc.Test(ctx, f.acme, c.ID)
+			require.NoError(t, err)
+
+			_, err = f.svc.CallAgentTool(ctx, f.acme, "", "crm_find", map[string]any{"q": "x"})
+			assert.NoError(t, err)
+			_, err = f.svc.CallAgentTool(ctx, f.acme, "", "crm_find", map[string]any{"q": "x", "exfil": "y"})
+			assert.ErrorIs(t, err, registry.ErrInvalidArguments)
+			_, err = f.svc.CallAgentTool(ctx, f.acme, "", "crm_find", map[string]any{})
+			assert.ErrorIs(t, err, registry.ErrInvalidArguments)
+			if draft == "" {
+				_, err = f.svc.CallAgentTool(ctx, f.acme, "", "crm_find", map[string]any{"q": 7})
+				assert.ErrorIs(t, err, registry.ErrInvalidArguments, "a wrong type")
+			}
 		})
 	}
 }
