@@ -11,6 +11,8 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/mcptest"
+	"github.com/tether-dev/tether/registry"
 )
 
 // latencies records one duration per operation and reports percentiles.
@@ -200,4 +202,85 @@ func (e *env) dialUntracked(o agentOptions) (*mcp.ClientSession, error) {
 		Endpoint:   e.srv.URL + "/mcp?persona=" + o.persona,
 		HTTPClient: &http.Client{Transport: headerTransport{hdr}},
 	}, nil)
+}
+
+// BenchmarkToolIntegrity compares tools/list and a tool call through /mcp
+// for a connection of 100 tools under tool_policy auto and approve (every
+// tool approved), and under approve with every definition changed since
+// its approval (agents served the approved definitions, calls checked
+// against the approved input schema). Each policy has a tenant of its own,
+// and so a view of its own.
+func BenchmarkToolIntegrity(b *testing.B) {
+	const n = 100
+	e := newEnv(b, envOptions{})
+	tools := func(desc string) []mcptest.Tool {
+		out := make([]mcptest.Tool, n)
+		for i := range out {
+			out[i] = mcptest.AddNamed(fmt.Sprintf("t%03d", i), desc)
+		}
+		return out
+	}
+	ctx := context.Background()
+	args := map[string]any{"a": 2, "b": 3}
+	cases := []struct {
+		name, tenant string
+		policy       registry.ToolPolicy
+		changed      bool
+	}{
+		{"auto", "acme", registry.PolicyAuto, false},
+		{"approve", "globex", registry.PolicyApprove, false},
+		{"approve-changed", "initech", registry.PolicyApprove, true},
+	}
+	for _, tc := range cases {
+		_, err := e.store.EnsureTenant(ctx, &registry.Tenant{ID: tc.tenant, Name: tc.tenant})
+		require.NoError(b, err)
+		up := mcptest.New(b, mcptest.Options{Name: "many", Tools: tools("Add two numbers")})
+		c := e.connect(tc.tenant, connOptions{name: "calc", transport: up.Transport(), endpoint: up.URL(), policy: tc.policy})
+		if tc.policy == registry.PolicyApprove {
+			_, list, err := e.svc.Tools(ctx, tc.tenant, c.ID)
+			require.NoError(b, err)
+			for _, t := range list {
+				_, _, err := e.svc.ApproveTool(ctx, tc.tenant, c.ID, t.ID, t.DefinitionHash, "bench")
+				require.NoError(b, err)
+			}
+		}
+		if tc.changed {
+			for _, add := range tools("Add two numbers, and more") {
+				add(up.Server)
+			}
+			out, err := e.svc.Test(ctx, tc.tenant, c.ID)
+			require.NoError(b, err)
+			require.True(b, out.Connected)
+			_, list, err := e.svc.Tools(ctx, tc.tenant, c.ID)
+			require.NoError(b, err)
+			require.Equal(b, registry.Changed, list[0].ApprovalStatus)
+		}
+		cs := e.agent(agentOptions{tenant: tc.tenant})
+		b.Run(tc.name+"/list", func(b *testing.B) {
+			var l latencies
+			for b.Loop() {
+				var res *mcp.ListToolsResult
+				var err error
+				l.time(func() { res, err = cs.ListTools(ctx, nil) })
+				if err != nil || len(res.Tools) != n {
+					b.Fatal(err, len(res.Tools))
+				}
+			}
+			l.report(b)
+		})
+		b.Run(tc.name+"/call", func(b *testing.B) {
+			var l latencies
+			var res *mcp.CallToolResult
+			var err error
+			for b.Loop() {
+				l.time(func() {
+					res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "calc_t042", Arguments: args})
+				})
+				if err != nil || res.IsError {
+					b.Fatal(err, text(res))
+				}
+			}
+			l.report(b)
+		})
+	}
 }

@@ -68,6 +68,9 @@ func describe(err error) (msg string, internal bool) {
 	if errors.Is(err, registry.ErrToolUnavailable) || errors.Is(err, registry.ErrNotFound) {
 		return registry.ErrToolUnavailable.Error() + ": " + text, false
 	}
+	if errors.Is(err, registry.ErrInvalidArguments) {
+		return registry.ErrInvalidArguments.Error() + ": " + text, false
+	}
 	kind := registry.UpstreamKind(err)
 	if kind == nil {
 		return "internal error", true

@@ -16,19 +16,22 @@ import (
 type oneTool struct{}
 
 func (oneTool) AgentTools(context.Context, string, string) ([]registry.AgentTool, error) {
+	tool := &registry.Tool{
+		Name:        "forecast",
+		Description: "Forecast for a city",
+		InputSchema: map[string]any{
+			"type":       "object",
+			"properties": map[string]any{"city": map[string]any{"type": "string"}, "units": map[string]any{"type": "string"}},
+			"required":   []any{"city", "units"},
+		},
+		InputDefaults: map[string]registry.InputArg{"units": {Value: "metric", Pinned: true}},
+	}
 	return []registry.AgentTool{{
 		Slug:       "weather_forecast",
 		Connection: &registry.Connection{ID: "c1", Slug: "weather"},
-		Tool: &registry.Tool{
-			Name:        "forecast",
-			Description: "Forecast for a city",
-			InputSchema: map[string]any{
-				"type":       "object",
-				"properties": map[string]any{"city": map[string]any{"type": "string"}, "units": map[string]any{"type": "string"}},
-				"required":   []any{"city", "units"},
-			},
-			InputDefaults: map[string]registry.InputArg{"units": {Value: "metric", Pinned: true}},
-		},
+		// View is what agents are served: here the tool as it is (an
+		// approved definition, no overrides).
+		Tool: tool, View: tool,
 	}}, nil
 }
 

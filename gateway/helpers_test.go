@@ -96,6 +96,7 @@ type connOptions struct {
 	persona   string
 	headers   registry.Sensitive
 	secrets   registry.Sensitive
+	policy    registry.ToolPolicy
 }
 
 // connect registers a connection for tenant and probes it, which syncs its
@@ -108,7 +109,7 @@ func (e *env) connect(tenant string, o connOptions) *registry.Connection {
 	}
 	c, err := e.svc.Create(ctx, tenant, registry.NewConnection{
 		Name: o.name, Transport: o.transport, Endpoint: o.endpoint, Enabled: true,
-		TimeoutMS: o.timeoutMS, PersonaID: o.persona, Headers: o.headers, Secrets: o.secrets,
+		TimeoutMS: o.timeoutMS, PersonaID: o.persona, Headers: o.headers, Secrets: o.secrets, ToolPolicy: o.policy,
 	})
 	require.NoError(e.t, err)
 	out, err := e.svc.Test(ctx, tenant, c.ID)

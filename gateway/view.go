@@ -306,10 +306,15 @@ func (v *view) unknownTools(next mcp.MethodHandler) mcp.MethodHandler {
 }
 
 // mcpTool is the tool as agents see it: named by its slug, with the
-// upstream's description and the advertised input schema (pinned fields
-// removed, defaulted ones optional).
+// definition the registry serves (the approved one, with the operator's
+// overrides) and its advertised input schema (pinned fields removed,
+// defaulted ones optional).
 func mcpTool(at registry.AgentTool) (*mcp.Tool, error) {
-	in := at.Tool.AdvertisedSchema()
+	served := at.View
+	if served == nil {
+		return nil, fmt.Errorf("no approved definition")
+	}
+	in := served.AdvertisedSchema()
 	switch typ := in["type"]; typ {
 	case "object":
 	case nil:
@@ -319,13 +324,23 @@ func mcpTool(at registry.AgentTool) (*mcp.Tool, error) {
 	}
 	t := &mcp.Tool{
 		Name:        at.Slug,
-		Title:       at.Tool.Title,
-		Description: at.Tool.Description,
+		Title:       served.Title,
+		Description: served.Description,
 		InputSchema: in,
 	}
 	// An output schema binds the results; MCP allows only objects there.
-	if out := at.Tool.OutputSchema; out != nil && out["type"] == "object" {
+	if out := served.OutputSchema; out != nil && out["type"] == "object" {
 		t.OutputSchema = out
+	}
+	if len(served.Annotations) > 0 {
+		// Passed through as the server listed them (the approved ones).
+		b, err := json.Marshal(served.Annotations)
+		if err == nil {
+			var a mcp.ToolAnnotations
+			if json.Unmarshal(b, &a) == nil {
+				t.Annotations = &a
+			}
+		}
 	}
 	return t, nil
 }

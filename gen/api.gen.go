@@ -43,6 +43,33 @@ func (e ApiKeyScope) Valid() bool {
 	}
 }
 
+// Defines values for ApprovalStatus.
+const (
+	Approved        ApprovalStatus = "approved"
+	Changed         ApprovalStatus = "changed"
+	Held            ApprovalStatus = "held"
+	PendingApproval ApprovalStatus = "pending_approval"
+	Rejected        ApprovalStatus = "rejected"
+)
+
+// Valid indicates whether the value is a known member of the ApprovalStatus enum.
+func (e ApprovalStatus) Valid() bool {
+	switch e {
+	case Approved:
+		return true
+	case Changed:
+		return true
+	case Held:
+		return true
+	case PendingApproval:
+		return true
+	case Rejected:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for AuditActorType.
 const (
 	AuditActorTypeAdmin  AuditActorType = "admin"
@@ -337,6 +364,24 @@ func (e IntegrationKey) Valid() bool {
 	}
 }
 
+// Defines values for ToolPolicy.
+const (
+	Approve ToolPolicy = "approve"
+	Auto    ToolPolicy = "auto"
+)
+
+// Valid indicates whether the value is a known member of the ToolPolicy enum.
+func (e ToolPolicy) Valid() bool {
+	switch e {
+	case Approve:
+		return true
+	case Auto:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Transport.
 const (
 	TransportHttp           Transport = "http"
@@ -366,14 +411,16 @@ func (e Transport) Valid() bool {
 
 // AgentToolResponse defines model for AgentToolResponse.
 type AgentToolResponse struct {
-	ConnectionId openapi_types.UUID     `json:"connection_id"`
-	Description  *string                `json:"description"`
-	InputSchema  map[string]interface{} `json:"input_schema"`
-	IsCallable   bool                   `json:"is_callable"`
-	IsEnabled    bool                   `json:"is_enabled"`
-	NicknameSlug string                 `json:"nickname_slug"`
-	Slug         string                 `json:"slug"`
-	ToolPath     string                 `json:"tool_path"`
+	Annotations  *map[string]interface{} `json:"annotations,omitempty"`
+	ConnectionId openapi_types.UUID      `json:"connection_id"`
+	Description  *string                 `json:"description"`
+	InputSchema  map[string]interface{}  `json:"input_schema"`
+	IsCallable   bool                    `json:"is_callable"`
+	IsEnabled    bool                    `json:"is_enabled"`
+	NicknameSlug string                  `json:"nickname_slug"`
+	Slug         string                  `json:"slug"`
+	Title        *string                 `json:"title,omitempty"`
+	ToolPath     string                  `json:"tool_path"`
 }
 
 // ApiKey defines model for ApiKey.
@@ -413,6 +460,12 @@ type ApiKeyList struct {
 
 // ApiKeyScope `admin`: every route of the tenant; `agent`: only `/mcp`, `GET /v1/integrations/tools` and the invoke route (anything else is 403).
 type ApiKeyScope string
+
+// ApprovalStatus `approved` (always under `auto`), `pending_approval` (never approved:
+// not served), `changed` (agents keep the approved definition),
+// `held` (the change broke required inputs: not served), `rejected`
+// (an operator rejected the current definition).
+type ApprovalStatus string
 
 // AuditActor defines model for AuditActor.
 type AuditActor struct {
@@ -481,6 +534,14 @@ type CallRecordVia string
 // ConnectionPatchRequest defines model for ConnectionPatchRequest.
 type ConnectionPatchRequest struct {
 	Nickname *string `json:"nickname,omitempty"`
+
+	// ToolPolicy `auto`: tool definitions take effect at once (recorded, approved by
+	// `auto`). `approve`: new tools and changed definitions wait for an
+	// operator's approval. The default is `--default-tool-policy` (`auto`).
+	ToolPolicy *ToolPolicy `json:"tool_policy,omitempty"`
+
+	// ToolPrefix `null` goes back to the default (the nickname slug).
+	ToolPrefix nullable.Nullable[string] `json:"tool_prefix,omitempty"`
 }
 
 // ConnectionResponse defines model for ConnectionResponse.
@@ -494,13 +555,21 @@ type ConnectionResponse struct {
 
 	// Metadata `server_url`, `transport`, `connected_transport`, `auth_type`,
 	// `server_info` (once a probe succeeded).
-	Metadata       map[string]interface{}   `json:"metadata"`
-	Nickname       string                   `json:"nickname"`
-	NicknameSlug   string                   `json:"nickname_slug"`
-	OrganizationId openapi_types.UUID       `json:"organization_id"`
-	Status         string                   `json:"status"`
-	StatusReason   *string                  `json:"status_reason"`
-	Tools          []ConnectionToolResponse `json:"tools"`
+	Metadata       map[string]interface{} `json:"metadata"`
+	Nickname       string                 `json:"nickname"`
+	NicknameSlug   string                 `json:"nickname_slug"`
+	OrganizationId openapi_types.UUID     `json:"organization_id"`
+	Status         string                 `json:"status"`
+	StatusReason   *string                `json:"status_reason"`
+
+	// ToolPolicy `auto`: tool definitions take effect at once (recorded, approved by
+	// `auto`). `approve`: new tools and changed definitions wait for an
+	// operator's approval. The default is `--default-tool-policy` (`auto`).
+	ToolPolicy ToolPolicy `json:"tool_policy"`
+
+	// ToolPrefix The prefix of the connection's tool slugs (the nickname slug unless set).
+	ToolPrefix string                   `json:"tool_prefix"`
+	Tools      []ConnectionToolResponse `json:"tools"`
 
 	// ToolsStatus `pending`, `syncing`, `synced` or `failed`.
 	ToolsStatus        string     `json:"tools_status"`
@@ -531,25 +600,46 @@ type ConnectionTestMcpCallResponse struct {
 
 // ConnectionToolPatchRequest defines model for ConnectionToolPatchRequest.
 type ConnectionToolPatchRequest struct {
+	// DescriptionOverride The description agents see instead of the server's; `null` clears.
+	DescriptionOverride nullable.Nullable[string] `json:"description_override,omitempty"`
+
 	// InputDefaults `{field: {value, type: default|pinned}}`; `null` clears.
 	InputDefaults nullable.Nullable[map[string]InputArgConfig] `json:"input_defaults,omitempty"`
 	IsEnabled     *bool                                        `json:"is_enabled,omitempty"`
 
 	// ResponseFieldMap `{"field_mappings": [{"path": "a.b", "as": "b"}]}`; `null` clears.
 	ResponseFieldMap nullable.Nullable[map[string]interface{}] `json:"response_field_map,omitempty"`
+
+	// TitleOverride The title agents see instead of the server's; `null` clears.
+	TitleOverride nullable.Nullable[string] `json:"title_override,omitempty"`
 }
 
 // ConnectionToolResponse defines model for ConnectionToolResponse.
 type ConnectionToolResponse struct {
-	ConnectionId   openapi_types.UUID         `json:"connection_id"`
-	CreatedAt      time.Time                  `json:"created_at"`
-	DefaultCount   int                        `json:"default_count"`
-	Description    *string                    `json:"description"`
-	DisplayName    string                     `json:"display_name"`
-	Id             openapi_types.UUID         `json:"id"`
-	InputDefaults  *map[string]InputArgConfig `json:"input_defaults,omitempty"`
-	InputSchema    map[string]interface{}     `json:"input_schema"`
-	IntegrationKey IntegrationKey             `json:"integration_key"`
+	// Annotations The tool's annotations as the server lists them.
+	Annotations *map[string]interface{} `json:"annotations,omitempty"`
+
+	// ApprovalStatus `approved` (always under `auto`), `pending_approval` (never approved:
+	// not served), `changed` (agents keep the approved definition),
+	// `held` (the change broke required inputs: not served), `rejected`
+	// (an operator rejected the current definition).
+	ApprovalStatus ApprovalStatus `json:"approval_status"`
+
+	// ApprovedHash Fingerprint of the approved definition; null when none was approved.
+	ApprovedHash *string            `json:"approved_hash"`
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+	CreatedAt    time.Time          `json:"created_at"`
+	DefaultCount int                `json:"default_count"`
+
+	// DefinitionHash Fingerprint of the live definition (hex SHA-256 of its RFC 8785 canonical JSON).
+	DefinitionHash      string                     `json:"definition_hash"`
+	Description         *string                    `json:"description"`
+	DescriptionOverride *string                    `json:"description_override"`
+	DisplayName         string                     `json:"display_name"`
+	Id                  openapi_types.UUID         `json:"id"`
+	InputDefaults       *map[string]InputArgConfig `json:"input_defaults,omitempty"`
+	InputSchema         map[string]interface{}     `json:"input_schema"`
+	IntegrationKey      IntegrationKey             `json:"integration_key"`
 
 	// IsAvailable False once a sync no longer finds the tool on the server (its settings are kept).
 	IsAvailable        bool                    `json:"is_available"`
@@ -564,6 +654,7 @@ type ConnectionToolResponse struct {
 	Slug               string                  `json:"slug"`
 	StaleFieldPaths    []string                `json:"stale_field_paths"`
 	StaleInputFields   []string                `json:"stale_input_fields"`
+	TitleOverride      *string                 `json:"title_override"`
 	ToolPath           string                  `json:"tool_path"`
 	UpdatedAt          time.Time               `json:"updated_at"`
 }
@@ -624,6 +715,16 @@ type CustomMcpConnectionCreate struct {
 	ServerUrl              string                                           `json:"server_url"`
 	Token                  *string                                          `json:"token,omitempty"`
 
+	// ToolPolicy `auto`: tool definitions take effect at once (recorded, approved by
+	// `auto`). `approve`: new tools and changed definitions wait for an
+	// operator's approval. The default is `--default-tool-policy` (`auto`).
+	ToolPolicy *ToolPolicy `json:"tool_policy,omitempty"`
+
+	// ToolPrefix Names the connection's tools for agents: `{tool_prefix}_{tool}`.
+	// Lowercase letters and digits separated by single underscores; the
+	// default is the connection's slug.
+	ToolPrefix *ToolPrefix `json:"tool_prefix,omitempty"`
+
 	// Transport `sse` (default), `http`, `streamable_http` or `websocket`.
 	Transport *CustomMcpConnectionCreateTransport `json:"transport,omitempty"`
 }
@@ -673,7 +774,8 @@ type CustomMcpDiscoverResponse struct {
 type ErrorResponse struct {
 	// Error A machine-readable class: `bad_request`, `unauthorized`, `not_found`,
 	// `conflict`, `invalid_url`, `not_active`, `tool_unavailable`,
-	// `upstream_error`, `upstream_timeout`, `method_not_allowed`,
+	// `upstream_error`, `upstream_timeout`, `stale_definition`,
+	// `invalid_arguments`, `method_not_allowed`,
 	// `payload_too_large`, `unsupported_media_type`, `rate_limited`,
 	// `limit_exceeded`, `forbidden` (an `agent` key outside the tool
 	// API), `internal_error`.
@@ -692,7 +794,7 @@ type FerniErrorBody struct {
 	// Code `MCP_NAME_EXISTS`, `MCP_INVALID_ENDPOINT`, `MCP_CONNECTION_FAILED`,
 	// `MCP_TIMEOUT`, `MCP_INVALID_RESPONSE`, `MCP_AUTH_FAILED`,
 	// `MCP_SERVER_ERROR`, `MCP_SERVER_DISABLED`, `VALIDATION_ERROR`,
-	// `NOT_FOUND`, `UNAUTHORIZED`, `METHOD_NOT_ALLOWED`,
+	// `NOT_FOUND`, `UNAUTHORIZED`, `STALE_DEFINITION`, `METHOD_NOT_ALLOWED`,
 	// `PAYLOAD_TOO_LARGE`, `UNSUPPORTED_MEDIA_TYPE`, `RATE_LIMITED`,
 	// `LIMIT_EXCEEDED`, `INTERNAL_ERROR`.
 	Code    string `json:"code"`
@@ -761,6 +863,14 @@ type McpServer struct {
 	Timeout   int              `json:"timeout"`
 	ToolCount int              `json:"toolCount"`
 
+	// ToolPolicy `auto`: tool definitions take effect at once (recorded, approved by
+	// `auto`). `approve`: new tools and changed definitions wait for an
+	// operator's approval. The default is `--default-tool-policy` (`auto`).
+	ToolPolicy ToolPolicy `json:"toolPolicy"`
+
+	// ToolPrefix The prefix of the server's tool slugs (its name as a slug unless set).
+	ToolPrefix string `json:"toolPrefix"`
+
 	// Transport `http` tries streamable HTTP and falls back to legacy SSE; `sse` tries
 	// SSE and falls back to streamable HTTP; `streamable_http`, `websocket`
 	// and `stdio` are taken as given.
@@ -793,6 +903,16 @@ type McpServerCreate struct {
 
 	// Timeout Connection timeout in milliseconds.
 	Timeout *int `json:"timeout,omitempty"`
+
+	// ToolPolicy `auto`: tool definitions take effect at once (recorded, approved by
+	// `auto`). `approve`: new tools and changed definitions wait for an
+	// operator's approval. The default is `--default-tool-policy` (`auto`).
+	ToolPolicy *ToolPolicy `json:"toolPolicy,omitempty"`
+
+	// ToolPrefix Names the connection's tools for agents: `{tool_prefix}_{tool}`.
+	// Lowercase letters and digits separated by single underscores; the
+	// default is the connection's slug.
+	ToolPrefix *ToolPrefix `json:"toolPrefix,omitempty"`
 
 	// Transport `http` tries streamable HTTP and falls back to legacy SSE; `sse` tries
 	// SSE and falls back to streamable HTTP; `streamable_http`, `websocket`
@@ -876,17 +996,45 @@ type McpServerUpdate struct {
 	Secrets *map[string]*string `json:"secrets,omitempty"`
 	Timeout *int                `json:"timeout,omitempty"`
 
+	// ToolPolicy `auto`: tool definitions take effect at once (recorded, approved by
+	// `auto`). `approve`: new tools and changed definitions wait for an
+	// operator's approval. The default is `--default-tool-policy` (`auto`).
+	ToolPolicy *ToolPolicy `json:"toolPolicy,omitempty"`
+
+	// ToolPrefix `null` goes back to the default (the server's name, as a slug).
+	ToolPrefix nullable.Nullable[string] `json:"toolPrefix,omitempty"`
+
 	// Transport `http` tries streamable HTTP and falls back to legacy SSE; `sse` tries
 	// SSE and falls back to streamable HTTP; `streamable_http`, `websocket`
 	// and `stdio` are taken as given.
 	Transport *Transport `json:"transport,omitempty"`
 }
 
-// McpTool defines model for McpTool.
+// McpTool A tool as the server lists it now (its live definition), with where
+// its definition stands; agents may be served another (the approved
+// one, overrides applied).
 type McpTool struct {
-	Description string                 `json:"description"`
-	InputSchema map[string]interface{} `json:"inputSchema"`
-	Name        string                 `json:"name"`
+	Annotations *map[string]interface{} `json:"annotations,omitempty"`
+
+	// ApprovalStatus `approved` (always under `auto`), `pending_approval` (never approved:
+	// not served), `changed` (agents keep the approved definition),
+	// `held` (the change broke required inputs: not served), `rejected`
+	// (an operator rejected the current definition).
+	ApprovalStatus ApprovalStatus `json:"approvalStatus"`
+
+	// ApprovedHash Fingerprint of the approved definition; null when none was approved.
+	ApprovedHash *string `json:"approvedHash"`
+
+	// DefinitionHash Fingerprint of the live definition (hex SHA-256 of its RFC 8785 canonical JSON).
+	DefinitionHash      string                  `json:"definitionHash"`
+	Description         string                  `json:"description"`
+	DescriptionOverride *string                 `json:"descriptionOverride"`
+	Id                  string                  `json:"id"`
+	InputSchema         map[string]interface{}  `json:"inputSchema"`
+	Name                string                  `json:"name"`
+	OutputSchema        *map[string]interface{} `json:"outputSchema,omitempty"`
+	Title               *string                 `json:"title,omitempty"`
+	TitleOverride       *string                 `json:"titleOverride"`
 }
 
 // McpToolListResponse defines model for McpToolListResponse.
@@ -925,6 +1073,17 @@ type TenantList struct {
 	Tenants []Tenant `json:"tenants"`
 }
 
+// ToolDecisionRequest defines model for ToolDecisionRequest.
+type ToolDecisionRequest struct {
+	// DefinitionHash The fingerprint the caller reviewed; it must be the tool's current one.
+	DefinitionHash string `json:"definition_hash"`
+}
+
+// ToolHistoryResponse defines model for ToolHistoryResponse.
+type ToolHistoryResponse struct {
+	Versions []ToolVersionResponse `json:"versions"`
+}
+
 // ToolInvokeRequest defines model for ToolInvokeRequest.
 type ToolInvokeRequest struct {
 	Input *map[string]interface{} `json:"input,omitempty"`
@@ -934,6 +1093,38 @@ type ToolInvokeRequest struct {
 type ToolInvokeResponse struct {
 	Narrowed map[string]interface{} `json:"narrowed"`
 	Result   map[string]interface{} `json:"result"`
+}
+
+// ToolPolicy `auto`: tool definitions take effect at once (recorded, approved by
+// `auto`). `approve`: new tools and changed definitions wait for an
+// operator's approval. The default is `--default-tool-policy` (`auto`).
+type ToolPolicy string
+
+// ToolPrefix Names the connection's tools for agents: `{tool_prefix}_{tool}`.
+// Lowercase letters and digits separated by single underscores; the
+// default is the connection's slug.
+type ToolPrefix = string
+
+// ToolVersionResponse defines model for ToolVersionResponse.
+type ToolVersionResponse struct {
+	ApprovedAt *time.Time `json:"approved_at"`
+
+	// ApprovedBy The approving API key's id, or `auto`; null when never approved.
+	ApprovedBy *string `json:"approved_by"`
+
+	// Changes What changed from the version after it in the list (the one seen
+	// before it), e.g. `description changed`, `input field "x" added`,
+	// `… removed`, `… retyped`, `… now required`, `output schema
+	// changed`, `annotations changed`; empty for the oldest.
+	Changes []string `json:"changes"`
+
+	// Definition The definition as listed (`name`, `title`, `description`, `inputSchema`, `outputSchema`, `annotations`).
+	Definition     *map[string]interface{} `json:"definition,omitempty"`
+	DefinitionHash string                  `json:"definition_hash"`
+	FirstSeenAt    time.Time               `json:"first_seen_at"`
+	LastSeenAt     time.Time               `json:"last_seen_at"`
+	RejectedAt     *time.Time              `json:"rejected_at,omitempty"`
+	RejectedBy     *string                 `json:"rejected_by,omitempty"`
 }
 
 // Transport `http` tries streamable HTTP and falls back to legacy SSE; `sse` tries
@@ -1083,6 +1274,12 @@ type BulkUpdateConnectionToolsJSONRequestBody = ConnectionToolsBulkToggleRequest
 
 // UpdateConnectionToolJSONRequestBody defines body for UpdateConnectionTool for application/json ContentType.
 type UpdateConnectionToolJSONRequestBody = ConnectionToolPatchRequest
+
+// ApproveConnectionToolJSONRequestBody defines body for ApproveConnectionTool for application/json ContentType.
+type ApproveConnectionToolJSONRequestBody = ToolDecisionRequest
+
+// RejectConnectionToolJSONRequestBody defines body for RejectConnectionTool for application/json ContentType.
+type RejectConnectionToolJSONRequestBody = ToolDecisionRequest
 
 // InvokeToolJSONRequestBody defines body for InvokeTool for application/json ContentType.
 type InvokeToolJSONRequestBody = ToolInvokeRequest
@@ -1306,9 +1503,18 @@ type ServerInterface interface {
 	// BulkUpdateConnectionTools Enable or disable all tools on a connection.
 	// (PATCH /v1/integrations/connections/{connection_id}/tools)
 	BulkUpdateConnectionTools(ctx echo.Context, connectionId openapi_types.UUID) error
-	// UpdateConnectionTool Edit a tool's author settings (response_field_map, is_enabled, input_defaults).
+	// UpdateConnectionTool Edit a tool's author settings (response_field_map, is_enabled, input_defaults, overrides).
 	// (PATCH /v1/integrations/connections/{connection_id}/tools/{tool_id})
 	UpdateConnectionTool(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error
+	// ApproveConnectionTool Approve the tool's current definition, by the fingerprint the caller reviewed.
+	// (POST /v1/integrations/connections/{connection_id}/tools/{tool_id}/approve)
+	ApproveConnectionTool(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error
+	// GetConnectionToolHistory Every distinct definition of the tool, newest first, with structural diffs.
+	// (GET /v1/integrations/connections/{connection_id}/tools/{tool_id}/history)
+	GetConnectionToolHistory(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error
+	// RejectConnectionTool Reject the tool's current definition, by the fingerprint the caller reviewed.
+	// (POST /v1/integrations/connections/{connection_id}/tools/{tool_id}/reject)
+	RejectConnectionTool(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error
 	// OauthCallback Where the authorization server sends the user back.
 	// (GET /v1/integrations/oauth/callback)
 	OauthCallback(ctx echo.Context, params OauthCallbackParams) error
@@ -1863,6 +2069,78 @@ func (w *ServerInterfaceWrapper) UpdateConnectionTool(ctx echo.Context) error {
 	return err
 }
 
+// ApproveConnectionTool converts echo context to params.
+func (w *ServerInterfaceWrapper) ApproveConnectionTool(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "connection_id" -------------
+	var connectionId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connection_id", ctx.Param("connection_id"), &connectionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// ------------- Path parameter "tool_id" -------------
+	var toolId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tool_id", ctx.Param("tool_id"), &toolId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tool_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ApproveConnectionTool(ctx, connectionId, toolId)
+	return err
+}
+
+// GetConnectionToolHistory converts echo context to params.
+func (w *ServerInterfaceWrapper) GetConnectionToolHistory(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "connection_id" -------------
+	var connectionId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connection_id", ctx.Param("connection_id"), &connectionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// ------------- Path parameter "tool_id" -------------
+	var toolId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tool_id", ctx.Param("tool_id"), &toolId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tool_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetConnectionToolHistory(ctx, connectionId, toolId)
+	return err
+}
+
+// RejectConnectionTool converts echo context to params.
+func (w *ServerInterfaceWrapper) RejectConnectionTool(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "connection_id" -------------
+	var connectionId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "connection_id", ctx.Param("connection_id"), &connectionId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter connection_id: %s", err))
+	}
+
+	// ------------- Path parameter "tool_id" -------------
+	var toolId openapi_types.UUID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tool_id", ctx.Param("tool_id"), &toolId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tool_id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RejectConnectionTool(ctx, connectionId, toolId)
+	return err
+}
+
 // OauthCallback converts echo context to params.
 func (w *ServerInterfaceWrapper) OauthCallback(ctx echo.Context) error {
 	var err error
@@ -2018,6 +2296,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/integrations/connections/:connection_id/refresh-tools", wrapper.RefreshConnectionTools, options.OperationMiddlewares["refreshConnectionTools"]...)
 	router.PATCH(options.BaseURL+"/v1/integrations/connections/:connection_id/tools", wrapper.BulkUpdateConnectionTools, options.OperationMiddlewares["bulkUpdateConnectionTools"]...)
 	router.PATCH(options.BaseURL+"/v1/integrations/connections/:connection_id/tools/:tool_id", wrapper.UpdateConnectionTool, options.OperationMiddlewares["updateConnectionTool"]...)
+	router.POST(options.BaseURL+"/v1/integrations/connections/:connection_id/tools/:tool_id/approve", wrapper.ApproveConnectionTool, options.OperationMiddlewares["approveConnectionTool"]...)
+	router.POST(options.BaseURL+"/v1/integrations/connections/:connection_id/tools/:tool_id/reject", wrapper.RejectConnectionTool, options.OperationMiddlewares["rejectConnectionTool"]...)
+	router.GET(options.BaseURL+"/v1/integrations/connections/:connection_id/tools/:tool_id/history", wrapper.GetConnectionToolHistory, options.OperationMiddlewares["getConnectionToolHistory"]...)
 	router.POST(options.BaseURL+"/v1/integrations/connections/:connection_id/test-mcp-call", wrapper.TestMcpCallConnection, options.OperationMiddlewares["testMcpCallConnection"]...)
 	router.GET(options.BaseURL+"/v1/integrations/connections/:connection_id/calls", wrapper.ListConnectionCalls, options.OperationMiddlewares["listConnectionCalls"]...)
 	router.GET(options.BaseURL+"/v1/integrations/tools", wrapper.ListTools, options.OperationMiddlewares["listTools"]...)
@@ -4717,6 +4998,302 @@ func (response UpdateConnectionTooldefaultJSONResponse) VisitUpdateConnectionToo
 	return err
 }
 
+type ApproveConnectionToolRequestObject struct {
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+	ToolId       openapi_types.UUID `json:"tool_id"`
+	Body         *ApproveConnectionToolJSONRequestBody
+}
+
+type ApproveConnectionToolResponseObject interface {
+	VisitApproveConnectionToolResponse(w http.ResponseWriter) error
+}
+
+type ApproveConnectionTool200JSONResponse ConnectionToolResponse
+
+func (response ApproveConnectionTool200JSONResponse) VisitApproveConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApproveConnectionTool401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response ApproveConnectionTool401JSONResponse) VisitApproveConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApproveConnectionTool404JSONResponse ErrorResponse
+
+func (response ApproveConnectionTool404JSONResponse) VisitApproveConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApproveConnectionTool409JSONResponse ErrorResponse
+
+func (response ApproveConnectionTool409JSONResponse) VisitApproveConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApproveConnectionTool422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response ApproveConnectionTool422JSONResponse) VisitApproveConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ApproveConnectionTooldefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response ApproveConnectionTooldefaultJSONResponse) VisitApproveConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnectionToolHistoryRequestObject struct {
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+	ToolId       openapi_types.UUID `json:"tool_id"`
+}
+
+type GetConnectionToolHistoryResponseObject interface {
+	VisitGetConnectionToolHistoryResponse(w http.ResponseWriter) error
+}
+
+type GetConnectionToolHistory200JSONResponse ToolHistoryResponse
+
+func (response GetConnectionToolHistory200JSONResponse) VisitGetConnectionToolHistoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnectionToolHistory401JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response GetConnectionToolHistory401JSONResponse) VisitGetConnectionToolHistoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnectionToolHistory404JSONResponse ErrorResponse
+
+func (response GetConnectionToolHistory404JSONResponse) VisitGetConnectionToolHistoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnectionToolHistory422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response GetConnectionToolHistory422JSONResponse) VisitGetConnectionToolHistoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetConnectionToolHistorydefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response GetConnectionToolHistorydefaultJSONResponse) VisitGetConnectionToolHistoryResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectConnectionToolRequestObject struct {
+	ConnectionId openapi_types.UUID `json:"connection_id"`
+	ToolId       openapi_types.UUID `json:"tool_id"`
+	Body         *RejectConnectionToolJSONRequestBody
+}
+
+type RejectConnectionToolResponseObject interface {
+	VisitRejectConnectionToolResponse(w http.ResponseWriter) error
+}
+
+type RejectConnectionTool200JSONResponse ConnectionToolResponse
+
+func (response RejectConnectionTool200JSONResponse) VisitRejectConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectConnectionTool400JSONResponse struct{ FeatherErrorJSONResponse }
+
+func (response RejectConnectionTool400JSONResponse) VisitRejectConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectConnectionTool401JSONResponse ErrorResponse
+
+func (response RejectConnectionTool401JSONResponse) VisitRejectConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectConnectionTool404JSONResponse ErrorResponse
+
+func (response RejectConnectionTool404JSONResponse) VisitRejectConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectConnectionTool409JSONResponse ErrorResponse
+
+func (response RejectConnectionTool409JSONResponse) VisitRejectConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectConnectionTool422JSONResponse struct {
+	FeatherValidationErrorJSONResponse
+}
+
+func (response RejectConnectionTool422JSONResponse) VisitRejectConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(422)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RejectConnectionTooldefaultJSONResponse struct {
+	Body       ErrorResponse
+	StatusCode int
+}
+
+func (response RejectConnectionTooldefaultJSONResponse) VisitRejectConnectionToolResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(response.StatusCode)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type OauthCallbackRequestObject struct {
 	Params OauthCallbackParams
 }
@@ -5092,9 +5669,18 @@ type StrictServerInterface interface {
 	// BulkUpdateConnectionTools Enable or disable all tools on a connection.
 	// (PATCH /v1/integrations/connections/{connection_id}/tools)
 	BulkUpdateConnectionTools(ctx context.Context, request BulkUpdateConnectionToolsRequestObject) (BulkUpdateConnectionToolsResponseObject, error)
-	// UpdateConnectionTool Edit a tool's author settings (response_field_map, is_enabled, input_defaults).
+	// UpdateConnectionTool Edit a tool's author settings (response_field_map, is_enabled, input_defaults, overrides).
 	// (PATCH /v1/integrations/connections/{connection_id}/tools/{tool_id})
 	UpdateConnectionTool(ctx context.Context, request UpdateConnectionToolRequestObject) (UpdateConnectionToolResponseObject, error)
+	// ApproveConnectionTool Approve the tool's current definition, by the fingerprint the caller reviewed.
+	// (POST /v1/integrations/connections/{connection_id}/tools/{tool_id}/approve)
+	ApproveConnectionTool(ctx context.Context, request ApproveConnectionToolRequestObject) (ApproveConnectionToolResponseObject, error)
+	// GetConnectionToolHistory Every distinct definition of the tool, newest first, with structural diffs.
+	// (GET /v1/integrations/connections/{connection_id}/tools/{tool_id}/history)
+	GetConnectionToolHistory(ctx context.Context, request GetConnectionToolHistoryRequestObject) (GetConnectionToolHistoryResponseObject, error)
+	// RejectConnectionTool Reject the tool's current definition, by the fingerprint the caller reviewed.
+	// (POST /v1/integrations/connections/{connection_id}/tools/{tool_id}/reject)
+	RejectConnectionTool(ctx context.Context, request RejectConnectionToolRequestObject) (RejectConnectionToolResponseObject, error)
 	// OauthCallback Where the authorization server sends the user back.
 	// (GET /v1/integrations/oauth/callback)
 	OauthCallback(ctx context.Context, request OauthCallbackRequestObject) (OauthCallbackResponseObject, error)
@@ -6134,6 +6720,130 @@ func (sh *strictHandler) UpdateConnectionTool(ctx echo.Context, connectionId ope
 	return nil
 }
 
+// ApproveConnectionTool operation middleware
+func (sh *strictHandler) ApproveConnectionTool(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error {
+	var request ApproveConnectionToolRequestObject
+
+	request.ConnectionId = connectionId
+	request.ToolId = toolId
+
+	var body ApproveConnectionToolJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ApproveConnectionTool(ctx.Request().Context(), request.(ApproveConnectionToolRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ApproveConnectionTool")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ApproveConnectionToolResponseObject); ok {
+		return validResponse.VisitApproveConnectionToolResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// GetConnectionToolHistory operation middleware
+func (sh *strictHandler) GetConnectionToolHistory(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error {
+	var request GetConnectionToolHistoryRequestObject
+
+	request.ConnectionId = connectionId
+	request.ToolId = toolId
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetConnectionToolHistory(ctx.Request().Context(), request.(GetConnectionToolHistoryRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetConnectionToolHistory")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetConnectionToolHistoryResponseObject); ok {
+		return validResponse.VisitGetConnectionToolHistoryResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RejectConnectionTool operation middleware
+func (sh *strictHandler) RejectConnectionTool(ctx echo.Context, connectionId openapi_types.UUID, toolId openapi_types.UUID) error {
+	var request RejectConnectionToolRequestObject
+
+	request.ConnectionId = connectionId
+	request.ToolId = toolId
+
+	var body RejectConnectionToolJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RejectConnectionTool(ctx.Request().Context(), request.(RejectConnectionToolRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RejectConnectionTool")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RejectConnectionToolResponseObject); ok {
+		return validResponse.VisitRejectConnectionToolResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // OauthCallback operation middleware
 func (sh *strictHandler) OauthCallback(ctx echo.Context, params OauthCallbackParams) error {
 	var request OauthCallbackRequestObject
@@ -6238,220 +6948,267 @@ func (sh *strictHandler) InvokeTool(ctx echo.Context, slug string, params Invoke
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H3rchs31uCroPhtlclUk6JkOd+Eqv2hyMpEG9tSScpkZtMuNtQNkhg1gQ6AlszR6gH2Qbb2PfZR9km2",
-	"cA7QNzZvsqx4spkfE6uJBtAHB+d+eejEcp5JwYTRndFDJ6OKzplhCv46TuZcXDNBhbF/JkzHimeGS9EZ",
-	"da5njBj47ZUmPCFSEUHnbNAJOtz+nlEz6wQd+6wz6uDITtBR7LecK5Z0RkblLOjoeMbm1E5vFpkdqY3i",
-	"Ytp5fAw6x3nCzYkUgsV20bNkeRfnIl0Qdmf3T+iNzA0xM65JXLxEulQkhBtNjJSp7hX7+y1nalFusHxj",
-	"zJPONvvKlZaqHS6RYJ/MOIYREZETYmaMZIrdcZlrktEpW7kNnHWL9d/xOYdjaZsmhR+rsyRsQvPUdEb7",
-	"w2HQmdNPfJ7P4S/7Jxfuz8Avx4VhU6bK9a64iNmGAzAWC+jEMIXHYPicke7lDyfk9evX362EvYapq7ud",
-	"SDWnpjPqJNSwvp2mEywB4tFik86k0AzQ9QdGzYypU6XwXGIpDEPUpVmW8pjaPe/9U9uNP1RW+y+KTTqj",
-	"zn/slZdhD3/VezDbpVsGF60D4FgQZscQLuCY3S5IwmnKYns59IxmbNB5DPwO/0ZTnsBmnnevP15fXzTn",
-	"btlxOYS4MXZnSvDn3U055W7gU4K3AO/RowdSpikT5lrKtJjaEi8lM6YMR2yoX+gqTuU53PAGOjU29tCh",
-	"YnE+6Yx+XbqBQfFE5Gnaefz4aNE6y824BAxNEm4noulFZVdI8tzL8uafLDZ2Ya7HMU1TepOyyoW/kTJl",
-	"VLgBTNifk/bfBY9v7V0a6zSfttCMoLPyB0sVx0CrW0lNSa5/xTmCJUpZX7w6Yx2kDSDVvqoOg48tMDrO",
-	"+E9s0XLMilHDkjE129KNoMM+ZVwxvfmdX/1LAR41nHTSCsdMsQn/1PqTYnfydpstti2nY5mxTVcNgXMF",
-	"Q+2ZArMdt+60caZ4E4rxxXf4hYMqgGuQq33X6hM7gddXX4kJTTULGodaP6A6wfhlxpBS3LIF0UZmmtxL",
-	"dcvFlHQVm+SaJSTlt4xQ4jYIIydKzu1rgkjROyLzXBtywzzVmeQmV8CUt8Og3U/lcQOEkmXUphkf3yLO",
-	"b17GzucGL8sjxxdnAARuNEsnR4QbwrUFnmIJmVE9YwmxYpJgd0wRPZP3gtAp5WLQwnbrCGTXDIqtrsaD",
-	"d1yb5U+8ZQv4Lzdsrrf/ULcGVYou2nak12zkyh9dHUwRtcJuNLKyjFoQJXPDvOSG9+OIRNSynWhEpBV6",
-	"or15nEUBif56ek327vb3QGRSwCr1HkibEUDVTsGFRUU3bZeKhZlZjGWpZvYoDoevQTpiwkphv3ZgMxau",
-	"dsHKx5QYCDLZcWyQYS9B1V3+laiAMnvXTksid3pRL8ANWeIzWEuV7AolxVu3Co56+kr4y0MJGYdpQQGj",
-	"OOWWXC20YfMWUDWwA34NPIhqX9KKMyDqz6iYtuDMMZlwliavNLmjac7IDZtIxeDMUQju2s8g95bq0BvN",
-	"hOkdEUo0ixUz/RtG7Q5xDrh02iFW2NHMhJ3IStNR2FFsLu9YEnaiQadJKS1Zqwkry9JJ0PnUn8q+vzPC",
-	"wq540te3POvLDAlzP5MWiRVKKiAdfLHJG+cCHwILrjyG0zsnkzbIZOwlNo8jpYQycNyrJrYM8ixZfliK",
-	"IpWHCddtT1nKlt5XjOZmJhX/F/wi7V8DS8X8WHwyoRznswSishP4k2aZskft/1bMAqD8O2ETLoCJjmPA",
-	"yQRp7y1bVL7UPXDcr5V6UE841tLbksTYV3YQsHBzejXX32Jhd+na+OaSaL9MgCoGAEt+QUG1D2OmhCZd",
-	"CtaAVzVDwUQqeOq02d4RUCd4bHknPh1sIRtuVDQMVVNmtth7gBuSquDg5cdwZ/DYzKJhEyCx4bEH/spU",
-	"d7Is1/tDXH8fL+i0RflCYG3P2cvrvcTdg07FmLIMsAuqNaGaRN7aAsc4Y8S+RboyTZjqgcnFnafDiJRq",
-	"U1hiVp1oA5Duq+o7agPPCU3TSxZLlTyHXvoUFSfJURAZI/CbRp2gw7yuv5uau92OZW5iOa/xbXnrVUNc",
-	"OejkmTaK0XnxwH6LzFGzADm+lXQ9SZMNOnecVrczjzNYRxvQf7TZLDm0XpKqsuv0X7tSCYL6UXi41w61",
-	"FYOKdS6oiWeX7LecoQC9gxrlNfP6Mc/pp3dMTC2cDpzxz/+9H2xEAntMJrUPPvjZQbdxD1fse+0XbrTh",
-	"FLhffsRWt6AFgZ9yl7ZE+or4v43adlYOd1qNJUljxSaKWYXs2T4ZprXX6dlmnDNDE2o2GroaGpZm6o6p",
-	"ca5SqzUZRYXOpDL2j/Kga4+txDS2y0dBKPz7XExkRLqWlxNKMiVvGNF5HDOWsKQ3CEUbtlWvwtLJbTaf",
-	"STWlgv+L7kK2taEm1+3WOPhprBjVT7A1gmq5NW8t71nNXtrCZ2HecbntxvFlTCRcTO256IWIK/9kCaoq",
-	"KNtGg1aZByeH0c+GiE583uk23zGRIOdb8dN4iUPvcDptPKOJPMukYtmIWuBrseEV2yvwrHF+yxBvol1Q",
-	"J69t9KdBPCo3v2EXrByEx8+PbUyhQL+1DOFqFQpaufWORaRb7ByU7RmjqZktegGJgL1GpFuIeNQYNs8M",
-	"QdzsWTrilTo7LFeCJUROJuQGzGNE3gum7EwO3cegtkWke0+5AXUd5ctQnB/nZkZimqY3NL61r6AKOPYI",
-	"EFk9w8GT3FNNnFgTED8FUjRChb5nyn4MTEfuuZkRKkjEhc4nEx5zJswYbI4R0YZl/Twj8YymKRNTFgoL",
-	"g6h2uBH4YjVIuvCeJtwQwViij0ihp6KND5YLRVRRYCNHRgujC8C9Ir1U9OIanECmqgGhVYar0CSmzfs4",
-	"Q4H5KTIO+BR29risIPRtDo/10llt/6vEGMU0uF532mRjL26ODbuRMv0MeRH9M85TrOuU7yl6/Jmd71hN",
-	"T6SY8GmbKr8sXTZu/ANYx0bkASxsAbHDR8Rt8X9kXAiWPD5GRySyM0QkThlVoKVX7VL2N4uvgw/uH7/O",
-	"afYrnvrH+i4/1gxYfG5FEYyMsAJyZ8rNLL8ZxHK+J2nG+7FM2JSJPb+C/chtjWt1r94Skyn9ey2czzu+",
-	"xwCf8Zxm2xxX+23YfAhhp1gm42Kqw86I/PoQAlDsv8MOHdyEncD+Q+ODm9Bu9LMOBqA1oTF7eHyxU3nc",
-	"eL+e0+P8JM0ecX8cyxytocu6/ec4shOus5QuxiuF5a21od+blny2V/5z9Tmux/SO8sKvX79VP1gKTJwW",
-	"Y6U0IiRJpZgyRSZcJMi80f6HJisnLXStmKKZsdKIJlQxcssy06tI3TtEDoB8pxkTO+HgnKkpS8YIXohr",
-	"Yvc7w/fLaF3IEtbdji9JOqvTV9DuueZeHd5haOo/yNLEunq4rIw1ND98HY8TJtnx/fWmt921tG0sb0/R",
-	"qlqsdTV6t2PASnm7GxdpnXa0fFRNmt5A4tbjWXEHW5WuGtfayN/093l6ey2n05Q9UYpcS3KaR1sObhVt",
-	"c23k3ArYuMfVzLfQXca5SnfjeiXMjgvN6GeVtnqalujPErTJ2UprEHvqvq7g5bpNqfITqvtrDB1u7N+8",
-	"JWH9dVtpYCgsEXVg+4/b5gC5FE+KCKrEwrRasve/ff2Xw12s18cZJ45Pu7nHM0YTpmrBsp2/948vzvo/",
-	"ATWpGs7ffLs0FfkR329zt3o7Zn1yIQWraNnuzxtGFUxThjqgbt1AVHKNoQxLq+F3rPW+Vj7lL/vfHbSx",
-	"ePqp+sq3h+XiP7r5N5hZN/gZml6ENjcSwO1Zbva5nYUs3W9cIU7BwLKrsa85+wlMY+9/c2aM+HiW2a9w",
-	"qmKFqSqi8z1aeYAhJ7S6UKep0hkGMcrsk2FCcykGaGuvv+XMaG7i3ohQkmumQlGciCZcEEpulLzXTA1I",
-	"5L43VixhwnCa6oh05zSecWFl2VC4fwdgRisJjSZUEOToGiOT5b3QRyD2vj+5IDhvKCoTl5vvjazo7DYB",
-	"9rGARI2TjQjXofBUDi1sUcsZoSEbf8gUv6OGQcBSQKhIQmHqoQVckxupBCkMkyDO20E1aDrJPRRc6xzM",
-	"fEbeMkG6UQ23MVoMDHksAmd1b0Cu8niGw3UoZvSO2W/1RkV4PiLuNBWya00oEeyeSMEw9MjbQkPh4iob",
-	"xr02dFk+yM4SRv5VYUrHintbAd/nk+1N6Hs9Y+Ti9D1xi0KsRPfip5Mr8h9/CQj+Y59IFYqr0xOyf0Qu",
-	"r47J//2f/4scDA//Qm640QE5PXl7dUwu+gdvvt276L/+y+HeRf/NwX5ATpODN2/2v+sRM6MmFJpPhSZR",
-	"5fvG/7w3kUNSQrW2VFMKPSC/KG5YX4p0MSJMxGqRGZaEghqimDaBC7hUDO3QzndVA/KF+yBkQfd2vnOR",
-	"LgojEsIabbwbhPbavFf4xrIsjxMCZo2ZSMA8AjR4WYVdPoYf5b3HRvuKRZ2YGgapIajO3jIRCj/vqKAY",
-	"ePvGN1TzOMKUkW//8/A78n/+98Hg9WA/IBxN/TguFFYO6+cqZcIibGLp0I/X1xfkeztBL2jOm0ltwIe4",
-	"dGiw1H++OXgdEEr+2y/XxJ6uoxChaKcEecKZv+hwpVUPyIZl4NGAnM+5MSwZtS2HsYAYjKvJlN8x4UIh",
-	"fVzgK03mzMxkQqhGguO9BMmdxSvNNOm2g23ClTY+tNLtpm0TXAP5baXWFlfr9KFlqZJAVOALsYm1lawG",
-	"ZmWaJcpxDeTv1GEBsOXVdARR8bN5P67p+H7pil6SVA7/UpG7EfI/g5Db4tK8ZeL5JFLYIMzrXeB1tq71",
-	"Mh+PtLZs2rPogEQzYyAoGWNrrGY1hkeAoPfsRsv4lpmoGmyME9tRIMrX3rM0x79UPcfrYo+btImKJ7MC",
-	"9bW6wluuY3nH1NP0z01nu3SMVXA/3dW7+8d9AVXWpybsav/JMwsAPU5i1W4nfOIlXAJSdaFlPbJcpfiO",
-	"NljWk8qW2NKVoSKhKnGJZd4gV7BZcrMgNE0hphKHzKhIUobuiUYgow+Ta0Z+O0G2rxhN7G0hcUq1HpHo",
-	"hiZjJ4nZe5iX0nJi/xbSjCcyFwmwo1iKScpjGMnFHU154uNj7EAnVgYkAstVLgqLE7xdj6CD1fwTF0tn",
-	"nyE3GcN8aSrvGS6d0UUqaTI2Uo5TqqYMd+tOiCXjOUs4ddE3JFKWrkNaqXsf/j1mnzDuxg6ZSHXDk4SJ",
-	"iHSp8NkSwOtkbjRPWGHSDsXxxVkPPtowJaiLCozqEtCpDwxctj9r7eJO/dj37tEmcuQ92H6Kj43l1hnK",
-	"IDcRYlVXX14fF7VduCtEz8IFjGOm9RYGMz8ywJU+rtomfMz3MmlLmbMi/nJwxfuTi/GH4/en49O/n11d",
-	"X9kTtY/OPvzt+N3Z2/Hph7cX52cfrv3zk/MPH05Prs/OP4x/OD57d/oWsML+cn32/vT85+vmBJenVxfn",
-	"H65O/fPjn69/bL56dXr5t9PL8enl5fmlH+eevT27Ov4expIIJjyGtd3QUEQfzq/HP5z//AFG/PzBTn9+",
-	"efbf8Y33p9c/nr8d2zHH796d/+LWvDj+x7vz47fj6/Pz8bvjy7+e4rtXP19cnF9en74dvz99e3Y8vv7H",
-	"BfxyeXx9On539v7s2r0P/x6f/v3k9PQtLnT24fr08sPxO7exWjhaOwJvsMWBOlbF1tXHvRorCzK2XcIu",
-	"4M0T0RKXattoW3ry8v1hhvJ06+i2pXTnDclhbvrKrW/bVdvmIcaojExqyByrIpbkbQThPvczCiH7QlrV",
-	"jyaLzWH7bs42SDacobvJR94OuY23FUyMj0EHoi9qpmR40NwyDqsAt7HRNZ9y3cjz8nKvd4a0zbrKANpw",
-	"xVZm1SmNb632AtLYGKPAhXTunqmU05SNE4XBTjFNY0xKuucplxa35w3kaazUspf3cYZaRIucp6Y7ymk0",
-	"N9IZ0tvFtFjO51S0ZygXMXPXdf1iqaiH/xnMHZBcy5Ja2oS77JM8rRjD1mfGOH/Y8U6BDrUohuUs7nV+",
-	"bW9hKH9t29WMarSn6vZZtrCkrzqzShxB+3FYSJ74I3lCYrh9v6Chq4etjOPImNJS0LNk/fuo4H+gc9ZC",
-	"3uCxz5J16cT4giZdtG2ZGeMK8yNd8ZVdvNKOqG4X3+yI82OZSdLq/7fy58nq8ICaOrhu4fIalT7u489y",
-	"cbf6oMt43orKXaB3iaM1bK6fW51wlDenmnJTokMVQk00raJdK0Wp3vQqVNq4WEEan+YRbFLPiqZ/OPzu",
-	"23af1hmO/vZwI3EtDC+16Ix2Wlu/FaefWJwbUAqNJCoXpKtNwiXY1srSA46i2m+iRqpXmoB61k+5xmie",
-	"qjFpeHC4mUTWPW7DYC3N3Ph9VRJa/8CfL98Vlx4O8IgUnpWJVC6FvuQjN7khEYAganzXCpPMs3gw63sG",
-	"67Cb98jRIzKnC5JrRqKHB0e2Bj+d/uPxMSKGzbOUGqbdhpd8oUueT0dnG5AS/LecEQ721QlnKiC37Ibe",
-	"9GOqGemywXRAovmiH6t5HysG9AJCDZlLbci3hySeUUVj40wTlW+2e1ifuFUn8FVcOmgDuS754BYgX2Hc",
-	"bBpiYE4H7KB0gBDn/6jUnChcIFuCu0LhC0R+PQSkr++hEpjh3iFckDlPU65ZLEXiIYsFsGCOWkWs6kX6",
-	"TDbRtIy2kfty3rUk8y2koG82QzSVK0xGby8ytEW5mDLznbcH7DyrIaP42jMxkctfs1K0uWNKt0uN7Sfg",
-	"x6/dwzuutzD7bKW0ljpBi9ST0SkX1JP0ddNclCM/B/K1JdeC4POsXrWv/jJ4cs20eaZNuqksYfnS23W5",
-	"IStSX1foN+126V9AY2PCkHslxTRAf2OZXom+PytOtSbpwawnq82DDcteiwlwvclvyZYIXqmmMbB1a5YZ",
-	"i3jxfkU6e6akkbFM/7by6nv3k6clW2EBDH7EDPHdtNdNWsZOOZzv4+xayvQqn8+pWrRG4D5Bpx9sGwmI",
-	"qoIHwVqU/hkk/q9MlF8ru39ZKXu9WP27SMKXLEtp7JMDXQ0wXGZAjl0pIzkh0TfufxG5ZSyrjYdBnyca",
-	"n83nqCQdERrHDORCKH8EJIv9ltPUqk8QcZUrZWmary/7GXJwg6hhbhIWWMIPdKNBPlW8sGy1y89LBpNN",
-	"2U0us+nlcsw+Q6xvswbVwfceQtAJF+6c6hagIvXLg9dHuDxBxn8x+byNslnS2yZLrzdPQmD+1dNSj1ZI",
-	"ttvoD9VlP67+nueVZgFCrXEFzys2VZngzgfyZKC2beaiJqXXN5L6yszLWCknE81WigSGpm0/NSvYwbig",
-	"qPHs5mzbZVm7+/OLpq4wY28H1ap5c0PlG9zzk0yCW0aebz7/1ftqL2OJBSK3l+fcuWxyVvppW7cjZXoG",
-	"RSVfLm/+ccM+VpETQZWS9y7NeRc6+IyJ80G5i1ZwrpafMaSOGMWZJmV4HMabUpFYfSrV5IbGt1ZgSdmU",
-	"xgtydXV6RDA8D94MxdXVacvwxoRHy5F7QTVuryj2kHAZQfKnobdMEOqCSeuhmz6mD8JZ1kX22V8TLluL",
-	"NWx02cemWve4mkCLKGa1NxnXLscWEWQF+fvYwljmerrGhbSJGtnd4BzujYpHd2MoAApVueJmAWwWYXB8",
-	"cfYTW/xYZBBBmfuZTwhyde4/9a04d1t1FNOipi00W/gec39adTjvKMDY9qjfhwKofVdOFQJ69+DR3t3+",
-	"XuScDZCLYB9CtBvXUOqkezg87EGEs8wNkQKEaqBNwKJ9/pHbIiDLY9DBvR27SPANwx/h/FHTbg0aV2zK",
-	"tWFKE/TFMwWJHqij66ARPo4C5jwoNRGuQuFdjYVhOcByUDBgDpcthsuGTkjQuQfkzOAqmph7acESCldu",
-	"XhN5xxQkTuD21GIUilB8Q775xpXu/+YbkouEWVg3Kv5GpKsFvWXjmGoWkKgWkRNhoKEOQkHID1Sb44uz",
-	"vjaLlJHo8OCAPGBcyujXwWDw8RGLGCKzIHdcprhC78hvRQle2QjN+N7dwV7C7lhqkUTvzeOs7yAZkW5M",
-	"5yw9oRqqXVO7g+jByVsBseLWY0SYwJcDt1EoqehHOQ6CP40erD4SEBeS9PgIxWJCcVxNjHE8npiZkvl0",
-	"BiB1QLZIeMc1txTPntCcCjpl6C3D0Rj1Li24B+S0Uo75JjcVlxlwAzuzxsI2hApfJjMgGjMxQhEVl25E",
-	"fjr9B1qcjqspLyOCmA0/HxEqYOVabxMs0KNDcTg8tDpytbA4L+r62Hu1j/eKC7JPwDPOjYbh2EIhIDTV",
-	"ElTcUHDjqgLhZDcLEvncCajg6n6JsHa531empD2TAXF8PxQ3MrGsyTKDmGYZ+lf2yXv+Peke7r92x4OQ",
-	"0QRyiChWBRoRV/a6nulV+MUatbC50aFoFMOGsaC3p9x5dKCGEVw20q0WyQ7FuirZ0cX51ao62nsPOs2n",
-	"j3tYRTvqBcgG62W03SGRw+FrX9a90UaCdKMfzi+/P3v79vQDhO+VEas9e6wW5vZzEESCQLrUInDFnO9n",
-	"PJ650um1Ew9Fo968pagOcbGIKpnTpEBv2JmjxgqKhGL+ClSEKrCO5gk3JJVT0m0vMA4D7L7PHV/Q7ir5",
-	"STSAFc68oBQle4AMOLuTGiMhXbgzrfcj6h2h9XAtJ7G4dkkNI6CeaNK1w3KRMq1r7m5LLSZ8mitHrXuA",
-	"vxkrSt2OQuHQz8dvx1SBDBb9vW9XgAY4ffh/i2DVh5dsTrngYhqFolvpR+PisnuIcPU3NDOWhKNPkOTC",
-	"8BQ2fM9FIu9DoewIDQW83TTILeyYmzyZMkCMw4PvXHLhJTNq0T+2i0dBcb4lRmLkucfLemRpI9y6NyAX",
-	"yNe6QPvtCWsTFK1mXDogepCx5DzTpm+5gL2LPSQ6OmP2zhD8xCAUek7TlCm3+4Dcz6Rm3hRot7uAquRw",
-	"pOBYsFQccYvEVJA5vWU+22sm0wTTIS2uJSNC/ciS0VMTCnBsR/3+nH7qV9I/+xlTfXwhqqWF+tQWsj8c",
-	"Di3skbOE4oYtJDR2Cop7xXi18U6AdfW/I80gXbK3HL3eCxzYYAYUMrwb3q7syJlFz1prqaKEmyV+lhLN",
-	"pWJQa04D5cfqlIgQKxwjrj1VKJz1DFfShi4sD4ZTuGeKHbkf4AbeUcGhaQNyhiJDTDHIjJtKY5gIsJqM",
-	"NmRqDw6Sw5xDyH6g3S2ISfcyTxOSUXdBY5ohx3jLYq7hEO5nTGHsvs8vIImM8zkThvo8WM1TJowTl6yW",
-	"jAzJUjeFzA1OzvvhAyLTxO7NbUtLgnYMUjojIWWXWFBY4eB+xlNGlLzHiWmSQMLkNy7t3od02N+WAg0s",
-	"s3SNogCllwM+7EJFzIcFPJ6GxbiUG6ZoWhrGAQldxlw/lRJ6j+C1sdN06+TT3uYTOwjSKC6U/LToNwdI",
-	"RShYty12GSRdIKdhwmEEeTGQ1VVJUoa6hD2APTbs0BWT/YBcYV0+mKa05IPaCUnb2Ggpuvj5eqV930IX",
-	"h3mK50QNrEtPcnEr7MpYkyTAtiuOKL3SCIulUH37nQ738EVXa1B7u17n0snecDWm1LB7usB8cacp9HWe",
-	"ZSlnSVVlGFQSR/AeVzz7o85wsD8YggkuY4JmvDPqvIZHQacomLOHymrJJit2nSma7QrR8yzpjFBns8h+",
-	"7QY2OpIdDIfP1k6rYn9qaaNVduPT0GnscLi/asJih3u1hmllabFdX6xoxKDS1zTZXz8+fqweLopFuNU6",
-	"EYADpFNd9j+xmj9klrYDHm2E19XOgkwbn/PyjEB3xsjHuh3BeVgaB77/zGuvOmzB7h0U3XkPdz/vJyHJ",
-	"4fC7J7x0cLD1Sy0pHS+BmHjIpdzSrRaYArEPLW1AplG0aMPYNvqx94D/eCxjsFr8oUaTQkkrOln5tlXY",
-	"zqAQPEUvqIlJmK1eMXMEqIWhfoEyoSvUWi9NoQsBBDUOELpBd0hTMpUguILYp6jQ2DbiiGDlWyxKAQzX",
-	"Kz5eyrVcZqqsKIiVGeCbnaBARakDYCeLbqH24g76fT8A1JuKNo6r5cLIPJ75egktlAGj4yqUoXZFD5eB",
-	"jy8kg8+4FYdfJ73FLyvRGmRRr9ffW3VW3gu9gvZWusH+2r7HcshetVssGG1X34M93/drPVf9yY76giy1",
-	"0plsBZW1+/wDIkWtd29JdLAPFtO+Lol92tuKSX8GomzB4jG16kvw91qPwsfllrLPyc/r3f7WsPVbtnhx",
-	"nn74h+bphWG46A7krZi+kWShRYGdSIqY7czcgajtPWBnuQarb0HtS+CZHrU3MSgc/UdkUPhlIGTU2i2+",
-	"0luKQkHN4i7QcUAUg3uKOWfPSrGCh7YG50VDwe0bnCOPXHLegBRUYY7LRMKJaHJC1pmG6x2VvYNnFIoo",
-	"oYZCJDBo/FaezeiUkW6EE0P1iUoD814AvyeFzTgU8FLRcgu82jw13tJTTBvVSkmCAYOLmEVYTA2NcNDK",
-	"hTl7N8qrzipq7+qNNDNv0dO9NoHPsu+yMMOpb9G14wEvdZq3x7zNS9gWfdvR2LR929Guxby9L19MBmqp",
-	"adHCms6FwxE5KRrhbc+hitbi2xOv+iuvd31lB8JVvva4UkQqnDFWMrovhCFnji/uVo3WTOxPnmes89Cu",
-	"lIMtZheB1S043dpK32eLbnf6y8mzBXlrTOyjzcp5Cxi/GVYSqPbr0ZlBSzRb+wIujK11heqULdGeX/SC",
-	"tCcAbbgj7miPSFSaswcQuBcRqOqsnf3TEU0l7//wN8rCr/AGtdhuG/em1AuWGaDzdyyV30RHS5F6MSLD",
-	"aEAii2Ce3YWiZEmvNImpkILHNCU6zacByTFfMyssDoTGSmpd50ODUBw7g3/hNPBmbR/kjI4aV/EDQrPA",
-	"+BGKZYv4gBz71eAlmkKFEDIDX+wTfWU9MmUGrFTLZWra2CiKymWO1pfRt5op3y9sUl3OZGu5x05D+7qv",
-	"45ZW2Nor+7uvsv/m5enEpSMRroxtSSaexF33HjYoY2ggqyP+l2YljezdFiR8gkHyszHq8OXP+oKpObWj",
-	"04VLE7HK+vojD9qlpb8y87KHuO74SiaF2ikY2H1kReFdJt3C5RwAn9DVhPneH/3wL5lRnN2h7r/pzNtk",
-	"37oGvqv2HXSyvC3c2wUGYHT1vD3FSQqmjwj1GU4YGlDkOfnI1AGJ3JlHLvDCFfxVmILXmoFXiCuh4D5F",
-	"bkQoSfhkwoo0OBAmWgrhQeTGFU5ZLZZuvwVic4iRZTzHAp5rZkUl6CzuchNf6VBIxadckC4G+gZkJl14",
-	"XyaV6UHMAsQcu1B0rIwOWZUk5YKFohu5v118H1VThIPUzEcxopCChUQwlpcLjIZh4o4rKeZMGIjNc4F0",
-	"YCKihiRMGydXB1BczRcbItCTTHR9UFARzllkwHIRp3nCkl6ApVg0s7vzB0W6LpotFJWwCTiuGTQT1xg9",
-	"BqFzBaoALHPtOioCcDBQsFXgOyq+Fi+9FTMVI4mSWcaSATkW6GKrCqtWVLWjHRwsPanAgIDYmNYBNSuK",
-	"cYdCMRrPfM6n6yPlTzsogRP4Mww8QgZ+r0EoXEJeQFyCaw+2jJFO91TNiWZau2r+iSN8USUXNwpC4QK0",
-	"uUFQtYmimEP8YqKoS1neShT9HdiIq6FUEMevWyr9HdgInl9dbjjCkGSL7ah7YYiSuxxPFyT3jMu0+iLs",
-	"qFXfdXdHky4X3BJz/i/WCyDgUPtKS1KmQJS8u99+N+Y9jaqNZl9p3yY2IjcslnOmK60rlO+e629urfQX",
-	"1vz1xb98SWJQs6OCIMaWyPgQRoe4liZh890aOeNWCOJpSig5GA79kkXBgRFWqYD4yKKrL6rYrgsHBXIL",
-	"UeBuwAn2LNmyUoWrOLt9qQpg4N4ZcbMggpl7qW5DkcmUx4uWqrbAuHyr3IrRwtJxoIMQQD5sNWu7xrIv",
-	"KM/WiqesDDHT5pUmMjcWe/4kRstmY6ZNYZS54waDGBNX873Cfl9pl4/0GbTI1xDZbD2Gxm5fGIuW0spX",
-	"4ZCLYy4EEVfewaWQ6KDwM3FFIIfQpULpP7pCdN0koR5vSrca1F814PhU0DX0pbQli5OxFFpCL9PKX3uN",
-	"Px8mPGWP7iF2Zv/XSiT9KzM/uiFfEDlrtZtbsNLeES6mg6bn+mPdfH3HBNP6yPKrstFTSdW1n6U8EJlp",
-	"d53nceZAMrdab6zXgeS9G7IRJIZ9MntZSnkDGM3Ta6ncASt4F/GFknOrKOSa2CkJVgQYVC7Ccy6KOqe6",
-	"K6sKa2YR1lh1G4dYQsAEiLtrjqSybf9i93B4iJy6XIGW8/f7bmCfJonqtZ8VtJ3ZwwY3djxNqKEDj3Kr",
-	"Dg37s713wz8XnXfJd2+lsj5B4wi0s6IPGrpBuCY/X75bD1zUHF9pF+3pmludvSUeIsUSK6CIcfaDBZ2n",
-	"6+B2njFxfHF2lbF4N6C5ids/381a7NGn9mDm7/ovv7bwWf9x4KBZS9YuccTvSNUuscz8Y9B5g/zvRVb9",
-	"UBa4XwdjuzmO5PTN8LVL7oGUTWroDeQqa5Kj2QJKKLUeQ2vgy8rQmXPhQmcwj2tNZqYLEjt5d0a6FQ8b",
-	"9B+kkGfulJvCFBIUcn5AXJFMAr1n+mX7l8BbdeoR2MRCuXgDVaUAdbqiyzdLOKzmYzWLneAiEBvmctgq",
-	"3+ZwHj5Rgl2NYIgbNaGgKSTlQWMCSOW1HIyRrlUIpRpA3xcS6YU2bB6NCIVw4bm8A+EkFJFi0J3LixBW",
-	"2Tml8cxBmGtyr7gxTHgeAwFBlTByyM4G2oQ6OYnwHzoic5ppQlFnJ0aS6GGi5NzC5LGwnfVvGFWgDTrV",
-	"vutNeINvykwp9wdQdOyxU+1KP/gm6kHYXyjAXBCFHc1M2EFlOOygQTcJO5GPiKUuM4qcuih5133dckzw",
-	"1QIG9hWzF41LUfbmIt8NSUIXujcgF3TqcwJ9BFUXtHTo4ixzDWEEVlmvRmEF0BGyVoffDlsZE/VnONST",
-	"gnQbrXmeOxTqWYJ1X/87BevuFFFV12ZgqhWkvkKWVxL8X1xeug80RGtZ3QjlC08HhOoioTqRWPh7+Vad",
-	"VJbdKiBrOW6qGir1fLFSXzQ+aquiViVoSgvAUoGrZd2r7CVSfe3/q5sBkVFo1ExTLqakmnr2SleDfJ50",
-	"QfYwcbaPSugKO7MV6XjcL52G9diiqOhhHrnWogGJsPaP/ZfrVR71QoGuxuWwrA29jgfFdOD7dG5RTIH3",
-	"wVYrCreUydyQk/b4CNZdvyVIjA7z4fB1XO/0Ds/YqPK6+/3xMcK8Nd+78pXdUJpPIQVQl0HoE8UY0flk",
-	"wj+RbjRfjOdxNj6Ieq7vMr2Fglwl6EYEJZHCsKPrFsG2rtFONsg12u9beqJHZM8/LxooWqCLXlCtvhAK",
-	"p8NBrZcihXqpU7brH1vof4XmF4ol1c+p2r5nYOEIyPKblMdWybQ0dmZMpnHaUCQLQec89hWWML0ycJZ8",
-	"rOASuVTFsYOW68W7GoGOiJAk164PI3cC6OFwOCDHHowo9cLG9Ixp+0bxOeg9JV3hSkhkShpwQxDFtMxV",
-	"zIqxoRBStR+UH9IrvdrvTy7IwfDgTX/4un/wrS+wUzZAhioTVggGlceCqxuhw320tzeT2vw6spD9GPVG",
-	"JNorAAD4vYdVARAOe/6grcTZDmEsAgNVHDTm5++ATEXwAmCPsMuXK5Zle4uYgsKw4zAbowmssBpV+taP",
-	"SFsLYqzmVLZ0LxqcT5iJZ0yHwjdQh5okMasjz7ZUJxSW7BwRKtqPE+IM0N/jKmM0MMsX2ikUqiJs88kV",
-	"Tnqh8GGbpFmjpDVqEycqmst+IV95MX/J43+fAM7mRtb5GlZKFl+3oP6k9Pr9p6y0XXDnVyctuaMndG09",
-	"ENLVINBAFJSlP2h86X2uALXnWfdqSeqS0QR6/pOukJhlXVhDeiOicuGNqn6uhfPeQ29kS0kxaKe9+Ts2",
-	"rP9un3g67+hSldyXfC8UvjoXLsk1iapdmL2jHcklmBgK5mRnsTwJBBDn7ibo7faEMSB5RiZKCnBIUQMx",
-	"8q7CDxLKo7I+EdJJF8h0wwgGJYFN+s3woI2++WbZL0bgmq3HXzgqaHWX8D8Ogfs8CvJmePCieawVZxPr",
-	"xzMW3xaEp0JtvJtk7+3JpReHn0ZpHmopk+sj1y2OIP8v3nmpahev//BJ5ssVNBq9TpeOdnVg+rrzeUbi",
-	"0WKA+RoNLv+mePBXhhUQN6PB5uiL2iVfG4hRFOfPcxjZFjdITTxbxjuMi2yg3hdgncUCF3Yfvxfj/Dzc",
-	"/8pVgn/PC3PJIFOB1kpmgkyb5lOocKlJkeLQexZ2uQf1vtd6gF2JgYwpwoWvy0yKfIG9eZwFoO5jsWHn",
-	"D8aSq2VJ1aOiPCgaA8GFsR8Mh0NXclxOiJVuK9+OllHvbyBdyCbA+tVQ+lbloiihRcoKWr1BKI7VFMxt",
-	"2ukJOk+d8xESCMBUOiCXvtiXYg3na7UiFxpLsoxR5QtnUDJRzikL5S2xQuwqx2LFBgDAfqIbZGX6+Caf",
-	"yMs4M2iaIjy3cWKcVGqt/SlVbUkcYgjLkTL1N8YV3ylvzDa+wRfmtrvSI4ySAAPkdmkDzysZtNonfvDG",
-	"kLodciItRdSGihg6BSxFeLg66DQUruC0s8JiEXuIi8dStjiMaMOyfp6ReEbTlIkp643KSvpQK9at7yJ+",
-	"LRmys6419ENqA5hUQtH0E5RFuy1GQanblIpEozOnbuSl+lZj1AZwpFhmrKgPjoWD3ebAmEGyNPfZFjC2",
-	"MGqAHZ0LcALFYMuG36PyqyFfLyFQ+YZ0aRzn8zzF4CEIKrHghPyyBPIFojaTeIWDgn0YU6O9ETwUEs9M",
-	"G0aTUWECDzY63Uj3zfDAtSMwSzAqYlt1Dg4TwXoD8kEaQsUSAo3AKN7CMi7LG/BCatAONuJlvDCyiMca",
-	"/Ckbfl0mmCtDlXG4j/hXPztLwaBtgyvGvklT252YV+rsfzXkHKBiSUJFxtMLEYMsJwjSgioFQRnSiqGa",
-	"HNjr74vHAmHtQmKXHmOi2Aim4mIa9Y5IJlNHXitN1SWEDQIRXYg4FJbikm5k/7A8QyoSYUwjpkNVX61U",
-	"SHG7hKzmw4ODUDT657RTFjiOkqqsyHI5eGkt0wJf21P5t7KxbR+bXjTvWger2vmtjPErwoqvry+WSM3H",
-	"FfHFDlm6DRzpuUL6c5ray2SVKYuJLVNHWFvhOWjSeypymkL5ij7cOuNSnLAfDtabrEm1z0OLauroV0OL",
-	"LpmW6R3TJHrwsTNjaN0zfrAweYwCMuGuIxdA6ZX2QRHaK6YpdMuD7hlcuELWkDBetKypl3CqVjmoUDag",
-	"Z/Q+FEjPwDIQOd2ZdCmeETZhAarjfsGoAa7hrEfEQgYIlwiFb3cgVSWpM82npaNLlA0yLM3LFSNvhgeh",
-	"6Eb++RhTWbGeOKbTkzfDQ1IZ4R5H69JCrcL5gpa9yqq/u32vtpf1kp2iWD4Ij/ZPce4Zxbk3L1xOtvT+",
-	"UwiCL4rF1mgBZk3eLPBaltTAE4MaNjwLFf69JMF2k//3eXrbNPuXQtEXpRB2Fbv8tZxOU/YFqcSOsch2",
-	"Y7vEI1u6McnTtEjxqTDzSjMjYCpje8LRnwa/rS7uKSRKVZgnKdsEQpLms0tI2DkQDsp50l/ylraXiXa7",
-	"ebb73/RvuKInLicKIzYr/oAj19Yw5TE3vnpVnDKqNKR04TmO4fXxnGaov9WzpqLB0hPsPTlj8S1LQgGF",
-	"fZxnxMl4LsW/ls4/Anmp2kIKxXffZwtV0nslxZRYEBTKYdFsDRwscjJxjU1gjtUFheo04UUo4tfhEa2T",
-	"wPVVhux5/UnQtiNoCTeEegxHS1SZsdldvkwB4Xpc5IvWr9AO7k+Xnu4s3Ct9ncdF3inwK2f0pamVnbqa",
-	"i2kKgeBBpc8hmXORG6aJTJMAy8WFvvCdL4crkgqh7g3I6SeXtumksYQF6JD0Ot4tE1DOrWjRjEXyvLnJ",
-	"yDJi206u0Zpl1T9MgV2IeBCKYxfd7RwF0LqSaJZO+q5jHkvIj9fv30FqnrMDvB4euMbRofAdhV5BbDaA",
-	"sI+yYR8M4zFVamGJSKNkfWkxz3U0CAVWGvqvUdmNwAf/U3VbfpWvWFSorIpRDWGZoZhzbcEfeNoXYJ9Z",
-	"n8sL5YXgtPAzhNVGocQcNZCYRoQ0oZhb0kK6lz+ckO8Ohv/Z8+GWeELuSISE/rhtNPHcguDEI9FWPlx7",
-	"uJ11RUKC1TXJn/Qi1/oprzHXuP1pL46r12hDxa5tynPMDNY/2KFQxjEmmGoKGAll/Jb8FEwkLLFEw2U9",
-	"24lPaDxj/RMpjJIb1gw6J7jP/pXL0O9fQGDvptcu2YQpxdRWw+0Lr1G9rH/h9zS+dXeTVK6m09agNkXt",
-	"y965OI1n393hsx3a+12vNdeazLmGi/z1H+SaWg6/FO1hW92HmglXki7XTIGXYntm16xx1ZBcsOGx8j5W",
-	"LJLEVZHIC3aA7ipjJDS0ZqGoSqW+LQr0JKmURci4sDzGCdauMkDgjZdW7HU/yQzrtvSsmFzw+6LdihMX",
-	"DKjJRzDEsnI7KAoFNGp2MiIywbqr5Yb5ghNoLQXGuSpQx2v+DdLeojJU4wAKi3XGlJaCupw+qbEhC/rA",
-	"3W/2HNsIqfv5M8nnM9gBju0JPsUE4JooVjR+izm/S2vVZutUKxU1OyVVDjCAY1I5VGt1/aJ9pNj7kwuX",
-	"LaJ3vIL1Dvzb6dL2jeepgXmMXoGVXoOMY83Zhq8ACgmvchZApWWl5D1EtiwtsEId7rLfcpqC1Ip2xKja",
-	"/R4cBYVOa78/FCCWHQZQwdk5DeAID4fDYBePQbCFx+DI6SMu08YnFFmdv3R0HAyHzsvhLKF1Z0cbNTmD",
-	"U3dq8xaS4tb3/wt07JUyxe3+Tnp3dQObCyGC0PO7eCf+dDRs4Whw18mR/6Omc9E7DX3auycolhasILBL",
-	"vfEuzn5iC+xhD83xgocOljWwCrxvl+cmWorkg/ZTlqq7JlEQreza1AzK+4iFIe3UzfdRTKrS+5VT4Ccs",
-	"T4IVwQKo+gUlvQpw6IzFlgizdFKZSWa6ZZai3IClnPaLfBYiRvVMPc9yk8CDlmnsvbpnN8RVowyIywKd",
-	"8JRpwuY3LEkqUdZcULUY1My/UOGyfeKib7EFUbdoSYxfy1VRnasXEDmZkFykFhpRvw99B/tQjAIKRVYB",
-	"iz0JHz8+/r8AAAD//w==",
+	"7L3rchw3ljD4KoiaiVCVN6tIUZTbLsb+oCm6xbEkMki6L+vUVoKZqCo0s4BsAEmqWsuI+bsPsrPv8T3K",
+	"PMkXOAfIe90oSpY97h9tMQsJIA8Ozv3ysRfLRSYFE0b3xh97GVV0wQxT8NdxsuDimgkqjP0zYTpWPDNc",
+	"it64dz1nxMBvzzThCZGKCLpgo17Q4/b3jJp5L+jZZ71xD0f2gp5i/8y5YklvbFTOgp6O52xB7fRmmdmR",
+	"2iguZr2Hh6B3nCfcnEghWGwXPUvauzgX6ZKwO7t/Qm9kboiZc03i4iXSpyIh3GhipEz1oNjfP3OmluUG",
+	"yzcmPOlts69caam64RIJ9sFMYhgRETklZs5Iptgdl7kmGZ2xldvAWbdY/w1fcDiWrmlS+LE6S8KmNE9N",
+	"b/x8fz/oLegHvsgX8Jf9kwv3Z+CX48KwGVPleldcxGzDARiLBXRqmMJjMHzBSP/yxxPy4sWL71fCXsPU",
+	"1d1OpVpQ0xv3EmrY0E7TC1qAeLDYpDMpNAN0/ZFRM2fqVCk8l1gKwxB1aZalPKZ2z3v/0HbjHyur/bti",
+	"096492975WXYw1/1Hsx26ZbBResAOBaE2TGECzhmtwuScJqy2F4OPacZG/UeAr/Dv9CUJ7CZp93r6+vr",
+	"i+bcHTsuhxA3xu5MCf60uymn3A18SvAO4D149EDKNGPCXEuZFlNb4qVkxpThiA1UCGlg3+7P5fm0N/7l",
+	"Y48mCbePaXpReQGpkUMxefMPFpveQ1DcPpGnae/h/UPQIBRVXM1zoBwNNG18cHUnzZEdq3GR5WZSAnyX",
+	"zfe4nsQ0TelNyiqE5EbKlFHhBjBhf066fxc8vrV3dKLTfNZBi4Leyh8MN7jqTp9rafQEOEcn4SuZxy+4",
+	"ctCi2/UtV2esH0QDtDVY1CH3vgOyxxn/iS3bSBcrRg1LJtRsS8WCHvuQccX05nd+8S8FCDHAj6QT+pli",
+	"U/6h8yfF7uTtNlvsWk7HMmObLj4C5wqG2jMF1j/p3GnjTPH+FOOL7/ALB1UA1yBX+67VJ3YCr6++SFOa",
+	"ahY0DrV+QHXy9dc5Q7p1y5ZEG5lpci/VLRcz0ldsmmuWkJTfMkKJ2yCMnCq5sK8JIsXgiCxybcgN8zRw",
+	"mptcgYiwHQbtfioPGyCUdNDTjE9uEec3L2Pnc4Pb0tHxxRkAgRvN0ukR4YZwbYGnWELmVM9ZQqzQJtgd",
+	"U0TP5b0gdEa5GHUIAXUEsmsGxVZX48Ebrk37E2/ZEv7LDVvo7T/UrUGVosuuHek1G7nyR1cHU0St6B2N",
+	"rWSllkTJ3DAvR+L9OCIRtUwwGhNpRbBobxFnUUCiP59ek72753sgwClkgHsg+0YAVTsFFxYV3bR9KpZm",
+	"bjGWpZrZozjcfwGyGhNWJvylB5uxcLULVj6mxMDjLFPyjqZXhppcd30PDGBJRPo0vadLTXKRMEUimhsZ",
+	"DQISZUwkXMwm1E0VkT4igH91HFqOTjRTdyyxb8RzKmY45Qzkz1vGMvg+/wpJ2JQLuOeDIBTRnKV2uB2C",
+	"L5MbBYBwB0aAJ+gxqS+kmD00lkSh6FNBLMpQIxXxz2HNOFeKCVNdchSKKhTdpixZa3yrJWz4Mb2gZzcJ",
+	"9Awn74a3lciPY4PiWguLHbFdefVQY+vbaUnkbos9BEAAS+xHa7mAXaHkMOtWwVGPXwl/+ViBId7soMDJ",
+	"OOWWPSy1YYsOUDVuI/waeBDVvqTzjoKiByfT/tJjMuUsTZ5pckfTnJEbNpWKwR1DFahvP4PcWypPbzQT",
+	"ZnBEKNEsVswMbxi1O8Q5gMhpd5HDnmYm7EVWl4rCnmILizVhLxr1mpzJspGajNUWqoLeh+FMDj2NEhZ2",
+	"xZOhvuXZUGbICIeZtERDoTwJ0thnm7xxLvAhsODKYzi9cxpJgy3FXq72OFJKhCMnLdTExFGeJe2HpehX",
+	"eZhw3fWUpaz1vmI0N3Op+L/gF2n/Glmu4cfikynlOJ8lyJWdwJ8VAgF/FxTA/V1SlklJLWjGb9my8qXu",
+	"gZM2OqkH9YRjLX8rSYx9ZQeBFjenV0tZWyzsLl2XnNJSwNoEqGL+saQZzBP2YcyU0KRPwRb0rGYmmkoF",
+	"T50tY3AE1AkeW1kFn462kMU3qoOGqhkzW+w9wA1JVUhM5cdwZ+7aLBLBJkBCxmMP/JWp7qStR/lDXH8f",
+	"L+isQ/VGYG0vSZXXuyVNBb2KKa0NsAuqNaGaRN7WBsc4Z8S+RfoyTZgagMHNnafDiJRqU9jhVp1oA5Du",
+	"q+o76gLPCU3TSxZL1SFF7249eIxKmeQo+E0Q+E2TXtBj3tKzmzFiux3L3MRyUePb8tar4rhy0MszbRSj",
+	"i+KB/RaZoyYHelMn6Vptb1hjOQh6d5xWt7OIM1hHG9A3tdksOXRekqpxwdkb7EolCOpH4eFeO9RODCrW",
+	"uaAmnl+yf+YMFZYd1FZvCakf84J+eMPEzMLpwJl+/d/Pg41IUNh1eu/87AXsZcrjjerhtZTpBY4sXiwk",
+	"yc5dfnsY9DJqDFP2wv/fv9Dhv/aH37//P/qT4p+Db/69t83eGzqJfR6RmWSa3ND4lhgJtMFZylFN8EAk",
+	"9nhBKapKPHYGKyGM3rl//IKrv6/JQXyRSYWiC+Bnb8bNPL+x4sGepBkfxjJhMyb2/HQWNFuLUf5AVuDM",
+	"WuxabT11mF7QnfJotqJAXXbTR9CxLQlORdXdxkRxVg53GrxlBxPFporp+RN+MkxrSdmTzbhghibUbDQF",
+	"NzAdVFk1yVUaBSQyigptUdL+UR507bGVVid2+cjqze59LqYyIn0rRxFKMiVvGNF5HDOWsMRpuy1sq5Kh",
+	"1sltNjBLNaOC/4vuwjJ1YYVY8dNEMaofYY1/KkLXlvqcouxMPCWfeYZ+SyA/uoMkkVykTGuimRmMOqVN",
+	"KdPtRbGSNNScKx1iGcw70avsPc7CYVFJL0Vc+SdLULNFVShavekJjn6yu+O0rZ0I0B0TCQpKK36atAS6",
+	"HRCqS8Ro4nuburV9HMUVKza8YnvF1WicXxvizZsS1DlCF8ls0LsKsapfnPptaJj0K4fkcfd9F48rUHMt",
+	"f1ttjowNv2MR6RdfBXabOaOpmS8HAYlAUnO2QtAWrAiyyAxBvAVzorcP2GG5EiwhcjolN2DZJvJeMFU1",
+	"bIIFICL9e8oNWH5QVQnF+XFu5iSmaWrFEDQ4Av31yBFZldXBmtxTTZyEHBA/BRJoQoW+Z8p+DExH7rmZ",
+	"EypIxIXOp1MecybMBNwFEdGGZcM8I/GcpikTMxYKC4OodvARBHVooErwnibcEMFYoo9IYfJA8zwsF4qo",
+	"YguJmjZQgHtFEK6YWGpwAvG8BoROdaBCr5g2b+MMda/HiMtg+t3ZxbqCb3X5KtcL+rX9r5LKFNMQw7HT",
+	"Jht7cXNs2I3lXo9XPSq3bSLvmFI8Wa2GPP/2xXeHu4vv1yCqF0+I8wFoxggX2jCaeG6Kl+OZPiJO5I9T",
+	"RpX+6oR575J2CshWYQubJN0sN8dqdiLFlM+6rGkblaSPYKAek49g5A6IHT72OtL/k3EhWPLwEO0M2wXN",
+	"PHzru/yS4K6FP7QYdxkI0SFN+MijCcBnsqDZ00WZtA8h7BXLZFzMdNgbk18+hgAU+++wR0c3YS+w/9D4",
+	"4Ca0G/2kgwFoTWnMPj58wVMBZr+ZbLx8fvA4ogHz/w7IxcNGCv6Fg6M6gY2G9sp6hOoKmEnKtYEHC4iQ",
+	"8x7Rimax3glf8zsXE7BkMqd6vps83tz/j1zMmMoUF8bjRodj2RmWwc0npGAgoPlxo96jIsYeZfNFkjyJ",
+	"ZY5+srbVt+JA8tDZ+MUpv2OVryX9OftArl4fDw9efmvHWFH38scT8t2fvntJYiqk4DFNyX9cnb/rVkg/",
+	"JRpus1yxzSRcZyldTlYaJba2Ov3azPqT4wM/1W7G9YTeUV5EGDawyYqGxFmLrGpJhCSptChGplwkSAfQ",
+	"xyWqNKHPgTIbqyZpQhUjtyyr2Td2iGEEpVQzJna6TQumZiyZIHghcpvd7wzfz2PdQplr3T3/nLJJdfoK",
+	"2j3V3KsDTQ1N/QdZVlq3abUtSA1zFb6OxwmT7Pj+OqHkE+NaH2OZ2sY59RhLUodDq0Yud4yhLYlD4x6u",
+	"s/q0T7rJ3Bp3oPN0V1zhNhNsyxxNIaJ1+isYUaehqiaHbZTY9A95enstZ7OUPdKKsZYaNtGmHNxpDsi1",
+	"kYu3ceb2uEac9PaeSa7SXYUuD7Pjwpr0s0q3k5ta0CZnKx0C7LH7uoKX626Fyk9oPl1jOHZj/+Its+uv",
+	"8kqDbWHZrQPbf9w2B8ileFQAdCX099MsOMVRZ5w4EcLNPZkzmjBVy1Tq/W14fHE2/AkoVdVv/fLb1lTk",
+	"Nb7fFe3kXVn1ya2sXrFMuj9vGFUwTRlpiPbIBqKSa4wkbK2G37E2+KnyKd89//6gS/qgH6qvfHtYLv7a",
+	"zb/B07bBzd904ndFcQDcnuRmn9tZSOt+4wpxCkbpXZ0nzdlPYBp7/5szY8Dlk8x+hVMVK8xUkRrp0coD",
+	"DLms1e57Tb3SMEgQYx8ME5pLMUJ3a/0t53pwEw/GhJJcMxWK4kQ04YJQcqPkvWZqRCL3vbFiCROG01RH",
+	"pL+g8ZwLK2aHwv07ANdDSWisek5QWtCYFibvhT4CifztyQXBeUNRmbjc/GBspXq3CfApBCRqnGxEuA5F",
+	"EWQNXomo44zQMYg/ZIrfUcMgXjggVCShqHtGCdfkRipBCmcOaBqgpVeh6ZSKUHCtc3CNGHnLBOlHNdzG",
+	"4HhwfrAIVPrBiFzl8RyH61DM6R2z3+odMfB8TNxpKmTXmlAi2D0BQ4DPDbGiTyhcGknDIdKFLu2D7LUw",
+	"8s8K82lX3NsK+J7a8N5G3+s5Ixenb4lbFEIV+xc/nVyRf/suIPiP50SqUFydnpDnR+Ty6pj89//7/5GD",
+	"/cPvyA03OiCnJ6+ujsnF8ODlt3sXwxffHe5dDF8ePA/IaXLw8uXz7wfEzKkJheYzoUlU+b7JP+5N5JCU",
+	"UK0t1ZRCj8hfFTdsKEW6HBMmYrXMDEtCQQ1RTJvA5Zcohr47F75QA/KF+yBkQfd2vnORLgtTJcIa/WIb",
+	"9InavFf4RlvNwAkBsyZMJGDwAxrc1q7bx/Ba3ntstK9Y1ImpYZCXi5r2LROh8POOC4qBt29yQzWPI8zX",
+	"/fZPh9+T//X/H4xejJ4HhKN7FMeFwsphw1ylTFiETSwden19fUF+sBNAZkZt3kxqA2EkrUODpf708uBF",
+	"QCj5j79eE3u6jkKEopsS5Aln/qLDlVYDIBuWgUcjcr7gxkCySHs5DMXH3CNNZvyOCZeJ4MPyn2myYGYu",
+	"E0I1EhzvWU3uLF5ppkm/G2xTrrTxmQ1uN12b4BrIbye1trhapw8dS5UEogJfSA2orWS1OyvTtCjHNZC/",
+	"U4cFwJZX0xFExU/m/bim4/tlNFJLUjn8riJ3I+R/BiG3I0Tklomnk0hhg08Zy7jxRRxpX/RxV3VBQuu2",
+	"5BBpbQUDLxQEJJobA1lfGExrdbkJPIIrcc9utIxvmYmq2Vw4sR0FykPtPUvl/EtVzLku9rhJf6nEolTO",
+	"ea128orr2CrRj9N4N2FTC3Gq4H58sM7uH/cZlGef+7mrMSzPLAD0JIlVt9H0kde+BaTqQm3NtVyl+I4u",
+	"WNZrCLQY4ZWhIqEqcXUEvHWyYOzkZklomkISBQ6ZU5GkDF16jcwFHxffTPVyovNQMZrY20LilGo9JtEN",
+	"TSZO9rP3MC/l88T+LaSZTGUuEmCAsRTTlMcwkos7mvLEB2XagU6QDUgExCQXhf0M3q6HzMNq/okLnkdK",
+	"QFM2Ka1c8KpfjKpZvrC0yI5ETjeBldNU3jPcZEaXqaTJxEg5SamaMfwud5YsmSxYwqkLDiWRsjwH6o24",
+	"9+HfE/YBw0LtkKlUNzxJmIhInwqfuAp8WOZG84QVnoBQHF+cDQA8hilBXcJAVJfOTn3OQNtsr7VLSfFj",
+	"37pHmwiXj0jyU7xvLLfOiAdFKyCNZfU192G722XCQGINXNU4ZlpvYczzIwNc6f2qbcLH/CCTruoFMunK",
+	"RX57cjF5d/z2dHL6t7Or6yt7ovbR2bu/HL85ezU5fffq4vzs3bV/fnL+7t3pyfXZ+bvJj8dnb05fAVbY",
+	"X67P3p6e/3zdnODy9Ori/N3VqX9+/PP16+arV6eXfzm9nJxeXp5f+nHu2auzq+MfYCyJYMJjWNsNDUX0",
+	"7vx68uP5z+9gxM/v7PTnl2f/F75xdX385nTy6vTHs3dn9j2Y/PT69fmriX3v+M2b87+6fVwc//3N+fGr",
+	"yfX5+eTN8eWfT3G+q58vLs4vr09fTd6evjo7nlz//QJ+uTy+Pp28OXt7du3eh39PTv92cnr6Chc/e3d9",
+	"evnu+I3bbC2CuhupN9gOQX2sYvBqFFiNqQUR3K66C+DSI1EVl+raaFctm/adYobydOvo5lZtnA25+276",
+	"CiXo2lXX5iGOtIw+bUgsq6JS5W0EIZ33cwoZfkJaVZUmy81Zfm7OLkg2/Mq7SVfebrqN4xpMog9BDyLF",
+	"aqZveNDcMg6rALex0TWfct1IC/dSs3cMdc26ymDb8GpXZtUpjW+ttgWy3ASTxoR0rq+ZlDPLaBUGtMY0",
+	"jTGH+Z6nXFrcXjSQp7FSx17exhlqPR1SoprtKOXR3Ehn+O8W8mK5WFDRXUCmiIu+rmsnrfge/zOYZ6D2",
+	"CUtqWZbusk/ztGK8W59I63yDxztFv9SiStpFdtaFCHiLSPlr167mVKP9V3fPsoXlf9WZVUIyuo/DQvLE",
+	"H8kj6vbY9wsaunrYypCYjCktBT1L1r+PBol3dME6yBs8LoLssNoLvqB9qQ8zZ1xhOQVXqW8XB/8W8WKt",
+	"1ICHMvG0M5TCyqQnqyMtTGkC2NlYcLF1OpCPSKylAnGjITafUE3olrlA1bu8drPFwDI64fiTghM6owfK",
+	"7JOKeaG4jOWNqt29OpbVyVx5z6v5xCXyVs+zeamql6ST/tVOu3aEVYpVhVcXNy5I/OM8sU0uULF3HO5/",
+	"/223L/EMR397uJFJFOanWsBON8+oY+3pBxbnBlRjI4nKBelrk3AJNs2ywpXjDL6EzjNNQPUcplwj0laN",
+	"ePsHh5tJfd3TuR+spf0bv6/KCuof+PPlm/p9PCrLBk2lcpWaSn54kxurjCdcRo3vWmGYehLPcX3PYJV3",
+	"8x45ukoWdElyzUj08aMjv6OfTv/+8BARwxZZSg3TbsMtH3TL4+z4RQNSgv8zZ4SDXXvKmQrILbuhN8OY",
+	"akb6bDQbkWixHMZqMcTCVIOAUEMWUhvy7SGJ51TR2DgDTSMVfH2+ep1RVXHpoAvkuuTnW4B8hVG5aY6C",
+	"OR2wg9LxRJzfqVLarHA9bQnuCqcqEPnFPiB9fQ+VgBj3DuGCLHiacs1iKRIPWaz6CnPUysBWL9KTs7tH",
+	"msa3ZFhNe3QX4ynnXUuiX0Gln80mnaZSijV/uitublEFsSwwxLsDs57UKFR87ZmYyvbXrBQJ75jS3dJ2",
+	"9wn48Wv38IbrLUxoWyn7pS7VIS1mdMYF9Sxk3TQX5chPgXxtybUg+DQLYu2rPw+eXDNtnmiTbipLyD73",
+	"dl3e5IoqFyv0wm5vwF9B02XCkHslxSxAv3JZSQF9vFZ865TCYdaT1abWhpW0w5y63nzassuCL7BpWO3c",
+	"mmX+Il6+XVE1KFPSyFimf1l59b3Tz9OSrbAABj9gIZ7dtP4ttDO9C8Gw3OcqXyyoWnYGgT/CFjLaNuIT",
+	"lRYPgrUo/TNoGF+Z6rBWV/i8Uv16Mf5XkbwvWZbS2CfOu9K2uMyIHLuKkXJKom/c/yKoXlobD4M+TRQ/",
+	"WyxQKTsiNI4ZyKFQZRJIFvtnTlNf9sjXL/VNHD5B7u6ss4R1LPED3WiQhxUvLILd8nrL0PTVpW1/ghrR",
+	"ZUWrg+8tpDEQLtw51S1nRZKqB6+PZHqETvFr6QOPKMtVWMQstgalCWzQgbk7FA/7+lHtkRpRFy+xR9IV",
+	"6gBGxq4kXW6IkPdoeWykhQ4CjOq9nzPFQmFHVHJGtaEC6oVgzvWCLsmNmzshVEgIWexX82tDIQULiE+t",
+	"gYTalBdFptYnM++Sokdbhasfl278ett82t0ziNeTCj/J668loXfd7+eV/LmdexpAItfV4zJdV2qxMjeP",
+	"n7XocdEd7rvN125tK69+fevcW3jcQMzmhroP5f1qOvG0ejlQns64tKdVAKvifIeZZj3arkCZzealrs1c",
+	"1OwN9Y2kvpFTm7/K6VSzlcqNoWnXT82S5zAuKFpCuTm7dlm2+vr0riYrLvF2UK1egw2lUnHPj3KmbJkr",
+	"tfn8V++ru88EdnDYXjN157IpXMVP27kdKdNXLOYaaqc9rqbThuIRVgWeVvgNKBU0TcHQfcfZPUug14d3",
+	"BZmyPIjXPaRgq/WA1ebS+sZWff5rbkXn5Woy5iyUO5yLLGwhq0slNqNe/CKrtnkGvTm+XA2zhw37WAUt",
+	"QZWS96500i5c8wmLmAXlLlaBs1RPmiUAcyOjMUq7JQppYugtI2w6ZbGBhnYiZqSvoJw3S4JSfrtZhsJ1",
+	"LxkR398kGkP2FxiewNHjCvXXVrin3IDLkIpQVD2hjodjQpXXd7gm0XDo/gJ/2RDTEyJMYZOtGnu5kaUA",
+	"0Fk273qN/vWuqPfXqkKKmSsoxY9J9LGS8vAwgb8eolEo3sh7psDXlzKreiEkEj7Dsh4ZVZagk5sl0VzM",
+	"UoatYHQsFcOsw1BUPr61E6vn4Rc/RZXoXtcl7mh+5AoCPFUx0mLCm+WnFSm6LnQKLma1/i4QSogYUtMw",
+	"ak11Ro2GDR2Wbo/CvmcVcSTMdTnhxretsloiqnFWidGMiVC4pigcMqPA8Vut2ec7+EC8d5Yb1w0l7H0I",
+	"e4QmiYso/+///C9n34Ch+KcFS/Gn1UuLapkBiVCsJ0ioQ1FZp1qJyj8+ImyRmWXRPECmCdMGcWz7CKTy",
+	"iu9Wndlddq+PUQ2AZAnpR1a6gHQAK73bf1TeLICGSkH51eXflW+NqrpbSSE7mHrrOyGxbfcKOo+ru+N7",
+	"njzZRSsm3PWibRIzmoBpVTip0oz6hV/fXWNNxCWmexGjONOkTN3C7EtLZKc0TUuzWcpmNF6Sq6vTI4Kp",
+	"Y/BmKK6uTjuGNyY8ameVBdWcsqJcbMJlBFWaLOsEBIbUyjpX8vlmkECxLuvM/ppw2cm3NgaEx6ba9LBa",
+	"6QoFI4uXMq4JeFtgRKFave+49gs9W0MeNmk6djc4h3ujEi+8MdAcTc+54mYJlx5hcHxx9hNbvi7qaUDH",
+	"3bkvj+Fa7n4Y0owPb6thyLRoaAd9n3/AShidYn7RAQ0yvaPhELpxDV1vL0hv3YNHe3fP9yIXAgbWL/sQ",
+	"uBTXUCy5f7h/OADbocwL+R/INqj/vhqH2yIgy0PQw70du7zoDcMf4PzRH9mZQq3YzBJcZfUQbeSCKSh7",
+	"gLZPHTSSqdEcvQhKfw1XofCBrEW4T4D18bG0IYqCcNkwxBWkqRE5c13mNDH30oIlFK7zrQbbJzBS3J5a",
+	"jkMRim/IN9+4LsLffON76DXb/UWkrwW9ZRMrhAUkquV7RJgEp4NQEPIj1eb44myozTJlJDo8OCAfMeth",
+	"/MtoNHr/gB11kI+SOy5TXGFw5LeiBK9shGZ87+5gL2F3LLVIovcWcTZ0kIxIP6YLlp5Y0ZALQu0Ooo/O",
+	"lhOQhBr6EBEm8OXAbRT6+/hRTu/Bn8YfY5mwgLiEl4cHEIVDcVwtE+HsB8TMlcxncwCpA7JFwjuuuaV4",
+	"9oQWVNAZwxhGHI054GCgHpHTSi/Gm9xUAhmBz9uZNZbGJlR4USwgGusShCIqLt2Y/HT6d/TLH1cLQIwJ",
+	"Yjb8fFSYxqtt1rHEtw7F4f7hiBzXuoryojK4vVfP8V5xQZ4T7S27djh2cw4ITbUEmTAU3Li64jjZzZJE",
+	"vpIAtBNzv0QoBPp9ZUraMxkRp62G4kYmljVZZhDTLMOot+fkLf+B9A+fv3DHg5DRBCpqUKwrPiau52W9",
+	"7kkRrdhohMmNDkWjEyaMBe8mSKL+zjnVpV/tkBmKdS0yo4vzq1VNNPc+Wv3jYQ9baEaDANlgvYemOyRy",
+	"uP/CC8eNjtakH/14fvnD2atXp+9Axi1zJAf2WC3M7ecgiASB4iHLwMnc93Mez13f1NqJh6LRbNZSVIe4",
+	"ruPlgiYFesPOHDX2Kq7bsIeu1UvzhBuSyhnpd3cXhQF23+eOL2h3lfwkqAHCmReUomQP4DmyO6kxEtKH",
+	"O9N5P6LBEcZYrOUkFtcuqbGKycLift8OczHy1SBkSy2mfJYrR60HgL8ZK/qujUPh0M/nFsdUgQwW/W1o",
+	"V4Be/EP4f4tg1YeXbEG54GIGzUPL1vguZ3iACFd/QzNjSThGapJcGJ7Chu+5SOR9KJQdoaGbpJsGuYUd",
+	"c5MnMwaIcXjwvSu1c8mMWg6P7eJRUJxviZGYFe3xsp632EjwHYzIBfK1PtB+e8LaBEXXe1ccZ1haQOzv",
+	"Q8sF7F0cINHRGbN3huAnBqHQCzQU4u4Dcj+XmvmACbvdJbTIhCMFpdRSccQtElNBFvSW+donc5kmWBzI",
+	"4loyJtSPLBk9NaGAcONoOFzQD8NKMaRhxtQQX4hqRZJ82QXyfH9/38IeOYvVcZdSJISboLhXjMNWHIgD",
+	"bKr7PWmmgJK9dr70IHBggxlQyPDB0XZlR84sela4XJ8WTSAs8bOUaGEV7ynlqQbKj+16ECFWhI9R+Aod",
+	"ChdjgCtpQ5fOH7wk90yxI/cD3MA7Kjh0bEbOUNRLUQzqxMykMUwEWPZVGzKzBweKkwubsx9odwti0r3M",
+	"04Rk1F3QmGbIMbzlWqODGX70ue8kkTHktFNfFUrzlAnjxKU34Lq2F9pSN4XMDU7OR0cHTt/329KSoI+E",
+	"lCGbUMCKWFBY4eB+zlNGlLzHicFQMbKLodDtA+3tb63wb8sskYhoQOl2GL5dqIjEt4DH07AYl3LDFE3L",
+	"8CFAQlc/ZphKCY3H8drYafp18mlv84kdBLaECyU/LIfNAVIRinlFsRQGSRfIaVh+J4KaDVBnoFKyCzqb",
+	"DAD22K1bVwKbRuQKO3vANGW8E6idUMIMKAmJLn6+XhkFZaGLwzzFc6IG6vckF7fCrozVPwPsue6I0jON",
+	"sGglh9vvdLiHLyK2XUuZEmRw3Cw9+2wYiktUx+CIGYPaXxUHCHSIqRsNIrJHorrvNhrD8g0nvH3knfCh",
+	"6P/HydWg4YuH4LGPGP4CCmNQ7YYRkIppKAhF1TIUVKuxP0Qr67EHrmuxg2koJJZWIn0tsXaDvVBANO7n",
+	"3DCd0ZiRRELa8gJssUhSqCiEDypCAcLaM00WMmGpu/Ka2TcZ8LRqqXjFIAHa79GqZVevfoJnWJ9pESD4",
+	"uMAAFQCuvVoZS1Mr/+SG9COesEUmDRPmNRS+AiUCKK22WshMDnVy24YA7l77uBW7Gxe0AvXqySmN51Ui",
+	"PIc4pKhSQggpfBkmFY2dRbYm5aKlttvI71rAg0nco56ht0w3fRRAvEsxruap8G3WoQZb4asInDAG0qQj",
+	"l9TlGDImCnMo0EUgleCMaDVqx3bpzmgpBVxzkLWJkMre8HU96RFFULwCad3L6XYaFLKDpgxRkXorNxhK",
+	"9x1VPgKFiArcnNUNvsLbfsek0TzertsRpGPZf6XZjEicUgwU2o93vBu7L9mJcAtF1ZVChkDRKOOijGyq",
+	"RwehOdzbrwlcDgAzpMvV5P6O4i4D34xcMahbM/Mf5jPXuOszh7fSxw5C9RyzzBgosFWLfD02i1Th4qxZ",
+	"OiiruVv4ulb7JWYEsH0LGMtD0YCAitZ//+d/ed0Krg5PHvY8jlaUgxYtLR3MdkvexwyyINAC71Xug+jV",
+	"qovjgVA+stN4b8eCUQF8fnAELoY9ZDRVBtWFJUgfgN9UNI0iXNEB/EbJW+b0cZdCCNDWA2eHULfaHxlA",
+	"NPJm7KiiDhSzdqA4NOQ6KpgUTFQ6c+qRlV3fgUAsq/KQwsWZRDi5FWTsnvz165qFG83SKZxhoug98GFu",
+	"RuQteqtorVG39KTRzaQ9VXDHWM4LXBqIShfqzNHPHzlCbm8ASUAmjk3tQjupOhQv90GctjMERLD7Qhgc",
+	"+KhGWbmZxrE8q0O0fGNWvMW7NyLHolQxwTThAq0QndGng5VNa36damuaPpz+xfH1yWv3RlFuPArq75U/",
+	"NBrXOKJkBVpa86Q6zuQ8uCCblIG5ZZm5MSAqRNciDmFHOPsQ9QB7cRzBByYkyOXp1bXPU+92Ew9GBPS4",
+	"8lsdMC1e9KkonOEBKLn/8B3RqSjAGEAPUjsr/AvY5cBqQVZpjoQ0fMrjmunGIoRvnR+NyLG/jnJaC1yx",
+	"sn4qZzMU2u+pEiRldywtugUCaieBQxirbmJO5311moGrWusMaRPssEhd97+SexIoYq8DMk0ZM8N7+DLv",
+	"TvVKmJV1LLQU6+C/QcnNQJAA0oveF+2j33qXzooMW51Rw+4pOjy9zXuoc+REVeP3qFJ0C7+jksk37u2P",
+	"no/2IVAtY4JmvDfuvYBH4IzHHg176HYpDT6V6KcZBrcVRtSzpDdG74NV267dwLLjBLx0sL/vcresQOe8",
+	"86k76r1/uL6uZW+KzZFVEKUFfoKOpB7cBPjJD/efr5qw2OGeUzqKCkNFpu5uL1Z8O+Ccqvlkfnn/8L56",
+	"uE5Dga3W1Vk4QDrTEBhip4AIW6gY2g14jKRzEWfoq2La+HphTwh0F7L3UPeIuTD3xoE/f+K1Vx02xO7A",
+	"CHfe+7uf96OQ5HD/+0e8dHCw9Usdpa++BGLiIZcWuH61KQkYMNFnDAYHNJJ1YWwX/dj7iP94KHOuO/Kf",
+	"jCaFu6HvReaCWwv2wZQmVDEIagY/rEJccdgFqKGgiuVEeCTG9ZLjujCloe0czMegQaYpmUkwwYIBU1Gh",
+	"aYw5ANgFFouNO8UXTfjeXmtFtpmSuUh8gFjKvMmLVkQNWIv0CwcO7mA49APAUF/xK+FquTAyj+e+DnYH",
+	"ZcBs+AplqF3Rwzbw8YVk9Am34vDrpLf4ZSVag5ToPVT3VkSU90KvoL1U0QUzkG/4S/ceyyF7sA1PtN6v",
+	"vQd7Fsk3c9Wf7KjPyFKPIYxgHUu1+/wdIkUpLTyrEh0UUa1+jJF39ulgKyb9CYiyBYvHEnSfg78jBpT8",
+	"/XPy8+payTq2fsuWX5ynH/6ueXoR4lAYCr0/3uAlL/0B4PGUImY7M3cgansfb9nS6vZ1Vt+B2pfAMz1q",
+	"b2JQOPr3yKDwy0DIcN6EgjJtJwoFtdgRgSEwRDG4p1ib70kpVuDi1FzvORelhsfeayoIQYU4NMPrkEe2",
+	"wpBACqowxzaRcCKanJJ1QQ4+nAN9UT5UaRyKKKGGRj5gXVt5NqMzRvoRTgw1vtkHM4lzpa0QFsDvSWHg",
+	"DAW8FLnfMT6Tp8b7LItpo1qLMHDFcREXpiRwJ0ekb88eIzdQXnX+fXtXb6SZe9+0HnQJfJZ9l0WtoSK1",
+	"7u18wPbdshQVtGba7qUr+0Fbj4awia1HnwB8gUd+Nhmoox54B2s6Fw5H5NRh3y4cypdf3oF41V95sesr",
+	"OxCu8rWHlSJSEVZUt7m6wJLibtVozdT+5HnGuljDlXKwxeyikEoHTgMV+mfO1LIkQ0Wdyu1Ov11ktCBv",
+	"jYl9TmY5bwHjl/uVAm3P69UYgo6cz+4FXLJn5wrVKTuqO3zWC9Jd8GvDHXFHe0SiMjBjBOmt3ojq3JWO",
+	"aCp5/7u/URZ+RVxTh+22cW9KvaDNAJ37u9VWDUOGilJLY7IfjQimpjh2F4paglYZqKDTfBaQHOtBZoXF",
+	"gdBYSa3rfGgUimMXulKEv3j3ri9qgv4HVxkdkgzA+BGKdmzHiBz71dB0nkIldTKHqMJHRn0NMMzjcP/7",
+	"djn/LjaKonJZk+3z6FvNkrJf2KTarlzXcY+dhvZ1X8ctrbC1V57vvsrzl1+eTlw6EuHaE5Zk4lHcde/j",
+	"BmUMDWR1xP/crKRRrbMDCR9hkPxkjDr88md9wdSC2tHp0oV2WGV9/ZEH3dLSn5n5soe47vhKJuWqDXGj",
+	"ixjhIk6S9IvgSQw50dWCvIPf++FfMqM4u0Pdf9OZd8m+dQ18V+076GV5V+KiC3HFPMFFd0kzKZg+ItRH",
+	"L2CQa1HXzOdYjUjkzjxyIcSukaPCknudFfcKcSUU3JfEGxNKEj6dsqLsHQgTHU2EIN7kCqesNsG13wJR",
+	"5sTIMjJ56QIFrahk9+JrET7ToZCKz7ggfUxZC8hcukSVTCozgDhAyJ5zSZWY+w5VFEnKBQtFP3J/u0wV",
+	"qmYIB6mZz8dBIQUjhDArjQuM62bijispFkyYQT3+AWSkhGnj5OoAAlx8UwZikSIUfR/eXiQmFRUvuYjT",
+	"PIEIOKjvoZndnT8o0nd5GaGoBADDcc1laodg4BMExhSoArDMNcN4IwAOprx0CnxHxdfipRcYLpEomWUs",
+	"gWgccLFVhVUrqkJUGsIBy5YVMCAgNqZ1QM2LJquhgOg6Vguf7fvTDkrgBP4MA4+Qgd9rEApXgC8grqDl",
+	"ALaM8TX3VC2IZlq7Ls2JI3xRpfZmFITCpRpy40KzOkRRrBn6xURRV6J0K1H0V2AjrkdDQRy/bqn0V2Aj",
+	"eH51ueEIk+sstqPuhYHh7nI8XpDcM67SzWdhR536rrs7mvQhGpCm/F9sEPiIwTLe3xIl7+633411Z8bO",
+	"XuvjLyM0EEXkhsVywXSlJbkike/WiDe31nQE+yX6tiO+8SOo2VFBEGNLZHwyjkNcS5OmlKcsqZEzboUg",
+	"nqaEkoP9fb9kUWDYB75DGJ3bl1OxXXd1CuQWYvbdgBPsRb9lZWrXrW/70tTAwL0z4mZJBDP3Ut2GAuP5",
+	"OjoCAuNKuAZiWTFaWDoOdBBSIfc7zdrXTH9hebZWLH1liJk2zzSRubHY8wcxapuNmTaFUeaOm6UrKISd",
+	"ddstkvSn0CJfM3yz9fgahn5eLGoVX1yFQy4jrxBEXNS0S4bWQeFn4qqWXKB/7wrRdZOEerwp3WrQp86A",
+	"41MRvRTxl9KWLE7GUmgJZUQrf+01/vw45Sl7cA/n0F3yXyuR9M/MvHZDPiNy1npcdmClvSNczEZNz/X7",
+	"uvn6jgmm9ZHlV5jHZGqmaO1nKQ9EZtpd50WcOZAsrNYb63UgeeuGbASJYR/MXpZS3gBG8/Q6KnXDCt5F",
+	"fKHkwioKuSZ2SoIVjEaVi/CUi1aS01yPLV9pjTjgYEC5AHF3zZFUtu1f7B/uHyKnLleg5fzDoRs4pEmi",
+	"Bt1nJWlu5ntxypkwdjxNqKEjj3KrDu0Exr91wz8VnXepN9hJZX2q8RFoZ/gxE56gG4Rr8vPlm/XARc3x",
+	"mXbRnjgDOXtFPESKJVZAEePsR0u6SNfB7Txj4vji7Cpj8W5AcxN3f76btdijT1LHGjbrv/zawmf9x4GD",
+	"Zi1Zu8QRvyJVu8R2vA9B7yXyvy+y6ruyEfA6GNvNcSSnL/dfuDR1SHGjht5A1R1NcjRbQB37zmPoDHxZ",
+	"GTpzLlzoDFYkWFNjxAWJnbw5qybS6FC4Cj2BV24KU0hQyPkBcU2xMEdxWDbZD7xVpx6BTSyUizdQVQp8",
+	"bqsxXMw0YQmH1XysZrETXARiw1zyVOXbHM7DJ2KKG8EQN2pCQVMoL3FfT20ifasQSjWCnvkk0ktt2CIa",
+	"EwrhwlDYkBgZikgx+xmTopThwCUZI4S5JveKG8OE5zEQEFQJI4c6Q0CbUCf3mUE6IguaYYI65HNKEn2c",
+	"KrmwMHkobGfDG0YVaINOte97E97omzLn3/0BFL2oQjjxma2jb6IBhP2FAswFUdjTzIQ9VIbDnivkGPYi",
+	"HxFLXY4/Ob0r8qxvWQYcE3y1gIFDxexFgwy5win7/T5J6FIPRuSCznx1Cx9B1QctPVPsjstcQxiBVdar",
+	"UVgBFsas9iu2w1bGRP0RDvWoIN0CavaUnj4U6kmCdV/8loJ1d4qoqmszMNUKUl8hyysJ/l9dhSUfaOiS",
+	"dGtGKN/YEgos+NJAicTGou1bdVJZdquArHbcVDVU6ulipT5rfNRWJcZL0KypMN7Wvcqe69XX/kfdDIiM",
+	"8iUCuJiRaurZM10N8nnUBdnDxNkhKqEr7MxWpOPxsHQa1mOLoHDOxEkFQgqoy4NVLKF+b8YnUFMzFOhq",
+	"bIdlFYLQJFep8wlCIYwIONuomA58n84t6qqpuGCrFSUIy7JEkJP28ADWXb8lKPET5vv7L2L3aOLKDtln",
+	"bFx53f3+8BBh3prg8a29cs/shtJ85sqZFEHoU8UY0fl0yj+QfrRYThZxNjmIBqiBQr7gCEuvI+jGBCWR",
+	"wrDTqLlQEwwLPx3IBrlG+z1MMGnAcs8/h+/HZ/dcDIJqHbFQOB0O21L5FGr3ZqEhRgEWBiz0v0LzC0VL",
+	"9XOqdp5lUkHlKOcIyPKblMdWybQ0dm5MpnHaUCRLQRc89rVCqevJhJZ8rEVY5I07aGF24xoEOiJCkhzk",
+	"b79dyNDcH5FjD0aUemFjeg4VSkpNFr2npC9cMbRMSQNuCKKYlrmKWTE2FEKq7oPyQwalV/vtyQU52D94",
+	"Odx/MTz41hfRCYV3vUK9NCsEg8pjwdWP0OE+3tubS21+GVvIvo8GYxLtFQAA/N7D+lYIhz1/0Fbi7IYw",
+	"VtCBemQaK03tgExF8AJgD1RRKFcs2/QVMQWFYcdhNkYTWGHVTT5TVJixN0xUQhUiV5dUSHKj5L1mauwV",
+	"mSkz8ZzpUFBMPq0VFCqQZ1uqEwpLdo4IFd3HCXEG6O9xNd4amOVLRhYKVRG2+ehafYNQ+LBN0qy21xm1",
+	"iROdAH1/G2efyVdezF/y+F8ngLO5kXW+hpWSxdctqD8qvf75Y1baLrjzq5OW3NETurYeCOlrEGggCgrq",
+	"RYHxZfCpAtSeZ92rJalLRpMh0MS+kJhlXVhDBmOicuGNqn6upfPeW1oPhSMxaKfiX6DJHVOGW1J0+eMJ",
+	"+dPL758TT+cdXaqS+5LvhcLXmcUluSaR49d6ksTKO9qRXIKJoWBOdhbLk0AAce5uV73GE8aA5BmZKinA",
+	"IUUNxMi7WpVIKMvKTo5OukCmG1fyi4FN+uX+QRd9e+UA9MUInF/QNzX6wlFBHfv43RG4T6MgL/cPvmge",
+	"a8XZxIbxnMW3BeGpUBvvJtl7dXLpxeHHUZqPtZTJ9ZHrFkeQ/xfvfKlqFy9+90nm7Qoa5cl0H+3qwPR1",
+	"5/OExKPDAPM1Glx+o3jwZ4a1vDejweboi9olXxuIUTQTynMY2RU3SE08b+MdxkU2UO8zsM5igQu7j1+L",
+	"cX4a7n/lKsFv88JcMshUqJXORNtTms+gVrsmRYrD4EnY5R50rlnrAXYlBjKmoGYvYhsp8gX2FnGGRQ2x",
+	"oq/zB2PzgLKw71FR6B6NgeDCeB7s7++75jlyiuU8y/2hZdT7G0gfsgmwEws0cVC5KEpokbKC1mAUiuOi",
+	"Ki/qCRrr8iqGCQRgKh2RS1/sS7GG87VakQuNJVnGqPKFMyiZKueUhULt2OtglWOxYgMAYD/SDbIyfXyT",
+	"T+TLODNomiI8t3FinFRqrf0hVW1JHGIIy5Ey9TfGFd8pb8w2vsEvzG13pUcYJQEGyO3SBp5WMui0T/zo",
+	"jSF1O+QUKqBrQ0UMPa9aER6uow8NhWud4qyw2I4J4uKxKQMOI9qwbJhnJJ7TNGVixgbjsicUdD1w67uI",
+	"X0uG7KxrDf2Q2gAmlVA0/QRlvWmLUVA3OqUi0ejMqRt5qb7VGLUBHCmWGSs63WA1Xbc5rCafpbnPtoCx",
+	"hVED7OhcgBMoBls2/B6VXw35egmByjekT+M4X+QpBg9BUIkFJ+SXJZAvEHWZxCsc1HVvwN69aAQPhcQz",
+	"04bRZFyYwIONTjfSf7l/4BprmRaMithWnYPDRLDBiLyThlDRQqAxGMU7WMZleQO+kBq0g424jRdGFvFY",
+	"oz9kw6/LBHNlqDIO9xH/6meHjaoJ++DaCm3S1HYn5pWOUV8NOQeoWJJQkfH0UsQgywmCtKBKQVCGtGKo",
+	"Jgf2+vvisUBY+xGW/8ZEsTFMxcUsGhyRTKZpo8k1NGNlLhR+KeJQWIpL+pH9w1f5xphGTIeqvlqpkOJ2",
+	"CVnNhwcHoWh0guymLHAcJVVZkeVy8KW1TAt8bU/lN2Vj2z42vWhDuw5WtfNbGeNXhBVfX1+0SM37FfHF",
+	"Dln6DRwZuJZQC5ray2SVKYuJHVNHWFvhKWjSWypymkL5iiHcuqK1CHR2xHqTNan2aWhRTR39amjRJdMy",
+	"vWOaRB997MwEmlD6ZgoBmXLXWxaghC1Byj4z2GLGRQZnXLhC1pAwXvRXqZdwqlY5qFA2oGf03nWO0GAZ",
+	"iJzuTPqu7w62EwSq437BqAGu4azHxEIGCJcIhW/cJVUlqTPNZ6WjS5St3izNyxUjL/cPQtGP/PMJprJi",
+	"PXFMpycv9w9JZYR7HK1LC7UK5xe07FVW/dXte7W9rJfsFMXyQXi0f4hzTyjOvfzC5WRL7z+FIPiiWGyN",
+	"FmDW5M0Sr2VJDTwxqGHDk1DhX0sS7Db5/5Cnt02zfykUfVYKYVexy1/L2Sxln5FK7BiLbDe2SzyypRvT",
+	"PE2LFJ8KM6+05XTtiKiZR38Y/La6uKeQKFVhnqRseA1Jmk8uIdWbbX3pW9pdJtrt5snuf9O/4YqeuJwo",
+	"jNis+AOOXIPulMfc1HtvQUoXnuMEXp8saNbOmYLKH/XuXtiqsbO/F1re/J+6KHzVzDqTU1RAnUgIC2Dl",
+	"hEonw36tzlO1BaZvYFWUD6n2wTQSuwK61ih4lV0XqlHr87Ah/JzFtywJBdQock4etzff461amWAMol+1",
+	"rytqIr75LX7cvZJiRuxpFnpu0QEZfEVyOnU9WmCO1bWR6uTtixD3r8O5W6fm6wsm2fP6gzZvR5sTblwr",
+	"0iILoUw+7bfpQkC4nhSpr/UrFJT3ffBZKLnvuPn7ouid+vTbIt+k0g0SK+i1m4xyT/B9d0ckguh3xnII",
+	"Qa1EFMLR0hvfHsPnb2AHXec7dmjhmlX6nu9WKW/R21VkNhTHnV1RSwNgB4W1n9AvSX3ZwrIBD/Q3lS1W",
+	"SSohH9q3skeVHhTvcSjCXrO9atiDBBID3WddEnJnaylEuy9CfO3UvpX8b4LqYoNJ33r0C/cp+Y31pCvo",
+	"rsOoLuQv0TPwtX+qjT8r2O67CX8eWutu/cqQmmMXBvNyn7hmm7roUGtvryVV0KIbRinw+qfLInF+EISi",
+	"olaVSUT3TPl23vb1eijAuBVT3ugVbKVcqlLOVK1TMJRnBarj9gre25RqM7GLTKiJsBAvWB+tpFotS2BP",
+	"lyrm+vS6GSreEyC5QIu48XE8QAX75Xf4btfcdJr3arGi9tq9duD/nI1Fy2W2ueQlJxj9T+k31Whe2tWh",
+	"2bcuavVldrEN2qg8NrmiKRTy1V9DMMtnlGc+lepgG+X/EQKe65/+uObpTkP1Yp1vcK6Kduddgt2Rl9Zu",
+	"GctQxOvqiL6uK7yrjFK24be6cr0PPzdFv/3BFg3YweNT68AO7ddX9MOnGp39OM8ROdzfx2CeWrCpE5TR",
+	"VAdpSyAkY+/2bo/yP2rZFH8IeE0Bz+Pnb6JB4W9UKkQs/NJCoat65wLnVst7RTkrMIO7WDKagrKmuZil",
+	"kF8eFPHRz/fJgovcME1kmgRYhT709fR9lx2RVC7uYEROP3iRDp08CQswztkTy1smoEp8rJYZxNJ54Q6j",
+	"WIwsE8Ht5BqDZKxch5W1liK2WqlLGnfxh3pB05RYMjS0N4xywRLy+vrtG6j448ILXuwfENx9KHyj4meQ",
+	"8g0gHKLLaQjxdjFVammpXqMTXhmIl2tLiVA7/T+jssmhrylQ8Af7Vb4QcuEJV4xqyPYMxYJrC/7A2yED",
+	"wj5kXHkiDVWL4bTwMwSJuNZOB08kxPeZUCyoieekf/njCfn+YP9PA5/FiSfkjsTpyl0U9NyC4MQj0Vah",
+	"4fZwe+tqjwarW5096kWu9WNeA9g/+sVJ9RptKAS+TdXPucGyijvU3zzGulWaAkZCd4BW+CMTCRINV0zN",
+	"TnxC4zkbnkhhlNywZtA7wX0Or1zhv+EFMN5Nr12yKVOKqa2G2xdeoNe6/oU/OPUPtLHyajonMJS8rH3Z",
+	"G5f+8eS7O3yyQ3u767XmWpMF13CRv/6DXFMi8q++S0l3VLJmwpkxc80UaP7bM7tm6eyGuANOSUivgdBt",
+	"ZLVcYVhBP0I9BbtlVyKboPANPAzFDfOyro+DwpedTK2ZGRw17ZiuIWu35daK41ACqSLNjr0A7BYvxGop",
+	"2FGlW2vlKnR71kqDfaEoVN1bbpZiX1goMuPCskfnanQaQeDDucpfZIaFbAejEMMEXKkBSTq1jiKoH3+l",
+	"aRSQaM7SJBrYIwmheADUBwbvXeGGKBraeh8iBCIcwRAr1dhBVlDRMhReMcHauLVg1hvmS3piPBrIEKtS",
+	"oXxsRYPLdThlq5kWRUxgxpSWgjqYW13F/oRZBu43i9JdPMX9/Imc5AkiLY4tRjwmyAKuYFCNqbAX5PE2",
+	"paez74CA2OxFXTnAAI5J5dAPx9kTfS7e25MLV49D70iN9j5CoOQeph1uZ/qwbzxNl5FjjLtcGZeZcezq",
+	"04jGhFZNq8IxoZeVUvIecodaC3QHHJA++2dOUxDgMVILxV2Zg0MIQjELV7v9/lCAhHoYQI8sF5YJR3i4",
+	"vx/sEpMZbBGTeeTcpM7u7Eu2UFENJT3Y33dOJxdrVg8n7aImZ3Dqzt6whdC89f3/PJYL3O6vZLeobmAr",
+	"e/WvFP/5RyjnFqGc7jo58n/UDN/2YdleLPEExdKCFQS2LlJ+7B1fnP3Elq9BDLYyplXTsHDkcW7m8OR9",
+	"MVErVxIafFuq7tpwg0XVNQIelfcRW2/YqZvvY0XZKr1fOQV+QnsSrLkeQF11KJpegENnLCZoOK3MJDPd",
+	"MUtR0NFSTvtFvs4TmlJnnme5SeBBxzT2Xt2zG+L6fQTE1dma8pRpwhY3LEkqeexcULUc1az10EOke2Iv",
+	"qQKI+sh8i6/lqqh/PgiInE69NB0NhzRZcDGEcp/QiqMKWPit9/D+4X8HAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -294,11 +294,10 @@ func convertTool(t *mcp.Tool) registry.ToolSpec {
 		OutputSchema: toObject(t.OutputSchema),
 	}
 	if t.Annotations != nil {
+		// As listed: the title stays the tool's own, so that the
+		// definition's fingerprint is of what the server sent; the
+		// registry falls back to annotations.title for display.
 		out.Annotations = toObject(t.Annotations)
-		if out.Title == "" {
-			// The spec's display-name order: title, annotations.title, name.
-			out.Title = t.Annotations.Title
-		}
 	}
 	return out
 }

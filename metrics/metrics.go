@@ -11,6 +11,7 @@ package metrics
 import (
 	"bytes"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,9 @@ type Metrics struct {
 	tokenRefreshes *prometheus.CounterVec
 	monitorLag     prometheus.Gauge
 	dbWrite        prometheus.Histogram
+	// awaiting reads the number of tools awaiting approval; set once by
+	// SetToolsAwaitingApproval.
+	awaiting atomic.Pointer[func() float64]
 }
 
 // New registers every collector (plus the Go runtime and process ones).
@@ -66,8 +70,17 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
+	awaiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tether_tools_awaiting_approval",
+		Help: "Tools, across every tenant, whose definition waits for an operator's decision (pending_approval, changed, held). No tenant label: per-tenant counts are in the API.",
+	}, func() float64 {
+		if f := m.awaiting.Load(); f != nil {
+			return (*f)()
+		}
+		return 0
+	})
 	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.probes, m.probeDuration, m.toolCalls,
-		m.tokenRefreshes, m.monitorLag, m.dbWrite,
+		m.tokenRefreshes, m.monitorLag, m.dbWrite, awaiting,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -102,6 +115,11 @@ func (m *Metrics) SetMonitorLag(d time.Duration) { m.monitorLag.Set(d.Seconds())
 
 // ObserveDBWrite records one write transaction.
 func (m *Metrics) ObserveDBWrite(d time.Duration) { m.dbWrite.Observe(d.Seconds()) }
+
+// SetToolsAwaitingApproval sets how tether_tools_awaiting_approval is read
+// at each scrape: a count over the shared database, so every replica
+// reports the fleet's total.
+func (m *Metrics) SetToolsAwaitingApproval(count func() float64) { m.awaiting.Store(&count) }
 
 // Handler serves the metrics in the Prometheus text format.
 func (m *Metrics) Handler() http.Handler {

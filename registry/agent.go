@@ -11,13 +11,19 @@ import (
 type AgentTool struct {
 	Slug       string
 	Connection *Connection
-	Tool       *Tool
+	// Tool is the tool as stored (its live definition and settings).
+	Tool *Tool
+	// View is the tool showing the definition agents are served (the
+	// approved one, overrides applied; integrity.go), or nil when agents
+	// see none: pending approval, held, rejected with nothing approved.
+	View *Tool
 }
 
 // Callable reports whether an agent may call the tool now: the tool and
-// its connection are enabled and the connection is active.
+// its connection are enabled, the connection is active, and agents are
+// served a definition of the tool.
 func (a AgentTool) Callable() bool {
-	return a.Tool.Enabled && a.Tool.Available && a.Connection.Enabled && a.Connection.Status == StatusActive
+	return a.View != nil && a.Tool.Enabled && a.Tool.Available && a.Connection.Enabled && a.Connection.Status == StatusActive
 }
 
 // TenantTools lists every tool the tenant's servers currently offer
@@ -48,7 +54,7 @@ func (s *Service) TenantTools(ctx context.Context, tenantID, persona string) ([]
 	for id, list := range tools {
 		for _, t := range list {
 			if t.Available {
-				out = append(out, AgentTool{Slug: t.Slug, Connection: byID[id], Tool: t})
+				out = append(out, AgentTool{Slug: t.Slug, Connection: byID[id], Tool: t, View: t.servedView()})
 			}
 		}
 	}
@@ -104,6 +110,9 @@ func (s *Service) resolve(ctx context.Context, tenantID, persona, slug string) (
 	}
 	if found.Tool == nil {
 		return AgentTool{}, errorf(ErrNotFound, "no tool %q", slug)
+	}
+	if found.View == nil {
+		return found, errorf(ErrToolUnavailable, "%s", stateMessage(slug, found.Tool.ApprovalStatus))
 	}
 	why := "is disabled"
 	if found.Tool.Enabled {

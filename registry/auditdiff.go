@@ -31,6 +31,16 @@ var connectionFields = []struct {
 	{"timeout_ms", func(c *Connection) any { return c.TimeoutMS }},
 	{"persona_id", func(c *Connection) any { return c.PersonaID }},
 	{"status", func(c *Connection) any { return string(c.Status) }},
+	{"tool_policy", func(c *Connection) any { return string(c.ToolPolicy) }},
+	{"tool_prefix", func(c *Connection) any { return derefOr(c.ToolPrefix) }},
+}
+
+// derefOr is *p, or "" for nil (which nonEmpty leaves out).
+func derefOr(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
 }
 
 // connectionChanges is what changed from before to after; a nil before
@@ -113,6 +123,8 @@ func toolChanges(before, after *Tool) Changes {
 	ch := Changes{}
 	ch.set("is_enabled", before.Enabled, after.Enabled)
 	ch.set("response_field_map", before.ResponseFieldMap, after.ResponseFieldMap)
+	ch.set("title_override", nonEmpty(derefOr(before.TitleOverride)), nonEmpty(derefOr(after.TitleOverride)))
+	ch.set("description_override", nonEmpty(derefOr(before.DescriptionOverride)), nonEmpty(derefOr(after.DescriptionOverride)))
 	names := map[string]bool{}
 	for n := range before.InputDefaults {
 		names[n] = true

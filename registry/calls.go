@@ -227,9 +227,15 @@ func (s *Service) callTool(ctx context.Context, c *Connection, t *Tool, args map
 	defer cancel()
 	start := time.Now()
 	var result map[string]any
+	input := t.ApplyInputs(args)
+	if err := checkApprovedArgs(t, input); err != nil {
+		s.observe.ObserveToolCall(via, "refused")
+		s.recordCall(c, t.Name, t.Slug, via, "refused", 0, err)
+		return nil, err
+	}
 	dial, err := s.withAccessToken(cctx, c)
 	if err == nil {
-		result, err = s.prober.CallTool(cctx, dial, t.Name, t.ApplyInputs(args))
+		result, err = s.prober.CallTool(cctx, dial, t.Name, input)
 		err = s.stepUp(ctx, c, err)
 	}
 	outcome := Outcome(result, err)

@@ -157,6 +157,13 @@ type Connection struct {
 	TimeoutMS   int
 	PersonaID   string
 
+	// ToolPolicy says whether tool definitions take effect at once (auto)
+	// or wait for approval (approve).
+	ToolPolicy ToolPolicy
+	// ToolPrefix names the connection's tools for agents
+	// ({prefix}_{tool}); nil means the slug.
+	ToolPrefix *string
+
 	Status       Status
 	StatusReason string
 	// ServerInfo and ProtocolVersion are from the last successful probe.
@@ -171,6 +178,15 @@ type Connection struct {
 	LastUsedAt      *time.Time
 	CreatedAt       time.Time
 	UpdatedAt       time.Time
+}
+
+// Prefix is the prefix of the connection's tool slugs: ToolPrefix, or
+// the slug.
+func (c *Connection) Prefix() string {
+	if c.ToolPrefix != nil {
+		return *c.ToolPrefix
+	}
+	return c.Slug
 }
 
 // Tenant is an organization: the owner of API keys and connections.

@@ -53,6 +53,13 @@ var (
 	ErrToolUnavailable = errors.New("tool unavailable")
 	// ErrNotActive: the connection is not in a state that allows the operation.
 	ErrNotActive = errors.New("connection not active")
+	// ErrInvalidArguments: a call's arguments do not fit the approved
+	// input schema of a tool whose definition changed since.
+	ErrInvalidArguments = errors.New("invalid arguments")
+	// ErrStaleDefinition: an approval or rejection names a fingerprint
+	// that is not the tool's current one (it changed since the caller
+	// looked).
+	ErrStaleDefinition = errors.New("stale definition")
 )
 
 // Failures talking to a customer's MCP server: the one taxonomy of them.

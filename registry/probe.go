@@ -14,13 +14,14 @@ import (
 // ToolSpec is a tool as a server lists it. Schemas and annotations are
 // plain JSON objects.
 type ToolSpec struct {
-	Name         string
+	Name string
+	// Title is the tool's own title, as listed (not annotations.title).
 	Title        string
 	Description  string
 	InputSchema  map[string]any
 	OutputSchema map[string]any
 	// Annotations are the server's hints about the tool (readOnlyHint,
-	// ...), as listed; the registry does not keep them.
+	// ...), as listed; they are part of the definition agents see.
 	Annotations map[string]any
 }
 
@@ -138,6 +139,10 @@ var errStaleProbe = errors.New("connection changed during the probe")
 // unless the row was edited while the probe ran (then the result describes
 // a configuration that no longer exists).
 func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *TestOutcome) error {
+	var events []ToolEvent
+	// A definition changed upstream is tether's own finding: the system's
+	// in the audit log.
+	ctx, au := s.connectionAudit(WithActor(ctx, SystemActor), probed.TenantID)
 	_, _, err := s.store.UpdateConnectionTools(ctx, probed.TenantID, probed.ID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
 		if ReachKey(c) != ReachKey(probed) || !c.Enabled || c.Status == StatusPendingOAuth || c.Status == StatusReauthRequired {
 			return nil, errStaleProbe
@@ -158,7 +163,12 @@ func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *Test
 		c.ToolsStatus = ToolsSynced
 		c.ToolsSyncedAt = &now
 		c.ToolCount = len(r.Tools)
-		return s.forgetVanished(mergeTools(c, tools, r.Tools, now)), nil
+		merged, changed := mergeTools(c, tools, r.Tools, now)
+		events = changed
+		for _, e := range events {
+			e.audit(au)
+		}
+		return s.forgetVanished(merged), nil
 	})
 	if errors.Is(err, errStaleProbe) || errors.Is(err, ErrNotFound) {
 		return nil // edited or deleted meanwhile: nothing to record
@@ -166,20 +176,25 @@ func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *Test
 	if err != nil {
 		return fmt.Errorf("record probe of %s: %w", probed.ID, err)
 	}
+	s.toolEvents(events)
 	s.notify(probed, ToolsChanged)
 	return nil
 }
 
 // mergeTools folds a fresh tool list into the stored one: changed tools
 // are updated, new ones added (enabled), vanished ones marked unavailable;
-// the author's settings are kept throughout.
-func mergeTools(c *Connection, old []*Tool, specs []ToolSpec, now time.Time) []*Tool {
+// the author's settings are kept throughout. Each listed definition is
+// fingerprinted, recorded in the tool's history and judged under the
+// connection's tool policy (integrity.go); the changes of fingerprint are
+// returned as events.
+func mergeTools(c *Connection, old []*Tool, specs []ToolSpec, now time.Time) ([]*Tool, []ToolEvent) {
 	byName := make(map[string]*Tool, len(old))
 	for _, t := range old {
 		byName[t.Name] = t
 	}
 	seen := make(map[string]bool, len(specs))
 	out := make([]*Tool, 0, len(specs)+len(old))
+	var events []ToolEvent
 	// Slugs are unique within a connection: names that fold to the same
 	// slug ("get-sum" and "get_sum") get a numbered suffix, in list order.
 	slugs := map[string]bool{}
@@ -192,21 +207,30 @@ func mergeTools(c *Connection, old []*Tool, specs []ToolSpec, now time.Time) []*
 		if !ok {
 			t = &Tool{ID: newUUID(), ConnectionID: c.ID, TenantID: c.TenantID, Name: spec.Name, Enabled: true, CreatedAt: now}
 		}
-		slug := ToolSlug(c.Slug, spec.Name)
-		for n := 2; slugs[slug]; n++ {
-			slug = fmt.Sprintf("%s_%d", ToolSlug(c.Slug, spec.Name), n)
+		t.Slug = uniqueSlug(slugs, c.Prefix(), spec.Name)
+		def := spec.definition()
+		if def.InputSchema == nil {
+			def.InputSchema = map[string]any{"type": "object"}
 		}
-		slugs[slug] = true
-		t.Slug = slug
-		t.Title, t.Description = spec.Title, spec.Description
-		t.InputSchema, t.OutputSchema = spec.InputSchema, spec.OutputSchema
-		if t.InputSchema == nil {
-			t.InputSchema = map[string]any{"type": "object"}
+		hash := def.Fingerprint()
+		if ok && t.DefinitionHash != hash && !t.legacy {
+			if t.Approved == nil && t.ApprovedHash != "" && t.ApprovedHash == t.DefinitionHash {
+				// Agents keep what was approved: keep a copy of it.
+				approved := t.Live()
+				t.Approved = &approved
+			}
+			events = append(events, ToolEvent{Action: ToolDefinitionChanged, TenantID: c.TenantID, ConnectionID: c.ID,
+				ToolID: t.ID, Tool: t.Name, OldHash: t.DefinitionHash, NewHash: hash, At: now})
 		}
+		t.Title, t.Description = def.Title, def.Description
+		t.InputSchema, t.OutputSchema, t.Annotations = def.InputSchema, def.OutputSchema, def.Annotations
+		t.DefinitionHash = hash
 		t.Available = true
 		t.StaleInputFields = staleInputFields(t.InputDefaults, t.InputSchema)
 		t.Position = i
 		t.LastSeenAt, t.UpdatedAt = now, now
+		t.recordVersion(now)
+		evaluate(t, c.ToolPolicy, now)
 		out = append(out, t)
 	}
 	for _, t := range old {
@@ -218,7 +242,18 @@ func mergeTools(c *Connection, old []*Tool, specs []ToolSpec, now time.Time) []*
 			out = append(out, t)
 		}
 	}
-	return out
+	return out, events
+}
+
+// uniqueSlug is the tool's slug under prefix, numbered when an earlier
+// tool of the connection took it.
+func uniqueSlug(taken map[string]bool, prefix, name string) string {
+	slug := ToolSlug(prefix, name)
+	for n := 2; taken[slug]; n++ {
+		slug = fmt.Sprintf("%s_%d", ToolSlug(prefix, name), n)
+	}
+	taken[slug] = true
+	return slug
 }
 
 // Tools returns the tools of a connection, ordered by name.
@@ -280,6 +315,10 @@ type ToolPatch struct {
 	Enabled          *bool
 	ResponseFieldMap Optional[map[string]any]
 	InputDefaults    Optional[map[string]InputArg]
+	// TitleOverride and DescriptionOverride replace what agents see of
+	// the tool's title and description; null goes back to the server's.
+	TitleOverride       Optional[string]
+	DescriptionOverride Optional[string]
 }
 
 // UpdateTool applies p to one tool of a connection.
@@ -314,6 +353,8 @@ func (s *Service) UpdateTool(ctx context.Context, tenantID, connID, toolID strin
 			}
 			t.StaleInputFields = staleInputFields(t.InputDefaults, t.InputSchema)
 		}
+		setOverride(&t.TitleOverride, p.TitleOverride)
+		setOverride(&t.DescriptionOverride, p.DescriptionOverride)
 		t.UpdatedAt = s.Now()
 		updated = t
 		return []*Tool{t}, nil
@@ -323,6 +364,18 @@ func (s *Service) UpdateTool(ctx context.Context, tenantID, connID, toolID strin
 	}
 	s.notify(c, ToolsChanged)
 	return c, updated, nil
+}
+
+// setOverride applies an override patch: set, cleared by null, or left.
+func setOverride(dst **string, o Optional[string]) {
+	switch {
+	case !o.Set:
+	case o.Null:
+		*dst = nil
+	default:
+		v := o.Value
+		*dst = &v
+	}
 }
 
 // SetAllTools enables or disables every tool of a connection.
@@ -425,6 +478,11 @@ func (s *Service) CallTool(ctx context.Context, tenantID, connID, slug string, i
 		return nil, errorf(ErrToolUnavailable, "no tool %q on this connection; refresh its tools if the server added it", slug)
 	}
 	t := tools[i]
+	if _, served := t.Served(); !served {
+		err := errorf(ErrToolUnavailable, "%s", stateMessage(slug, t.ApprovalStatus))
+		s.recordCall(c, t.Name, slug, "test", "refused", 0, err)
+		return nil, err
+	}
 	if !t.Enabled || !c.Enabled {
 		err := errorf(ErrToolUnavailable, "tool %q is disabled", slug)
 		if !c.Enabled {
@@ -442,7 +500,11 @@ func (s *Service) CallTool(ctx context.Context, tenantID, connID, slug string, i
 // The pool drops a connection's sessions when its configuration changes
 // (ConnectionUpdated), so the list comes from the current configuration.
 func (s *Service) RecordTools(ctx context.Context, tenantID, id string, specs []ToolSpec) error {
-	var changed *Connection
+	var (
+		changed *Connection
+		events  []ToolEvent
+	)
+	ctx, au := s.connectionAudit(WithActor(ctx, SystemActor), tenantID)
 	_, _, err := s.store.UpdateConnectionTools(ctx, tenantID, id, func(c *Connection, tools []*Tool) ([]*Tool, error) {
 		if !c.Enabled || c.Status != StatusActive {
 			return nil, errStaleProbe
@@ -458,7 +520,12 @@ func (s *Service) RecordTools(ctx context.Context, tenantID, id string, specs []
 		}
 		c.ToolsStatus, c.ToolsSyncedAt = ToolsSynced, &now
 		c.ToolCount = len(specs)
-		return s.forgetVanished(mergeTools(c, tools, specs, now)), nil
+		merged, defs := mergeTools(c, tools, specs, now)
+		events = defs
+		for _, e := range events {
+			e.audit(au)
+		}
+		return s.forgetVanished(merged), nil
 	})
 	if errors.Is(err, errStaleProbe) || errors.Is(err, ErrNotFound) {
 		return nil
@@ -466,6 +533,7 @@ func (s *Service) RecordTools(ctx context.Context, tenantID, id string, specs []
 	if err != nil {
 		return fmt.Errorf("record tools of %s: %w", id, err)
 	}
+	s.toolEvents(events)
 	s.notify(changed, ToolsChanged)
 	return nil
 }

@@ -44,6 +44,10 @@ type Store interface {
 	// ListProbeTargets returns every enabled connection, of every tenant,
 	// whose status the health monitor keeps fresh.
 	ListProbeTargets(ctx context.Context) ([]*Connection, error)
+	// ToolVersions returns the recorded definitions of one tool of the
+	// tenant's connection, newest first seen first; ErrNotFound when the
+	// connection or the tool is not the tenant's.
+	ToolVersions(ctx context.Context, tenantID, connectionID, toolID string) ([]ToolVersion, error)
 }
 
 // URLChecker applies the outbound URL policy when an endpoint enters the API
@@ -96,6 +100,12 @@ type Options struct {
 	// TracerProvider traces probes and monitor rounds (trace.go); nil
 	// records nothing.
 	TracerProvider trace.TracerProvider
+	// DefaultToolPolicy is the tool_policy of connections created without
+	// one; "" means auto.
+	DefaultToolPolicy ToolPolicy
+	// ToolEvents hears about approvals, rejections and upstream changes of
+	// tool definitions (the audit log's hook); nil: none.
+	ToolEvents func(ToolEvent)
 }
 
 // Service is the registry's API: both dialects call it.
@@ -113,6 +123,8 @@ type Service struct {
 	now       func() time.Time
 	limits    Limits
 	tracer    trace.Tracer
+	policy    ToolPolicy
+	events    func(ToolEvent)
 
 	probes singleflight.Group // one probe per connection configuration at a time
 	// life runs background work (probes, the monitor, revocations);
@@ -137,6 +149,10 @@ func NewService(opts Options) *Service {
 		store: opts.Store, urls: opts.URLs, stdio: stdioPolicy(opts),
 		prober: opts.Prober, observe: opts.Observer, log: logger, now: now, life: lifetime.New(),
 		catalogue: newCatalogue(), limits: opts.Limits.withDefaults(),
+		policy: opts.DefaultToolPolicy, events: opts.ToolEvents,
+	}
+	if s.policy == "" {
+		s.policy = PolicyAuto
 	}
 	tp := opts.TracerProvider
 	if tp == nil {
@@ -184,6 +200,10 @@ type NewConnection struct {
 	Enabled     bool
 	TimeoutMS   int
 	PersonaID   string
+	// ToolPolicy: "" takes Options.DefaultToolPolicy.
+	ToolPolicy ToolPolicy
+	// ToolPrefix: nil means the slug.
+	ToolPrefix *string
 }
 
 // Create validates and stores a new connection, born active (or disabled).
@@ -234,6 +254,8 @@ func (s *Service) newConnection(tenantID string, in NewConnection, now time.Time
 		Enabled:     in.Enabled,
 		TimeoutMS:   in.TimeoutMS,
 		PersonaID:   in.PersonaID,
+		ToolPolicy:  in.ToolPolicy,
+		ToolPrefix:  in.ToolPrefix,
 		Status:      StatusActive,
 		ToolsStatus: ToolsPending,
 		CreatedAt:   now,
@@ -244,6 +266,9 @@ func (s *Service) newConnection(tenantID string, in NewConnection, now time.Time
 	}
 	if c.TimeoutMS == 0 {
 		c.TimeoutMS = DefaultTimeoutMS
+	}
+	if c.ToolPolicy == "" {
+		c.ToolPolicy = s.policy
 	}
 	if !c.Enabled {
 		c.Status = StatusDisabled
@@ -290,6 +315,11 @@ type Patch struct {
 	Enabled     *bool
 	TimeoutMS   *int
 	PersonaID   Optional[string]
+	// ToolPolicy changes the tool policy; to auto, every tool's current
+	// definition takes effect.
+	ToolPolicy *ToolPolicy
+	// ToolPrefix renames the connection's tools; null: back to the slug.
+	ToolPrefix Optional[string]
 }
 
 // autoConnect probes a new or edited connection in the background when it
@@ -302,7 +332,15 @@ func (s *Service) autoConnect(ctx context.Context, c *Connection) {
 
 // Update applies p to a connection atomically and returns the result.
 func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (*Connection, error) {
-	c, err := s.update(ctx, tenantID, id, p)
+	var (
+		c   *Connection
+		err error
+	)
+	if p.ToolPolicy != nil || p.ToolPrefix.Set {
+		c, err = s.updateWithTools(ctx, tenantID, id, p)
+	} else {
+		c, err = s.update(ctx, tenantID, id, p)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -310,8 +348,8 @@ func (s *Service) Update(ctx context.Context, tenantID, id string, p Patch) (*Co
 	case p.reconnects():
 		s.notify(c, ConnectionUpdated)
 		s.autoConnect(ctx, c)
-	case p.PersonaID.Set:
-		s.notify(c, ToolsChanged) // who sees the tools changed
+	case p.PersonaID.Set, p.ToolPolicy != nil, p.ToolPrefix.Set:
+		s.notify(c, ToolsChanged) // who sees the tools, or what, changed
 	}
 	return c, nil
 }
@@ -328,94 +366,109 @@ func (s *Service) update(ctx context.Context, tenantID, id string, p Patch) (*Co
 	return s.store.UpdateConnection(ctx, tenantID, id, func(c *Connection) error {
 		orig := *c
 		defer func() { au.recordUpdate(&orig, c) }()
-		if p.Name != nil {
-			slug, err := SlugFromName(*p.Name)
-			if err != nil {
-				return err
-			}
-			if slug != c.Slug {
-				return errorf(ErrValidation, "name is immutable: this server is %q", NameFromSlug(c.Slug))
-			}
-		}
-		setIf(&c.Nickname, p.Nickname)
-		setIf(&c.Description, p.Description)
-		before := destination(c)
-		if p.Transport != nil && *p.Transport != c.Transport {
-			// Fields of the old kind of transport no longer apply.
-			if *p.Transport == TransportStdio && p.Endpoint == nil {
-				c.Endpoint = ""
-			}
-			if *p.Transport != TransportStdio && p.Command == nil && p.Args == nil {
-				c.Command, c.Args = "", nil
-			}
-			c.Transport = *p.Transport
-			c.ConnectedTransport = ""
-		}
-		setIf(&c.Endpoint, p.Endpoint)
-		setIf(&c.Command, p.Command)
-		setIf(&c.Args, p.Args)
-		// Stored credentials never follow the connection to another
-		// destination (credentials.go).
-		moved, err := s.rebind(c, before, p)
+		return s.apply(c, p)
+	})
+}
+
+// apply applies p to c (in the update's transaction).
+func (s *Service) apply(c *Connection, p Patch) error {
+	if p.Name != nil {
+		slug, err := SlugFromName(*p.Name)
 		if err != nil {
 			return err
 		}
-		if p.Headers != nil {
-			headers := Sensitive{}
-			for name, value := range *p.Headers {
-				if value == Masked {
-					if moved {
-						return errorf(ErrValidation, "header %q: %q cannot keep a stored value when the connection moves to another destination; send the value", name, Masked)
-					}
-					old, ok := lookupHeader(c.Headers, name)
-					if !ok {
-						return errorf(ErrValidation, "header %q: %q keeps a stored value, but none is stored", name, Masked)
-					}
-					value = old
-				}
-				headers[name] = value
-			}
-			c.Headers = headers
+		if slug != c.Slug {
+			return errorf(ErrValidation, "name is immutable: this server is %q", NameFromSlug(c.Slug))
 		}
-		if len(p.Secrets) > 0 {
-			merged := Sensitive{}
-			for k, v := range c.Secrets {
-				merged[k] = v
-			}
-			for k, v := range p.Secrets {
-				if v == nil {
-					delete(merged, k)
-				} else {
-					merged[k] = *v
-				}
-			}
-			c.Secrets = merged
+	}
+	setIf(&c.Nickname, p.Nickname)
+	setIf(&c.Description, p.Description)
+	before := destination(c)
+	if p.Transport != nil && *p.Transport != c.Transport {
+		// Fields of the old kind of transport no longer apply.
+		if *p.Transport == TransportStdio && p.Endpoint == nil {
+			c.Endpoint = ""
 		}
-		setIf(&c.AutoConnect, p.AutoConnect)
-		setIf(&c.TimeoutMS, p.TimeoutMS)
-		if p.PersonaID.Set {
-			c.PersonaID = p.PersonaID.Value
-			if p.PersonaID.Null {
-				c.PersonaID = ""
-			}
+		if *p.Transport != TransportStdio && p.Command == nil && p.Args == nil {
+			c.Command, c.Args = "", nil
 		}
-		if p.Enabled != nil && *p.Enabled != c.Enabled {
-			c.Enabled = *p.Enabled
-			if c.Enabled {
-				c.Status, c.StatusReason = StatusActive, ""
-				if c.AuthType == AuthOAuth && len(c.OAuth) == 0 {
-					c.Status = StatusPendingOAuth
+		c.Transport = *p.Transport
+		c.ConnectedTransport = ""
+	}
+	setIf(&c.Endpoint, p.Endpoint)
+	setIf(&c.Command, p.Command)
+	setIf(&c.Args, p.Args)
+	// Stored credentials never follow the connection to another
+	// destination (credentials.go).
+	moved, err := s.rebind(c, before, p)
+	if err != nil {
+		return err
+	}
+	if p.Headers != nil {
+		headers := Sensitive{}
+		for name, value := range *p.Headers {
+			if value == Masked {
+				if moved {
+					return errorf(ErrValidation, "header %q: %q cannot keep a stored value when the connection moves to another destination; send the value", name, Masked)
 				}
+				old, ok := lookupHeader(c.Headers, name)
+				if !ok {
+					return errorf(ErrValidation, "header %q: %q keeps a stored value, but none is stored", name, Masked)
+				}
+				value = old
+			}
+			headers[name] = value
+		}
+		c.Headers = headers
+	}
+	if len(p.Secrets) > 0 {
+		merged := Sensitive{}
+		for k, v := range c.Secrets {
+			merged[k] = v
+		}
+		for k, v := range p.Secrets {
+			if v == nil {
+				delete(merged, k)
 			} else {
-				c.Status = StatusDisabled
+				merged[k] = *v
 			}
 		}
-		if err := s.validate(c); err != nil {
-			return err
+		c.Secrets = merged
+	}
+	setIf(&c.AutoConnect, p.AutoConnect)
+	setIf(&c.TimeoutMS, p.TimeoutMS)
+	if p.PersonaID.Set {
+		c.PersonaID = p.PersonaID.Value
+		if p.PersonaID.Null {
+			c.PersonaID = ""
 		}
-		c.UpdatedAt = s.Now()
-		return nil
-	})
+	}
+	if p.Enabled != nil && *p.Enabled != c.Enabled {
+		c.Enabled = *p.Enabled
+		if c.Enabled {
+			c.Status, c.StatusReason = StatusActive, ""
+			if c.AuthType == AuthOAuth && len(c.OAuth) == 0 {
+				c.Status = StatusPendingOAuth
+			}
+		} else {
+			c.Status = StatusDisabled
+		}
+	}
+	if p.ToolPolicy != nil {
+		c.ToolPolicy = *p.ToolPolicy
+	}
+	if p.ToolPrefix.Set {
+		c.ToolPrefix = nil
+		if !p.ToolPrefix.Null {
+			v := p.ToolPrefix.Value
+			c.ToolPrefix = &v
+		}
+	}
+	if err := s.validate(c); err != nil {
+		return err
+	}
+	c.UpdatedAt = s.Now()
+	return nil
 }
 
 // Delete removes a connection.

@@ -49,7 +49,7 @@ func TestToolSlug(t *testing.T) {
 
 func TestMergeToolsKeepsSlugsUnique(t *testing.T) {
 	c := &Connection{ID: "c", TenantID: "t", Slug: "calc"}
-	tools := mergeTools(c, nil, []ToolSpec{{Name: "get-sum"}, {Name: "get_sum"}, {Name: "GET SUM"}, {Name: "other"}}, time.Now())
+	tools, _ := mergeTools(c, nil, []ToolSpec{{Name: "get-sum"}, {Name: "get_sum"}, {Name: "GET SUM"}, {Name: "other"}}, time.Now())
 	var slugs []string
 	for _, tl := range tools {
 		slugs = append(slugs, tl.Slug)

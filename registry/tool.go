@@ -22,6 +22,29 @@ type Tool struct {
 	Description  string
 	InputSchema  map[string]any
 	OutputSchema map[string]any
+	// Annotations are the server's hints (readOnlyHint, ...), as listed.
+	Annotations map[string]any
+
+	// DefinitionHash is the fingerprint of the live definition
+	// (Definition.Fingerprint).
+	DefinitionHash string
+	ApprovalStatus ApprovalStatus
+	// ApprovedHash is the fingerprint of the approved definition ("" for a
+	// tool never approved).
+	ApprovedHash string
+	// Approved is the approved definition while it differs from the live
+	// one (nil when they are the same, or none was approved).
+	Approved *Definition
+	// RejectedHash is the fingerprint an operator rejected, while the tool
+	// is Rejected.
+	RejectedHash string
+	// Breaking: the live definition removes or retypes an input field the
+	// approved one requires.
+	Breaking bool
+	// TitleOverride and DescriptionOverride replace what agents see of
+	// the tool's title and description (nil: the server's).
+	TitleOverride       *string
+	DescriptionOverride *string
 
 	ResponseFieldMap map[string]any
 	InputDefaults    map[string]InputArg
@@ -41,6 +64,14 @@ type Tool struct {
 	// of storing it (a vanished tool dropped to keep a connection within
 	// its tool cap). It is never stored.
 	Removed bool
+	// legacy: stored before tool integrity, its fingerprint computed on
+	// reading (AdoptLegacy); its first fingerprint as listed is no change.
+	legacy bool
+
+	// Version asks Store.UpdateConnectionTools to record this definition
+	// in the tool's history (insert it, or move its last_seen_at and set
+	// its approval or rejection). It is never read back.
+	Version *ToolVersion
 }
 
 // InputArg is an author's value for one input field: a default the caller

@@ -2,14 +2,26 @@ package registry
 
 import (
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 )
+
+// toolPrefixPattern is the form of a tool prefix: a canonical slug.
+var toolPrefixPattern = regexp.MustCompile(`^[a-z0-9]+(?:_[a-z0-9]+)*$`)
 
 // validate checks the whole connection as it would be stored.
 func (s *Service) validate(c *Connection) error {
 	if !c.Transport.Valid() {
 		return errorf(ErrValidation, "transport %q is not one of http, sse, streamable_http, websocket, stdio", c.Transport)
+	}
+	if !c.ToolPolicy.Valid() {
+		return errorf(ErrValidation, "tool_policy %q is not one of auto, approve", c.ToolPolicy)
+	}
+	if c.ToolPrefix != nil && (len(*c.ToolPrefix) > MaxSlugLen || !toolPrefixPattern.MatchString(*c.ToolPrefix)) {
+		return errorf(ErrValidation,
+			"tool_prefix %q must be lowercase letters and digits separated by single underscores, at most %d characters (e.g. crm)",
+			*c.ToolPrefix, MaxSlugLen)
 	}
 	if c.TimeoutMS < MinTimeoutMS || c.TimeoutMS > MaxTimeoutMS {
 		return errorf(ErrValidation, "timeout must be between %d and %d milliseconds", MinTimeoutMS, MaxTimeoutMS)

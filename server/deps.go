@@ -30,6 +30,12 @@ type ConnectionTools interface {
 	ToolsOf(ctx context.Context, tenantID string, ids ...string) (map[string][]*registry.Tool, error)
 	UpdateTool(ctx context.Context, tenantID, connID, toolID string, p registry.ToolPatch) (*registry.Connection, *registry.Tool, error)
 	SetAllTools(ctx context.Context, tenantID, connID string, enabled bool) ([]*registry.Tool, error)
+	// ApproveTool and RejectTool decide on a tool's current definition,
+	// named by its fingerprint; by is the deciding API key's id.
+	ApproveTool(ctx context.Context, tenantID, connID, toolID, hash, by string) (*registry.Connection, *registry.Tool, error)
+	RejectTool(ctx context.Context, tenantID, connID, toolID, hash, by string) (*registry.Connection, *registry.Tool, error)
+	// ToolHistory lists a tool's definitions, newest first, with diffs.
+	ToolHistory(ctx context.Context, tenantID, connID, toolID string) ([]registry.ToolVersion, error)
 }
 
 // Probes reaches a connection's server on a user's request: a test, a tool

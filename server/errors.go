@@ -49,6 +49,8 @@ var errorTable = []errorClass{
 	{registry.ErrLimitExceeded, http.StatusConflict, "LIMIT_EXCEEDED", http.StatusConflict, "limit_exceeded"},
 	{registry.ErrNotActive, http.StatusBadRequest, "MCP_SERVER_DISABLED", http.StatusUnprocessableEntity, "not_active"},
 	{registry.ErrToolUnavailable, http.StatusBadRequest, "VALIDATION_ERROR", http.StatusBadRequest, "tool_unavailable"},
+	{registry.ErrInvalidArguments, http.StatusBadRequest, "VALIDATION_ERROR", http.StatusBadRequest, "invalid_arguments"},
+	{registry.ErrStaleDefinition, http.StatusConflict, "STALE_DEFINITION", http.StatusConflict, "stale_definition"},
 	{registry.ErrUpstreamTimeout, http.StatusGatewayTimeout, "MCP_TIMEOUT", http.StatusGatewayTimeout, "upstream_timeout"},
 	{registry.ErrUpstreamConnection, http.StatusBadGateway, "MCP_CONNECTION_FAILED", http.StatusBadGateway, "upstream_error"},
 	{registry.ErrUpstreamInvalid, http.StatusBadGateway, "MCP_INVALID_RESPONSE", http.StatusBadGateway, "upstream_error"},

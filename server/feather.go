@@ -67,6 +67,11 @@ func (s *Server) UpdateConnection(ctx context.Context, req gen.UpdateConnectionR
 	if req.Body.Nickname != nil {
 		p.Nickname = req.Body.Nickname
 	}
+	if req.Body.ToolPolicy != nil {
+		policy := registry.ToolPolicy(*req.Body.ToolPolicy)
+		p.ToolPolicy = &policy
+	}
+	p.ToolPrefix = optional(req.Body.ToolPrefix)
 	c, err := s.reg.Update(ctx, t.ID, req.ConnectionId.String(), p)
 	if err != nil {
 		return featherFail[gen.UpdateConnectiondefaultJSONResponse](err)
@@ -135,6 +140,8 @@ func (s *Server) UpdateConnectionTool(ctx context.Context, req gen.UpdateConnect
 			p.InputDefaults.Value = fromInputDefaults(d.MustGet())
 		}
 	}
+	p.TitleOverride = optional(req.Body.TitleOverride)
+	p.DescriptionOverride = optional(req.Body.DescriptionOverride)
 	c, tool, err := s.reg.UpdateTool(ctx, t.ID, req.ConnectionId.String(), req.ToolId.String(), p)
 	if err != nil {
 		return featherFail[gen.UpdateConnectionTooldefaultJSONResponse](err)

@@ -112,7 +112,19 @@ func (s *Server) ListMcpServerTools(ctx context.Context, req gen.ListMcpServerTo
 	data := []gen.McpTool{}
 	for _, t := range tools {
 		if t.Available {
-			data = append(data, gen.McpTool{Name: t.Name, Description: t.Description, InputSchema: orEmpty(t.InputSchema)})
+			tool := gen.McpTool{
+				Id: t.ID, Name: t.Name, Description: t.Description, InputSchema: orEmpty(t.InputSchema),
+				DefinitionHash: t.DefinitionHash, ApprovalStatus: gen.ApprovalStatus(t.ApprovalStatus),
+				ApprovedHash: strPtr(t.ApprovedHash), TitleOverride: t.TitleOverride, DescriptionOverride: t.DescriptionOverride,
+				Title: strPtr(t.DisplayTitle()),
+			}
+			if t.OutputSchema != nil {
+				tool.OutputSchema = &t.OutputSchema
+			}
+			if t.Annotations != nil {
+				tool.Annotations = &t.Annotations
+			}
+			data = append(data, tool)
 		}
 	}
 	return gen.ListMcpServerTools200JSONResponse{Success: true, Data: data}, nil

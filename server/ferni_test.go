@@ -281,8 +281,12 @@ func TestFerniTestOutcome(t *testing.T) {
 	assert.Nil(t, d["lastError"])
 	tools := ts.do(req{method: http.MethodGet, path: ferniBase + "/" + id + "/tools"})
 	require.Equal(t, http.StatusOK, tools.status)
-	assert.Equal(t, []any{map[string]any{"name": "add", "description": "the add tool", "inputSchema": map[string]any{"type": "object"}}},
-		tools.json(t)["data"])
+	listed := tools.json(t)["data"].([]any)
+	require.Len(t, listed, 1)
+	only := listed[0].(map[string]any)
+	assert.Equal(t, "add", only["name"])
+	assert.Equal(t, "the add tool", only["description"])
+	assert.Equal(t, map[string]any{"type": "object"}, only["inputSchema"])
 
 	// Disabled servers are not probed; unknown ids are 404.
 	require.Equal(t, http.StatusOK, ts.do(req{method: http.MethodPut, path: ferniBase + "/" + id, body: map[string]any{"enabled": false}}).status)

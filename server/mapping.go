@@ -5,6 +5,7 @@ package server
 
 import (
 	"github.com/google/uuid"
+	"github.com/oapi-codegen/nullable"
 	"github.com/oapi-codegen/runtime/types"
 	"github.com/tether-dev/tether/gen"
 	"github.com/tether-dev/tether/registry"
@@ -39,6 +40,8 @@ func toMcpServer(c *registry.Connection) gen.McpServer {
 		LastConnected:      c.ConnectedAt,
 		LastError:          strPtr(c.StatusReason),
 		ConnectedTransport: strPtr(string(c.ConnectedTransport)),
+		ToolPolicy:         gen.ToolPolicy(c.ToolPolicy),
+		ToolPrefix:         c.Prefix(),
 		CreatedAt:          c.CreatedAt,
 		UpdatedAt:          c.UpdatedAt,
 	}
@@ -73,6 +76,8 @@ func fromMcpServerCreate(b *gen.McpServerCreate) registry.NewConnection {
 		Enabled:     derefOr(b.Enabled, true),
 		TimeoutMS:   derefOr(b.Timeout, registry.DefaultTimeoutMS),
 		PersonaID:   deref(b.PersonaId),
+		ToolPolicy:  registry.ToolPolicy(deref(b.ToolPolicy)),
+		ToolPrefix:  b.ToolPrefix,
 	}
 	if b.Args != nil {
 		in.Args = *b.Args
@@ -94,6 +99,11 @@ func fromMcpServerUpdate(b *gen.McpServerUpdate) registry.Patch {
 		AutoConnect: b.AutoConnect,
 		Enabled:     b.Enabled,
 		TimeoutMS:   b.Timeout,
+		ToolPrefix:  optional(b.ToolPrefix),
+	}
+	if b.ToolPolicy != nil {
+		policy := registry.ToolPolicy(*b.ToolPolicy)
+		p.ToolPolicy = &policy
 	}
 	if b.Transport != nil {
 		t := registry.Transport(*b.Transport)
@@ -146,6 +156,8 @@ func toConnectionResponse(c *registry.Connection, t *registry.Tenant, tools []*r
 		LastRefreshedAt:    c.LastRefreshedAt,
 		LastUsedAt:         c.LastUsedAt,
 		Metadata:           meta,
+		ToolPolicy:         gen.ToolPolicy(c.ToolPolicy),
+		ToolPrefix:         c.Prefix(),
 		CreatedAt:          c.CreatedAt,
 		UpdatedAt:          c.UpdatedAt,
 		Tools:              out,
@@ -155,29 +167,37 @@ func toConnectionResponse(c *registry.Connection, t *registry.Tenant, tools []*r
 func toConnectionTool(tool *registry.Tool, c *registry.Connection, t *registry.Tenant) gen.ConnectionToolResponse {
 	defaults, pinned := tool.Counts()
 	r := gen.ConnectionToolResponse{
-		Id:                 uuidOf(tool.ID),
-		ConnectionId:       uuidOf(c.ID),
-		OrganizationId:     uuidOf(t.ID),
-		IntegrationKey:     featherIntegrationKey,
-		NicknameSlug:       c.Slug,
-		ToolPath:           tool.Name,
-		Slug:               tool.Slug,
-		DisplayName:        displayName(tool),
-		Description:        strPtr(tool.Description),
-		InputSchema:        orEmpty(tool.InputSchema),
-		IsEnabled:          tool.Enabled,
-		IsAvailable:        tool.Available,
-		LastSeenAt:         tool.LastSeenAt,
-		CreatedAt:          tool.CreatedAt,
-		UpdatedAt:          tool.UpdatedAt,
-		StaleFieldPaths:    tool.StaleFieldPaths(),
-		DefaultCount:       defaults,
-		PinnedCount:        pinned,
-		StaleInputFields:   append([]string{}, tool.StaleInputFields...),
-		MergedInputPreview: tool.MergedInputPreview(),
+		Id:                  uuidOf(tool.ID),
+		ConnectionId:        uuidOf(c.ID),
+		OrganizationId:      uuidOf(t.ID),
+		IntegrationKey:      featherIntegrationKey,
+		NicknameSlug:        c.Slug,
+		ToolPath:            tool.Name,
+		Slug:                tool.Slug,
+		DisplayName:         displayName(tool),
+		DefinitionHash:      tool.DefinitionHash,
+		ApprovalStatus:      gen.ApprovalStatus(tool.ApprovalStatus),
+		ApprovedHash:        strPtr(tool.ApprovedHash),
+		TitleOverride:       tool.TitleOverride,
+		DescriptionOverride: tool.DescriptionOverride,
+		Description:         strPtr(tool.Description),
+		InputSchema:         orEmpty(tool.InputSchema),
+		IsEnabled:           tool.Enabled,
+		IsAvailable:         tool.Available,
+		LastSeenAt:          tool.LastSeenAt,
+		CreatedAt:           tool.CreatedAt,
+		UpdatedAt:           tool.UpdatedAt,
+		StaleFieldPaths:     tool.StaleFieldPaths(),
+		DefaultCount:        defaults,
+		PinnedCount:         pinned,
+		StaleInputFields:    append([]string{}, tool.StaleInputFields...),
+		MergedInputPreview:  tool.MergedInputPreview(),
 	}
 	if tool.OutputSchema != nil {
 		r.ResponseSchema = &tool.OutputSchema
+	}
+	if tool.Annotations != nil {
+		r.Annotations = &tool.Annotations
 	}
 	if tool.ResponseFieldMap != nil {
 		r.ResponseFieldMap = &tool.ResponseFieldMap
@@ -204,10 +224,11 @@ func fromInputDefaults(m map[string]gen.InputArgConfig) map[string]registry.Inpu
 	return out
 }
 
-// displayName is the tool's title, or its name.
+// displayName is the tool's title (its own, else its annotations'), or
+// its name.
 func displayName(t *registry.Tool) string {
-	if t.Title != "" {
-		return t.Title
+	if title := t.DisplayTitle(); title != "" {
+		return title
 	}
 	return t.Name
 }
@@ -235,6 +256,8 @@ func fromCustomMcpCreate(b *gen.CustomMcpConnectionCreate) (registry.NewConnecti
 		AutoConnect: true,
 		Enabled:     true,
 		TimeoutMS:   registry.DefaultTimeoutMS,
+		ToolPolicy:  registry.ToolPolicy(deref(b.ToolPolicy)),
+		ToolPrefix:  b.ToolPrefix,
 	}
 	if b.Transport != nil {
 		in.Transport = registry.Transport(*b.Transport)
@@ -326,6 +349,17 @@ func derefOr[T any](p *T, def T) T {
 		return def
 	}
 	return *p
+}
+
+// optional reads a nullable PATCH field: omitted, null, or a value.
+func optional[T any](n nullable.Nullable[T]) registry.Optional[T] {
+	if !n.IsSpecified() {
+		return registry.Optional[T]{}
+	}
+	if n.IsNull() {
+		return registry.Optional[T]{Set: true, Null: true}
+	}
+	return registry.Optional[T]{Set: true, Value: n.MustGet()}
 }
 
 func derefMap(p *map[string]string) map[string]string {

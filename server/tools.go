@@ -18,18 +18,27 @@ func (s *Server) ListTools(ctx context.Context, req gen.ListToolsRequestObject) 
 	if err != nil {
 		return featherFail[gen.ListToolsdefaultJSONResponse](err)
 	}
-	out := make(gen.ListTools200JSONResponse, len(tools))
-	for i, a := range tools {
-		out[i] = gen.AgentToolResponse{
+	out := make(gen.ListTools200JSONResponse, 0, len(tools))
+	for _, a := range tools {
+		served := a.View
+		if served == nil {
+			continue // no approved definition: agents see nothing of it
+		}
+		r := gen.AgentToolResponse{
 			Slug:         a.Slug,
 			ConnectionId: uuidOf(a.Connection.ID),
 			NicknameSlug: a.Connection.Slug,
 			ToolPath:     a.Tool.Name,
-			Description:  strPtr(a.Tool.Description),
-			InputSchema:  a.Tool.AdvertisedSchema(),
+			Title:        strPtr(served.Title),
+			Description:  strPtr(served.Description),
+			InputSchema:  served.AdvertisedSchema(),
 			IsEnabled:    a.Tool.Enabled,
 			IsCallable:   a.Callable(),
 		}
+		if served.Annotations != nil {
+			r.Annotations = &served.Annotations
+		}
+		out = append(out, r)
 	}
 	return out, nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -23,7 +24,8 @@ var _ registry.Store = (*Store)(nil)
 const plainColumns = `id, tenant_id, slug, nickname, description, transport, connected_transport,
 	endpoint, command, args, auth_type, auto_connect, enabled, timeout_ms,
 	persona_id, status, status_reason, tools_status, tool_count, connected_at, tools_synced_at,
-	last_refreshed_at, last_used_at, created_at, updated_at, server_info, protocol_version`
+	last_refreshed_at, last_used_at, created_at, updated_at, server_info, protocol_version,
+	tool_policy, tool_prefix`
 
 // connectionColumns are the columns a write sets, in the order of
 // connectionArgs: the plain ones, the ciphertexts, and what lists show of
@@ -339,6 +341,7 @@ func (s *Store) connectionArgs(c *registry.Connection) ([]any, error) {
 		c.PersonaID, string(c.Status), c.StatusReason, string(c.ToolsStatus), c.ToolCount,
 		formatTimePtr(c.ConnectedAt), formatTimePtr(c.ToolsSyncedAt), formatTimePtr(c.LastRefreshedAt), formatTimePtr(c.LastUsedAt),
 		formatTime(c.CreatedAt), formatTime(c.UpdatedAt), string(serverInfo), c.ProtocolVersion,
+		string(cmp.Or(c.ToolPolicy, registry.PolicyAuto)), toolPrefix(c.ToolPrefix),
 		headers, secretValues, oauthDoc, secretNames, headerView,
 	}, nil
 }
@@ -385,6 +388,8 @@ type plainRow struct {
 	transport, connected, authType, status, toolsState string
 	argsJSON, created, updated, serverInfo             string
 	connectedAt, syncedAt, refreshedAt, usedAt         sql.NullString
+	toolPolicy                                         string
+	toolPrefix                                         sql.NullString
 }
 
 // dest is where Scan puts plainColumns.
@@ -393,7 +398,8 @@ func (r *plainRow) dest() []any {
 	return []any{&c.ID, &c.TenantID, &c.Slug, &c.Nickname, &c.Description, &r.transport, &r.connected,
 		&c.Endpoint, &c.Command, &r.argsJSON, &r.authType, &c.AutoConnect, &c.Enabled, &c.TimeoutMS,
 		&c.PersonaID, &r.status, &c.StatusReason, &r.toolsState, &c.ToolCount,
-		&r.connectedAt, &r.syncedAt, &r.refreshedAt, &r.usedAt, &r.created, &r.updated, &r.serverInfo, &c.ProtocolVersion}
+		&r.connectedAt, &r.syncedAt, &r.refreshedAt, &r.usedAt, &r.created, &r.updated, &r.serverInfo, &c.ProtocolVersion,
+		&r.toolPolicy, &r.toolPrefix}
 }
 
 // decode returns the connection the scanned columns describe.
@@ -401,6 +407,14 @@ func (r *plainRow) decode() (*registry.Connection, error) {
 	c := r.c
 	c.Transport, c.ConnectedTransport = registry.Transport(r.transport), registry.Transport(r.connected)
 	c.AuthType, c.Status, c.ToolsStatus = registry.AuthType(r.authType), registry.Status(r.status), registry.ToolsStatus(r.toolsState)
+	c.ToolPolicy = registry.ToolPolicy(r.toolPolicy)
+	if c.ToolPolicy == "" {
+		c.ToolPolicy = registry.PolicyAuto
+	}
+	if r.toolPrefix.Valid {
+		prefix := r.toolPrefix.String
+		c.ToolPrefix = &prefix
+	}
 	if r.argsJSON != "[]" { // the common case needs no decoder
 		if err := json.Unmarshal([]byte(r.argsJSON), &c.Args); err != nil {
 			return nil, fmt.Errorf("decode args of %s: %w", c.ID, err)
@@ -431,6 +445,14 @@ func (r *plainRow) decode() (*registry.Connection, error) {
 		return nil, fmt.Errorf("decode timestamps of %s: %w", c.ID, perr)
 	}
 	return &c, nil
+}
+
+// toolPrefix is a tool prefix column's value: NULL for the default.
+func toolPrefix(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
 
 func isUniqueViolation(err error) bool {

@@ -32,6 +32,7 @@ func newConn(tenant, id, slug string) *registry.Connection {
 		Endpoint: "https://mcp.example.com/", AuthType: registry.AuthHeaders, Enabled: true, TimeoutMS: 30000,
 		Headers: registry.Sensitive{"X-Key": "{{secrets.K}}"}, Secrets: registry.Sensitive{"K": "value-" + id},
 		Status: registry.StatusActive, ToolsStatus: registry.ToolsPending, CreatedAt: now, UpdatedAt: now,
+		ToolPolicy: registry.PolicyAuto,
 	}
 }
 

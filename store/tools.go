@@ -12,7 +12,9 @@ import (
 
 const toolColumns = `id, connection_id, tenant_id, name, slug, title, description, input_schema, output_schema,
 	response_field_map, input_defaults, is_enabled, available, stale_input_fields, position,
-	last_seen_at, created_at, updated_at`
+	last_seen_at, created_at, updated_at,
+	annotations, definition_hash, approval_status, approved_hash, approved_definition, rejected_hash, breaking,
+	title_override, description_override`
 
 // UpdateConnectionTools implements registry.Store.
 func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, fn func(*registry.Connection, []*registry.Tool) ([]*registry.Tool, error)) (*registry.Connection, []*registry.Tool, error) {
@@ -43,6 +45,11 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 			}
 			if err := write(ctx, tx, t); err != nil {
 				return err
+			}
+			if t.Version != nil && !t.Removed {
+				if err := recordVersion(ctx, tx, t.Version); err != nil {
+					return err
+				}
 			}
 		}
 		after, err := listTools(ctx, tx, tenantID, []string{id})
@@ -134,15 +141,34 @@ func upsertTool(ctx context.Context, tx *sql.Tx, t *registry.Tool) error {
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO tools (`+toolColumns+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+	annotations, err := jsonOrNull(t.Annotations)
+	if err != nil {
+		return err
+	}
+	var approved any
+	if t.Approved != nil {
+		b, err := json.Marshal(t.Approved)
+		if err != nil {
+			return err
+		}
+		approved = string(b)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO tools (`+toolColumns+`) VALUES (?`+strings.Repeat(",?", 26)+`)
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, slug = excluded.slug, title = excluded.title,
 			description = excluded.description, input_schema = excluded.input_schema, output_schema = excluded.output_schema,
 			response_field_map = excluded.response_field_map, input_defaults = excluded.input_defaults,
 			is_enabled = excluded.is_enabled, available = excluded.available, stale_input_fields = excluded.stale_input_fields,
-			position = excluded.position, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at`,
+			position = excluded.position, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at,
+			annotations = excluded.annotations, definition_hash = excluded.definition_hash,
+			approval_status = excluded.approval_status, approved_hash = excluded.approved_hash,
+			approved_definition = excluded.approved_definition, rejected_hash = excluded.rejected_hash,
+			breaking = excluded.breaking, title_override = excluded.title_override,
+			description_override = excluded.description_override`,
 		t.ID, t.ConnectionID, t.TenantID, t.Name, t.Slug, t.Title, t.Description, string(input), output,
 		fieldMap, defaults, t.Enabled, t.Available, string(stale), t.Position,
-		formatTime(t.LastSeenAt), formatTime(t.CreatedAt), formatTime(t.UpdatedAt))
+		formatTime(t.LastSeenAt), formatTime(t.CreatedAt), formatTime(t.UpdatedAt),
+		annotations, t.DefinitionHash, string(t.ApprovalStatus), t.ApprovedHash, approved, t.RejectedHash, t.Breaking,
+		nullString(t.TitleOverride), nullString(t.DescriptionOverride))
 	if err != nil {
 		return fmt.Errorf("store tool %s: %w", t.Name, err)
 	}
@@ -155,11 +181,18 @@ func scanTool(row scanner) (*registry.Tool, error) {
 		input, stale               string
 		output, fieldMap, defaults sql.NullString
 		lastSeen, created, updated string
+		annotations, approved      sql.NullString
+		status                     string
+		titleOver, descOver        sql.NullString
 	)
 	if err := row.Scan(&t.ID, &t.ConnectionID, &t.TenantID, &t.Name, &t.Slug, &t.Title, &t.Description, &input, &output,
-		&fieldMap, &defaults, &t.Enabled, &t.Available, &stale, &t.Position, &lastSeen, &created, &updated); err != nil {
+		&fieldMap, &defaults, &t.Enabled, &t.Available, &stale, &t.Position, &lastSeen, &created, &updated,
+		&annotations, &t.DefinitionHash, &status, &t.ApprovedHash, &approved, &t.RejectedHash, &t.Breaking,
+		&titleOver, &descOver); err != nil {
 		return nil, fmt.Errorf("read tool: %w", err)
 	}
+	t.ApprovalStatus = registry.ApprovalStatus(status)
+	t.TitleOverride, t.DescriptionOverride = stringPtr(titleOver), stringPtr(descOver)
 	var err error
 	decode := func(src string, dst any) {
 		if err == nil && src != "" {
@@ -171,6 +204,11 @@ func scanTool(row scanner) (*registry.Tool, error) {
 	decode(output.String, &t.OutputSchema)
 	decode(fieldMap.String, &t.ResponseFieldMap)
 	decode(defaults.String, &t.InputDefaults)
+	decode(annotations.String, &t.Annotations)
+	if approved.Valid {
+		t.Approved = &registry.Definition{}
+		decode(approved.String, t.Approved)
+	}
 	if err == nil {
 		if t.LastSeenAt, err = parseTime(lastSeen); err == nil {
 			if t.CreatedAt, err = parseTime(created); err == nil {
@@ -180,6 +218,9 @@ func scanTool(row scanner) (*registry.Tool, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("decode tool %s: %w", t.ID, err)
+	}
+	if t.DefinitionHash == "" {
+		registry.AdoptLegacy(&t) // stored before migration 0008
 	}
 	return &t, nil
 }
@@ -213,6 +254,23 @@ func jsonOrNull[M ~map[string]V, V any](v M) (any, error) {
 		return nil, err
 	}
 	return string(b), nil
+}
+
+// nullString stores an optional string: NULL for nil.
+func nullString(p *string) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}
+
+// stringPtr reads an optional string.
+func stringPtr(s sql.NullString) *string {
+	if !s.Valid {
+		return nil
+	}
+	v := s.String
+	return &v
 }
 
 func nonNil(s []string) []string {

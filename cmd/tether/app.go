@@ -207,8 +207,24 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Now:            m.Now,
 		Limits:         registry.Limits{MaxConnectionsPerTenant: bound.FromFlag(cfg.MaxConnectionsPerTenant)},
 		TracerProvider: tp,
+
+		DefaultToolPolicy: registry.ToolPolicy(cfg.DefaultToolPolicy),
+		// tool.approved, tool.rejected and tool.definition_changed are
+		// audited by the registry in their transactions; ToolEvents is
+		// for listeners beyond the audit log (none yet).
 	})
 	m.svc = svc
+	// A fleet-wide count, read from the shared database at each scrape.
+	met.SetToolsAwaitingApproval(func() float64 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n, err := st.CountToolsAwaitingApproval(ctx)
+		if err != nil {
+			m.Logger.Warn("count tools awaiting approval", "error", err.Error())
+			return 0
+		}
+		return float64(n)
+	})
 	gw := gateway.New(gateway.Options{
 		Registry:          svc,
 		Tenant:            func(r *http.Request) (string, bool) { return server.TenantID(r.Context()) },

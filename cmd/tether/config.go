@@ -52,6 +52,9 @@ type Config struct {
 	TracingEndpoint string
 	// TracingBatchDelay, when set, overrides OTEL_BSP_SCHEDULE_DELAY (tests).
 	TracingBatchDelay time.Duration
+	// DefaultToolPolicy is the tool_policy of connections created without
+	// one: auto or approve.
+	DefaultToolPolicy string
 }
 
 // tracingFromEnv reports whether the environment asks for trace export:
@@ -149,6 +152,7 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	envFlag(fs, &c.OAuthReturnURL, "oauth-return-url", "TETHER_OAUTH_RETURN_URL", "", "where the OAuth callback redirects when done")
 	envFlag(fs, &c.RateLimit, "rate-limit", "TETHER_RATE_LIMIT", "", "requests per API key, e.g. 600/m")
 	envFlag(fs, &c.ProbeRateLimit, "probe-rate-limit", "TETHER_PROBE_RATE_LIMIT", "", "probes and tool calls per API key, e.g. 60/m")
+	envFlag(fs, &c.DefaultToolPolicy, "default-tool-policy", "TETHER_DEFAULT_TOOL_POLICY", "auto", "tool_policy of connections created without one: auto (definitions take effect at once) or approve (new and changed tool definitions wait for approval)")
 	envFlag(fs, &c.MetricsAddr, "metrics-addr", "TETHER_METRICS_ADDR", "", "separate listener for /metrics")
 	envFlag(fs, &c.ConsoleFrameAncestors, "console-frame-ancestors", "TETHER_CONSOLE_FRAME_ANCESTORS", "'none'", "CSP frame-ancestors of the console, for platforms that embed it (e.g. 'self' https://app.example.com)")
 	if err := envDuration(fs, &c.HealthInterval, "health-interval", "TETHER_HEALTH_INTERVAL", 5*time.Minute, "how often active connections are re-probed (0 turns it off)"); err != nil {
@@ -174,6 +178,9 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 		return c, fmt.Errorf("unexpected arguments: %s", strings.Join(fs.Args(), " "))
 	}
 	c.Tracing = tracingFromEnv()
+	if c.DefaultToolPolicy != "auto" && c.DefaultToolPolicy != "approve" {
+		return c, fmt.Errorf("--default-tool-policy %q: must be auto or approve", c.DefaultToolPolicy)
+	}
 	return c, nil
 }
 
