@@ -204,6 +204,13 @@ func (c *Client) discover(ctx context.Context, server *url.URL, forCode bool) (*
 		// default endpoints at the server's base URL.
 		fb := fallbackDiscovery(server)
 		fb.ChallengeScopes = ch.scopes
+		if !c.endpointExists(ctx, fb.AuthorizationEndpoint) {
+			// A server that asks for a token and has no authorization
+			// endpoint either wants a static credential (a bearer token,
+			// an API key), not OAuth: saying otherwise would hide the
+			// fields its user must fill in.
+			return nil, fmt.Errorf("%w: the server asks for credentials but publishes no OAuth metadata and has no %s", ErrNoOAuth, "/authorize")
+		}
 		return fb, nil
 	}
 	if err != nil {
@@ -455,4 +462,24 @@ func (c *Client) getMetadata(ctx context.Context, rawURL string, v any) (found b
 		return false, fmt.Errorf("%w: document at %s does not parse", ErrInvalidMetadata, origin(req.URL))
 	}
 	return true, nil
+}
+
+// endpointExists tells whether a fallback endpoint is there at all: a GET
+// without parameters that is not 404 (an authorization endpoint answers
+// such a request with an error page, 400 or a redirect, which is not
+// followed).
+func (c *Client) endpointExists(ctx context.Context, endpoint string) bool {
+	req, err := newRequest(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return false
+	}
+	hc := *c.hc
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := hc.Do(req)
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxMetadataBytes))
+	resp.Body.Close()
+	return resp.StatusCode != http.StatusNotFound
 }

@@ -135,3 +135,22 @@ func TestAuthorizerBeginFallbackNoRegister(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, pending.URL, srv.URL+"/authorize?")
 }
+
+// A server that answers 401 with no metadata and has no /authorize is a
+// static-credential server (a bearer token, an API key), not a 2025-03-26
+// OAuth server: discovery says so rather than offering OAuth endpoints
+// that are not there.
+func TestFallbackNeedsAnAuthorizationEndpoint(t *testing.T) {
+	t.Parallel()
+	bearerOnly := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/mcp" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", "Bearer")
+		http.Error(w, "token required", http.StatusUnauthorized)
+	}))
+	t.Cleanup(bearerOnly.Close)
+	_, err := newClient(t).Discover(testContext(t), bearerOnly.URL+"/mcp")
+	require.ErrorIs(t, err, oauth.ErrNoOAuth)
+}
