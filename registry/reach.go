@@ -29,7 +29,17 @@ var reachSalt = func() []byte {
 func ReachKey(c *Connection) string {
 	h := hmac.New(sha256.New, reachSalt)
 	// encoding/json sorts map keys, so equal connections hash equally.
-	_ = json.NewEncoder(h).Encode([]any{c.TenantID, c.Transport, c.Endpoint, c.Command, c.Args,
-		map[string]string(c.Headers), map[string]string(c.Secrets), c.TimeoutMS, c.AuthType, c.Enabled})
+	// Empty and nil are the same reach (a row read back from the store has
+	// {} where the one created in memory had nil).
+	_ = json.NewEncoder(h).Encode([]any{c.TenantID, c.Transport, c.Endpoint, c.Command, orNil(c.Args),
+		orNil(map[string]string(c.Headers)), orNil(map[string]string(c.Secrets)), c.TimeoutMS, c.AuthType, c.Enabled})
 	return string(h.Sum(nil))
+}
+
+// orNil is nil for an empty map or slice, v otherwise.
+func orNil[T ~[]string | ~map[string]string](v T) any {
+	if len(v) == 0 {
+		return nil
+	}
+	return v
 }
