@@ -51,7 +51,8 @@ lint: ## gofmt, go vet, staticcheck, and generated code / go.mod up to date
 
 bench: build ## benchmarks (API, probes, monitor, agent path end to end and in-process); prints them and rewrites the end of BENCHMARKS.md
 	$(GO) run ./cmd/tether-bench | tee bin/bench-api.txt
-	set -o pipefail; $(GO) run ./cmd/tether-bench e2e | tee bin/bench-e2e.txt
+	set -o pipefail; { $(GO) run ./cmd/tether-bench e2e && \
+	  $(GO) run ./cmd/tether-bench e2e -protocol 2026-07-28 ; } | tee bin/bench-e2e.txt
 	{ $(GO) test -run '^$$' -bench . -benchmem ./server/ && \
 	  $(GO) test -run '^$$' -bench HealthMonitor -benchtime 1x ./registry/ && \
 	  $(GO) test -run '^$$' -bench . -benchtime 500x ./gateway/ && \

@@ -54,6 +54,9 @@ type e2eOptions struct {
 	duration    time.Duration // measured time per path under concurrent load
 	rounds      int           // alternating phases the load time is split into
 	concurrency int           // sessions per path under load
+	// protocol is the MCP revision both paths speak: 2025-11-25 (sessions)
+	// or 2026-07-28 (stateless: the upstreams then serve it statelessly).
+	protocol string
 }
 
 // e2eResult is what one run measured.
@@ -76,6 +79,7 @@ func e2eMain(args []string) {
 	fs.DurationVar(&o.duration, "duration", 4*time.Second, "measured time per path with concurrent sessions")
 	fs.IntVar(&o.rounds, "rounds", 4, "alternating direct/tether phases the measured time is split into")
 	fs.IntVar(&o.concurrency, "concurrency", 16, "concurrent sessions per path")
+	fs.StringVar(&o.protocol, "protocol", "2025-11-25", "MCP revision both paths speak: 2025-11-25 or 2026-07-28 (stateless)")
 	_ = fs.Parse(args)
 	self, err := os.Executable()
 	if err != nil {
@@ -83,8 +87,8 @@ func e2eMain(args []string) {
 		os.Exit(1)
 	}
 	o.self = self
-	fmt.Printf("tether-bench e2e: %s, %s, %d upstreams, %d sequential calls and %s under load per path, %s\n",
-		platform(), o.bin, o.upstreams, o.calls, o.duration, time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("tether-bench e2e: %s, %s, MCP %s, %d upstreams, %d sequential calls and %s under load per path, %s\n",
+		platform(), o.bin, o.protocol, o.upstreams, o.calls, o.duration, time.Now().UTC().Format(time.RFC3339))
 	r, err := runE2E(o)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tether-bench e2e:", err)
@@ -130,7 +134,7 @@ func runE2E(o e2eOptions) (*e2eResult, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	ups, err := startUpstreams(o.self, o.upstreams)
+	ups, err := startUpstreams(o.self, o.upstreams, o.protocol >= "2026-07-28")
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +160,7 @@ func runE2E(o e2eOptions) (*e2eResult, error) {
 		}
 	}()
 	dial := func(endpoint, key string) (*mcp.ClientSession, error) {
-		s, err := dialMCP(ctx, endpoint, key)
+		s, err := dialMCP(ctx, endpoint, key, o.protocol)
 		if err == nil {
 			sessions = append(sessions, s)
 		}
@@ -324,8 +328,8 @@ func (u *upstreams) stop() {
 }
 
 // startUpstreams runs `self upstreams -n n` and reads the URLs it serves.
-func startUpstreams(self string, n int) (*upstreams, error) {
-	cmd := exec.Command(self, "upstreams", "-n", strconv.Itoa(n))
+func startUpstreams(self string, n int, stateless bool) (*upstreams, error) {
+	cmd := exec.Command(self, "upstreams", "-n", strconv.Itoa(n), "-stateless="+strconv.FormatBool(stateless))
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -371,6 +375,7 @@ type echoIn struct {
 func serveUpstreams(args []string) {
 	fs := flag.NewFlagSet("upstreams", flag.ExitOnError)
 	n := fs.Int("n", 10, "servers")
+	stateless := fs.Bool("stateless", false, "serve the 2026-07-28 revision statelessly")
 	_ = fs.Parse(args)
 	for i := range *n {
 		s := mcp.NewServer(&mcp.Implementation{Name: fmt.Sprintf("bench-upstream-%d", i), Version: "1"}, nil)
@@ -387,7 +392,8 @@ func serveUpstreams(args []string) {
 			fmt.Fprintln(os.Stderr, "tether-bench upstreams:", err)
 			os.Exit(1)
 		}
-		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s }, nil)
+		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return s },
+			&mcp.StreamableHTTPOptions{Stateless: *stateless})
 		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		fmt.Printf("http://%s/mcp\n", ln.Addr())
@@ -492,15 +498,14 @@ func (k keyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 }
 
 // dialMCP opens a go-sdk client session as an agent would (standalone SSE
-// stream included), with connections of its own.
-func dialMCP(ctx context.Context, endpoint, key string) (*mcp.ClientSession, error) {
+// stream included, for a revision with sessions), with connections of its
+// own, speaking protocol.
+func dialMCP(ctx context.Context, endpoint, key, protocol string) (*mcp.ClientSession, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	c := mcp.NewClient(&mcp.Implementation{Name: "tether-bench", Version: "1"}, nil)
 	return c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint,
 		HTTPClient: &http.Client{Transport: keyTransport{key: key, base: tr}}},
-		// The upstreams are stateful go-sdk servers, so the direct path
-		// speaks 2025-11-25; tether's path is held to the same revision.
-		&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+		&mcp.ClientSessionOptions{ProtocolVersion: protocol})
 }
 
 // callAdd calls tool (an add) with n and 1 and checks the sum.
