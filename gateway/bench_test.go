@@ -83,6 +83,22 @@ func BenchmarkCall(b *testing.B) {
 		}
 		l.report(b)
 	})
+	b.Run("gateway-stateless", func(b *testing.B) {
+		// The 2026-07-28 revision: no session, each request on its own.
+		cs := e.agent(agentOptions{tenant: "acme", version: newVersion})
+		var l latencies
+		var res *mcp.CallToolResult
+		var err error
+		for b.Loop() {
+			l.time(func() {
+				res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "calc_add", Arguments: args})
+			})
+			if err != nil || res.IsError {
+				b.Fatal(err, text(res))
+			}
+		}
+		l.report(b)
+	})
 	b.Run("gateway", func(b *testing.B) {
 		cs := e.agent(agentOptions{tenant: "acme"})
 		var l latencies
