@@ -171,3 +171,22 @@ func (rr *roundRobin) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Header.Set(tenantHeader, "acme")
 	return http.DefaultTransport.RoundTrip(r)
 }
+
+// A change acknowledged to its author is what the next stateless request
+// sees: the view kept between requests is brought up to date first.
+func TestStatelessReadsItsWrites(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	up := newUpstream(t, "calc", false)
+	c := e.connect("acme", connOptions{name: "calc", transport: up.Transport(), endpoint: up.URL()})
+	echo := e.toolID("acme", c.ID, "echo")
+	ctx := context.Background()
+	for i := range 20 {
+		enabled := i%2 == 1
+		_, _, err := e.svc.UpdateTool(ctx, "acme", c.ID, echo, registry.ToolPatch{Enabled: &enabled})
+		require.NoError(t, err)
+		// A new client each time: no client-side cache between them.
+		cs := e.agent(agentOptions{tenant: "acme", version: newVersion})
+		assert.Equal(t, enabled, contains(toolNames(t, cs), "calc_echo"), "round %d", i)
+	}
+}

@@ -53,6 +53,12 @@ type view struct {
 	pendMu  sync.Mutex
 	dirty   bool // a sync was requested since the running one started
 	running bool // a background sync loop is running
+	// wanted counts the syncs requested, done the last one a finished
+	// sync covered; settled is closed (and replaced) each time done
+	// moves. A request waits for done to reach the wanted it found
+	// (settle), so it sees every change announced before it arrived.
+	wanted, done uint64
+	settled      chan struct{}
 }
 
 // view returns the ready view of (tenantID, persona), creating and syncing
@@ -93,6 +99,7 @@ func (h *Handler) view(ctx context.Context, tenantID, persona string, opening bo
 		h.releaseView(v, opening)
 		return nil, v.err
 	}
+	v.settle(ctx)
 	if v.stale.Load() {
 		h.mu.Lock()
 		if !h.life.Closed() {
@@ -127,6 +134,7 @@ func (h *Handler) newView(tenantID, persona string) *view {
 	v := &view{
 		h: h, tenantID: tenantID, persona: persona,
 		ready:    make(chan struct{}),
+		settled:  make(chan struct{}),
 		sigs:     map[string]string{},
 		names:    map[string]bool{},
 		sessions: map[*agentSession]bool{},
@@ -164,10 +172,37 @@ func (h *Handler) requestSyncLocked(v *view) {
 	v.pendMu.Lock()
 	defer v.pendMu.Unlock()
 	v.dirty = true
+	v.wanted++
 	if v.running {
 		return
 	}
 	v.running = h.life.Go(v.syncLoop)
+}
+
+// settle waits until the syncs requested before it was called have run
+// (or ctx ends, or syncTimeout passes): a change acknowledged to its
+// author (a toggle's 200) is then what the next request sees, on a view
+// kept between requests as well as a new one.
+func (v *view) settle(ctx context.Context) {
+	v.pendMu.Lock()
+	target := v.wanted
+	if v.done >= target {
+		v.pendMu.Unlock()
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
+	defer cancel()
+	for v.done < target {
+		ch := v.settled
+		v.pendMu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+		v.pendMu.Lock()
+	}
+	v.pendMu.Unlock()
 }
 
 func (v *view) syncLoop(life context.Context) {
@@ -179,10 +214,16 @@ func (v *view) syncLoop(life context.Context) {
 			return
 		}
 		v.dirty = false
+		covers := v.wanted
 		v.pendMu.Unlock()
 		ctx, cancel := context.WithTimeout(life, syncTimeout)
 		err := v.sync(ctx)
 		cancel()
+		v.pendMu.Lock()
+		v.done = covers
+		close(v.settled)
+		v.settled = make(chan struct{})
+		v.pendMu.Unlock()
 		v.stale.Store(err != nil)
 		v.h.mu.Lock()
 		v.h.chargeLocked(v) // a re-sync may grow the view
