@@ -261,7 +261,7 @@ func (v *view) addTool(t *mcp.Tool) (err error) {
 	}()
 	slug := t.Name
 	v.server.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		return v.h.call(ctx, v, slug, req.Params.Arguments), nil
+		return v.h.call(ctx, v, slug, req)
 	})
 	return nil
 }
@@ -298,7 +298,7 @@ func (v *view) unknownTools(next mcp.MethodHandler) mcp.MethodHandler {
 			known := v.names[r.Params.Name]
 			v.namesMu.RUnlock()
 			if !known {
-				return v.h.call(ctx, v, r.Params.Name, r.Params.Arguments), nil
+				return v.h.call(ctx, v, r.Params.Name, r)
 			}
 		}
 		return next(ctx, method, req)
