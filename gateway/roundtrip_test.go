@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,69 +15,16 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/mcptest"
 	"github.com/tether-dev/tether/registry"
 )
 
-// upstreamState is the requestState the asking upstream hands out: it
-// must come back to it, and never reach an agent.
-const upstreamState = "upstream-secret-state-42"
+// upstreamState is mcptest.Asking's own request state.
+const upstreamState = mcptest.AskingState
 
-// askingUpstream is a customer's 2026-07-28 server (go-sdk, stateless
-// streamable HTTP) whose tools ask for input with the multi round-trip
-// API:
-//
-//   - greet asks for a name by elicitation, only of a client that declared
-//     elicitation (a compliant server); without it, it greets "stranger";
-//   - demand asks whatever the client declared (a server that breaks the
-//     rule), for the legacy agent's test.
-//
-// A retry must carry upstreamState, or the tools say so.
-func askingUpstream(t *testing.T) (url string, calls *atomic.Int64) {
-	t.Helper()
-	calls = &atomic.Int64{}
-	srv := mcp.NewServer(&mcp.Implementation{Name: "asker", Version: "1"}, nil)
-	schema := map[string]any{"type": "object", "properties": map[string]any{"greeting": map[string]any{"type": "string"}}}
-	ask := &mcp.ElicitParams{
-		Message: "What is your name?",
-		RequestedSchema: map[string]any{
-			"type": "object", "properties": map[string]any{"name": map[string]any{"type": "string"}},
-			"required": []any{"name"},
-		},
-	}
-	answer := func(req *mcp.CallToolRequest) *mcp.CallToolResult {
-		if req.Params.RequestState != upstreamState {
-			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "state lost: " + req.Params.RequestState}}}
-		}
-		res, _ := req.Params.InputResponses["name"].(*mcp.ElicitResult)
-		if res == nil || res.Action != "accept" {
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "no name given"}}}
-		}
-		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: fmt.Sprintf("%v, hello %v", req.Params.Meta["greeting"], res.Content["name"])}}}
-	}
-	srv.AddTool(&mcp.Tool{Name: "greet", InputSchema: schema}, func(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		calls.Add(1)
-		if len(req.Params.InputResponses) > 0 || req.Params.RequestState != "" {
-			return answer(req), nil
-		}
-		if caps := req.ClientCapabilities(); caps == nil || caps.Elicitation == nil {
-			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "hello stranger"}}}, nil
-		}
-		return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"name": ask}, RequestState: upstreamState}, nil
-	})
-	srv.AddTool(&mcp.Tool{Name: "demand", InputSchema: schema}, func(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		calls.Add(1)
-		if len(req.Params.InputResponses) > 0 {
-			return answer(req), nil
-		}
-		return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"name": ask}, RequestState: upstreamState}, nil
-	})
-	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true})
-	hs := httptest.NewServer(h)
-	t.Cleanup(func() {
-		hs.CloseClientConnections() // the pool's warm session
-		hs.Close()
-	})
-	return hs.URL + "/mcp", calls
+func askingUpstream(t *testing.T) (string, *atomic.Int64) {
+	a := mcptest.NewAsking(t)
+	return a.URL, &a.Calls
 }
 
 // A 2026-07-28 agent that declares elicitation is asked, through tether,
@@ -98,7 +44,7 @@ func TestInputRequiredRoundTrip(t *testing.T) {
 	}})
 	res := callTool(t, cs, "asker_greet", nil)
 	require.False(t, res.IsError, text(res))
-	assert.Equal(t, "<nil>, hello octocat", text(res))
+	assert.Equal(t, "hello octocat", text(res))
 	assert.Equal(t, int64(1), asked.Load())
 	assert.Equal(t, int64(2), calls.Load(), "the question and the retry")
 
