@@ -203,6 +203,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isStateless(r) {
+		if h.interceptTasks(w, r, tenantID, persona) {
+			return
+		}
 		h.serveStateless(w, r, tenantID, persona)
 		return
 	}

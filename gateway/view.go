@@ -133,9 +133,14 @@ func (h *Handler) newView(tenantID, persona string) *view {
 	}
 	tag := h.tag(tenantID, persona)
 	v.server = mcp.NewServer(&h.impl, &mcp.ServerOptions{
-		// Tools with list-changed notifications, and nothing else: no
-		// logging, prompts or resources that tether could not honour.
-		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		// Tools with list-changed notifications, and the tasks extension
+		// (tasks.go; a 2026-07-28 agent sees it in server/discover), and
+		// nothing else: no logging, prompts or resources that tether
+		// could not honour.
+		Capabilities: &mcp.ServerCapabilities{
+			Tools:      &mcp.ToolCapabilities{ListChanged: true},
+			Extensions: map[string]any{registry.TasksExtension: map[string]any{}},
+		},
 		GetSessionID: func() string { return tag + "-" + rand.Text() },
 		SetCacheable: setCacheable,
 	})
@@ -287,7 +292,17 @@ func unserved(next mcp.MethodHandler) mcp.MethodHandler {
 		if !servedMethods[method] && !strings.HasPrefix(method, "notifications/") {
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: " + method}
 		}
-		return next(ctx, method, req)
+		res, err := next(ctx, method, req)
+		if init, ok := res.(*mcp.InitializeResult); ok && init.Capabilities != nil && init.Capabilities.Extensions != nil {
+			// Sessions (initialize) are of older revisions, over which
+			// tether serves no extension (tasks.go).
+			out := *init
+			caps := *init.Capabilities
+			caps.Extensions = nil
+			out.Capabilities = &caps
+			res = &out
+		}
+		return res, err
 	}
 }
 
