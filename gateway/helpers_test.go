@@ -45,7 +45,6 @@ type envOptions struct {
 	now func() time.Time
 }
 
-
 func newEnv(t testing.TB, o envOptions) *env {
 	t.Helper()
 	ctx := context.Background()

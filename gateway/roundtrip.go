@@ -112,8 +112,10 @@ func describeInput(requests mcp.InputRequestMap) string {
 				}
 			}
 			asks = append(asks, ask+")")
+		//lint:ignore SA1019 servers may still ask for sampling (deprecated, not gone)
 		case *mcp.CreateMessageWithToolsParams, *mcp.CreateMessageParams:
 			asks = append(asks, id+" (sampling: a model completion)")
+		//lint:ignore SA1019 servers may still ask for roots (deprecated, not gone)
 		case *mcp.ListRootsParams:
 			asks = append(asks, id+" (roots: the client's roots)")
 		default:
