@@ -52,17 +52,27 @@ func (h *Handler) interceptTasks(w http.ResponseWriter, r *http.Request, tenantI
 	if err != nil || len(body) > maxInterceptBody {
 		return false
 	}
-	var req rpcRequest
-	if json.Unmarshal(body, &req) != nil || len(req.ID) == 0 {
+	// Most requests are neither: look at the method (and, for tools/call,
+	// the declared capabilities) before decoding any arguments.
+	var head struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params struct {
+			Meta struct {
+				Caps map[string]any `json:"io.modelcontextprotocol/clientCapabilities"`
+			} `json:"_meta"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &head) != nil || len(head.ID) == 0 {
 		return false // a batch, a notification, a response, or not JSON: the SDK's
 	}
-	meta, _ := req.Params["_meta"].(map[string]any)
-	caps, _ := meta[mcp.MetaKeyClientCapabilities].(map[string]any)
+	caps := head.Params.Meta.Caps
 	declared := registry.DeclaresTasks(caps)
-	switch {
-	case registry.TaskMethods[req.Method]:
-	case req.Method == "tools/call" && declared:
-	default:
+	if !registry.TaskMethods[head.Method] && (head.Method != "tools/call" || !declared) {
+		return false
+	}
+	var req rpcRequest
+	if json.Unmarshal(body, &req) != nil {
 		return false
 	}
 	r.Body = http.NoBody
