@@ -7,37 +7,51 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tether-dev/tether/registry"
 	"go.opentelemetry.io/otel/trace"
 )
 
-// call runs one tools/call for an agent of v. It always returns a result:
-// every failure becomes an isError result naming its cause, so the agent
-// (a model) can read it, and the registry's timeout bounds the wait.
-func (h *Handler) call(ctx context.Context, v *view, slug string, raw json.RawMessage) *mcp.CallToolResult {
+// call runs one tools/call for an agent of v. It returns a result for
+// every failure of the call (an isError result naming its cause, so the
+// agent, a model, can read it; the registry's timeout bounds the wait),
+// and a JSON-RPC error only for a request state tether did not issue
+// (-32602, as the revision asks of a server).
+func (h *Handler) call(ctx context.Context, v *view, slug string, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	span := trace.SpanFromContext(ctx)
-	args, err := decodeArgs(raw)
+	args, err := decodeArgs(req.Params.Arguments)
 	if err != nil {
 		span.SetAttributes(attrErrorType.String("invalid_arguments"))
-		return errorResult("invalid arguments: " + err.Error())
+		return errorResult("invalid arguments: " + err.Error()), nil
 	}
-	res, err := h.reg.CallAgentTool(ctx, v.tenantID, v.persona, slug, args)
+	opts, current, err := callOptions(req)
+	if err != nil {
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}
+	}
+	res, _, err := h.reg.InvokeAgentTool(ctx, v.tenantID, v.persona, slug, args, opts)
 	if outcome := registry.Outcome(res, err); outcome != "ok" {
 		span.SetAttributes(attrErrorType.String(outcome))
+	}
+	if errors.Is(err, registry.ErrInvalidState) {
+		msg, _ := describe(err)
+		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: msg}
 	}
 	if err != nil {
 		msg, internal := describe(err)
 		if internal {
 			h.log.WarnContext(ctx, "gateway: tool call", "tenant_id", v.tenantID, "slug", slug, "error", err.Error())
 		}
-		return errorResult(msg)
+		return errorResult(msg), nil
+	}
+	if res["resultType"] == registry.ResultInputRequired {
+		return inputRequired(res, current), nil
 	}
 	out, err := toResult(res, h.maxResult)
 	if err != nil {
-		return errorResult("invalid upstream response: " + err.Error())
+		return errorResult("invalid upstream response: " + err.Error()), nil
 	}
-	return out
+	return out, nil
 }
 
 // decodeArgs reads tools/call arguments: a JSON object, or nothing.
@@ -70,6 +84,9 @@ func describe(err error) (msg string, internal bool) {
 	}
 	if errors.Is(err, registry.ErrInvalidArguments) {
 		return registry.ErrInvalidArguments.Error() + ": " + text, false
+	}
+	if errors.Is(err, registry.ErrInvalidState) {
+		return text, false // "invalid request state: ..."
 	}
 	kind := registry.UpstreamKind(err)
 	if kind == nil {
@@ -141,6 +158,11 @@ func directResult(m map[string]any) (res *mcp.CallToolResult, ok bool) {
 			}
 		case "structuredContent":
 			res.StructuredContent = v
+		case "resultType":
+			// "complete" from a 2026-07-28 server: the SDK sets its own.
+			if v != registry.ResultComplete {
+				return nil, false
+			}
 		case "isError":
 			if v == nil {
 				continue

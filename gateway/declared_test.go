@@ -8,6 +8,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/registry"
 )
 
 // /mcp declares tools with listChanged and nothing else, and a method it
@@ -25,6 +26,11 @@ func testDeclaresOnlyWhatItServes(t *testing.T, version string) {
 	//lint:ignore SA1019 checking that it is absent
 	assert.Nil(t, caps.Logging)
 	assert.Nil(t, caps.Completions)
+	if version == legacyVersion {
+		assert.Empty(t, caps.Extensions, "no extension is served over sessions")
+	} else {
+		assert.Equal(t, map[string]any{registry.TasksExtension: map[string]any{}}, caps.Extensions)
+	}
 
 	ctx := context.Background()
 	refused := map[string]error{}

@@ -20,6 +20,12 @@
 // only while they have sessions, and a tenant's views by their estimated
 // memory (sessions.go).
 //
+// Requests of the 2026-07-28 revision are served without sessions
+// (stateless.go); their tools/call declares upstream the capabilities the
+// agent declared, and passes input-required answers through with a sealed
+// requestState (roundtrip.go). The tasks extension is served in front of
+// the SDK as raw JSON-RPC, with sealed task handles (tasks.go).
+//
 // Wiring (the listeners are added once everything exists):
 //
 //	pool := mcpclient.NewPool(mcpclient.PoolOptions{Client: client})

@@ -35,8 +35,12 @@ func (oneTool) AgentTools(context.Context, string, string) ([]registry.AgentTool
 	}}, nil
 }
 
-func (oneTool) CallAgentTool(_ context.Context, _, _, _ string, args map[string]any) (map[string]any, error) {
-	return map[string]any{"content": []any{map[string]any{"type": "text", "text": fmt.Sprintf("sunny in %v", args["city"])}}}, nil
+func (oneTool) InvokeAgentTool(_ context.Context, _, _, _ string, args map[string]any, _ registry.CallOptions) (map[string]any, *registry.Tool, error) {
+	return map[string]any{"content": []any{map[string]any{"type": "text", "text": fmt.Sprintf("sunny in %v", args["city"])}}}, nil, nil
+}
+
+func (oneTool) TaskRequest(context.Context, string, string, map[string]any) (map[string]any, error) {
+	return nil, registry.ErrUnsupported
 }
 
 func ExampleNew() {

@@ -29,9 +29,14 @@ type Registry interface {
 	// AgentTools lists the tenant's callable tools for a persona ("" for
 	// all), from the registry's cache: it never contacts a server.
 	AgentTools(ctx context.Context, tenantID, persona string) ([]registry.AgentTool, error)
-	// CallAgentTool calls a tool by slug within the persona's view,
-	// applying the author's defaults and pins.
-	CallAgentTool(ctx context.Context, tenantID, persona, slug string, args map[string]any) (map[string]any, error)
+	// InvokeAgentTool calls a tool by slug within the persona's view,
+	// applying the author's defaults and pins, with the protocol fields
+	// of the call (capabilities, a retry's input responses and sealed
+	// request state: registry/roundtrip.go).
+	InvokeAgentTool(ctx context.Context, tenantID, persona, slug string, args map[string]any, opts registry.CallOptions) (map[string]any, *registry.Tool, error)
+	// TaskRequest relays tasks/get, tasks/update or tasks/cancel, whose
+	// taskId is a sealed handle, to the server that made the task.
+	TaskRequest(ctx context.Context, tenantID, method string, params map[string]any) (map[string]any, error)
 }
 
 // Defaults for [Options].
@@ -198,6 +203,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if isStateless(r) {
+		if h.interceptTasks(w, r, tenantID, persona) {
+			return
+		}
 		h.serveStateless(w, r, tenantID, persona)
 		return
 	}
@@ -213,7 +221,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sid != "" && r.Method == http.MethodPost {
 		defer h.endPOST(h.beginPOST(sid))
 	}
-	h.sdk.ServeHTTP(w, withView(r, v))
+	h.sdk.ServeHTTP(w, h.withView(r, v))
 }
 
 // identify reads the request's tenant, persona and session id, answering
@@ -261,7 +269,7 @@ func (h *Handler) serveOpening(w http.ResponseWriter, r *http.Request, tenantID,
 	}
 	defer h.releaseView(v, true)
 	ow := &openingWriter{ResponseWriter: w, opened: func(id string) bool { return h.track(id, res, v) }}
-	h.sdk.ServeHTTP(ow, withView(r, v))
+	h.sdk.ServeHTTP(ow, h.withView(r, v))
 	ow.finish()
 }
 
@@ -285,12 +293,23 @@ func (h *Handler) acquire(w http.ResponseWriter, r *http.Request, tenantID, pers
 
 // withView hands v to the SDK's getServer callback, and a POST's trace
 // context and request id to its messages (trace.go).
-func withView(r *http.Request, v *view) *http.Request {
+func (h *Handler) withView(r *http.Request, v *view) *http.Request {
 	r = r.WithContext(context.WithValue(r.Context(), viewContextKey{}, v))
 	if r.Method == http.MethodPost {
 		stamp(r)
+		// Over the agent's own value, if it sent one: the key is the
+		// binding of the request states this request may be given.
+		r.Header.Set(keyHeader, h.keyID(r))
 	}
 	return r
+}
+
+// keyID names the request's API key ("" when Options.Key is nil).
+func (h *Handler) keyID(r *http.Request) string {
+	if h.keyOf == nil {
+		return ""
+	}
+	return h.keyOf(r)
 }
 
 // userMessage is a limit refusal without its sentinel's prefix.

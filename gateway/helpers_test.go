@@ -41,6 +41,8 @@ type envOptions struct {
 	pool mcpclient.PoolOptions
 	// tracer, when set, traces the gateway, registry and client.
 	tracer trace.TracerProvider
+	// now is the registry's clock; nil is time.Now.
+	now func() time.Time
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -60,10 +62,11 @@ func newEnv(t testing.TB, o envOptions) *env {
 		po.ToolsChangedDebounce = 50 * time.Millisecond
 	}
 	e.pool = mcpclient.NewPool(po)
-	e.svc = registry.NewService(registry.Options{Store: st, Prober: e.pool, TracerProvider: o.tracer})
+	e.svc = registry.NewService(registry.Options{Store: st, Prober: e.pool, TracerProvider: o.tracer, Now: o.now})
 	e.gw = gateway.New(gateway.Options{
 		Registry:       e.svc,
 		TracerProvider: o.tracer,
+		Key:            func(r *http.Request) string { return r.Header.Get(keyHeader) },
 		Tenant: func(r *http.Request) (string, bool) {
 			id := r.Header.Get(tenantHeader)
 			return id, id != ""
@@ -144,6 +147,9 @@ type agentOptions struct {
 	// legacyVersion, the newest revision with sessions.
 	version string
 	header  http.Header // sent with every request
+	// elicit, when set, answers the tools' questions (and declares the
+	// elicitation capability).
+	elicit func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error)
 }
 
 // Protocol revisions agents speak in these tests: the newest with
@@ -176,7 +182,7 @@ func (e *env) dial(o agentOptions) (*mcp.ClientSession, error) {
 	if o.personaHeader != "" {
 		hdr.Set(gateway.PersonaHeader, o.personaHeader)
 	}
-	opts := &mcp.ClientOptions{}
+	opts := &mcp.ClientOptions{ElicitationHandler: o.elicit}
 	if o.onListChanged != nil {
 		opts.ToolListChangedHandler = func(context.Context, *mcp.ToolListChangedRequest) { o.onListChanged() }
 	}

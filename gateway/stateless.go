@@ -63,7 +63,7 @@ func (h *Handler) serveStateless(w http.ResponseWriter, r *http.Request, tenantI
 	}
 	v.keepUntil.Store(time.Now().Add(statelessIdle).UnixNano())
 	defer h.releaseView(v, false)
-	h.stateless.ServeHTTP(w, withView(r, v))
+	h.stateless.ServeHTTP(w, h.withView(r, v))
 }
 
 // setCacheable fills the cache hints of the view's list results.

@@ -141,9 +141,14 @@ func (h *Handler) newView(tenantID, persona string) *view {
 	}
 	tag := h.tag(tenantID, persona)
 	v.server = mcp.NewServer(&h.impl, &mcp.ServerOptions{
-		// Tools with list-changed notifications, and nothing else: no
-		// logging, prompts or resources that tether could not honour.
-		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{ListChanged: true}},
+		// Tools with list-changed notifications, and the tasks extension
+		// (tasks.go; a 2026-07-28 agent sees it in server/discover), and
+		// nothing else: no logging, prompts or resources that tether
+		// could not honour.
+		Capabilities: &mcp.ServerCapabilities{
+			Tools:      &mcp.ToolCapabilities{ListChanged: true},
+			Extensions: map[string]any{registry.TasksExtension: map[string]any{}},
+		},
 		GetSessionID: func() string { return tag + "-" + rand.Text() },
 		SetCacheable: setCacheable,
 	})
@@ -302,7 +307,7 @@ func (v *view) addTool(t *mcp.Tool) (err error) {
 	}()
 	slug := t.Name
 	v.server.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		return v.h.call(ctx, v, slug, req.Params.Arguments), nil
+		return v.h.call(ctx, v, slug, req)
 	})
 	return nil
 }
@@ -328,7 +333,17 @@ func unserved(next mcp.MethodHandler) mcp.MethodHandler {
 		if !servedMethods[method] && !strings.HasPrefix(method, "notifications/") {
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: " + method}
 		}
-		return next(ctx, method, req)
+		res, err := next(ctx, method, req)
+		if init, ok := res.(*mcp.InitializeResult); ok && init.Capabilities != nil && init.Capabilities.Extensions != nil {
+			// Sessions (initialize) are of older revisions, over which
+			// tether serves no extension (tasks.go).
+			out := *init
+			caps := *init.Capabilities
+			caps.Extensions = nil
+			out.Capabilities = &caps
+			res = &out
+		}
+		return res, err
 	}
 }
 
@@ -339,7 +354,7 @@ func (v *view) unknownTools(next mcp.MethodHandler) mcp.MethodHandler {
 			known := v.names[r.Params.Name]
 			v.namesMu.RUnlock()
 			if !known {
-				return v.h.call(ctx, v, r.Params.Name, r.Params.Arguments), nil
+				return v.h.call(ctx, v, r.Params.Name, r)
 			}
 		}
 		return next(ctx, method, req)

@@ -168,7 +168,14 @@ func (p *Pool) call(ctx context.Context, c *registry.Connection, tool string, ar
 			return nil, describeTimeout(err, budget)
 		}
 		noteSession(ctx, e.sess)
-		res, err := e.sess.CallTool(ctx, tool, args)
+		var res map[string]any
+		if up := registry.UpstreamCallOf(ctx); up != nil && registry.DeclaresTasks(up.ClientCapabilities) && e.sess.rawCapable() {
+			// The agent takes tasks and the server makes them: the SDK
+			// would drop a task result (raw.go).
+			res, err = e.sess.rawToolCall(ctx, tool, args, up)
+		} else {
+			res, err = e.sess.CallTool(ctx, tool, args)
+		}
 		v := judge(ctx, err)
 		p.release(e, v)
 		if err == nil {

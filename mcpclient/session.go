@@ -35,6 +35,8 @@ type Session struct {
 	// context, not the caller's, so the session outlives the handshake.
 	stop    context.CancelFunc
 	cleanup func()
+	// raw posts raw JSON-RPC (raw.go); nil but for streamable HTTP.
+	raw *rawHTTP
 
 	closeOnce sync.Once
 }
@@ -49,6 +51,7 @@ func (c *Client) attempt(ctx context.Context, conn *registry.Connection, t regis
 	var (
 		transport mcp.Transport
 		exited    chan struct{}
+		raw       *rawHTTP
 	)
 	switch t {
 	case registry.TransportStreamableHTTP:
@@ -59,6 +62,7 @@ func (c *Client) attempt(ctx context.Context, conn *registry.Connection, t regis
 			MaxEventSize:         int(c.maxMessage + sdkSlack),
 			DisableStandaloneSSE: !o.standaloneSSE,
 		}
+		raw = &rawHTTP{hc: hc, endpoint: endpoint.String()}
 		cleanup = func() { closeIdle(hc) }
 	case registry.TransportSSE:
 		hc := c.httpClient(endpoint, t, headers, timeout, tr)
@@ -87,6 +91,11 @@ func (c *Client) attempt(ctx context.Context, conn *registry.Connection, t regis
 		// no sampling, no elicitation.
 		Capabilities: &mcp.ClientCapabilities{},
 		Logger:       sdkLogger(c.log, red),
+		// An input-required answer (2026-07-28) goes back to the agent
+		// that can answer it, with its requestState (registry/roundtrip.go);
+		// the SDK would try to answer it itself, with handlers tether has
+		// not got.
+		MultiRoundTrip: &mcp.MultiRoundTripOptions{Disabled: true},
 	}
 	if h := o.onToolsChanged; h != nil {
 		copts.ToolListChangedHandler = func(context.Context, *mcp.ToolListChangedRequest) { h() }
@@ -116,6 +125,7 @@ func (c *Client) attempt(ctx context.Context, conn *registry.Connection, t regis
 				log:       c.log.With("transport", string(t), "endpoint", endpointForLog(conn, endpoint)),
 				stop:      stop,
 				cleanup:   cleanup,
+				raw:       raw,
 			}, nil
 		}
 		if exited != nil {
@@ -245,7 +255,11 @@ func (s *Session) CallTool(ctx context.Context, name string, args map[string]any
 		// sent as "arguments": null.
 		args = map[string]any{}
 	}
-	res, err := s.cs.CallTool(ctx, &mcp.CallToolParams{Meta: traceMeta(ctx), Name: name, Arguments: args})
+	params := &mcp.CallToolParams{Meta: traceMeta(ctx), Name: name, Arguments: args}
+	if err := s.roundTrip(params, registry.UpstreamCallOf(ctx)); err != nil {
+		return nil, err
+	}
+	res, err := s.cs.CallTool(ctx, params)
 	if err != nil {
 		return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
 	}
@@ -319,4 +333,32 @@ func toObject(v any) map[string]any {
 		return nil
 	}
 	return m
+}
+
+// roundTrip adds the agent's side of a 2026-07-28 call to params: the
+// capabilities it declared (go-sdk keeps a clientCapabilities _meta key it
+// is given, instead of the client's own), and a retry's inputResponses and
+// requestState. Older sessions declared tether's capabilities (none) at
+// initialize, for good: nothing is added.
+func (s *Session) roundTrip(params *mcp.CallToolParams, up *registry.UpstreamCall) error {
+	if up == nil || s.ProtocolVersion() < newProtocol {
+		return nil
+	}
+	if up.ClientCapabilities != nil {
+		if params.Meta == nil {
+			params.Meta = mcp.Meta{}
+		}
+		params.Meta[mcp.MetaKeyClientCapabilities] = up.ClientCapabilities
+	}
+	params.RequestState = up.RequestState
+	if len(up.InputResponses) > 0 {
+		b, err := json.Marshal(up.InputResponses)
+		if err == nil {
+			err = json.Unmarshal(b, &params.InputResponses)
+		}
+		if err != nil {
+			return newError(registry.ErrInvalidArguments, err, "inputResponses: %s", err.Error())
+		}
+	}
+	return nil
 }

@@ -130,16 +130,7 @@ func (s *Service) CallAgentTool(ctx context.Context, tenantID, persona, slug str
 }
 
 // InvokeTool is CallAgentTool that also returns the tool, for narrowing.
+// It declares no client capabilities upstream (InvokeAgentTool does).
 func (s *Service) InvokeTool(ctx context.Context, tenantID, persona, slug string, args map[string]any) (map[string]any, *Tool, error) {
-	via := viaOf(ctx, "mcp")
-	a, err := s.resolve(ctx, tenantID, persona, slug)
-	if err != nil {
-		if a.Connection != nil {
-			s.recordCall(a.Connection, a.Tool.Name, slug, via, "refused", 0, err)
-			s.observe.ObserveToolCall(via, "refused")
-		}
-		return nil, nil, err
-	}
-	result, err := s.callTool(ctx, a.Connection, a.Tool, args, via)
-	return result, a.Tool, err
+	return s.InvokeAgentTool(ctx, tenantID, persona, slug, args, CallOptions{})
 }

@@ -56,6 +56,10 @@ var (
 	// ErrInvalidArguments: a call's arguments do not fit the approved
 	// input schema of a tool whose definition changed since.
 	ErrInvalidArguments = errors.New("invalid arguments")
+	// ErrInvalidState: a sealed request state or task handle that tether
+	// did not issue, that has expired, or that belongs to another tenant,
+	// API key, connection or tool.
+	ErrInvalidState = errors.New("invalid request state")
 	// ErrStaleDefinition: an approval or rejection names a fingerprint
 	// that is not the tool's current one (it changed since the caller
 	// looked).

@@ -33,7 +33,7 @@ func Outcome(result map[string]any, err error) string {
 		return "ok"
 	case errors.Is(err, ErrUpstreamTimeout):
 		return "timeout"
-	case errors.Is(err, ErrUpstreamRefused), errors.Is(err, ErrToolUnavailable), errors.Is(err, ErrNotActive):
+	case errors.Is(err, ErrUpstreamRefused), errors.Is(err, ErrToolUnavailable), errors.Is(err, ErrNotActive), errors.Is(err, ErrInvalidState):
 		return "refused"
 	}
 	return "upstream_error"

@@ -106,6 +106,11 @@ type Options struct {
 	// ToolEvents hears about approvals, rejections and upstream changes of
 	// tool definitions (the audit log's hook); nil: none.
 	ToolEvents func(ToolEvent)
+	// Sealer seals the state tether hands to agents (input-required
+	// request states, task handles: sealed.go). Give every replica the
+	// same keys. nil: a random key of this process, so that state opens
+	// only on the replica that sealed it and not after a restart.
+	Sealer Sealer
 }
 
 // Service is the registry's API: both dialects call it.
@@ -114,6 +119,7 @@ type Service struct {
 	urls      URLChecker
 	stdio     *StdioPolicy
 	prober    Prober
+	sealer    Sealer
 	listeners listeners
 	observe   Observer
 	calls     *recorder
@@ -150,6 +156,10 @@ func NewService(opts Options) *Service {
 		prober: opts.Prober, observe: opts.Observer, log: logger, now: now, life: lifetime.New(),
 		catalogue: newCatalogue(), limits: opts.Limits.withDefaults(),
 		policy: opts.DefaultToolPolicy, events: opts.ToolEvents,
+		sealer: opts.Sealer,
+	}
+	if s.sealer == nil {
+		s.sealer = newProcessSealer()
 	}
 	if s.policy == "" {
 		s.policy = PolicyAuto

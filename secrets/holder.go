@@ -41,3 +41,22 @@ func (h *Holder) Encrypt(plaintext []byte, aad AAD) ([]byte, error) {
 func (h *Holder) Decrypt(ciphertext []byte, aad AAD) ([]byte, error) {
 	return h.Load().Decrypt(ciphertext, aad)
 }
+
+// sealedTable is the AAD "table" of sealed agent state. No table has that
+// name, so a sealed value and a stored ciphertext never open as each other.
+const sealedTable = "sealed_state"
+
+// Seal encrypts state that tether hands to an agent to bring back (an
+// input-required requestState, a task handle: registry.Sealer) with the
+// primary key, bound to the tenant, what it is for, and its subject (the
+// API key of a request state). Every replica that holds the keyring opens
+// it; a key rotation leaves it readable until the old key is retired.
+func (h *Holder) Seal(tenantID, purpose, subject string, plaintext []byte) ([]byte, error) {
+	return h.Encrypt(plaintext, AAD{Tenant: tenantID, Table: sealedTable, Column: purpose, RowID: subject})
+}
+
+// Open decrypts what Seal sealed for the same tenant, purpose and
+// subject; anything else is [ErrDecrypt] (or a key error).
+func (h *Holder) Open(tenantID, purpose, subject string, ciphertext []byte) ([]byte, error) {
+	return h.Decrypt(ciphertext, AAD{Tenant: tenantID, Table: sealedTable, Column: purpose, RowID: subject})
+}

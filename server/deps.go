@@ -61,7 +61,7 @@ type OAuth interface {
 // invocation, and the call records.
 type Agent interface {
 	TenantTools(ctx context.Context, tenantID, persona string) ([]registry.AgentTool, error)
-	InvokeTool(ctx context.Context, tenantID, persona, slug string, args map[string]any) (map[string]any, *registry.Tool, error)
+	InvokeAgentTool(ctx context.Context, tenantID, persona, slug string, args map[string]any, opts registry.CallOptions) (map[string]any, *registry.Tool, error)
 	Calls(ctx context.Context, tenantID, connID string, limit int) ([]registry.Call, error)
 }
 

@@ -50,6 +50,7 @@ var errorTable = []errorClass{
 	{registry.ErrNotActive, http.StatusBadRequest, "MCP_SERVER_DISABLED", http.StatusUnprocessableEntity, "not_active"},
 	{registry.ErrToolUnavailable, http.StatusBadRequest, "VALIDATION_ERROR", http.StatusBadRequest, "tool_unavailable"},
 	{registry.ErrInvalidArguments, http.StatusBadRequest, "VALIDATION_ERROR", http.StatusBadRequest, "invalid_arguments"},
+	{registry.ErrInvalidState, http.StatusBadRequest, "VALIDATION_ERROR", http.StatusBadRequest, "invalid_request_state"},
 	{registry.ErrStaleDefinition, http.StatusConflict, "STALE_DEFINITION", http.StatusConflict, "stale_definition"},
 	{registry.ErrUpstreamTimeout, http.StatusGatewayTimeout, "MCP_TIMEOUT", http.StatusGatewayTimeout, "upstream_timeout"},
 	{registry.ErrUpstreamConnection, http.StatusBadGateway, "MCP_CONNECTION_FAILED", http.StatusBadGateway, "upstream_error"},

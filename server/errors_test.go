@@ -45,6 +45,7 @@ var errorRows = []errorRow{
 	{"ErrNotActive", registry.ErrNotActive, 400, "MCP_SERVER_DISABLED", 422, "not_active"},
 	{"ErrToolUnavailable", registry.ErrToolUnavailable, 400, "VALIDATION_ERROR", 400, "tool_unavailable"},
 	{"ErrInvalidArguments", registry.ErrInvalidArguments, 400, "VALIDATION_ERROR", 400, "invalid_arguments"},
+	{"ErrInvalidState", registry.ErrInvalidState, 400, "VALIDATION_ERROR", 400, "invalid_request_state"},
 	{"ErrStaleDefinition", registry.ErrStaleDefinition, 409, "STALE_DEFINITION", 409, "stale_definition"},
 	{"ErrUpstreamTimeout", registry.ErrUpstreamTimeout, 504, "MCP_TIMEOUT", 504, "upstream_timeout"},
 	{"ErrUpstreamConnection", registry.ErrUpstreamConnection, 502, "MCP_CONNECTION_FAILED", 502, "upstream_error"},

@@ -44,18 +44,47 @@ func (s *Server) ListTools(ctx context.Context, req gen.ListToolsRequestObject) 
 }
 
 // InvokeTool calls a tool by slug and returns its result and the result
-// narrowed by the tool's response field map.
+// narrowed by the tool's response field map. A caller that accepts input
+// requests has the elicitation capability declared upstream for its call,
+// and gets the server's questions as {input_requests, request_state}; its
+// retry carries the answers and that state (registry/roundtrip.go).
 func (s *Server) InvokeTool(ctx context.Context, req gen.InvokeToolRequestObject) (gen.InvokeToolResponseObject, error) {
+	b := req.Body
 	var input map[string]any
-	if req.Body.Input != nil {
-		input = *req.Body.Input
+	if b.Input != nil {
+		input = *b.Input
+	}
+	opts := registry.CallOptions{KeyID: APIKeyID(ctx), RequestState: deref(b.RequestState)}
+	accept := deref(b.AcceptInputRequests)
+	if accept || opts.RequestState != "" {
+		// A retry answers questions: it may be asked again.
+		opts.ClientCapabilities = map[string]any{"elicitation": map[string]any{}}
+	}
+	if b.InputResponses != nil {
+		opts.InputResponses = *b.InputResponses
 	}
 	ctx = registry.WithVia(ctx, "rest")
-	result, tool, err := s.reg.InvokeTool(ctx, tenantFrom(ctx).ID, deref(req.Params.Persona), req.Slug, input)
+	result, tool, err := s.reg.InvokeAgentTool(ctx, tenantFrom(ctx).ID, deref(req.Params.Persona), req.Slug, input, opts)
 	if err != nil {
 		return featherFail[gen.InvokeTooldefaultJSONResponse](err)
 	}
-	return gen.InvokeTool200JSONResponse{Result: result, Narrowed: registry.Narrow(result, tool.ResponseFieldMap)}, nil
+	if result["resultType"] == registry.ResultInputRequired {
+		if opts.ClientCapabilities == nil {
+			// A server that asks a caller that declared nothing.
+			return gen.InvokeTool200JSONResponse{Result: &map[string]any{
+				"isError": true,
+				"content": []any{map[string]any{"type": "text", "text": "input required: the tool asks for input; call again with accept_input_requests: true"}},
+			}}, nil
+		}
+		requests, _ := result["inputRequests"].(map[string]any)
+		if requests == nil {
+			requests = map[string]any{}
+		}
+		state, _ := result["requestState"].(string)
+		return gen.InvokeTool200JSONResponse{InputRequests: &requests, RequestState: &state}, nil
+	}
+	narrowed := registry.Narrow(result, tool.ResponseFieldMap)
+	return gen.InvokeTool200JSONResponse{Result: &result, Narrowed: &narrowed}, nil
 }
 
 // ListConnectionCalls lists a connection's recent call records.

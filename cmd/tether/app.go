@@ -206,6 +206,8 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		OAuth:          &registry.OAuthOptions{Authorizer: authorizer, States: st, RedirectURI: redirectURI},
 		Now:            m.Now,
 		Limits:         registry.Limits{MaxConnectionsPerTenant: bound.FromFlag(cfg.MaxConnectionsPerTenant)},
+		// Sealed agent state opens on every replica: they share the keys.
+		Sealer:         m.keys,
 		TracerProvider: tp,
 
 		DefaultToolPolicy: registry.ToolPolicy(cfg.DefaultToolPolicy),

@@ -1,0 +1,220 @@
+package gateway
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/registry"
+)
+
+// The tasks extension (io.modelcontextprotocol/tasks, SEP-2663) on /mcp.
+// go-sdk v1.8.0 refuses tasks/* before any middleware runs, and a tool
+// handler can only return a CallToolResult, so these requests are served
+// here, in front of the SDK, as raw JSON-RPC: tasks/get, tasks/update and
+// tasks/cancel, and the tools/call of an agent that declared the
+// extension (whose answer may be a task). Only 2026-07-28 requests get
+// here (isStateless); older revisions have no extensions.
+//
+// A task's id, as the agent sees it, is a handle sealed by the registry
+// (tenant, connection, the upstream's taskId, an expiry): tasks/* go back
+// to the server that made the task, and a forged, expired or another
+// tenant's handle is -32602.
+
+// maxInterceptBody bounds the body read to decide whether a request is
+// one of these; larger ones go to the SDK, which has its own limit.
+const maxInterceptBody = 4 << 20
+
+// codeMissingCapability is MCP's "Missing required client capability".
+const codeMissingCapability = -32021
+
+// rpcRequest is a JSON-RPC request as /mcp reads it here.
+type rpcRequest struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  map[string]any  `json:"params"`
+}
+
+// interceptTasks serves r if it is a tasks request, reporting whether it
+// did; otherwise r's body is left for the SDK to read.
+func (h *Handler) interceptTasks(w http.ResponseWriter, r *http.Request, tenantID, persona string) bool {
+	if r.Method != http.MethodPost || r.Body == nil {
+		return false
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxInterceptBody+1))
+	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
+	if err != nil || len(body) > maxInterceptBody {
+		return false
+	}
+	// Most requests are neither: look at the method (and, for tools/call,
+	// the declared capabilities) before decoding any arguments.
+	var head struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+		Params struct {
+			Meta struct {
+				Caps map[string]any `json:"io.modelcontextprotocol/clientCapabilities"`
+			} `json:"_meta"`
+		} `json:"params"`
+	}
+	if json.Unmarshal(body, &head) != nil || len(head.ID) == 0 {
+		return false // a batch, a notification, a response, or not JSON: the SDK's
+	}
+	caps := head.Params.Meta.Caps
+	declared := registry.DeclaresTasks(caps)
+	if !registry.TaskMethods[head.Method] && (head.Method != "tools/call" || !declared) {
+		return false
+	}
+	var req rpcRequest
+	if json.Unmarshal(body, &req) != nil {
+		return false
+	}
+	r.Body = http.NoBody
+	if msg, ok := routingMismatch(r, &req); !ok {
+		writeRPC(w, http.StatusBadRequest, req.ID, nil, &jsonrpc.Error{Code: mcp.CodeHeaderMismatch, Message: msg})
+		return true
+	}
+	if !declared {
+		data, _ := json.Marshal(map[string]any{"requiredCapabilities": map[string]any{
+			"extensions": map[string]any{registry.TasksExtension: map[string]any{}}}})
+		writeRPC(w, http.StatusOK, req.ID, nil, &jsonrpc.Error{Code: codeMissingCapability, Message: "Missing required client capability", Data: data})
+		return true
+	}
+	if req.Method == "tools/call" {
+		res, rpcErr := h.rawToolCall(r, tenantID, persona, &req, caps)
+		writeRPC(w, http.StatusOK, req.ID, res, rpcErr)
+		return true
+	}
+	params := map[string]any{}
+	for k, v := range req.Params {
+		if k != "_meta" {
+			params[k] = v
+		}
+	}
+	res, err := h.reg.TaskRequest(r.Context(), tenantID, req.Method, params)
+	if err != nil {
+		writeRPC(w, http.StatusOK, req.ID, nil, h.rpcError(r, err))
+		return true
+	}
+	if _, ok := res["resultType"]; !ok {
+		res["resultType"] = registry.ResultComplete
+	}
+	writeRPC(w, http.StatusOK, req.ID, res, nil)
+	return true
+}
+
+// routingMismatch checks the routing headers against the body (SEP-2243;
+// for tasks/*, Mcp-Name is the taskId).
+func routingMismatch(r *http.Request, req *rpcRequest) (string, bool) {
+	if got := r.Header.Get("Mcp-Method"); got != req.Method {
+		return "header mismatch: Mcp-Method does not match the body's method", false
+	}
+	key := "taskId"
+	if req.Method == "tools/call" {
+		key = "name"
+	}
+	want, _ := req.Params[key].(string)
+	if got := r.Header.Get("Mcp-Name"); got != want && got != headerValue(want) {
+		return "header mismatch: Mcp-Name does not match the body's " + key, false
+	}
+	return "", true
+}
+
+// rawToolCall is tools/call for an agent that takes tasks: the answer may
+// be a result, an input-required answer or a task, passed through with
+// tether's sealed state and handle.
+func (h *Handler) rawToolCall(r *http.Request, tenantID, persona string, req *rpcRequest, caps map[string]any) (map[string]any, *jsonrpc.Error) {
+	slug, _ := req.Params["name"].(string)
+	args, _ := req.Params["arguments"].(map[string]any)
+	if raw, ok := req.Params["arguments"]; ok && raw != nil && args == nil {
+		return toolError("invalid arguments: arguments must be a JSON object"), nil
+	}
+	opts := registry.CallOptions{KeyID: h.keyID(r), ClientCapabilities: caps}
+	opts.RequestState, _ = req.Params["requestState"].(string)
+	opts.InputResponses, _ = req.Params["inputResponses"].(map[string]any)
+	res, _, err := h.reg.InvokeAgentTool(r.Context(), tenantID, persona, slug, args, opts)
+	if errors.Is(err, registry.ErrInvalidState) {
+		return nil, h.rpcError(r, err)
+	}
+	if err != nil {
+		msg, internal := describe(err)
+		if internal {
+			h.log.WarnContext(r.Context(), "gateway: tool call", "tenant_id", tenantID, "slug", slug, "error", err.Error())
+		}
+		return toolError(msg), nil
+	}
+	switch res["resultType"] {
+	case registry.ResultTask, registry.ResultInputRequired:
+		return res, nil
+	}
+	out, err := toResult(res, h.maxResult)
+	if err != nil {
+		return toolError("invalid upstream response: " + err.Error()), nil
+	}
+	b, err := json.Marshal(out)
+	var m map[string]any
+	if err == nil {
+		err = json.Unmarshal(b, &m)
+	}
+	if err != nil {
+		return toolError("invalid upstream response: " + err.Error()), nil
+	}
+	m["resultType"] = registry.ResultComplete
+	return m, nil
+}
+
+// toolError is a failed call as a JSON object.
+func toolError(msg string) map[string]any {
+	return map[string]any{
+		"resultType": registry.ResultComplete, "isError": true,
+		"content": []any{map[string]any{"type": "text", "text": msg}},
+	}
+}
+
+// rpcError words a failed tasks request: -32602 for a handle tether did
+// not issue (or a task the server does not know), -32603 otherwise.
+func (h *Handler) rpcError(r *http.Request, err error) *jsonrpc.Error {
+	msg, internal := describe(err)
+	if internal {
+		h.log.WarnContext(r.Context(), "gateway: tasks request", "error", err.Error())
+	}
+	if errors.Is(err, registry.ErrInvalidState) {
+		return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: msg}
+	}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: msg}
+}
+
+// writeRPC writes one JSON-RPC answer.
+func writeRPC(w http.ResponseWriter, status int, id json.RawMessage, result map[string]any, rpcErr *jsonrpc.Error) {
+	msg := map[string]any{"jsonrpc": "2.0", "id": id}
+	if rpcErr != nil {
+		msg["error"] = rpcErr
+	} else {
+		msg["result"] = result
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(msg)
+}
+
+// headerValue is a routing header's value as SEP-2243 encodes it (base64
+// for what is not plain printable ASCII).
+func headerValue(s string) string {
+	plain := s == "" || (s[0] != ' ' && s[len(s)-1] != ' ')
+	for _, c := range s {
+		if c < 0x20 || c > 0x7e {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	return "=?base64?" + base64.StdEncoding.EncodeToString([]byte(s)) + "?="
+}

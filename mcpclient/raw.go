@@ -1,0 +1,231 @@
+package mcpclient
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/registry"
+)
+
+// The tasks extension (SEP-2663) is the one MCP conversation tether holds
+// without go-sdk: v1.8.0 knows no tasks/* method and its CallTool drops a
+// task result (resultType "task"). Over a 2026-07-28 streamable HTTP
+// session, which needs no session id, a request is one POST; these are
+// sent as raw JSON-RPC through the session's own guarded HTTP client (the
+// connection's headers, the body caps, the redirect policy).
+
+// newProtocol is the first revision whose requests stand alone.
+const newProtocol = "2026-07-28"
+
+// rawHTTP posts raw JSON-RPC requests to a streamable HTTP endpoint.
+type rawHTTP struct {
+	hc       *http.Client
+	endpoint string
+	nextID   atomic.Int64
+}
+
+// rawError is a JSON-RPC error answer of the upstream.
+type rawError struct {
+	Code    int64           `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+// rawCapable reports whether s can carry raw requests of the tasks
+// extension: a 2026-07-28 streamable HTTP session whose server declared
+// the extension.
+func (s *Session) rawCapable() bool {
+	if s.raw == nil || s.ProtocolVersion() < newProtocol {
+		return false
+	}
+	res := s.cs.InitializeResult()
+	if res == nil || res.Capabilities == nil {
+		return false
+	}
+	_, ok := res.Capabilities.Extensions[registry.TasksExtension]
+	return ok
+}
+
+// rawCall sends one request (params carry the 2026-07-28 _meta, added
+// here) and returns its result object, redacted of the connection's
+// secrets. A JSON-RPC error is an ErrUpstreamError.
+func (s *Session) rawCall(ctx context.Context, method, name string, params map[string]any, caps map[string]any) (map[string]any, error) {
+	ctx, cancel := s.opContext(ctx)
+	defer cancel()
+	mark := s.tr.mark()
+	params = withRequestMeta(ctx, params, s.ProtocolVersion(), caps)
+	id := s.raw.nextID.Add(1)
+	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
+	if err != nil {
+		return nil, newError(registry.ErrUpstreamInvalid, err, "encode %s: %s", method, err.Error())
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.raw.endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, newError(registry.ErrUpstreamConnection, err, "%s", err.Error())
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", s.ProtocolVersion())
+	// Routing headers (SEP-2243) from what is sent.
+	req.Header.Set("Mcp-Method", method)
+	if name != "" {
+		req.Header.Set("Mcp-Name", headerValue(name))
+	}
+	resp, err := s.raw.hc.Do(req)
+	if err != nil {
+		return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return nil, newError(registry.ErrUpstreamError, nil, "%s: HTTP %d", method, resp.StatusCode)
+	}
+	msg, err := readAnswer(resp, id)
+	if err != nil {
+		return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
+	}
+	if msg.Error != nil {
+		return nil, newError(registry.ErrUpstreamError, nil, "%s", s.red.redact(fmt.Sprintf("%s: %s (%d)", method, msg.Error.Message, msg.Error.Code)))
+	}
+	var out map[string]any
+	if err := json.Unmarshal(msg.Result, &out); err != nil || out == nil {
+		return nil, newError(registry.ErrUpstreamInvalid, err, "%s: the result is not a JSON object", method)
+	}
+	return s.red.object(out), nil
+}
+
+// answer is a JSON-RPC response.
+type answer struct {
+	ID     json.RawMessage `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  *rawError       `json:"error"`
+}
+
+// readAnswer reads the response to request id: the JSON body, or the
+// first answer with that id on an event stream (notifications and
+// requests before it are skipped: tether asks for none).
+func readAnswer(resp *http.Response, id int64) (*answer, error) {
+	want := fmt.Sprint(id)
+	if mediaType(resp.Header.Get("Content-Type")) != "text/event-stream" {
+		var a answer
+		if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
+			return nil, fmt.Errorf("decode the response: %w", err)
+		}
+		return &a, nil
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<30) // the body reader caps events
+	var data strings.Builder
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "data:"); ok {
+			data.WriteString(strings.TrimPrefix(v, " "))
+			data.WriteByte('\n')
+			continue
+		}
+		if line != "" || data.Len() == 0 {
+			continue
+		}
+		var a answer
+		err := json.Unmarshal([]byte(data.String()), &a)
+		data.Reset()
+		if err == nil && string(a.ID) == want && (a.Result != nil || a.Error != nil) {
+			return &a, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	return nil, errors.New("the event stream ended without an answer")
+}
+
+// withRequestMeta returns params (copied) with the 2026-07-28 _meta: the
+// protocol version, tether's clientInfo, the capabilities declared for
+// this request, and the trace context.
+func withRequestMeta(ctx context.Context, params map[string]any, version string, caps map[string]any) map[string]any {
+	out := make(map[string]any, len(params)+1)
+	for k, v := range params {
+		out[k] = v
+	}
+	meta := map[string]any{}
+	if m, ok := params["_meta"].(map[string]any); ok {
+		for k, v := range m {
+			meta[k] = v
+		}
+	}
+	for k, v := range traceMeta(ctx) {
+		meta[k] = v
+	}
+	if caps == nil {
+		caps = map[string]any{}
+	}
+	meta[mcp.MetaKeyProtocolVersion] = version
+	meta[mcp.MetaKeyClientCapabilities] = caps
+	out["_meta"] = meta
+	return out
+}
+
+// headerValue encodes a routing header value as SEP-2243 asks: plain when
+// it is printable ASCII without edge spaces, else =?base64?…?=.
+func headerValue(s string) string {
+	plain := s == "" || (s[0] != ' ' && s[len(s)-1] != ' ' && !strings.HasPrefix(s, "=?base64?"))
+	for _, c := range s {
+		if c < 0x20 || c > 0x7e {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	return "=?base64?" + base64.StdEncoding.EncodeToString([]byte(s)) + "?="
+}
+
+// rawToolCall is tools/call sent raw, so that a task result survives.
+func (s *Session) rawToolCall(ctx context.Context, name string, args map[string]any, up *registry.UpstreamCall) (map[string]any, error) {
+	params := map[string]any{"name": name, "arguments": args}
+	if len(up.InputResponses) > 0 {
+		params["inputResponses"] = up.InputResponses
+	}
+	if up.RequestState != "" {
+		params["requestState"] = up.RequestState
+	}
+	return s.rawCall(ctx, "tools/call", name, params, up.ClientCapabilities)
+}
+
+// TaskRequest implements [registry.TaskProber] over the connection's warm
+// session: tasks/get, tasks/update or tasks/cancel, sent raw (the SDK knows
+// none of them), declaring the tasks extension.
+func (p *Pool) TaskRequest(ctx context.Context, c *registry.Connection, method string, params map[string]any) (res map[string]any, err error) {
+	ctx, span := p.client.startSpan(ctx, method, method, c)
+	defer func() { endSpan(span, res, err) }()
+	budget := callBudget(ctx, c)
+	e, _, err := p.acquire(ctx, c)
+	if err != nil {
+		return nil, upstream(describeTimeout(err, budget))
+	}
+	if !e.sess.rawCapable() {
+		p.release(e, verdictKeep)
+		return nil, newError(registry.ErrUpstreamError, nil, "the server no longer offers the tasks extension")
+	}
+	taskID, _ := params["taskId"].(string)
+	caps := map[string]any{"extensions": map[string]any{registry.TasksExtension: map[string]any{}}}
+	res, err = e.sess.rawCall(ctx, method, taskID, params, caps)
+	p.release(e, judge(ctx, err))
+	if err != nil {
+		return nil, upstream(describeTimeout(err, budget))
+	}
+	return res, nil
+}
+
+var _ registry.TaskProber = (*Pool)(nil)
