@@ -131,13 +131,18 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("--console-frame-ancestors: %w", err)
 	}
 	met := metrics.New()
-	st, err := store.Open(ctx, cfg.DB, store.Options{Cipher: m.keys, Logger: m.Logger, ObserveWrite: met.ObserveDBWrite, TracerProvider: tpOn})
+	timeout := cfg.DBStatementTimeout
+	if timeout == 0 {
+		timeout = -1 // none, as the flag says
+	}
+	st, err := store.Open(ctx, cfg.DB, store.Options{Cipher: m.keys, Logger: m.Logger, ObserveWrite: met.ObserveDBWrite, TracerProvider: tpOn,
+		MaxConns: cfg.DBMaxConns, StatementTimeout: timeout})
 	if err != nil {
 		return err
 	}
 	m.store = st
 	if err := st.CheckDecryptable(ctx); err != nil {
-		return fmt.Errorf("the configured encryption keys cannot decrypt the database %s: %w", cfg.DB, err)
+		return fmt.Errorf("the configured encryption keys cannot decrypt the database %s: %w", redactDB(cfg.DB), err)
 	}
 	// Finish a rotation that a restart interrupted (or that happened
 	// while tether was down).
@@ -285,7 +290,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	svc.StartMonitor(registry.MonitorOptions{Interval: cfg.HealthInterval})
 	m.audit.StartRetention(cfg.AuditRetention)
-	m.Logger.Info("tether serving", "addr", m.Addr, "db", cfg.DB, "primary_key", ring.Primary())
+	m.Logger.Info("tether serving", "addr", m.Addr, "db", redactDB(cfg.DB), "primary_key", ring.Primary(), "replica", cfg.ReplicaID)
 	return nil
 }
 
@@ -336,7 +341,10 @@ func (m *Main) stdioSandbox(stdio []string) (fixedArgs bool, sb *sandbox.Sandbox
 	if len(stdio) == 0 {
 		return fixedArgs, nil, nil, nil
 	}
-	hide := []string{cfg.DB, cfg.DB + "-wal", cfg.DB + "-shm", cfg.DB + "-journal"}
+	var hide []string
+	if !store.IsPostgresURL(cfg.DB) {
+		hide = []string{cfg.DB, cfg.DB + "-wal", cfg.DB + "-shm", cfg.DB + "-journal"}
+	}
 	if f := m.keysFile(); f != "" {
 		hide = append(hide, f)
 	}
@@ -361,8 +369,23 @@ func (m *Main) keysFile() string {
 		return ""
 	case m.Config.EncryptionKeysFile != "":
 		return m.Config.EncryptionKeysFile
+	case store.IsPostgresURL(m.Config.DB):
+		return "" // refused at start (loadKeyring)
 	}
 	return m.Config.DB + ".keys"
+}
+
+// redactDB is a --db value fit for logs and errors: a PostgreSQL URL
+// without its password.
+func redactDB(db string) string {
+	if !store.IsPostgresURL(db) {
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // ReloadKeys re-reads the keys file (on SIGHUP): the new keyring takes
@@ -443,6 +466,11 @@ func (m *Main) loadKeyring() (*secrets.Keyring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--encryption-keys-file: %w", err)
 		}
+	case store.IsPostgresURL(cfg.DB):
+		// Replicas that each generated a key could not read each other's
+		// writes: a fleet's keys are the operator's to distribute.
+		return nil, errors.New("a postgres:// database needs --encryption-keys or --encryption-keys-file " +
+			"(the same keys on every replica); tether generates a keys file only next to a SQLite database")
 	default:
 		path := cfg.DB + ".keys"
 		var created bool

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tether-dev/tether/registry"
 	"github.com/tether-dev/tether/secrets"
+	"github.com/tether-dev/tether/store"
 )
 
 // keysCommand runs `tether keys rotate|status|retire`, which manage the
@@ -28,6 +29,9 @@ func keysCommand(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	db := *dbFlag
+	if file == "" && store.IsPostgresURL(db) {
+		return errors.New("a postgres:// database has no default keys file: give --encryption-keys-file")
+	}
 	if file == "" {
 		file = db + ".keys"
 	}
@@ -127,6 +131,12 @@ func backupCommand(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.StringVar(&to, "to", "", "the backup file to write (must not exist)")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
+	}
+	if store.IsPostgresURL(*db) {
+		// No pretending: PostgreSQL's own tool makes the consistent
+		// copy, and the command fails so that no script takes this for
+		// a backup.
+		return store.ErrBackupPostgres
 	}
 	if to == "" {
 		return errors.New("usage: tether backup --to FILE")
