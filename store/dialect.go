@@ -40,5 +40,5 @@ var postgresDialect = dialect{
 		WHERE tenant_id = ?`,
 	writeTx:  &sql.TxOptions{Isolation: sql.LevelSerializable},
 	readTx:   &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
-	attempts: 10,
+	attempts: 20,
 }

@@ -26,6 +26,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -281,7 +282,11 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 			}
 			restore()
 		}
-		err = s.runTx(ctx, fn)
+		// A rerun waits for the retry lane (PostgreSQL): the
+		// transactions that lost once run one at a time, so that under
+		// contention (every write to a tenant's connections updates its
+		// counts row) they stop colliding with each other.
+		err = s.runTx(ctx, fn, attempt > 0)
 		if !retryable(err) {
 			return err
 		}
@@ -289,8 +294,35 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	return err
 }
 
-func (s *Store) runTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.write.BeginTx(ctx, s.dialect.writeTx)
+// retryLane is the PostgreSQL advisory lock key of the retry lane (any
+// constant distinct from migrationLock).
+const retryLane = 0x746574686572 + 1
+
+func (s *Store) runTx(ctx context.Context, fn func(tx *sql.Tx) error, lane bool) error {
+	var beginner interface {
+		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+	} = s.write
+	if lane && s.pg != nil {
+		// A session lock, taken before BEGIN: a SERIALIZABLE transaction
+		// takes its snapshot at its first statement, which must come
+		// after the wait.
+		conn, err := s.write.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(?)", int64(retryLane)); err != nil {
+			return fmt.Errorf("wait for the retry lane: %w", err)
+		}
+		defer func() {
+			if _, err := conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(?)", int64(retryLane)); err != nil {
+				// The lock goes with the session: drop the connection.
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+		beginner = conn
+	}
+	tx, err := beginner.BeginTx(ctx, s.dialect.writeTx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
