@@ -88,4 +88,3 @@ func notAtRestPostgres(t *testing.T, url string, values []string) {
 		require.NotContains(t, dump, hex.EncodeToString([]byte(v)), "found in plaintext in a bytea column")
 	}
 }
-

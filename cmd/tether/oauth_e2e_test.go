@@ -22,8 +22,8 @@ import (
 
 	"github.com/tether-dev/tether/internal/mcptest"
 	"github.com/tether-dev/tether/internal/oauthtest"
-	"github.com/tether-dev/tether/store"
 	"github.com/tether-dev/tether/internal/spectest"
+	"github.com/tether-dev/tether/store"
 )
 
 // End-to-end tests of tether's OAuth 2.1 client: the real wiring, a fake
