@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -76,4 +77,66 @@ func TestReadinessFollowsPostgres(t *testing.T) {
 	logs := h.logs.String()
 	assert.NotContains(t, logs, "pg-secret-password")
 	assert.Contains(t, logs, `"replica":"replica-a"`)
+}
+
+// tether migrate copies a SQLite installation into PostgreSQL: a tether
+// started on the copy with the same keys serves the same rows, secrets
+// and tools included, and new rows follow the copied ones; a second copy
+// into the now non-empty database is refused.
+func TestMigrateSQLiteToPostgres(t *testing.T) {
+	up := newUpstream(t, false)
+	h := startTether(t, allowLoopback)
+	key := h.newKey("acme")
+	featherConnection(t, h, key, up.URL())
+	require.Equal(t, http.StatusCreated, ferniCreate(h, key, map[string]any{"name": "crm", "description": "d", "transport": "http",
+		"endpoint": "https://mcp.example.com/", "autoConnect": false, "headers": map[string]any{"X-Key": "{{secrets.K}}"}, "secrets": map[string]any{"K": "migrated-secret-value"}}).status)
+	before := h.do(req{method: http.MethodGet, path: featherBase, key: key}).list(t)
+	require.Len(t, before, 2)
+	require.NoError(t, h.stop())
+
+	target := pgtest.URL(t)
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"migrate", "--from", h.dbPath, "--to", target}, &out, io.Discard))
+	assert.Contains(t, out.String(), "connections 2")
+	assert.Contains(t, out.String(), "every encrypted value decrypts")
+
+	pg := startTether(t, allowLoopback, func(c *Config) { c.DB = target; c.EncryptionKeysFile = h.dbPath + ".keys" })
+	after := pg.do(req{method: http.MethodGet, path: featherBase, key: key}).list(t)
+	// The new tether probes its connections at start: what a probe
+	// refreshes may move on; everything else is as it was.
+	assert.Equal(t, withoutProbeTimes(before), withoutProbeTimes(after), "the same rows, seen through the same API key")
+	notAtRestPostgres(t, target, []string{"migrated-secret-value"})
+	require.Equal(t, http.StatusCreated, ferniCreate(pg, key, validFerni("after-the-move")).status)
+	assert.Len(t, pg.do(req{method: http.MethodGet, path: featherBase, key: key}).list(t), 3)
+
+	err := run(context.Background(), []string{"migrate", "--from", h.dbPath, "--to", target}, io.Discard, io.Discard)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not empty")
+}
+
+// withoutProbeTimes drops, at any depth, the timestamps a probe refreshes.
+func withoutProbeTimes(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := map[string]any{}
+		for k, x := range v {
+			switch k {
+			case "last_seen_at", "tools_synced_at", "last_refreshed_at", "connected_at":
+				continue
+			case "updated_at":
+				if _, tool := v["tool_path"]; tool {
+					continue
+				}
+			}
+			out[k] = withoutProbeTimes(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = withoutProbeTimes(x)
+		}
+		return out
+	}
+	return v
 }
