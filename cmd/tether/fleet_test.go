@@ -1,0 +1,80 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/oauthtest"
+)
+
+// startFleet runs n tethers on one fresh PostgreSQL database with the same
+// keys and public URL, as replicas behind a load balancer; mods apply to
+// each.
+func startFleet(t *testing.T, n int, start func(t *testing.T, mods ...func(*Config)) *harness, mods ...func(*Config)) []*harness {
+	t.Helper()
+	on := onPostgres(t)
+	fleet := make([]*harness, n)
+	for i := range fleet {
+		fleet[i] = start(t, append([]func(*Config){on}, mods...)...)
+	}
+	return fleet
+}
+
+// An OAuth connection behind a rotating-refresh-token authorization server
+// (a rotated-out token is refused) is used from three replicas at once
+// across several expiries: every call succeeds, each expiry costs one
+// refresh fleet-wide, and no refresh token is ever presented twice. The
+// authorization started on one replica completes on another.
+func TestFleetOAuthRefreshOncePerExpiry(t *testing.T) {
+	clock := oauthtest.NewClock()
+	as := oauthtest.NewServer(t, oauthtest.Options{Now: clock.Now})
+	rs := newOAuthMCP(t, as, oauthtest.ResourceOptions{PRMPath: "/.well-known/oauth-protected-resource/mcp", Advertise: true})
+	const public = "http://tether.fleet.invalid"
+	fleet := startFleet(t, 3, func(t *testing.T, mods ...func(*Config)) *harness { return startOAuthTether(t, clock, mods...) },
+		allowLoopback, func(c *Config) { c.PublicURL = public })
+	a, b := fleet[0], fleet[1]
+	key := a.newKey("acme")
+
+	id, authorizeURL, _ := oauthConnect(t, a, key, "Files", rs.URL, nil)
+	back := oauthtest.Consent(t, authorizeURL)
+	require.Equal(t, public, back.Scheme+"://"+back.Host)
+	// The load balancer sends the browser's callback to replica B.
+	onB, err := url.Parse(b.base)
+	require.NoError(t, err)
+	back.Scheme, back.Host = onB.Scheme, onB.Host
+	cb := oauthVisit(t, b, oauthBrowser, back.String())
+	require.Equal(t, http.StatusOK, cb.status, "%s", cb.body)
+	waitToolsStatus(t, b, key, id, "synced")
+
+	const rounds = 3
+	for round := range rounds {
+		clock.Advance(time.Hour)
+		var wg sync.WaitGroup
+		results := make([]response, 2*len(fleet))
+		for i := range results {
+			h := fleet[i%len(fleet)]
+			wg.Go(func() { results[i] = oauthCallAdd(h, key, id, "files_add", round, i) })
+		}
+		wg.Wait()
+		for i, r := range results {
+			assert.Equal(t, float64(round+i), oauthSum(t, r), "round %d, call %d", round, i)
+		}
+	}
+	refreshes := as.TokenRequestsOf("refresh_token")
+	assert.Len(t, refreshes, rounds, "one refresh per expiry across the fleet")
+	presented := map[string]bool{}
+	for _, r := range refreshes {
+		assert.Equal(t, http.StatusOK, r.Status, r.Error)
+		rt := r.Form.Get("refresh_token")
+		assert.False(t, presented[rt], "a refresh token was presented twice")
+		presented[rt] = true
+	}
+	for _, h := range fleet {
+		assert.Equal(t, "active", oauthRow(t, h, key, id)["status"])
+	}
+}
