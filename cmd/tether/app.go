@@ -92,6 +92,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			_ = m.Close() // its result stays available from Close
 		}
 	}()
+	if m.Config.ReplicaID == "" {
+		host, _ := os.Hostname()
+		m.Config.ReplicaID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
 	cfg := m.Config
 	m.tracing, err = telemetry.Setup(ctx, telemetry.Options{Enabled: cfg.Tracing, EndpointURL: cfg.TracingEndpoint,
 		BatchTimeout: cfg.TracingBatchDelay, ServiceVersion: version, Logger: m.Logger})
@@ -199,8 +203,15 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// cold so that they see the server afresh.
 	pool := mcpclient.NewPool(mcpclient.PoolOptions{Client: client, Logger: m.Logger})
 	m.pool = pool
+	// On PostgreSQL, changes travel between the replicas (LISTEN/NOTIFY).
+	var bus registry.ChangeBus
+	pgBus := st.NewBus(m.Logger)
+	if pgBus != nil {
+		bus = pgBus
+	}
 	svc := registry.NewService(registry.Options{
 		Store:          st,
+		Bus:            bus,
 		URLs:           guard,
 		StdioCommands:  stdio,
 		StdioFixedArgs: fixedArgs,
@@ -219,6 +230,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		// for listeners beyond the audit log (none yet).
 	})
 	m.svc = svc
+	if pgBus != nil {
+		m.life.Go(func(ctx context.Context) { pgBus.Run(ctx, svc.ApplyRemote, svc.ResyncRemote) })
+	}
 	// A fleet-wide count, read from the shared database at each scrape.
 	met.SetToolsAwaitingApproval(func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

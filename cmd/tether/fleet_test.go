@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/internal/oauthtest"
@@ -77,4 +78,49 @@ func TestFleetOAuthRefreshOncePerExpiry(t *testing.T) {
 	for _, h := range fleet {
 		assert.Equal(t, "active", oauthRow(t, h, key, id)["status"])
 	}
+}
+
+// A tool toggled through replica A reaches replica B: B's /mcp clients
+// hear notifications/tools/list_changed and no longer list it, in the
+// protocol with sessions and in the stateless one, and B's agent path no
+// longer calls it.
+func TestFleetToggleReachesOtherReplicas(t *testing.T) {
+	up := newUpstream(t, false)
+	fleet := startFleet(t, 2, startTether, allowLoopback)
+	a, b := fleet[0], fleet[1]
+	key := a.newKey("acme")
+	calc := featherConnection(t, a, key, up.URL())
+
+	changed := make(chan string, 16)
+	var sessions []*mcp.ClientSession
+	for _, version := range []string{"2025-11-25", newProtocol} {
+		s := agentSpeaking(t, b, version, key, "", func() { changed <- version })
+		require.Contains(t, toolNames(t, s), "calc_add", version)
+		sessions = append(sessions, s)
+	}
+	// B's agent path has calc_add in its catalogue.
+	invoke := func() int {
+		return b.do(req{method: http.MethodPost, path: "/v1/integrations/tools/calc_add/invoke", key: key,
+			body: map[string]any{"input": map[string]any{"a": 1, "b": 2}}}).status
+	}
+	require.Equal(t, http.StatusOK, invoke())
+
+	c := a.do(req{method: http.MethodGet, path: featherBase + "/" + calc, key: key}).json(t)
+	add := toolBySlug(c, "calc_add")["id"].(string)
+	require.Equal(t, http.StatusOK, a.do(req{method: http.MethodPatch, path: featherBase + "/" + calc + "/tools/" + add, key: key,
+		body: map[string]any{"is_enabled": false}}).status)
+	heard := map[string]bool{}
+	deadline := time.After(30 * time.Second)
+	for len(heard) < 2 {
+		select {
+		case v := <-changed:
+			heard[v] = true
+		case <-deadline:
+			t.Fatalf("replica B's clients heard no tools/list_changed after a toggle on A (heard: %v)", heard)
+		}
+	}
+	for _, s := range sessions {
+		assert.NotContains(t, toolNames(t, s), "calc_add")
+	}
+	assert.NotEqual(t, http.StatusOK, invoke(), "B's catalogue forgot the disabled tool")
 }
