@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -123,4 +127,38 @@ func TestFleetToggleReachesOtherReplicas(t *testing.T) {
 		assert.NotContains(t, toolNames(t, s), "calc_add")
 	}
 	assert.NotEqual(t, http.StatusOK, invoke(), "B's catalogue forgot the disabled tool")
+}
+
+// The fleet's health monitor probes each connection about once per
+// interval, not once per replica: with three replicas, the upstream sees
+// at most one handshake per lease (0.8 interval) over a window, where
+// three unleased monitors would make about three per interval.
+func TestFleetMonitorProbesOncePerInterval(t *testing.T) {
+	var handshakes atomic.Int64
+	up := newUpstream(t, false)
+	counting := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"method":"initialize"`)) {
+			handshakes.Add(1)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: up.HTTP.Listener.Addr().String()})
+		proxy.ServeHTTP(w, r)
+	}))
+	const interval = 300 * time.Millisecond
+	fleet := startFleet(t, 3, startTether, allowLoopback, func(c *Config) { c.HealthInterval = interval })
+	key := fleet[0].newKey("acme")
+	id := ferniServer(t, fleet[0], key, "calc", counting+"/mcp", nil)
+	require.Equal(t, true, ferniTest(t, fleet[0], key, id)["connected"])
+
+	start := handshakes.Load()
+	began := time.Now()
+	time.Sleep(10 * interval)
+	n := handshakes.Load() - start
+	window := time.Since(began)
+	// Each probe needs a lapsed claim: at most one per lease in the
+	// window, plus one at each edge.
+	most := int64(window/(interval*8/10)) + 2
+	assert.LessOrEqual(t, n, most, "handshakes in %s with three replicas", window)
+	assert.Positive(t, n, "the fleet's monitor probed")
 }
