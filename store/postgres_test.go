@@ -37,3 +37,33 @@ func TestPostgresOpenErrorsHideThePassword(t *testing.T) {
 	require.Error(t, err)
 	assert.NotContains(t, err.Error(), "hunter2-secret")
 }
+
+// TakeRate spends a budget all or none, across stores (replicas).
+func TestTakeRate(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.URL(t)
+	a, err := Open(ctx, db, Options{MaxConns: 2})
+	require.NoError(t, err)
+	defer a.Close()
+	b, err := Open(ctx, db, Options{MaxConns: 2})
+	require.NoError(t, err)
+	defer b.Close()
+	for i, st := range []*Store{a, b, a} {
+		ok, used, reset, err := st.TakeRate(ctx, "requests", "k1", 1, 3, time.Minute)
+		require.NoError(t, err)
+		assert.True(t, ok)
+		assert.Equal(t, i+1, used)
+		assert.True(t, reset > 0 && reset <= time.Minute, "reset %s", reset)
+	}
+	ok, used, _, err := b.TakeRate(ctx, "requests", "k1", 1, 3, time.Minute)
+	require.NoError(t, err)
+	assert.False(t, ok)
+	assert.Equal(t, 3, used)
+	ok, used, _, err = b.TakeRate(ctx, "probes", "k1", 2, 3, time.Minute)
+	require.NoError(t, err)
+	assert.True(t, ok, "another budget")
+	assert.Equal(t, 2, used)
+	ok, _, _, err = b.TakeRate(ctx, "probes", "k1", 2, 3, time.Minute)
+	require.NoError(t, err)
+	assert.False(t, ok, "all or none")
+}

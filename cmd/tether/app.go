@@ -203,6 +203,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// cold so that they see the server afresh.
 	pool := mcpclient.NewPool(mcpclient.PoolOptions{Client: client, Logger: m.Logger})
 	m.pool = pool
+	// On PostgreSQL, the rate limits count for the fleet.
+	var rateCounter server.RateCounter
+	if st.Postgres() {
+		rateCounter = st
+	}
 	// On PostgreSQL, changes travel between the replicas (LISTEN/NOTIFY).
 	var bus registry.ChangeBus
 	pgBus := st.NewBus(m.Logger)
@@ -273,7 +278,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Connections: svc, Tools: svc, Probes: svc, OAuth: svc, Agent: svc, Keys: keys, Ready: m.ready, Logger: m.Logger,
 		Audit: m.audit, Admin: keys, AdminKey: cfg.AdminKey,
 		Metrics: met, MetricsElsewhere: cfg.MetricsAddr != "",
-		RateLimit: limit, ProbeRateLimit: probeLimit,
+		RateLimit: limit, ProbeRateLimit: probeLimit, RateCounter: rateCounter,
 		OAuthReturnURL: cfg.OAuthReturnURL,
 		Origins:        origins,
 		ClientMetadata: oauth.ClientMetadataDocument(cimdURL, redirectURI, "tether"),

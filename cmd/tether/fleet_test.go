@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -161,4 +162,28 @@ func TestFleetMonitorProbesOncePerInterval(t *testing.T) {
 	most := int64(window/(interval*8/10)) + 2
 	assert.LessOrEqual(t, n, most, "handshakes in %s with three replicas", window)
 	assert.Positive(t, n, "the fleet's monitor probed")
+}
+
+// The rate limit is one budget per API key across the fleet: requests
+// spread over three replicas spend it together, with the same headers as
+// on one tether, and the next one is refused wherever it lands.
+func TestFleetRateLimit(t *testing.T) {
+	fleet := startFleet(t, 3, startTether, func(c *Config) { c.RateLimit = "6/m" })
+	key := fleet[0].newKey("acme")
+	for i := 1; i <= 6; i++ {
+		r := fleet[i%3].do(req{method: http.MethodGet, path: featherBase, key: key})
+		require.Equal(t, http.StatusOK, r.status, "request %d", i)
+		assert.Equal(t, "6", r.header.Get("X-RateLimit-Limit"))
+		assert.Equal(t, strconv.Itoa(6-i), r.header.Get("X-RateLimit-Remaining"), "request %d", i)
+	}
+	for _, h := range fleet {
+		r := h.do(req{method: http.MethodGet, path: featherBase, key: key})
+		require.Equal(t, http.StatusTooManyRequests, r.status)
+		assert.Equal(t, "0", r.header.Get("X-RateLimit-Remaining"))
+		retry, err := strconv.Atoi(r.header.Get("Retry-After"))
+		require.NoError(t, err)
+		assert.True(t, retry >= 1 && retry <= 60, "Retry-After %d", retry)
+	}
+	other := fleet[0].newKey("acme")
+	assert.Equal(t, http.StatusOK, fleet[2].do(req{method: http.MethodGet, path: featherBase, key: other}).status, "another key has its own budget")
 }
