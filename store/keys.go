@@ -86,6 +86,13 @@ func (s *Store) Reencrypt(ctx context.Context, ring *secrets.Keyring, batch int)
 	if batch <= 0 {
 		batch = 100
 	}
+	// One runner at a time across a fleet: the replicas that got the same
+	// SIGHUP take turns, and those after the first find little to do.
+	unlock, err := s.fleetLock(ctx, "tether.reencrypt")
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	total := 0
 	for _, col := range encryptedColumns {
 		var after int64

@@ -148,6 +148,23 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	if err := st.CheckDecryptable(ctx); err != nil {
 		return fmt.Errorf("the configured encryption keys cannot decrypt the database %s: %w", redactDB(cfg.DB), err)
 	}
+	// A fleet knows which keys each replica has loaded (tether keys
+	// promote waits for all of them).
+	if st.Postgres() {
+		m.reportReplica(ctx, ring)
+		m.life.Go(func(ctx context.Context) {
+			t := time.NewTicker(replicaHeartbeat)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					m.reportReplica(ctx, m.keys.Load())
+				}
+			}
+		})
+	}
 	// Finish a rotation that a restart interrupted (or that happened
 	// while tether was down).
 	m.startReencrypt(ring)
@@ -394,6 +411,21 @@ func (m *Main) keysFile() string {
 	return m.Config.DB + ".keys"
 }
 
+// replicaHeartbeat is how often a replica reports itself alive, and
+// replicaLive how recently it must have for `tether keys promote` to wait
+// for it.
+const (
+	replicaHeartbeat = 30 * time.Second
+	replicaLive      = 2 * time.Minute
+)
+
+// reportReplica records this replica and the keys it has loaded.
+func (m *Main) reportReplica(ctx context.Context, ring *secrets.Keyring) {
+	if err := m.store.ReportReplica(ctx, m.Config.ReplicaID, ring.IDs()); err != nil && ctx.Err() == nil {
+		m.Logger.Warn("report this replica's keys", "error", err.Error())
+	}
+}
+
 // redactDB is a --db value fit for logs and errors: a PostgreSQL URL
 // without its password.
 func redactDB(db string) string {
@@ -435,6 +467,9 @@ func (m *Main) ReloadKeys() error {
 	}
 	m.keys.Store(ring)
 	m.Logger.Info("keys reloaded", "primary_key", ring.Primary(), "keys", len(keys))
+	if m.store.Postgres() {
+		m.reportReplica(context.Background(), ring)
+	}
 	m.startReencrypt(ring)
 	return nil
 }
@@ -548,6 +583,10 @@ func (m *Main) close() error {
 		m.sandbox.Close()
 	}
 	if m.store != nil {
+		if m.store.Postgres() {
+			// A replica that stops cleanly is no longer waited for.
+			_ = m.store.ForgetReplica(ctx, m.Config.ReplicaID)
+		}
 		errs = append(errs, m.store.Close())
 	}
 	if m.tracing != nil {

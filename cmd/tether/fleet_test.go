@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httputil"
@@ -16,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/internal/oauthtest"
+	"github.com/tether-dev/tether/secrets"
 )
 
 // startFleet runs n tethers on one fresh PostgreSQL database with the same
@@ -26,7 +29,8 @@ func startFleet(t *testing.T, n int, start func(t *testing.T, mods ...func(*Conf
 	on := onPostgres(t)
 	fleet := make([]*harness, n)
 	for i := range fleet {
-		fleet[i] = start(t, append([]func(*Config){on}, mods...)...)
+		named := func(c *Config) { c.ReplicaID = fmt.Sprintf("replica-%d", i+1) }
+		fleet[i] = start(t, append([]func(*Config){on, named}, mods...)...)
 	}
 	return fleet
 }
@@ -186,4 +190,73 @@ func TestFleetRateLimit(t *testing.T) {
 	}
 	other := fleet[0].newKey("acme")
 	assert.Equal(t, http.StatusOK, fleet[2].do(req{method: http.MethodGet, path: featherBase, key: other}).status, "another key has its own budget")
+}
+
+// Key rotation on a fleet is two steps: rotate adds the new key
+// decrypt-only; promote refuses until every live replica has loaded it
+// (SIGHUP), then makes it primary; after the next SIGHUP the replicas
+// write with it, and re-encryption moves every value over. keys status
+// shows each replica's keys.
+func TestFleetKeyRotationTwoSteps(t *testing.T) {
+	fleet := startFleet(t, 2, startTether)
+	a := fleet[0]
+	db, file := a.m.Config.DB, a.m.Config.EncryptionKeysFile
+	key := a.newKey("acme")
+	require.Equal(t, http.StatusCreated, ferniCreate(a, key, map[string]any{"name": "crm", "description": "d", "transport": "http",
+		"endpoint": "https://mcp.example.com/", "autoConnect": false, "secrets": map[string]any{"K": "v"}}).status)
+
+	status := func() (out struct {
+		Primary string
+		Keys    []struct {
+			ID     string
+			Values int
+		}
+		Replicas []struct {
+			ID   string
+			Keys []string
+		}
+	}) {
+		require.NoError(t, json.Unmarshal([]byte(cliOutput(t, "keys", "status", "--db", db, "--encryption-keys-file", file)), &out))
+		return out
+	}
+	before := status()
+	old := before.Primary
+	require.Len(t, before.Replicas, 2, "both replicas report themselves")
+
+	out := cliOutput(t, "keys", "rotate", "--db", db, "--encryption-keys-file", file)
+	assert.Contains(t, out, "decrypt-only")
+	keys, err := secrets.LoadKeysFile(file)
+	require.NoError(t, err)
+	require.Len(t, keys, 2)
+	require.Equal(t, old, keys[0].ID, "the old key stays primary")
+	fresh := keys[1].ID
+
+	err = runCLI(t, "keys", "promote", fresh, "--db", db, "--encryption-keys-file", file)
+	require.Error(t, err, "no replica has loaded the new key yet")
+	require.NoError(t, fleet[0].m.ReloadKeys())
+	err = runCLI(t, "keys", "promote", fresh, "--db", db, "--encryption-keys-file", file)
+	require.Error(t, err, "one replica has not loaded it yet")
+	assert.Contains(t, err.Error(), "missing on")
+	require.NoError(t, fleet[1].m.ReloadKeys())
+	for _, r := range status().Replicas {
+		assert.Equal(t, []string{old, fresh}, r.Keys, "replica %s loaded the new key as decrypt-only", r.ID)
+	}
+	assert.Contains(t, cliOutput(t, "keys", "promote", fresh, "--db", db, "--encryption-keys-file", file), "now the primary")
+
+	for _, h := range fleet {
+		require.NoError(t, h.m.ReloadKeys())
+	}
+	require.Eventually(t, func() bool {
+		s := status()
+		for _, k := range s.Keys {
+			if k.ID == old && k.Values > 0 {
+				return false
+			}
+		}
+		return s.Primary == fresh
+	}, 30*time.Second, 50*time.Millisecond, "re-encryption moved every value to the new key")
+	for _, r := range status().Replicas {
+		assert.Equal(t, []string{fresh, old}, r.Keys)
+	}
+	require.NoError(t, runCLI(t, "keys", "retire", old, "--db", db, "--encryption-keys-file", file))
 }

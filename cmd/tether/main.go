@@ -4,7 +4,7 @@
 //	tether apikey create --tenant NAME       print a new API key for a tenant
 //	tether apikey list                       list keys (prefixes only)
 //	tether apikey revoke ID|PREFIX           revoke a key
-//	tether keys rotate|status|retire ID      manage the encryption keyring
+//	tether keys rotate|promote ID|status|retire ID  manage the encryption keyring
 //	tether backup --to FILE                  copy the database online
 //	tether migrate --from FILE --to URL      copy SQLite into PostgreSQL
 //	tether audit --tenant NAME | --operator  print the audit log as JSON lines
@@ -39,6 +39,7 @@ const usage = `usage:
   tether apikey revoke ID|PREFIX         revoke an API key
   tether keys rotate                     add a new primary encryption key to the keys file
   tether keys status                     JSON: how many stored values each key encrypts
+  tether keys promote ID                 make a key added by rotate (PostgreSQL: decrypt-only) the primary
   tether keys retire ID                  remove a key nothing uses any more
   tether backup --to FILE                consistent online copy of the database (SQLite)
   tether migrate --from FILE --to postgres://...
