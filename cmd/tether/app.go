@@ -96,6 +96,10 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		host, _ := os.Hostname()
 		m.Config.ReplicaID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
+	if store.IsPostgresURL(m.Config.DB) {
+		// A fleet's logs are read together: every line names its replica.
+		m.Logger = m.Logger.With("replica", m.Config.ReplicaID)
+	}
 	cfg := m.Config
 	m.tracing, err = telemetry.Setup(ctx, telemetry.Options{Enabled: cfg.Tracing, EndpointURL: cfg.TracingEndpoint,
 		BatchTimeout: cfg.TracingBatchDelay, ServiceVersion: version, Logger: m.Logger})
@@ -326,7 +330,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	svc.StartMonitor(registry.MonitorOptions{Interval: cfg.HealthInterval})
 	m.audit.StartRetention(cfg.AuditRetention)
-	m.Logger.Info("tether serving", "addr", m.Addr, "db", redactDB(cfg.DB), "primary_key", ring.Primary(), "replica", cfg.ReplicaID)
+	m.Logger.Info("tether serving", "addr", m.Addr, "db", redactDB(cfg.DB), "primary_key", ring.Primary())
 	return nil
 }
 
