@@ -70,9 +70,25 @@ type cluster struct {
 // it if needed) and returns its URL; the database is dropped when t ends.
 func URL(t testing.TB) string {
 	t.Helper()
-	c, err := start()
+	url, drop, err := NewDatabase()
 	if err != nil {
 		t.Fatalf("pgtest: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := drop(); err != nil {
+			t.Errorf("pgtest: %v", err)
+		}
+	})
+	return url
+}
+
+// NewDatabase is URL for a program rather than a test (the benchmarks):
+// a fresh, empty database on the cluster (started if needed) and the
+// function that drops it. The program calls Stop when done.
+func NewDatabase() (url string, drop func() error, err error) {
+	c, err := start()
+	if err != nil {
+		return "", nil, err
 	}
 	name := fmt.Sprintf("t%d_%d", os.Getpid(), seq.Add(1))
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -80,17 +96,18 @@ func URL(t testing.TB) string {
 	// Nobody connects to the template, so PostgreSQL may copy it for
 	// several tests at once.
 	if err := c.exec(ctx, "CREATE DATABASE "+name+" TEMPLATE "+template); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
+		return "", nil, fmt.Errorf("create database: %w", err)
 	}
-	t.Cleanup(func() {
+	drop = func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		// FORCE: a pool the test forgot to close must not keep it alive.
+		// FORCE: a pool left open must not keep it alive.
 		if err := c.exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
-			t.Errorf("pgtest: drop database %s: %v", name, err)
+			return fmt.Errorf("drop database %s: %w", name, err)
 		}
-	})
-	return c.url(name)
+		return nil
+	}
+	return c.url(name), drop, nil
 }
 
 // AdminURL is the URL of the cluster's maintenance database (for tests
