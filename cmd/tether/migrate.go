@@ -31,7 +31,7 @@ func migrateCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	if from == "" || to == "" {
-		return errors.New("usage: tether migrate --from FILE --to postgres://...")
+		return errors.New("usage: tether migrate --from FILE --to postgres://URL")
 	}
 	if store.IsPostgresURL(from) || !store.IsPostgresURL(to) {
 		return errors.New("tether migrate copies a SQLite file (--from) into a postgres:// database (--to)")
