@@ -2,12 +2,14 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/internal/pgtest"
+	"github.com/tether-dev/tether/registry"
 )
 
 // The pool size and the statement timeout reach PostgreSQL.
@@ -66,4 +68,43 @@ func TestTakeRate(t *testing.T) {
 	ok, _, _, err = b.TakeRate(ctx, "probes", "k1", 2, 3, time.Minute)
 	require.NoError(t, err)
 	assert.False(t, ok, "all or none")
+}
+
+// What one store (replica) remembers of lists stays right while another
+// writes: its cached pages and rows are checked against the database's
+// counters, never trusted on their own.
+func TestListCachesFollowOtherReplicas(t *testing.T) {
+	ctx := context.Background()
+	db := pgtest.URL(t)
+	a, b := openTest(t, db), openTest(t, db)
+	ten, err := a.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
+	require.NoError(t, err)
+	for i := range 5 {
+		require.NoError(t, b.InsertConnectionCapped(ctx, newConn(ten.ID, fmt.Sprintf("c%d", i), fmt.Sprintf("s%d", i)), false, 0))
+	}
+	list := func() ([]string, int) {
+		rows, total, err := a.ListConnections(ctx, ten.ID, registry.ListFilter{Limit: 3})
+		require.NoError(t, err)
+		var out []string
+		for _, c := range rows {
+			out = append(out, c.ID+":"+c.Nickname+":"+string(c.Status))
+		}
+		return out, total
+	}
+	first, total := list()
+	require.Equal(t, 5, total)
+	again, _ := list() // now from a's caches
+	require.Equal(t, first, again)
+
+	_, err = b.UpdateConnection(ctx, ten.ID, "c1", func(c *registry.Connection) error {
+		c.Nickname = "renamed"
+		c.Status = registry.StatusError
+		return nil
+	})
+	require.NoError(t, err)
+	require.NoError(t, b.DeleteConnection(ctx, ten.ID, "c0"))
+	require.NoError(t, b.InsertConnectionCapped(ctx, newConn(ten.ID, "c9", "s9"), false, 0))
+	after, total := list()
+	assert.Equal(t, 5, total)
+	assert.Equal(t, []string{"c1:renamed:error", "c2:s2:active", "c3:s3:active"}, after)
 }
