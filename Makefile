@@ -49,15 +49,16 @@ lint: ## gofmt, go vet, staticcheck, and generated code / go.mod up to date
 	@git diff --exit-code --stat -- gen/ || { echo "gen/ differs from openapi.yaml: run 'make generate' and commit"; exit 1; }
 	@test -z "$$(git ls-files --others --exclude-standard -- gen/)" || { echo "untracked generated files in gen/"; exit 1; }
 
-bench: build ## benchmarks (API, probes, monitor, agent path end to end and in-process); prints them and rewrites the end of BENCHMARKS.md
+bench: build ## benchmarks (API, probes, monitor, agent path end to end and in-process, PostgreSQL vs SQLite and replicas); prints them and rewrites the end of BENCHMARKS.md
 	$(GO) run ./cmd/tether-bench | tee bin/bench-api.txt
 	set -o pipefail; { $(GO) run ./cmd/tether-bench e2e && \
 	  $(GO) run ./cmd/tether-bench e2e -protocol 2026-07-28 ; } | tee bin/bench-e2e.txt
+	set -o pipefail; $(GO) run ./cmd/tether-bench postgres | tee bin/bench-pg.txt
 	{ $(GO) test -run '^$$' -bench . -benchmem ./server/ && \
 	  $(GO) test -run '^$$' -bench HealthMonitor -benchtime 1x ./registry/ && \
 	  $(GO) test -run '^$$' -bench . -benchtime 500x ./gateway/ && \
 	  $(GO) test -run '^$$' -bench ToolCallTracing -benchtime 2000x ./cmd/tether/ ; } | tee bin/bench-go.txt
-	$(GO) run ./cmd/tether-bench report -api bin/bench-api.txt -go bin/bench-go.txt -e2e bin/bench-e2e.txt -out BENCHMARKS.md
+	$(GO) run ./cmd/tether-bench report -api bin/bench-api.txt -go bin/bench-go.txt -e2e bin/bench-e2e.txt -pg bin/bench-pg.txt -out BENCHMARKS.md
 
 screenshots: console/e2e/node_modules/.package-lock.json ## run the console's browser test and keep its screenshots in console/e2e/screenshots
 	TETHER_CONSOLE_SCREENSHOTS=$(CURDIR)/console/e2e/screenshots $(GO) test -count=1 -run TestConsoleInBrowser ./cmd/tether/

@@ -299,6 +299,19 @@ func (a *Authorizer) Exchange(ctx context.Context, blob registry.SecretBlob, cod
 }
 
 // AccessToken implements registry.Authorizer.
+// WouldRefresh reports whether AccessToken would go to the authorization
+// server for this document (a refresh, or a new client-credentials
+// token) rather than answer from it: the registry then takes the
+// fleet-wide lock of the connection first. An unreadable document says
+// yes; AccessToken reports why.
+func (a *Authorizer) WouldRefresh(blob registry.SecretBlob) bool {
+	doc, err := decodeDoc(blob)
+	if err != nil || doc.Token == nil {
+		return true
+	}
+	return doc.Token.NeedsRefresh(a.now(), refreshSkew)
+}
+
 func (a *Authorizer) AccessToken(ctx context.Context, blob registry.SecretBlob) (string, registry.SecretBlob, error) {
 	doc, err := decodeDoc(blob)
 	if err != nil {

@@ -259,3 +259,22 @@ type AuditStore interface {
 	// rotation and retirement touch no row in a transaction).
 	RecordOperatorEvent(ctx context.Context, ev AuditEvent) error
 }
+
+// SaveAudit marks what ctx's trail holds now and returns a function that
+// puts the trail back to it, for a store that runs a transaction again
+// after a concurrent one won: the rerun records what its closure records
+// afresh, on top of what was recorded before the transaction began.
+func SaveAudit(ctx context.Context) (restore func()) {
+	t, _ := ctx.Value(trailKey{}).(*AuditTrail)
+	if t == nil {
+		return func() {}
+	}
+	t.mu.Lock()
+	saved := append([]func() AuditEvent(nil), t.pending...)
+	t.mu.Unlock()
+	return func() {
+		t.mu.Lock()
+		t.pending = append([]func() AuditEvent(nil), saved...)
+		t.mu.Unlock()
+	}
+}

@@ -14,6 +14,8 @@ type catalogue struct {
 	mu      sync.Mutex
 	tenants map[string]*tenantTools
 	gen     map[string]uint64
+	// epoch changes when every entry is dropped at once (invalidateAll).
+	epoch uint64
 }
 
 type tenantTools struct {
@@ -36,12 +38,21 @@ func (c *catalogue) invalidate(tenantID string) {
 	c.gen[tenantID]++
 }
 
+// invalidateAll drops every tenant's entry (announcements from other
+// processes may have been lost).
+func (c *catalogue) invalidateAll() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	clear(c.tenants)
+	c.epoch++
+}
+
 // lookup returns the tools with slug, building the tenant's entry with
 // load when it is not cached.
 func (c *catalogue) lookup(ctx context.Context, tenantID, slug string, load func(context.Context) ([]AgentTool, error)) ([]AgentTool, error) {
 	c.mu.Lock()
 	t, ok := c.tenants[tenantID]
-	gen := c.gen[tenantID]
+	gen, epoch := c.gen[tenantID], c.epoch
 	c.mu.Unlock()
 	if ok {
 		return t.bySlug[slug], nil
@@ -55,7 +66,7 @@ func (c *catalogue) lookup(ctx context.Context, tenantID, slug string, load func
 		t.bySlug[a.Slug] = append(t.bySlug[a.Slug], a)
 	}
 	c.mu.Lock()
-	if c.gen[tenantID] == gen {
+	if c.gen[tenantID] == gen && c.epoch == epoch {
 		if len(c.tenants) >= maxCachedTenants {
 			for k := range c.tenants {
 				delete(c.tenants, k)

@@ -46,17 +46,45 @@ func (s *Service) OnChange(fn func(Change)) {
 	s.listeners.fns = append(slices.Clip(s.listeners.fns), fn)
 }
 
+// ChangeBus carries change announcements between the processes that
+// share one store (replicas on PostgreSQL): what one announces, the
+// others apply (ApplyRemote), so that every replica's catalogue and
+// listeners (warm sessions, /mcp clients) follow every change.
+type ChangeBus interface {
+	// Publish sends a change to the other processes. It must not block:
+	// it runs on the goroutine that made the change.
+	Publish(Change)
+}
+
 // notify announces a change; listeners must not block.
 func (s *Service) notify(c *Connection, kind ChangeKind) {
-	s.catalogue.invalidate(c.TenantID)
+	change := Change{TenantID: c.TenantID, ConnectionID: c.ID, Kind: kind}
+	s.applyChange(change)
+	if s.bus != nil {
+		s.bus.Publish(change)
+	}
+}
+
+// applyChange invalidates the tenant's catalogue and tells the listeners.
+func (s *Service) applyChange(change Change) {
+	s.catalogue.invalidate(change.TenantID)
 	s.listeners.mu.RLock()
 	fns := s.listeners.fns
 	s.listeners.mu.RUnlock()
-	change := Change{TenantID: c.TenantID, ConnectionID: c.ID, Kind: kind}
 	for _, fn := range fns {
 		fn(change)
 	}
 }
+
+// ApplyRemote applies a change that another process announced, as its
+// own changes are applied, without announcing it again.
+func (s *Service) ApplyRemote(change Change) { s.applyChange(change) }
+
+// ResyncRemote forgets what announcements may have been missed (the bus
+// reconnected): every tenant's catalogue is rebuilt on its next use.
+// Listeners hear nothing: a /mcp client learns of a change it missed
+// then on its next tools/list.
+func (s *Service) ResyncRemote() { s.catalogue.invalidateAll() }
 
 // ConnectionsDeleted announces connections deleted with their tenant
 // (Keys.DeleteTenant; wire it with Keys.OnTenantDeleted): listeners drop

@@ -27,9 +27,42 @@ func (s *Service) StartMonitor(opts MonitorOptions) {
 	s.life.Go(func(ctx context.Context) { s.runMonitor(ctx, opts) })
 }
 
+// ProbeClaimer is implemented by a store that several tether processes
+// share (PostgreSQL): a monitor round probes a connection only once it
+// has claimed it for lease, so that the fleet probes each connection
+// about once per interval rather than once per replica. A claim expires
+// by itself: a replica that dies mid-round holds nothing for longer.
+type ProbeClaimer interface {
+	ClaimProbe(ctx context.Context, connectionID string, lease time.Duration) (bool, error)
+}
+
+// claimed narrows keep to the connections this process claimed for lease
+// (all of them when the store is not shared or the lease is zero).
+func (s *Service) claimed(ctx context.Context, lease time.Duration, keep func(*Connection) bool) func(*Connection) bool {
+	claimer, shared := s.store.(ProbeClaimer)
+	if !shared || lease <= 0 {
+		return keep
+	}
+	return func(c *Connection) bool {
+		if keep != nil && !keep(c) {
+			return false
+		}
+		ok, err := claimer.ClaimProbe(ctx, c.ID, lease)
+		if err != nil {
+			s.log.WarnContext(ctx, "health monitor: claim", "connection_id", c.ID, "error", err.Error())
+			return false
+		}
+		return ok
+	}
+}
+
 // runMonitor runs until ctx (the service's background context) ends.
 func (s *Service) runMonitor(ctx context.Context, opts MonitorOptions) {
-	s.ProbeAll(ctx, opts.Concurrency, func(c *Connection) bool { return c.AutoConnect })
+	// A claim lasts a little less than an interval: the rounds are
+	// jittered by ±10%, and the next round after it lapses, on whichever
+	// replica, probes again.
+	lease := opts.Interval * 8 / 10
+	s.ProbeAll(ctx, opts.Concurrency, s.claimed(ctx, lease, func(c *Connection) bool { return c.AutoConnect }))
 	if opts.Interval <= 0 {
 		return
 	}
@@ -42,7 +75,7 @@ func (s *Service) runMonitor(ctx context.Context, opts MonitorOptions) {
 		case <-time.After(wait):
 		}
 		start := time.Now()
-		s.ProbeAll(ctx, opts.Concurrency, nil)
+		s.ProbeAll(ctx, opts.Concurrency, s.claimed(ctx, lease, nil))
 		// Lag: how late the round started, or how far it overran its
 		// interval, whichever is worse.
 		s.observe.SetMonitorLag(max(start.Sub(due), time.Since(start)-opts.Interval, 0))

@@ -138,6 +138,22 @@ type Authorizer interface {
 	Revoke(ctx context.Context, doc SecretBlob) error
 }
 
+// RefreshChecker is implemented by an Authorizer that can tell, without
+// any request, whether AccessToken would refresh (WouldRefresh); without
+// it, every token use takes the connection lock.
+type RefreshChecker interface {
+	WouldRefresh(doc SecretBlob) bool
+}
+
+// ConnectionLocker is implemented by a store that several tether
+// processes share (PostgreSQL): LockConnection holds a lock on one
+// connection across all of them until unlock is called, so that one
+// refresh runs per connection fleet-wide and the others, once they have
+// the lock, read the refreshed tokens it stored.
+type ConnectionLocker interface {
+	LockConnection(ctx context.Context, connectionID string) (unlock func(), err error)
+}
+
 // OAuthStore keeps pending authorizations.
 type OAuthStore interface {
 	InsertOAuthState(ctx context.Context, p *OAuthPending) error
@@ -467,6 +483,21 @@ func (s *Service) withAccessToken(ctx context.Context, c *Connection) (*Connecti
 		cur, err := s.store.GetConnection(ctx, c.TenantID, c.ID)
 		if err != nil {
 			return nil, err
+		}
+		// Across a fleet, only the replica holding the connection's lock
+		// refreshes; the others wait for it and then read what it stored
+		// (a rotated refresh token must never be presented twice).
+		locker, shared := s.store.(ConnectionLocker)
+		checker, canCheck := s.oauth.Authorizer.(RefreshChecker)
+		if shared && (!canCheck || checker.WouldRefresh(cur.OAuth)) {
+			unlock, err := locker.LockConnection(ctx, c.ID)
+			if err != nil {
+				return nil, fmt.Errorf("lock the connection for a token refresh: %w", err)
+			}
+			defer unlock()
+			if cur, err = s.store.GetConnection(ctx, c.TenantID, c.ID); err != nil {
+				return nil, err
+			}
 		}
 		token, updated, err := s.oauth.Authorizer.AccessToken(ctx, cur.OAuth)
 		if errors.Is(err, ErrReauthRequired) {

@@ -77,6 +77,9 @@ const (
 // Options configures a Service.
 type Options struct {
 	Store Store
+	// Bus, when set, carries change announcements to the other processes
+	// sharing Store (see ChangeBus); nil for a process alone on its store.
+	Bus ChangeBus
 	// URLs checks endpoints; nil accepts any well-formed http(s)/ws(s) URL.
 	URLs URLChecker
 	// StdioCommands are the stdio allow-list entries (see [StdioPolicy]);
@@ -125,6 +128,7 @@ type Service struct {
 	calls     *recorder
 	oauth     *oauthFlows
 	catalogue *catalogue
+	bus       ChangeBus
 	log       *slog.Logger
 	now       func() time.Time
 	limits    Limits
@@ -154,7 +158,7 @@ func NewService(opts Options) *Service {
 	s := &Service{
 		store: opts.Store, urls: opts.URLs, stdio: stdioPolicy(opts),
 		prober: opts.Prober, observe: opts.Observer, log: logger, now: now, life: lifetime.New(),
-		catalogue: newCatalogue(), limits: opts.Limits.withDefaults(),
+		catalogue: newCatalogue(), limits: opts.Limits.withDefaults(), bus: opts.Bus,
 		policy: opts.DefaultToolPolicy, events: opts.ToolEvents,
 		sealer: opts.Sealer,
 	}

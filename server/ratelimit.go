@@ -2,9 +2,11 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 
 	"strconv"
@@ -49,11 +51,28 @@ func ParseRate(s string) (Rate, error) {
 	return Rate{N: n, Per: per}, nil
 }
 
+// RateCounter keeps the request counts of several tether processes in
+// one place (the PostgreSQL store), so that a key's budget is one budget
+// across the fleet. Windows are fixed and aligned to the counter's own
+// clock (multiples of per since the epoch), so that every replica agrees
+// where one ends.
+type RateCounter interface {
+	// TakeRate spends n of key's budget in budget name, all or none, when
+	// it stays within limit per per. It reports whether it did, the count
+	// of the window afterwards (before, when refused), and the time until
+	// the window resets.
+	TakeRate(ctx context.Context, name, key string, n, limit int, per time.Duration) (ok bool, used int, reset time.Duration, err error)
+}
+
 // limiter counts requests per key in fixed windows. A fixed window gives
 // clients exact X-RateLimit-Reset and Retry-After values.
 type limiter struct {
 	rate Rate
 	now  func() time.Time
+	// shared, when set, holds the counts instead (fleet-wide), under name.
+	shared RateCounter
+	name   string
+	log    *slog.Logger
 
 	mu      sync.Mutex
 	windows map[string]*window
@@ -64,17 +83,26 @@ type window struct {
 	n     int
 }
 
-func newLimiter(r Rate) *limiter {
+func newLimiter(r Rate, shared RateCounter, name string, log *slog.Logger) *limiter {
 	if r.N == 0 {
 		return nil
 	}
-	return &limiter{rate: r, now: time.Now, windows: map[string]*window{}}
+	return &limiter{rate: r, now: time.Now, windows: map[string]*window{}, shared: shared, name: name, log: log}
 }
 
 // take spends n requests of key's budget, all or none. It reports whether
 // the request is allowed, what is left, and how long until the window
 // resets.
-func (l *limiter) take(key string, n int) (ok bool, remaining int, reset time.Duration) {
+func (l *limiter) take(ctx context.Context, key string, n int) (ok bool, remaining int, reset time.Duration) {
+	if l.shared != nil {
+		ok, used, reset, err := l.shared.TakeRate(ctx, l.name, key, n, l.rate.N, l.rate.Per)
+		if err == nil {
+			return ok, max(l.rate.N-used, 0), reset
+		}
+		// The budget protects upstreams; a database that cannot count
+		// fails the request's own work anyway. Count here meanwhile.
+		l.log.WarnContext(ctx, "fleet rate limit unavailable; counting in this replica", "error", err.Error())
+	}
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -124,7 +152,7 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 			// The probe budget is spent only by requests the general
 			// budget lets through.
 			if s.limit != nil {
-				if ok, _, reset := s.limit.take(key, 1); !ok {
+				if ok, _, reset := s.limit.take(c.Request().Context(), key, 1); !ok {
 					return s.limited(c, s.limit, 0, reset)
 				}
 			}
@@ -133,7 +161,7 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		if l == nil {
 			return next(c)
 		}
-		ok, remaining, reset := l.take(key, cost)
+		ok, remaining, reset := l.take(c.Request().Context(), key, cost)
 		setRateHeaders(c, l.rate.N, remaining, reset)
 		if !ok && cost > l.rate.N {
 			// Waiting would not help: send fewer calls per batch.

@@ -43,28 +43,28 @@ func TestParseRate(t *testing.T) {
 
 func TestLimiterFixedWindow(t *testing.T) {
 	now := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-	l := newLimiter(Rate{N: 2, Per: time.Minute})
+	l := newLimiter(Rate{N: 2, Per: time.Minute}, nil, "requests", nil)
 	l.now = func() time.Time { return now }
 
-	ok, remaining, reset := l.take("k", 1)
+	ok, remaining, reset := l.take(t.Context(), "k", 1)
 	assert.True(t, ok)
 	assert.Equal(t, 1, remaining)
 	assert.Equal(t, time.Minute, reset)
 	now = now.Add(10 * time.Second)
-	ok, remaining, _ = l.take("k", 1)
+	ok, remaining, _ = l.take(t.Context(), "k", 1)
 	assert.True(t, ok)
 	assert.Equal(t, 0, remaining)
-	ok, _, reset = l.take("k", 1)
+	ok, _, reset = l.take(t.Context(), "k", 1)
 	assert.False(t, ok, "over the budget")
 	assert.Equal(t, 50*time.Second, reset)
-	ok, _, _ = l.take("other", 1)
+	ok, _, _ = l.take(t.Context(), "other", 1)
 	assert.True(t, ok, "budgets are per key")
 
 	now = now.Add(50 * time.Second) // the window ends
-	ok, remaining, _ = l.take("k", 1)
+	ok, remaining, _ = l.take(t.Context(), "k", 1)
 	assert.True(t, ok)
 	assert.Equal(t, 1, remaining)
-	assert.Nil(t, newLimiter(Rate{}), "no rate, no limiter")
+	assert.Nil(t, newLimiter(Rate{}, nil, "requests", nil), "no rate, no limiter")
 	assert.Equal(t, 1, ceilSeconds(time.Millisecond))
 	assert.Equal(t, 50, ceilSeconds(49*time.Second+time.Millisecond))
 }

@@ -59,6 +59,9 @@ type Options struct {
 	MetricsElsewhere bool
 	// RateLimit and ProbeRateLimit are per-API-key budgets (zero: off).
 	RateLimit, ProbeRateLimit Rate
+	// RateCounter, when set, counts them for the whole fleet (see
+	// RateCounter); nil counts in this process.
+	RateCounter RateCounter
 	// OAuthReturnURL, when set, is where the OAuth callback redirects.
 	OAuthReturnURL string
 	// ClientMetadata is tether's OAuth client ID metadata document.
@@ -117,7 +120,7 @@ func New(opts Options) (*Server, error) {
 		reg:  services{Connections: opts.Connections, ConnectionTools: opts.Tools, Probes: opts.Probes, OAuth: opts.OAuth, Agent: opts.Agent},
 		keys: opts.Keys, audit: opts.Audit, admin: opts.Admin, ready: opts.Ready, log: logger,
 		metrics: opts.Metrics, metricsElsewhere: opts.MetricsElsewhere,
-		limit: newLimiter(opts.RateLimit), probeLimit: newLimiter(opts.ProbeRateLimit),
+		limit: newLimiter(opts.RateLimit, opts.RateCounter, "requests", logger), probeLimit: newLimiter(opts.ProbeRateLimit, opts.RateCounter, "probes", logger),
 		oauthReturnURL: opts.OAuthReturnURL, clientMetadata: opts.ClientMetadata,
 		origins: opts.Origins,
 	}

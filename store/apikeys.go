@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/tether-dev/tether/registry"
 )
@@ -16,8 +17,8 @@ var _ registry.KeyStore = (*Store)(nil)
 func (s *Store) EnsureTenant(ctx context.Context, t *registry.Tenant) (*registry.Tenant, error) {
 	var out registry.Tenant
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ'))
-			ON CONFLICT (name) DO NOTHING`, t.ID, t.Name); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO tenants (id, name, created_at) VALUES (?, ?, ?)
+			ON CONFLICT (name) DO NOTHING`, t.ID, t.Name, formatTime(time.Now())); err != nil {
 			return fmt.Errorf("insert tenant: %w", err)
 		}
 		return tx.QueryRowContext(ctx, `SELECT id, name FROM tenants WHERE name = ?`, t.Name).Scan(&out.ID, &out.Name)
@@ -254,8 +255,8 @@ func (s *Store) GetAPIKey(ctx context.Context, idOrPrefix string) (*registry.API
 // RevokeAPIKey implements registry.KeyStore.
 func (s *Store) RevokeAPIKey(ctx context.Context, id string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = strftime('%Y-%m-%dT%H:%M:%fZ')
-			WHERE revoked_at IS NULL AND id = ?`, id)
+		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = ?
+			WHERE revoked_at IS NULL AND id = ?`, formatTime(time.Now()), id)
 		if err != nil {
 			return fmt.Errorf("revoke API key: %w", err)
 		}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -37,12 +38,13 @@ const connectionColumns = plainColumns + `, headers_enc, secrets_enc, oauth_enc,
 // concurrent creates see each other and a tenant never ends up above
 // maxPerTenant.
 func (s *Store) InsertConnectionCapped(ctx context.Context, c *registry.Connection, uniqueSuffix bool, maxPerTenant int) error {
+	base := c.Slug // a rerun (PostgreSQL) looks for a free slug from base again
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := checkConnectionCap(ctx, tx, c.TenantID, maxPerTenant); err != nil {
 			return err
 		}
 		if uniqueSuffix {
-			slug, err := freeSlug(ctx, tx, c.TenantID, c.Slug)
+			slug, err := freeSlug(ctx, tx, c.TenantID, base)
 			if err != nil {
 				return err
 			}
@@ -54,6 +56,12 @@ func (s *Store) InsertConnectionCapped(ctx context.Context, c *registry.Connecti
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO connections (`+connectionColumns+`)
 			VALUES (?`+strings.Repeat(",?", len(args)-1)+`)`, args...)
+		if isUniqueViolation(err) && uniqueSuffix && s.pg != nil {
+			// A concurrent create on another connection took the free
+			// slug this one found: PostgreSQL does not always report
+			// that as a serialization failure. Find the next one afresh.
+			return errRetry
+		}
 		if isUniqueViolation(err) {
 			return &registry.Error{Kind: registry.ErrNameExists,
 				Message: fmt.Sprintf("an MCP server named %q already exists", registry.NameFromSlug(c.Slug))}
@@ -159,7 +167,7 @@ func (s *Store) listFull(ctx context.Context, tenantID string, f registry.ListFi
 	}
 	limit := f.Limit
 	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+		limit = math.MaxInt64 // no limit (both backends take it)
 	}
 	rows, err := s.read.QueryContext(ctx, `SELECT `+connectionColumns+` FROM connections WHERE `+where+
 		` ORDER BY seq LIMIT ? OFFSET ?`, append(args, limit, f.Offset)...)
@@ -455,7 +463,12 @@ func toolPrefix(p *string) any {
 	return *p
 }
 
+// isUniqueViolation reports a unique or primary key violation, in either
+// backend.
 func isUniqueViolation(err error) bool {
 	var se *sqlite.Error
-	return errors.As(err, &se) && (se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return pgCode(err) == "23505"
 }

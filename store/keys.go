@@ -18,8 +18,9 @@ type encColumn struct {
 	table, column string
 	// name is the column's name in the associated data.
 	name string
-	// rowID is the SQL expression of the row id in the associated data.
-	rowID string
+	// rowID is the SQL expression of the row id in the associated data,
+	// and pgRowID the same on PostgreSQL.
+	rowID, pgRowID string
 }
 
 // aad is the associated data of this column's value in one row.
@@ -28,9 +29,9 @@ func (col encColumn) aad(tenant, rowID string) secrets.AAD {
 }
 
 var encryptedColumns = []encColumn{
-	{"connections", "headers_enc", "headers", "id"},
-	{"connections", "secrets_enc", "secrets", "id"},
-	{"connections", "oauth_enc", "oauth", "id"},
+	{"connections", "headers_enc", "headers", "id", "id"},
+	{"connections", "secrets_enc", "secrets", "id", "id"},
+	{"connections", "oauth_enc", "oauth", "id", "id"},
 }
 
 // pendingColumns hold short-lived values (PKCE verifiers of authorizations
@@ -39,7 +40,7 @@ var encryptedColumns = []encColumn{
 // but not re-encrypted: they expire first.
 var pendingColumns = []encColumn{
 	// stateAAD: the row id is the state hash in lowercase hex.
-	{"oauth_states", "verifier_enc", "verifier", "lower(hex(state_hash))"},
+	{"oauth_states", "verifier_enc", "verifier", "lower(hex(state_hash))", "encode(state_hash, 'hex')"},
 }
 
 // allEncryptedColumns is every column that holds ciphertext.
@@ -85,6 +86,13 @@ func (s *Store) Reencrypt(ctx context.Context, ring *secrets.Keyring, batch int)
 	if batch <= 0 {
 		batch = 100
 	}
+	// One runner at a time across a fleet: the replicas that got the same
+	// SIGHUP take turns, and those after the first find little to do.
+	unlock, err := s.fleetLock(ctx, "tether.reencrypt")
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	total := 0
 	for _, col := range encryptedColumns {
 		var after int64
@@ -103,12 +111,13 @@ func (s *Store) Reencrypt(ctx context.Context, ring *secrets.Keyring, batch int)
 	return total, nil
 }
 
-// reencryptBatch handles the rows after rowid `after`; last is the last
-// rowid seen (0 when there were none).
+// reencryptBatch handles the rows after seq `after`; last is the last
+// seq seen (0 when there were none). (Re-encrypted columns are all
+// connections', whose seq is SQLite's rowid.)
 func (s *Store) reencryptBatch(ctx context.Context, ring *secrets.Keyring, col encColumn, after int64, batch int) (n int, last int64, err error) {
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT rowid, %s, tenant_id, %s FROM %s
-			WHERE rowid > ? AND %s IS NOT NULL ORDER BY rowid LIMIT ?`, col.rowID, col.column, col.table, col.column), after, batch)
+		rows, err := tx.QueryContext(ctx, fmt.Sprintf(`SELECT seq, %s, tenant_id, %s FROM %s
+			WHERE seq > ? AND %s IS NOT NULL ORDER BY seq LIMIT ?`, s.rowIDOf(col), col.column, col.table, col.column), after, batch)
 		if err != nil {
 			return err
 		}
@@ -150,7 +159,7 @@ func (s *Store) reencryptBatch(ctx context.Context, ring *secrets.Keyring, col e
 		}
 		rows.Close()
 		for _, p := range todo {
-			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s = ? WHERE rowid = ?`, col.table, col.column), p.ct, p.rowid); err != nil {
+			if _, err := tx.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET %s = ? WHERE seq = ?`, col.table, col.column), p.ct, p.rowid); err != nil {
 				return err
 			}
 		}
@@ -160,9 +169,17 @@ func (s *Store) reencryptBatch(ctx context.Context, ring *secrets.Keyring, col e
 	return n, last, err
 }
 
+// ErrBackupPostgres is Backup's answer on PostgreSQL, whose own tool makes
+// a consistent copy of a live database.
+var ErrBackupPostgres = errors.New("tether backup copies a SQLite database; back up PostgreSQL with pg_dump, " +
+	"e.g. pg_dump --format=custom --file=tether.dump \"$TETHER_DB\" (the keys file is backed up separately)")
+
 // Backup writes a consistent copy of the database to path (which must not
 // exist) while the server keeps running (VACUUM INTO).
 func (s *Store) Backup(ctx context.Context, path string) error {
+	if s.pg != nil {
+		return ErrBackupPostgres
+	}
 	if _, err := os.Stat(path); err == nil {
 		return fmt.Errorf("backup: %s already exists", path)
 	} else if !errors.Is(err, os.ErrNotExist) {

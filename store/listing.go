@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -53,8 +54,10 @@ const listingColumns = plainColumns + `, secret_names, header_view, rev,
 // listing holds the list statements (prepared once: parsing is a visible
 // share of a list's cost) and what lists remember.
 type listing struct {
-	read  *sql.DB
-	count *sql.Stmt
+	read *sql.DB
+	// readTx begins the one-snapshot read of takeAnchors.
+	readTx *sql.TxOptions
+	count  *sql.Stmt
 	// pageStmts[filtered][anchored] read a page's ids and revs.
 	pageStmts [2][2]*sql.Stmt
 	byIDs     *sql.Stmt
@@ -118,8 +121,8 @@ func pageSQL(filtered, anchored bool) string {
 }
 
 // prepareListing prepares the list statements on the read pool.
-func prepareListing(ctx context.Context, read *sql.DB) (*listing, error) {
-	l := &listing{read: read, anchors: map[anchorKey]anchorList{}, pages: map[pageKey]cachedPage{}, pageBudget: maxPageRows}
+func prepareListing(ctx context.Context, read *sql.DB, d *dialect) (*listing, error) {
+	l := &listing{read: read, readTx: d.readTx, anchors: map[anchorKey]anchorList{}, pages: map[pageKey]cachedPage{}, pageBudget: maxPageRows}
 	l.rows.half = listCacheRows / 2
 	prepare := func(dst **sql.Stmt, query string) error {
 		if *dst != nil {
@@ -141,9 +144,7 @@ func prepareListing(ctx context.Context, read *sql.DB) (*listing, error) {
 	if err == nil {
 		// The ids drive the join: each is one lookup in the id index,
 		// where "id IN (...)" would scan the tenant's rows.
-		err = prepare(&l.byIDs, `SELECT `+listingColumns+`
-			FROM (SELECT value AS wanted FROM json_each(?)) CROSS JOIN connections ON id = wanted
-			WHERE tenant_id = ?`)
+		err = prepare(&l.byIDs, d.byIDs)
 	}
 	if err != nil {
 		l.close()
@@ -263,7 +264,7 @@ type pageRow struct {
 func (l *listing) page(ctx context.Context, tenantID string, f registry.ListFilter, version int64) ([]pageRow, error) {
 	limit := f.Limit
 	if limit <= 0 {
-		limit = -1 // SQLite: no limit
+		limit = math.MaxInt64 // no limit (both backends take it)
 	}
 	filtered := f.Status != ""
 	args := []any{tenantID}
@@ -334,7 +335,7 @@ func (l *listing) anchorsOf(ctx context.Context, tenantID string, status registr
 // list's index only.
 func (l *listing) takeAnchors(ctx context.Context, tenantID string, status registry.Status) (anchorList, error) {
 	var a anchorList
-	tx, err := l.read.BeginTx(ctx, nil)
+	tx, err := l.read.BeginTx(ctx, l.readTx)
 	if err != nil {
 		return a, fmt.Errorf("page anchors: %w", err)
 	}

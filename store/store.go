@@ -1,8 +1,16 @@
 // Package store persists tether's registry in SQLite (modernc.org/sqlite,
-// pure Go). It keeps one writer connection, through which every write runs
-// in a transaction, and a pool of read-only connections; WAL mode lets the
-// readers run while the writer commits. Schema changes are numbered SQL
-// files embedded in the binary and applied once each, in a transaction.
+// pure Go), the embedded default, or in PostgreSQL (pgx), which several
+// tether replicas share.
+//
+// On SQLite it keeps one writer connection, through which every write
+// runs in a transaction, and a pool of read-only connections; WAL mode
+// lets the readers run while the writer commits. On PostgreSQL one pgx
+// pool serves both; write transactions run SERIALIZABLE and are retried
+// when a concurrent one wins, so every read-modify-write behaves as under
+// SQLite's single writer, across replicas too. The statements and the
+// row mapping are shared; what differs sits side by side in dialect.go.
+// Schema changes are numbered SQL files per backend, embedded in the
+// binary and applied once each, in a transaction (migrate.go).
 //
 // Secret-bearing columns (connection headers and secrets) are encrypted
 // with the Cipher given at Open, bound by associated data to their tenant,
@@ -11,21 +19,25 @@
 // unencrypted beside them, so lists decrypt nothing (listing.go).
 //
 //	st, err := store.Open(ctx, "tether.db", store.Options{Cipher: keyring})
+//	st, err := store.Open(ctx, "postgres://tether@db/tether", store.Options{Cipher: keyring})
 //	defer st.Close()
 package store
 
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"runtime"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/tether-dev/tether/registry"
 	"github.com/tether-dev/tether/secrets"
 	"go.opentelemetry.io/otel/trace"
@@ -54,12 +66,22 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 	// SlowTx is that threshold; 0 means DefaultSlowTx.
 	SlowTx time.Duration
+	// MaxConns is the PostgreSQL pool size; 0 means DefaultMaxConns.
+	MaxConns int
+	// StatementTimeout bounds each PostgreSQL statement; 0 means
+	// DefaultStatementTimeout, negative none.
+	StatementTimeout time.Duration
 }
 
-// Store is the SQLite-backed implementation of the registry's stores.
+// Store is the implementation of the registry's stores.
 type Store struct {
-	write        *sql.DB // exactly one connection: SQLite has one writer anyway
+	// On SQLite, write is exactly one connection (SQLite has one writer
+	// anyway) and read a pool of read-only ones; on PostgreSQL both are
+	// the one handle over pg.
+	write        *sql.DB
 	read         *sql.DB
+	pg           *pgxpool.Pool // nil on SQLite
+	dialect      *dialect
 	cipher       Cipher
 	log          *slog.Logger
 	observeWrite func(time.Duration)
@@ -75,11 +97,22 @@ type Store struct {
 	lists *listing
 }
 
-// Open opens (creating if needed) the database at path and migrates it.
+// Open opens (creating if needed) the database at path, a SQLite file or
+// a postgres:// URL (IsPostgresURL), and migrates it.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	if IsPostgresURL(path) {
+		db, pool, err := openPostgres(ctx, path, opts)
+		if err != nil {
+			return nil, err
+		}
+		st, err := newStore(ctx, db, db, &postgresDialect, opts)
+		if err != nil {
+			db.Close()
+			pool.Close()
+			return nil, err
+		}
+		st.pg = pool
+		return st, nil
 	}
 	// busy_timeout first so that the later pragmas wait for a lock instead
 	// of failing when another process (tether apikey) holds it.
@@ -119,39 +152,58 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	read.SetMaxOpenConns(readers)
 	read.SetMaxIdleConns(readers)
 	read.SetConnMaxIdleTime(5 * time.Minute)
-	keyLookup, err := read.PrepareContext(ctx, keyLookupSQL)
+	st, err := newStore(ctx, write, read, &sqliteDialect, opts)
 	if err != nil {
 		read.Close()
 		write.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// newStore prepares the statements every request runs on an open,
+// migrated database.
+func newStore(ctx context.Context, write, read *sql.DB, d *dialect, opts Options) (*Store, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	keyLookup, err := read.PrepareContext(ctx, keyLookupSQL)
+	if err != nil {
 		return nil, fmt.Errorf("prepare API key lookup: %w", err)
 	}
 	connLookup, err := read.PrepareContext(ctx, getConnectionSQL)
 	if err != nil {
 		keyLookup.Close()
-		read.Close()
-		write.Close()
 		return nil, fmt.Errorf("prepare connection lookup: %w", err)
 	}
 	toolsLookup, err := read.PrepareContext(ctx, toolsOfConnectionSQL)
 	if err != nil {
 		connLookup.Close()
 		keyLookup.Close()
-		read.Close()
-		write.Close()
 		return nil, fmt.Errorf("prepare tools lookup: %w", err)
 	}
-	lists, err := prepareListing(ctx, read)
+	lists, err := prepareListing(ctx, read, d)
 	if err != nil {
 		toolsLookup.Close()
 		connLookup.Close()
 		keyLookup.Close()
-		read.Close()
-		write.Close()
 		return nil, err
 	}
-	return &Store{write: write, read: read, cipher: opts.Cipher, log: logger, observeWrite: opts.ObserveWrite,
-		slow:      newSlowTx(opts.TracerProvider, opts.SlowTx),
+	return &Store{write: write, read: read, dialect: d, cipher: opts.Cipher, log: logger, observeWrite: opts.ObserveWrite,
+		slow:      newSlowTx(opts.TracerProvider, opts.SlowTx, d.name),
 		keyLookup: keyLookup, connLookup: connLookup, toolsLookup: toolsLookup, lists: lists}, nil
+}
+
+// Postgres reports whether the store is on PostgreSQL.
+func (s *Store) Postgres() bool { return s.pg != nil }
+
+// rowIDOf is the SQL expression of col's row id in this backend.
+func (s *Store) rowIDOf(col encColumn) string {
+	if s.pg != nil {
+		return col.pgRowID
+	}
+	return col.rowID
 }
 
 // restrictMode makes the database file and its journals, where they
@@ -176,9 +228,17 @@ func restrictMode(path string) error {
 	return nil
 }
 
-// Close closes both pools; the WAL is checkpointed by the last connection.
+// Close closes both pools; on SQLite the WAL is checkpointed by the last
+// connection.
 func (s *Store) Close() error {
-	return errors.Join(s.keyLookup.Close(), s.connLookup.Close(), s.toolsLookup.Close(), s.lists.close(), s.read.Close(), s.write.Close())
+	errs := []error{s.keyLookup.Close(), s.connLookup.Close(), s.toolsLookup.Close(), s.lists.close(), s.read.Close()}
+	if s.write != s.read {
+		errs = append(errs, s.write.Close())
+	}
+	if s.pg != nil {
+		s.pg.Close()
+	}
+	return errors.Join(errs...)
 }
 
 // Ping checks that the database answers a query.
@@ -190,10 +250,13 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// inTx runs fn in a write transaction (BEGIN IMMEDIATE), committing when it
-// returns nil. The audit events pending on ctx's trail (registry.AuditTrail)
-// are inserted in the same transaction, after fn; when fn fails they are
-// dropped with the change.
+// inTx runs fn in a write transaction (SQLite: BEGIN IMMEDIATE;
+// PostgreSQL: SERIALIZABLE), committing when it returns nil. The audit
+// events pending on ctx's trail (registry.AuditTrail) are inserted in the
+// same transaction, after fn; when fn fails they are dropped with the
+// change. On PostgreSQL a transaction that lost to a concurrent one
+// (serialization failure, deadlock) runs again, fn included, so fn must
+// leave nothing behind but its writes in tx.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if s.observeWrite != nil || s.slow.on() {
 		start := time.Now()
@@ -205,7 +268,61 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 			s.slow.record(ctx, start, d)
 		}()
 	}
-	tx, err := s.write.BeginTx(ctx, nil)
+	// A rerun starts from the records made before the transaction.
+	restore := registry.SaveAudit(ctx)
+	var err error
+	for attempt := range s.dialect.attempts {
+		if attempt > 0 {
+			// Back off a little, at random, so the losers do not collide
+			// again in step.
+			select {
+			case <-ctx.Done():
+				return err
+			case <-time.After(time.Duration(1+rand.IntN(5*attempt)) * time.Millisecond):
+			}
+			restore()
+		}
+		// A rerun waits for the retry lane (PostgreSQL): the
+		// transactions that lost once run one at a time, so that under
+		// contention (every write to a tenant's connections updates its
+		// counts row) they stop colliding with each other.
+		err = s.runTx(ctx, fn, attempt > 0)
+		if !retryable(err) {
+			return err
+		}
+	}
+	return err
+}
+
+// retryLane is the PostgreSQL advisory lock key of the retry lane (any
+// constant distinct from migrationLock).
+const retryLane = 0x746574686572 + 1
+
+func (s *Store) runTx(ctx context.Context, fn func(tx *sql.Tx) error, lane bool) error {
+	var beginner interface {
+		BeginTx(context.Context, *sql.TxOptions) (*sql.Tx, error)
+	} = s.write
+	if lane && s.pg != nil {
+		// A session lock, taken before BEGIN: a SERIALIZABLE transaction
+		// takes its snapshot at its first statement, which must come
+		// after the wait.
+		conn, err := s.write.Conn(ctx)
+		if err != nil {
+			return fmt.Errorf("begin: %w", err)
+		}
+		defer conn.Close()
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(?)", int64(retryLane)); err != nil {
+			return fmt.Errorf("wait for the retry lane: %w", err)
+		}
+		defer func() {
+			if _, err := conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(?)", int64(retryLane)); err != nil {
+				// The lock goes with the session: drop the connection.
+				_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			}
+		}()
+		beginner = conn
+	}
+	tx, err := beginner.BeginTx(ctx, s.dialect.writeTx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

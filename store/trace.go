@@ -20,16 +20,17 @@ const DefaultSlowTx = 100 * time.Millisecond
 type slowTx struct {
 	tracer    trace.Tracer // nil: off
 	threshold time.Duration
+	system    string // db.system.name
 }
 
-func newSlowTx(tp trace.TracerProvider, threshold time.Duration) slowTx {
+func newSlowTx(tp trace.TracerProvider, threshold time.Duration, system string) slowTx {
 	if tp == nil {
 		return slowTx{}
 	}
 	if threshold <= 0 {
 		threshold = DefaultSlowTx
 	}
-	return slowTx{tracer: tp.Tracer("github.com/tether-dev/tether/store"), threshold: threshold}
+	return slowTx{tracer: tp.Tracer("github.com/tether-dev/tether/store"), threshold: threshold, system: system}
 }
 
 func (s slowTx) on() bool { return s.tracer != nil }
@@ -40,7 +41,7 @@ func (s slowTx) record(ctx context.Context, start time.Time, d time.Duration) {
 	if s.tracer == nil || d < s.threshold {
 		return
 	}
-	_, span := s.tracer.Start(ctx, "sqlite write transaction", trace.WithTimestamp(start),
-		trace.WithAttributes(attribute.String("db.system.name", "sqlite")))
+	_, span := s.tracer.Start(ctx, s.system+" write transaction", trace.WithTimestamp(start),
+		trace.WithAttributes(attribute.String("db.system.name", s.system)))
 	span.End(trace.WithTimestamp(start.Add(d)))
 }

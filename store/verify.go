@@ -23,7 +23,7 @@ func (s *Store) CheckDecryptable(ctx context.Context) error {
 // checkColumn decrypts every value of one encrypted column.
 func (s *Store) checkColumn(ctx context.Context, col encColumn) error {
 	rows, err := s.read.QueryContext(ctx, fmt.Sprintf(`SELECT %s, tenant_id, %s FROM %s WHERE %s IS NOT NULL`,
-		col.rowID, col.column, col.table, col.column))
+		s.rowIDOf(col), col.column, col.table, col.column))
 	if err != nil {
 		return fmt.Errorf("check encrypted values of %s.%s: %w", col.table, col.column, err)
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -34,37 +33,39 @@ func openWithKey(t *testing.T, path string, fill byte) *Store {
 // only an OAuth document, or only a pending authorization's verifier, is
 // checked like one with headers and secrets.
 func TestCheckDecryptableCoversEveryEncryptedColumn(t *testing.T) {
-	ctx := context.Background()
-	cases := map[string]func(t *testing.T, st *Store, c *registry.Connection){
-		"OAuth document only": func(t *testing.T, st *Store, c *registry.Connection) {
-			c.AuthType, c.OAuth = registry.AuthOAuth, registry.SecretBlob(`{"access_token":"at"}`)
-			require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
-		},
-		"pending authorization only": func(t *testing.T, st *Store, c *registry.Connection) {
-			require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
-			now := time.Now().UTC().Truncate(time.Millisecond)
-			require.NoError(t, st.InsertOAuthState(ctx, &registry.OAuthPending{
-				StateHash: []byte{0xAB, 0xCD, 0x01}, TenantID: c.TenantID, ConnectionID: c.ID,
-				Verifier: "pkce-verifier", Issuer: "https://as.example", CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
-			}))
-		},
-	}
-	for name, seed := range cases {
-		t.Run(name, func(t *testing.T) {
-			path := filepath.Join(t.TempDir(), "t.db")
-			st := openWithKey(t, path, 1)
-			_, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
-			require.NoError(t, err)
-			c := newConn("t1", "c1", "crm")
-			c.Headers, c.Secrets = nil, nil // nothing but the column under test
-			seed(t, st, c)
-			require.NoError(t, st.CheckDecryptable(ctx), "the right key opens everything")
-			require.NoError(t, st.Close())
+	forEachBackendFresh(t, func(t *testing.T, fresh func(*testing.T) string) {
+		ctx := context.Background()
+		cases := map[string]func(t *testing.T, st *Store, c *registry.Connection){
+			"OAuth document only": func(t *testing.T, st *Store, c *registry.Connection) {
+				c.AuthType, c.OAuth = registry.AuthOAuth, registry.SecretBlob(`{"access_token":"at"}`)
+				require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
+			},
+			"pending authorization only": func(t *testing.T, st *Store, c *registry.Connection) {
+				require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
+				now := time.Now().UTC().Truncate(time.Millisecond)
+				require.NoError(t, st.InsertOAuthState(ctx, &registry.OAuthPending{
+					StateHash: []byte{0xAB, 0xCD, 0x01}, TenantID: c.TenantID, ConnectionID: c.ID,
+					Verifier: "pkce-verifier", Issuer: "https://as.example", CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute),
+				}))
+			},
+		}
+		for name, seed := range cases {
+			t.Run(name, func(t *testing.T) {
+				path := fresh(t)
+				st := openWithKey(t, path, 1)
+				_, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
+				require.NoError(t, err)
+				c := newConn("t1", "c1", "crm")
+				c.Headers, c.Secrets = nil, nil // nothing but the column under test
+				seed(t, st, c)
+				require.NoError(t, st.CheckDecryptable(ctx), "the right key opens everything")
+				require.NoError(t, st.Close())
 
-			wrong := openWithKey(t, path, 2) // same key id, other material
-			err = wrong.CheckDecryptable(ctx)
-			require.Error(t, err, "a wrong keyring must be noticed at start-up")
-			assert.ErrorIs(t, err, secrets.ErrDecrypt)
-		})
-	}
+				wrong := openWithKey(t, path, 2) // same key id, other material
+				err = wrong.CheckDecryptable(ctx)
+				require.Error(t, err, "a wrong keyring must be noticed at start-up")
+				assert.ErrorIs(t, err, secrets.ErrDecrypt)
+			})
+		}
+	})
 }

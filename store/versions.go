@@ -22,11 +22,11 @@ const toolVersionColumns = `tool_id, tenant_id, connection_id, hash, definition,
 // an update of an existing row; a new row prunes the tool's history.
 func recordVersion(ctx context.Context, tx *sql.Tx, v *registry.ToolVersion) error {
 	approvedAt, rejectedAt := formatTimePtr(v.ApprovedAt), formatTimePtr(v.RejectedAt)
-	res, err := tx.ExecContext(ctx, `UPDATE tool_versions SET last_seen_at = max(last_seen_at, ?),
-			approved_at = coalesce(?, approved_at), approved_by = CASE WHEN ? IS NULL THEN approved_by ELSE ? END,
-			rejected_at = coalesce(?, rejected_at), rejected_by = CASE WHEN ? IS NULL THEN rejected_by ELSE ? END
+	res, err := tx.ExecContext(ctx, `UPDATE tool_versions SET last_seen_at = CASE WHEN last_seen_at > ? THEN last_seen_at ELSE ? END,
+			approved_at = coalesce(?, approved_at), approved_by = CASE WHEN CAST(? AS TEXT) IS NULL THEN approved_by ELSE ? END,
+			rejected_at = coalesce(?, rejected_at), rejected_by = CASE WHEN CAST(? AS TEXT) IS NULL THEN rejected_by ELSE ? END
 		WHERE tool_id = ? AND hash = ?`,
-		formatTime(v.LastSeenAt), approvedAt, approvedAt, v.ApprovedBy, rejectedAt, rejectedAt, v.RejectedBy, v.ToolID, v.Hash)
+		formatTime(v.LastSeenAt), formatTime(v.LastSeenAt), approvedAt, approvedAt, v.ApprovedBy, rejectedAt, rejectedAt, v.RejectedBy, v.ToolID, v.Hash)
 	if err != nil {
 		return fmt.Errorf("record tool version: %w", err)
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -36,63 +35,67 @@ func newTool(c *registry.Connection, desc string, at time.Time) *registry.Tool {
 // A tool row written before migration 0008 (no fingerprint, no approval)
 // reads as approved, fingerprinted from its stored definition.
 func TestLegacyToolRowsReadAsApproved(t *testing.T) {
-	st := openTest(t, filepath.Join(t.TempDir(), "t.db"))
-	ctx := context.Background()
-	_, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
-	require.NoError(t, err)
-	c := newConn("t1", "c1", "crm")
-	require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
-	tool := newTool(c, "Look up", time.Now().UTC().Truncate(time.Millisecond))
-	storeTool(t, st, c, tool)
-	_, err = st.write.ExecContext(ctx, `UPDATE tools SET definition_hash = '', approved_hash = '', annotations = NULL`)
-	require.NoError(t, err)
-	tools, err := st.ListTools(ctx, "t1", "c1")
-	require.NoError(t, err)
-	got := tools["c1"][0]
-	assert.Equal(t, registry.Approved, got.ApprovalStatus)
-	assert.Equal(t, got.Live().Fingerprint(), got.DefinitionHash)
-	assert.Equal(t, got.DefinitionHash, got.ApprovedHash)
-	_, served := got.Served()
-	assert.True(t, served)
+	forEachBackend(t, func(t *testing.T, db string) {
+		st := openTest(t, db)
+		ctx := context.Background()
+		_, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
+		require.NoError(t, err)
+		c := newConn("t1", "c1", "crm")
+		require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
+		tool := newTool(c, "Look up", time.Now().UTC().Truncate(time.Millisecond))
+		storeTool(t, st, c, tool)
+		_, err = st.write.ExecContext(ctx, `UPDATE tools SET definition_hash = '', approved_hash = '', annotations = NULL`)
+		require.NoError(t, err)
+		tools, err := st.ListTools(ctx, "t1", "c1")
+		require.NoError(t, err)
+		got := tools["c1"][0]
+		assert.Equal(t, registry.Approved, got.ApprovalStatus)
+		assert.Equal(t, got.Live().Fingerprint(), got.DefinitionHash)
+		assert.Equal(t, got.DefinitionHash, got.ApprovedHash)
+		_, served := got.Served()
+		assert.True(t, served)
+	})
 }
 
 // The history keeps a version per fingerprint, moves last_seen_at on each
 // sighting, keeps the approval, and is bounded per tool (the versions
 // seen most recently stay); another tenant reads none of it.
 func TestToolVersionsRecordAndBound(t *testing.T) {
-	st := openTest(t, filepath.Join(t.TempDir(), "t.db"))
-	ctx := context.Background()
-	_, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
-	require.NoError(t, err)
-	c := newConn("t1", "c1", "crm")
-	require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
-	start := time.Now().UTC().Truncate(time.Millisecond)
+	forEachBackend(t, func(t *testing.T, db string) {
+		st := openTest(t, db)
+		ctx := context.Background()
+		_, err := st.EnsureTenant(ctx, &registry.Tenant{ID: "t1", Name: "acme"})
+		require.NoError(t, err)
+		c := newConn("t1", "c1", "crm")
+		require.NoError(t, st.InsertConnectionCapped(ctx, c, false, 0))
+		start := time.Now().UTC().Truncate(time.Millisecond)
 
-	first := newTool(c, "v0", start)
-	approvedAt := start
-	first.Version.ApprovedAt, first.Version.ApprovedBy = &approvedAt, "key-1"
-	storeTool(t, st, c, first)
-	again := newTool(c, "v0", start.Add(time.Second)) // seen again
-	storeTool(t, st, c, again)
-	versions, err := st.ToolVersions(ctx, "t1", "c1", "tool-1")
-	require.NoError(t, err)
-	require.Len(t, versions, 1)
-	assert.Equal(t, start, versions[0].FirstSeenAt)
-	assert.Equal(t, start.Add(time.Second), versions[0].LastSeenAt)
-	assert.Equal(t, "key-1", versions[0].ApprovedBy, "a later sighting keeps the approval")
-	assert.Equal(t, "v0", versions[0].Definition.Description)
+		first := newTool(c, "v0", start)
+		approvedAt := start
+		first.Version.ApprovedAt, first.Version.ApprovedBy = &approvedAt, "key-1"
+		storeTool(t, st, c, first)
+		again := newTool(c, "v0", start.Add(time.Second)) // seen again
+		storeTool(t, st, c, again)
+		versions, err := st.ToolVersions(ctx, "t1", "c1", "tool-1")
+		require.NoError(t, err)
+		require.Len(t, versions, 1)
+		assert.Equal(t, start, versions[0].FirstSeenAt)
+		assert.Equal(t, start.Add(time.Second), versions[0].LastSeenAt)
+		assert.Equal(t, "key-1", versions[0].ApprovedBy, "a later sighting keeps the approval")
+		assert.Equal(t, "v0", versions[0].Definition.Description)
 
-	for i := 1; i <= registry.MaxToolVersions+5; i++ {
-		storeTool(t, st, c, newTool(c, fmt.Sprintf("v%d", i), start.Add(time.Duration(i+1)*time.Second)))
-	}
-	versions, err = st.ToolVersions(ctx, "t1", "c1", "tool-1")
-	require.NoError(t, err)
-	require.Len(t, versions, registry.MaxToolVersions)
-	assert.Equal(t, fmt.Sprintf("v%d", registry.MaxToolVersions+5), versions[0].Definition.Description, "newest first")
-	assert.Equal(t, "v6", versions[len(versions)-1].Definition.Description, "the oldest forgotten")
+		for i := 1; i <= registry.MaxToolVersions+5; i++ {
+			storeTool(t, st, c, newTool(c, fmt.Sprintf("v%d", i), start.Add(time.Duration(i+1)*time.Second)))
+		}
+		versions, err = st.ToolVersions(ctx, "t1", "c1", "tool-1")
+		require.NoError(t, err)
+		require.Len(t, versions, registry.MaxToolVersions)
+		assert.Equal(t, fmt.Sprintf("v%d", registry.MaxToolVersions+5), versions[0].Definition.Description, "newest first")
+		assert.Equal(t, "v6", versions[len(versions)-1].Definition.Description, "the oldest forgotten")
 
-	_, err = st.ToolVersions(ctx, "t2", "c1", "tool-1")
-	assert.ErrorIs(t, err, registry.ErrNotFound)
-	_, err = st.ToolVersions(ctx, "t1", "c1", "nope")
-	assert.ErrorIs(t, err, registry.ErrNotFound)
+		_, err = st.ToolVersions(ctx, "t2", "c1", "tool-1")
+		assert.ErrorIs(t, err, registry.ErrNotFound)
+		_, err = st.ToolVersions(ctx, "t1", "c1", "nope")
+		assert.ErrorIs(t, err, registry.ErrNotFound)
+	})
 }

@@ -5,7 +5,8 @@
 //
 //	go run ./cmd/tether-bench [-bin bin/tether] [-duration 3s] [-concurrency 16] [-only REGEXP]
 //	go run ./cmd/tether-bench e2e [-bin bin/tether] [-calls 2000] [-duration 4s] [-concurrency 16]
-//	go run ./cmd/tether-bench report [-api FILE] [-go FILE] [-e2e FILE] [-out BENCHMARKS.md]
+//	go run ./cmd/tether-bench postgres [-bin bin/tether] [-duration 3s] [-concurrency 16]
+//	go run ./cmd/tether-bench report [-api FILE] [-go FILE] [-e2e FILE] [-pg FILE] [-out BENCHMARKS.md]
 //
 // Both servers run as child processes on loopback; this process only
 // generates load over keep-alive connections. The e2e subcommand measures
@@ -48,6 +49,10 @@ func main() {
 		serveUpstreams(os.Args[2:])
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "postgres" {
+		postgresMain(os.Args[2:])
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "e2e" {
 		e2eMain(os.Args[2:])
 		return
@@ -57,9 +62,10 @@ func main() {
 		api := fs.String("api", "bin/bench-api.txt", "tether-bench output")
 		goOut := fs.String("go", "bin/bench-go.txt", "go test -bench output")
 		e2e := fs.String("e2e", "", "tether-bench e2e output (none: no end-to-end section)")
+		pg := fs.String("pg", "", "tether-bench postgres output (none: no PostgreSQL section)")
 		out := fs.String("out", "BENCHMARKS.md", "file to update below its marker")
 		_ = fs.Parse(os.Args[2:])
-		if err := report(*api, *goOut, *e2e, *out); err != nil {
+		if err := report(*api, *goOut, *e2e, *pg, *out); err != nil {
 			fmt.Fprintln(os.Stderr, "tether-bench report:", err)
 			os.Exit(1)
 		}
@@ -131,7 +137,11 @@ func startEcho() (*child, error) {
 // key, loopback exempt from the SSRF guard, and extra flags; its log goes
 // to logName beside bin once it serves.
 func startTether(bin, dir, logName string, extra ...string) (*child, error) {
-	db := filepath.Join(dir, "bench.db")
+	return startTetherOn(bin, filepath.Join(dir, "bench.db"), logName, extra...)
+}
+
+// startTetherOn is startTether on db, a file or a postgres:// URL.
+func startTetherOn(bin, db, logName string, extra ...string) (*child, error) {
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--db", db, "--bootstrap-api-key", apiKey,
 		"--allow-cidrs", "127.0.0.0/8"}, extra...)
 	cmd := exec.Command(bin, args...)
@@ -242,23 +252,9 @@ func run(bin string, d time.Duration, c int, pick *regexp.Regexp) error {
 	}
 	defer tether.stop()
 
-	// 50 rows for get and list, in a tenant of their own ("default").
-	var ids []string
-	for i := range 50 {
-		// No autoConnect: a background probe rewriting rows would make the
-		// list of 50 measure a table in flux, unlike the scale figures.
-		body := fmt.Sprintf(`{"name":"seed-%d","description":"seed","transport":"http","endpoint":"https://mcp.example.com/mcp","autoConnect":false,"headers":{"X-Key":"{{secrets.K}}"},"secrets":{"K":"v%d"}}`, i, i)
-		resp, err := http.DefaultClient.Do(newReq(http.MethodPost, tether.base+"/api/v2/developers/mcp-servers", []byte(body)))
-		if err != nil {
-			return err
-		}
-		var v struct{ Data struct{ ID string } }
-		_ = json.NewDecoder(resp.Body).Decode(&v)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			return fmt.Errorf("seed create: status %d", resp.StatusCode)
-		}
-		ids = append(ids, v.Data.ID)
+	ids, err := seedRows(tether)
+	if err != nil {
+		return err
 	}
 
 	scenarios := []struct {
@@ -315,6 +311,29 @@ func run(bin string, d time.Duration, c int, pick *regexp.Regexp) error {
 		return nil
 	}
 	return scale(tether, base, results[listScenario], d, c)
+}
+
+// seedRows creates 50 rows for get and list, in a tenant of their own
+// ("default"), and returns their ids.
+func seedRows(tether *child) ([]string, error) {
+	var ids []string
+	for i := range 50 {
+		// No autoConnect: a background probe rewriting rows would make the
+		// list of 50 measure a table in flux, unlike the scale figures.
+		body := fmt.Sprintf(`{"name":"seed-%d","description":"seed","transport":"http","endpoint":"https://mcp.example.com/mcp","autoConnect":false,"headers":{"X-Key":"{{secrets.K}}"},"secrets":{"K":"v%d"}}`, i, i)
+		resp, err := http.DefaultClient.Do(newReq(http.MethodPost, tether.base+"/api/v2/developers/mcp-servers", []byte(body)))
+		if err != nil {
+			return nil, err
+		}
+		var v struct{ Data struct{ ID string } }
+		_ = json.NewDecoder(resp.Body).Decode(&v)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			return nil, fmt.Errorf("seed create: status %d", resp.StatusCode)
+		}
+		ids = append(ids, v.Data.ID)
+	}
+	return ids, nil
 }
 
 // decodeJSON reads a JSON response body into v and closes it.

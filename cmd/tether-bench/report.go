@@ -119,7 +119,7 @@ func cpuModel() string {
 // latest run: the machine, the command, the API figures as printed (with
 // their ratios), the end-to-end agent path as printed (when e2ePath is
 // given) and the Go benchmarks with ratios to their baselines.
-func report(apiPath, goPath, e2ePath, outPath string) error {
+func report(apiPath, goPath, e2ePath, pgPath, outPath string) error {
 	api, err := os.ReadFile(apiPath)
 	if err != nil {
 		return err
@@ -131,6 +131,12 @@ func report(apiPath, goPath, e2ePath, outPath string) error {
 	var e2e []byte
 	if e2ePath != "" {
 		if e2e, err = os.ReadFile(e2ePath); err != nil {
+			return err
+		}
+	}
+	var pg []byte
+	if pgPath != "" {
+		if pg, err = os.ReadFile(pgPath); err != nil {
 			return err
 		}
 	}
@@ -156,6 +162,12 @@ func report(apiPath, goPath, e2ePath, outPath string) error {
 		b.WriteString("The agent path end to end (`tether-bench e2e`: the real binary, the client, tether and the upstreams " +
 			"as separate processes; ratios to the direct calls of the same run; tether's CPU from /proc over the measured window):\n\n```\n")
 		b.Write(bytes.TrimSpace(e2e))
+		b.WriteString("\n```\n\n")
+	}
+	if len(pg) > 0 {
+		b.WriteString("PostgreSQL (`tether-bench postgres`: tether on PostgreSQL vs on SQLite, and one replica vs three " +
+			"behind a round-robin proxy, all on this machine; same-run ratios):\n\n```\n")
+		b.Write(bytes.TrimSpace(pg))
 		b.WriteString("\n```\n\n")
 	}
 	b.WriteString("Go benchmarks (in-process: `gateway`'s Call and ToolsList run the handler, registry and pool in the " +

@@ -23,9 +23,10 @@ func TestReportSections(t *testing.T) {
 	api := write("api.txt", "API FIGURES\n")
 	goOut := write("go.txt", "BenchmarkCall/direct-2   100   500000 ns/op   400000 p50-ns\n")
 	e2e := write("e2e.txt", "E2E FIGURES\n")
+	pg := write("pg.txt", "PG FIGURES\n")
 	out := write("BENCHMARKS.md", "# Analysis\n\nkept\n\n"+marker+"\n\nold run\n")
 
-	require.NoError(t, report(api, goOut, e2e, out))
+	require.NoError(t, report(api, goOut, e2e, pg, out))
 	doc, err := os.ReadFile(out)
 	require.NoError(t, err)
 	s := string(doc)
@@ -34,11 +35,13 @@ func TestReportSections(t *testing.T) {
 	assert.Contains(t, s, "API FIGURES")
 	assert.Contains(t, s, "E2E FIGURES")
 	assert.Contains(t, s, "Go benchmarks (in-process")
+	assert.Contains(t, s, "PG FIGURES")
 	assert.Less(t, strings.Index(s, "E2E FIGURES"), strings.Index(s, "| Call/direct"))
 
-	require.NoError(t, report(api, goOut, "", out))
+	require.NoError(t, report(api, goOut, "", "", out))
 	doc, err = os.ReadFile(out)
 	require.NoError(t, err)
 	assert.NotContains(t, string(doc), "E2E FIGURES")
+	assert.NotContains(t, string(doc), "PG FIGURES")
 	assert.Contains(t, string(doc), "API FIGURES")
 }

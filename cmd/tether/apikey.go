@@ -108,6 +108,6 @@ func cliFlags(name string, stderr io.Writer) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	db := new(string)
-	envFlag(fs, db, "db", "TETHER_DB", "tether.db", "SQLite database file")
+	envFlag(fs, db, "db", "TETHER_DB", "tether.db", dbUsage)
 	return fs, db
 }

@@ -92,6 +92,14 @@ func (m *Main) Run(ctx context.Context) (err error) {
 			_ = m.Close() // its result stays available from Close
 		}
 	}()
+	if m.Config.ReplicaID == "" {
+		host, _ := os.Hostname()
+		m.Config.ReplicaID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if store.IsPostgresURL(m.Config.DB) {
+		// A fleet's logs are read together: every line names its replica.
+		m.Logger = m.Logger.With("replica", m.Config.ReplicaID)
+	}
 	cfg := m.Config
 	m.tracing, err = telemetry.Setup(ctx, telemetry.Options{Enabled: cfg.Tracing, EndpointURL: cfg.TracingEndpoint,
 		BatchTimeout: cfg.TracingBatchDelay, ServiceVersion: version, Logger: m.Logger})
@@ -131,13 +139,35 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("--console-frame-ancestors: %w", err)
 	}
 	met := metrics.New()
-	st, err := store.Open(ctx, cfg.DB, store.Options{Cipher: m.keys, Logger: m.Logger, ObserveWrite: met.ObserveDBWrite, TracerProvider: tpOn})
+	timeout := cfg.DBStatementTimeout
+	if timeout == 0 {
+		timeout = -1 // none, as the flag says
+	}
+	st, err := store.Open(ctx, cfg.DB, store.Options{Cipher: m.keys, Logger: m.Logger, ObserveWrite: met.ObserveDBWrite, TracerProvider: tpOn,
+		MaxConns: cfg.DBMaxConns, StatementTimeout: timeout})
 	if err != nil {
 		return err
 	}
 	m.store = st
 	if err := st.CheckDecryptable(ctx); err != nil {
-		return fmt.Errorf("the configured encryption keys cannot decrypt the database %s: %w", cfg.DB, err)
+		return fmt.Errorf("the configured encryption keys cannot decrypt the database %s: %w", redactDB(cfg.DB), err)
+	}
+	// A fleet knows which keys each replica has loaded (tether keys
+	// promote waits for all of them).
+	if st.Postgres() {
+		m.reportReplica(ctx, ring)
+		m.life.Go(func(ctx context.Context) {
+			t := time.NewTicker(replicaHeartbeat)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					m.reportReplica(ctx, m.keys.Load())
+				}
+			}
+		})
 	}
 	// Finish a rotation that a restart interrupted (or that happened
 	// while tether was down).
@@ -194,8 +224,20 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	// cold so that they see the server afresh.
 	pool := mcpclient.NewPool(mcpclient.PoolOptions{Client: client, Logger: m.Logger})
 	m.pool = pool
+	// On PostgreSQL, the rate limits count for the fleet.
+	var rateCounter server.RateCounter
+	if st.Postgres() {
+		rateCounter = st
+	}
+	// On PostgreSQL, changes travel between the replicas (LISTEN/NOTIFY).
+	var bus registry.ChangeBus
+	pgBus := st.NewBus(m.Logger)
+	if pgBus != nil {
+		bus = pgBus
+	}
 	svc := registry.NewService(registry.Options{
 		Store:          st,
+		Bus:            bus,
 		URLs:           guard,
 		StdioCommands:  stdio,
 		StdioFixedArgs: fixedArgs,
@@ -216,6 +258,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		// for listeners beyond the audit log (none yet).
 	})
 	m.svc = svc
+	if pgBus != nil {
+		m.life.Go(func(ctx context.Context) { pgBus.Run(ctx, svc.ApplyRemote, svc.ResyncRemote) })
+	}
 	// A fleet-wide count, read from the shared database at each scrape.
 	met.SetToolsAwaitingApproval(func() float64 {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -256,7 +301,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Connections: svc, Tools: svc, Probes: svc, OAuth: svc, Agent: svc, Keys: keys, Ready: m.ready, Logger: m.Logger,
 		Audit: m.audit, Admin: keys, AdminKey: cfg.AdminKey,
 		Metrics: met, MetricsElsewhere: cfg.MetricsAddr != "",
-		RateLimit: limit, ProbeRateLimit: probeLimit,
+		RateLimit: limit, ProbeRateLimit: probeLimit, RateCounter: rateCounter,
 		OAuthReturnURL: cfg.OAuthReturnURL,
 		Origins:        origins,
 		ClientMetadata: oauth.ClientMetadataDocument(cimdURL, redirectURI, "tether"),
@@ -287,7 +332,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 	}
 	svc.StartMonitor(registry.MonitorOptions{Interval: cfg.HealthInterval})
 	m.audit.StartRetention(cfg.AuditRetention)
-	m.Logger.Info("tether serving", "addr", m.Addr, "db", cfg.DB, "primary_key", ring.Primary())
+	m.Logger.Info("tether serving", "addr", m.Addr, "db", redactDB(cfg.DB), "primary_key", ring.Primary())
 	return nil
 }
 
@@ -338,7 +383,10 @@ func (m *Main) stdioSandbox(stdio []string) (fixedArgs bool, sb *sandbox.Sandbox
 	if len(stdio) == 0 {
 		return fixedArgs, nil, nil, nil
 	}
-	hide := []string{cfg.DB, cfg.DB + "-wal", cfg.DB + "-shm", cfg.DB + "-journal"}
+	var hide []string
+	if !store.IsPostgresURL(cfg.DB) {
+		hide = []string{cfg.DB, cfg.DB + "-wal", cfg.DB + "-shm", cfg.DB + "-journal"}
+	}
 	if f := m.keysFile(); f != "" {
 		hide = append(hide, f)
 	}
@@ -363,8 +411,38 @@ func (m *Main) keysFile() string {
 		return ""
 	case m.Config.EncryptionKeysFile != "":
 		return m.Config.EncryptionKeysFile
+	case store.IsPostgresURL(m.Config.DB):
+		return "" // refused at start (loadKeyring)
 	}
 	return m.Config.DB + ".keys"
+}
+
+// replicaHeartbeat is how often a replica reports itself alive, and
+// replicaLive how recently it must have for `tether keys promote` to wait
+// for it.
+const (
+	replicaHeartbeat = 30 * time.Second
+	replicaLive      = 2 * time.Minute
+)
+
+// reportReplica records this replica and the keys it has loaded.
+func (m *Main) reportReplica(ctx context.Context, ring *secrets.Keyring) {
+	if err := m.store.ReportReplica(ctx, m.Config.ReplicaID, ring.IDs()); err != nil && ctx.Err() == nil {
+		m.Logger.Warn("report this replica's keys", "error", err.Error())
+	}
+}
+
+// redactDB is a --db value fit for logs and errors: a PostgreSQL URL
+// without its password.
+func redactDB(db string) string {
+	if !store.IsPostgresURL(db) {
+		return db
+	}
+	u, err := url.Parse(db)
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 // ReloadKeys re-reads the keys file (on SIGHUP): the new keyring takes
@@ -395,6 +473,9 @@ func (m *Main) ReloadKeys() error {
 	}
 	m.keys.Store(ring)
 	m.Logger.Info("keys reloaded", "primary_key", ring.Primary(), "keys", len(keys))
+	if m.store.Postgres() {
+		m.reportReplica(context.Background(), ring)
+	}
 	m.startReencrypt(ring)
 	return nil
 }
@@ -445,6 +526,11 @@ func (m *Main) loadKeyring() (*secrets.Keyring, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--encryption-keys-file: %w", err)
 		}
+	case store.IsPostgresURL(cfg.DB):
+		// Replicas that each generated a key could not read each other's
+		// writes: a fleet's keys are the operator's to distribute.
+		return nil, errors.New("a postgres:// database needs --encryption-keys or --encryption-keys-file " +
+			"(the same keys on every replica); tether generates a keys file only next to a SQLite database")
 	default:
 		path := cfg.DB + ".keys"
 		var created bool
@@ -503,6 +589,10 @@ func (m *Main) close() error {
 		m.sandbox.Close()
 	}
 	if m.store != nil {
+		if m.store.Postgres() {
+			// A replica that stops cleanly is no longer waited for.
+			_ = m.store.ForgetReplica(ctx, m.Config.ReplicaID)
+		}
 		errs = append(errs, m.store.Close())
 	}
 	if m.tracing != nil {

@@ -112,36 +112,72 @@ func TestDevKeysFile(t *testing.T) {
 // TestConcurrentCreates: 200 creates from 20 goroutines all succeed; the
 // single writer serialises them and no "database is locked" escapes.
 func TestConcurrentCreates(t *testing.T) {
-	h := startTether(t)
-	key := h.newKey("acme")
-	var wg sync.WaitGroup
-	statuses := make(chan int, 200)
-	for g := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range 10 {
-				var r response
-				if i%2 == 0 {
-					r = ferniCreate(h, key, validFerni(fmt.Sprintf("srv-%d-%d", g, i)))
-				} else {
-					r = featherConnect(h, key, map[string]any{"nickname": "Same Name", "server_url": "https://a.example/", "auth_type": "bearer", "token": "tok"})
+	forEachBackend(t, func(t *testing.T, on func(*Config)) {
+		h := startTether(t, on, on)
+		key := h.newKey("acme")
+		var wg sync.WaitGroup
+		statuses := make(chan int, 200)
+		for g := range 20 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 10 {
+					var r response
+					if i%2 == 0 {
+						r = ferniCreate(h, key, validFerni(fmt.Sprintf("srv-%d-%d", g, i)))
+					} else {
+						r = featherConnect(h, key, map[string]any{"nickname": "Same Name", "server_url": "https://a.example/", "auth_type": "bearer", "token": "tok"})
+					}
+					statuses <- r.status
 				}
-				statuses <- r.status
+			}()
+		}
+		wg.Wait()
+		close(statuses)
+		for s := range statuses {
+			assert.Equal(t, http.StatusCreated, s)
+		}
+		list := h.do(req{method: http.MethodGet, path: featherBase, key: key}).list(t)
+		assert.Len(t, list, 200)
+		slugs := map[string]bool{}
+		for _, c := range list {
+			slugs[c.(map[string]any)["nickname_slug"].(string)] = true
+		}
+		assert.Len(t, slugs, 200, "every slug is unique, suffixes included")
+		assert.False(t, strings.Contains(h.logs.String(), "database is locked"))
+	})
+}
+
+// Two tethers on one database (two replicas, on PostgreSQL) get the same
+// Ferni name created at once, again and again: exactly one create is a
+// 201, the other a 409; then each replica reads the winner and deletes
+// what the other created.
+func TestConcurrentSameNameCreates(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, on func(*Config)) {
+		a := startTether(t, on)
+		cfgB := a.m.Config
+		cfgB.Addr = "127.0.0.1:0"
+		b := startOn(t, cfgB)
+		key := a.newKey("acme")
+		for round := range 8 {
+			name := fmt.Sprintf("crm-%d", round)
+			statuses := make([]int, 2)
+			var wg sync.WaitGroup
+			for i, h := range []*harness{a, b} {
+				wg.Go(func() { statuses[i] = ferniCreate(h, key, validFerni(name)).status })
 			}
-		}()
-	}
-	wg.Wait()
-	close(statuses)
-	for s := range statuses {
-		assert.Equal(t, http.StatusCreated, s)
-	}
-	list := h.do(req{method: http.MethodGet, path: featherBase, key: key}).list(t)
-	assert.Len(t, list, 200)
-	slugs := map[string]bool{}
-	for _, c := range list {
-		slugs[c.(map[string]any)["nickname_slug"].(string)] = true
-	}
-	assert.Len(t, slugs, 200, "every slug is unique, suffixes included")
-	assert.False(t, strings.Contains(h.logs.String(), "database is locked"))
+			wg.Wait()
+			assert.ElementsMatch(t, []int{http.StatusCreated, http.StatusConflict}, statuses, "round %d", round)
+		}
+		list := b.do(req{method: http.MethodGet, path: featherBase, key: key}).list(t)
+		require.Len(t, list, 8)
+		for i, c := range list {
+			id := c.(map[string]any)["id"].(string)
+			h := []*harness{a, b}[i%2]
+			require.Equal(t, http.StatusOK, h.do(req{method: http.MethodGet, path: ferniBase + "/" + id, key: key}).status)
+			r := h.do(req{method: http.MethodDelete, path: ferniBase + "/" + id, key: key})
+			require.Less(t, r.status, 300, "%s", r.body)
+		}
+		assert.Empty(t, a.do(req{method: http.MethodGet, path: featherBase, key: key}).list(t))
+	})
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tether-dev/tether/store"
 )
 
 // Config is everything `tether serve` reads from flags and the environment
@@ -55,6 +57,13 @@ type Config struct {
 	// DefaultToolPolicy is the tool_policy of connections created without
 	// one: auto or approve.
 	DefaultToolPolicy string
+
+	// DBStatementTimeout and DBMaxConns configure the PostgreSQL pool
+	// (ignored on SQLite).
+	DBStatementTimeout time.Duration
+	DBMaxConns         int
+	// ReplicaID names this replica in logs (default <hostname>-<pid>).
+	ReplicaID string
 }
 
 // tracingFromEnv reports whether the environment asks for trace export:
@@ -130,7 +139,7 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	envFlag(fs, &c.Addr, "addr", "TETHER_ADDR", "127.0.0.1:8080", "listen address")
-	envFlag(fs, &c.DB, "db", "TETHER_DB", "tether.db", "SQLite database file")
+	envFlag(fs, &c.DB, "db", "TETHER_DB", "tether.db", dbUsage)
 	envSecretFlag(fs, &c.EncryptionKeys, "encryption-keys", "TETHER_ENCRYPTION_KEYS", "id:base64key[,id:base64key...]; the first is primary")
 	envFlag(fs, &c.EncryptionKeysFile, "encryption-keys-file", "TETHER_ENCRYPTION_KEYS_FILE", "", "keys file, one id:base64key a line (default <db>.keys, generated when no keys are configured)")
 	envFlag(fs, &c.PublicURL, "public-url", "TETHER_PUBLIC_URL", "", "base of the OAuth redirect URI (default http://<addr>)")
@@ -164,12 +173,29 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	if err := envDuration(fs, &c.AuditRetention, "audit-retention", "TETHER_AUDIT_RETENTION", 2160*time.Hour, "how long audit events are kept (0: forever)"); err != nil {
 		return c, err
 	}
+	if err := envDuration(fs, &c.DBStatementTimeout, "db-statement-timeout", "TETHER_DB_STATEMENT_TIMEOUT", store.DefaultStatementTimeout, "PostgreSQL statement timeout (0: none)"); err != nil {
+		return c, err
+	}
+	if err := envInt(fs, &c.DBMaxConns, "db-max-conns", "TETHER_DB_MAX_CONNS", store.DefaultMaxConns, "PostgreSQL pool size, per replica"); err != nil {
+		return c, err
+	}
+	envFlag(fs, &c.ReplicaID, "replica-id", "TETHER_REPLICA_ID", "", "this replica's name in logs (default <hostname>-<pid>)")
 	envSecretFlag(fs, &c.AdminKey, "admin-key", "TETHER_ADMIN_KEY", "the operator key for /admin/v1/ (tenants and API keys), sent as Authorization: Bearer; unset: admin API off")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
 	if c.AdminKey != "" && len(c.AdminKey) < 16 {
 		return c, fmt.Errorf("--admin-key must be at least 16 characters")
+	}
+	if c.DBMaxConns < 1 {
+		return c, fmt.Errorf("--db-max-conns must be at least 1")
+	}
+	if c.DBStatementTimeout < 0 {
+		return c, fmt.Errorf("--db-statement-timeout must not be negative")
+	}
+	if c.ReplicaID == "" {
+		host, _ := os.Hostname()
+		c.ReplicaID = fmt.Sprintf("%s-%d", host, os.Getpid())
 	}
 	if c.AuditRetention < 0 {
 		return c, fmt.Errorf("--audit-retention must not be negative")
@@ -183,6 +209,9 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	}
 	return c, nil
 }
+
+// dbUsage is the usage text of every --db flag.
+const dbUsage = "SQLite database file, or a postgres:// URL (PostgreSQL: several replicas share it)"
 
 // splitList splits a comma-separated flag value, dropping empty items.
 func splitList(s string) []string {

@@ -4,8 +4,9 @@
 //	tether apikey create --tenant NAME       print a new API key for a tenant
 //	tether apikey list                       list keys (prefixes only)
 //	tether apikey revoke ID|PREFIX           revoke a key
-//	tether keys rotate|status|retire ID      manage the encryption keyring
+//	tether keys rotate|promote ID|status|retire ID  manage the encryption keyring
 //	tether backup --to FILE                  copy the database online
+//	tether migrate --from FILE --to URL      copy SQLite into PostgreSQL
 //	tether audit --tenant NAME | --operator  print the audit log as JSON lines
 package main
 
@@ -38,11 +39,14 @@ const usage = `usage:
   tether apikey revoke ID|PREFIX         revoke an API key
   tether keys rotate                     add a new primary encryption key to the keys file
   tether keys status                     JSON: how many stored values each key encrypts
+  tether keys promote ID                 make a key added by rotate (PostgreSQL: decrypt-only) the primary
   tether keys retire ID                  remove a key nothing uses any more
-  tether backup --to FILE                consistent online copy of the database
+  tether backup --to FILE                consistent online copy of the database (SQLite)
+  tether migrate --from FILE --to postgres://...
+                                         copy a SQLite installation into an empty PostgreSQL database
   tether audit --tenant NAME [--since T] a tenant's audit log, JSON lines, newest first
   tether audit --operator                the operator events (keyring, tenants)
-Every command takes --db PATH (env TETHER_DB, default tether.db).`
+Every command but migrate takes --db PATH|URL (env TETHER_DB, default tether.db).`
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -64,6 +68,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return auditCommand(ctx, args[1:], stdout, stderr)
 	case "backup":
 		return backupCommand(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		return migrateCommand(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

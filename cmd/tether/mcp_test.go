@@ -72,66 +72,68 @@ func toolNames(t *testing.T, s *mcp.ClientSession) []string {
 // TestMCPEndpoint: agents reach every tenant tool through tether's /mcp,
 // authenticated by API key, with tenant isolation and list_changed.
 func TestMCPEndpoint(t *testing.T) {
-	up := newUpstream(t, false)
-	upSSE := newUpstream(t, true)
-	h := startTether(t, allowLoopback)
-	key := h.newKey("acme")
-	calc := featherConnection(t, h, key, up.URL())
-	r := featherConnect(h, key, map[string]any{"nickname": "Legacy", "server_url": upSSE.URL(), "transport": "sse"})
-	require.Equal(t, http.StatusCreated, r.status)
-	waitToolsStatus(t, h, key, r.json(t)["connection_id"].(string), "synced")
+	forEachBackend(t, func(t *testing.T, on func(*Config)) {
+		up := newUpstream(t, false)
+		upSSE := newUpstream(t, true)
+		h := startTether(t, on, allowLoopback)
+		key := h.newKey("acme")
+		calc := featherConnection(t, h, key, up.URL())
+		r := featherConnect(h, key, map[string]any{"nickname": "Legacy", "server_url": upSSE.URL(), "transport": "sse"})
+		require.Equal(t, http.StatusCreated, r.status)
+		waitToolsStatus(t, h, key, r.json(t)["connection_id"].(string), "synced")
 
-	changed := make(chan struct{}, 16)
-	s := agent(t, h, key, "", func() { changed <- struct{}{} })
-	names := toolNames(t, s)
-	assert.Len(t, names, 2*upstreamTools)
-	assert.Contains(t, names, "calc_add")
-	assert.Contains(t, names, "legacy_echo")
+		changed := make(chan struct{}, 16)
+		s := agent(t, h, key, "", func() { changed <- struct{}{} })
+		names := toolNames(t, s)
+		assert.Len(t, names, 2*upstreamTools)
+		assert.Contains(t, names, "calc_add")
+		assert.Contains(t, names, "legacy_echo")
 
-	res, err := s.CallTool(t.Context(), &mcp.CallToolParams{Name: "legacy_add", Arguments: map[string]any{"a": 20, "b": 22}})
-	require.NoError(t, err)
-	assert.False(t, res.IsError)
-	assert.Equal(t, map[string]any{"sum": float64(42)}, res.StructuredContent)
+		res, err := s.CallTool(t.Context(), &mcp.CallToolParams{Name: "legacy_add", Arguments: map[string]any{"a": 20, "b": 22}})
+		require.NoError(t, err)
+		assert.False(t, res.IsError)
+		assert.Equal(t, map[string]any{"sum": float64(42)}, res.StructuredContent)
 
-	// Failures are isError results, never protocol errors or hangs.
-	res, err = s.CallTool(t.Context(), &mcp.CallToolParams{Name: "calc_nope", Arguments: map[string]any{}})
-	require.NoError(t, err)
-	assert.True(t, res.IsError)
+		// Failures are isError results, never protocol errors or hangs.
+		res, err = s.CallTool(t.Context(), &mcp.CallToolParams{Name: "calc_nope", Arguments: map[string]any{}})
+		require.NoError(t, err)
+		assert.True(t, res.IsError)
 
-	// A toggle reaches connected agents as notifications/tools/list_changed.
-	c := h.do(req{method: http.MethodGet, path: featherBase + "/" + calc, key: key}).json(t)
-	add := toolBySlug(c, "calc_add")["id"].(string)
-	require.Equal(t, http.StatusOK, h.do(req{method: http.MethodPatch, path: featherBase + "/" + calc + "/tools/" + add, key: key, body: map[string]any{"is_enabled": false}}).status)
-	select {
-	case <-changed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no tools/list_changed after a toggle")
-	}
-	assert.NotContains(t, toolNames(t, s), "calc_add")
-
-	// Tenant isolation; no key is 401.
-	other := h.newKey("other")
-	assert.Empty(t, toolNames(t, agent(t, h, other, "", nil)))
-	resp, err := http.Post(h.base+"/mcp", "application/json", nil)
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
-
-	// Calls through /mcp are recorded.
-	require.Eventually(t, func() bool {
-		for _, rec := range h.do(req{method: http.MethodGet, path: featherBase + "/" + c["id"].(string) + "/calls", key: key}).list(t) {
-			if rec.(map[string]any)["via"] == "mcp" {
-				return true
-			}
+		// A toggle reaches connected agents as notifications/tools/list_changed.
+		c := h.do(req{method: http.MethodGet, path: featherBase + "/" + calc, key: key}).json(t)
+		add := toolBySlug(c, "calc_add")["id"].(string)
+		require.Equal(t, http.StatusOK, h.do(req{method: http.MethodPatch, path: featherBase + "/" + calc + "/tools/" + add, key: key, body: map[string]any{"is_enabled": false}}).status)
+		select {
+		case <-changed:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no tools/list_changed after a toggle")
 		}
-		legacy := r.json(t)["connection_id"].(string)
-		for _, rec := range h.do(req{method: http.MethodGet, path: featherBase + "/" + legacy + "/calls", key: key}).list(t) {
-			if rec.(map[string]any)["via"] == "mcp" {
-				return true
+		assert.NotContains(t, toolNames(t, s), "calc_add")
+
+		// Tenant isolation; no key is 401.
+		other := h.newKey("other")
+		assert.Empty(t, toolNames(t, agent(t, h, other, "", nil)))
+		resp, err := http.Post(h.base+"/mcp", "application/json", nil)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+
+		// Calls through /mcp are recorded.
+		require.Eventually(t, func() bool {
+			for _, rec := range h.do(req{method: http.MethodGet, path: featherBase + "/" + c["id"].(string) + "/calls", key: key}).list(t) {
+				if rec.(map[string]any)["via"] == "mcp" {
+					return true
+				}
 			}
-		}
-		return false
-	}, 5*time.Second, 20*time.Millisecond)
+			legacy := r.json(t)["connection_id"].(string)
+			for _, rec := range h.do(req{method: http.MethodGet, path: featherBase + "/" + legacy + "/calls", key: key}).list(t) {
+				if rec.(map[string]any)["via"] == "mcp" {
+					return true
+				}
+			}
+			return false
+		}, 5*time.Second, 20*time.Millisecond)
+	})
 }
 
 // TestMCPToolCallsSpendTheProbeBudget: a tools/call through /mcp costs an

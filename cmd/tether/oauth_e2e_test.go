@@ -23,6 +23,7 @@ import (
 	"github.com/tether-dev/tether/internal/mcptest"
 	"github.com/tether-dev/tether/internal/oauthtest"
 	"github.com/tether-dev/tether/internal/spectest"
+	"github.com/tether-dev/tether/store"
 )
 
 // End-to-end tests of tether's OAuth 2.1 client: the real wiring, a fake
@@ -159,6 +160,10 @@ func oauthSum(t *testing.T, r response) float64 {
 func oauthAssertNotAtRest(t *testing.T, dbPath string, values []string) {
 	t.Helper()
 	require.NotEmpty(t, values)
+	if store.IsPostgresURL(dbPath) {
+		notAtRestPostgres(t, dbPath, values)
+		return
+	}
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		data, err := os.ReadFile(dbPath + suffix)
 		if os.IsNotExist(err) {
@@ -178,221 +183,223 @@ func oauthAssertNotAtRest(t *testing.T, dbPath string, values []string) {
 // invalid_grant → reauth_required, re-authorization, and revocation on
 // delete; no secret in any response, log line or the database file.
 func TestOAuthDCRLifecycle(t *testing.T) {
-	clock := oauthtest.NewClock()
-	as := oauthtest.NewServer(t, oauthtest.Options{Now: clock.Now})
-	// A metadata URL no well-known rule yields: only the header leads to it.
-	rs := newOAuthMCP(t, as, oauthtest.ResourceOptions{PRMPath: "/meta/resource", Advertise: true, ChallengeScopes: []string{"mcp:tools"}})
-	h := startOAuthTether(t, clock, allowLoopback)
-	key := h.newKey("acme")
-	redirectURI := h.base + oauthCallbackPath
+	forEachBackend(t, func(t *testing.T, on func(*Config)) {
+		clock := oauthtest.NewClock()
+		as := oauthtest.NewServer(t, oauthtest.Options{Now: clock.Now})
+		// A metadata URL no well-known rule yields: only the header leads to it.
+		rs := newOAuthMCP(t, as, oauthtest.ResourceOptions{PRMPath: "/meta/resource", Advertise: true, ChallengeScopes: []string{"mcp:tools"}})
+		h := startOAuthTether(t, clock, on, allowLoopback)
+		key := h.newKey("acme")
+		redirectURI := h.base + oauthCallbackPath
 
-	// Connect: pending_oauth with an authorize URL at the AS.
-	id, authorizeURL, state := oauthConnect(t, h, key, "Files", rs.URL, nil)
-	assert.Contains(t, rs.Requested(), "GET /meta/resource", "discovery followed the challenge's resource_metadata")
-	for _, p := range rs.Requested() {
-		assert.NotContains(t, p, "/.well-known/", "the header was enough")
-	}
-	regs := as.Registrations()
-	require.Len(t, regs, 1)
-	assert.ElementsMatch(t, []any{"authorization_code", "refresh_token"}, regs[0]["grant_types"])
-	assert.Equal(t, []any{"code"}, regs[0]["response_types"])
-	assert.Equal(t, []any{redirectURI}, regs[0]["redirect_uris"])
-	assert.Equal(t, "none", regs[0]["token_endpoint_auth_method"])
+		// Connect: pending_oauth with an authorize URL at the AS.
+		id, authorizeURL, state := oauthConnect(t, h, key, "Files", rs.URL, nil)
+		assert.Contains(t, rs.Requested(), "GET /meta/resource", "discovery followed the challenge's resource_metadata")
+		for _, p := range rs.Requested() {
+			assert.NotContains(t, p, "/.well-known/", "the header was enough")
+		}
+		regs := as.Registrations()
+		require.Len(t, regs, 1)
+		assert.ElementsMatch(t, []any{"authorization_code", "refresh_token"}, regs[0]["grant_types"])
+		assert.Equal(t, []any{"code"}, regs[0]["response_types"])
+		assert.Equal(t, []any{redirectURI}, regs[0]["redirect_uris"])
+		assert.Equal(t, "none", regs[0]["token_endpoint_auth_method"])
 
-	au, err := url.Parse(authorizeURL)
-	require.NoError(t, err)
-	require.Equal(t, as.URL+"/authorize", au.Scheme+"://"+au.Host+au.Path)
-	aq := au.Query()
-	clientID := aq.Get("client_id")
-	assert.True(t, strings.HasPrefix(clientID, "dcr-"), "the registered client: %q", clientID)
-	assert.Equal(t, state, aq.Get("state"))
-	assert.Equal(t, "code", aq.Get("response_type"))
-	assert.Equal(t, "S256", aq.Get("code_challenge_method"))
-	assert.Equal(t, rs.URL, aq.Get("resource"))
-	assert.Equal(t, redirectURI, aq.Get("redirect_uri"))
-	assert.Equal(t, "mcp:tools", aq.Get("scope"), "the challenge's scope")
+		au, err := url.Parse(authorizeURL)
+		require.NoError(t, err)
+		require.Equal(t, as.URL+"/authorize", au.Scheme+"://"+au.Host+au.Path)
+		aq := au.Query()
+		clientID := aq.Get("client_id")
+		assert.True(t, strings.HasPrefix(clientID, "dcr-"), "the registered client: %q", clientID)
+		assert.Equal(t, state, aq.Get("state"))
+		assert.Equal(t, "code", aq.Get("response_type"))
+		assert.Equal(t, "S256", aq.Get("code_challenge_method"))
+		assert.Equal(t, rs.URL, aq.Get("resource"))
+		assert.Equal(t, redirectURI, aq.Get("redirect_uri"))
+		assert.Equal(t, "mcp:tools", aq.Get("scope"), "the challenge's scope")
 
-	c := oauthRow(t, h, key, id)
-	assert.Equal(t, "pending_oauth", c["status"])
-	assert.Equal(t, "oauth", c["metadata"].(map[string]any)["auth_type"])
-	res := ferniTest(t, h, key, id)
-	assert.Equal(t, false, res["connected"])
-	assert.Equal(t, "MCP_AUTH_FAILED", res["errorCode"])
-	assert.Contains(t, res["error"], "pending_oauth")
-	assert.Empty(t, as.TokenRequests())
+		c := oauthRow(t, h, key, id)
+		assert.Equal(t, "pending_oauth", c["status"])
+		assert.Equal(t, "oauth", c["metadata"].(map[string]any)["auth_type"])
+		res := ferniTest(t, h, key, id)
+		assert.Equal(t, false, res["connected"])
+		assert.Equal(t, "MCP_AUTH_FAILED", res["errorCode"])
+		assert.Contains(t, res["error"], "pending_oauth")
+		assert.Empty(t, as.TokenRequests())
 
-	// The browser: the AS validates and sends it back; tether completes.
-	back := oauthtest.Consent(t, authorizeURL)
-	assert.Equal(t, redirectURI, back.Scheme+"://"+back.Host+back.Path)
-	assert.Equal(t, state, back.Query().Get("state"))
-	assert.Equal(t, as.Issuer(), back.Query().Get("iss"))
-	cb := oauthVisit(t, h, oauthBrowser, back.String())
-	require.Equal(t, http.StatusOK, cb.status, "%s", cb.body)
-	assert.Equal(t, "no-referrer", cb.header.Get("Referrer-Policy"))
-	assert.Equal(t, "no-store", cb.header.Get("Cache-Control"))
-	assert.Contains(t, cb.header.Get("Content-Security-Policy"), "default-src 'none'")
-	assert.Contains(t, string(cb.body), "Connected")
-	assert.Contains(t, string(cb.body), "Files")
-	// One script, the console's (same origin, never inline), tells the
-	// console tab how the authorization ended.
-	assert.Equal(t, 1, strings.Count(string(cb.body), "<script"))
-	assert.Contains(t, string(cb.body), `<script src="/console/oauth-return.js" defer></script>`)
-	assert.Contains(t, strings.Split(cb.header.Get("Content-Security-Policy"), "; "), "script-src 'self'", "no inline script may run")
+		// The browser: the AS validates and sends it back; tether completes.
+		back := oauthtest.Consent(t, authorizeURL)
+		assert.Equal(t, redirectURI, back.Scheme+"://"+back.Host+back.Path)
+		assert.Equal(t, state, back.Query().Get("state"))
+		assert.Equal(t, as.Issuer(), back.Query().Get("iss"))
+		cb := oauthVisit(t, h, oauthBrowser, back.String())
+		require.Equal(t, http.StatusOK, cb.status, "%s", cb.body)
+		assert.Equal(t, "no-referrer", cb.header.Get("Referrer-Policy"))
+		assert.Equal(t, "no-store", cb.header.Get("Cache-Control"))
+		assert.Contains(t, cb.header.Get("Content-Security-Policy"), "default-src 'none'")
+		assert.Contains(t, string(cb.body), "Connected")
+		assert.Contains(t, string(cb.body), "Files")
+		// One script, the console's (same origin, never inline), tells the
+		// console tab how the authorization ended.
+		assert.Equal(t, 1, strings.Count(string(cb.body), "<script"))
+		assert.Contains(t, string(cb.body), `<script src="/console/oauth-return.js" defer></script>`)
+		assert.Contains(t, strings.Split(cb.header.Get("Content-Security-Policy"), "; "), "script-src 'self'", "no inline script may run")
 
-	codes := as.TokenRequestsOf("authorization_code")
-	require.Len(t, codes, 1)
-	exchange := codes[0]
-	require.Equal(t, http.StatusOK, exchange.Status, exchange.Error)
-	assert.Equal(t, rs.URL, exchange.Form.Get("resource"))
-	assert.Equal(t, clientID, exchange.Form.Get("client_id"))
-	assert.Equal(t, redirectURI, exchange.Form.Get("redirect_uri"))
-	assert.NotEmpty(t, exchange.Form.Get("code_verifier"))
-	assert.False(t, exchange.HasBasic, "a public client")
+		codes := as.TokenRequestsOf("authorization_code")
+		require.Len(t, codes, 1)
+		exchange := codes[0]
+		require.Equal(t, http.StatusOK, exchange.Status, exchange.Error)
+		assert.Equal(t, rs.URL, exchange.Form.Get("resource"))
+		assert.Equal(t, clientID, exchange.Form.Get("client_id"))
+		assert.Equal(t, redirectURI, exchange.Form.Get("redirect_uri"))
+		assert.NotEmpty(t, exchange.Form.Get("code_verifier"))
+		assert.False(t, exchange.HasBasic, "a public client")
 
-	// Active, with the tools listed through the bearer-protected server.
-	c = waitToolsStatus(t, h, key, id, "synced")
-	assert.Equal(t, "active", c["status"])
-	assert.ElementsMatch(t, []string{"files_add", "files_echo"}, oauthToolSlugs(c))
-	assert.Equal(t, "oauth-upstream", c["metadata"].(map[string]any)["server_info"].(map[string]any)["name"])
-	assert.Equal(t, float64(5), oauthSum(t, oauthCallAdd(h, key, id, "files_add", 2, 3)))
+		// Active, with the tools listed through the bearer-protected server.
+		c = waitToolsStatus(t, h, key, id, "synced")
+		assert.Equal(t, "active", c["status"])
+		assert.ElementsMatch(t, []string{"files_add", "files_echo"}, oauthToolSlugs(c))
+		assert.Equal(t, "oauth-upstream", c["metadata"].(map[string]any)["server_info"].(map[string]any)["name"])
+		assert.Equal(t, float64(5), oauthSum(t, oauthCallAdd(h, key, id, "files_add", 2, 3)))
 
-	// The same callback again: refused, nothing changes.
-	oauthAssertRefused(t, oauthVisit(t, h, oauthBrowser, back.String()), "replayed callback")
-	assert.Len(t, as.TokenRequests(), 1, "a replay reaches no token endpoint")
-	assert.Equal(t, "active", oauthRow(t, h, key, id)["status"])
+		// The same callback again: refused, nothing changes.
+		oauthAssertRefused(t, oauthVisit(t, h, oauthBrowser, back.String()), "replayed callback")
+		assert.Len(t, as.TokenRequests(), 1, "a replay reaches no token endpoint")
+		assert.Equal(t, "active", oauthRow(t, h, key, id)["status"])
 
-	// Refresh with rotation: the access token expires (at the AS too: the
-	// resource server would refuse it); a probe refreshes first.
-	rt1 := as.TokenRequestsOf("authorization_code")[0].RefreshToken
-	require.NotEmpty(t, rt1)
-	clock.Advance(time.Hour)
-	res = ferniTest(t, h, key, id)
-	require.Equal(t, true, res["connected"], "%v", res["error"])
-	assert.Equal(t, float64(2), res["toolCount"])
-	refreshes := as.TokenRequestsOf("refresh_token")
-	require.Len(t, refreshes, 1)
-	assert.Equal(t, http.StatusOK, refreshes[0].Status, refreshes[0].Error)
-	assert.Equal(t, rt1, refreshes[0].Form.Get("refresh_token"))
-	assert.Equal(t, rs.URL, refreshes[0].Form.Get("resource"), "resource on the refresh")
-	assert.Equal(t, clientID, refreshes[0].Form.Get("client_id"))
-	rt2 := refreshes[0].RefreshToken
-	require.NotEmpty(t, rt2)
-	require.NotEqual(t, rt1, rt2, "the AS rotated")
-	// The AS now takes only the rotated token.
-	status, body := as.PostToken(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}, "client_id": {clientID}, "resource": {rs.URL}})
-	assert.Equal(t, http.StatusBadRequest, status)
-	assert.Equal(t, "invalid_grant", body["error"])
-	assert.True(t, as.RefreshValid(rt2))
+		// Refresh with rotation: the access token expires (at the AS too: the
+		// resource server would refuse it); a probe refreshes first.
+		rt1 := as.TokenRequestsOf("authorization_code")[0].RefreshToken
+		require.NotEmpty(t, rt1)
+		clock.Advance(time.Hour)
+		res = ferniTest(t, h, key, id)
+		require.Equal(t, true, res["connected"], "%v", res["error"])
+		assert.Equal(t, float64(2), res["toolCount"])
+		refreshes := as.TokenRequestsOf("refresh_token")
+		require.Len(t, refreshes, 1)
+		assert.Equal(t, http.StatusOK, refreshes[0].Status, refreshes[0].Error)
+		assert.Equal(t, rt1, refreshes[0].Form.Get("refresh_token"))
+		assert.Equal(t, rs.URL, refreshes[0].Form.Get("resource"), "resource on the refresh")
+		assert.Equal(t, clientID, refreshes[0].Form.Get("client_id"))
+		rt2 := refreshes[0].RefreshToken
+		require.NotEmpty(t, rt2)
+		require.NotEqual(t, rt1, rt2, "the AS rotated")
+		// The AS now takes only the rotated token.
+		status, body := as.PostToken(t, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt1}, "client_id": {clientID}, "resource": {rs.URL}})
+		assert.Equal(t, http.StatusBadRequest, status)
+		assert.Equal(t, "invalid_grant", body["error"])
+		assert.True(t, as.RefreshValid(rt2))
 
-	// Expire again, then use the connection from several requests at once:
-	// one refresh, with the rotated token tether persisted.
-	before := len(as.TokenRequestsOf("refresh_token"))
-	clock.Advance(time.Hour)
-	var wg sync.WaitGroup
-	sums := make([]response, 4)
-	for i := range sums {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sums[i] = oauthCallAdd(h, key, id, "files_add", i, 10)
-		}()
-	}
-	wg.Wait()
-	for i, r := range sums {
-		assert.Equal(t, float64(i+10), oauthSum(t, r))
-	}
-	refreshes = as.TokenRequestsOf("refresh_token")[before:]
-	require.Len(t, refreshes, 1, "one refresh at a time per connection")
-	assert.Equal(t, http.StatusOK, refreshes[0].Status, refreshes[0].Error)
-	assert.Equal(t, rt2, refreshes[0].Form.Get("refresh_token"), "the rotated refresh token was the one persisted")
-	assert.Equal(t, rs.URL, refreshes[0].Form.Get("resource"))
-	assert.Equal(t, "active", oauthRow(t, h, key, id)["status"])
+		// Expire again, then use the connection from several requests at once:
+		// one refresh, with the rotated token tether persisted.
+		before := len(as.TokenRequestsOf("refresh_token"))
+		clock.Advance(time.Hour)
+		var wg sync.WaitGroup
+		sums := make([]response, 4)
+		for i := range sums {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sums[i] = oauthCallAdd(h, key, id, "files_add", i, 10)
+			}()
+		}
+		wg.Wait()
+		for i, r := range sums {
+			assert.Equal(t, float64(i+10), oauthSum(t, r))
+		}
+		refreshes = as.TokenRequestsOf("refresh_token")[before:]
+		require.Len(t, refreshes, 1, "one refresh at a time per connection")
+		assert.Equal(t, http.StatusOK, refreshes[0].Status, refreshes[0].Error)
+		assert.Equal(t, rt2, refreshes[0].Form.Get("refresh_token"), "the rotated refresh token was the one persisted")
+		assert.Equal(t, rs.URL, refreshes[0].Form.Get("resource"))
+		assert.Equal(t, "active", oauthRow(t, h, key, id)["status"])
 
-	// The user revokes tether at the AS: the next refresh is invalid_grant
-	// and the row moves to reauth_required, visibly.
-	as.SetRefuseRefresh(true)
-	clock.Advance(time.Hour)
-	before = len(as.TokenRequestsOf("refresh_token"))
-	res = ferniTest(t, h, key, id)
-	assert.Equal(t, false, res["connected"])
-	assert.Equal(t, "MCP_AUTH_FAILED", res["errorCode"])
-	assert.Contains(t, res["error"], "re-authorization required")
-	refreshes = as.TokenRequestsOf("refresh_token")[before:]
-	require.Len(t, refreshes, 1)
-	assert.Equal(t, "invalid_grant", refreshes[0].Error)
-	c = oauthRow(t, h, key, id)
-	assert.Equal(t, "reauth_required", c["status"])
-	assert.Contains(t, c["status_reason"], "re-authorize")
-	fr := h.do(req{method: http.MethodGet, path: ferniBase + "/" + id, key: key})
-	require.Equal(t, http.StatusOK, fr.status)
-	assert.Equal(t, "reauth_required", fr.json(t)["data"].(map[string]any)["status"])
-	// Later uses report the state without asking the AS again.
-	res = ferniTest(t, h, key, id)
-	assert.Equal(t, false, res["connected"])
-	assert.Equal(t, "MCP_AUTH_FAILED", res["errorCode"])
-	assert.Contains(t, res["error"], "reauth_required")
-	r := oauthCallAdd(h, key, id, "files_add", 1, 1)
-	assert.Equal(t, http.StatusBadGateway, r.status, "%s", r.body)
-	assert.Contains(t, r.json(t)["message"], "reauth_required")
-	assert.Len(t, as.TokenRequestsOf("refresh_token"), before+1)
-	as.SetRefuseRefresh(false)
+		// The user revokes tether at the AS: the next refresh is invalid_grant
+		// and the row moves to reauth_required, visibly.
+		as.SetRefuseRefresh(true)
+		clock.Advance(time.Hour)
+		before = len(as.TokenRequestsOf("refresh_token"))
+		res = ferniTest(t, h, key, id)
+		assert.Equal(t, false, res["connected"])
+		assert.Equal(t, "MCP_AUTH_FAILED", res["errorCode"])
+		assert.Contains(t, res["error"], "re-authorization required")
+		refreshes = as.TokenRequestsOf("refresh_token")[before:]
+		require.Len(t, refreshes, 1)
+		assert.Equal(t, "invalid_grant", refreshes[0].Error)
+		c = oauthRow(t, h, key, id)
+		assert.Equal(t, "reauth_required", c["status"])
+		assert.Contains(t, c["status_reason"], "re-authorize")
+		fr := h.do(req{method: http.MethodGet, path: ferniBase + "/" + id, key: key})
+		require.Equal(t, http.StatusOK, fr.status)
+		assert.Equal(t, "reauth_required", fr.json(t)["data"].(map[string]any)["status"])
+		// Later uses report the state without asking the AS again.
+		res = ferniTest(t, h, key, id)
+		assert.Equal(t, false, res["connected"])
+		assert.Equal(t, "MCP_AUTH_FAILED", res["errorCode"])
+		assert.Contains(t, res["error"], "reauth_required")
+		r := oauthCallAdd(h, key, id, "files_add", 1, 1)
+		assert.Equal(t, http.StatusBadGateway, r.status, "%s", r.body)
+		assert.Contains(t, r.json(t)["message"], "reauth_required")
+		assert.Len(t, as.TokenRequestsOf("refresh_token"), before+1)
+		as.SetRefuseRefresh(false)
 
-	// Re-authorize: a new authorization for the same client.
-	r = h.do(req{method: http.MethodPost, path: featherBase + "/" + id + "/reauthorize", key: key})
-	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	b := r.json(t)
-	assert.Equal(t, id, b["connection_id"])
-	assert.Equal(t, "pending_oauth", b["status"])
-	authorizeURL2, _ := b["authorize_url"].(string)
-	state2, _ := b["state"].(string)
-	require.NotEmpty(t, state2)
-	assert.NotEqual(t, state, state2)
-	assert.NotEqual(t, authorizeURL, authorizeURL2)
-	assert.Equal(t, "pending_oauth", oauthRow(t, h, key, id)["status"])
-	back2 := oauthtest.Consent(t, authorizeURL2)
-	assert.Len(t, as.Registrations(), 1, "the registered client is reused")
-	assert.Equal(t, clientID, as.AuthorizeRequests()[1].Get("client_id"))
-	assert.Equal(t, rs.URL, as.AuthorizeRequests()[1].Get("resource"))
-	cb = oauthVisit(t, h, oauthBrowser, back2.String())
-	require.Equal(t, http.StatusOK, cb.status, "%s", cb.body)
-	assert.Contains(t, string(cb.body), "Connected")
-	assert.Equal(t, "active", oauthRow(t, h, key, id)["status"])
-	codes = as.TokenRequestsOf("authorization_code")
-	require.Len(t, codes, 2)
-	require.Equal(t, http.StatusOK, codes[1].Status, codes[1].Error)
-	at3, rt3 := codes[1].AccessToken, codes[1].RefreshToken
-	require.Eventually(t, func() bool {
-		for _, tok := range as.Presented() {
-			if tok == at3 {
-				return true
+		// Re-authorize: a new authorization for the same client.
+		r = h.do(req{method: http.MethodPost, path: featherBase + "/" + id + "/reauthorize", key: key})
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		b := r.json(t)
+		assert.Equal(t, id, b["connection_id"])
+		assert.Equal(t, "pending_oauth", b["status"])
+		authorizeURL2, _ := b["authorize_url"].(string)
+		state2, _ := b["state"].(string)
+		require.NotEmpty(t, state2)
+		assert.NotEqual(t, state, state2)
+		assert.NotEqual(t, authorizeURL, authorizeURL2)
+		assert.Equal(t, "pending_oauth", oauthRow(t, h, key, id)["status"])
+		back2 := oauthtest.Consent(t, authorizeURL2)
+		assert.Len(t, as.Registrations(), 1, "the registered client is reused")
+		assert.Equal(t, clientID, as.AuthorizeRequests()[1].Get("client_id"))
+		assert.Equal(t, rs.URL, as.AuthorizeRequests()[1].Get("resource"))
+		cb = oauthVisit(t, h, oauthBrowser, back2.String())
+		require.Equal(t, http.StatusOK, cb.status, "%s", cb.body)
+		assert.Contains(t, string(cb.body), "Connected")
+		assert.Equal(t, "active", oauthRow(t, h, key, id)["status"])
+		codes = as.TokenRequestsOf("authorization_code")
+		require.Len(t, codes, 2)
+		require.Equal(t, http.StatusOK, codes[1].Status, codes[1].Error)
+		at3, rt3 := codes[1].AccessToken, codes[1].RefreshToken
+		require.Eventually(t, func() bool {
+			for _, tok := range as.Presented() {
+				if tok == at3 {
+					return true
+				}
+			}
+			return false
+		}, 10*time.Second, 10*time.Millisecond, "the post-callback sync used the new token")
+		assert.Equal(t, float64(7), oauthSum(t, oauthCallAdd(h, key, id, "files_add", 3, 4)))
+
+		// Delete: the refresh token (and the access token) are revoked at the AS.
+		require.Equal(t, http.StatusNoContent, h.do(req{method: http.MethodDelete, path: featherBase + "/" + id, key: key}).status)
+		require.Eventually(t, func() bool { return !as.RefreshValid(rt3) }, 10*time.Second, 10*time.Millisecond, "the refresh token was never revoked")
+		var hints []string
+		for _, rv := range as.Revocations() {
+			switch rv.Get("token") {
+			case rt3:
+				hints = append(hints, "refresh:"+rv.Get("token_type_hint"))
+				assert.Equal(t, clientID, rv.Get("client_id"))
+			case at3:
+				hints = append(hints, "access:"+rv.Get("token_type_hint"))
 			}
 		}
-		return false
-	}, 10*time.Second, 10*time.Millisecond, "the post-callback sync used the new token")
-	assert.Equal(t, float64(7), oauthSum(t, oauthCallAdd(h, key, id, "files_add", 3, 4)))
+		assert.Contains(t, hints, "refresh:refresh_token")
 
-	// Delete: the refresh token (and the access token) are revoked at the AS.
-	require.Equal(t, http.StatusNoContent, h.do(req{method: http.MethodDelete, path: featherBase + "/" + id, key: key}).status)
-	require.Eventually(t, func() bool { return !as.RefreshValid(rt3) }, 10*time.Second, 10*time.Millisecond, "the refresh token was never revoked")
-	var hints []string
-	for _, rv := range as.Revocations() {
-		switch rv.Get("token") {
-		case rt3:
-			hints = append(hints, "refresh:"+rv.Get("token_type_hint"))
-			assert.Equal(t, clientID, rv.Get("client_id"))
-		case at3:
-			hints = append(hints, "access:"+rv.Get("token_type_hint"))
-		}
-	}
-	assert.Contains(t, hints, "refresh:refresh_token")
-
-	// No secret anywhere: responses, logs, the database.
-	secrets := as.SecretValues()
-	require.GreaterOrEqual(t, len(secrets), 8)
-	h.assertNoLeak(secrets...)
-	oauthAssertNotAtRest(t, h.dbPath, append(secrets, state, state2))
-	require.NoError(t, h.stop())
-	oauthAssertNotAtRest(t, h.dbPath, append(secrets, state, state2))
+		// No secret anywhere: responses, logs, the database.
+		secrets := as.SecretValues()
+		require.GreaterOrEqual(t, len(secrets), 8)
+		h.assertNoLeak(secrets...)
+		oauthAssertNotAtRest(t, h.dbPath, append(secrets, state, state2))
+		require.NoError(t, h.stop())
+		oauthAssertNotAtRest(t, h.dbPath, append(secrets, state, state2))
+	})
 }
 
 // TestOAuthSuppliedClient: a client_id (with a secret, then without) the

@@ -49,45 +49,47 @@ func TestMetricsOnSeparateListener(t *testing.T) {
 }
 
 func TestRateLimits(t *testing.T) {
-	up := newUpstream(t, false)
-	h := startTether(t, allowLoopback, func(c *Config) { c.RateLimit = "8/m"; c.ProbeRateLimit = "2/m" })
-	key, other := h.newKey("acme"), h.newKey("acme")
-	id := ferniServer(t, h, key, "calc", up.URL(), nil) // 1 request
+	forEachBackend(t, func(t *testing.T, on func(*Config)) {
+		up := newUpstream(t, false)
+		h := startTether(t, on, allowLoopback, func(c *Config) { c.RateLimit = "8/m"; c.ProbeRateLimit = "2/m" })
+		key, other := h.newKey("acme"), h.newKey("acme")
+		id := ferniServer(t, h, key, "calc", up.URL(), nil) // 1 request
 
-	// The general budget, shared by both header styles.
-	for i := 2; i <= 5; i++ {
-		r := h.do(req{method: http.MethodGet, path: ferniBase, key: key, bearer: i%2 == 0})
-		require.Equal(t, http.StatusOK, r.status)
-		assert.Equal(t, "8", r.header.Get("X-RateLimit-Limit"))
-		assert.Equal(t, strconv.Itoa(8-i), r.header.Get("X-RateLimit-Remaining"))
-		reset, err := strconv.Atoi(r.header.Get("X-RateLimit-Reset"))
-		require.NoError(t, err)
-		assert.True(t, reset >= 1 && reset <= 60, "reset %d", reset)
-	}
-	// Probes spend their own, smaller budget (and the general one).
-	for range 2 {
+		// The general budget, shared by both header styles.
+		for i := 2; i <= 5; i++ {
+			r := h.do(req{method: http.MethodGet, path: ferniBase, key: key, bearer: i%2 == 0})
+			require.Equal(t, http.StatusOK, r.status)
+			assert.Equal(t, "8", r.header.Get("X-RateLimit-Limit"))
+			assert.Equal(t, strconv.Itoa(8-i), r.header.Get("X-RateLimit-Remaining"))
+			reset, err := strconv.Atoi(r.header.Get("X-RateLimit-Reset"))
+			require.NoError(t, err)
+			assert.True(t, reset >= 1 && reset <= 60, "reset %d", reset)
+		}
+		// Probes spend their own, smaller budget (and the general one).
+		for range 2 {
+			r := h.do(req{method: http.MethodPost, path: ferniBase + "/" + id + "/test", key: key})
+			require.Equal(t, http.StatusOK, r.status)
+			assert.Equal(t, "2", r.header.Get("X-RateLimit-Limit"))
+		}
 		r := h.do(req{method: http.MethodPost, path: ferniBase + "/" + id + "/test", key: key})
-		require.Equal(t, http.StatusOK, r.status)
-		assert.Equal(t, "2", r.header.Get("X-RateLimit-Limit"))
-	}
-	r := h.do(req{method: http.MethodPost, path: ferniBase + "/" + id + "/test", key: key})
-	require.Equal(t, http.StatusTooManyRequests, r.status)
-	assert.Equal(t, "RATE_LIMITED", r.json(t)["error"].(map[string]any)["code"])
-	assert.NotEmpty(t, r.header.Get("Retry-After"))
+		require.Equal(t, http.StatusTooManyRequests, r.status)
+		assert.Equal(t, "RATE_LIMITED", r.json(t)["error"].(map[string]any)["code"])
+		assert.NotEmpty(t, r.header.Get("Retry-After"))
 
-	// The general budget runs out (8 spent: 1 create, 4 lists, 3 tests).
-	r = h.do(req{method: http.MethodGet, path: featherBase, key: key})
-	require.Equal(t, http.StatusTooManyRequests, r.status, "%s", r.body)
-	assert.Equal(t, "rate_limited", r.json(t)["error"])
-	assert.Equal(t, "0", r.header.Get("X-RateLimit-Remaining"))
-	retry, err := strconv.Atoi(r.header.Get("Retry-After"))
-	require.NoError(t, err)
-	assert.True(t, retry >= 1 && retry <= 60)
-	assert.True(t, strings.Contains(r.json(t)["message"].(string), "rate limit"))
+		// The general budget runs out (8 spent: 1 create, 4 lists, 3 tests).
+		r = h.do(req{method: http.MethodGet, path: featherBase, key: key})
+		require.Equal(t, http.StatusTooManyRequests, r.status, "%s", r.body)
+		assert.Equal(t, "rate_limited", r.json(t)["error"])
+		assert.Equal(t, "0", r.header.Get("X-RateLimit-Remaining"))
+		retry, err := strconv.Atoi(r.header.Get("Retry-After"))
+		require.NoError(t, err)
+		assert.True(t, retry >= 1 && retry <= 60)
+		assert.True(t, strings.Contains(r.json(t)["message"].(string), "rate limit"))
 
-	// Another key has its own budget; ops routes are never limited.
-	assert.Equal(t, http.StatusOK, h.do(req{method: http.MethodGet, path: featherBase, key: other}).status)
-	assert.Equal(t, http.StatusOK, h.do(req{method: http.MethodGet, path: "/healthz"}).status)
+		// Another key has its own budget; ops routes are never limited.
+		assert.Equal(t, http.StatusOK, h.do(req{method: http.MethodGet, path: featherBase, key: other}).status)
+		assert.Equal(t, http.StatusOK, h.do(req{method: http.MethodGet, path: "/healthz"}).status)
+	})
 }
 
 // TestReadiness: /readyz is 503 while the keyring cannot decrypt what is

@@ -30,51 +30,53 @@ func ferniTest(t *testing.T, h *harness, key, id string) map[string]any {
 }
 
 func TestFerniTestAndTools(t *testing.T) {
-	up := newUpstream(t, false)
-	h := startTether(t, allowLoopback)
-	key := h.newKey("acme")
-	id := ferniServer(t, h, key, "calc", up.URL(), map[string]any{
-		"headers": map[string]any{"X-API-Key": "{{secrets.K}}", "Authorization": "Bearer {{secrets.T}}"},
-		"secrets": map[string]any{"K": "upstream-key-value", "T": "upstream-token-value"},
+	forEachBackend(t, func(t *testing.T, on func(*Config)) {
+		up := newUpstream(t, false)
+		h := startTether(t, on, allowLoopback)
+		key := h.newKey("acme")
+		id := ferniServer(t, h, key, "calc", up.URL(), map[string]any{
+			"headers": map[string]any{"X-API-Key": "{{secrets.K}}", "Authorization": "Bearer {{secrets.T}}"},
+			"secrets": map[string]any{"K": "upstream-key-value", "T": "upstream-token-value"},
+		})
+
+		res := ferniTest(t, h, key, id)
+		assert.Equal(t, true, res["connected"])
+		assert.Equal(t, float64(upstreamTools), res["toolCount"])
+		assert.Equal(t, map[string]any{"name": "test-upstream", "version": "1.2.3"}, res["serverInfo"])
+		assert.Equal(t, "streamable_http", res["transport"])
+		assert.NotNil(t, res["latencyMs"])
+		names := []string{}
+		for _, tool := range res["tools"].([]any) {
+			names = append(names, tool.(map[string]any)["name"].(string))
+		}
+		assert.ElementsMatch(t, []string{"add", "echo", "fail", "profile", "sleep"}, names)
+
+		// The server saw the interpolated credentials.
+		seen := up.Headers()
+		require.NotEmpty(t, seen)
+		assert.Equal(t, "upstream-key-value", seen[0].Get("X-API-Key"))
+		assert.Equal(t, "Bearer upstream-token-value", seen[0].Get("Authorization"))
+
+		// The row records the outcome.
+		d := h.do(req{method: http.MethodGet, path: ferniBase + "/" + id, key: key}).json(t)["data"].(map[string]any)
+		assert.Equal(t, "active", d["status"])
+		assert.Equal(t, float64(upstreamTools), d["toolCount"])
+		assert.NotNil(t, d["lastConnected"])
+		assert.Nil(t, d["lastError"])
+		assert.Equal(t, "streamable_http", d["connectedTransport"])
+
+		tools := h.do(req{method: http.MethodGet, path: ferniBase + "/" + id + "/tools", key: key})
+		require.Equal(t, http.StatusOK, tools.status)
+		list := tools.json(t)["data"].([]any)
+		require.Len(t, list, upstreamTools)
+		add := list[0].(map[string]any)
+		assert.Equal(t, "add", add["name"])
+		schema := add["inputSchema"].(map[string]any)
+		assert.Equal(t, "object", schema["type"])
+		assert.Contains(t, schema["properties"], "a")
+
+		h.assertNoLeak("upstream-key-value", "upstream-token-value")
 	})
-
-	res := ferniTest(t, h, key, id)
-	assert.Equal(t, true, res["connected"])
-	assert.Equal(t, float64(upstreamTools), res["toolCount"])
-	assert.Equal(t, map[string]any{"name": "test-upstream", "version": "1.2.3"}, res["serverInfo"])
-	assert.Equal(t, "streamable_http", res["transport"])
-	assert.NotNil(t, res["latencyMs"])
-	names := []string{}
-	for _, tool := range res["tools"].([]any) {
-		names = append(names, tool.(map[string]any)["name"].(string))
-	}
-	assert.ElementsMatch(t, []string{"add", "echo", "fail", "profile", "sleep"}, names)
-
-	// The server saw the interpolated credentials.
-	seen := up.Headers()
-	require.NotEmpty(t, seen)
-	assert.Equal(t, "upstream-key-value", seen[0].Get("X-API-Key"))
-	assert.Equal(t, "Bearer upstream-token-value", seen[0].Get("Authorization"))
-
-	// The row records the outcome.
-	d := h.do(req{method: http.MethodGet, path: ferniBase + "/" + id, key: key}).json(t)["data"].(map[string]any)
-	assert.Equal(t, "active", d["status"])
-	assert.Equal(t, float64(upstreamTools), d["toolCount"])
-	assert.NotNil(t, d["lastConnected"])
-	assert.Nil(t, d["lastError"])
-	assert.Equal(t, "streamable_http", d["connectedTransport"])
-
-	tools := h.do(req{method: http.MethodGet, path: ferniBase + "/" + id + "/tools", key: key})
-	require.Equal(t, http.StatusOK, tools.status)
-	list := tools.json(t)["data"].([]any)
-	require.Len(t, list, upstreamTools)
-	add := list[0].(map[string]any)
-	assert.Equal(t, "add", add["name"])
-	schema := add["inputSchema"].(map[string]any)
-	assert.Equal(t, "object", schema["type"])
-	assert.Contains(t, schema["properties"], "a")
-
-	h.assertNoLeak("upstream-key-value", "upstream-token-value")
 }
 
 func TestFerniTestFailures(t *testing.T) {
@@ -156,112 +158,114 @@ func toolBySlug(c map[string]any, slug string) map[string]any {
 }
 
 func TestFeatherToolsLifecycle(t *testing.T) {
-	up := newUpstream(t, false)
-	h := startTether(t, allowLoopback)
-	key := h.newKey("acme")
-	id := featherConnection(t, h, key, up.URL())
+	forEachBackend(t, func(t *testing.T, on func(*Config)) {
+		up := newUpstream(t, false)
+		h := startTether(t, on, allowLoopback)
+		key := h.newKey("acme")
+		id := featherConnection(t, h, key, up.URL())
 
-	c := h.do(req{method: http.MethodGet, path: featherBase + "/" + id, key: key}).json(t)
-	require.Len(t, c["tools"], upstreamTools)
-	add := toolBySlug(c, "calc_add")
-	require.NotNil(t, add)
-	assert.Equal(t, "add", add["tool_path"])
-	assert.Equal(t, true, add["is_enabled"])
-	assert.Equal(t, true, add["is_available"])
-	assert.NotNil(t, c["tools_synced_at"])
-	assert.Equal(t, "test-upstream", c["metadata"].(map[string]any)["server_info"].(map[string]any)["name"])
-	toolID := add["id"].(string)
-	toolPath := featherBase + "/" + id + "/tools/" + toolID
+		c := h.do(req{method: http.MethodGet, path: featherBase + "/" + id, key: key}).json(t)
+		require.Len(t, c["tools"], upstreamTools)
+		add := toolBySlug(c, "calc_add")
+		require.NotNil(t, add)
+		assert.Equal(t, "add", add["tool_path"])
+		assert.Equal(t, true, add["is_enabled"])
+		assert.Equal(t, true, add["is_available"])
+		assert.NotNil(t, c["tools_synced_at"])
+		assert.Equal(t, "test-upstream", c["metadata"].(map[string]any)["server_info"].(map[string]any)["name"])
+		toolID := add["id"].(string)
+		toolPath := featherBase + "/" + id + "/tools/" + toolID
 
-	// Pin b; callers cannot override it.
-	r := h.do(req{method: http.MethodPatch, path: toolPath, key: key, body: map[string]any{
-		"input_defaults":     map[string]any{"b": map[string]any{"value": 10, "type": "pinned"}},
-		"response_field_map": map[string]any{"field_mappings": []any{map[string]any{"path": "sum", "as": "total"}}},
-	}})
-	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	tool := r.json(t)
-	assert.Equal(t, float64(1), tool["pinned_count"])
-	assert.Equal(t, float64(0), tool["default_count"])
-	assert.Equal(t, float64(10), tool["merged_input_preview"].(map[string]any)["properties"].(map[string]any)["b"].(map[string]any)["const"])
+		// Pin b; callers cannot override it.
+		r := h.do(req{method: http.MethodPatch, path: toolPath, key: key, body: map[string]any{
+			"input_defaults":     map[string]any{"b": map[string]any{"value": 10, "type": "pinned"}},
+			"response_field_map": map[string]any{"field_mappings": []any{map[string]any{"path": "sum", "as": "total"}}},
+		}})
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		tool := r.json(t)
+		assert.Equal(t, float64(1), tool["pinned_count"])
+		assert.Equal(t, float64(0), tool["default_count"])
+		assert.Equal(t, float64(10), tool["merged_input_preview"].(map[string]any)["properties"].(map[string]any)["b"].(map[string]any)["const"])
 
-	call := func(slug string, input map[string]any) response {
-		body := map[string]any{"slug": slug}
-		if input != nil {
-			body["input"] = input
+		call := func(slug string, input map[string]any) response {
+			body := map[string]any{"slug": slug}
+			if input != nil {
+				body["input"] = input
+			}
+			return h.do(req{method: http.MethodPost, path: featherBase + "/" + id + "/test-mcp-call", key: key, body: body})
 		}
-		return h.do(req{method: http.MethodPost, path: featherBase + "/" + id + "/test-mcp-call", key: key, body: body})
-	}
-	r = call("calc_add", map[string]any{"a": 1, "b": 99})
-	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	assert.Equal(t, map[string]any{"sum": float64(11)}, r.json(t)["result"].(map[string]any)["structuredContent"])
+		r = call("calc_add", map[string]any{"a": 1, "b": 99})
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Equal(t, map[string]any{"sum": float64(11)}, r.json(t)["result"].(map[string]any)["structuredContent"])
 
-	// A default fills a missing argument but yields to the caller's.
-	r = h.do(req{method: http.MethodPatch, path: toolPath, key: key, body: map[string]any{"input_defaults": map[string]any{"b": map[string]any{"value": 5}}}})
-	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	assert.Equal(t, float64(6), call("calc_add", map[string]any{"a": 1}).json(t)["result"].(map[string]any)["structuredContent"].(map[string]any)["sum"])
-	assert.Equal(t, float64(3), call("calc_add", map[string]any{"a": 1, "b": 2}).json(t)["result"].(map[string]any)["structuredContent"].(map[string]any)["sum"])
+		// A default fills a missing argument but yields to the caller's.
+		r = h.do(req{method: http.MethodPatch, path: toolPath, key: key, body: map[string]any{"input_defaults": map[string]any{"b": map[string]any{"value": 5}}}})
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Equal(t, float64(6), call("calc_add", map[string]any{"a": 1}).json(t)["result"].(map[string]any)["structuredContent"].(map[string]any)["sum"])
+		assert.Equal(t, float64(3), call("calc_add", map[string]any{"a": 1, "b": 2}).json(t)["result"].(map[string]any)["structuredContent"].(map[string]any)["sum"])
 
-	// A tool error is a result, not a failure.
-	r = call("calc_fail", nil)
-	require.Equal(t, http.StatusOK, r.status)
-	assert.Equal(t, true, r.json(t)["result"].(map[string]any)["isError"])
+		// A tool error is a result, not a failure.
+		r = call("calc_fail", nil)
+		require.Equal(t, http.StatusOK, r.status)
+		assert.Equal(t, true, r.json(t)["result"].(map[string]any)["isError"])
 
-	// Unknown and disabled slugs are 400.
-	assert.Equal(t, "tool_unavailable", call("calc_nope", nil).json(t)["error"])
-	r = h.do(req{method: http.MethodPatch, path: toolPath, key: key, body: map[string]any{"is_enabled": false}})
-	require.Equal(t, http.StatusOK, r.status)
-	assert.Equal(t, false, r.json(t)["is_enabled"])
-	r = call("calc_add", map[string]any{"a": 1})
-	assert.Equal(t, http.StatusBadRequest, r.status)
-	assert.Equal(t, "tool_unavailable", r.json(t)["error"])
+		// Unknown and disabled slugs are 400.
+		assert.Equal(t, "tool_unavailable", call("calc_nope", nil).json(t)["error"])
+		r = h.do(req{method: http.MethodPatch, path: toolPath, key: key, body: map[string]any{"is_enabled": false}})
+		require.Equal(t, http.StatusOK, r.status)
+		assert.Equal(t, false, r.json(t)["is_enabled"])
+		r = call("calc_add", map[string]any{"a": 1})
+		assert.Equal(t, http.StatusBadRequest, r.status)
+		assert.Equal(t, "tool_unavailable", r.json(t)["error"])
 
-	// Bulk enable returns every tool, ordered by tool_path.
-	r = h.do(req{method: http.MethodPatch, path: featherBase + "/" + id + "/tools", key: key, body: map[string]any{"is_enabled": true}})
-	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	paths := []string{}
-	for _, tl := range r.list(t) {
-		assert.Equal(t, true, tl.(map[string]any)["is_enabled"])
-		paths = append(paths, tl.(map[string]any)["tool_path"].(string))
-	}
-	assert.Equal(t, []string{"add", "echo", "fail", "profile", "sleep"}, paths)
+		// Bulk enable returns every tool, ordered by tool_path.
+		r = h.do(req{method: http.MethodPatch, path: featherBase + "/" + id + "/tools", key: key, body: map[string]any{"is_enabled": true}})
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		paths := []string{}
+		for _, tl := range r.list(t) {
+			assert.Equal(t, true, tl.(map[string]any)["is_enabled"])
+			paths = append(paths, tl.(map[string]any)["tool_path"].(string))
+		}
+		assert.Equal(t, []string{"add", "echo", "fail", "profile", "sleep"}, paths)
 
-	// input_defaults that do not fit the schema: 422 naming each field.
-	r = h.do(req{method: http.MethodPatch, path: toolPath, key: key, body: map[string]any{"input_defaults": map[string]any{
-		"zzz": map[string]any{"value": 1}, "a": map[string]any{"value": "not a number"},
-	}}})
-	require.Equal(t, http.StatusUnprocessableEntity, r.status, "%s", r.body)
-	var locs []any
-	for _, d := range r.json(t)["detail"].([]any) {
-		locs = append(locs, d.(map[string]any)["loc"])
-	}
-	assert.Equal(t, []any{[]any{"body", "input_defaults", "a"}, []any{"body", "input_defaults", "zzz"}}, locs)
-	// An explicit null clears.
-	r = h.do(req{method: http.MethodPatch, path: toolPath, key: key, body: map[string]any{"input_defaults": nil}})
-	assert.Nil(t, r.json(t)["input_defaults"])
-	assert.Equal(t, float64(0), r.json(t)["pinned_count"])
+		// input_defaults that do not fit the schema: 422 naming each field.
+		r = h.do(req{method: http.MethodPatch, path: toolPath, key: key, body: map[string]any{"input_defaults": map[string]any{
+			"zzz": map[string]any{"value": 1}, "a": map[string]any{"value": "not a number"},
+		}}})
+		require.Equal(t, http.StatusUnprocessableEntity, r.status, "%s", r.body)
+		var locs []any
+		for _, d := range r.json(t)["detail"].([]any) {
+			locs = append(locs, d.(map[string]any)["loc"])
+		}
+		assert.Equal(t, []any{[]any{"body", "input_defaults", "a"}, []any{"body", "input_defaults", "zzz"}}, locs)
+		// An explicit null clears.
+		r = h.do(req{method: http.MethodPatch, path: toolPath, key: key, body: map[string]any{"input_defaults": nil}})
+		assert.Nil(t, r.json(t)["input_defaults"])
+		assert.Equal(t, float64(0), r.json(t)["pinned_count"])
 
-	// The server changes its tools: refresh adds, updates and marks vanished ones.
-	up.Server.RemoveTools("echo")
-	mcptest.AddNamed("get-sum", "new tool")(up.Server)
-	r = h.do(req{method: http.MethodPost, path: featherBase + "/" + id + "/refresh-tools", key: key})
-	require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
-	c = waitToolsStatus(t, h, key, id, "synced")
-	require.NotNil(t, toolBySlug(c, "calc_get_sum"))
-	assert.Equal(t, false, toolBySlug(c, "calc_echo")["is_available"])
-	assert.Equal(t, toolID, toolBySlug(c, "calc_add")["id"], "settings kept across syncs")
-	assert.Equal(t, map[string]any{"field_mappings": []any{map[string]any{"path": "sum", "as": "total"}}}, toolBySlug(c, "calc_add")["response_field_map"])
-	assert.Equal(t, "calc_echo", toolBySlug(c, "calc_echo")["slug"])
-	assert.Equal(t, http.StatusBadRequest, call("calc_echo", map[string]any{"text": "x"}).status, "a vanished tool cannot be called")
-	// Call records (and last_used_at) are written in the background.
-	assert.Eventually(t, func() bool {
-		return h.do(req{method: http.MethodGet, path: featherBase + "/" + id, key: key}).json(t)["last_used_at"] != nil
-	}, 5*time.Second, 20*time.Millisecond)
+		// The server changes its tools: refresh adds, updates and marks vanished ones.
+		up.Server.RemoveTools("echo")
+		mcptest.AddNamed("get-sum", "new tool")(up.Server)
+		r = h.do(req{method: http.MethodPost, path: featherBase + "/" + id + "/refresh-tools", key: key})
+		require.Equal(t, http.StatusAccepted, r.status, "%s", r.body)
+		c = waitToolsStatus(t, h, key, id, "synced")
+		require.NotNil(t, toolBySlug(c, "calc_get_sum"))
+		assert.Equal(t, false, toolBySlug(c, "calc_echo")["is_available"])
+		assert.Equal(t, toolID, toolBySlug(c, "calc_add")["id"], "settings kept across syncs")
+		assert.Equal(t, map[string]any{"field_mappings": []any{map[string]any{"path": "sum", "as": "total"}}}, toolBySlug(c, "calc_add")["response_field_map"])
+		assert.Equal(t, "calc_echo", toolBySlug(c, "calc_echo")["slug"])
+		assert.Equal(t, http.StatusBadRequest, call("calc_echo", map[string]any{"text": "x"}).status, "a vanished tool cannot be called")
+		// Call records (and last_used_at) are written in the background.
+		assert.Eventually(t, func() bool {
+			return h.do(req{method: http.MethodGet, path: featherBase + "/" + id, key: key}).json(t)["last_used_at"] != nil
+		}, 5*time.Second, 20*time.Millisecond)
 
-	// Not found cases.
-	assert.Equal(t, http.StatusNotFound, h.do(req{method: http.MethodPatch, path: featherBase + "/" + id + "/tools/00000000-0000-4000-8000-000000000000", key: key, body: map[string]any{"is_enabled": true}}).status)
-	other := h.newKey("other")
-	assert.Equal(t, http.StatusNotFound, h.do(req{method: http.MethodPatch, path: toolPath, key: other, body: map[string]any{"is_enabled": false}}).status)
-	assert.Equal(t, http.StatusNotFound, h.do(req{method: http.MethodPost, path: featherBase + "/" + id + "/test-mcp-call", key: other, body: map[string]any{"slug": "calc_add"}}).status)
+		// Not found cases.
+		assert.Equal(t, http.StatusNotFound, h.do(req{method: http.MethodPatch, path: featherBase + "/" + id + "/tools/00000000-0000-4000-8000-000000000000", key: key, body: map[string]any{"is_enabled": true}}).status)
+		other := h.newKey("other")
+		assert.Equal(t, http.StatusNotFound, h.do(req{method: http.MethodPatch, path: toolPath, key: other, body: map[string]any{"is_enabled": false}}).status)
+		assert.Equal(t, http.StatusNotFound, h.do(req{method: http.MethodPost, path: featherBase + "/" + id + "/test-mcp-call", key: other, body: map[string]any{"slug": "calc_add"}}).status)
+	})
 }
 
 func TestFeatherRefreshRequiresActive(t *testing.T) {

@@ -13,97 +13,99 @@ import (
 )
 
 func TestRESTToolAPI(t *testing.T) {
-	up := newUpstream(t, false)
-	upSSE := newUpstream(t, true)
-	h := startTether(t, allowLoopback)
-	key := h.newKey("acme")
-	calc := featherConnection(t, h, key, up.URL())
-	r := featherConnect(h, key, map[string]any{"nickname": "Legacy", "server_url": upSSE.URL(), "transport": "sse"})
-	require.Equal(t, http.StatusCreated, r.status)
-	legacy := r.json(t)["connection_id"].(string)
-	waitToolsStatus(t, h, key, legacy, "synced")
+	forEachBackend(t, func(t *testing.T, on func(*Config)) {
+		up := newUpstream(t, false)
+		upSSE := newUpstream(t, true)
+		h := startTether(t, on, allowLoopback)
+		key := h.newKey("acme")
+		calc := featherConnection(t, h, key, up.URL())
+		r := featherConnect(h, key, map[string]any{"nickname": "Legacy", "server_url": upSSE.URL(), "transport": "sse"})
+		require.Equal(t, http.StatusCreated, r.status)
+		legacy := r.json(t)["connection_id"].(string)
+		waitToolsStatus(t, h, key, legacy, "synced")
 
-	list := h.do(req{method: http.MethodGet, path: "/v1/integrations/tools", key: key}).list(t)
-	require.Len(t, list, 2*upstreamTools, "tools of both connections, over both transports")
-	first := list[0].(map[string]any)
-	assert.Equal(t, "calc_add", first["slug"])
-	assert.Equal(t, calc, first["connection_id"])
-	assert.Equal(t, true, first["is_callable"])
+		list := h.do(req{method: http.MethodGet, path: "/v1/integrations/tools", key: key}).list(t)
+		require.Len(t, list, 2*upstreamTools, "tools of both connections, over both transports")
+		first := list[0].(map[string]any)
+		assert.Equal(t, "calc_add", first["slug"])
+		assert.Equal(t, calc, first["connection_id"])
+		assert.Equal(t, true, first["is_callable"])
 
-	invoke := func(key, slug string, input map[string]any, query string) response {
-		body := map[string]any{}
-		if input != nil {
-			body["input"] = input
+		invoke := func(key, slug string, input map[string]any, query string) response {
+			body := map[string]any{}
+			if input != nil {
+				body["input"] = input
+			}
+			return h.do(req{method: http.MethodPost, path: "/v1/integrations/tools/" + slug + "/invoke" + query, key: key, body: body})
 		}
-		return h.do(req{method: http.MethodPost, path: "/v1/integrations/tools/" + slug + "/invoke" + query, key: key, body: body})
-	}
-	r = invoke(key, "legacy_add", map[string]any{"a": 2, "b": 3}, "")
-	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	assert.Equal(t, map[string]any{"sum": float64(5)}, r.json(t)["result"].(map[string]any)["structuredContent"])
-	assert.Equal(t, r.json(t)["result"], r.json(t)["narrowed"], "no field map: narrowed is the result")
+		r = invoke(key, "legacy_add", map[string]any{"a": 2, "b": 3}, "")
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Equal(t, map[string]any{"sum": float64(5)}, r.json(t)["result"].(map[string]any)["structuredContent"])
+		assert.Equal(t, r.json(t)["result"], r.json(t)["narrowed"], "no field map: narrowed is the result")
 
-	// A field map narrows; pins and defaults apply.
-	c := h.do(req{method: http.MethodGet, path: featherBase + "/" + calc, key: key}).json(t)
-	profile := toolBySlug(c, "calc_profile")["id"].(string)
-	add := toolBySlug(c, "calc_add")["id"].(string)
-	r = h.do(req{method: http.MethodPatch, path: featherBase + "/" + calc + "/tools/" + profile, key: key, body: map[string]any{
-		"response_field_map": map[string]any{"field_mappings": []any{map[string]any{"path": "user.email"}, map[string]any{"path": "plan", "as": "tier"}}},
-	}})
-	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	r = invoke(key, "calc_profile", nil, "")
-	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	assert.Equal(t, map[string]any{"email": "ada@example.com", "tier": "pro"}, r.json(t)["narrowed"])
+		// A field map narrows; pins and defaults apply.
+		c := h.do(req{method: http.MethodGet, path: featherBase + "/" + calc, key: key}).json(t)
+		profile := toolBySlug(c, "calc_profile")["id"].(string)
+		add := toolBySlug(c, "calc_add")["id"].(string)
+		r = h.do(req{method: http.MethodPatch, path: featherBase + "/" + calc + "/tools/" + profile, key: key, body: map[string]any{
+			"response_field_map": map[string]any{"field_mappings": []any{map[string]any{"path": "user.email"}, map[string]any{"path": "plan", "as": "tier"}}},
+		}})
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		r = invoke(key, "calc_profile", nil, "")
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		assert.Equal(t, map[string]any{"email": "ada@example.com", "tier": "pro"}, r.json(t)["narrowed"])
 
-	r = h.do(req{method: http.MethodPatch, path: featherBase + "/" + calc + "/tools/" + add, key: key, body: map[string]any{
-		"input_defaults": map[string]any{"b": map[string]any{"value": 100, "type": "pinned"}, "a": map[string]any{"value": 1}},
-	}})
-	require.Equal(t, http.StatusOK, r.status, "%s", r.body)
-	listed := h.do(req{method: http.MethodGet, path: "/v1/integrations/tools", key: key}).list(t)
-	schema := listed[0].(map[string]any)["input_schema"].(map[string]any)
-	assert.NotContains(t, schema["properties"], "b", "a pinned field is not advertised")
-	assert.NotContains(t, schema["required"], "a", "a defaulted field is optional")
-	sum := func(r response) any {
-		return r.json(t)["result"].(map[string]any)["structuredContent"].(map[string]any)["sum"]
-	}
-	assert.Equal(t, float64(101), sum(invoke(key, "calc_add", map[string]any{}, "")))
-	assert.Equal(t, float64(105), sum(invoke(key, "calc_add", map[string]any{"a": 5, "b": 1}, "")), "the pin wins over the caller")
+		r = h.do(req{method: http.MethodPatch, path: featherBase + "/" + calc + "/tools/" + add, key: key, body: map[string]any{
+			"input_defaults": map[string]any{"b": map[string]any{"value": 100, "type": "pinned"}, "a": map[string]any{"value": 1}},
+		}})
+		require.Equal(t, http.StatusOK, r.status, "%s", r.body)
+		listed := h.do(req{method: http.MethodGet, path: "/v1/integrations/tools", key: key}).list(t)
+		schema := listed[0].(map[string]any)["input_schema"].(map[string]any)
+		assert.NotContains(t, schema["properties"], "b", "a pinned field is not advertised")
+		assert.NotContains(t, schema["required"], "a", "a defaulted field is optional")
+		sum := func(r response) any {
+			return r.json(t)["result"].(map[string]any)["structuredContent"].(map[string]any)["sum"]
+		}
+		assert.Equal(t, float64(101), sum(invoke(key, "calc_add", map[string]any{}, "")))
+		assert.Equal(t, float64(105), sum(invoke(key, "calc_add", map[string]any{"a": 5, "b": 1}, "")), "the pin wins over the caller")
 
-	// Unknown 404, disabled 400.
-	r = invoke(key, "calc_nope", nil, "")
-	assert.Equal(t, http.StatusNotFound, r.status)
-	assert.Equal(t, "not_found", r.json(t)["error"])
-	require.Equal(t, http.StatusOK, h.do(req{method: http.MethodPatch, path: featherBase + "/" + calc + "/tools/" + add, key: key, body: map[string]any{"is_enabled": false}}).status)
-	r = invoke(key, "calc_add", nil, "")
-	assert.Equal(t, http.StatusBadRequest, r.status)
-	assert.Equal(t, "tool_unavailable", r.json(t)["error"])
-	listed = h.do(req{method: http.MethodGet, path: "/v1/integrations/tools", key: key}).list(t)
-	assert.Equal(t, false, listed[0].(map[string]any)["is_enabled"])
+		// Unknown 404, disabled 400.
+		r = invoke(key, "calc_nope", nil, "")
+		assert.Equal(t, http.StatusNotFound, r.status)
+		assert.Equal(t, "not_found", r.json(t)["error"])
+		require.Equal(t, http.StatusOK, h.do(req{method: http.MethodPatch, path: featherBase + "/" + calc + "/tools/" + add, key: key, body: map[string]any{"is_enabled": false}}).status)
+		r = invoke(key, "calc_add", nil, "")
+		assert.Equal(t, http.StatusBadRequest, r.status)
+		assert.Equal(t, "tool_unavailable", r.json(t)["error"])
+		listed = h.do(req{method: http.MethodGet, path: "/v1/integrations/tools", key: key}).list(t)
+		assert.Equal(t, false, listed[0].(map[string]any)["is_enabled"])
 
-	// A tool error is a result.
-	r = invoke(key, "calc_fail", nil, "")
-	require.Equal(t, http.StatusOK, r.status)
-	assert.Equal(t, true, r.json(t)["result"].(map[string]any)["isError"])
+		// A tool error is a result.
+		r = invoke(key, "calc_fail", nil, "")
+		require.Equal(t, http.StatusOK, r.status)
+		assert.Equal(t, true, r.json(t)["result"].(map[string]any)["isError"])
 
-	// Tenant isolation: another tenant sees nothing and cannot call.
-	other := h.newKey("other")
-	assert.Empty(t, h.do(req{method: http.MethodGet, path: "/v1/integrations/tools", key: other}).list(t))
-	assert.Equal(t, http.StatusNotFound, invoke(other, "calc_echo", map[string]any{"text": "x"}, "").status)
+		// Tenant isolation: another tenant sees nothing and cannot call.
+		other := h.newKey("other")
+		assert.Empty(t, h.do(req{method: http.MethodGet, path: "/v1/integrations/tools", key: other}).list(t))
+		assert.Equal(t, http.StatusNotFound, invoke(other, "calc_echo", map[string]any{"text": "x"}, "").status)
 
-	// Call records: newest first, with outcomes.
-	var calls []any
-	require.Eventually(t, func() bool {
-		calls = h.do(req{method: http.MethodGet, path: featherBase + "/" + calc + "/calls?limit=10", key: key}).list(t)
-		return len(calls) >= 5
-	}, 5*time.Second, 20*time.Millisecond)
-	newest := calls[0].(map[string]any)
-	assert.Equal(t, "calc_fail", newest["slug"])
-	assert.Equal(t, "tool_error", newest["outcome"])
-	assert.Equal(t, "rest", newest["via"])
-	refused := calls[1].(map[string]any)
-	assert.Equal(t, "refused", refused["outcome"])
-	assert.NotEmpty(t, refused["error"])
-	assert.NotNil(t, h.do(req{method: http.MethodGet, path: featherBase + "/" + calc, key: key}).json(t)["last_used_at"])
-	assert.Equal(t, http.StatusNotFound, h.do(req{method: http.MethodGet, path: featherBase + "/" + calc + "/calls", key: other}).status)
+		// Call records: newest first, with outcomes.
+		var calls []any
+		require.Eventually(t, func() bool {
+			calls = h.do(req{method: http.MethodGet, path: featherBase + "/" + calc + "/calls?limit=10", key: key}).list(t)
+			return len(calls) >= 5
+		}, 5*time.Second, 20*time.Millisecond)
+		newest := calls[0].(map[string]any)
+		assert.Equal(t, "calc_fail", newest["slug"])
+		assert.Equal(t, "tool_error", newest["outcome"])
+		assert.Equal(t, "rest", newest["via"])
+		refused := calls[1].(map[string]any)
+		assert.Equal(t, "refused", refused["outcome"])
+		assert.NotEmpty(t, refused["error"])
+		assert.NotNil(t, h.do(req{method: http.MethodGet, path: featherBase + "/" + calc, key: key}).json(t)["last_used_at"])
+		assert.Equal(t, http.StatusNotFound, h.do(req{method: http.MethodGet, path: featherBase + "/" + calc + "/calls", key: other}).status)
+	})
 }
 
 func TestRESTInvokeTimeoutAndPersona(t *testing.T) {
