@@ -33,6 +33,7 @@ type Metrics struct {
 	tokenRefreshes *prometheus.CounterVec
 	monitorLag     prometheus.Gauge
 	dbWrite        prometheus.Histogram
+	replica        *prometheus.GaugeVec
 	// awaiting reads the number of tools awaiting approval; set once by
 	// SetToolsAwaitingApproval.
 	awaiting atomic.Pointer[func() float64]
@@ -70,6 +71,13 @@ func New() *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}),
 	}
+	// The one place the replica's name is a label: an info series to join
+	// a fleet's per-process figures (scrapers label them by instance) to
+	// the name replicas use in logs, leases and `tether keys status`.
+	// Other series stay without it, so their label sets stay small.
+	m.replica = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "tether_replica_info", Help: "1, labelled with this process's replica id (--replica-id).",
+	}, []string{"replica"})
 	awaiting := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tether_tools_awaiting_approval",
 		Help: "Tools, across every tenant, whose definition waits for an operator's decision (pending_approval, changed, held). No tenant label: per-tenant counts are in the API.",
@@ -80,7 +88,7 @@ func New() *Metrics {
 		return 0
 	})
 	m.reg.MustRegister(m.httpRequests, m.httpDuration, m.probes, m.probeDuration, m.toolCalls,
-		m.tokenRefreshes, m.monitorLag, m.dbWrite, awaiting,
+		m.tokenRefreshes, m.monitorLag, m.dbWrite, m.replica, awaiting,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -108,6 +116,12 @@ func (m *Metrics) ObserveToolCall(via, outcome string) {
 // ObserveTokenRefresh records one OAuth token refresh.
 func (m *Metrics) ObserveTokenRefresh(outcome string) {
 	m.tokenRefreshes.WithLabelValues(outcome).Inc()
+}
+
+// SetReplica names this process in tether_replica_info.
+func (m *Metrics) SetReplica(id string) {
+	m.replica.Reset()
+	m.replica.WithLabelValues(id).Set(1)
 }
 
 // SetMonitorLag records the health monitor's lag.

@@ -139,6 +139,7 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return fmt.Errorf("--console-frame-ancestors: %w", err)
 	}
 	met := metrics.New()
+	met.SetReplica(m.Config.ReplicaID)
 	timeout := cfg.DBStatementTimeout
 	if timeout == 0 {
 		timeout = -1 // none, as the flag says
