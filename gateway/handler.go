@@ -85,6 +85,11 @@ type Options struct {
 	// MaxViewBytesPerTenant bounds the estimated memory of one tenant's
 	// (tenant, persona) views. 0 means 64 MiB; negative, no bound.
 	MaxViewBytesPerTenant int64
+	// SessionKey keys the tags in session ids. Replicas given the same
+	// key (cmd derives it from the primary encryption key) recognise each
+	// other's sessions and serve their requests (sessions.go, foreign
+	// sessions); nil is a random key: sessions are this process's own.
+	SessionKey []byte
 	// TracerProvider traces each message agents send (trace.go); nil
 	// records no span but still passes the agent's trace context on.
 	TracerProvider trace.TracerProvider
@@ -109,7 +114,10 @@ type Handler struct {
 	maxViewBytes int64
 	// tagKey keys the view tags in session ids.
 	tagKey []byte
-	tracer trace.Tracer
+	// instance names this process in the session ids it issues, so a
+	// session id says whether it is this process's own (foreign.go).
+	instance string
+	tracer   trace.Tracer
 
 	mu        sync.Mutex
 	views     map[string]map[string]*view // tenant → persona → view
@@ -164,7 +172,12 @@ func New(opts Options) *Handler {
 		h.maxResult = DefaultMaxResultBytes
 	}
 	sessionTimeout := bound.Read(opts.SessionTimeout, DefaultSessionTimeout)
-	_, _ = rand.Read(h.tagKey) // crypto/rand.Read never fails (Go ≥ 1.24)
+	if len(opts.SessionKey) > 0 {
+		h.tagKey = append([]byte(nil), opts.SessionKey...)
+	} else {
+		_, _ = rand.Read(h.tagKey) // crypto/rand.Read never fails (Go ≥ 1.24)
+	}
+	h.instance = newInstanceID()
 	h.life = lifetime.New()
 	h.sdk = mcp.NewStreamableHTTPHandler(func(r *http.Request) *mcp.Server {
 		if v, ok := r.Context().Value(viewContextKey{}).(*view); ok {
@@ -211,6 +224,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if sid == "" && r.Method == http.MethodPost {
 		h.serveOpening(w, r, tenantID, persona)
+		return
+	}
+	if h.isForeign(sid) {
+		h.serveForeign(w, r, tenantID, persona)
 		return
 	}
 	v, ok := h.acquire(w, r, tenantID, persona, false)

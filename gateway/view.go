@@ -149,7 +149,7 @@ func (h *Handler) newView(tenantID, persona string) *view {
 			Tools:      &mcp.ToolCapabilities{ListChanged: true},
 			Extensions: map[string]any{registry.TasksExtension: map[string]any{}},
 		},
-		GetSessionID: func() string { return tag + "-" + rand.Text() },
+		GetSessionID: func() string { return tag + "-" + h.instance + rand.Text() },
 		SetCacheable: setCacheable,
 	})
 	v.server.AddReceivingMiddleware(h.traceMessages(v), unserved, v.unknownTools)

@@ -3,7 +3,9 @@ package secrets
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"log/slog"
@@ -56,6 +58,9 @@ type Keyring struct {
 	// aeads is filled once in NewKeyring and only read afterwards; the
 	// standard library's GCM keeps no per-call state, so sharing is safe.
 	aeads map[string]cipher.AEAD
+	// derive holds, per key, HMAC-SHA256(material, "tether/derive/v1"):
+	// the root of Derive's keys, so the material itself never leaves.
+	derive map[string][]byte
 }
 
 // NewKeyring returns a keyring over keys, the first of which is the primary.
@@ -69,6 +74,7 @@ func NewKeyring(keys []Key) (*Keyring, error) {
 		primary: keys[0].ID,
 		ids:     make([]string, 0, len(keys)),
 		aeads:   make(map[string]cipher.AEAD, len(keys)),
+		derive:  make(map[string][]byte, len(keys)),
 	}
 	for i, k := range keys {
 		if !k.valid() {
@@ -86,9 +92,22 @@ func NewKeyring(keys []Key) (*Keyring, error) {
 			return nil, fmt.Errorf("key %q: %w", k.ID, err)
 		}
 		r.aeads[k.ID] = aead
+		m := hmac.New(sha256.New, k.material[:])
+		m.Write([]byte("tether/derive/v1"))
+		r.derive[k.ID] = m.Sum(nil)
 		r.ids = append(r.ids, k.ID)
 	}
 	return r, nil
+}
+
+// Derive returns a 32-byte key for purpose, derived from the primary key:
+// every process holding the same primary derives the same key (replicas
+// that must recognise each other's tokens), and nothing about the key
+// material can be learnt from it.
+func (r *Keyring) Derive(purpose string) []byte {
+	m := hmac.New(sha256.New, r.derive[r.primary])
+	m.Write([]byte(purpose))
+	return m.Sum(nil)
 }
 
 // Primary returns the id of the key that encrypts.

@@ -373,3 +373,23 @@ func TestHolderSwapsConcurrently(t *testing.T) {
 	assert.Equal(t, "k2", id)
 	assert.Panics(t, func() { h.Store(nil) })
 }
+
+// Derive gives the same key for the same primary and purpose, another for
+// another purpose or primary, and never the material itself.
+func TestDerive(t *testing.T) {
+	a, err := secrets.GenerateKey("a")
+	require.NoError(t, err)
+	b, err := secrets.GenerateKey("b")
+	require.NoError(t, err)
+	r1, err := secrets.NewKeyring([]secrets.Key{a, b})
+	require.NoError(t, err)
+	r2, err := secrets.NewKeyring([]secrets.Key{a})
+	require.NoError(t, err)
+	r3, err := secrets.NewKeyring([]secrets.Key{b, a})
+	require.NoError(t, err)
+	assert.Equal(t, r1.Derive("x"), r2.Derive("x"), "same primary, same key")
+	assert.NotEqual(t, r1.Derive("x"), r1.Derive("y"))
+	assert.NotEqual(t, r1.Derive("x"), r3.Derive("x"), "another primary")
+	assert.NotContains(t, secrets.FormatKey(a), string(r1.Derive("x")))
+	assert.Len(t, r1.Derive("x"), 32)
+}

@@ -281,6 +281,9 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		Logger:            m.Logger,
 		ServerVersion:     version,
 		TracerProvider:    tp,
+		// Replicas sharing the primary key recognise each other's /mcp
+		// sessions (gateway/foreign.go).
+		SessionKey: ring.Derive("tether /mcp session ids"),
 	})
 	m.gateway = gw
 	// Listeners, now that everything exists: an edit drops the warm

@@ -67,14 +67,68 @@ type balancer struct {
 	served  []atomic.Int64
 	next    atomic.Int64
 	key     string
+	// only, when set, takes every request (the others are gone).
+	only atomic.Pointer[string]
 }
 
 func (rr *balancer) RoundTrip(r *http.Request) (*http.Response, error) {
 	i := int(rr.next.Add(1)) % len(rr.targets)
-	rr.served[i].Add(1)
+	target := rr.targets[i]
+	if only := rr.only.Load(); only != nil {
+		target = *only
+	} else {
+		rr.served[i].Add(1)
+	}
 	r = r.Clone(r.Context())
-	r.URL.Scheme, r.URL.Host = "http", strings.TrimPrefix(rr.targets[i], "http://")
+	r.URL.Scheme, r.URL.Host = "http", strings.TrimPrefix(target, "http://")
 	r.Host = r.URL.Host
 	r.Header.Set("Authorization", "Bearer "+rr.key)
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// A 2025-11-25 client (sessions) whose requests a round-robin balancer
+// spreads over two tethers sharing the database and keys never gets
+// "session not found", and keeps working after the tether that opened its
+// session is gone.
+func TestLegacySessionAcrossProcessesAndAKill(t *testing.T) {
+	up := newUpstream(t, false)
+	a := startTether(t, allowLoopback)
+	cfgB := a.m.Config
+	cfgB.Addr = "127.0.0.1:0"
+	b := startOn(t, cfgB)
+	key := a.newKey("acme")
+	featherConnection(t, a, key, up.URL())
+
+	var served [2]atomic.Int64
+	// The first request (initialize) goes to A: A opens the session.
+	rr := &balancer{targets: []string{b.base, a.base}, served: served[:], key: key}
+	client := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	s, err := client.Connect(ctx, &mcp.StreamableClientTransport{
+		Endpoint: "http://balancer.invalid/mcp", HTTPClient: &http.Client{Transport: rr},
+	}, &mcp.ClientSessionOptions{ProtocolVersion: legacyProtocol})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NotEmpty(t, s.ID(), "a legacy session")
+	call := func(i int) {
+		t.Helper()
+		res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "calc_add", Arguments: map[string]any{"a": i, "b": 1}})
+		require.NoError(t, err, "call %d", i)
+		require.False(t, res.IsError, "call %d", i)
+		assert.Equal(t, map[string]any{"sum": float64(i + 1)}, res.StructuredContent)
+	}
+	for i := range 10 {
+		call(i)
+		assert.Contains(t, toolNames(t, s), "calc_add")
+	}
+	assert.Positive(t, served[0].Load())
+	assert.Positive(t, served[1].Load())
+
+	// A, which opened the session, goes away; B serves on.
+	require.NoError(t, a.stop())
+	rr.only.Store(&b.base)
+	for i := range 5 {
+		call(100 + i)
+	}
 }
