@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/internal/pgtest"
@@ -115,4 +117,67 @@ func TestHeavyFleetKillOneReplica(t *testing.T) {
 		}
 	}
 	assert.Zero(t, missing, "acknowledged creates missing after the kill")
+}
+
+// TestHeavyFleetLegacySessionSurvivesAKill: a 2025-11-25 agent (sessions)
+// behind the round-robin balancer over three replicas on PostgreSQL: its
+// requests land on every replica, and when the replica that opened its
+// session is killed with SIGKILL, the others go on serving it.
+func TestHeavyFleetLegacySessionSurvivesAKill(t *testing.T) {
+	db := pgtest.URL(t)
+	key, err := secrets.GenerateKey("k1")
+	require.NoError(t, err)
+	keys := filepath.Join(t.TempDir(), "fleet.keys")
+	require.NoError(t, secrets.WriteKeysFile(keys, []secrets.Key{key}))
+	up := newUpstream(t, false)
+	var procs []*proc
+	for _, id := range []string{"r1", "r2", "r3"} {
+		procs = append(procs, startProc(t, db, nil, "--encryption-keys-file", keys, "--replica-id", id, "--allow-cidrs", "127.0.0.0/8"))
+	}
+	const apiKey = "heavy-test-key-0123456789"
+	lb := startBalancer(t, procs)
+	body := `{"nickname":"Calc","server_url":"` + up.URL() + `","transport":"http"}`
+	req, err := http.NewRequest(http.MethodPost, lb+"/v1/integrations/connections/custom-mcp", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("x-api-key", apiKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusCreated, resp.StatusCode)
+
+	// A fresh balancer: its first request (initialize) goes to procs[1].
+	agentLB := startBalancer(t, procs)
+	client := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	s, err := client.Connect(ctx, &mcp.StreamableClientTransport{
+		Endpoint: agentLB + "/mcp", HTTPClient: &http.Client{Transport: keyTransport{key: apiKey}},
+	}, &mcp.ClientSessionOptions{ProtocolVersion: legacyProtocol})
+	require.NoError(t, err)
+	defer s.Close()
+	require.Eventually(t, func() bool {
+		res, err := s.ListTools(ctx, nil)
+		return err == nil && len(res.Tools) == upstreamTools
+	}, 60*time.Second, 100*time.Millisecond, "the tools are listed through every replica")
+
+	failed := 0
+	call := func(i int) {
+		res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "calc_add", Arguments: map[string]any{"a": i, "b": 1}})
+		if err != nil || res.IsError {
+			failed++
+			return
+		}
+		assert.Equal(t, map[string]any{"sum": float64(i + 1)}, res.StructuredContent)
+	}
+	for i := range 12 {
+		call(i)
+	}
+	require.Zero(t, failed, "every call served while all replicas live")
+	require.NoError(t, procs[1].cmd.Process.Signal(syscall.SIGKILL))
+	<-procs[1].exit
+	for i := range 12 {
+		call(100 + i)
+	}
+	assert.LessOrEqual(t, failed, 1, "at most a call in flight on the killed replica fails")
 }
