@@ -66,8 +66,8 @@ func runHelper(raw string) error {
 	}
 	// The user switch cleared the parent-death signal until just now: if
 	// tether died in between, its end of the pipe on fd 3 has hung up.
-	if tetherGone() {
-		return fmt.Errorf("tether exited")
+	if gone, revents := tetherGone(); gone {
+		return fmt.Errorf("tether exited (alive pipe revents %#x)", revents)
 	}
 	if err := closeInherited(); err != nil {
 		return err
@@ -142,10 +142,15 @@ const aliveFD = 3
 
 // tetherGone reports whether the alive pipe has hung up: nobody writes to
 // it, so any event on it means its only writer, tether, has exited.
-func tetherGone() bool {
+//
+// revents says what poll saw, for the error message: a hang-up (or data,
+// which nobody sends) is tether gone; anything else reported here is a
+// descriptor that is not the pipe, which must not pass for a live tether
+// either.
+func tetherGone() (bool, int16) {
 	fds := []unix.PollFd{{Fd: aliveFD, Events: unix.POLLIN}}
 	n, err := unix.Poll(fds, 0)
-	return err == nil && n > 0
+	return err == nil && n > 0, fds[0].Revents
 }
 
 // closeInherited marks every descriptor above stderr close-on-exec: Go
