@@ -153,9 +153,10 @@ type agentOptions struct {
 }
 
 // Protocol revisions agents speak in these tests: the newest with
-// sessions, and the first without (stateless).
+// sessions, the one before it, and the first without (stateless).
 const (
 	legacyVersion = "2025-11-25"
+	olderVersion  = "2025-06-18"
 	newVersion    = "2026-07-28"
 )
 
@@ -283,10 +284,10 @@ func eventually(t testing.TB, cond func() bool, msg string) {
 }
 
 // forEachVersion runs test once per protocol revision agents may speak:
-// with sessions (legacyVersion) and stateless (newVersion).
+// with sessions (legacyVersion, olderVersion) and stateless (newVersion).
 func forEachVersion(t *testing.T, test func(t *testing.T, version string)) {
 	t.Parallel()
-	for _, v := range []string{legacyVersion, newVersion} {
+	for _, v := range []string{olderVersion, legacyVersion, newVersion} {
 		t.Run(v, func(t *testing.T) {
 			t.Parallel()
 			test(t, v)
