@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,9 +34,9 @@ func init() {
 
 // runHelper sets up the sandbox in this (already cloned) process and execs
 // the command. Order matters: mounts need root, so they come before the
-// user switch; limits come before it too, as the unprivileged user could
-// not raise them again anyway; no_new_privs and the parent-death signal
-// come last because a credential change clears the latter.
+// user switch; no_new_privs and the parent-death signal come after it
+// because a credential change clears the latter; the resource limits come
+// last, just before the exec (see there).
 func runHelper(raw string) error {
 	var sp spec
 	if err := json.Unmarshal([]byte(raw), &sp); err != nil {
@@ -45,9 +46,6 @@ func runHelper(raw string) error {
 		if err := isolateFilesystem(sp.Hide, sp.UID, sp.GID); err != nil {
 			return err
 		}
-	}
-	if err := setLimits(sp.Limits); err != nil {
-		return err
 	}
 	if err := syscall.Setgroups(nil); err != nil {
 		return fmt.Errorf("setgroups: %w", err)
@@ -73,15 +71,36 @@ func runHelper(raw string) error {
 		return err
 	}
 	if sp.Probe {
-		return nil
+		return setLimits(sp.Limits)
 	}
 	if err := os.Chdir(sp.Dir); err != nil {
 		return fmt.Errorf("working directory: %w", err)
 	}
-	if err := syscall.Exec(sp.Path, sp.Args, sp.Env); err != nil {
+	// Everything execve needs is built before the limits are set: with
+	// the address-space limit in force, this process (tether's binary,
+	// whose runtime may hold far more address space than the command
+	// needs, as under the race detector) could fail to allocate even
+	// them. Between the limits and the exec nothing allocates.
+	path, err := syscall.BytePtrFromString(sp.Path)
+	if err != nil {
 		return fmt.Errorf("could not start %s: %w", sp.Path, err)
 	}
-	return nil
+	argv, err := syscall.SlicePtrFromStrings(sp.Args)
+	if err != nil {
+		return fmt.Errorf("could not start %s: %w", sp.Path, err)
+	}
+	envv, err := syscall.SlicePtrFromStrings(sp.Env)
+	if err != nil {
+		return fmt.Errorf("could not start %s: %w", sp.Path, err)
+	}
+	// Limits only ever go down, so setting them as the unprivileged user
+	// works as well as before the switch.
+	if err := setLimits(sp.Limits); err != nil {
+		return err
+	}
+	_, _, errno := syscall.RawSyscall(syscall.SYS_EXECVE,
+		uintptr(unsafe.Pointer(path)), uintptr(unsafe.Pointer(&argv[0])), uintptr(unsafe.Pointer(&envv[0])))
+	return fmt.Errorf("could not start %s: %w", sp.Path, errno)
 }
 
 // isolateFilesystem gives this mount namespace a /proc of its own PID
