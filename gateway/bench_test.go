@@ -83,37 +83,25 @@ func BenchmarkCall(b *testing.B) {
 		}
 		l.report(b)
 	})
-	b.Run("gateway-stateless", func(b *testing.B) {
-		// The 2026-07-28 revision: no session, each request on its own.
-		cs := e.agent(agentOptions{tenant: "acme", version: newVersion})
-		var l latencies
-		var res *mcp.CallToolResult
-		var err error
-		for b.Loop() {
-			l.time(func() {
-				res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "calc_add", Arguments: args})
-			})
-			if err != nil || res.IsError {
-				b.Fatal(err, text(res))
+	// Through /mcp: sessions (2025-11-25), and the 2026-07-28 revision
+	// (no session, each request on its own).
+	for _, run := range []struct{ name, version string }{{"gateway-stateless", newVersion}, {"gateway", legacyVersion}} {
+		b.Run(run.name, func(b *testing.B) {
+			cs := e.agent(agentOptions{tenant: "acme", version: run.version})
+			var l latencies
+			var res *mcp.CallToolResult
+			var err error
+			for b.Loop() {
+				l.time(func() {
+					res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "calc_add", Arguments: args})
+				})
+				if err != nil || res.IsError {
+					b.Fatal(err, text(res))
+				}
 			}
-		}
-		l.report(b)
-	})
-	b.Run("gateway", func(b *testing.B) {
-		cs := e.agent(agentOptions{tenant: "acme"})
-		var l latencies
-		var res *mcp.CallToolResult
-		var err error
-		for b.Loop() {
-			l.time(func() {
-				res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "calc_add", Arguments: args})
-			})
-			if err != nil || res.IsError {
-				b.Fatal(err, text(res))
-			}
-		}
-		l.report(b)
-	})
+			l.report(b)
+		})
+	}
 }
 
 // BenchmarkToolsList measures tools/list through /mcp for a tenant with

@@ -18,24 +18,12 @@ import (
 // with no affinity), and a toggle made through one reaches the client's
 // listen stream, wherever it is.
 func TestStatelessMCPAcrossTwoProcessesSharingTheDatabase(t *testing.T) {
-	up := newUpstream(t, false)
-	a := startTether(t, allowLoopback)
-	cfgB := a.m.Config
-	cfgB.Addr = "127.0.0.1:0"
-	b := startOn(t, cfgB)
-	key := a.newKey("acme")
-	calc := featherConnection(t, a, key, up.URL())
-
+	a, b, key, calc := twoTethers(t)
 	var served [2]atomic.Int64
 	rr := &balancer{targets: []string{a.base, b.base}, served: served[:], key: key}
-	client := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	s, err := client.Connect(ctx, &mcp.StreamableClientTransport{
-		Endpoint: "http://balancer.invalid/mcp", HTTPClient: &http.Client{Transport: rr},
-	}, &mcp.ClientSessionOptions{ProtocolVersion: newProtocol})
-	require.NoError(t, err)
-	defer s.Close()
+	s := balancedAgent(ctx, t, rr, newProtocol)
 	for i := range 12 {
 		res, err := s.CallTool(ctx, &mcp.CallToolParams{Name: "calc_add", Arguments: map[string]any{"a": i, "b": 1}})
 		require.NoError(t, err)
@@ -91,25 +79,13 @@ func (rr *balancer) RoundTrip(r *http.Request) (*http.Response, error) {
 // "session not found", and keeps working after the tether that opened its
 // session is gone.
 func TestLegacySessionAcrossProcessesAndAKill(t *testing.T) {
-	up := newUpstream(t, false)
-	a := startTether(t, allowLoopback)
-	cfgB := a.m.Config
-	cfgB.Addr = "127.0.0.1:0"
-	b := startOn(t, cfgB)
-	key := a.newKey("acme")
-	featherConnection(t, a, key, up.URL())
-
+	a, b, key, _ := twoTethers(t)
 	var served [2]atomic.Int64
 	// The first request (initialize) goes to A: A opens the session.
 	rr := &balancer{targets: []string{b.base, a.base}, served: served[:], key: key}
-	client := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
-	s, err := client.Connect(ctx, &mcp.StreamableClientTransport{
-		Endpoint: "http://balancer.invalid/mcp", HTTPClient: &http.Client{Transport: rr},
-	}, &mcp.ClientSessionOptions{ProtocolVersion: legacyProtocol})
-	require.NoError(t, err)
-	defer s.Close()
+	s := balancedAgent(ctx, t, rr, legacyProtocol)
 	require.NotEmpty(t, s.ID(), "a legacy session")
 	call := func(i int) {
 		t.Helper()
@@ -131,4 +107,30 @@ func TestLegacySessionAcrossProcessesAndAKill(t *testing.T) {
 	for i := range 5 {
 		call(100 + i)
 	}
+}
+
+// twoTethers runs two tethers on one database file and keys (replicas, as
+// far as a SQLite file allows) with one upstream connected as "calc"; it
+// returns them, an API key of tenant acme and the connection's id.
+func twoTethers(t *testing.T) (a, b *harness, key, calc string) {
+	t.Helper()
+	up := newUpstream(t, false)
+	a = startTether(t, allowLoopback)
+	cfgB := a.m.Config
+	cfgB.Addr = "127.0.0.1:0"
+	b = startOn(t, cfgB)
+	key = a.newKey("acme")
+	return a, b, key, featherConnection(t, a, key, up.URL())
+}
+
+// balancedAgent connects a go-sdk agent speaking version through rr.
+func balancedAgent(ctx context.Context, t *testing.T, rr *balancer, version string) *mcp.ClientSession {
+	t.Helper()
+	client := mcp.NewClient(&mcp.Implementation{Name: "agent", Version: "1"}, nil)
+	s, err := client.Connect(ctx, &mcp.StreamableClientTransport{
+		Endpoint: "http://balancer.invalid/mcp", HTTPClient: &http.Client{Transport: rr},
+	}, &mcp.ClientSessionOptions{ProtocolVersion: version})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
 }
