@@ -212,17 +212,21 @@ func TestTenantIsolation(t *testing.T) {
 	e.connect("acme", connOptions{name: "acme-tools", transport: up.Transport(), endpoint: up.URL()})
 	e.connect("globex", connOptions{name: "globex-tools", transport: up.Transport(), endpoint: up.URL()})
 
+	// With sessions and without: tenant and persona come from each
+	// request's credentials, never from a session.
+	for _, version := range []string{legacyVersion, newVersion} {
+		globex := e.agent(agentOptions{tenant: "globex", version: version})
+		for _, n := range toolNames(t, e.agent(agentOptions{tenant: "acme", version: version})) {
+			assert.True(t, strings.HasPrefix(n, "acme_tools_"), "%s: %s", version, n)
+		}
+		for _, n := range toolNames(t, globex) {
+			assert.True(t, strings.HasPrefix(n, "globex_tools_"), "%s: %s", version, n)
+		}
+		res := callTool(t, globex, "acme_tools_add", map[string]any{"a": 1, "b": 2})
+		assert.True(t, res.IsError, version)
+		assert.Contains(t, text(res), "tool unavailable", version)
+	}
 	acme := e.agent(agentOptions{tenant: "acme"})
-	globex := e.agent(agentOptions{tenant: "globex"})
-	for _, n := range toolNames(t, acme) {
-		assert.True(t, strings.HasPrefix(n, "acme_tools_"), n)
-	}
-	for _, n := range toolNames(t, globex) {
-		assert.True(t, strings.HasPrefix(n, "globex_tools_"), n)
-	}
-	res := callTool(t, globex, "acme_tools_add", map[string]any{"a": 1, "b": 2})
-	assert.True(t, res.IsError)
-	assert.Contains(t, text(res), "tool unavailable")
 
 	post := func(tenant, session string) *http.Response {
 		body := `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}`

@@ -48,29 +48,6 @@ func TestStatelessClient(t *testing.T) {
 	assert.Equal(t, float64(42), structured(t, out)["sum"])
 }
 
-// Tenant and persona come from each request's credentials: a stateless
-// client of one tenant never sees another's tools, even with the same
-// (absent) session.
-func TestStatelessTenantIsolation(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, envOptions{})
-	up := newUpstream(t, "calc", false)
-	e.connect("acme", connOptions{name: "acme-calc", transport: up.Transport(), endpoint: up.URL()})
-	e.connect("globex", connOptions{name: "globex-calc", transport: up.Transport(), endpoint: up.URL()})
-
-	acme := e.agent(agentOptions{tenant: "acme", version: newVersion})
-	globex := e.agent(agentOptions{tenant: "globex", version: newVersion})
-	for _, n := range toolNames(t, acme) {
-		assert.True(t, strings.HasPrefix(n, "acme_calc_"), n)
-	}
-	for _, n := range toolNames(t, globex) {
-		assert.True(t, strings.HasPrefix(n, "globex_calc_"), n)
-	}
-	res := callTool(t, globex, "acme_calc_add", map[string]any{"a": 1, "b": 1})
-	assert.True(t, res.IsError)
-	assert.Contains(t, text(res), "tool unavailable")
-}
-
 // Routing headers that disagree with the body are refused (SEP-2243).
 func TestRoutingHeaderMismatchRefused(t *testing.T) {
 	t.Parallel()
