@@ -13,12 +13,12 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// call runs one tools/call for an agent of v. It returns a result for
+// call runs one tools/call for an agent of (tenantID, persona). It returns a result for
 // every failure of the call (an isError result naming its cause, so the
 // agent, a model, can read it; the registry's timeout bounds the wait),
 // and a JSON-RPC error only for a request state tether did not issue
 // (-32602, as the revision asks of a server).
-func (h *Handler) call(ctx context.Context, v *view, slug string, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+func (h *Handler) call(ctx context.Context, tenantID, persona, slug string, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
 	span := trace.SpanFromContext(ctx)
 	args, err := decodeArgs(req.Params.Arguments)
 	if err != nil {
@@ -29,7 +29,7 @@ func (h *Handler) call(ctx context.Context, v *view, slug string, req *mcp.CallT
 	if err != nil {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}
 	}
-	res, _, err := h.reg.InvokeAgentTool(ctx, v.tenantID, v.persona, slug, args, opts)
+	res, _, err := h.reg.InvokeAgentTool(ctx, tenantID, persona, slug, args, opts)
 	if outcome := registry.Outcome(res, err); outcome != "ok" {
 		span.SetAttributes(attrErrorType.String(outcome))
 	}
@@ -40,7 +40,7 @@ func (h *Handler) call(ctx context.Context, v *view, slug string, req *mcp.CallT
 	if err != nil {
 		msg, internal := describe(err)
 		if internal {
-			h.log.WarnContext(ctx, "gateway: tool call", "tenant_id", v.tenantID, "slug", slug, "error", err.Error())
+			h.log.WarnContext(ctx, "gateway: tool call", "tenant_id", tenantID, "slug", slug, "error", err.Error())
 		}
 		return errorResult(msg), nil
 	}

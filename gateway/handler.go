@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -112,12 +113,16 @@ type Handler struct {
 	// maxSessions (per key) and maxViewBytes (per tenant); 0: unbounded.
 	maxSessions  int
 	maxViewBytes int64
+	// sessionTimeout closes agent sessions idle this long (0: never).
+	sessionTimeout time.Duration
 	// tagKey keys the view tags in session ids.
 	tagKey []byte
 	// instance names this process in the session ids it issues, so a
 	// session id says whether it is this process's own (foreign.go).
 	instance string
 	tracer   trace.Tracer
+	// fastCalls counts the tool calls fastcall.go served.
+	fastCalls atomic.Int64
 
 	mu        sync.Mutex
 	views     map[string]map[string]*view // tenant → persona → view
@@ -171,7 +176,7 @@ func New(opts Options) *Handler {
 	if h.maxResult <= 0 {
 		h.maxResult = DefaultMaxResultBytes
 	}
-	sessionTimeout := bound.Read(opts.SessionTimeout, DefaultSessionTimeout)
+	h.sessionTimeout = bound.Read(opts.SessionTimeout, DefaultSessionTimeout)
 	if len(opts.SessionKey) > 0 {
 		h.tagKey = append([]byte(nil), opts.SessionKey...)
 	} else {
@@ -185,7 +190,9 @@ func New(opts Options) *Handler {
 		}
 		return nil
 	}, &mcp.StreamableHTTPOptions{
-		SessionTimeout: sessionTimeout,
+		// No SessionTimeout: the SDK's idle timer counts only the POSTs
+		// it serves, and tool calls are served in front of it
+		// (fastcall.go); sweepIdleSessions closes idle sessions instead.
 		// The SDK's DNS-rebinding guard refuses a loopback listener
 		// reached with another Host, which is how tether runs behind a
 		// reverse proxy. It protects unauthenticated local servers; every
@@ -201,6 +208,9 @@ func New(opts Options) *Handler {
 	})
 	h.stateless = newStatelessHandler()
 	h.life.Go(h.sweepIdleViews)
+	if h.sessionTimeout > 0 {
+		h.life.Go(h.sweepIdleSessions)
+	}
 	return h
 }
 
@@ -215,10 +225,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if h.intercept(w, r, tenantID, persona, sid) {
+		return
+	}
 	if isStateless(r) {
-		if h.interceptTasks(w, r, tenantID, persona) {
-			return
-		}
 		h.serveStateless(w, r, tenantID, persona)
 		return
 	}

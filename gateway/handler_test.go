@@ -81,6 +81,8 @@ func testToolsAcrossTransports(t *testing.T, version string) {
 			tt.check(t, callTool(t, cs, tt.tool, tt.args))
 		})
 	}
+	// Served in front of the SDK (fastcall.go), on every revision.
+	assert.Equal(t, int64(len(tests)), e.gw.Stats().FastCalls)
 }
 
 func TestPinnedAndDefaultInputs(t *testing.T) { forEachVersion(t, testPinnedAndDefaultInputs) }

@@ -43,6 +43,8 @@ type envOptions struct {
 	tracer trace.TracerProvider
 	// now is the registry's clock; nil is time.Now.
 	now func() time.Time
+	// sessionTimeout is the gateway's; 0 is its default.
+	sessionTimeout time.Duration
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -66,6 +68,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.gw = gateway.New(gateway.Options{
 		Registry:       e.svc,
 		TracerProvider: o.tracer,
+		SessionTimeout: o.sessionTimeout,
 		Key:            func(r *http.Request) string { return r.Header.Get(keyHeader) },
 		Tenant: func(r *http.Request) (string, bool) {
 			id := r.Header.Get(tenantHeader)

@@ -263,6 +263,30 @@ func (h *Handler) endPOST(s *agentSession) {
 	s.idleSince = time.Now()
 }
 
+// sweepIdleSessions closes, until life ends, the sessions that served no
+// POST for the session timeout (a POST in progress keeps its session; an
+// open GET stream does not, as with the SDK's own timeout).
+func (h *Handler) sweepIdleSessions(life context.Context) {
+	every := min(h.sessionTimeout/4, 30*time.Second)
+	t := time.NewTicker(max(every, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-life.Done():
+			return
+		case <-t.C:
+		}
+		cutoff := time.Now().Add(-h.sessionTimeout)
+		h.mu.Lock()
+		for _, s := range h.sessions {
+			if s.busy == 0 && s.idleSince.Before(cutoff) {
+				h.evictLocked(s)
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
 // releaseView ends a request's use of v; unused, it is dropped.
 func (h *Handler) releaseView(v *view, opening bool) {
 	h.mu.Lock()
@@ -356,13 +380,16 @@ type Stats struct {
 	Sessions  int
 	Views     int
 	ViewBytes int64
+	// FastCalls counts the tool calls served in front of the SDK
+	// (fastcall.go) since the handler started.
+	FastCalls int64
 }
 
 // Stats reports what the handler holds now.
 func (h *Handler) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	st := Stats{Sessions: len(h.sessions)}
+	st := Stats{Sessions: len(h.sessions), FastCalls: h.fastCalls.Load()}
 	for _, byPersona := range h.views {
 		st.Views += len(byPersona)
 	}

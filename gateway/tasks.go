@@ -1,11 +1,9 @@
 package gateway
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -41,17 +39,9 @@ type rpcRequest struct {
 	Params  map[string]any  `json:"params"`
 }
 
-// interceptTasks serves r if it is a tasks request, reporting whether it
-// did; otherwise r's body is left for the SDK to read.
-func (h *Handler) interceptTasks(w http.ResponseWriter, r *http.Request, tenantID, persona string) bool {
-	if r.Method != http.MethodPost || r.Body == nil {
-		return false
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxInterceptBody+1))
-	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
-	if err != nil || len(body) > maxInterceptBody {
-		return false
-	}
+// interceptTasks serves r, whose body is body, if it is a tasks request,
+// reporting whether it did.
+func (h *Handler) interceptTasks(w http.ResponseWriter, r *http.Request, body []byte, tenantID, persona string) bool {
 	// Most requests are neither: look at the method (and, for tools/call,
 	// the declared capabilities) before decoding any arguments.
 	var head struct {
@@ -87,8 +77,16 @@ func (h *Handler) interceptTasks(w http.ResponseWriter, r *http.Request, tenantI
 		return true
 	}
 	if req.Method == "tools/call" {
-		res, rpcErr := h.rawToolCall(r, tenantID, persona, &req, caps)
-		writeRPC(w, http.StatusOK, req.ID, res, rpcErr)
+		// The answer may be a result, an input-required answer or a
+		// task, passed through with tether's sealed state and handle
+		// (fastcall.go).
+		name, _ := req.Params["name"].(string)
+		meta, _ := req.Params["_meta"].(map[string]any)
+		ctx, span := h.startMessage(r.Context(), requestParent(r), tenantID, req.Method, name, meta)
+		defer span.End()
+		res, toolErr, rpcErr := h.invoke(ctx, r, tenantID, persona, req.Params, true)
+		endMessage(span, toolErr, rpcErr != nil)
+		writeAnswer(w, req.ID, res, rpcErr)
 		return true
 	}
 	params := map[string]any{}
@@ -124,57 +122,6 @@ func routingMismatch(r *http.Request, req *rpcRequest) (string, bool) {
 		return "header mismatch: Mcp-Name does not match the body's " + key, false
 	}
 	return "", true
-}
-
-// rawToolCall is tools/call for an agent that takes tasks: the answer may
-// be a result, an input-required answer or a task, passed through with
-// tether's sealed state and handle.
-func (h *Handler) rawToolCall(r *http.Request, tenantID, persona string, req *rpcRequest, caps map[string]any) (map[string]any, *jsonrpc.Error) {
-	slug, _ := req.Params["name"].(string)
-	args, _ := req.Params["arguments"].(map[string]any)
-	if raw, ok := req.Params["arguments"]; ok && raw != nil && args == nil {
-		return toolError("invalid arguments: arguments must be a JSON object"), nil
-	}
-	opts := registry.CallOptions{KeyID: h.keyID(r), ClientCapabilities: caps}
-	opts.RequestState, _ = req.Params["requestState"].(string)
-	opts.InputResponses, _ = req.Params["inputResponses"].(map[string]any)
-	res, _, err := h.reg.InvokeAgentTool(r.Context(), tenantID, persona, slug, args, opts)
-	if errors.Is(err, registry.ErrInvalidState) {
-		return nil, h.rpcError(r, err)
-	}
-	if err != nil {
-		msg, internal := describe(err)
-		if internal {
-			h.log.WarnContext(r.Context(), "gateway: tool call", "tenant_id", tenantID, "slug", slug, "error", err.Error())
-		}
-		return toolError(msg), nil
-	}
-	switch res["resultType"] {
-	case registry.ResultTask, registry.ResultInputRequired:
-		return res, nil
-	}
-	out, err := toResult(res, h.maxResult)
-	if err != nil {
-		return toolError("invalid upstream response: " + err.Error()), nil
-	}
-	b, err := json.Marshal(out)
-	var m map[string]any
-	if err == nil {
-		err = json.Unmarshal(b, &m)
-	}
-	if err != nil {
-		return toolError("invalid upstream response: " + err.Error()), nil
-	}
-	m["resultType"] = registry.ResultComplete
-	return m, nil
-}
-
-// toolError is a failed call as a JSON object.
-func toolError(msg string) map[string]any {
-	return map[string]any{
-		"resultType": registry.ResultComplete, "isError": true,
-		"content": []any{map[string]any{"type": "text", "text": msg}},
-	}
 }
 
 // rpcError words a failed tasks request: -32602 for a handle tether did

@@ -64,57 +64,69 @@ func stamp(r *http.Request) {
 func (h *Handler) traceMessages(v *view) mcp.Middleware {
 	return func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-			ctx, link := messageContext(ctx, req)
-			name := method
-			attrs := []attribute.KeyValue{attrMethod.String(method), attrTenantID.String(v.tenantID)}
+			var hdr http.Header
+			if extra := req.GetExtra(); extra != nil {
+				hdr = extra.Header
+			}
+			var parent trace.SpanContext
+			if hdr != nil {
+				parent = trace.SpanContextFromContext(propagator.Extract(context.Background(), propagation.HeaderCarrier(hdr)))
+			}
+			ctx = logctx.WithRequestID(ctx, hdr.Get(requestIDHeader))
+			var tool string
+			var meta mcp.Meta
 			if r, ok := req.(*mcp.CallToolRequest); ok && r.Params != nil {
-				name += " " + r.Params.Name
-				attrs = append(attrs, attrToolName.String(r.Params.Name), attrOperation.String("execute_tool"))
+				tool, meta = r.Params.Name, r.Params.Meta
 			}
-			opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...)}
-			if link.IsValid() {
-				opts = append(opts, trace.WithLinks(trace.Link{SpanContext: link}))
-			}
-			ctx, span := h.tracer.Start(ctx, name, opts...)
+			ctx, span := h.startMessage(ctx, parent, v.tenantID, method, tool, meta)
 			defer span.End()
 			res, err := next(ctx, method, req)
-			switch {
-			case err != nil:
-				// The message may quote the agent's input; the kind is enough.
-				span.SetAttributes(attrErrorType.String("jsonrpc_error"))
-				span.SetStatus(codes.Error, "JSON-RPC error")
-			case isToolError(res):
-				// call set error.type.
-				span.SetStatus(codes.Error, "tool call failed")
-			}
+			endMessage(span, isToolError(res), err != nil)
 			return res, err
 		}
 	}
 }
 
-// messageContext is ctx with the trace context and request id of the POST
-// that carried req, in place of the session's. link is the HTTP request's
-// span when the agent's _meta named another trace, which then wins.
-func messageContext(ctx context.Context, req mcp.Request) (_ context.Context, link trace.SpanContext) {
-	var hdr http.Header
-	if extra := req.GetExtra(); extra != nil {
-		hdr = extra.Header
-	}
-	var parent trace.SpanContext
-	if hdr != nil {
-		parent = trace.SpanContextFromContext(propagator.Extract(context.Background(), propagation.HeaderCarrier(hdr)))
-	}
-	if r, ok := req.(*mcp.CallToolRequest); ok && r.Params != nil && r.Params.Meta != nil {
-		if meta := metaContext(r.Params.Meta); meta.IsValid() && meta.TraceID() != parent.TraceID() {
-			parent, link = meta, parent
+// startMessage starts the span of one message an agent sent: a child of
+// parent (the POST's trace context), or of the trace context in the
+// message's _meta when that names another trace, linked to the POST's.
+// tool is the tools/call's tool name ("" for other methods).
+func (h *Handler) startMessage(ctx context.Context, parent trace.SpanContext, tenantID, method, tool string, meta map[string]any) (context.Context, trace.Span) {
+	var link trace.SpanContext
+	if meta != nil {
+		if m := metaContext(meta); m.IsValid() && m.TraceID() != parent.TraceID() {
+			parent, link = m, parent
 		}
 	}
 	ctx = trace.ContextWithSpanContext(ctx, parent)
-	return logctx.WithRequestID(ctx, hdr.Get(requestIDHeader)), link
+	name := method
+	attrs := []attribute.KeyValue{attrMethod.String(method), attrTenantID.String(tenantID)}
+	if method == "tools/call" {
+		name += " " + tool
+		attrs = append(attrs, attrToolName.String(tool), attrOperation.String("execute_tool"))
+	}
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...)}
+	if link.IsValid() {
+		opts = append(opts, trace.WithLinks(trace.Link{SpanContext: link}))
+	}
+	return h.tracer.Start(ctx, name, opts...)
+}
+
+// endMessage records how a message's handling ended on its span.
+func endMessage(span trace.Span, toolError, rpcError bool) {
+	switch {
+	case rpcError:
+		// The message may quote the agent's input; the kind is enough.
+		span.SetAttributes(attrErrorType.String("jsonrpc_error"))
+		span.SetStatus(codes.Error, "JSON-RPC error")
+	case toolError:
+		// call set error.type.
+		span.SetStatus(codes.Error, "tool call failed")
+	}
 }
 
 // metaContext reads the SEP-414 trace context from a request's _meta.
-func metaContext(meta mcp.Meta) trace.SpanContext {
+func metaContext(meta map[string]any) trace.SpanContext {
 	tp, _ := meta["traceparent"].(string)
 	if tp == "" {
 		return trace.SpanContext{}

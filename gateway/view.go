@@ -307,7 +307,7 @@ func (v *view) addTool(t *mcp.Tool) (err error) {
 	}()
 	slug := t.Name
 	v.server.AddTool(t, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
-		return v.h.call(ctx, v, slug, req)
+		return v.h.call(ctx, v.tenantID, v.persona, slug, req)
 	})
 	return nil
 }
@@ -354,7 +354,7 @@ func (v *view) unknownTools(next mcp.MethodHandler) mcp.MethodHandler {
 			known := v.names[r.Params.Name]
 			v.namesMu.RUnlock()
 			if !known {
-				return v.h.call(ctx, v, r.Params.Name, r)
+				return v.h.call(ctx, v.tenantID, v.persona, r.Params.Name, r)
 			}
 		}
 		return next(ctx, method, req)

@@ -1,0 +1,267 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/registry"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// The tools/call fast path. A tool call is the request agents make on
+// every step, and through the SDK it costs the most of all: go-sdk v1.8.0
+// decodes each message several times with a decoder that allocates a
+// fresh 32 KiB buffer per value, and builds a temporary session for each
+// 2026-07-28 request. A tools/call that is plainly well-formed (one
+// request, the media types the transport requires, a session this process
+// holds or a replica's, or a 2026-07-28 request whose routing headers and
+// _meta agree) is served here, in front of the SDK, with the standard
+// library's decoder. Anything else, including every malformed request,
+// goes to the SDK, which answers it (and refuses what it must) as before:
+// the fast path never has to reproduce an SDK refusal.
+//
+// What the call does is the same either way: tenant, persona and API key
+// from the request's credentials, the registry's InvokeAgentTool (pins,
+// defaults, integrity checks, recording), the result within the size cap,
+// the message's span. A call needs nothing from the view (the registry has
+// the last word on every tool, listed or not: unknownTools), so none is
+// built for it.
+
+// intercept serves, in front of the SDK, the POSTs that are served raw:
+// tasks requests (tasks.go) and tool calls. It reports whether it served
+// r; otherwise r's body is left for the SDK to read.
+func (h *Handler) intercept(w http.ResponseWriter, r *http.Request, tenantID, persona, sid string) bool {
+	stateless := isStateless(r)
+	if r.Method != http.MethodPost || r.Body == nil || (!stateless && sid == "") {
+		return false // a POST that may open a session is the SDK's
+	}
+	body, ok := peekBody(r)
+	if !ok {
+		return false
+	}
+	if stateless && h.interceptTasks(w, r, body, tenantID, persona) {
+		return true
+	}
+	return h.fastCall(w, r, body, tenantID, persona, sid, stateless)
+}
+
+// peekBody reads r's body (up to maxInterceptBody), leaving it for the
+// next reader; ok is false for a larger or unreadable one.
+func peekBody(r *http.Request) (body []byte, ok bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxInterceptBody+1))
+	r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(body), r.Body))
+	return body, err == nil && len(body) <= maxInterceptBody
+}
+
+// fastCall serves r if it is a tools/call the fast path takes.
+func (h *Handler) fastCall(w http.ResponseWriter, r *http.Request, body []byte, tenantID, persona, sid string, stateless bool) bool {
+	if !plainPOST(r) {
+		return false
+	}
+	id, params, ok := toolCallOf(body)
+	if !ok {
+		return false
+	}
+	name, _ := params["name"].(string)
+	meta, _ := params["_meta"].(map[string]any)
+	version, _ := meta[mcp.MetaKeyProtocolVersion].(string)
+	if stateless {
+		// The checks of SEP-2575 and SEP-2243, passed; the SDK answers
+		// whatever fails one.
+		header := r.Header.Get("Mcp-Protocol-Version")
+		mname := r.Header.Get("Mcp-Name")
+		if header != statelessVersion || version != header || r.Header.Get("Mcp-Method") != "tools/call" ||
+			(mname != name && mname != headerValue(name)) {
+			return false
+		}
+	} else {
+		if version != "" {
+			return false // a 2026-07-28 request on a session: the SDK refuses it
+		}
+		if !h.isForeign(sid) {
+			s := h.beginPOST(sid)
+			if s == nil {
+				return false // closed, or never ours: the SDK answers 404
+			}
+			// The session is busy, so not idle (sweepIdleSessions).
+			defer h.endPOST(s)
+		}
+		w.Header().Set("Mcp-Session-Id", sid)
+	}
+	r.Body = http.NoBody
+	h.fastCalls.Add(1)
+
+	// The message's span, as traceMessages starts it for the SDK's.
+	ctx, span := h.startMessage(r.Context(), requestParent(r), tenantID, "tools/call", name, meta)
+	defer span.End()
+	res, toolErr, rpcErr := h.invoke(ctx, r, tenantID, persona, params, stateless)
+	endMessage(span, toolErr, rpcErr != nil)
+	writeAnswer(w, id, res, rpcErr)
+	return true
+}
+
+// requestParent is the trace context of the POST itself: its span, or
+// the agent's traceparent when nothing in front of the handler read it.
+func requestParent(r *http.Request) trace.SpanContext {
+	if sc := trace.SpanContextFromContext(r.Context()); sc.IsValid() {
+		return sc
+	}
+	return trace.SpanContextFromContext(propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
+}
+
+// plainPOST reports a POST with the media types the streamable HTTP
+// transport requires.
+func plainPOST(r *http.Request) bool {
+	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
+		return false
+	}
+	if r.Header.Get("Last-Event-ID") != "" {
+		return false
+	}
+	accept := strings.Join(r.Header.Values("Accept"), ",")
+	return strings.Contains(accept, "application/json") && strings.Contains(accept, "text/event-stream")
+}
+
+// toolCallOf reads a JSON-RPC tools/call request: its id and params.
+// Keys are matched exactly, as the SDK matches them.
+func toolCallOf(body []byte) (id json.RawMessage, params map[string]any, ok bool) {
+	var msg map[string]json.RawMessage
+	if json.Unmarshal(body, &msg) != nil {
+		return nil, nil, false // a batch, or not JSON
+	}
+	var version, method string
+	if json.Unmarshal(msg["jsonrpc"], &version) != nil || version != "2.0" ||
+		json.Unmarshal(msg["method"], &method) != nil || method != "tools/call" {
+		return nil, nil, false
+	}
+	id = msg["id"]
+	if len(id) == 0 || (id[0] != '"' && id[0] != '-' && (id[0] < '0' || id[0] > '9')) {
+		return nil, nil, false // a notification, or an id that is not a string or number
+	}
+	if json.Unmarshal(msg["params"], &params) != nil || params == nil {
+		return nil, nil, false
+	}
+	if name, _ := params["name"].(string); name == "" {
+		return nil, nil, false
+	}
+	return id, params, true
+}
+
+// invoke runs one tools/call of (tenantID, persona) from its params, as
+// call does for the SDK's: current is a 2026-07-28 request (whose _meta
+// declares the agent's capabilities and whose retry carries its input
+// responses and request state). result is the JSON of the result;
+// toolError reports an isError result; rpcErr is a JSON-RPC error (a
+// request state tether did not issue, a malformed retry).
+func (h *Handler) invoke(ctx context.Context, r *http.Request, tenantID, persona string, params map[string]any, current bool) (result []byte, toolError bool, rpcErr *jsonrpc.Error) {
+	span := trace.SpanFromContext(ctx)
+	fail := func(msg string) ([]byte, bool, *jsonrpc.Error) {
+		return encodeResult(errorResult(msg), current), true, nil
+	}
+	slug, _ := params["name"].(string)
+	args, _ := params["arguments"].(map[string]any)
+	if raw, ok := params["arguments"]; ok && raw != nil && args == nil {
+		span.SetAttributes(attrErrorType.String("invalid_arguments"))
+		return fail("invalid arguments: arguments must be a JSON object")
+	}
+	if args == nil {
+		args = map[string]any{}
+	}
+	opts := registry.CallOptions{KeyID: h.keyID(r)}
+	if current {
+		meta, _ := params["_meta"].(map[string]any)
+		caps, _ := meta[mcp.MetaKeyClientCapabilities].(map[string]any)
+		if caps == nil {
+			caps = map[string]any{}
+		}
+		opts.ClientCapabilities = caps
+		var ok bool
+		if opts.RequestState, ok = params["requestState"].(string); !ok && params["requestState"] != nil {
+			return nil, false, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid requestState: not a string"}
+		}
+		if opts.InputResponses, ok = params["inputResponses"].(map[string]any); !ok && params["inputResponses"] != nil {
+			return nil, false, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid inputResponses: not an object"}
+		}
+	}
+	res, _, err := h.reg.InvokeAgentTool(ctx, tenantID, persona, slug, args, opts)
+	if outcome := registry.Outcome(res, err); outcome != "ok" {
+		span.SetAttributes(attrErrorType.String(outcome))
+	}
+	if errors.Is(err, registry.ErrInvalidState) {
+		msg, _ := describe(err)
+		return nil, false, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: msg}
+	}
+	if err != nil {
+		msg, internal := describe(err)
+		if internal {
+			h.log.WarnContext(ctx, "gateway: tool call", "tenant_id", tenantID, "slug", slug, "error", err.Error())
+		}
+		return fail(msg)
+	}
+	switch res["resultType"] {
+	case registry.ResultInputRequired:
+		if !current {
+			out := inputRequired(res, false)
+			return encodeResult(out, false), out.IsError, nil
+		}
+		fallthrough
+	case registry.ResultTask:
+		// Passed through with tether's sealed state or handle; a task
+		// comes only to an agent that declared the extension.
+		b, err := json.Marshal(res)
+		if err != nil {
+			return fail("invalid upstream response: " + err.Error())
+		}
+		return b, false, nil
+	}
+	out, err := toResult(res, h.maxResult)
+	if err != nil {
+		return fail("invalid upstream response: " + err.Error())
+	}
+	return encodeResult(out, current), out.IsError, nil
+}
+
+// encodeResult is the JSON of a complete result; a 2026-07-28 one says so
+// (resultType, which the SDK's encoding leaves to its own middleware).
+func encodeResult(res *mcp.CallToolResult, current bool) []byte {
+	b, err := json.Marshal(res)
+	if err != nil {
+		// Only an unencodable structuredContent could fail, and it came
+		// decoded from JSON.
+		b, _ = json.Marshal(errorResult("invalid upstream response: " + err.Error()))
+	}
+	if current && len(b) > 1 && b[0] == '{' {
+		sep := ","
+		if b[1] == '}' {
+			sep = ""
+		}
+		b = append([]byte(`{"resultType":"`+registry.ResultComplete+`"`+sep), b[1:]...)
+	}
+	return b
+}
+
+// writeAnswer writes one JSON-RPC answer: result (JSON) or rpcErr.
+func writeAnswer(w http.ResponseWriter, id json.RawMessage, result []byte, rpcErr *jsonrpc.Error) {
+	buf := make([]byte, 0, len(result)+64)
+	buf = append(buf, `{"jsonrpc":"2.0","id":`...)
+	buf = append(buf, id...)
+	if rpcErr != nil {
+		e, _ := json.Marshal(rpcErr)
+		buf = append(append(buf, `,"error":`...), e...)
+	} else {
+		buf = append(append(buf, `,"result":`...), result...)
+	}
+	buf = append(buf, "}\n"...)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf)
+}
