@@ -8,7 +8,9 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -62,12 +64,13 @@ func peekBody(r *http.Request) (body []byte, ok bool) {
 	return body, err == nil && len(body) <= maxInterceptBody
 }
 
-// fastCall serves r if it is a tools/call the fast path takes.
+// fastCall serves r if it is a tools/call or tools/list the fast path
+// takes.
 func (h *Handler) fastCall(w http.ResponseWriter, r *http.Request, body []byte, tenantID, persona, sid string, stateless bool) bool {
 	if !plainPOST(r) {
 		return false
 	}
-	id, params, ok := toolCallOf(body)
+	id, method, params, ok := fastRequestOf(body)
 	if !ok {
 		return false
 	}
@@ -78,9 +81,10 @@ func (h *Handler) fastCall(w http.ResponseWriter, r *http.Request, body []byte, 
 		// The checks of SEP-2575 and SEP-2243, passed; the SDK answers
 		// whatever fails one.
 		header := r.Header.Get("Mcp-Protocol-Version")
-		mname := r.Header.Get("Mcp-Name")
-		if header != statelessVersion || version != header || r.Header.Get("Mcp-Method") != "tools/call" ||
-			(mname != name && mname != headerValue(name)) {
+		if header != statelessVersion || version != header || r.Header.Get("Mcp-Method") != method {
+			return false
+		}
+		if mname := r.Header.Get("Mcp-Name"); method == "tools/call" && mname != name && mname != headerValue(name) {
 			return false
 		}
 	} else {
@@ -95,10 +99,15 @@ func (h *Handler) fastCall(w http.ResponseWriter, r *http.Request, body []byte, 
 			// The session is busy, so not idle (sweepIdleSessions).
 			defer h.endPOST(s)
 		}
-		w.Header().Set("Mcp-Session-Id", sid)
+	}
+	if method == "tools/list" {
+		return h.fastList(w, r, id, tenantID, persona, sid, stateless)
 	}
 	r.Body = http.NoBody
-	h.fastCalls.Add(1)
+	h.fastRequests.Add(1)
+	if sid != "" {
+		w.Header().Set("Mcp-Session-Id", sid)
+	}
 
 	// The message's span, as traceMessages starts it for the SDK's.
 	ctx, span := h.startMessage(r.Context(), requestParent(r), tenantID, "tools/call", name, meta)
@@ -106,6 +115,41 @@ func (h *Handler) fastCall(w http.ResponseWriter, r *http.Request, body []byte, 
 	res, toolErr, rpcErr := h.invoke(ctx, r, tenantID, persona, params, stateless)
 	endMessage(span, toolErr, rpcErr != nil)
 	writeAnswer(w, id, res, rpcErr)
+	return true
+}
+
+// fastList serves a tools/list of the first (and only) page from the
+// view's encoded listing; a listing the SDK would page is left to it.
+func (h *Handler) fastList(w http.ResponseWriter, r *http.Request, id json.RawMessage, tenantID, persona, sid string, stateless bool) bool {
+	v, ok := h.acquire(w, r, tenantID, persona, false)
+	if !ok {
+		return true // answered
+	}
+	defer h.releaseView(v, false)
+	if stateless {
+		v.keepUntil.Store(time.Now().Add(statelessIdle).UnixNano())
+	}
+	l := v.listing.Load()
+	if l == nil || l.count > listPageSize {
+		return false
+	}
+	r.Body = http.NoBody
+	if sid != "" {
+		w.Header().Set("Mcp-Session-Id", sid)
+	}
+	h.fastRequests.Add(1)
+	_, span := h.startMessage(r.Context(), requestParent(r), tenantID, "tools/list", "", nil)
+	defer span.End()
+	res := make([]byte, 0, len(l.tools)+160)
+	res = append(res, '{')
+	if stateless {
+		info, _ := json.Marshal(map[string]any{mcp.MetaKeyServerInfo: &h.impl})
+		res = append(res, `"resultType":"`+registry.ResultComplete+`","_meta":`...)
+		res = append(append(res, info...), ',')
+	}
+	res = append(res, `"ttlMs":`+strconv.Itoa(int(ToolsTTL/time.Millisecond))+`,"cacheScope":"private","tools":`...)
+	res = append(append(res, l.tools...), '}')
+	writeAnswer(w, id, res, nil)
 	return true
 }
 
@@ -131,29 +175,41 @@ func plainPOST(r *http.Request) bool {
 	return strings.Contains(accept, "application/json") && strings.Contains(accept, "text/event-stream")
 }
 
-// toolCallOf reads a JSON-RPC tools/call request: its id and params.
-// Keys are matched exactly, as the SDK matches them.
-func toolCallOf(body []byte) (id json.RawMessage, params map[string]any, ok bool) {
+// fastRequestOf reads a JSON-RPC tools/call or tools/list request: its
+// id, method and params (empty for a tools/list without any; a cursor is
+// left to the SDK). Keys are matched exactly, as the SDK matches them.
+func fastRequestOf(body []byte) (id json.RawMessage, method string, params map[string]any, ok bool) {
 	var msg map[string]json.RawMessage
 	if json.Unmarshal(body, &msg) != nil {
-		return nil, nil, false // a batch, or not JSON
+		return nil, "", nil, false // a batch, or not JSON
 	}
-	var version, method string
+	var version string
 	if json.Unmarshal(msg["jsonrpc"], &version) != nil || version != "2.0" ||
-		json.Unmarshal(msg["method"], &method) != nil || method != "tools/call" {
-		return nil, nil, false
+		json.Unmarshal(msg["method"], &method) != nil || (method != "tools/call" && method != "tools/list") {
+		return nil, "", nil, false
 	}
 	id = msg["id"]
 	if len(id) == 0 || (id[0] != '"' && id[0] != '-' && (id[0] < '0' || id[0] > '9')) {
-		return nil, nil, false // a notification, or an id that is not a string or number
+		return nil, "", nil, false // a notification, or an id that is not a string or number
 	}
-	if json.Unmarshal(msg["params"], &params) != nil || params == nil {
-		return nil, nil, false
+	raw, present := msg["params"]
+	if method == "tools/list" && (!present || string(raw) == "null") {
+		return id, method, map[string]any{}, true
 	}
-	if name, _ := params["name"].(string); name == "" {
-		return nil, nil, false
+	if json.Unmarshal(raw, &params) != nil || params == nil {
+		return nil, "", nil, false
 	}
-	return id, params, true
+	switch method {
+	case "tools/call":
+		if name, _ := params["name"].(string); name == "" {
+			return nil, "", nil, false
+		}
+	case "tools/list":
+		if _, paged := params["cursor"]; paged {
+			return nil, "", nil, false
+		}
+	}
+	return id, method, params, true
 }
 
 // invoke runs one tools/call of (tenantID, persona) from its params, as
@@ -165,7 +221,7 @@ func toolCallOf(body []byte) (id json.RawMessage, params map[string]any, ok bool
 func (h *Handler) invoke(ctx context.Context, r *http.Request, tenantID, persona string, params map[string]any, current bool) (result []byte, toolError bool, rpcErr *jsonrpc.Error) {
 	span := trace.SpanFromContext(ctx)
 	fail := func(msg string) ([]byte, bool, *jsonrpc.Error) {
-		return encodeResult(errorResult(msg), current), true, nil
+		return h.encodeResult(errorResult(msg), current), true, nil
 	}
 	slug, _ := params["name"].(string)
 	args, _ := params["arguments"].(map[string]any)
@@ -211,12 +267,14 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, tenantID, persona
 	case registry.ResultInputRequired:
 		if !current {
 			out := inputRequired(res, false)
-			return encodeResult(out, false), out.IsError, nil
+			return h.encodeResult(out, false), out.IsError, nil
 		}
 		fallthrough
 	case registry.ResultTask:
 		// Passed through with tether's sealed state or handle; a task
 		// comes only to an agent that declared the extension.
+		meta, _ := res["_meta"].(map[string]any)
+		res["_meta"] = h.serverInfoMeta(meta)
 		b, err := json.Marshal(res)
 		if err != nil {
 			return fail("invalid upstream response: " + err.Error())
@@ -227,12 +285,16 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, tenantID, persona
 	if err != nil {
 		return fail("invalid upstream response: " + err.Error())
 	}
-	return encodeResult(out, current), out.IsError, nil
+	return h.encodeResult(out, current), out.IsError, nil
 }
 
-// encodeResult is the JSON of a complete result; a 2026-07-28 one says so
-// (resultType, which the SDK's encoding leaves to its own middleware).
-func encodeResult(res *mcp.CallToolResult, current bool) []byte {
+// encodeResult is the JSON of a complete result. A 2026-07-28 one says so
+// (resultType, which the SDK's encoding leaves to its own middleware) and
+// names tether in its _meta, as the SDK does (SEP-2575).
+func (h *Handler) encodeResult(res *mcp.CallToolResult, current bool) []byte {
+	if current {
+		res.Meta = h.serverInfoMeta(res.Meta)
+	}
 	b, err := json.Marshal(res)
 	if err != nil {
 		// Only an unencodable structuredContent could fail, and it came
@@ -249,6 +311,17 @@ func encodeResult(res *mcp.CallToolResult, current bool) []byte {
 	return b
 }
 
+// serverInfoMeta is meta (not modified) with tether's serverInfo. It
+// replaces an upstream's: the agent's server is tether.
+func (h *Handler) serverInfoMeta(meta map[string]any) map[string]any {
+	out := make(map[string]any, len(meta)+1)
+	for k, v := range meta {
+		out[k] = v
+	}
+	out[mcp.MetaKeyServerInfo] = &h.impl
+	return out
+}
+
 // writeAnswer writes one JSON-RPC answer: result (JSON) or rpcErr.
 func writeAnswer(w http.ResponseWriter, id json.RawMessage, result []byte, rpcErr *jsonrpc.Error) {
 	buf := make([]byte, 0, len(result)+64)
@@ -262,6 +335,7 @@ func writeAnswer(w http.ResponseWriter, id json.RawMessage, result []byte, rpcEr
 	}
 	buf = append(buf, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-cache, no-transform") // as the SDK answers
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf)
 }

@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"testing"
@@ -28,13 +29,13 @@ func TestIdleSessionsClosedBusyOnesKept(t *testing.T) {
 	require.Equal(t, 2, e.gw.Stats().Sessions)
 
 	// The busy agent calls a tool without pause for well over the timeout.
-	before := e.gw.Stats().FastCalls
+	before := e.gw.Stats().FastRequests
 	deadline := time.Now().Add(3 * timeout)
 	for time.Now().Before(deadline) {
 		res := callTool(t, busy, "calc_add", map[string]any{"a": 1, "b": 2})
 		require.False(t, res.IsError, text(res))
 	}
-	assert.Greater(t, e.gw.Stats().FastCalls, before)
+	assert.Greater(t, e.gw.Stats().FastRequests, before)
 	eventually(t, func() bool { return e.gw.Stats().Sessions == 1 }, "the idle session is closed")
 
 	// The busy one is still there; the idle one is gone for good.
@@ -42,6 +43,25 @@ func TestIdleSessionsClosedBusyOnesKept(t *testing.T) {
 	assert.False(t, res.IsError, text(res))
 	_, err := idle.CallTool(context.Background(), &mcp.CallToolParams{Name: "calc_add", Arguments: map[string]any{"a": 1, "b": 1}})
 	assert.Error(t, err)
+}
+
+// rawPost posts body to the gateway's /mcp as tenant acme with the given
+// headers, and returns the status and body of the answer.
+func (e *env) rawPost(t *testing.T, hdr map[string]string, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/mcp", bytes.NewBufferString(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(tenantHeader, "acme")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
 }
 
 // What the fast path does not take goes to the SDK, which answers it as
@@ -54,30 +74,88 @@ func TestRequestsOutsideTheFastPathReachTheSDK(t *testing.T) {
 	e.connect("acme", connOptions{name: "calc", transport: calc.Transport(), endpoint: calc.URL()})
 	cs := e.agent(agentOptions{tenant: "acme"})
 	require.NotEmpty(t, toolNames(t, cs))
+	before := e.gw.Stats().FastRequests
 
-	post := func(accept, body string) (int, string) {
-		req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/mcp", bytes.NewBufferString(body))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", accept)
-		req.Header.Set("Mcp-Session-Id", cs.ID())
-		req.Header.Set("Mcp-Protocol-Version", legacyVersion)
-		req.Header.Set(tenantHeader, "acme")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+	hdr := func(accept string) map[string]string {
+		return map[string]string{"Accept": accept, "Mcp-Session-Id": cs.ID(), "Mcp-Protocol-Version": legacyVersion}
 	}
 	call := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"calc_add","arguments":{"a":1,"b":2}}}`
-	status, _ := post("application/json", call)
+	status, _ := e.rawPost(t, hdr("application/json"), call)
 	assert.Equal(t, http.StatusBadRequest, status, "the SDK requires both media types")
-	status, body := post("application/json, text/event-stream", "["+call+"]")
+	status, body := e.rawPost(t, hdr("application/json, text/event-stream"), "["+call+"]")
 	assert.Equal(t, http.StatusBadRequest, status, "batches are refused from 2025-06-18 on: %s", body)
-	assert.Zero(t, e.gw.Stats().FastCalls)
+	assert.Equal(t, before, e.gw.Stats().FastRequests)
 
-	status, body = post("application/json, text/event-stream", call)
+	status, body = e.rawPost(t, hdr("application/json, text/event-stream"), call)
 	assert.Equal(t, http.StatusOK, status)
 	assert.JSONEq(t, `{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"{\"sum\":3}"}],"structuredContent":{"sum":3}}}`, body)
-	assert.Equal(t, int64(1), e.gw.Stats().FastCalls)
+	assert.Equal(t, before+1, e.gw.Stats().FastRequests)
+}
+
+// The fast path answers what the SDK answers. "Accept: */*" satisfies the
+// SDK but not the fast path, which wants the media types spelled out, so
+// the same request reaches one or the other.
+func TestFastPathAnswersAsTheSDK(t *testing.T) { forEachVersion(t, testFastPathAnswersAsTheSDK) }
+
+func testFastPathAnswersAsTheSDK(t *testing.T, version string) {
+	e := newEnv(t, envOptions{})
+	calc := newUpstream(t, "calc", false)
+	e.connect("acme", connOptions{name: "calc", transport: calc.Transport(), endpoint: calc.URL()})
+	hdr := map[string]string{"Mcp-Protocol-Version": version}
+	meta := ""
+	if version >= newVersion {
+		meta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"` + version + `","io.modelcontextprotocol/clientCapabilities":{}}`
+	} else {
+		cs := e.agent(agentOptions{tenant: "acme", version: version})
+		hdr["Mcp-Session-Id"] = cs.ID()
+	}
+	params := func(fields string) string {
+		switch {
+		case meta == "":
+			return "{" + fields + "}"
+		case fields == "":
+			return "{" + meta + "}"
+		}
+		return "{" + fields + "," + meta + "}"
+	}
+	requests := []struct{ method, name, params string }{
+		{"tools/list", "", params("")},
+		{"tools/call", "calc_add", params(`"name":"calc_add","arguments":{"a":2,"b":3}`)},
+		{"tools/call", "calc_echo", params(`"name":"calc_echo","arguments":{"text":"hi"}`)},
+		{"tools/call", "calc_nope", params(`"name":"calc_nope","arguments":{}`)},
+		{"tools/call", "calc_add", params(`"name":"calc_add","arguments":{"a":"two"}`)},
+		{"tools/call", "calc_add", params(`"name":"calc_add","arguments":[1]`)},
+	}
+	for _, rq := range requests {
+		t.Run(rq.method+" "+rq.name, func(t *testing.T) {
+			if version >= newVersion {
+				hdr["Mcp-Method"] = rq.method
+				hdr["Mcp-Name"] = rq.name
+			}
+			body := `{"jsonrpc":"2.0","id":"q","method":"` + rq.method + `","params":` + rq.params + `}`
+			before := e.gw.Stats().FastRequests
+			hdr["Accept"] = "*/*"
+			sdkStatus, viaSDK := e.rawPost(t, hdr, body)
+			require.Equal(t, before, e.gw.Stats().FastRequests, "the SDK served it")
+			hdr["Accept"] = "application/json, text/event-stream"
+			fastStatus, viaFast := e.rawPost(t, hdr, body)
+			require.Equal(t, before+1, e.gw.Stats().FastRequests, "the fast path served it")
+			assert.Equal(t, sdkStatus, fastStatus)
+			assert.Equal(t, withoutComplete(t, viaSDK), withoutComplete(t, viaFast))
+		})
+	}
+}
+
+// withoutComplete decodes a JSON-RPC answer and drops its result's
+// resultType "complete": a result without one is complete (SEP-2322), and
+// the SDK leaves it out of the answers of calls its middleware serves (an
+// unlisted tool's: unknownTools).
+func withoutComplete(t *testing.T, answer string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	require.NoError(t, json.Unmarshal([]byte(answer), &m), answer)
+	if res, ok := m["result"].(map[string]any); ok && res["resultType"] == "complete" {
+		delete(res, "resultType")
+	}
+	return m
 }

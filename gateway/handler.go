@@ -121,8 +121,8 @@ type Handler struct {
 	// session id says whether it is this process's own (foreign.go).
 	instance string
 	tracer   trace.Tracer
-	// fastCalls counts the tool calls fastcall.go served.
-	fastCalls atomic.Int64
+	// fastRequests counts the requests fastcall.go served.
+	fastRequests atomic.Int64
 
 	mu        sync.Mutex
 	views     map[string]map[string]*view // tenant → persona → view

@@ -380,16 +380,16 @@ type Stats struct {
 	Sessions  int
 	Views     int
 	ViewBytes int64
-	// FastCalls counts the tool calls served in front of the SDK
-	// (fastcall.go) since the handler started.
-	FastCalls int64
+	// FastRequests counts the tools/call and tools/list requests served
+	// in front of the SDK (fastcall.go) since the handler started.
+	FastRequests int64
 }
 
 // Stats reports what the handler holds now.
 func (h *Handler) Stats() Stats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	st := Stats{Sessions: len(h.sessions), FastCalls: h.fastCalls.Load()}
+	st := Stats{Sessions: len(h.sessions), FastRequests: h.fastRequests.Load()}
 	for _, byPersona := range h.views {
 		st.Views += len(byPersona)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +50,10 @@ type view struct {
 
 	namesMu sync.RWMutex
 	names   map[string]bool // registered slugs, for the tools/call middleware
+
+	// listing is the registered tools as tools/list returns them, encoded
+	// once per sync that changed them (fastcall.go).
+	listing atomic.Pointer[listing]
 
 	pendMu  sync.Mutex
 	dirty   bool // a sync was requested since the running one started
@@ -288,13 +293,50 @@ func (v *view) sync(ctx context.Context) error {
 		v.names[slug] = true
 		v.namesMu.Unlock()
 	}
+	changed := len(gone) > 0 || len(sigs) != len(v.sigs)
+	for slug, sig := range sigs {
+		changed = changed || v.sigs[slug] != sig
+	}
 	v.sigs = sigs
+	if changed || v.listing.Load() == nil {
+		v.listing.Store(newListing(sigs))
+	}
 	size := int64(viewOverheadBytes)
 	for _, sig := range sigs {
-		size += toolOverheadBytes + int64(len(sig))
+		size += toolOverheadBytes + 2*int64(len(sig)) // the SDK's copy, and the listing's
 	}
 	v.bytes.Store(size)
 	return nil
+}
+
+// listPageSize is the go-sdk server's page of tools/list (its default);
+// a longer list is paged by the SDK, with its cursors.
+const listPageSize = 1000
+
+// listing is a view's tools/list answer, encoded.
+type listing struct {
+	tools []byte // the JSON array, in the SDK's order (by name)
+	count int
+}
+
+// newListing encodes the tools whose signatures (their JSON) are sigs.
+func newListing(sigs map[string]string) *listing {
+	slugs := make([]string, 0, len(sigs))
+	n := 2
+	for slug, sig := range sigs {
+		slugs = append(slugs, slug)
+		n += len(sig) + 1
+	}
+	slices.Sort(slugs)
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, slug := range slugs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, sigs[slug]...)
+	}
+	return &listing{tools: append(b, ']'), count: len(slugs)}
 }
 
 // addTool registers t. The SDK panics on a tool it finds malformed (an
