@@ -28,6 +28,13 @@ type MonitorOptions struct {
 	Concurrency int
 }
 
+// ResyncInterval is how long after its last refresh the monitor re-syncs
+// a connection whose server's tool list carries the hint ttl (0: none):
+// ttl within [MinInterval, MaxInterval], or Interval without a hint.
+func (o MonitorOptions) ResyncInterval(ttl time.Duration) time.Duration {
+	return newSchedule(o).forTTL(ttl)
+}
+
 // schedule says when the health monitor re-syncs each connection.
 type schedule struct {
 	interval, min, max time.Duration
@@ -160,15 +167,17 @@ func (s *Service) runMonitor(ctx context.Context, opts MonitorOptions) {
 		// Lag: how late the round started, or how far it overran the
 		// interval, whichever is worse (a nudged round starts early).
 		s.observe.SetMonitorLag(max(start.Sub(planned), time.Since(start)-p.interval, 0))
-		wait = p.interval
+		// The next round starts when the next connection falls due, but
+		// no sooner than the floor after this one started (no busy loop
+		// over many connections falling due one after another) and no
+		// later than the interval after it (new connections, and hints
+		// learnt by other replicas, are seen within one).
+		elapsed := time.Since(start)
+		wait = p.interval - elapsed
 		if !next.IsZero() {
-			// Never sooner than the floor (no busy loop over many
-			// connections falling due one after another), never later
-			// than the interval (new connections, and hints learnt by
-			// other replicas, are seen within one).
-			wait = min(max(next.Sub(s.Now()), p.min), p.interval)
+			wait = min(wait, next.Sub(s.Now()))
 		}
-		wait = jitter(wait)
+		wait = jitter(max(wait, p.min-elapsed, 0))
 		timer.Reset(wait)
 	}
 }
