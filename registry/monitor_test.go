@@ -166,7 +166,7 @@ func TestMonitorPacesResyncsByToolsTTL(t *testing.T) {
 // interval), not once per replica.
 func TestFleetMonitorPacesResyncsByToolsTTL(t *testing.T) {
 	const interval = 600 * time.Millisecond
-	opts := registry.MonitorOptions{Interval: interval, MinInterval: interval / 4}
+	opts := registry.MonitorOptions{Interval: interval} // the default bounds
 	db := pgtest.URL(t)
 	svc, st := replica(t, db, opts)
 	replica(t, db, opts)
