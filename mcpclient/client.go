@@ -141,7 +141,7 @@ func (c *Client) Probe(ctx context.Context, conn *registry.Connection) (_ *regis
 		return nil, upstream(err)
 	}
 	noteSession(ctx, s)
-	tools, err := s.ListTools(ctx)
+	tools, ttl, err := s.listTools(ctx)
 	if err != nil {
 		closeBehind(s)
 		return nil, upstream(err)
@@ -155,6 +155,7 @@ func (c *Client) Probe(ctx context.Context, conn *registry.Connection) (_ *regis
 		ServerInfo:      s.ServerInfo(),
 		ProtocolVersion: s.ProtocolVersion(),
 		Tools:           tools,
+		ToolsTTL:        ttl,
 		Latency:         time.Since(start),
 	}, nil
 }

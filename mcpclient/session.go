@@ -208,6 +208,18 @@ func (s *Session) opContext(ctx context.Context) (context.Context, context.Cance
 // seen so far, not an error: a server that pages forever still has tools.
 // Tools are redacted of the connection's secrets.
 func (s *Session) ListTools(ctx context.Context) ([]registry.ToolSpec, error) {
+	tools, _, err := s.listTools(ctx)
+	return tools, err
+}
+
+// maxToolsTTL caps a server's ttlMs before it becomes a time.Duration
+// (which a huge one would overflow); the registry's bounds are far below.
+const maxToolsTTL = 366 * 24 * time.Hour
+
+// listTools is ListTools, also returning the listing's cache hint: the
+// smallest positive ttlMs of its pages (zero: none). A ttlMs of 0 is what
+// every server that sets no hint sends, so it is no hint here.
+func (s *Session) listTools(ctx context.Context) (_ []registry.ToolSpec, ttl time.Duration, _ error) {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
 	mark := s.tr.mark()
@@ -217,21 +229,27 @@ func (s *Session) ListTools(ctx context.Context) ([]registry.ToolSpec, error) {
 	for page := 1; ; page++ {
 		res, err := s.cs.ListTools(ctx, &mcp.ListToolsParams{Meta: traceMeta(ctx), Cursor: cursor})
 		if err != nil {
-			return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
+			return nil, 0, classify(ctx, err, s.tr, mark, s.transport, s.red)
 		}
 		for _, t := range res.Tools {
 			tools = append(tools, s.red.tool(convertTool(t)))
 		}
+		if ms := res.TTLMs; ms > 0 {
+			d := time.Duration(min(int64(ms), int64(maxToolsTTL/time.Millisecond))) * time.Millisecond
+			if ttl == 0 || d < ttl {
+				ttl = d
+			}
+		}
 		next := res.NextCursor
 		switch {
 		case next == "":
-			return tools, nil
+			return tools, ttl, nil
 		case seen[next] || next == cursor:
 			s.log.WarnContext(ctx, "tools/list repeated a cursor; listing stopped", "pages", page, "tools", len(tools))
-			return tools, nil
+			return tools, ttl, nil
 		case page >= s.maxPages:
 			s.log.WarnContext(ctx, "tools/list page cap reached; listing stopped", "pages", page, "tools", len(tools))
-			return tools, nil
+			return tools, ttl, nil
 		}
 		seen[next] = true
 		cursor = next

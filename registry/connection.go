@@ -169,8 +169,13 @@ type Connection struct {
 	// ServerInfo and ProtocolVersion are from the last successful probe.
 	ServerInfo      ServerInfo
 	ProtocolVersion string
-	ToolsStatus     ToolsStatus
-	ToolCount       int
+	// ToolsTTL is the cache hint (ttlMs) of the server's last tool list:
+	// how long it says the list stays fresh, which paces the health
+	// monitor's re-syncs within the operator's bounds (monitor.go). Zero:
+	// no hint, or the last probe failed.
+	ToolsTTL    time.Duration
+	ToolsStatus ToolsStatus
+	ToolCount   int
 
 	ConnectedAt     *time.Time
 	ToolsSyncedAt   *time.Time

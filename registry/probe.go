@@ -40,6 +40,11 @@ type ProbeResult struct {
 	ServerInfo      ServerInfo
 	ProtocolVersion string
 	Tools           []ToolSpec
+	// ToolsTTL is the server's cache hint for its tool list (ttlMs,
+	// 2026-07-28 and later): the smallest positive one of the listing's
+	// pages. Zero: no hint (older revisions, or a ttlMs of 0, which is
+	// also what a server that sets none sends).
+	ToolsTTL time.Duration
 	// Latency is the wall time from the start of the probe to the
 	// complete tool list.
 	Latency time.Duration
@@ -139,7 +144,10 @@ var errStaleProbe = errors.New("connection changed during the probe")
 // unless the row was edited while the probe ran (then the result describes
 // a configuration that no longer exists).
 func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *TestOutcome) error {
-	var events []ToolEvent
+	var (
+		events     []ToolEvent
+		ttlChanged bool
+	)
 	// A definition changed upstream is tether's own finding: the system's
 	// in the audit log.
 	ctx, au := s.connectionAudit(WithActor(ctx, SystemActor), probed.TenantID)
@@ -147,11 +155,15 @@ func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *Test
 		if ReachKey(c) != ReachKey(probed) || !c.Enabled || c.Status == StatusPendingOAuth || c.Status == StatusReauthRequired {
 			return nil, errStaleProbe
 		}
+		ttlChanged = false // a transaction rerun starts over
 		now := out.TestedAt
 		c.LastRefreshedAt = &now
 		if out.Err != nil {
 			c.Status, c.StatusReason = StatusError, out.Err.Error()
 			c.ToolsStatus = ToolsFailed
+			// The hint came with a list; a failing server is re-probed
+			// at the operator's interval, not hurried by an old hint.
+			c.ToolsTTL = 0
 			return tools, nil
 		}
 		r := out.Result
@@ -160,6 +172,10 @@ func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *Test
 		c.ConnectedTransport = r.Transport
 		c.ServerInfo = r.ServerInfo
 		c.ProtocolVersion = r.ProtocolVersion
+		if c.ToolsTTL != r.ToolsTTL {
+			c.ToolsTTL = r.ToolsTTL
+			ttlChanged = true
+		}
 		c.ToolsStatus = ToolsSynced
 		c.ToolsSyncedAt = &now
 		c.ToolCount = len(r.Tools)
@@ -175,6 +191,9 @@ func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *Test
 	}
 	if err != nil {
 		return fmt.Errorf("record probe of %s: %w", probed.ID, err)
+	}
+	if ttlChanged {
+		s.nudgeMonitor() // its schedule may need the new pace at once
 	}
 	s.toolEvents(events)
 	s.notify(probed, ToolsChanged)

@@ -137,6 +137,9 @@ type Service struct {
 	events    func(ToolEvent)
 
 	probes singleflight.Group // one probe per connection configuration at a time
+	// monitorNudge wakes the health monitor early (buffered, one
+	// pending nudge is enough): a connection's tool-list hint changed.
+	monitorNudge chan struct{}
 	// life runs background work (probes, the monitor, revocations);
 	// Close ends it.
 	life *lifetime.Group
@@ -160,7 +163,7 @@ func NewService(opts Options) *Service {
 		prober: opts.Prober, observe: opts.Observer, log: logger, now: now, life: lifetime.New(),
 		catalogue: newCatalogue(), limits: opts.Limits.withDefaults(), bus: opts.Bus,
 		policy: opts.DefaultToolPolicy, events: opts.ToolEvents,
-		sealer: opts.Sealer,
+		sealer: opts.Sealer, monitorNudge: make(chan struct{}, 1),
 	}
 	if s.sealer == nil {
 		s.sealer = newProcessSealer()

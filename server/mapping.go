@@ -45,6 +45,10 @@ func toMcpServer(c *registry.Connection) gen.McpServer {
 		CreatedAt:          c.CreatedAt,
 		UpdatedAt:          c.UpdatedAt,
 	}
+	if c.ToolsTTL > 0 {
+		ms := int(c.ToolsTTL.Milliseconds())
+		m.ToolsTtlMs = &ms
+	}
 	if c.Transport == registry.TransportStdio {
 		m.Command = &c.Command
 		args := append([]string{}, c.Args...)
@@ -135,6 +139,9 @@ func toConnectionResponse(c *registry.Connection, t *registry.Tenant, tools []*r
 	if c.ServerInfo.Name != "" {
 		meta["server_info"] = map[string]any{"name": c.ServerInfo.Name, "version": c.ServerInfo.Version}
 		meta["protocol_version"] = c.ProtocolVersion
+	}
+	if c.ToolsTTL > 0 {
+		meta["tools_ttl_ms"] = c.ToolsTTL.Milliseconds()
 	}
 	out := make([]gen.ConnectionToolResponse, len(tools))
 	for i, tool := range tools {

@@ -26,7 +26,7 @@ const plainColumns = `id, tenant_id, slug, nickname, description, transport, con
 	endpoint, command, args, auth_type, auto_connect, enabled, timeout_ms,
 	persona_id, status, status_reason, tools_status, tool_count, connected_at, tools_synced_at,
 	last_refreshed_at, last_used_at, created_at, updated_at, server_info, protocol_version,
-	tool_policy, tool_prefix`
+	tool_policy, tool_prefix, tools_ttl_ms`
 
 // connectionColumns are the columns a write sets, in the order of
 // connectionArgs: the plain ones, the ciphertexts, and what lists show of
@@ -349,7 +349,7 @@ func (s *Store) connectionArgs(c *registry.Connection) ([]any, error) {
 		c.PersonaID, string(c.Status), c.StatusReason, string(c.ToolsStatus), c.ToolCount,
 		formatTimePtr(c.ConnectedAt), formatTimePtr(c.ToolsSyncedAt), formatTimePtr(c.LastRefreshedAt), formatTimePtr(c.LastUsedAt),
 		formatTime(c.CreatedAt), formatTime(c.UpdatedAt), string(serverInfo), c.ProtocolVersion,
-		string(cmp.Or(c.ToolPolicy, registry.PolicyAuto)), toolPrefix(c.ToolPrefix),
+		string(cmp.Or(c.ToolPolicy, registry.PolicyAuto)), toolPrefix(c.ToolPrefix), c.ToolsTTL.Milliseconds(),
 		headers, secretValues, oauthDoc, secretNames, headerView,
 	}, nil
 }
@@ -398,6 +398,7 @@ type plainRow struct {
 	connectedAt, syncedAt, refreshedAt, usedAt         sql.NullString
 	toolPolicy                                         string
 	toolPrefix                                         sql.NullString
+	toolsTTLMs                                         int64
 }
 
 // dest is where Scan puts plainColumns.
@@ -407,7 +408,7 @@ func (r *plainRow) dest() []any {
 		&c.Endpoint, &c.Command, &r.argsJSON, &r.authType, &c.AutoConnect, &c.Enabled, &c.TimeoutMS,
 		&c.PersonaID, &r.status, &c.StatusReason, &r.toolsState, &c.ToolCount,
 		&r.connectedAt, &r.syncedAt, &r.refreshedAt, &r.usedAt, &r.created, &r.updated, &r.serverInfo, &c.ProtocolVersion,
-		&r.toolPolicy, &r.toolPrefix}
+		&r.toolPolicy, &r.toolPrefix, &r.toolsTTLMs}
 }
 
 // decode returns the connection the scanned columns describe.
@@ -415,6 +416,7 @@ func (r *plainRow) decode() (*registry.Connection, error) {
 	c := r.c
 	c.Transport, c.ConnectedTransport = registry.Transport(r.transport), registry.Transport(r.connected)
 	c.AuthType, c.Status, c.ToolsStatus = registry.AuthType(r.authType), registry.Status(r.status), registry.ToolsStatus(r.toolsState)
+	c.ToolsTTL = time.Duration(r.toolsTTLMs) * time.Millisecond
 	c.ToolPolicy = registry.ToolPolicy(r.toolPolicy)
 	if c.ToolPolicy == "" {
 		c.ToolPolicy = registry.PolicyAuto

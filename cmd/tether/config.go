@@ -164,7 +164,7 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	envFlag(fs, &c.DefaultToolPolicy, "default-tool-policy", "TETHER_DEFAULT_TOOL_POLICY", "auto", "tool_policy of connections created without one: auto (definitions take effect at once) or approve (new and changed tool definitions wait for approval)")
 	envFlag(fs, &c.MetricsAddr, "metrics-addr", "TETHER_METRICS_ADDR", "", "separate listener for /metrics")
 	envFlag(fs, &c.ConsoleFrameAncestors, "console-frame-ancestors", "TETHER_CONSOLE_FRAME_ANCESTORS", "'none'", "CSP frame-ancestors of the console, for platforms that embed it (e.g. 'self' https://app.example.com)")
-	if err := envDuration(fs, &c.HealthInterval, "health-interval", "TETHER_HEALTH_INTERVAL", 5*time.Minute, "how often active connections are re-probed (0 turns it off)"); err != nil {
+	if err := envDuration(fs, &c.HealthInterval, "health-interval", "TETHER_HEALTH_INTERVAL", 5*time.Minute, "how often active connections are re-probed (0 turns it off); a server's tools/list ttlMs moves it between a tenth and twelve times this"); err != nil {
 		return c, err
 	}
 	if err := envDuration(fs, &c.ShutdownTimeout, "shutdown-timeout", "TETHER_SHUTDOWN_TIMEOUT", 15*time.Second, "grace period for in-flight requests on SIGTERM"); err != nil {

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/tether-dev/tether/registry"
 	"github.com/tether-dev/tether/secrets"
@@ -52,6 +53,7 @@ type Prober struct {
 	mu     sync.Mutex
 	call   func(c *registry.Connection, tool string, args map[string]any) (map[string]any, error)
 	tools  []registry.ToolSpec
+	ttl    time.Duration
 	err    error
 	probed []*registry.Connection
 	calls  []ToolCall
@@ -78,6 +80,14 @@ func (p *Prober) SetToolSpecs(specs ...registry.ToolSpec) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.tools, p.err = slices.Clone(specs), nil
+}
+
+// SetToolsTTL makes probes report ttl as the tool list's cache hint
+// (0: none).
+func (p *Prober) SetToolsTTL(ttl time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.ttl = ttl
 }
 
 // Fail makes probes fail with err (nil: succeed again).
@@ -107,6 +117,7 @@ func (p *Prober) Probe(_ context.Context, c *registry.Connection) (*registry.Pro
 		ServerInfo:      registry.ServerInfo{Name: "fake-upstream", Version: "1.0.0"},
 		ProtocolVersion: "2025-06-18",
 		Tools:           slices.Clone(p.tools),
+		ToolsTTL:        p.ttl,
 	}, nil
 }
 
