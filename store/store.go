@@ -93,6 +93,8 @@ type Store struct {
 	connLookup *sql.Stmt
 	// toolsLookup reads one connection's tools.
 	toolsLookup *sql.Stmt
+	// writes are hotWrites prepared on the writer, by query text.
+	writes map[string]*sql.Stmt
 	// lists holds the list statements and what lists remember.
 	lists *listing
 }
@@ -190,9 +192,17 @@ func newStore(ctx context.Context, write, read *sql.DB, d *dialect, opts Options
 		keyLookup.Close()
 		return nil, err
 	}
+	writes, err := prepareWrites(ctx, write)
+	if err != nil {
+		lists.close()
+		toolsLookup.Close()
+		connLookup.Close()
+		keyLookup.Close()
+		return nil, err
+	}
 	return &Store{write: write, read: read, dialect: d, cipher: opts.Cipher, log: logger, observeWrite: opts.ObserveWrite,
 		slow:      newSlowTx(opts.TracerProvider, opts.SlowTx, d.name),
-		keyLookup: keyLookup, connLookup: connLookup, toolsLookup: toolsLookup, lists: lists}, nil
+		keyLookup: keyLookup, connLookup: connLookup, toolsLookup: toolsLookup, lists: lists, writes: writes}, nil
 }
 
 // Postgres reports whether the store is on PostgreSQL.
@@ -231,7 +241,7 @@ func restrictMode(path string) error {
 // Close closes both pools; on SQLite the WAL is checkpointed by the last
 // connection.
 func (s *Store) Close() error {
-	errs := []error{s.keyLookup.Close(), s.connLookup.Close(), s.toolsLookup.Close(), s.lists.close(), s.read.Close()}
+	errs := []error{s.keyLookup.Close(), s.connLookup.Close(), s.toolsLookup.Close(), s.lists.close(), closeStmts(s.writes), s.read.Close()}
 	if s.write != s.read {
 		errs = append(errs, s.write.Close())
 	}

@@ -27,7 +27,7 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 		if err != nil {
 			return err
 		}
-		old, err := listTools(ctx, tx, tenantID, []string{id})
+		old, err := s.toolsInTx(ctx, tx, tenantID, id)
 		if err != nil {
 			return err
 		}
@@ -39,7 +39,7 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 			return err
 		}
 		for _, t := range changed {
-			write := upsertTool
+			write := s.upsertTool
 			if t.Removed {
 				write = deleteTool
 			}
@@ -47,12 +47,12 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 				return err
 			}
 			if t.Version != nil && !t.Removed {
-				if err := recordVersion(ctx, tx, t.Version); err != nil {
+				if err := s.recordVersion(ctx, tx, t.Version); err != nil {
 					return err
 				}
 			}
 		}
-		after, err := listTools(ctx, tx, tenantID, []string{id})
+		after, err := s.toolsInTx(ctx, tx, tenantID, id)
 		if err != nil {
 			return err
 		}
@@ -74,6 +74,15 @@ func (s *Store) ListTools(ctx context.Context, tenantID string, connectionIDs ..
 		return collectTools(rows)
 	}
 	return listTools(ctx, s.read, tenantID, connectionIDs)
+}
+
+// toolsInTx reads one connection's tools in tx, by connection id.
+func (s *Store) toolsInTx(ctx context.Context, tx *sql.Tx, tenantID, id string) (map[string][]*registry.Tool, error) {
+	rows, err := s.queryTx(ctx, tx, toolsOfConnectionSQL, tenantID, id)
+	if err != nil {
+		return nil, fmt.Errorf("list tools: %w", err)
+	}
+	return collectTools(rows)
 }
 
 const toolsOfConnectionSQL = `SELECT ` + toolColumns + ` FROM tools WHERE tenant_id = ? AND connection_id = ? ORDER BY connection_id, name`
@@ -120,7 +129,20 @@ func deleteTool(ctx context.Context, tx *sql.Tx, t *registry.Tool) error {
 	return nil
 }
 
-func upsertTool(ctx context.Context, tx *sql.Tx, t *registry.Tool) error {
+// upsertToolSQL stores a tool: every column, a new row or an update.
+var upsertToolSQL = `INSERT INTO tools (` + toolColumns + `) VALUES (?` + strings.Repeat(",?", 26) + `)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name, slug = excluded.slug, title = excluded.title,
+			description = excluded.description, input_schema = excluded.input_schema, output_schema = excluded.output_schema,
+			response_field_map = excluded.response_field_map, input_defaults = excluded.input_defaults,
+			is_enabled = excluded.is_enabled, available = excluded.available, stale_input_fields = excluded.stale_input_fields,
+			position = excluded.position, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at,
+			annotations = excluded.annotations, definition_hash = excluded.definition_hash,
+			approval_status = excluded.approval_status, approved_hash = excluded.approved_hash,
+			approved_definition = excluded.approved_definition, rejected_hash = excluded.rejected_hash,
+			breaking = excluded.breaking, title_override = excluded.title_override,
+			description_override = excluded.description_override`
+
+func (s *Store) upsertTool(ctx context.Context, tx *sql.Tx, t *registry.Tool) error {
 	input, err := json.Marshal(t.InputSchema)
 	if err != nil {
 		return err
@@ -153,17 +175,7 @@ func upsertTool(ctx context.Context, tx *sql.Tx, t *registry.Tool) error {
 		}
 		approved = string(b)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO tools (`+toolColumns+`) VALUES (?`+strings.Repeat(",?", 26)+`)
-		ON CONFLICT (id) DO UPDATE SET name = excluded.name, slug = excluded.slug, title = excluded.title,
-			description = excluded.description, input_schema = excluded.input_schema, output_schema = excluded.output_schema,
-			response_field_map = excluded.response_field_map, input_defaults = excluded.input_defaults,
-			is_enabled = excluded.is_enabled, available = excluded.available, stale_input_fields = excluded.stale_input_fields,
-			position = excluded.position, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at,
-			annotations = excluded.annotations, definition_hash = excluded.definition_hash,
-			approval_status = excluded.approval_status, approved_hash = excluded.approved_hash,
-			approved_definition = excluded.approved_definition, rejected_hash = excluded.rejected_hash,
-			breaking = excluded.breaking, title_override = excluded.title_override,
-			description_override = excluded.description_override`,
+	_, err = s.execTx(ctx, tx, upsertToolSQL,
 		t.ID, t.ConnectionID, t.TenantID, t.Name, t.Slug, t.Title, t.Description, string(input), output,
 		fieldMap, defaults, t.Enabled, t.Available, string(stale), t.Position,
 		formatTime(t.LastSeenAt), formatTime(t.CreatedAt), formatTime(t.UpdatedAt),
