@@ -13,9 +13,11 @@ import (
 // current version. The health monitor makes such probes of every
 // connection, every interval, and so does every connection test of a
 // server that did not change. Such a write is a routine refresh: the store
-// may commit it without waiting for the disk (SQLite: synchronous=NORMAL
-// for that transaction, where every other write waits for its fsync), and
-// no change is announced (nothing an agent sees changed).
+// may write those timestamps alone (not the whole row and every tool's
+// definition again) and commit without waiting for the disk (SQLite:
+// synchronous=NORMAL for that transaction, where every other write waits
+// for its fsync), and no change is announced (nothing an agent sees
+// changed).
 //
 // A routine refresh survives a crash of tether; a power loss may take the
 // last ones back, leaving the timestamps of the refresh before (the next
@@ -26,7 +28,9 @@ import (
 type routineKey struct{}
 
 // WithRoutineRefresh marks ctx's write transaction as a routine refresh
-// (see above): the caller guarantees it changes nothing but timestamps.
+// (see above): the caller guarantees it changes nothing but those
+// timestamps (of the connection, and of the tools it returns to
+// Store.UpdateConnectionTools, which then returns the tools it read).
 func WithRoutineRefresh(ctx context.Context) context.Context {
 	return context.WithValue(ctx, routineKey{}, true)
 }

@@ -8,7 +8,8 @@ import (
 )
 
 // hotWrites are the statements of the most frequent write transaction, a
-// probe's record (the connection row, its tools and their versions),
+// probe's record (the connection row, its tools and their versions, or
+// only their timestamps in a routine refresh),
 // prepared once on the writer. SQLite otherwise parses a statement on
 // every Exec, and parsing the 27-column tool upsert cost more than running
 // it: five tools made parsing the largest share of a probe's record.
@@ -18,6 +19,8 @@ var hotWrites = []string{
 	updateConnectionSQL,
 	upsertToolSQL,
 	touchVersionSQL,
+	touchConnectionSQL,
+	touchToolSQL,
 }
 
 // prepareWrites prepares hotWrites on db, by query text.

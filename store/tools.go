@@ -35,6 +35,23 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 		if err != nil {
 			return err
 		}
+		if registry.IsRoutineRefresh(ctx) {
+			// fn moved nothing but the timestamps of a refresh (the
+			// registry checked): write those alone, without re-encrypting
+			// the row's credentials or rewriting each tool's definition.
+			if err := s.touchConnection(ctx, tx, c); err != nil {
+				return err
+			}
+			for _, t := range changed {
+				if err := s.touchTool(ctx, tx, t); err != nil {
+					return err
+				}
+			}
+			// fn's tools are the ones read (timestamps moved in place),
+			// in the same order: as stored.
+			conn, tools = c, old[id]
+			return nil
+		}
 		if err := s.writeConnection(ctx, tx, c); err != nil {
 			return err
 		}
@@ -60,6 +77,38 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 		return nil
 	})
 	return conn, tools, err
+}
+
+// touchConnectionSQL moves the timestamps a routine refresh moves.
+const touchConnectionSQL = `UPDATE connections SET connected_at = ?, tools_synced_at = ?, last_refreshed_at = ?, rev = rev + 1
+	WHERE tenant_id = ? AND id = ?`
+
+// touchConnection stores the timestamps of a routine refresh of c.
+func (s *Store) touchConnection(ctx context.Context, tx *sql.Tx, c *registry.Connection) error {
+	res, err := s.execTx(ctx, tx, touchConnectionSQL, formatTimePtr(c.ConnectedAt), formatTimePtr(c.ToolsSyncedAt),
+		formatTimePtr(c.LastRefreshedAt), c.TenantID, c.ID)
+	if err != nil {
+		return fmt.Errorf("update connection: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("update connection %s: %d rows changed", c.ID, n)
+	}
+	return nil
+}
+
+// touchToolSQL moves the timestamps a routine refresh moves on a tool.
+const touchToolSQL = `UPDATE tools SET last_seen_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`
+
+// touchTool stores the timestamps of a routine refresh of t, and moves
+// its current version's last_seen_at.
+func (s *Store) touchTool(ctx context.Context, tx *sql.Tx, t *registry.Tool) error {
+	if _, err := s.execTx(ctx, tx, touchToolSQL, formatTime(t.LastSeenAt), formatTime(t.UpdatedAt), t.TenantID, t.ID); err != nil {
+		return fmt.Errorf("store tool %s: %w", t.Name, err)
+	}
+	if t.Version != nil {
+		return s.recordVersion(ctx, tx, t.Version)
+	}
+	return nil
 }
 
 // ListTools implements registry.Store.
