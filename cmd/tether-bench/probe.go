@@ -4,7 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
+	"os"
 	"slices"
 	"time"
 
@@ -14,9 +14,14 @@ import (
 // probeLatency compares a connection test through tether (POST
 // /mcp-servers/{id}/test: initialize + tools/list + recording the result)
 // with the same initialize + tools/list made directly with go-sdk against
-// the same local 2025-11-25 server. The direct client is told the version
-// (no server/discover first), the best a client can do; tether remembers
-// it from the previous probe.
+// the same local 2025-11-25 server (go-sdk, five tools). The direct client
+// is told the version (no server/discover first), the best a client can
+// do; tether remembers it from the previous probe.
+//
+// The server runs in a process of its own (`tether-bench upstreams`), as
+// in the end-to-end benchmark: a client in the server's own process makes
+// each round trip without waking another process, an advantage no real
+// client has and tether, a process of its own, cannot have.
 //
 // The baseline dials a fresh connection for each probe, as tether does: a
 // probe is a connection test, and tether makes it as a new client would
@@ -27,16 +32,19 @@ import (
 // A direct client that keeps its connections alive across probes is
 // measured too, and tether's ratio to it printed, for reference.
 func probeLatency(tether *child) error {
-	up := mcp.NewServer(&mcp.Implementation{Name: "bench-upstream", Version: "1"}, nil)
-	for i := range 5 {
-		mcp.AddTool(up, &mcp.Tool{Name: fmt.Sprintf("tool-%d", i), Description: "a tool"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
-			return &mcp.CallToolResult{}, nil, nil
-		})
+	self, err := os.Executable()
+	if err != nil {
+		return err
 	}
-	srv := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return up }, nil))
-	defer srv.Close()
+	// add, echo and three more: five tools.
+	up, err := startUpstreams(self, 1, false, "-extra-tools", "3")
+	if err != nil {
+		return err
+	}
+	defer up.stop()
+	endpoint := up.urls[0]
 
-	body := fmt.Sprintf(`{"name":"probe-bench","description":"d","transport":"streamable_http","endpoint":%q,"autoConnect":false}`, srv.URL)
+	body := fmt.Sprintf(`{"name":"probe-bench","description":"d","transport":"streamable_http","endpoint":%q,"autoConnect":false}`, endpoint)
 	resp, err := http.DefaultClient.Do(newReq(http.MethodPost, tether.base+"/api/v2/developers/mcp-servers", []byte(body)))
 	if err != nil {
 		return err
@@ -58,7 +66,7 @@ func probeLatency(tether *child) error {
 	direct := func(hc *http.Client) (time.Duration, error) {
 		start := time.Now()
 		c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
-		s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: srv.URL, HTTPClient: hc, DisableStandaloneSSE: true},
+		s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc, DisableStandaloneSSE: true},
 			&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
 		if err != nil {
 			return 0, err
