@@ -146,7 +146,7 @@ func (c *Client) Probe(ctx context.Context, conn *registry.Connection) (_ *regis
 		closeBehind(s)
 		return nil, upstream(err)
 	}
-	defer s.Close()
+	defer release(s)
 	if span.IsRecording() {
 		span.SetAttributes(attrToolCount.Int(len(tools)))
 	}
@@ -210,6 +210,23 @@ func upstream(err error) error {
 // a server that did not answer will not answer a polite close either, and
 // the caller was promised an answer within the timeout.
 func closeBehind(s *Session) {
+	go s.Close()
+}
+
+// release ends a probe's session once the probe has its answer. The
+// teardown (over streamable HTTP a DELETE, a round trip; over legacy SSE
+// and websocket the end of a stream) runs in the background, without a
+// word: it need not hold up whoever asked, and a teardown that fails
+// changes nothing about the answer (the session's goroutines end either
+// way, within sessionCloseGrace). A stdio server is stopped before
+// returning, so that its slot under MaxStdioPerTenant is free for the next
+// start.
+func release(s *Session) {
+	if s.transport == registry.TransportStdio {
+		s.Close()
+		return
+	}
+	s.quiet = true
 	go s.Close()
 }
 

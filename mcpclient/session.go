@@ -39,6 +39,8 @@ type Session struct {
 	raw *rawHTTP
 
 	closeOnce sync.Once
+	// quiet: Close logs nothing (set by release before it closes).
+	quiet bool
 }
 
 // attempt connects over one transport. It returns an *Error on failure.
@@ -298,7 +300,7 @@ func (s *Session) Close() error {
 		go func() { done <- s.cs.Close() }()
 		select {
 		case err := <-done:
-			if err != nil && !errors.Is(err, mcp.ErrConnectionClosed) {
+			if err != nil && !errors.Is(err, mcp.ErrConnectionClosed) && !s.quiet {
 				s.log.Debug("mcp session close", "error", s.red.redact(err.Error()))
 			}
 		case <-time.After(sessionCloseGrace):

@@ -140,10 +140,33 @@ func (s *Service) probeAndRecord(ctx context.Context, c *Connection) (*TestOutco
 // errStaleProbe aborts recording a probe of a connection edited meanwhile.
 var errStaleProbe = errors.New("connection changed during the probe")
 
+// errNotRoutine aborts a record begun as a routine refresh that turned out
+// to change more than timestamps; it is redone as an ordinary write.
+var errNotRoutine = errors.New("the probe changed more than timestamps")
+
 // recordProbe stores a probe's outcome on the row and syncs its tools,
 // unless the row was edited while the probe ran (then the result describes
 // a configuration that no longer exists).
+//
+// A probe that finds the server as the row says is recorded as a routine
+// refresh (refresh.go): predicted from the row read before the probe,
+// confirmed inside the transaction against the row and tools as stored,
+// and redone as an ordinary write when the prediction was wrong.
 func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *TestOutcome) error {
+	predicted := *probed
+	applyOutcome(&predicted, out)
+	if sameButTimes(probed, &predicted) {
+		err := s.recordProbeOnce(WithRoutineRefresh(ctx), probed, out, true)
+		if !errors.Is(err, errNotRoutine) {
+			return err
+		}
+	}
+	return s.recordProbeOnce(ctx, probed, out, false)
+}
+
+// recordProbeOnce is recordProbe as one write transaction; routine makes
+// it fail with errNotRoutine unless it only moves timestamps.
+func (s *Service) recordProbeOnce(ctx context.Context, probed *Connection, out *TestOutcome, routine bool) error {
 	var (
 		events     []ToolEvent
 		ttlChanged bool
@@ -155,49 +178,76 @@ func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *Test
 		if ReachKey(c) != ReachKey(probed) || !c.Enabled || c.Status == StatusPendingOAuth || c.Status == StatusReauthRequired {
 			return nil, errStaleProbe
 		}
-		ttlChanged = false // a transaction rerun starts over
-		now := out.TestedAt
-		c.LastRefreshedAt = &now
+		before := *c
+		applyOutcome(c, out)
+		ttlChanged = before.ToolsTTL != c.ToolsTTL // a rerun starts over
 		if out.Err != nil {
-			c.Status, c.StatusReason = StatusError, out.Err.Error()
-			c.ToolsStatus = ToolsFailed
-			// The hint came with a list; a failing server is re-probed
-			// at the operator's interval, not hurried by an old hint.
-			c.ToolsTTL = 0
+			if routine && !sameButTimes(&before, c) {
+				return nil, errNotRoutine
+			}
 			return tools, nil
 		}
-		r := out.Result
-		c.Status, c.StatusReason = StatusActive, ""
-		c.ConnectedAt = &now
-		c.ConnectedTransport = r.Transport
-		c.ServerInfo = r.ServerInfo
-		c.ProtocolVersion = r.ProtocolVersion
-		if c.ToolsTTL != r.ToolsTTL {
-			c.ToolsTTL = r.ToolsTTL
-			ttlChanged = true
+		var prior []Tool
+		if routine {
+			prior = make([]Tool, len(tools))
+			for i, t := range tools {
+				prior[i] = *t
+			}
 		}
-		c.ToolsStatus = ToolsSynced
-		c.ToolsSyncedAt = &now
-		c.ToolCount = len(r.Tools)
-		merged, changed := mergeTools(c, tools, r.Tools, now)
+		merged, changed := mergeTools(c, tools, out.Result.Tools, out.TestedAt)
+		merged = s.forgetVanished(merged)
+		if routine && (len(changed) > 0 || !sameButTimes(&before, c) || !toolsSameButTimes(prior, merged)) {
+			return nil, errNotRoutine
+		}
 		events = changed
 		for _, e := range events {
 			e.audit(au)
 		}
-		return s.forgetVanished(merged), nil
+		return merged, nil
 	})
 	if errors.Is(err, errStaleProbe) || errors.Is(err, ErrNotFound) {
 		return nil // edited or deleted meanwhile: nothing to record
 	}
 	if err != nil {
+		if errors.Is(err, errNotRoutine) {
+			return err
+		}
 		return fmt.Errorf("record probe of %s: %w", probed.ID, err)
 	}
 	if ttlChanged {
 		s.nudgeMonitor() // its schedule may need the new pace at once
 	}
 	s.toolEvents(events)
-	s.notify(probed, ToolsChanged)
+	if !routine {
+		// A routine refresh changed nothing agents see.
+		s.notify(probed, ToolsChanged)
+	}
 	return nil
+}
+
+// applyOutcome sets the fields of c that a probe's outcome decides (the
+// tools are merged separately).
+func applyOutcome(c *Connection, out *TestOutcome) {
+	now := out.TestedAt
+	c.LastRefreshedAt = &now
+	if out.Err != nil {
+		c.Status, c.StatusReason = StatusError, out.Err.Error()
+		c.ToolsStatus = ToolsFailed
+		// The hint came with a list; a failing server is re-probed at
+		// the operator's interval, not hurried by an old hint.
+		c.ToolsTTL = 0
+		return
+	}
+	r := out.Result
+	c.Status, c.StatusReason = StatusActive, ""
+	c.ConnectedAt = &now
+	c.ConnectedTransport = r.Transport
+	c.ServerInfo = r.ServerInfo
+	c.ProtocolVersion = r.ProtocolVersion
+	c.ToolsTTL = r.ToolsTTL
+	c.ToolsStatus = ToolsSynced
+	c.ToolsSyncedAt = &now
+	c.ToolCount = len(r.Tools)
 }
 
 // mergeTools folds a fresh tool list into the stored one: changed tools

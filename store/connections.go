@@ -148,7 +148,12 @@ type querier interface {
 }
 
 func (s *Store) getConnection(ctx context.Context, q querier, tenantID, id string) (*registry.Connection, error) {
-	row := q.QueryRowContext(ctx, getConnectionSQL, tenantID, id)
+	var row *sql.Row
+	if tx, ok := q.(*sql.Tx); ok {
+		row = s.queryRowTx(ctx, tx, getConnectionSQL, tenantID, id)
+	} else {
+		row = q.QueryRowContext(ctx, getConnectionSQL, tenantID, id)
+	}
 	c, err := s.scanConnection(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound(id)
@@ -217,14 +222,7 @@ func (s *Store) writeConnection(ctx context.Context, tx *sql.Tx, c *registry.Con
 	if err != nil {
 		return err
 	}
-	cols := strings.Split(connectionColumns, ",")[2:]
-	set := make([]string, len(cols), len(cols)+1)
-	for i, col := range cols {
-		set[i] = strings.TrimSpace(col) + " = ?"
-	}
-	set = append(set, "rev = rev + 1")
-	res, err := tx.ExecContext(ctx, `UPDATE connections SET `+strings.Join(set, ", ")+` WHERE tenant_id = ? AND id = ?`,
-		append(args[2:], c.TenantID, c.ID)...)
+	res, err := s.execTx(ctx, tx, updateConnectionSQL, append(args[2:], c.TenantID, c.ID)...)
 	if err != nil {
 		return fmt.Errorf("update connection: %w", err)
 	}

@@ -93,6 +93,8 @@ type Store struct {
 	connLookup *sql.Stmt
 	// toolsLookup reads one connection's tools.
 	toolsLookup *sql.Stmt
+	// writes are hotWrites prepared on the writer, by query text.
+	writes map[string]*sql.Stmt
 	// lists holds the list statements and what lists remember.
 	lists *listing
 }
@@ -190,9 +192,17 @@ func newStore(ctx context.Context, write, read *sql.DB, d *dialect, opts Options
 		keyLookup.Close()
 		return nil, err
 	}
+	writes, err := prepareWrites(ctx, write)
+	if err != nil {
+		lists.close()
+		toolsLookup.Close()
+		connLookup.Close()
+		keyLookup.Close()
+		return nil, err
+	}
 	return &Store{write: write, read: read, dialect: d, cipher: opts.Cipher, log: logger, observeWrite: opts.ObserveWrite,
 		slow:      newSlowTx(opts.TracerProvider, opts.SlowTx, d.name),
-		keyLookup: keyLookup, connLookup: connLookup, toolsLookup: toolsLookup, lists: lists}, nil
+		keyLookup: keyLookup, connLookup: connLookup, toolsLookup: toolsLookup, lists: lists, writes: writes}, nil
 }
 
 // Postgres reports whether the store is on PostgreSQL.
@@ -231,7 +241,7 @@ func restrictMode(path string) error {
 // Close closes both pools; on SQLite the WAL is checkpointed by the last
 // connection.
 func (s *Store) Close() error {
-	errs := []error{s.keyLookup.Close(), s.connLookup.Close(), s.toolsLookup.Close(), s.lists.close(), s.read.Close()}
+	errs := []error{s.keyLookup.Close(), s.connLookup.Close(), s.toolsLookup.Close(), s.lists.close(), closeStmts(s.writes), s.read.Close()}
 	if s.write != s.read {
 		errs = append(errs, s.write.Close())
 	}
@@ -322,6 +332,14 @@ func (s *Store) runTx(ctx context.Context, fn func(tx *sql.Tx) error, lane bool)
 		}()
 		beginner = conn
 	}
+	if s.pg == nil && registry.IsRoutineRefresh(ctx) {
+		conn, err := s.lightCommits(ctx)
+		if err != nil {
+			return err
+		}
+		defer s.fullCommits(ctx, conn)
+		beginner = conn
+	}
 	tx, err := beginner.BeginTx(ctx, s.dialect.writeTx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
@@ -340,6 +358,36 @@ func (s *Store) runTx(ctx context.Context, fn func(tx *sql.Tx) error, lane bool)
 		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
+}
+
+// lightCommits takes the writer for a routine refresh
+// (registry.IsRoutineRefresh) and sets it to commit without waiting for
+// the disk: synchronous=NORMAL, which in WAL mode keeps every commit
+// through a crash of tether, and in order, but may lose the last ones to
+// a power loss. The setting belongs to the connection and can only change
+// outside a transaction, so it is set before BEGIN and put back by
+// fullCommits.
+func (s *Store) lightCommits(ctx context.Context) (*sql.Conn, error) {
+	conn, err := s.write.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("begin: %w", err)
+	}
+	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("begin a routine refresh: %w", err)
+	}
+	return conn, nil
+}
+
+// fullCommits puts the writer back to synchronous=FULL after a routine
+// refresh and returns it to the pool; a writer that cannot be put back is
+// dropped (database/sql opens a new one, with the pragmas of Open).
+func (s *Store) fullCommits(ctx context.Context, conn *sql.Conn) {
+	if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); err != nil {
+		s.log.WarnContext(ctx, "restore synchronous=FULL on the writer; dropping it", "error", err.Error())
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	conn.Close()
 }
 
 // timeFormat is how timestamps are stored: UTC, millisecond precision,

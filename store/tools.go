@@ -27,7 +27,7 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 		if err != nil {
 			return err
 		}
-		old, err := listTools(ctx, tx, tenantID, []string{id})
+		old, err := s.toolsInTx(ctx, tx, tenantID, id)
 		if err != nil {
 			return err
 		}
@@ -35,11 +35,28 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 		if err != nil {
 			return err
 		}
+		if registry.IsRoutineRefresh(ctx) {
+			// fn moved nothing but the timestamps of a refresh (the
+			// registry checked): write those alone, without re-encrypting
+			// the row's credentials or rewriting each tool's definition.
+			if err := s.touchConnection(ctx, tx, c); err != nil {
+				return err
+			}
+			for _, t := range changed {
+				if err := s.touchTool(ctx, tx, t); err != nil {
+					return err
+				}
+			}
+			// fn's tools are the ones read (timestamps moved in place),
+			// in the same order: as stored.
+			conn, tools = c, old[id]
+			return nil
+		}
 		if err := s.writeConnection(ctx, tx, c); err != nil {
 			return err
 		}
 		for _, t := range changed {
-			write := upsertTool
+			write := s.upsertTool
 			if t.Removed {
 				write = deleteTool
 			}
@@ -47,12 +64,12 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 				return err
 			}
 			if t.Version != nil && !t.Removed {
-				if err := recordVersion(ctx, tx, t.Version); err != nil {
+				if err := s.recordVersion(ctx, tx, t.Version); err != nil {
 					return err
 				}
 			}
 		}
-		after, err := listTools(ctx, tx, tenantID, []string{id})
+		after, err := s.toolsInTx(ctx, tx, tenantID, id)
 		if err != nil {
 			return err
 		}
@@ -60,6 +77,38 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 		return nil
 	})
 	return conn, tools, err
+}
+
+// touchConnectionSQL moves the timestamps a routine refresh moves.
+const touchConnectionSQL = `UPDATE connections SET connected_at = ?, tools_synced_at = ?, last_refreshed_at = ?, rev = rev + 1
+	WHERE tenant_id = ? AND id = ?`
+
+// touchConnection stores the timestamps of a routine refresh of c.
+func (s *Store) touchConnection(ctx context.Context, tx *sql.Tx, c *registry.Connection) error {
+	res, err := s.execTx(ctx, tx, touchConnectionSQL, formatTimePtr(c.ConnectedAt), formatTimePtr(c.ToolsSyncedAt),
+		formatTimePtr(c.LastRefreshedAt), c.TenantID, c.ID)
+	if err != nil {
+		return fmt.Errorf("update connection: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("update connection %s: %d rows changed", c.ID, n)
+	}
+	return nil
+}
+
+// touchToolSQL moves the timestamps a routine refresh moves on a tool.
+const touchToolSQL = `UPDATE tools SET last_seen_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`
+
+// touchTool stores the timestamps of a routine refresh of t, and moves
+// its current version's last_seen_at.
+func (s *Store) touchTool(ctx context.Context, tx *sql.Tx, t *registry.Tool) error {
+	if _, err := s.execTx(ctx, tx, touchToolSQL, formatTime(t.LastSeenAt), formatTime(t.UpdatedAt), t.TenantID, t.ID); err != nil {
+		return fmt.Errorf("store tool %s: %w", t.Name, err)
+	}
+	if t.Version != nil {
+		return s.recordVersion(ctx, tx, t.Version)
+	}
+	return nil
 }
 
 // ListTools implements registry.Store.
@@ -74,6 +123,15 @@ func (s *Store) ListTools(ctx context.Context, tenantID string, connectionIDs ..
 		return collectTools(rows)
 	}
 	return listTools(ctx, s.read, tenantID, connectionIDs)
+}
+
+// toolsInTx reads one connection's tools in tx, by connection id.
+func (s *Store) toolsInTx(ctx context.Context, tx *sql.Tx, tenantID, id string) (map[string][]*registry.Tool, error) {
+	rows, err := s.queryTx(ctx, tx, toolsOfConnectionSQL, tenantID, id)
+	if err != nil {
+		return nil, fmt.Errorf("list tools: %w", err)
+	}
+	return collectTools(rows)
 }
 
 const toolsOfConnectionSQL = `SELECT ` + toolColumns + ` FROM tools WHERE tenant_id = ? AND connection_id = ? ORDER BY connection_id, name`
@@ -120,7 +178,20 @@ func deleteTool(ctx context.Context, tx *sql.Tx, t *registry.Tool) error {
 	return nil
 }
 
-func upsertTool(ctx context.Context, tx *sql.Tx, t *registry.Tool) error {
+// upsertToolSQL stores a tool: every column, a new row or an update.
+var upsertToolSQL = `INSERT INTO tools (` + toolColumns + `) VALUES (?` + strings.Repeat(",?", 26) + `)
+		ON CONFLICT (id) DO UPDATE SET name = excluded.name, slug = excluded.slug, title = excluded.title,
+			description = excluded.description, input_schema = excluded.input_schema, output_schema = excluded.output_schema,
+			response_field_map = excluded.response_field_map, input_defaults = excluded.input_defaults,
+			is_enabled = excluded.is_enabled, available = excluded.available, stale_input_fields = excluded.stale_input_fields,
+			position = excluded.position, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at,
+			annotations = excluded.annotations, definition_hash = excluded.definition_hash,
+			approval_status = excluded.approval_status, approved_hash = excluded.approved_hash,
+			approved_definition = excluded.approved_definition, rejected_hash = excluded.rejected_hash,
+			breaking = excluded.breaking, title_override = excluded.title_override,
+			description_override = excluded.description_override`
+
+func (s *Store) upsertTool(ctx context.Context, tx *sql.Tx, t *registry.Tool) error {
 	input, err := json.Marshal(t.InputSchema)
 	if err != nil {
 		return err
@@ -153,17 +224,7 @@ func upsertTool(ctx context.Context, tx *sql.Tx, t *registry.Tool) error {
 		}
 		approved = string(b)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO tools (`+toolColumns+`) VALUES (?`+strings.Repeat(",?", 26)+`)
-		ON CONFLICT (id) DO UPDATE SET name = excluded.name, slug = excluded.slug, title = excluded.title,
-			description = excluded.description, input_schema = excluded.input_schema, output_schema = excluded.output_schema,
-			response_field_map = excluded.response_field_map, input_defaults = excluded.input_defaults,
-			is_enabled = excluded.is_enabled, available = excluded.available, stale_input_fields = excluded.stale_input_fields,
-			position = excluded.position, last_seen_at = excluded.last_seen_at, updated_at = excluded.updated_at,
-			annotations = excluded.annotations, definition_hash = excluded.definition_hash,
-			approval_status = excluded.approval_status, approved_hash = excluded.approved_hash,
-			approved_definition = excluded.approved_definition, rejected_hash = excluded.rejected_hash,
-			breaking = excluded.breaking, title_override = excluded.title_override,
-			description_override = excluded.description_override`,
+	_, err = s.execTx(ctx, tx, upsertToolSQL,
 		t.ID, t.ConnectionID, t.TenantID, t.Name, t.Slug, t.Title, t.Description, string(input), output,
 		fieldMap, defaults, t.Enabled, t.Available, string(stale), t.Position,
 		formatTime(t.LastSeenAt), formatTime(t.CreatedAt), formatTime(t.UpdatedAt),

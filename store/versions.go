@@ -20,12 +20,16 @@ const toolVersionColumns = `tool_id, tenant_id, connection_id, hash, definition,
 // recordVersion records that v was seen (and approved or rejected, when
 // it says so). A sync records every tool it reads, so the common case is
 // an update of an existing row; a new row prunes the tool's history.
-func recordVersion(ctx context.Context, tx *sql.Tx, v *registry.ToolVersion) error {
-	approvedAt, rejectedAt := formatTimePtr(v.ApprovedAt), formatTimePtr(v.RejectedAt)
-	res, err := tx.ExecContext(ctx, `UPDATE tool_versions SET last_seen_at = CASE WHEN last_seen_at > ? THEN last_seen_at ELSE ? END,
+// touchVersionSQL updates a version already in the history: its
+// last_seen_at moves forward, and an approval or rejection is set.
+const touchVersionSQL = `UPDATE tool_versions SET last_seen_at = CASE WHEN last_seen_at > ? THEN last_seen_at ELSE ? END,
 			approved_at = coalesce(?, approved_at), approved_by = CASE WHEN CAST(? AS TEXT) IS NULL THEN approved_by ELSE ? END,
 			rejected_at = coalesce(?, rejected_at), rejected_by = CASE WHEN CAST(? AS TEXT) IS NULL THEN rejected_by ELSE ? END
-		WHERE tool_id = ? AND hash = ?`,
+		WHERE tool_id = ? AND hash = ?`
+
+func (s *Store) recordVersion(ctx context.Context, tx *sql.Tx, v *registry.ToolVersion) error {
+	approvedAt, rejectedAt := formatTimePtr(v.ApprovedAt), formatTimePtr(v.RejectedAt)
+	res, err := s.execTx(ctx, tx, touchVersionSQL,
 		formatTime(v.LastSeenAt), formatTime(v.LastSeenAt), approvedAt, approvedAt, v.ApprovedBy, rejectedAt, rejectedAt, v.RejectedBy, v.ToolID, v.Hash)
 	if err != nil {
 		return fmt.Errorf("record tool version: %w", err)

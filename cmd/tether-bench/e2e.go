@@ -327,9 +327,10 @@ func (u *upstreams) stop() {
 	}
 }
 
-// startUpstreams runs `self upstreams -n n` and reads the URLs it serves.
-func startUpstreams(self string, n int, stateless bool) (*upstreams, error) {
-	cmd := exec.Command(self, "upstreams", "-n", strconv.Itoa(n), "-stateless="+strconv.FormatBool(stateless))
+// startUpstreams runs `self upstreams -n n` (with further flags) and
+// reads the URLs it serves.
+func startUpstreams(self string, n int, stateless bool, flags ...string) (*upstreams, error) {
+	cmd := exec.Command(self, append([]string{"upstreams", "-n", strconv.Itoa(n), "-stateless=" + strconv.FormatBool(stateless)}, flags...)...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -370,12 +371,13 @@ type echoIn struct {
 
 // serveUpstreams is `tether-bench upstreams -n N`: N go-sdk MCP servers
 // over streamable HTTP on loopback, each on its own listener with the
-// tools add and echo. It prints one URL a line and serves until its stdin
-// closes.
+// tools add and echo (and -extra-tools more). It prints one URL a line and
+// serves until its stdin closes.
 func serveUpstreams(args []string) {
 	fs := flag.NewFlagSet("upstreams", flag.ExitOnError)
 	n := fs.Int("n", 10, "servers")
 	stateless := fs.Bool("stateless", false, "serve the 2026-07-28 revision statelessly")
+	extra := fs.Int("extra-tools", 0, "tools tool-0, tool-1, ... (each doing nothing) besides add and echo")
 	_ = fs.Parse(args)
 	for i := range *n {
 		s := mcp.NewServer(&mcp.Implementation{Name: fmt.Sprintf("bench-upstream-%d", i), Version: "1"}, nil)
@@ -387,6 +389,12 @@ func serveUpstreams(args []string) {
 			func(_ context.Context, _ *mcp.CallToolRequest, in echoIn) (*mcp.CallToolResult, any, error) {
 				return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: in.Text}}}, nil, nil
 			})
+		for j := range *extra {
+			mcp.AddTool(s, &mcp.Tool{Name: fmt.Sprintf("tool-%d", j), Description: "a tool"},
+				func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+					return &mcp.CallToolResult{}, nil, nil
+				})
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "tether-bench upstreams:", err)
