@@ -50,10 +50,14 @@ func (h *Handler) intercept(w http.ResponseWriter, r *http.Request, tenantID, pe
 	if !ok {
 		return false
 	}
-	if stateless && h.interceptTasks(w, r, body, tenantID, persona) {
+	req, ok := decodeRequest(body)
+	if !ok {
+		return false
+	}
+	if stateless && h.interceptTasks(w, r, req, tenantID, persona) {
 		return true
 	}
-	return h.fastCall(w, r, body, tenantID, persona, sid, stateless)
+	return h.fastCall(w, r, req, tenantID, persona, sid, stateless)
 }
 
 // peekBody reads r's body (up to maxInterceptBody), leaving it for the
@@ -66,13 +70,13 @@ func peekBody(r *http.Request) (body []byte, ok bool) {
 
 // fastCall serves r if it is a tools/call or tools/list the fast path
 // takes.
-func (h *Handler) fastCall(w http.ResponseWriter, r *http.Request, body []byte, tenantID, persona, sid string, stateless bool) bool {
-	if !plainPOST(r) {
+func (h *Handler) fastCall(w http.ResponseWriter, r *http.Request, req *rpcRequest, tenantID, persona, sid string, stateless bool) bool {
+	if !plainPOST(r) || !fastRequest(req) {
 		return false
 	}
-	id, method, params, ok := fastRequestOf(body)
-	if !ok {
-		return false
+	id, method, params := req.ID, req.Method, req.Params
+	if params == nil {
+		params = map[string]any{} // a tools/list without params
 	}
 	name, _ := params["name"].(string)
 	meta, _ := params["_meta"].(map[string]any)
@@ -175,41 +179,49 @@ func plainPOST(r *http.Request) bool {
 	return strings.Contains(accept, "application/json") && strings.Contains(accept, "text/event-stream")
 }
 
-// fastRequestOf reads a JSON-RPC tools/call or tools/list request: its
-// id, method and params (empty for a tools/list without any; a cursor is
-// left to the SDK). Keys are matched exactly, as the SDK matches them.
-func fastRequestOf(body []byte) (id json.RawMessage, method string, params map[string]any, ok bool) {
+// decodeRequest reads a JSON-RPC request, one decode of its body; ok is
+// false for anything else (a batch, a notification, a response, an id
+// that is neither a string nor a number, not JSON): those are the SDK's.
+// Keys are matched exactly, as the SDK matches them (encoding/json's
+// struct fields would take "Method" for "method").
+func decodeRequest(body []byte) (*rpcRequest, bool) {
 	var msg map[string]json.RawMessage
 	if json.Unmarshal(body, &msg) != nil {
-		return nil, "", nil, false // a batch, or not JSON
+		return nil, false
 	}
-	var version string
-	if json.Unmarshal(msg["jsonrpc"], &version) != nil || version != "2.0" ||
-		json.Unmarshal(msg["method"], &method) != nil || (method != "tools/call" && method != "tools/list") {
-		return nil, "", nil, false
-	}
-	id = msg["id"]
+	req := &rpcRequest{ID: msg["id"]}
+	id := req.ID
 	if len(id) == 0 || (id[0] != '"' && id[0] != '-' && (id[0] < '0' || id[0] > '9')) {
-		return nil, "", nil, false // a notification, or an id that is not a string or number
+		return nil, false
 	}
-	raw, present := msg["params"]
-	if method == "tools/list" && (!present || string(raw) == "null") {
-		return id, method, map[string]any{}, true
+	if json.Unmarshal(msg["method"], &req.Method) != nil {
+		return nil, false
 	}
-	if json.Unmarshal(raw, &params) != nil || params == nil {
-		return nil, "", nil, false
+	if v, ok := msg["jsonrpc"]; ok && json.Unmarshal(v, &req.JSONRPC) != nil {
+		return nil, false
 	}
-	switch method {
+	if raw, ok := msg["params"]; ok && json.Unmarshal(raw, &req.Params) != nil {
+		return nil, false // not an object
+	}
+	return req, true
+}
+
+// fastRequest reports a tools/call or tools/list the fast path takes: a
+// tools/call names its tool, and a paged tools/list (a cursor) is left to
+// the SDK's cursors.
+func fastRequest(req *rpcRequest) bool {
+	if req.JSONRPC != "2.0" {
+		return false
+	}
+	switch req.Method {
 	case "tools/call":
-		if name, _ := params["name"].(string); name == "" {
-			return nil, "", nil, false
-		}
+		name, _ := req.Params["name"].(string)
+		return name != ""
 	case "tools/list":
-		if _, paged := params["cursor"]; paged {
-			return nil, "", nil, false
-		}
+		_, paged := req.Params["cursor"]
+		return !paged
 	}
-	return id, method, params, true
+	return false
 }
 
 // invoke runs one tools/call of (tenantID, persona) from its params, as

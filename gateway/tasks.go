@@ -39,34 +39,17 @@ type rpcRequest struct {
 	Params  map[string]any  `json:"params"`
 }
 
-// interceptTasks serves r, whose body is body, if it is a tasks request,
-// reporting whether it did.
-func (h *Handler) interceptTasks(w http.ResponseWriter, r *http.Request, body []byte, tenantID, persona string) bool {
-	// Most requests are neither: look at the method (and, for tools/call,
-	// the declared capabilities) before decoding any arguments.
-	var head struct {
-		ID     json.RawMessage `json:"id"`
-		Method string          `json:"method"`
-		Params struct {
-			Meta struct {
-				Caps map[string]any `json:"io.modelcontextprotocol/clientCapabilities"`
-			} `json:"_meta"`
-		} `json:"params"`
-	}
-	if json.Unmarshal(body, &head) != nil || len(head.ID) == 0 {
-		return false // a batch, a notification, a response, or not JSON: the SDK's
-	}
-	caps := head.Params.Meta.Caps
+// interceptTasks serves req if it is a tasks request, reporting whether
+// it did.
+func (h *Handler) interceptTasks(w http.ResponseWriter, r *http.Request, req *rpcRequest, tenantID, persona string) bool {
+	meta, _ := req.Params["_meta"].(map[string]any)
+	caps, _ := meta[mcp.MetaKeyClientCapabilities].(map[string]any)
 	declared := registry.DeclaresTasks(caps)
-	if !registry.TaskMethods[head.Method] && (head.Method != "tools/call" || !declared) {
-		return false
-	}
-	var req rpcRequest
-	if json.Unmarshal(body, &req) != nil {
+	if !registry.TaskMethods[req.Method] && (req.Method != "tools/call" || !declared) {
 		return false
 	}
 	r.Body = http.NoBody
-	if msg, ok := routingMismatch(r, &req); !ok {
+	if msg, ok := routingMismatch(r, req); !ok {
 		writeRPC(w, http.StatusBadRequest, req.ID, nil, &jsonrpc.Error{Code: mcp.CodeHeaderMismatch, Message: msg})
 		return true
 	}
@@ -81,7 +64,6 @@ func (h *Handler) interceptTasks(w http.ResponseWriter, r *http.Request, body []
 		// task, passed through with tether's sealed state and handle
 		// (fastcall.go).
 		name, _ := req.Params["name"].(string)
-		meta, _ := req.Params["_meta"].(map[string]any)
 		ctx, span := h.startMessage(r.Context(), requestParent(r), tenantID, req.Method, name, meta)
 		defer span.End()
 		res, toolErr, rpcErr := h.invoke(ctx, r, tenantID, persona, req.Params, true)
