@@ -92,8 +92,10 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		// whole body.
 		resp.Body = &framedReader{rc: resp.Body, f: newFramer(rt.limit, true, rt.tr)}
 	} else {
+		// A raw request (rawcall.go) reports a body that is not JSON
+		// itself; the body need not be kept for it.
 		resp.Body = &bodyLimiter{rc: resp.Body, limit: rt.limit, tr: rt.tr,
-			checkJSON: resp.StatusCode == http.StatusOK && ct == "application/json"}
+			checkJSON: resp.StatusCode == http.StatusOK && ct == "application/json" && !isRawRequest(req.Context())}
 	}
 	resp.Body = d.body(resp.Body)
 	return resp, nil

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -32,13 +34,6 @@ type rawHTTP struct {
 	hc       *http.Client
 	endpoint string
 	nextID   atomic.Int64
-}
-
-// rawError is a JSON-RPC error answer of the upstream.
-type rawError struct {
-	Code    int64           `json:"code"`
-	Message string          `json:"message"`
-	Data    json.RawMessage `json:"data,omitempty"`
 }
 
 // rawCapable reports whether s can carry raw requests of the tasks
@@ -64,7 +59,7 @@ func (s *Session) rawCall(ctx context.Context, method, name string, params map[s
 	defer cancel()
 	mark := s.tr.mark()
 	params = withRequestMeta(ctx, params, s.ProtocolVersion(), caps)
-	id := s.raw.nextID.Add(1)
+	id := rawIDBase + s.raw.nextID.Add(1)
 	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
 	if err != nil {
 		return nil, newError(registry.ErrUpstreamInvalid, err, "encode %s: %s", method, err.Error())
@@ -104,18 +99,22 @@ func (s *Session) rawCall(ctx context.Context, method, name string, params map[s
 	return s.red.object(out), nil
 }
 
+// lineReaders are the buffers event streams are read through.
+var lineReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+
 // answer is a JSON-RPC response.
 type answer struct {
 	ID     json.RawMessage `json:"id"`
 	Result json.RawMessage `json:"result"`
-	Error  *rawError       `json:"error"`
+	Error  *wireError      `json:"error"`
 }
 
 // readAnswer reads the response to request id: the JSON body, or the
 // first answer with that id on an event stream (notifications and
-// requests before it are skipped: tether asks for none).
+// requests before it are skipped: tether asks for none, and go-sdk's
+// client, which would answer a request, declares no capability a server
+// could ask for on a tool call).
 func readAnswer(resp *http.Response, id int64) (*answer, error) {
-	want := fmt.Sprint(id)
 	if mediaType(resp.Header.Get("Content-Type")) != "text/event-stream" {
 		var a answer
 		if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
@@ -123,30 +122,47 @@ func readAnswer(resp *http.Response, id int64) (*answer, error) {
 		}
 		return &a, nil
 	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<30) // the body reader caps events
-	var data strings.Builder
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "data:"); ok {
-			data.WriteString(strings.TrimPrefix(v, " "))
-			data.WriteByte('\n')
+	want := strconv.AppendInt(nil, id, 10)
+	// The body reader caps each event (framedReader); lines are read
+	// through a small pooled buffer, so an answer costs no large one.
+	r := lineReaders.Get().(*bufio.Reader)
+	r.Reset(resp.Body)
+	defer func() {
+		r.Reset(nil)
+		lineReaders.Put(r)
+	}()
+	var data, line []byte
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			line = append(line, chunk...)
 			continue
 		}
-		if line != "" || data.Len() == 0 {
-			continue
+		if len(line) > 0 {
+			chunk = append(line, chunk...)
+			line = line[:0]
 		}
-		var a answer
-		err := json.Unmarshal([]byte(data.String()), &a)
-		data.Reset()
-		if err == nil && string(a.ID) == want && (a.Result != nil || a.Error != nil) {
-			return &a, nil
+		if err != nil && (err != io.EOF || len(chunk) == 0) {
+			if err == io.EOF {
+				return nil, errors.New("the event stream ended without an answer")
+			}
+			return nil, err
+		}
+		chunk = bytes.TrimRight(chunk, "\r\n")
+		if v, ok := bytes.CutPrefix(chunk, []byte("data:")); ok {
+			data = append(data, bytes.TrimPrefix(v, []byte(" "))...)
+			data = append(data, '\n')
+		} else if len(chunk) == 0 && len(data) > 0 {
+			var a answer
+			if json.Unmarshal(data, &a) == nil && bytes.Equal(a.ID, want) && (a.Result != nil || a.Error != nil) {
+				return &a, nil
+			}
+			data = data[:0]
+		}
+		if err == io.EOF {
+			return nil, errors.New("the event stream ended without an answer")
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	return nil, errors.New("the event stream ended without an answer")
 }
 
 // withRequestMeta returns params (copied) with the 2026-07-28 _meta: the
