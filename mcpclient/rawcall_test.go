@@ -47,7 +47,7 @@ type scriptedUpstream struct {
 	// stateless serves 2026-07-28 (go-sdk serves it only so).
 	stateless bool
 	inner     atomic.Pointer[http.Handler]
-	answer atomic.Pointer[answerFunc]
+	answer    atomic.Pointer[answerFunc]
 
 	mu        sync.Mutex
 	calls     []seenCall
