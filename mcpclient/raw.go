@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tether-dev/tether/registry"
@@ -122,16 +123,40 @@ func readAnswer(resp *http.Response, id int64) (*answer, error) {
 		}
 		return &a, nil
 	}
+	a, _, err := readEvents(resp.Body, id)
+	return a, err
+}
+
+// errNoAnswer is an event stream that ended without the answer (go-sdk's
+// words for it).
+var errNoAnswer = errors.New("request terminated without response")
+
+// streamEnd is what an event stream that ended without the answer said
+// about resuming it: the id of its last event and the delay it asked for
+// (SSE "retry").
+type streamEnd struct {
+	lastID string
+	retry  time.Duration
+}
+
+// readEvents reads an event stream up to the answer to request id, as
+// go-sdk's client does: events named other than "message" and events
+// without data (priming events, SEP-1699) are skipped, and so are
+// notifications, requests and answers to other requests. Without the
+// answer the error is errNoAnswer, and end tells how to resume.
+func readEvents(body io.Reader, id int64) (*answer, streamEnd, error) {
+	var end streamEnd
 	want := strconv.AppendInt(nil, id, 10)
 	// The body reader caps each event (framedReader); lines are read
 	// through a small pooled buffer, so an answer costs no large one.
 	r := lineReaders.Get().(*bufio.Reader)
-	r.Reset(resp.Body)
+	r.Reset(body)
 	defer func() {
 		r.Reset(nil)
 		lineReaders.Put(r)
 	}()
 	var data, line []byte
+	var named bool // the event has a name other than "message"
 	for {
 		chunk, err := r.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -142,25 +167,38 @@ func readAnswer(resp *http.Response, id int64) (*answer, error) {
 			chunk = append(line, chunk...)
 			line = line[:0]
 		}
-		if err != nil && (err != io.EOF || len(chunk) == 0) {
-			if err == io.EOF {
-				return nil, errors.New("the event stream ended without an answer")
-			}
-			return nil, err
+		if err != nil && err != io.EOF {
+			return nil, end, err
 		}
 		chunk = bytes.TrimRight(chunk, "\r\n")
-		if v, ok := bytes.CutPrefix(chunk, []byte("data:")); ok {
-			data = append(data, bytes.TrimPrefix(v, []byte(" "))...)
-			data = append(data, '\n')
-		} else if len(chunk) == 0 && len(data) > 0 {
-			var a answer
-			if json.Unmarshal(data, &a) == nil && bytes.Equal(a.ID, want) && (a.Result != nil || a.Error != nil) {
-				return &a, nil
+		field, value, _ := bytes.Cut(chunk, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch {
+		case len(chunk) == 0 && err == nil:
+			// The end of an event.
+			if len(data) > 0 && !named {
+				var a answer
+				if json.Unmarshal(data, &a) == nil && bytes.Equal(a.ID, want) && (a.Result != nil || a.Error != nil) {
+					return &a, end, nil
+				}
 			}
-			data = data[:0]
+			data, named = data[:0], false
+		case string(field) == "data":
+			if len(data) > 0 {
+				data = append(data, '\n')
+			}
+			data = append(data, value...)
+		case string(field) == "event":
+			named = string(value) != "message"
+		case string(field) == "id":
+			end.lastID = string(value)
+		case string(field) == "retry":
+			if n, err := strconv.ParseInt(string(value), 10, 64); err == nil {
+				end.retry = time.Duration(n) * time.Millisecond
+			}
 		}
 		if err == io.EOF {
-			return nil, errors.New("the event stream ended without an answer")
+			return nil, end, errNoAnswer
 		}
 	}
 }

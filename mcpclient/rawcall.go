@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -145,10 +147,12 @@ func (s *Session) exchange(ctx context.Context, mark uint64, method, name, versi
 	}
 	got := make(chan read, 1)
 	go func() {
-		a, err := readAnswer(resp, id)
+		a, body, err := s.readCall(ctx, resp, id, version, summary)
 		got <- read{a, err}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		if body != nil {
+			_, _ = io.Copy(io.Discard, body)
+			body.Close()
+		}
 	}()
 	select {
 	case r := <-got:
@@ -159,6 +163,9 @@ func (s *Session) exchange(ctx context.Context, mark uint64, method, name, versi
 				// go-sdk then closes the session.
 				s.tr.fail(errNotJSON)
 			}
+			if r.err == errNoAnswer {
+				return fail(r.err)
+			}
 			return fail(fmt.Errorf("%s: %w", summary, r.err))
 		}
 		return r.a, nil
@@ -167,6 +174,91 @@ func (s *Session) exchange(ctx context.Context, mark uint64, method, name, versi
 		go s.cancelled(context.WithoutCancel(ctx), version, id, ctx.Err())
 		return fail(ctx.Err())
 	}
+}
+
+// maxResumes is how many times a stream that ended without the answer is
+// resumed without progress (go-sdk's default MaxRetries), and how many
+// times one resumption is tried.
+const maxResumes = 5
+
+// readCall reads the answer to request id from resp, and returns the body
+// still to be read to its end and closed (the rest of the stream, which
+// the server ends after the answer) unless it failed. An event stream that
+// ends without the answer is resumed from its last event, as go-sdk does
+// (GET with Last-Event-ID, after the delay the server asked for).
+func (s *Session) readCall(ctx context.Context, resp *http.Response, id int64, version, summary string) (*answer, io.ReadCloser, error) {
+	if mediaType(resp.Header.Get("Content-Type")) != "text/event-stream" {
+		a, err := readAnswer(resp, id)
+		return a, resp.Body, err
+	}
+	body := resp.Body
+	prev, misses := "", 0
+	for {
+		a, end, err := readEvents(body, id)
+		if err != errNoAnswer || end.lastID == "" {
+			return a, body, err
+		}
+		body.Close()
+		if end.lastID != prev {
+			prev, misses = end.lastID, 0
+		} else if misses++; misses > maxResumes {
+			return nil, nil, fmt.Errorf("exceeded %d retries without progress (session ID: %v)", maxResumes, s.cs.ID())
+		}
+		resp, err := s.resume(ctx, version, end)
+		if err != nil {
+			return nil, nil, fmt.Errorf("failed to reconnect (session ID: %v): %v", s.cs.ID(), err)
+		}
+		if err := s.checkResponse(summary, resp); err != nil {
+			resp.Body.Close()
+			return nil, nil, err
+		}
+		body = resp.Body
+	}
+}
+
+// resume asks for a stream again from its last event: go-sdk's
+// connectSSE, tried maxResumes times, first after the delay the stream
+// asked for (or a second or so), then backing off.
+func (s *Session) resume(ctx context.Context, version string, end streamEnd) (*http.Response, error) {
+	delay := end.retry
+	if delay <= 0 {
+		delay = reconnectDelay(1)
+	}
+	var last error
+	for attempt := 1; attempt <= maxResumes; attempt++ {
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.raw.endpoint, nil)
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Mcp-Protocol-Version", version)
+		if id := s.cs.ID(); id != "" {
+			req.Header.Set("Mcp-Session-Id", id)
+		}
+		req.Header.Set("Last-Event-ID", end.lastID)
+		req.Header.Set("Accept", "text/event-stream")
+		resp, err := s.raw.hc.Do(req)
+		if err == nil {
+			return resp, nil
+		}
+		last = err
+		delay = reconnectDelay(attempt + 1)
+	}
+	return nil, fmt.Errorf("connection failed after %d attempts: %w", maxResumes, last)
+}
+
+// reconnectDelay is go-sdk's backoff: a second, growing by half each
+// attempt up to 30 s, plus as much again at random.
+func reconnectDelay(attempt int) time.Duration {
+	d := time.Duration(float64(time.Second) * math.Pow(1.5, float64(attempt-1)))
+	d = min(d, 30*time.Second)
+	return d + rand.N(d)
 }
 
 // rawHeaders sets what go-sdk's streamable client sends with a request:

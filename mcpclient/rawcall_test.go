@@ -48,10 +48,14 @@ type scriptedUpstream struct {
 	stateless bool
 	inner     atomic.Pointer[http.Handler]
 	answer    atomic.Pointer[answerFunc]
+	// resumed answers a GET with Last-Event-ID (a stream resumed), given
+	// the id of the last tools/call.
+	resumed atomic.Pointer[answerFunc]
 
 	mu        sync.Mutex
 	calls     []seenCall
 	cancelled []seenCall
+	resumes   []http.Header
 }
 
 func newScriptedUpstream(t *testing.T, stateless bool) (*scriptedUpstream, string) {
@@ -70,6 +74,14 @@ func (u *scriptedUpstream) restart() {
 func (u *scriptedUpstream) script(f answerFunc) { u.answer.Store(&f) }
 
 func (u *scriptedUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if f := u.resumed.Load(); r.Method == http.MethodGet && r.Header.Get("Last-Event-ID") != "" && f != nil {
+		u.mu.Lock()
+		u.resumes = append(u.resumes, r.Header.Clone())
+		id := u.calls[len(u.calls)-1].id
+		u.mu.Unlock()
+		(*f)(w, r, id)
+		return
+	}
 	if r.Method == http.MethodPost {
 		body, _ := io.ReadAll(r.Body)
 		r.Body = io.NopCloser(bytes.NewReader(body))
@@ -520,4 +532,71 @@ func TestRawCallsReuseConnections(t *testing.T) {
 	opened := accepts.Load() - before
 	t.Logf("%d raw calls on %d agents opened %d connections", calls, agents, opened)
 	assert.LessOrEqual(t, opened, int64(2*agents+2), "calls reuse idle connections")
+}
+
+// An answer stream that ends before the answer, having given event ids,
+// is resumed from its last event (GET with Last-Event-ID, after the delay
+// it asked for), as go-sdk resumes it.
+func TestRawCallResumesAStream(t *testing.T) {
+	t.Parallel()
+	up, endpoint := newScriptedUpstream(t, false)
+	up.script(func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "id: ev-1\nretry: 20\ndata:\n\n")
+	})
+	var n atomic.Int64
+	resumed := answerFunc(func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		if n.Add(1)%2 == 1 {
+			// Once more, with progress.
+			io.WriteString(w, "id: ev-2\nretry: 20\ndata:\n\n")
+			return
+		}
+		fmt.Fprintf(w, "id: ev-3\ndata: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"resumed\"}]}}\n\n", id)
+	})
+	up.resumed.Store(&resumed)
+	client := newTestClient(t, Options{})
+	var got [2]outcome
+	for i, raw := range []bool{true, false} {
+		sess, err := client.Connect(ctxT(t), rawConn(endpoint, legacyVersion))
+		require.NoError(t, err)
+		t.Cleanup(func() { sess.Close() })
+		ctx := ctxT(t)
+		res, err := sess.callToolVia(ctx, "add", map[string]any{"a": 1, "b": 1}, raw)
+		got[i] = outcomeOf(ctx, res, err)
+		require.Equal(t, raw, wentRaw(t, up.lastCall(t)))
+		up.mu.Lock()
+		resumes := append([]http.Header(nil), up.resumes...)
+		up.resumes = nil
+		up.mu.Unlock()
+		require.Len(t, resumes, 2)
+		assert.Equal(t, "ev-1", resumes[0].Get("Last-Event-ID"))
+		assert.Equal(t, "ev-2", resumes[1].Get("Last-Event-ID"))
+		assert.Equal(t, sess.cs.ID(), resumes[1].Get("Mcp-Session-Id"))
+		assert.Equal(t, legacyVersion, resumes[1].Get("Mcp-Protocol-Version"))
+		assert.Equal(t, rawSecret, resumes[1].Get("X-Api-Key"), "the connection's headers")
+	}
+	require.Nil(t, got[0].Kind, got[0].Message)
+	assert.Equal(t, []any{map[string]any{"type": "text", "text": "resumed"}}, got[0].Result["content"])
+	assert.Equal(t, got[1], got[0])
+}
+
+// A stream that ends before the answer without an event id cannot be
+// resumed: the call fails at once, in go-sdk's words.
+func TestRawCallStreamEndsWithoutAnswer(t *testing.T) {
+	t.Parallel()
+	up, endpoint := newScriptedUpstream(t, false)
+	up.script(sseAnswer(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}`))
+	client := newTestClient(t, Options{})
+	var got [2]outcome
+	for i, raw := range []bool{true, false} {
+		sess, err := client.Connect(ctxT(t), rawConn(endpoint, legacyVersion))
+		require.NoError(t, err)
+		t.Cleanup(func() { sess.Close() })
+		ctx := ctxT(t)
+		res, err := sess.callToolVia(ctx, "add", map[string]any{"a": 1, "b": 1}, raw)
+		got[i] = outcomeOf(ctx, res, err)
+	}
+	require.ErrorIs(t, got[0].Kind, registry.ErrUpstreamInvalid, got[0].Message)
+	assert.Equal(t, got[1], got[0])
 }
