@@ -143,6 +143,12 @@ func (rt *roundTripper) check(req *http.Request, resp *http.Response) error {
 }
 
 func mediaType(v string) string {
+	switch v {
+	case "application/json", "text/event-stream":
+		// As servers send them: no parameters to parse (ParseMediaType
+		// allocates a map for them), on every answer.
+		return v
+	}
 	mt, _, err := mime.ParseMediaType(v)
 	if err != nil {
 		return strings.ToLower(strings.TrimSpace(v))

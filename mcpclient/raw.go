@@ -100,8 +100,15 @@ func (s *Session) rawCall(ctx context.Context, method, name string, params map[s
 	return s.red.object(out), nil
 }
 
-// lineReaders are the buffers event streams are read through.
-var lineReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+// eventReader is what an event stream is read with: a line buffer, and
+// the data of the event being read.
+type eventReader struct {
+	r    *bufio.Reader
+	data []byte
+}
+
+// eventReaders are pooled: reading an answer costs no buffer.
+var eventReaders = sync.Pool{New: func() any { return &eventReader{r: bufio.NewReaderSize(nil, 4<<10)} }}
 
 // answer is a JSON-RPC response.
 type answer struct {
@@ -149,13 +156,21 @@ func readEvents(body io.Reader, id int64) (*answer, streamEnd, error) {
 	want := strconv.AppendInt(nil, id, 10)
 	// The body reader caps each event (framedReader); lines are read
 	// through a small pooled buffer, so an answer costs no large one.
-	r := lineReaders.Get().(*bufio.Reader)
+	er := eventReaders.Get().(*eventReader)
+	r, data := er.r, er.data[:0]
 	r.Reset(body)
 	defer func() {
 		r.Reset(nil)
-		lineReaders.Put(r)
+		if cap(data) <= 1<<20 {
+			// Decoding copies what it keeps (json.RawMessage), so the
+			// buffer can be reused; a large one is left to the GC.
+			er.data = data[:0]
+		} else {
+			er.data = nil
+		}
+		eventReaders.Put(er)
 	}()
-	var data, line []byte
+	var line []byte
 	var named bool // the event has a name other than "message"
 	for {
 		chunk, err := r.ReadSlice('\n')

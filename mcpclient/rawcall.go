@@ -267,19 +267,31 @@ func reconnectDelay(attempt int) time.Duration {
 // computed from what is sent. The connection's headers and the trace
 // context are the roundTripper's.
 func (s *Session) rawHeaders(h http.Header, version, method, name string) {
-	h.Set("Content-Type", "application/json")
-	h.Set("Accept", "application/json, text/event-stream")
-	h.Set("Mcp-Protocol-Version", version)
+	// Canonical names, and shared values for the constant ones: nothing
+	// modifies a request's header values once it is built.
+	h["Content-Type"] = hdrJSON
+	h["Accept"] = hdrAccept
+	h["Mcp-Protocol-Version"] = []string{version}
 	if id := s.cs.ID(); id != "" {
-		h.Set("Mcp-Session-Id", id)
+		h["Mcp-Session-Id"] = []string{id}
 	}
 	if version >= newProtocol {
-		h.Set("Mcp-Method", method)
+		if method == "tools/call" {
+			h["Mcp-Method"] = hdrToolsCall
+		} else {
+			h["Mcp-Method"] = []string{method}
+		}
 		if name != "" {
-			h.Set("Mcp-Name", headerValue(name))
+			h["Mcp-Name"] = []string{headerValue(name)}
 		}
 	}
 }
+
+var (
+	hdrJSON      = []string{"application/json"}
+	hdrAccept    = []string{"application/json, text/event-stream"}
+	hdrToolsCall = []string{"tools/call"}
+)
 
 // checkResponse reads the HTTP status as go-sdk's streamable client does
 // (streamableClientConn.checkResponse): the errors are go-sdk's, and the
