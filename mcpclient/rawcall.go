@@ -58,7 +58,7 @@ type rawRequest struct {
 // clientCapsV2 is what go-sdk puts in a 2026-07-28 request's _meta as the
 // client's capabilities when the caller declared none: tether's own (none,
 // see Client.attempt), which encode as an empty object.
-var clientCapsV2 = map[string]any{}
+var clientCapsV2 = json.RawMessage(`{}`)
 
 // callTool sends params as tools/call and returns the result as go-sdk's
 // path would (see above), not yet redacted. ctx is the operation's context

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/tether-dev/tether/registry"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // rawSecret is the connection secret of the raw-call tests.
@@ -599,4 +600,50 @@ func TestRawCallStreamEndsWithoutAnswer(t *testing.T) {
 	}
 	require.ErrorIs(t, got[0].Kind, registry.ErrUpstreamInvalid, got[0].Message)
 	assert.Equal(t, got[1], got[0])
+}
+
+// A 2026-07-28 call carries the agent's side of the conversation (its
+// capabilities, a retry's inputResponses and requestState) and the trace
+// context: sent raw, the params are the ones go-sdk sends.
+func TestRawCallSendsWhatGoSDKSends(t *testing.T) {
+	t.Parallel()
+	for _, version := range []string{legacyVersion, newestVersion} {
+		t.Run(version, func(t *testing.T) {
+			t.Parallel()
+			up, endpoint := newScriptedUpstream(t, version == newestVersion)
+			up.script(jsonAnswer(`{"content":[]}`))
+			client := newTestClient(t, Options{})
+			ctx := registry.WithUpstreamCall(ctxT(t), &registry.UpstreamCall{
+				ClientCapabilities: map[string]any{"elicitation": map[string]any{"form": map[string]any{}}},
+				InputResponses:     map[string]any{"q1": map[string]any{"action": "accept", "content": map[string]any{"name": "Ada"}}},
+				RequestState:       "state-1",
+			})
+			ctx = trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
+				TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4, 5, 6}, TraceFlags: trace.FlagsSampled,
+			}))
+			var sent [2]seenCall
+			for i, raw := range []bool{true, false} {
+				sess, err := client.Connect(ctxT(t), rawConn(endpoint, version))
+				require.NoError(t, err)
+				t.Cleanup(func() { sess.Close() })
+				_, err = sess.callToolVia(ctx, "add", nil, raw)
+				require.NoError(t, err)
+				sent[i] = up.lastCall(t)
+				require.Equal(t, raw, wentRaw(t, sent[i]))
+			}
+			assert.Equal(t, sent[1].params, sent[0].params)
+			assert.Equal(t, map[string]any{}, sent[0].params["arguments"], "never null")
+			assert.NotEmpty(t, sent[0].header.Get("Traceparent"))
+			assert.Equal(t, sent[1].header.Get("Traceparent"), sent[0].header.Get("Traceparent"))
+			meta, _ := sent[0].params["_meta"].(map[string]any)
+			assert.Contains(t, meta, "traceparent")
+			if version == newestVersion {
+				assert.Equal(t, "state-1", sent[0].params["requestState"])
+				assert.Contains(t, sent[0].params, "inputResponses")
+				assert.Equal(t, map[string]any{"elicitation": map[string]any{"form": map[string]any{}}}, meta[mcp.MetaKeyClientCapabilities])
+			} else {
+				assert.NotContains(t, sent[0].params, "requestState", "a legacy session declared its capabilities once")
+			}
+		})
+	}
 }
