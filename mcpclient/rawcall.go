@@ -120,6 +120,12 @@ func (s *Session) exchange(ctx context.Context, mark uint64, method, name, versi
 		if ctx.Err() == nil {
 			// go-sdk's call wraps what its transport returned so.
 			err = fmt.Errorf("calling %q: %w", method, err)
+		} else {
+			// A call given up on (its deadline, or its caller gone), be it
+			// waiting for the answer or for the response headers (a server
+			// may send none before the answer): go-sdk tells the server,
+			// best effort, off the caller's path, and so the tool stops.
+			go s.cancelled(context.WithoutCancel(ctx), version, id, ctx.Err())
 		}
 		return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
 	}
@@ -170,8 +176,6 @@ func (s *Session) exchange(ctx context.Context, mark uint64, method, name, versi
 		}
 		return r.a, nil
 	case <-ctx.Done():
-		// go-sdk tells the server, best effort, off the caller's path.
-		go s.cancelled(context.WithoutCancel(ctx), version, id, ctx.Err())
 		return fail(ctx.Err())
 	}
 }

@@ -647,3 +647,41 @@ func TestRawCallSendsWhatGoSDKSends(t *testing.T) {
 		})
 	}
 }
+
+// A raw call given up on before the server sent anything (a go-sdk server
+// sends its response headers with the answer) still tells the server,
+// and the tool stops, as it does for a call through go-sdk.
+func TestRawCallGivenUpOnStopsTheTool(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []bool{true, false} {
+		t.Run(fmt.Sprintf("raw=%v", raw), func(t *testing.T) {
+			t.Parallel()
+			up, endpoint := newScriptedUpstream(t, false)
+			stopped := make(chan struct{}, 1)
+			release := make(chan struct{})
+			t.Cleanup(func() { close(release) }) // before the server closes
+			up.server.AddTool(&mcp.Tool{Name: "block", InputSchema: map[string]any{"type": "object"}},
+				func(ctx context.Context, _ *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+					select {
+					case <-ctx.Done():
+						stopped <- struct{}{}
+					case <-release:
+					}
+					return &mcp.CallToolResult{}, nil
+				})
+			conn := rawConn(endpoint, legacyVersion)
+			conn.TimeoutMS = 300
+			sess, err := newTestClient(t, Options{}).Connect(ctxT(t), conn)
+			require.NoError(t, err)
+			t.Cleanup(func() { sess.Close() })
+			_, err = sess.callToolVia(ctxT(t), "block", nil, raw)
+			require.ErrorIs(t, err, registry.ErrUpstreamTimeout)
+			require.Equal(t, raw, wentRaw(t, up.lastCall(t)))
+			select {
+			case <-stopped:
+			case <-time.After(30 * time.Second):
+				t.Fatal("the tool was not told the call was given up on")
+			}
+		})
+	}
+}
