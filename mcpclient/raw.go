@@ -150,7 +150,9 @@ type streamEnd struct {
 // go-sdk's client does: events named other than "message" and events
 // without data (priming events, SEP-1699) are skipped, and so are
 // notifications, requests and answers to other requests. Without the
-// answer the error is errNoAnswer, and end tells how to resume.
+// answer (the stream ended, or broke) the error is errNoAnswer, and end
+// tells how to resume; an event over the size cap is the tracker's fatal
+// error.
 func readEvents(body io.Reader, id int64) (*answer, streamEnd, error) {
 	var end streamEnd
 	want := strconv.AppendInt(nil, id, 10)
@@ -183,7 +185,13 @@ func readEvents(body io.Reader, id int64) (*answer, streamEnd, error) {
 			line = line[:0]
 		}
 		if err != nil && err != io.EOF {
-			return nil, end, err
+			var tooLarge *tooLargeError
+			if errors.As(err, &tooLarge) {
+				return nil, end, err
+			}
+			// go-sdk takes a stream that breaks for one that ended
+			// (and resumes it if it can).
+			return nil, end, errNoAnswer
 		}
 		chunk = bytes.TrimRight(chunk, "\r\n")
 		field, value, _ := bytes.Cut(chunk, []byte(":"))

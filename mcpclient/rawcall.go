@@ -163,12 +163,6 @@ func (s *Session) exchange(ctx context.Context, mark uint64, method, name, versi
 	select {
 	case r := <-got:
 		if r.err != nil {
-			var syn *json.SyntaxError
-			if errors.As(r.err, &syn) || errors.Is(r.err, io.ErrUnexpectedEOF) {
-				// What the body limiter records for go-sdk's requests;
-				// go-sdk then closes the session.
-				s.tr.fail(errNotJSON)
-			}
 			if r.err == errNoAnswer {
 				return fail(r.err)
 			}
@@ -192,8 +186,25 @@ const maxResumes = 5
 // (GET with Last-Event-ID, after the delay the server asked for).
 func (s *Session) readCall(ctx context.Context, resp *http.Response, id int64, version, summary string) (*answer, io.ReadCloser, error) {
 	if mediaType(resp.Header.Get("Content-Type")) != "text/event-stream" {
-		a, err := readAnswer(resp, id)
-		return a, resp.Body, err
+		// Read whole first, as go-sdk does: a body cut short is the
+		// connection's failure, a body that is not JSON the server's.
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			// In go-sdk's words, and as text: it is classified as an
+			// invalid answer, not as the connection's failure.
+			return nil, resp.Body, fmt.Errorf("failed to read body: %v", err)
+		}
+		var a answer
+		if err := json.Unmarshal(b, &a); err != nil {
+			var syn *json.SyntaxError
+			if errors.As(err, &syn) && len(bytes.TrimSpace(b)) > 0 {
+				// What the body limiter records for go-sdk's requests;
+				// go-sdk then closes the session.
+				s.tr.fail(errNotJSON)
+			}
+			return nil, resp.Body, fmt.Errorf("failed to decode response: %v", err)
+		}
+		return &a, resp.Body, nil
 	}
 	body := resp.Body
 	prev, misses := "", 0

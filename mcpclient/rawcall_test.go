@@ -269,6 +269,21 @@ func TestRawCallIsGoSDKCall(t *testing.T) {
 		{name: "HTTP 202", answer: statusAnswer(http.StatusAccepted, "", ""), failure: true},
 		{name: "HTML", answer: statusAnswer(http.StatusOK, "text/html", "<html></html>"), failure: true},
 		{name: "not JSON", answer: statusAnswer(http.StatusOK, "application/json", "{not json"), failure: true},
+		{name: "body cut short", answer: func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Header().Set("Content-Length", "1000")
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":{"content":[`, id)
+		}, failure: true},
+		{name: "event stream cut short", answer: func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			w.(http.Flusher).Flush()
+			fmt.Fprintf(w, "data: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"content\":[", id)
+			w.(http.Flusher).Flush()
+			conn, _, err := http.NewResponseController(w).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		}, failure: true},
 		{name: "too large", answer: jsonAnswer(`{"content":[{"type":"text","text":"` + strings.Repeat("x", 20<<10) + `"}]}`), failure: true},
 		{name: "too large on a stream", answer: sseAnswer(`{"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":"` + strings.Repeat("x", 20<<10) + `"}]}}`), failure: true},
 	}
