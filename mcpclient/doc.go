@@ -29,6 +29,14 @@
 //     server returned HTTP 404 for POST https://mcp.example.com/mcp").
 //     Results are the registry's types too: [*Client] is a registry.Prober.
 //
+// Tool calls over streamable HTTP skip the SDK's JSON-RPC layer: a call is
+// one POST and its answer, sent and read raw through the session's own
+// guarded HTTP client (rawcall.go) and decoded once with encoding/json,
+// while the SDK session keeps the handshake and the server's stream. The
+// request, the result object and every error are the ones the SDK's path
+// gives (tests compare the two on the same answers); stdio, websocket and
+// legacy SSE calls go through the SDK.
+//
 // [Pool] keeps one session per connection open across calls, and is a
 // registry.Prober too: calls are warm, probes are cold. Sessions are keyed
 // by connection id and registry.ReachKey, bounded in number (least

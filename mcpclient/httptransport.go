@@ -92,8 +92,10 @@ func (rt *roundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 		// whole body.
 		resp.Body = &framedReader{rc: resp.Body, f: newFramer(rt.limit, true, rt.tr)}
 	} else {
+		// A raw request (rawcall.go) reports a body that is not JSON
+		// itself; the body need not be kept for it.
 		resp.Body = &bodyLimiter{rc: resp.Body, limit: rt.limit, tr: rt.tr,
-			checkJSON: resp.StatusCode == http.StatusOK && ct == "application/json"}
+			checkJSON: resp.StatusCode == http.StatusOK && ct == "application/json" && !isRawRequest(req.Context())}
 	}
 	resp.Body = d.body(resp.Body)
 	return resp, nil
@@ -141,6 +143,12 @@ func (rt *roundTripper) check(req *http.Request, resp *http.Response) error {
 }
 
 func mediaType(v string) string {
+	switch v {
+	case "application/json", "text/event-stream":
+		// As servers send them: no parameters to parse (ParseMediaType
+		// allocates a map for them), on every answer.
+		return v
+	}
 	mt, _, err := mime.ParseMediaType(v)
 	if err != nil {
 		return strings.ToLower(strings.TrimSpace(v))

@@ -10,8 +10,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tether-dev/tether/registry"
@@ -32,13 +35,6 @@ type rawHTTP struct {
 	hc       *http.Client
 	endpoint string
 	nextID   atomic.Int64
-}
-
-// rawError is a JSON-RPC error answer of the upstream.
-type rawError struct {
-	Code    int64           `json:"code"`
-	Message string          `json:"message"`
-	Data    json.RawMessage `json:"data,omitempty"`
 }
 
 // rawCapable reports whether s can carry raw requests of the tasks
@@ -64,7 +60,7 @@ func (s *Session) rawCall(ctx context.Context, method, name string, params map[s
 	defer cancel()
 	mark := s.tr.mark()
 	params = withRequestMeta(ctx, params, s.ProtocolVersion(), caps)
-	id := s.raw.nextID.Add(1)
+	id := rawIDBase + s.raw.nextID.Add(1)
 	body, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": id, "method": method, "params": params})
 	if err != nil {
 		return nil, newError(registry.ErrUpstreamInvalid, err, "encode %s: %s", method, err.Error())
@@ -104,18 +100,29 @@ func (s *Session) rawCall(ctx context.Context, method, name string, params map[s
 	return s.red.object(out), nil
 }
 
+// eventReader is what an event stream is read with: a line buffer, and
+// the data of the event being read.
+type eventReader struct {
+	r    *bufio.Reader
+	data []byte
+}
+
+// eventReaders are pooled: reading an answer costs no buffer.
+var eventReaders = sync.Pool{New: func() any { return &eventReader{r: bufio.NewReaderSize(nil, 4<<10)} }}
+
 // answer is a JSON-RPC response.
 type answer struct {
 	ID     json.RawMessage `json:"id"`
 	Result json.RawMessage `json:"result"`
-	Error  *rawError       `json:"error"`
+	Error  *wireError      `json:"error"`
 }
 
 // readAnswer reads the response to request id: the JSON body, or the
 // first answer with that id on an event stream (notifications and
-// requests before it are skipped: tether asks for none).
+// requests before it are skipped: tether asks for none, and go-sdk's
+// client, which would answer a request, declares no capability a server
+// could ask for on a tool call).
 func readAnswer(resp *http.Response, id int64) (*answer, error) {
-	want := fmt.Sprint(id)
 	if mediaType(resp.Header.Get("Content-Type")) != "text/event-stream" {
 		var a answer
 		if err := json.NewDecoder(resp.Body).Decode(&a); err != nil {
@@ -123,30 +130,100 @@ func readAnswer(resp *http.Response, id int64) (*answer, error) {
 		}
 		return &a, nil
 	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<30) // the body reader caps events
-	var data strings.Builder
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "data:"); ok {
-			data.WriteString(strings.TrimPrefix(v, " "))
-			data.WriteByte('\n')
+	a, _, err := readEvents(resp.Body, id)
+	return a, err
+}
+
+// errNoAnswer is an event stream that ended without the answer (go-sdk's
+// words for it).
+var errNoAnswer = errors.New("request terminated without response")
+
+// streamEnd is what an event stream that ended without the answer said
+// about resuming it: the id of its last event and the delay it asked for
+// (SSE "retry").
+type streamEnd struct {
+	lastID string
+	retry  time.Duration
+}
+
+// readEvents reads an event stream up to the answer to request id, as
+// go-sdk's client does: events named other than "message" and events
+// without data (priming events, SEP-1699) are skipped, and so are
+// notifications, requests and answers to other requests. Without the
+// answer (the stream ended, or broke) the error is errNoAnswer, and end
+// tells how to resume; an event over the size cap is the tracker's fatal
+// error.
+func readEvents(body io.Reader, id int64) (*answer, streamEnd, error) {
+	var end streamEnd
+	want := strconv.AppendInt(nil, id, 10)
+	// The body reader caps each event (framedReader); lines are read
+	// through a small pooled buffer, so an answer costs no large one.
+	er := eventReaders.Get().(*eventReader)
+	r, data := er.r, er.data[:0]
+	r.Reset(body)
+	defer func() {
+		r.Reset(nil)
+		if cap(data) <= 1<<20 {
+			// Decoding copies what it keeps (json.RawMessage), so the
+			// buffer can be reused; a large one is left to the GC.
+			er.data = data[:0]
+		} else {
+			er.data = nil
+		}
+		eventReaders.Put(er)
+	}()
+	var line []byte
+	var named bool // the event has a name other than "message"
+	for {
+		chunk, err := r.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			line = append(line, chunk...)
 			continue
 		}
-		if line != "" || data.Len() == 0 {
-			continue
+		if len(line) > 0 {
+			chunk = append(line, chunk...)
+			line = line[:0]
 		}
-		var a answer
-		err := json.Unmarshal([]byte(data.String()), &a)
-		data.Reset()
-		if err == nil && string(a.ID) == want && (a.Result != nil || a.Error != nil) {
-			return &a, nil
+		if err != nil && err != io.EOF {
+			var tooLarge *tooLargeError
+			if errors.As(err, &tooLarge) {
+				return nil, end, err
+			}
+			// go-sdk takes a stream that breaks for one that ended
+			// (and resumes it if it can).
+			return nil, end, errNoAnswer
+		}
+		chunk = bytes.TrimRight(chunk, "\r\n")
+		field, value, _ := bytes.Cut(chunk, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch {
+		case len(chunk) == 0 && err == nil:
+			// The end of an event.
+			if len(data) > 0 && !named {
+				var a answer
+				if json.Unmarshal(data, &a) == nil && bytes.Equal(a.ID, want) && (a.Result != nil || a.Error != nil) {
+					return &a, end, nil
+				}
+			}
+			data, named = data[:0], false
+		case string(field) == "data":
+			if len(data) > 0 {
+				data = append(data, '\n')
+			}
+			data = append(data, value...)
+		case string(field) == "event":
+			named = string(value) != "message"
+		case string(field) == "id":
+			end.lastID = string(value)
+		case string(field) == "retry":
+			if n, err := strconv.ParseInt(string(value), 10, 64); err == nil {
+				end.retry = time.Duration(n) * time.Millisecond
+			}
+		}
+		if err == io.EOF {
+			return nil, end, errNoAnswer
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return nil, err
-	}
-	return nil, errors.New("the event stream ended without an answer")
 }
 
 // withRequestMeta returns params (copied) with the 2026-07-28 _meta: the

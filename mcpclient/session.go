@@ -35,8 +35,11 @@ type Session struct {
 	// context, not the caller's, so the session outlives the handshake.
 	stop    context.CancelFunc
 	cleanup func()
-	// raw posts raw JSON-RPC (raw.go); nil but for streamable HTTP.
+	// raw posts raw JSON-RPC (raw.go, rawcall.go); nil but for
+	// streamable HTTP.
 	raw *rawHTTP
+	// impl is tether's clientInfo, which a 2026-07-28 request carries.
+	impl *mcp.Implementation
 
 	closeOnce sync.Once
 	// quiet: Close logs nothing (set by release before it closes).
@@ -128,6 +131,7 @@ func (c *Client) attempt(ctx context.Context, conn *registry.Connection, t regis
 				stop:      stop,
 				cleanup:   cleanup,
 				raw:       raw,
+				impl:      &c.impl,
 			}, nil
 		}
 		if exited != nil {
@@ -267,6 +271,12 @@ func (s *Session) listTools(ctx context.Context) (_ []registry.ToolSpec, ttl tim
 // up in transcripts and logs. Redaction walks the JSON object, so no
 // content type is missed, and costs no encoding of its own.
 func (s *Session) CallTool(ctx context.Context, name string, args map[string]any) (map[string]any, error) {
+	// Streamable HTTP: sent and read raw (rawcall.go).
+	return s.callToolVia(ctx, name, args, s.raw != nil)
+}
+
+// callToolVia is CallTool sent raw or through the go-sdk session.
+func (s *Session) callToolVia(ctx context.Context, name string, args map[string]any, raw bool) (map[string]any, error) {
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
 	mark := s.tr.mark()
@@ -279,6 +289,21 @@ func (s *Session) CallTool(ctx context.Context, name string, args map[string]any
 	if err := s.roundTrip(params, registry.UpstreamCallOf(ctx)); err != nil {
 		return nil, err
 	}
+	var out map[string]any
+	var err error
+	if raw {
+		out, err = s.callTool(ctx, mark, params)
+	} else {
+		out, err = s.sdkCallTool(ctx, mark, params)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.red.object(out), nil
+}
+
+// sdkCallTool is tools/call through the go-sdk session.
+func (s *Session) sdkCallTool(ctx context.Context, mark uint64, params *mcp.CallToolParams) (map[string]any, error) {
 	res, err := s.cs.CallTool(ctx, params)
 	if err != nil {
 		return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
@@ -287,7 +312,7 @@ func (s *Session) CallTool(ctx context.Context, name string, args map[string]any
 	if err != nil {
 		return nil, newError(registry.ErrUpstreamInvalid, err, "%s", s.red.redact(err.Error()))
 	}
-	return s.red.object(out), nil
+	return out, nil
 }
 
 // Close ends the session: politely first (stdin closed, DELETE sent, close
