@@ -15,6 +15,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/registry"
 )
 
 // tools/call at wire speed. Over streamable HTTP a tool call is one POST
@@ -89,7 +90,12 @@ func (s *Session) callTool(ctx context.Context, mark uint64, params *mcp.CallToo
 		// go-sdk fails the same way, before sending.
 		return nil, classify(ctx, fmt.Errorf("sending %q: %v", "tools/call", err), s.tr, mark, s.transport, s.red)
 	}
-	a, err := s.exchange(ctx, mark, "tools/call", params.Name, version, id, body)
+	var hdrs map[string]string
+	if up := registry.UpstreamCallOf(ctx); up != nil && version >= newProtocol {
+		args, _ := params.Arguments.(map[string]any)
+		hdrs = paramHeaders(up.InputSchema, args)
+	}
+	a, err := s.exchange(ctx, mark, "tools/call", params.Name, version, id, body, hdrs)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +121,7 @@ func (s *Session) protocolVersion() string {
 // exchange posts one JSON-RPC request (body, whose id is id) and reads its
 // answer, with go-sdk's streamable client's headers and its reading of the
 // HTTP status; every failure is an *Error from classify.
-func (s *Session) exchange(ctx context.Context, mark uint64, method, name, version string, id int64, body []byte) (*answer, error) {
+func (s *Session) exchange(ctx context.Context, mark uint64, method, name, version string, id int64, body []byte, paramHeaders map[string]string) (*answer, error) {
 	fail := func(err error) (*answer, error) {
 		if ctx.Err() == nil {
 			// go-sdk's call wraps what its transport returned so.
@@ -135,6 +141,9 @@ func (s *Session) exchange(ctx context.Context, mark uint64, method, name, versi
 		return fail(err)
 	}
 	s.rawHeaders(req.Header, version, method, name)
+	for k, v := range paramHeaders {
+		req.Header.Set(k, v)
+	}
 	resp, err := s.raw.hc.Do(req)
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w: %w", summary, errRejected, err))

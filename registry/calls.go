@@ -239,6 +239,12 @@ func (s *Service) callTool(ctx context.Context, c *Connection, t *Tool, args map
 	}
 	dial, err := s.withAccessToken(cctx, c)
 	if err == nil {
+		up := UpstreamCallOf(cctx)
+		if up == nil {
+			up = &UpstreamCall{}
+			cctx = WithUpstreamCall(cctx, up)
+		}
+		up.InputSchema = t.InputSchema
 		result, err = s.prober.CallTool(cctx, dial, t.Name, input)
 		err = s.stepUp(ctx, c, err)
 	}

@@ -55,6 +55,10 @@ type UpstreamCall struct {
 	ClientCapabilities map[string]any
 	InputResponses     map[string]any
 	RequestState       string
+	// InputSchema is the tool's input schema as its server lists it: the
+	// x-mcp-header marks in it name the parameter headers of the call
+	// (SEP-2243). The registry sets it for every call.
+	InputSchema map[string]any
 }
 
 type upstreamCallKey struct{}

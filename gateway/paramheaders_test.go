@@ -1,0 +1,63 @@
+package gateway_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/registry"
+)
+
+// A 2026-07-28 tool that marks arguments with x-mcp-header gets them as
+// Mcp-Param-* headers too (SEP-2243), computed from the arguments tether
+// sends (pins and defaults applied): go-sdk's server refuses a call whose
+// headers are missing or disagree with its body.
+func TestParamHeadersFromTheArgumentsSent(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	srv := mcp.NewServer(&mcp.Implementation{Name: "geo", Version: "1"}, nil)
+	srv.AddTool(&mcp.Tool{
+		Name: "locate",
+		InputSchema: map[string]any{
+			"type": "object",
+			"properties": map[string]any{
+				"region": map[string]any{"type": "string", "x-mcp-header": "Region"},
+				"tier":   map[string]any{"type": "integer", "x-mcp-header": "Tier"},
+				"label":  map[string]any{"type": "string", "x-mcp-header": "Label"},
+				"query":  map[string]any{"type": "string"},
+			},
+			"required": []any{"query"},
+		},
+	}, func(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		h := req.Extra.Header
+		return &mcp.CallToolResult{StructuredContent: map[string]any{
+			"region": h.Get("Mcp-Param-Region"), "tier": h.Get("Mcp-Param-Tier"), "label": h.Get("Mcp-Param-Label"),
+		}, Content: []mcp.Content{&mcp.TextContent{Text: "ok"}}}, nil
+	})
+	up := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
+		&mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true}))
+	t.Cleanup(func() {
+		up.CloseClientConnections() // tether's listen stream stays open until then
+		up.Close()
+	})
+	c := e.connect("acme", connOptions{name: "geo", transport: registry.TransportHTTP, endpoint: up.URL})
+	require.Equal(t, newVersion, c.ProtocolVersion, "the upstream speaks 2026-07-28")
+
+	_, _, err := e.svc.UpdateTool(context.Background(), "acme", c.ID, e.toolID("acme", c.ID, "locate"), registry.ToolPatch{
+		InputDefaults: registry.Optional[map[string]registry.InputArg]{Set: true, Value: map[string]registry.InputArg{
+			"region": {Value: "eu-west", Pinned: true},
+			"tier":   {Value: float64(2)},
+		}},
+	})
+	require.NoError(t, err)
+
+	cs := e.agent(agentOptions{tenant: "acme"})
+	res := callTool(t, cs, "geo_locate", map[string]any{"query": "q", "label": "café ", "region": "us-east"})
+	require.False(t, res.IsError, text(res))
+	assert.Equal(t, map[string]any{"region": "eu-west", "tier": "2", "label": "=?base64?Y2Fmw6kg?="}, structured(t, res),
+		"the pin wins over the caller, the default fills in, a non-ASCII value is base64-wrapped")
+}
