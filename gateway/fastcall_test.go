@@ -19,7 +19,7 @@ import (
 // session that made none.
 func TestIdleSessionsClosedBusyOnesKept(t *testing.T) {
 	t.Parallel()
-	const timeout = 2 * time.Second
+	const timeout = 3 * time.Second
 	e := newEnv(t, envOptions{sessionTimeout: timeout})
 	calc := newUpstream(t, "calc", false)
 	e.connect("acme", connOptions{name: "calc", transport: calc.Transport(), endpoint: calc.URL()})
@@ -30,7 +30,7 @@ func TestIdleSessionsClosedBusyOnesKept(t *testing.T) {
 
 	// The busy agent calls a tool without pause for well over the timeout.
 	before := e.gw.Stats().FastRequests
-	deadline := time.Now().Add(3 * timeout)
+	deadline := time.Now().Add(2 * timeout)
 	for time.Now().Before(deadline) {
 		res := callTool(t, busy, "calc_add", map[string]any{"a": 1, "b": 2})
 		require.False(t, res.IsError, text(res))
