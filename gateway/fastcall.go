@@ -92,8 +92,10 @@ func (h *Handler) fastCall(w http.ResponseWriter, r *http.Request, req *rpcReque
 			return false
 		}
 	} else {
-		if version != "" {
-			return false // a 2026-07-28 request on a session: the SDK refuses it
+		if version != "" || !sessionVersions[r.Header.Get("Mcp-Protocol-Version")] {
+			// A 2026-07-28 request on a session, or a version the SDK
+			// does not speak: the SDK refuses it.
+			return false
 		}
 		if !h.isForeign(sid) {
 			s := h.beginPOST(sid)
@@ -165,6 +167,18 @@ func requestParent(r *http.Request) trace.SpanContext {
 	}
 	return trace.SpanContextFromContext(propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
 }
+
+// sessionVersions are the revisions with sessions that go-sdk serves
+// ("": the header is optional, and the SDK then assumes 2025-03-26).
+var sessionVersions = func() map[string]bool {
+	m := map[string]bool{"": true}
+	for _, v := range mcp.SupportedProtocolVersions() {
+		if v < statelessVersion {
+			m[v] = true
+		}
+	}
+	return m
+}()
 
 // plainPOST reports a POST with the media types the streamable HTTP
 // transport requires.

@@ -84,6 +84,10 @@ func TestRequestsOutsideTheFastPathReachTheSDK(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, status, "the SDK requires both media types")
 	status, body := e.rawPost(t, hdr("application/json, text/event-stream"), "["+call+"]")
 	assert.Equal(t, http.StatusBadRequest, status, "batches are refused from 2025-06-18 on: %s", body)
+	unknown := hdr("application/json, text/event-stream")
+	unknown["Mcp-Protocol-Version"] = "1999-01-01"
+	status, body = e.rawPost(t, unknown, call)
+	assert.Equal(t, http.StatusBadRequest, status, "the SDK refuses a version it does not speak: %s", body)
 	assert.Equal(t, before, e.gw.Stats().FastRequests)
 
 	status, body = e.rawPost(t, hdr("application/json, text/event-stream"), call)
