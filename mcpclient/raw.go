@@ -195,35 +195,54 @@ func readEvents(body io.Reader, id int64) (*answer, streamEnd, error) {
 		}
 		chunk = bytes.TrimRight(chunk, "\r\n")
 		field, value, _ := bytes.Cut(chunk, []byte(":"))
-		value = bytes.TrimPrefix(value, []byte(" "))
-		switch {
-		case len(chunk) == 0 && err == nil:
+		// As go-sdk reads a field (scanEvents): its value without the
+		// white space around it.
+		value = bytes.TrimSpace(value)
+		if len(chunk) == 0 && err == nil {
 			// The end of an event.
-			if len(data) > 0 && !named {
-				var a answer
-				if json.Unmarshal(data, &a) == nil && bytes.Equal(a.ID, want) && (a.Result != nil || a.Error != nil) {
-					return &a, end, nil
-				}
+			if a := answerOf(data, named, want); a != nil {
+				return a, end, nil
 			}
 			data, named = data[:0], false
-		case string(field) == "data":
+			continue
+		}
+		switch string(field) {
+		case "data":
 			if len(data) > 0 {
 				data = append(data, '\n')
 			}
 			data = append(data, value...)
-		case string(field) == "event":
+		case "event":
 			named = string(value) != "message"
-		case string(field) == "id":
+		case "id":
 			end.lastID = string(value)
-		case string(field) == "retry":
+		case "retry":
 			if n, err := strconv.ParseInt(string(value), 10, 64); err == nil {
 				end.retry = time.Duration(n) * time.Millisecond
 			}
 		}
 		if err == io.EOF {
+			// A stream may end right after its last event's data, with
+			// no blank line: go-sdk takes that event too.
+			if a := answerOf(data, named, want); a != nil {
+				return a, end, nil
+			}
 			return nil, end, errNoAnswer
 		}
 	}
+}
+
+// answerOf is the event's answer to the request whose id is want, or nil:
+// an unnamed (or "message") event whose data is that answer.
+func answerOf(data []byte, named bool, want []byte) *answer {
+	if len(data) == 0 || named {
+		return nil
+	}
+	var a answer
+	if json.Unmarshal(data, &a) == nil && bytes.Equal(a.ID, want) && (a.Result != nil || a.Error != nil) {
+		return &a
+	}
+	return nil
 }
 
 // withRequestMeta returns params (copied) with the 2026-07-28 _meta: the
