@@ -378,12 +378,21 @@ func writeError(w http.ResponseWriter, status int, code, message string) {
 }
 
 // HandleChange re-syncs, in the background, every view of the changed
-// tenant; the SDK then tells connected agents that the tool list changed,
-// if it did. Give it to registry.Service.OnChange; it does not block.
+// tenant (of every tenant after registry.ChangesMissed); the SDK then
+// tells connected agents that the tool list changed, if it did. Give it
+// to registry.Service.OnChange; it does not block.
 func (h *Handler) HandleChange(c registry.Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.life.Closed() {
+		return
+	}
+	if c.Kind == registry.ChangesMissed {
+		for _, byPersona := range h.views {
+			for _, v := range byPersona {
+				h.requestSyncLocked(v)
+			}
+		}
 		return
 	}
 	for _, v := range h.views[c.TenantID] {

@@ -423,3 +423,30 @@ func TestHangingUpstream(t *testing.T) {
 	require.False(t, callTool(t, cs, "slow_add", map[string]any{"a": 1, "b": 1}).IsError)
 	assert.Equal(t, int64(3), e.pool.Stats().Handshakes)
 }
+
+// Announcements from other replicas may be lost (the bus reconnects);
+// the registry then says so (ResyncRemote), and every view re-reads the
+// registry: an agent hears of a change nobody announced to this process.
+func TestMissedChangesResyncEveryView(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	calc := newUpstream(t, "calc", false)
+	c := e.connect("acme", connOptions{name: "calc", transport: calc.Transport(), endpoint: calc.URL()})
+	var changed atomic.Int64
+	cs := e.agent(agentOptions{tenant: "acme", onListChanged: func() { changed.Add(1) }})
+	require.Contains(t, toolNames(t, cs), "calc_echo")
+
+	// Another replica disables a tool; its announcement never arrives.
+	_, _, err := e.store.UpdateConnectionTools(context.Background(), "acme", c.ID, func(_ *registry.Connection, tools []*registry.Tool) ([]*registry.Tool, error) {
+		for _, tool := range tools {
+			if tool.Name == "echo" {
+				tool.Enabled = false
+			}
+		}
+		return tools, nil
+	})
+	require.NoError(t, err)
+	e.svc.ResyncRemote()
+	eventually(t, func() bool { return changed.Load() > 0 }, "the agent hears that the list changed")
+	assert.NotContains(t, toolNames(t, cs), "calc_echo")
+}

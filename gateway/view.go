@@ -246,8 +246,9 @@ func (v *view) syncLoop(life context.Context) {
 
 // sync makes the view's registered tools equal the registry's AgentTools.
 // Only tools that changed are added or removed, so the SDK's
-// notifications/tools/list_changed go out only for a real change (the
-// registry announces a change after every probe, changed or not).
+// notifications/tools/list_changed go out only for a real change (a
+// change announced may not change what a view shows: another persona's
+// tool, a setting agents do not see).
 func (v *view) sync(ctx context.Context) error {
 	v.syncMu.Lock()
 	defer v.syncMu.Unlock()

@@ -19,6 +19,11 @@ const (
 	ConnectionDeleted
 	// ToolsChanged: the connection's tool list or tool settings changed.
 	ToolsChanged
+	// ChangesMissed: announcements of other processes may have been lost
+	// (the bus reconnected); TenantID and ConnectionID are empty, and
+	// anything of any tenant may have changed. Listeners re-read what
+	// they keep.
+	ChangesMissed
 )
 
 // Change is one announcement to the listeners added with OnChange.
@@ -81,10 +86,19 @@ func (s *Service) applyChange(change Change) {
 func (s *Service) ApplyRemote(change Change) { s.applyChange(change) }
 
 // ResyncRemote forgets what announcements may have been missed (the bus
-// reconnected): every tenant's catalogue is rebuilt on its next use.
-// Listeners hear nothing: a /mcp client learns of a change it missed
-// then on its next tools/list.
-func (s *Service) ResyncRemote() { s.catalogue.invalidateAll() }
+// reconnected): every tenant's catalogue is rebuilt on its next use, and
+// the listeners hear ChangesMissed (the gateway re-syncs its views, and
+// its clients hear of what changed meanwhile). Nothing else would tell
+// them: a probe that finds a server unchanged announces nothing.
+func (s *Service) ResyncRemote() {
+	s.catalogue.invalidateAll()
+	s.listeners.mu.RLock()
+	fns := s.listeners.fns
+	s.listeners.mu.RUnlock()
+	for _, fn := range fns {
+		fn(Change{Kind: ChangesMissed})
+	}
+}
 
 // ConnectionsDeleted announces connections deleted with their tenant
 // (Keys.DeleteTenant; wire it with Keys.OnTenantDeleted): listeners drop
