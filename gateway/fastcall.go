@@ -71,8 +71,8 @@ func peekBody(r *http.Request) (body []byte, ok bool) {
 // fastCall serves r if it is a tools/call or tools/list the fast path
 // takes.
 func (h *Handler) fastCall(w http.ResponseWriter, r *http.Request, req *rpcRequest, tenantID, persona, sid string, stateless bool) bool {
-	if !plainPOST(r) || !fastRequest(req) {
-		return false
+	if !plainPOST(r) || !fastRequest(req) || h.life.Closed() {
+		return false // the SDK's (a closed handler answers 503 there)
 	}
 	id, method, params := req.ID, req.Method, req.Params
 	if params == nil {
@@ -89,6 +89,14 @@ func (h *Handler) fastCall(w http.ResponseWriter, r *http.Request, req *rpcReque
 			return false
 		}
 		if mname := r.Header.Get("Mcp-Name"); method == "tools/call" && mname != name && mname != headerValue(name) {
+			return false
+		}
+		if !validRequestMeta(meta) {
+			return false // the SDK refuses it (-32602)
+		}
+		if method == "tools/call" && !h.headerFree(tenantID, persona, name) {
+			// Its Mcp-Param-* headers are checked against the body by
+			// the SDK (SEP-2243), which knows the tool's schema.
 			return false
 		}
 	} else {
@@ -168,6 +176,44 @@ func requestParent(r *http.Request) trace.SpanContext {
 	return trace.SpanContextFromContext(propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header)))
 }
 
+// validRequestMeta reports a 2026-07-28 request's _meta as the SDK takes
+// it (validateRequestMeta): clientCapabilities an object, and clientInfo,
+// if present, an implementation.
+func validRequestMeta(meta map[string]any) bool {
+	if _, ok := meta[mcp.MetaKeyClientCapabilities].(map[string]any); !ok {
+		return false
+	}
+	info, present := meta[mcp.MetaKeyClientInfo]
+	if !present {
+		return true
+	}
+	if _, ok := info.(map[string]any); !ok {
+		return false
+	}
+	b, err := json.Marshal(info)
+	var impl mcp.Implementation
+	return err == nil && json.Unmarshal(b, &impl) == nil
+}
+
+// headerFree reports that the tool slug of (tenantID, persona) takes no
+// parameter headers the SDK would check: the view is built, and the tool
+// is not one it lists with x-mcp-header marks (an unlisted tool's headers
+// the SDK does not check either). Without a view it cannot tell: the SDK
+// serves the call and builds the view. A view found is kept for the
+// stateless requests to come, as serveStateless keeps it.
+func (h *Handler) headerFree(tenantID, persona, slug string) bool {
+	h.mu.Lock()
+	v := h.views[tenantID][persona]
+	h.mu.Unlock()
+	if v == nil {
+		return false
+	}
+	v.keepUntil.Store(time.Now().Add(statelessIdle).UnixNano())
+	v.namesMu.RLock()
+	defer v.namesMu.RUnlock()
+	return !v.paramHeaders[slug]
+}
+
 // sessionVersions are the revisions with sessions that go-sdk serves
 // ("": the header is optional, and the SDK then assumes 2025-03-26).
 var sessionVersions = func() map[string]bool {
@@ -189,8 +235,21 @@ func plainPOST(r *http.Request) bool {
 	if r.Header.Get("Last-Event-ID") != "" {
 		return false
 	}
-	accept := strings.Join(r.Header.Values("Accept"), ",")
-	return strings.Contains(accept, "application/json") && strings.Contains(accept, "text/event-stream")
+	// Both media types named (their parameters aside); wildcards, which
+	// the SDK also takes, are left to it.
+	var jsonOK, streamOK bool
+	for _, value := range r.Header.Values("Accept") {
+		for token := range strings.SplitSeq(value, ",") {
+			base, _, _ := strings.Cut(token, ";")
+			switch strings.ToLower(strings.TrimSpace(base)) {
+			case "application/json":
+				jsonOK = true
+			case "text/event-stream":
+				streamOK = true
+			}
+		}
+	}
+	return jsonOK && streamOK
 }
 
 // decodeRequest reads a JSON-RPC request, one decode of its body; ok is
@@ -291,14 +350,26 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, tenantID, persona
 	}
 	switch res["resultType"] {
 	case registry.ResultInputRequired:
-		if !current {
-			out := inputRequired(res, false)
-			return h.encodeResult(out, false), out.IsError, nil
+		if !current || !registry.DeclaresTasks(opts.ClientCapabilities) {
+			// As the SDK's path answers it (call): the input requests,
+			// checked, and the sealed state, or for an older agent an
+			// isError result naming what the tool asked for.
+			out := inputRequired(res, current)
+			if out.IsError || !current {
+				return h.encodeResult(out, current), out.IsError, nil
+			}
+			out.Meta = h.serverInfoMeta(out.Meta)
+			b, err := json.Marshal(out)
+			if err != nil {
+				return fail("invalid upstream response: " + err.Error())
+			}
+			return withResultType(b, registry.ResultInputRequired), false, nil
 		}
 		fallthrough
 	case registry.ResultTask:
-		// Passed through with tether's sealed state or handle; a task
-		// comes only to an agent that declared the extension.
+		// Passed through with tether's sealed state or handle, to an
+		// agent that declared the tasks extension (tasks.go); a task
+		// comes only to such an agent.
 		meta, _ := res["_meta"].(map[string]any)
 		res["_meta"] = h.serverInfoMeta(meta)
 		b, err := json.Marshal(res)
@@ -327,14 +398,22 @@ func (h *Handler) encodeResult(res *mcp.CallToolResult, current bool) []byte {
 		// decoded from JSON.
 		b, _ = json.Marshal(errorResult("invalid upstream response: " + err.Error()))
 	}
-	if current && len(b) > 1 && b[0] == '{' {
-		sep := ","
-		if b[1] == '}' {
-			sep = ""
-		}
-		b = append([]byte(`{"resultType":"`+registry.ResultComplete+`"`+sep), b[1:]...)
+	if current {
+		b = withResultType(b, registry.ResultComplete)
 	}
 	return b
+}
+
+// withResultType is the JSON object b with a resultType member first.
+func withResultType(b []byte, resultType string) []byte {
+	if len(b) < 2 || b[0] != '{' {
+		return b
+	}
+	sep := ","
+	if b[1] == '}' {
+		sep = ""
+	}
+	return append([]byte(`{"resultType":"`+resultType+`"`+sep), b[1:]...)
 }
 
 // serverInfoMeta is meta (not modified) with tether's serverInfo. It

@@ -90,6 +90,18 @@ func TestRequestsOutsideTheFastPathReachTheSDK(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, status, "the SDK refuses a version it does not speak: %s", body)
 	assert.Equal(t, before, e.gw.Stats().FastRequests)
 
+	status, body = e.rawPost(t, hdr("application/jsonx, text/event-stream"), call)
+	assert.Equal(t, http.StatusBadRequest, status, "the SDK wants application/json itself: %s", body)
+	assert.Equal(t, before, e.gw.Stats().FastRequests)
+
+	// A 2026-07-28 call without its client capabilities in _meta.
+	stateless := map[string]string{"Accept": "application/json, text/event-stream", "Mcp-Protocol-Version": newVersion,
+		"Mcp-Method": "tools/call", "Mcp-Name": "calc_add"}
+	status, body = e.rawPost(t, stateless, `{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"calc_add","arguments":{"a":1,"b":2},`+
+		`"_meta":{"io.modelcontextprotocol/protocolVersion":"`+newVersion+`"}}}`)
+	assert.Contains(t, body, "clientCapabilities", "the SDK refuses it (status %d)", status)
+	assert.Equal(t, before, e.gw.Stats().FastRequests)
+
 	status, body = e.rawPost(t, hdr("application/json, text/event-stream"), call)
 	assert.Equal(t, http.StatusOK, status)
 	assert.JSONEq(t, `{"jsonrpc":"2.0","id":7,"result":{"content":[{"type":"text","text":"{\"sum\":3}"}],"structuredContent":{"sum":3}}}`, body)

@@ -60,4 +60,25 @@ func TestParamHeadersFromTheArgumentsSent(t *testing.T) {
 	require.False(t, res.IsError, text(res))
 	assert.Equal(t, map[string]any{"region": "eu-west", "tier": "2", "label": "=?base64?Y2Fmw6kg?="}, structured(t, res),
 		"the pin wins over the caller, the default fills in, a non-ASCII value is base64-wrapped")
+
+	// On tether's own /mcp the tool keeps its marks, and a 2026-07-28 call
+	// whose Mcp-Param-* headers disagree with its body is refused, as
+	// go-sdk refuses it: such calls take the SDK's path.
+	agent := e.agent(agentOptions{tenant: "acme", version: newVersion})
+	require.Contains(t, toolNames(t, agent), "geo_locate")
+	before := e.gw.Stats().FastRequests
+	hdr := map[string]string{
+		"Accept": "application/json, text/event-stream", "Mcp-Protocol-Version": newVersion,
+		"Mcp-Method": "tools/call", "Mcp-Name": "geo_locate", "Mcp-Param-Label": "other",
+	}
+	body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"geo_locate","arguments":{"query":"q","label":"mine"},` +
+		`"_meta":{"io.modelcontextprotocol/protocolVersion":"` + newVersion + `","io.modelcontextprotocol/clientCapabilities":{}}}}`
+	status, answer := e.rawPost(t, hdr, body)
+	assert.Equal(t, http.StatusBadRequest, status, answer)
+	assert.Contains(t, answer, "Mcp-Param-Label")
+	hdr["Mcp-Param-Label"] = "mine"
+	status, answer = e.rawPost(t, hdr, body)
+	assert.Equal(t, http.StatusOK, status, answer)
+	assert.Contains(t, answer, `"label":"mine"`)
+	assert.Equal(t, before, e.gw.Stats().FastRequests, "the SDK served both")
 }

@@ -50,6 +50,9 @@ type view struct {
 
 	namesMu sync.RWMutex
 	names   map[string]bool // registered slugs, for the tools/call middleware
+	// paramHeaders are the registered slugs whose input schema marks
+	// arguments with x-mcp-header (their calls take the SDK's path).
+	paramHeaders map[string]bool
 
 	// listing is the registered tools as tools/list returns them, encoded
 	// once per sync that changed them (fastcall.go).
@@ -143,6 +146,8 @@ func (h *Handler) newView(tenantID, persona string) *view {
 		sigs:     map[string]string{},
 		names:    map[string]bool{},
 		sessions: map[*agentSession]bool{},
+
+		paramHeaders: map[string]bool{},
 	}
 	tag := h.tag(tenantID, persona)
 	v.server = mcp.NewServer(&h.impl, &mcp.ServerOptions{
@@ -277,6 +282,7 @@ func (v *view) sync(ctx context.Context) error {
 		v.namesMu.Lock()
 		for _, slug := range gone {
 			delete(v.names, slug)
+			delete(v.paramHeaders, slug)
 		}
 		v.namesMu.Unlock()
 		v.server.RemoveTools(gone...)
@@ -292,6 +298,7 @@ func (v *view) sync(ctx context.Context) error {
 		}
 		v.namesMu.Lock()
 		v.names[slug] = true
+		v.paramHeaders[slug] = marksHeaders(t.InputSchema)
 		v.namesMu.Unlock()
 	}
 	changed := len(gone) > 0 || len(sigs) != len(v.sigs)
@@ -308,6 +315,20 @@ func (v *view) sync(ctx context.Context) error {
 	}
 	v.bytes.Store(size)
 	return nil
+}
+
+// marksHeaders reports whether a JSON schema marks any property, at any
+// depth of properties, with x-mcp-header (SEP-2243).
+func marksHeaders(schema any) bool {
+	m, _ := schema.(map[string]any)
+	props, _ := m["properties"].(map[string]any)
+	for _, p := range props {
+		prop, _ := p.(map[string]any)
+		if _, ok := prop["x-mcp-header"]; ok || marksHeaders(prop) {
+			return true
+		}
+	}
+	return false
 }
 
 // listPageSize is the go-sdk server's page of tools/list (its default);
