@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -45,13 +46,25 @@ func (h *Handler) call(ctx context.Context, tenantID, persona, slug string, req 
 		return errorResult(msg), nil
 	}
 	if res["resultType"] == registry.ResultInputRequired {
-		return inputRequired(res, current), nil
+		return ownMeta(inputRequired(res, current)), nil
 	}
 	out, err := toResult(res, h.maxResult)
 	if err != nil {
 		return errorResult("invalid upstream response: " + err.Error()), nil
 	}
-	return out, nil
+	return ownMeta(out), nil
+}
+
+// ownMeta drops from a result's _meta the serverInfo an upstream put
+// there (SEP-2575): the SDK then names tether, the agent's server, as the
+// fast path does (serverInfoMeta).
+func ownMeta(res *mcp.CallToolResult) *mcp.CallToolResult {
+	if _, ok := res.Meta[mcp.MetaKeyServerInfo]; ok {
+		meta := maps.Clone(res.Meta)
+		delete(meta, mcp.MetaKeyServerInfo)
+		res.Meta = meta
+	}
+	return res
 }
 
 // decodeArgs reads tools/call arguments: a JSON object, or nothing.

@@ -382,7 +382,7 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, tenantID, persona
 	if err != nil {
 		return fail("invalid upstream response: " + err.Error())
 	}
-	return h.encodeResult(out, current), out.IsError, nil
+	return h.encodeResult(ownMeta(out), current), out.IsError, nil
 }
 
 // encodeResult is the JSON of a complete result. A 2026-07-28 one says so

@@ -12,6 +12,8 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/mcptest"
+	"github.com/tether-dev/tether/registry"
 )
 
 // Tool calls are served in front of the SDK, whose own idle timer never
@@ -117,6 +119,8 @@ func testFastPathAnswersAsTheSDK(t *testing.T, version string) {
 	e := newEnv(t, envOptions{})
 	calc := newUpstream(t, "calc", false)
 	e.connect("acme", connOptions{name: "calc", transport: calc.Transport(), endpoint: calc.URL()})
+	asker := mcptest.NewAsking(t)
+	e.connect("acme", connOptions{name: "asker", transport: registry.TransportHTTP, endpoint: asker.URL})
 	hdr := map[string]string{"Mcp-Protocol-Version": version}
 	meta := ""
 	if version >= newVersion {
@@ -141,6 +145,9 @@ func testFastPathAnswersAsTheSDK(t *testing.T, version string) {
 		{"tools/call", "calc_nope", params(`"name":"calc_nope","arguments":{}`)},
 		{"tools/call", "calc_add", params(`"name":"calc_add","arguments":{"a":"two"}`)},
 		{"tools/call", "calc_add", params(`"name":"calc_add","arguments":[1]`)},
+		// input required: an isError result naming the input before
+		// 2026-07-28, the input requests and a sealed state from then on
+		{"tools/call", "asker_demand", params(`"name":"asker_demand","arguments":{}`)},
 	}
 	for _, rq := range requests {
 		t.Run(rq.method+" "+rq.name, func(t *testing.T) {
@@ -157,21 +164,29 @@ func testFastPathAnswersAsTheSDK(t *testing.T, version string) {
 			fastStatus, viaFast := e.rawPost(t, hdr, body)
 			require.Equal(t, before+1, e.gw.Stats().FastRequests, "the fast path served it")
 			assert.Equal(t, sdkStatus, fastStatus)
-			assert.Equal(t, withoutComplete(t, viaSDK), withoutComplete(t, viaFast))
+			sdk, fast := decodeAnswer(t, viaSDK), decodeAnswer(t, viaFast)
+			sdkResult, _ := sdk["result"].(map[string]any)
+			fastResult, _ := fast["result"].(map[string]any)
+			if _, set := sdkResult["resultType"]; !set && fastResult["resultType"] == "complete" {
+				// A result without one is complete (SEP-2322); the SDK
+				// leaves it out of the answers of calls its middleware
+				// serves (an unlisted tool's: unknownTools).
+				delete(fastResult, "resultType")
+			}
+			for _, res := range []map[string]any{sdkResult, fastResult} {
+				if _, sealed := res["requestState"].(string); sealed {
+					res["requestState"] = "(sealed afresh each time)"
+				}
+			}
+			assert.Equal(t, sdk, fast)
 		})
 	}
 }
 
-// withoutComplete decodes a JSON-RPC answer and drops its result's
-// resultType "complete": a result without one is complete (SEP-2322), and
-// the SDK leaves it out of the answers of calls its middleware serves (an
-// unlisted tool's: unknownTools).
-func withoutComplete(t *testing.T, answer string) map[string]any {
+// decodeAnswer decodes a JSON-RPC answer.
+func decodeAnswer(t *testing.T, answer string) map[string]any {
 	t.Helper()
 	var m map[string]any
 	require.NoError(t, json.Unmarshal([]byte(answer), &m), answer)
-	if res, ok := m["result"].(map[string]any); ok && res["resultType"] == "complete" {
-		delete(res, "resultType")
-	}
 	return m
 }
