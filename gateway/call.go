@@ -30,20 +30,12 @@ func (h *Handler) call(ctx context.Context, tenantID, persona, slug string, req 
 	if err != nil {
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: err.Error()}
 	}
-	res, _, err := h.reg.InvokeAgentTool(ctx, tenantID, persona, slug, args, opts)
-	if outcome := registry.Outcome(res, err); outcome != "ok" {
-		span.SetAttributes(attrErrorType.String(outcome))
+	res, failure, rpcErr := h.invokeTool(ctx, tenantID, persona, slug, args, opts)
+	if rpcErr != nil {
+		return nil, rpcErr
 	}
-	if errors.Is(err, registry.ErrInvalidState) {
-		msg, _ := describe(err)
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: msg}
-	}
-	if err != nil {
-		msg, internal := describe(err)
-		if internal {
-			h.log.WarnContext(ctx, "gateway: tool call", "tenant_id", tenantID, "slug", slug, "error", err.Error())
-		}
-		return errorResult(msg), nil
+	if failure != "" {
+		return errorResult(failure), nil
 	}
 	if res["resultType"] == registry.ResultInputRequired {
 		return ownMeta(inputRequired(res, current)), nil
@@ -65,6 +57,29 @@ func ownMeta(res *mcp.CallToolResult) *mcp.CallToolResult {
 		res.Meta = meta
 	}
 	return res
+}
+
+// invokeTool makes the registry's call for both paths (call, and invoke
+// in fastcall.go), and records its outcome on the message's span. A
+// failure of the call is failure, worded for the agent (describe); a
+// request state tether did not issue is a JSON-RPC error (-32602).
+func (h *Handler) invokeTool(ctx context.Context, tenantID, persona, slug string, args map[string]any, opts registry.CallOptions) (res map[string]any, failure string, rpcErr *jsonrpc.Error) {
+	res, _, err := h.reg.InvokeAgentTool(ctx, tenantID, persona, slug, args, opts)
+	if outcome := registry.Outcome(res, err); outcome != "ok" {
+		trace.SpanFromContext(ctx).SetAttributes(attrErrorType.String(outcome))
+	}
+	if errors.Is(err, registry.ErrInvalidState) {
+		msg, _ := describe(err)
+		return nil, "", &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: msg}
+	}
+	if err != nil {
+		msg, internal := describe(err)
+		if internal {
+			h.log.WarnContext(ctx, "gateway: tool call", "tenant_id", tenantID, "slug", slug, "error", err.Error())
+		}
+		return nil, msg, nil
+	}
+	return res, "", nil
 }
 
 // decodeArgs reads tools/call arguments: a JSON object, or nothing.

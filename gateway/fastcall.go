@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -333,20 +332,12 @@ func (h *Handler) invoke(ctx context.Context, r *http.Request, tenantID, persona
 			return nil, false, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "invalid inputResponses: not an object"}
 		}
 	}
-	res, _, err := h.reg.InvokeAgentTool(ctx, tenantID, persona, slug, args, opts)
-	if outcome := registry.Outcome(res, err); outcome != "ok" {
-		span.SetAttributes(attrErrorType.String(outcome))
+	res, failure, callErr := h.invokeTool(ctx, tenantID, persona, slug, args, opts)
+	if callErr != nil {
+		return nil, false, callErr
 	}
-	if errors.Is(err, registry.ErrInvalidState) {
-		msg, _ := describe(err)
-		return nil, false, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: msg}
-	}
-	if err != nil {
-		msg, internal := describe(err)
-		if internal {
-			h.log.WarnContext(ctx, "gateway: tool call", "tenant_id", tenantID, "slug", slug, "error", err.Error())
-		}
-		return fail(msg)
+	if failure != "" {
+		return fail(failure)
 	}
 	switch res["resultType"] {
 	case registry.ResultInputRequired:
