@@ -198,6 +198,28 @@ func outcomeOf(ctx context.Context, res map[string]any, err error) outcome {
 	return o
 }
 
+// bothWays makes one call twice, each on a fresh session of conn: raw,
+// then through go-sdk. It checks that each took the path asked for, and
+// returns what each came to and what the upstream received; each, when
+// set, runs after a call with its index (0 raw, 1 go-sdk) and session.
+func bothWays(t *testing.T, up *scriptedUpstream, client *Client, conn *registry.Connection, ctx context.Context,
+	tool string, args map[string]any, each func(i int, sess *Session)) (got [2]outcome, sent [2]seenCall) {
+	t.Helper()
+	for i, raw := range []bool{true, false} {
+		sess, err := client.Connect(ctxT(t), conn)
+		require.NoError(t, err)
+		t.Cleanup(func() { sess.Close() })
+		res, err := sess.callToolVia(ctx, tool, args, raw)
+		got[i] = outcomeOf(ctx, res, err)
+		sent[i] = up.lastCall(t)
+		require.Equal(t, raw, wentRaw(t, sent[i]))
+		if each != nil {
+			each(i, sess)
+		}
+	}
+	return got, sent
+}
+
 // TestRawCallIsGoSDKCall: a tools/call over streamable HTTP goes raw, and
 // comes to what go-sdk's path comes to, for every kind of answer: the
 // same result object (content of every type, structured content, isError,
@@ -305,22 +327,12 @@ func TestRawCallIsGoSDKCall(t *testing.T) {
 					up.script(tc.answer)
 					client := newTestClient(t, Options{MaxMessageBytes: 16 << 10})
 					args := map[string]any{"a": 2, "b": 3}
-					var got [2]outcome
-					var sent [2]seenCall
-					for i, raw := range []bool{true, false} {
-						sess, err := client.Connect(ctxT(t), rawConn(endpoint, version))
-						require.NoError(t, err)
-						t.Cleanup(func() { sess.Close() })
+					got, sent := bothWays(t, up, client, rawConn(endpoint, version), ctxT(t), "add", args, func(_ int, sess *Session) {
 						require.Equal(t, version, sess.ProtocolVersion())
 						if version == legacyVersion {
 							require.NotEmpty(t, sess.cs.ID(), "a legacy session has an id")
 						}
-						ctx := ctxT(t)
-						res, err := sess.callToolVia(ctx, "add", args, raw)
-						got[i] = outcomeOf(ctx, res, err)
-						sent[i] = up.lastCall(t)
-						assert.Equal(t, raw, wentRaw(t, sent[i]))
-					}
+					})
 					rawOut, sdkOut := got[0], got[1]
 					if tc.failure {
 						require.NotNil(t, rawOut.Kind, "the raw call must fail: %v", rawOut.Result)
@@ -448,16 +460,8 @@ func TestRawCallTimeout(t *testing.T) {
 			client := newTestClient(t, Options{})
 			conn := rawConn(endpoint, version)
 			conn.TimeoutMS = 300
-			var got [2]outcome
-			for i, raw := range []bool{true, false} {
-				sess, err := client.Connect(ctxT(t), conn)
-				require.NoError(t, err)
-				t.Cleanup(func() { sess.Close() })
-				ctx := ctxT(t)
-				res, err := sess.callToolVia(ctx, "add", map[string]any{"a": 1, "b": 1}, raw)
-				got[i] = outcomeOf(ctx, res, err)
+			got, _ := bothWays(t, up, client, conn, ctxT(t), "add", map[string]any{"a": 1, "b": 1}, func(int, *Session) {
 				call := up.lastCall(t)
-				require.Equal(t, raw, wentRaw(t, call))
 				require.Eventually(t, func() bool {
 					up.mu.Lock()
 					defer up.mu.Unlock()
@@ -468,7 +472,7 @@ func TestRawCallTimeout(t *testing.T) {
 					}
 					return false
 				}, 30*time.Second, 10*time.Millisecond, "the server is told of the call given up on")
-			}
+			})
 			require.ErrorIs(t, got[0].Kind, registry.ErrUpstreamTimeout)
 			assert.Equal(t, got[1], got[0])
 		})
@@ -572,15 +576,7 @@ func TestRawCallResumesAStream(t *testing.T) {
 	})
 	up.resumed.Store(&resumed)
 	client := newTestClient(t, Options{})
-	var got [2]outcome
-	for i, raw := range []bool{true, false} {
-		sess, err := client.Connect(ctxT(t), rawConn(endpoint, legacyVersion))
-		require.NoError(t, err)
-		t.Cleanup(func() { sess.Close() })
-		ctx := ctxT(t)
-		res, err := sess.callToolVia(ctx, "add", map[string]any{"a": 1, "b": 1}, raw)
-		got[i] = outcomeOf(ctx, res, err)
-		require.Equal(t, raw, wentRaw(t, up.lastCall(t)))
+	got, _ := bothWays(t, up, client, rawConn(endpoint, legacyVersion), ctxT(t), "add", map[string]any{"a": 1, "b": 1}, func(_ int, sess *Session) {
 		up.mu.Lock()
 		resumes := append([]http.Header(nil), up.resumes...)
 		up.resumes = nil
@@ -591,7 +587,7 @@ func TestRawCallResumesAStream(t *testing.T) {
 		assert.Equal(t, sess.cs.ID(), resumes[1].Get("Mcp-Session-Id"))
 		assert.Equal(t, legacyVersion, resumes[1].Get("Mcp-Protocol-Version"))
 		assert.Equal(t, rawSecret, resumes[1].Get("X-Api-Key"), "the connection's headers")
-	}
+	})
 	require.Nil(t, got[0].Kind, got[0].Message)
 	assert.Equal(t, []any{map[string]any{"type": "text", "text": "resumed"}}, got[0].Result["content"])
 	assert.Equal(t, got[1], got[0])
@@ -603,16 +599,7 @@ func TestRawCallStreamEndsWithoutAnswer(t *testing.T) {
 	t.Parallel()
 	up, endpoint := newScriptedUpstream(t, false)
 	up.script(sseAnswer(`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":1,"progress":1}}`))
-	client := newTestClient(t, Options{})
-	var got [2]outcome
-	for i, raw := range []bool{true, false} {
-		sess, err := client.Connect(ctxT(t), rawConn(endpoint, legacyVersion))
-		require.NoError(t, err)
-		t.Cleanup(func() { sess.Close() })
-		ctx := ctxT(t)
-		res, err := sess.callToolVia(ctx, "add", map[string]any{"a": 1, "b": 1}, raw)
-		got[i] = outcomeOf(ctx, res, err)
-	}
+	got, _ := bothWays(t, up, newTestClient(t, Options{}), rawConn(endpoint, legacyVersion), ctxT(t), "add", map[string]any{"a": 1, "b": 1}, nil)
 	require.ErrorIs(t, got[0].Kind, registry.ErrUpstreamInvalid, got[0].Message)
 	assert.Equal(t, got[1], got[0])
 }
@@ -636,16 +623,9 @@ func TestRawCallSendsWhatGoSDKSends(t *testing.T) {
 			ctx = trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
 				TraceID: trace.TraceID{1, 2, 3}, SpanID: trace.SpanID{4, 5, 6}, TraceFlags: trace.FlagsSampled,
 			}))
-			var sent [2]seenCall
-			for i, raw := range []bool{true, false} {
-				sess, err := client.Connect(ctxT(t), rawConn(endpoint, version))
-				require.NoError(t, err)
-				t.Cleanup(func() { sess.Close() })
-				_, err = sess.callToolVia(ctx, "add", nil, raw)
-				require.NoError(t, err)
-				sent[i] = up.lastCall(t)
-				require.Equal(t, raw, wentRaw(t, sent[i]))
-			}
+			got, sent := bothWays(t, up, client, rawConn(endpoint, version), ctx, "add", nil, nil)
+			require.Empty(t, got[0].Message, "the raw call succeeds")
+			require.Empty(t, got[1].Message, "the go-sdk call succeeds")
 			assert.Equal(t, sent[1].params, sent[0].params)
 			assert.Equal(t, map[string]any{}, sent[0].params["arguments"], "never null")
 			assert.NotEmpty(t, sent[0].header.Get("Traceparent"))

@@ -83,6 +83,24 @@ func replica(t *testing.T, db string, opts registry.MonitorOptions) (*registry.S
 
 // probesOver counts the tools/list requests each upstream gets over
 // window, once every connection has recorded its server's hint.
+// connectHinting starts one hinting server per hint and connects each
+// (auto-connect, so the monitor probes it) for a new tenant.
+func connectHinting(t *testing.T, svc *registry.Service, st *store.Store, hints map[string]time.Duration) (tenantID string, ups map[string]*hinting) {
+	t.Helper()
+	tenant, err := st.EnsureTenant(context.Background(), &registry.Tenant{ID: "t-acme", Name: "acme"})
+	require.NoError(t, err)
+	ups = map[string]*hinting{}
+	for name, ttl := range hints {
+		ups[name] = newHinting(t, name, ttl)
+		_, err := svc.Create(context.Background(), tenant.ID, registry.NewConnection{
+			Name: name, Transport: registry.TransportStreamableHTTP, Endpoint: ups[name].url,
+			Enabled: true, AutoConnect: true, TimeoutMS: 30000,
+		})
+		require.NoError(t, err)
+	}
+	return tenant.ID, ups
+}
+
 func probesOver(t *testing.T, st *store.Store, tenantID string, ups map[string]*hinting, hints map[string]time.Duration, window time.Duration) map[string]int64 {
 	t.Helper()
 	require.Eventually(t, func() bool {
@@ -132,20 +150,10 @@ func TestMonitorPacesResyncsByToolsTTL(t *testing.T) {
 		"huge":  365 * 24 * time.Hour, // above the ceiling: clamped to it
 	}
 	svc, st := replica(t, filepath.Join(t.TempDir(), "tether.db"), opts)
-	tenant, err := st.EnsureTenant(context.Background(), &registry.Tenant{ID: "t-acme", Name: "acme"})
-	require.NoError(t, err)
-	ups := map[string]*hinting{}
-	for name, ttl := range hints {
-		ups[name] = newHinting(t, name, ttl)
-		_, err := svc.Create(context.Background(), tenant.ID, registry.NewConnection{
-			Name: name, Transport: registry.TransportStreamableHTTP, Endpoint: ups[name].url,
-			Enabled: true, AutoConnect: true, TimeoutMS: 30000,
-		})
-		require.NoError(t, err)
-	}
+	tenantID, ups := connectHinting(t, svc, st, hints)
 
 	window := 20 * interval
-	n := probesOver(t, st, tenant.ID, ups, hints, window)
+	n := probesOver(t, st, tenantID, ups, hints, window)
 	t.Logf("tools/list over %s: %v", window, n)
 
 	assert.Positive(t, n["plain"], "the monitor re-syncs a server without a hint")
@@ -170,21 +178,11 @@ func TestFleetMonitorPacesResyncsByToolsTTL(t *testing.T) {
 	db := pgtest.URL(t)
 	svc, st := replica(t, db, opts)
 	replica(t, db, opts)
-	tenant, err := st.EnsureTenant(context.Background(), &registry.Tenant{ID: "t-acme", Name: "acme"})
-	require.NoError(t, err)
 	hints := map[string]time.Duration{"plain": 0, "short": interval / 3}
-	ups := map[string]*hinting{}
-	for name, ttl := range hints {
-		ups[name] = newHinting(t, name, ttl)
-		_, err := svc.Create(context.Background(), tenant.ID, registry.NewConnection{
-			Name: name, Transport: registry.TransportStreamableHTTP, Endpoint: ups[name].url,
-			Enabled: true, AutoConnect: true, TimeoutMS: 30000,
-		})
-		require.NoError(t, err)
-	}
+	tenantID, ups := connectHinting(t, svc, st, hints)
 
 	window := 20 * interval
-	n := probesOver(t, st, tenant.ID, ups, hints, window)
+	n := probesOver(t, st, tenantID, ups, hints, window)
 	t.Logf("tools/list over %s with two replicas: %v", window, n)
 	assert.Positive(t, n["plain"])
 	assert.LessOrEqual(t, n["plain"], most(window, interval), "no hint: once per interval across the fleet")
