@@ -101,8 +101,41 @@ type endingBody struct {
 	end  func()
 }
 
+// ReadReady passes on the body's readyReader.
+func (b *endingBody) ReadReady() bool { return readReady(b.ReadCloser) }
+
 func (b *endingBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.once.Do(b.end)
 	return err
+}
+
+// readyReader is a body that tells whether a Read would return without
+// waiting for the server (internal/inlinehttp's bodies do).
+type readyReader interface{ ReadReady() bool }
+
+// readReady reports whether r is a readyReader ready to be read.
+func readReady(r io.Reader) bool {
+	rr, ok := r.(readyReader)
+	return ok && rr.ReadReady()
+}
+
+// finishBody reads the rest of a response whose answer has been read, and
+// closes it, so that its connection can carry the next request. The rest
+// is usually already there (a server ends the stream after the answer):
+// then it is read here, on the caller's goroutine, without waking another;
+// otherwise (a body that cannot tell, or a server still sending) on a
+// goroutine of its own, while the caller goes on.
+func finishBody(rest io.ReadCloser) {
+	var buf [512]byte
+	for readReady(rest) {
+		if _, err := rest.Read(buf[:]); err != nil {
+			rest.Close()
+			return
+		}
+	}
+	go func() {
+		_, _ = io.Copy(io.Discard, rest)
+		rest.Close()
+	}()
 }

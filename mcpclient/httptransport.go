@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tether-dev/tether/internal/inlinehttp"
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
 	"go.opentelemetry.io/otel/trace"
@@ -171,7 +172,11 @@ func (c *Client) httpClient(endpoint *url.URL, kind registry.Transport, headers 
 		ResponseHeaderTimeout: timeout + time.Second,
 	})
 	hc.Transport = &roundTripper{
-		base:     hc.Transport,
+		// POSTs (every MCP request over streamable HTTP, legacy SSE's
+		// messages) are short exchanges: made on the caller's goroutine,
+		// without net/http's hand-offs (internal/inlinehttp). Streams and
+		// upgrades go through the guard's transport itself.
+		base:     inlinehttp.New(hc.Transport.(*http.Transport)),
 		origin:   originOf(endpoint),
 		headers:  headers,
 		kind:     kind,

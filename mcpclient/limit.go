@@ -57,6 +57,9 @@ var errNotJSON = errors.New("invalid MCP response: the server answered with a bo
 
 func (b *bodyLimiter) Close() error { return b.rc.Close() }
 
+// ReadReady passes on the body's readyReader.
+func (b *bodyLimiter) ReadReady() bool { return readReady(b.rc) }
+
 // framer caps the size of each frame in a byte stream: an SSE event (ended
 // by a blank line) or a newline-delimited JSON line (stdio). Only the bytes
 // since the last frame boundary count, so a long-lived stream may carry any
@@ -123,6 +126,9 @@ func (r *framedReader) Read(p []byte) (int, error) {
 }
 
 func (r *framedReader) Close() error { return r.rc.Close() }
+
+// ReadReady passes on the body's readyReader.
+func (r *framedReader) ReadReady() bool { return readReady(r.rc) }
 
 // tailBuffer keeps the last bytes written to it: the end of a stdio
 // server's stderr, which usually says why it gave up.

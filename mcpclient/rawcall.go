@@ -152,35 +152,28 @@ func (s *Session) exchange(ctx context.Context, mark uint64, method, name, versi
 		resp.Body.Close()
 		return fail(err)
 	}
-	// Read on a goroutine, as go-sdk does, so that the call ends at its
-	// deadline: the request was detached from ctx (drain.go) so that the
-	// rest of the stream can be read after the answer and the connection
-	// reused; the detached request still ends drainGrace after ctx.
-	type read struct {
-		a   *answer
-		err error
+	// Read on this goroutine (a hand-off to another would wake a thread on
+	// every call); the call still ends at its deadline, which go-sdk meets
+	// by reading on a goroutine: the body is closed under the reader. The
+	// request was detached from ctx (drain.go) so that the rest of the
+	// stream can be read after the answer and the connection reused; the
+	// detached request still ends drainGrace after ctx.
+	closeOnDone := context.AfterFunc(ctx, func() { resp.Body.Close() })
+	a, rest, err := s.readCall(ctx, resp, id, version, summary)
+	closeOnDone()
+	if rest != nil {
+		finishBody(rest)
 	}
-	got := make(chan read, 1)
-	go func() {
-		a, body, err := s.readCall(ctx, resp, id, version, summary)
-		got <- read{a, err}
-		if body != nil {
-			_, _ = io.Copy(io.Discard, body)
-			body.Close()
+	if err != nil {
+		if ctx.Err() != nil {
+			return fail(ctx.Err())
 		}
-	}()
-	select {
-	case r := <-got:
-		if r.err != nil {
-			if r.err == errNoAnswer {
-				return fail(r.err)
-			}
-			return fail(fmt.Errorf("%s: %w", summary, r.err))
+		if err == errNoAnswer {
+			return fail(err)
 		}
-		return r.a, nil
-	case <-ctx.Done():
-		return fail(ctx.Err())
+		return fail(fmt.Errorf("%s: %w", summary, err))
 	}
+	return a, nil
 }
 
 // maxResumes is how many times a stream that ended without the answer is

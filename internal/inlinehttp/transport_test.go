@@ -1,0 +1,348 @@
+package inlinehttp_test
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/inlinehttp"
+)
+
+// server is an httptest server that counts the connections it accepted.
+type server struct {
+	*httptest.Server
+	accepted atomic.Int64
+}
+
+func newServer(t *testing.T, h http.HandlerFunc) *server {
+	s := &server{Server: httptest.NewUnstartedServer(h)}
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.accepted.Add(1)
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	return s
+}
+
+func newClient(base *http.Transport) *http.Client {
+	return &http.Client{Transport: inlinehttp.New(base)}
+}
+
+func post(t *testing.T, c *http.Client, url, body string) (int, string) {
+	t.Helper()
+	resp, err := c.Post(url, "application/json", strings.NewReader(body))
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func TestPostsReuseOneConnection(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		if r.URL.Query().Get("sse") != "" {
+			// An event stream, chunked, flushed event by event, as MCP
+			// servers answer a POST.
+			w.Header().Set("Content-Type", "text/event-stream")
+			for i := range 3 {
+				fmt.Fprintf(w, "data: %s-%d\n\n", b, i)
+				w.(http.Flusher).Flush()
+			}
+			return
+		}
+		fmt.Fprintf(w, "echo %s", b)
+	})
+	c := newClient(&http.Transport{})
+	for i := range 20 {
+		code, body := post(t, c, s.URL, fmt.Sprint(i))
+		assert.Equal(t, http.StatusOK, code)
+		assert.Equal(t, fmt.Sprintf("echo %d", i), body)
+		_, body = post(t, c, s.URL+"?sse=1", fmt.Sprint(i))
+		assert.Equal(t, fmt.Sprintf("data: %d-0\n\ndata: %d-1\n\ndata: %d-2\n\n", i, i, i), body)
+	}
+	assert.Equal(t, int64(1), s.accepted.Load(), "40 sequential POSTs, one connection")
+}
+
+func TestConcurrentPostsKeepTheirConnections(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(b)
+	})
+	c := newClient(&http.Transport{MaxIdleConnsPerHost: 64})
+	const workers = 8
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				want := fmt.Sprintf("%d/%d", w, i)
+				resp, err := c.Post(s.URL, "text/plain", strings.NewReader(want))
+				if !assert.NoError(t, err) {
+					return
+				}
+				b, err := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				assert.NoError(t, err)
+				assert.Equal(t, want, string(b))
+			}
+		}()
+	}
+	wg.Wait()
+	assert.LessOrEqual(t, s.accepted.Load(), int64(workers), "at most one connection per concurrent caller")
+}
+
+func TestEmptyAnswersNeedNotBeRead(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted) // a notification's answer
+	})
+	c := newClient(&http.Transport{})
+	for range 5 {
+		resp, err := c.Post(s.URL, "application/json", strings.NewReader(`{}`))
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusAccepted, resp.StatusCode)
+		resp.Body.Close() // unread
+	}
+	assert.Equal(t, int64(1), s.accepted.Load())
+}
+
+func TestABodyClosedEarlyClosesItsConnection(t *testing.T) {
+	release := make(chan struct{})
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("endless") != "" {
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "data: first\n\n")
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		fmt.Fprint(w, "ok")
+	})
+	defer close(release)
+	c := newClient(&http.Transport{})
+	resp, err := c.Post(s.URL+"?endless=1", "text/plain", nil)
+	require.NoError(t, err)
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "data: first\n", line)
+	// A stream that never ends: Close must not wait for its end.
+	require.NoError(t, resp.Body.Close())
+	code, body := post(t, c, s.URL, "")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "ok", body)
+	assert.Equal(t, int64(2), s.accepted.Load(), "the cut stream's connection is not reused")
+}
+
+func TestAConnectionTheServerClosedIsNotReused(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "ok")
+	})
+	c := newClient(&http.Transport{})
+	post(t, c, s.URL, "")
+	// The server drops its idle connections (as Node does after 5 s),
+	// without a word to the client.
+	s.CloseClientConnections()
+	// Let the server's FIN reach the client's socket (not asserted: the
+	// point is what the next request does once it has).
+	time.Sleep(100 * time.Millisecond)
+	for range 3 {
+		code, _ := post(t, c, s.URL, "")
+		assert.Equal(t, http.StatusOK, code)
+	}
+	assert.Equal(t, int64(2), s.accepted.Load())
+}
+
+func TestContextEndsTheWait(t *testing.T) {
+	release := make(chan struct{})
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	defer close(release)
+	c := newClient(&http.Transport{})
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, strings.NewReader("x"))
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let the request be sent (not asserted)
+	cancel()
+	select {
+	case err := <-errc:
+		assert.ErrorIs(t, err, context.Canceled)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the request did not end with its context")
+	}
+}
+
+func TestContextEndsABodyRead(t *testing.T) {
+	release := make(chan struct{})
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	defer close(release)
+	c := newClient(&http.Transport{})
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, nil)
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(resp.Body)
+		errc <- err
+	}()
+	cancel()
+	select {
+	case err := <-errc:
+		assert.Error(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the body read did not end with the request's context")
+	}
+}
+
+func TestInterimAnswersAreSkipped(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		fmt.Fprint(w, "final")
+	})
+	c := newClient(&http.Transport{})
+	code, body := post(t, c, s.URL, "")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "final", body)
+}
+
+func TestOversizedHeaderRefused(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Big", strings.Repeat("a", 64<<10))
+		fmt.Fprint(w, "ok")
+	})
+	c := newClient(&http.Transport{MaxResponseHeaderBytes: 16 << 10})
+	_, err := c.Post(s.URL, "text/plain", nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "headers exceeded the limit")
+}
+
+func TestResponseHeaderTimeout(t *testing.T) {
+	release := make(chan struct{})
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	defer close(release)
+	c := newClient(&http.Transport{ResponseHeaderTimeout: 100 * time.Millisecond})
+	_, err := c.Post(s.URL, "text/plain", nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "timeout awaiting response headers")
+	var ne net.Error
+	require.ErrorAs(t, err, &ne)
+	assert.True(t, ne.Timeout())
+}
+
+func TestOtherMethodsGoToTheBase(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.Method)
+	})
+	var baseDials atomic.Int64
+	base := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		baseDials.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
+	c := newClient(base)
+	resp, err := c.Get(s.URL)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, "GET", string(b))
+	assert.Equal(t, int64(1), baseDials.Load(), "GET dialled by the base")
+	_, body := post(t, c, s.URL, "")
+	assert.Equal(t, "POST", body)
+	assert.Equal(t, int64(2), baseDials.Load(), "POST dialled with the base's DialContext, on a connection of its own")
+}
+
+func TestTLSSpeaksHTTP11AndTrustsTheBasesRoots(t *testing.T) {
+	var protos sync.Map
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		protos.Store(r.Proto, true)
+		fmt.Fprint(w, "secure")
+	}))
+	s.EnableHTTP2 = true
+	s.StartTLS()
+	defer s.Close()
+	base := &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12}}
+	c := newClient(base)
+	_, err := c.Post(s.URL, "text/plain", nil)
+	require.Error(t, err, "the test CA is not trusted yet")
+	// Trusting it on the base applies to the inline path.
+	base.TLSClientConfig.RootCAs = s.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	for range 3 {
+		code, body := post(t, c, s.URL, "")
+		assert.Equal(t, http.StatusOK, code)
+		assert.Equal(t, "secure", body)
+	}
+	_, h2 := protos.Load("HTTP/2.0")
+	assert.False(t, h2)
+	_, h1 := protos.Load("HTTP/1.1")
+	assert.True(t, h1)
+}
+
+func TestReadReadyOnceTheRestHasArrived(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: answer\n\n")
+		w.(http.Flusher).Flush()
+	})
+	c := newClient(&http.Transport{})
+	for range 3 {
+		resp, err := c.Post(s.URL, "text/plain", nil)
+		require.NoError(t, err)
+		rr, ok := resp.Body.(interface{ ReadReady() bool })
+		require.True(t, ok)
+		br := bufio.NewReaderSize(resp.Body, 16)
+		line, err := br.ReadString('\n')
+		require.NoError(t, err)
+		assert.Equal(t, "data: answer\n", line)
+		// The server has ended the stream: the rest arrives, and is read
+		// without waiting.
+		require.Eventually(t, rr.ReadReady, 30*time.Second, time.Millisecond)
+		_, err = io.Copy(io.Discard, br)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	assert.Equal(t, int64(1), s.accepted.Load())
+}
