@@ -9,6 +9,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
@@ -62,6 +64,7 @@ type e2eOptions struct {
 // e2eResult is what one run measured.
 type e2eResult struct {
 	seqDirect, seqTether   []time.Duration // sorted
+	seqProxy               []time.Duration // sorted: through a bare reverse proxy
 	seqCPU                 time.Duration   // tether's CPU over the sequential window
 	loadDirect, loadTether int64           // calls completed in the measured phases
 	loadDirectTime         time.Duration
@@ -119,6 +122,11 @@ func (r *e2eResult) print(w io.Writer, c int) {
 	fmt.Fprintf(w, "%-48s %10s %10s %9.3fx %10s %12s\n", "baseline: direct to the upstream", us(dp50), us(p(r.seqDirect, 0.99)), 1.0, "—", "—")
 	fmt.Fprintf(w, "%-48s %10s %10s %9.3fx %10s %12s\n", "tether /mcp", us(tp50), us(p(r.seqTether, 0.99)),
 		float64(tp50)/float64(dp50), "+"+us(tp50-dp50), perCall(r.seqCPU, int64(len(r.seqTether))))
+	if len(r.seqProxy) > 0 {
+		pp50 := p(r.seqProxy, 0.5)
+		fmt.Fprintf(w, "%-48s %10s %10s %9.3fx %10s %12s\n", "reference: bare Go reverse proxy (one hop)", us(pp50), us(p(r.seqProxy, 0.99)),
+			float64(pp50)/float64(dp50), "+"+us(pp50-dp50), "—")
+	}
 	direct := float64(r.loadDirect) / r.loadDirectTime.Seconds()
 	tether := float64(r.loadTether) / r.loadTetherTime.Seconds()
 	fmt.Fprintf(w, "\n%-48s %10s %10s %12s\n", fmt.Sprintf("agent path end to end, %d sessions per path", c), "calls/s", "vs direct", "CPU/call")
@@ -151,6 +159,13 @@ func runE2E(o e2eOptions) (*e2eResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The floor of one more hop: a plain net/http reverse proxy in a
+	// process of its own in front of the first upstream, nothing else.
+	proxy, err := startProxy(o.self, ups.urls[0])
+	if err != nil {
+		return nil, err
+	}
+	defer proxy.stop()
 	// Warm sessions: one per path for the sequential calls (direct: one per
 	// upstream), and o.concurrency per path for the load.
 	var sessions []*mcp.ClientSession
@@ -179,15 +194,27 @@ func runE2E(o e2eOptions) (*e2eResult, error) {
 			return nil, fmt.Errorf("connect to upstream: %w", err)
 		}
 	}
+	proxied, err := dial(proxy.urls[0], "")
+	if err != nil {
+		return nil, fmt.Errorf("connect through the bare proxy: %w", err)
+	}
 	viaTether := func(n int) error { return callAdd(ctx, agent, tools[n%len(tools)], n) }
 	direct := func(n int) error { return callAdd(ctx, directs[n%len(directs)], "add", n) }
+	viaProxy := func(n int) error { return callAdd(ctx, proxied, "add", n) }
 
 	r := &e2eResult{}
-	// Sequential: a direct call and a call through tether in turn (which
-	// goes first alternates), after a warm-up of 100 each.
+	// Sequential: a direct call, a call through tether and one through the
+	// bare proxy in turn (which goes first rotates), after a warm-up of
+	// 100 each. tether's CPU is read around the whole window; it idles
+	// while the other two are called.
 	const warm = 100
-	r.seqDirect = make([]time.Duration, 0, o.calls)
-	r.seqTether = make([]time.Duration, 0, o.calls)
+	paths := []struct {
+		call func(int) error
+		took *[]time.Duration
+	}{{direct, &r.seqDirect}, {viaTether, &r.seqTether}, {viaProxy, &r.seqProxy}}
+	for _, p := range paths {
+		*p.took = make([]time.Duration, 0, o.calls)
+	}
 	var cpu0 time.Duration
 	for i := range o.calls + warm {
 		if i == warm {
@@ -195,22 +222,14 @@ func runE2E(o e2eOptions) (*e2eResult, error) {
 				return nil, err
 			}
 		}
-		for k := range 2 {
+		for k := range paths {
+			p := paths[(i+k)%len(paths)]
 			t0 := time.Now()
-			if (i+k)%2 == 0 {
-				err = direct(i)
-			} else {
-				err = viaTether(i)
-			}
-			if err != nil {
+			if err := p.call(i); err != nil {
 				return nil, err
 			}
 			if i >= warm {
-				if (i+k)%2 == 0 {
-					r.seqDirect = append(r.seqDirect, time.Since(t0))
-				} else {
-					r.seqTether = append(r.seqTether, time.Since(t0))
-				}
+				*p.took = append(*p.took, time.Since(t0))
 			}
 		}
 	}
@@ -219,8 +238,9 @@ func runE2E(o e2eOptions) (*e2eResult, error) {
 		return nil, err
 	}
 	r.seqCPU = cpu1 - cpu0
-	slices.Sort(r.seqDirect)
-	slices.Sort(r.seqTether)
+	for _, p := range paths {
+		slices.Sort(*p.took)
+	}
 
 	// Under load: o.concurrency sessions per path (the direct ones spread
 	// over the upstreams), phases alternating, each after a short warm-up.
@@ -330,7 +350,12 @@ func (u *upstreams) stop() {
 // startUpstreams runs `self upstreams -n n` (with further flags) and
 // reads the URLs it serves.
 func startUpstreams(self string, n int, stateless bool, flags ...string) (*upstreams, error) {
-	cmd := exec.Command(self, append([]string{"upstreams", "-n", strconv.Itoa(n), "-stateless=" + strconv.FormatBool(stateless)}, flags...)...)
+	return startChild(exec.Command(self, append([]string{"upstreams", "-n", strconv.Itoa(n), "-stateless=" + strconv.FormatBool(stateless)}, flags...)...), n)
+}
+
+// startChild starts cmd, a child serving until its stdin closes, and reads
+// the n URLs it prints, one a line.
+func startChild(cmd *exec.Cmd, n int) (*upstreams, error) {
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {
@@ -349,11 +374,45 @@ func startUpstreams(self string, n int, stateless bool, flags ...string) (*upstr
 		line, err := rd.ReadString('\n')
 		if err != nil {
 			u.stop()
-			return nil, fmt.Errorf("upstreams: %w", err)
+			return nil, fmt.Errorf("%s: %w", cmd.Args[1], err)
 		}
 		u.urls = append(u.urls, strings.TrimSpace(line))
 	}
 	return u, nil
+}
+
+// startProxy runs `self proxy -to target` and reads the URL it serves.
+func startProxy(self, target string) (*upstreams, error) {
+	return startChild(exec.Command(self, "proxy", "-to", target), 1)
+}
+
+// serveProxy is `tether-bench proxy -to URL`: a bare net/http reverse
+// proxy (httputil.ReverseProxy, streaming) to URL on a loopback port of
+// its own, the least one more Go hop can cost. It prints its URL (the
+// target's path on the proxy's address) and serves until stdin closes.
+func serveProxy(args []string) {
+	fs := flag.NewFlagSet("proxy", flag.ExitOnError)
+	to := fs.String("to", "", "upstream URL")
+	_ = fs.Parse(args)
+	target, err := url.Parse(*to)
+	if err != nil || target.Host == "" {
+		fmt.Fprintln(os.Stderr, "tether-bench proxy: -to: need a URL")
+		os.Exit(2)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tether-bench proxy:", err)
+		os.Exit(1)
+	}
+	rp := &httputil.ReverseProxy{
+		Rewrite:       func(r *httputil.ProxyRequest) { r.SetURL(&url.URL{Scheme: target.Scheme, Host: target.Host}) },
+		FlushInterval: -1, // event streams pass as they come
+	}
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 64}
+	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	fmt.Printf("http://%s%s\n", ln.Addr(), target.Path)
+	_, _ = io.Copy(io.Discard, os.Stdin)
 }
 
 type addIn struct {

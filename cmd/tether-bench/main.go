@@ -45,6 +45,10 @@ func main() {
 		serveEcho()
 		return
 	}
+	if len(os.Args) > 1 && os.Args[1] == "proxy" {
+		serveProxy(os.Args[2:])
+		return
+	}
 	if len(os.Args) > 1 && os.Args[1] == "upstreams" {
 		serveUpstreams(os.Args[2:])
 		return
