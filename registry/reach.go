@@ -4,7 +4,11 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/json"
+	"encoding/binary"
+	"hash"
+	"io"
+	"maps"
+	"slices"
 )
 
 // reachSalt keys reach keys: they are hashes over secrets, and must not be
@@ -25,21 +29,53 @@ var reachSalt = func() []byte {
 // opened with, computed on the connection it dials (OAuth token included),
 // so old credentials are never reused for an edited connection.
 //
-// Keys are comparable within this process only.
+// Keys are comparable within this process only. Each field goes into the
+// hash length-prefixed, maps in key order, so that distinct connections
+// cannot hash alike and equal ones always do. Empty and nil are the same
+// reach (a row read back from the store has {} where the one created in
+// memory had nil). It is computed on every tool call, so it is written
+// field by field, not through encoding/json.
 func ReachKey(c *Connection) string {
-	h := hmac.New(sha256.New, reachSalt)
-	// encoding/json sorts map keys, so equal connections hash equally.
-	// Empty and nil are the same reach (a row read back from the store has
-	// {} where the one created in memory had nil).
-	_ = json.NewEncoder(h).Encode([]any{c.TenantID, c.Transport, c.Endpoint, c.Command, orNil(c.Args),
-		orNil(map[string]string(c.Headers)), orNil(map[string]string(c.Secrets)), c.TimeoutMS, c.AuthType, c.Enabled})
-	return string(h.Sum(nil))
+	w := reachHash{h: hmac.New(sha256.New, reachSalt)}
+	w.str(c.TenantID)
+	w.str(string(c.Transport))
+	w.str(c.Endpoint)
+	w.str(c.Command)
+	w.num(len(c.Args))
+	for _, a := range c.Args {
+		w.str(a)
+	}
+	w.dict(c.Headers)
+	w.dict(c.Secrets)
+	w.num(c.TimeoutMS)
+	w.str(string(c.AuthType))
+	if c.Enabled {
+		w.num(1)
+	} else {
+		w.num(0)
+	}
+	return string(w.h.Sum(nil))
 }
 
-// orNil is nil for an empty map or slice, v otherwise.
-func orNil[T ~[]string | ~map[string]string](v T) any {
-	if len(v) == 0 {
-		return nil
+// reachHash writes ReachKey's fields into its hash.
+type reachHash struct {
+	h   hash.Hash
+	buf [binary.MaxVarintLen64]byte
+}
+
+func (w *reachHash) num(n int) {
+	w.h.Write(binary.AppendVarint(w.buf[:0], int64(n)))
+}
+
+func (w *reachHash) str(s string) {
+	w.num(len(s))
+	io.WriteString(w.h, s)
+}
+
+func (w *reachHash) dict(m Sensitive) {
+	w.num(len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		w.str(k)
+		w.str(m[k])
 	}
-	return v
 }
