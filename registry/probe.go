@@ -88,7 +88,9 @@ func (s *Service) Test(ctx context.Context, tenantID, id string) (*TestOutcome, 
 // probeAndRecord runs one probe of c (sharing an in-flight one, so probes
 // of one connection never run twice at once) and stores the outcome.
 func (s *Service) probeAndRecord(ctx context.Context, c *Connection) (*TestOutcome, error) {
-	ch := s.probes.DoChan(c.ID+"\x00"+ReachKey(c), func() (any, error) {
+	// The first caller runs the probe on its own goroutine (a hand-off to
+	// another would cost a wake-up each way); later ones wait for it.
+	v, err, _ := s.probes.Do(c.ID+"\x00"+ReachKey(c), func() (any, error) {
 		// The probe runs on the service's context, not the caller's: a
 		// caller that gives up does not cancel a probe others may share,
 		// and its result is still worth recording. The connection's
@@ -128,13 +130,13 @@ func (s *Service) probeAndRecord(ctx context.Context, c *Connection) (*TestOutco
 		}
 		return out, nil
 	})
-	// Wait even if ctx ends: the probe is bounded by its timeout and by
-	// shutdown, and a caller that left must not leave it untracked.
-	r := <-ch
-	if r.Err != nil {
-		return nil, r.Err
+	// Even if ctx ends, the probe runs to its end (bounded by its timeout
+	// and by shutdown), so that a caller that left does not leave it
+	// untracked.
+	if err != nil {
+		return nil, err
 	}
-	return r.Val.(*TestOutcome), nil
+	return v.(*TestOutcome), nil
 }
 
 // errStaleProbe aborts recording a probe of a connection edited meanwhile.
