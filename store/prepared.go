@@ -21,6 +21,8 @@ var hotWrites = []string{
 	touchVersionSQL,
 	touchConnectionSQL,
 	touchToolSQL,
+	touchAvailableSQL,
+	touchAvailableVersionsSQL,
 }
 
 // prepareWrites prepares hotWrites on db, by query text.

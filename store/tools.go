@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tether-dev/tether/registry"
 )
@@ -31,21 +32,24 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 		if err != nil {
 			return err
 		}
+		routine := registry.IsRoutineRefresh(ctx)
+		var read []storedTool
+		if routine {
+			read = toolsAsRead(old[id])
+		}
 		changed, err := fn(c, old[id])
 		if err != nil {
 			return err
 		}
-		if registry.IsRoutineRefresh(ctx) {
+		if routine {
 			// fn moved nothing but the timestamps of a refresh (the
 			// registry checked): write those alone, without re-encrypting
 			// the row's credentials or rewriting each tool's definition.
 			if err := s.touchConnection(ctx, tx, c); err != nil {
 				return err
 			}
-			for _, t := range changed {
-				if err := s.touchTool(ctx, tx, t); err != nil {
-					return err
-				}
+			if err := s.touchTools(ctx, tx, c, old[id], read, changed); err != nil {
+				return err
 			}
 			// fn's tools are the ones read (timestamps moved in place),
 			// in the same order: as stored.
@@ -92,6 +96,132 @@ func (s *Store) touchConnection(ctx context.Context, tx *sql.Tx, c *registry.Con
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		return fmt.Errorf("update connection %s: %d rows changed", c.ID, n)
+	}
+	return nil
+}
+
+// storedTool is what touchTools compares a tool with: the fields a
+// routine refresh may move or relies on, as read.
+type storedTool struct {
+	lastSeen, updated time.Time
+	hash              string
+	available         bool
+}
+
+// toolsAsRead notes those fields of tools before fn moves them in place.
+func toolsAsRead(tools []*registry.Tool) []storedTool {
+	out := make([]storedTool, len(tools))
+	for i, t := range tools {
+		out[i] = storedTool{t.LastSeenAt, t.UpdatedAt, t.DefinitionHash, t.Available}
+	}
+	return out
+}
+
+// touchTools stores the timestamps a routine refresh moved on the tools of
+// c (read: tools as read, before fn; changed: what fn returned). The usual
+// refresh moves every available tool to the same timestamps, and each
+// one's current version to that last_seen_at: two statements then, one
+// per table, instead of two per tool. Anything else is written tool by
+// tool.
+func (s *Store) touchTools(ctx context.Context, tx *sql.Tx, c *registry.Connection, tools []*registry.Tool, read []storedTool, changed []*registry.Tool) error {
+	if seen, updated, ok := movedTogether(tools, read, changed); ok {
+		return s.touchAvailable(ctx, tx, c, seen, updated, changed)
+	}
+	for _, t := range changed {
+		if err := s.touchTool(ctx, tx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// movedTogether reports whether fn moved exactly the tools stored as
+// available, all of them, to the same last_seen_at and updated_at, and
+// each one's current version (its stored fingerprint, neither approved nor
+// rejected now) to that last_seen_at; and if so, those timestamps. The
+// tools fn returned are among those read (a routine refresh adds none);
+// one it did not return moved nothing.
+func movedTogether(tools []*registry.Tool, read []storedTool, changed []*registry.Tool) (seen, updated time.Time, ok bool) {
+	returned := make(map[*registry.Tool]bool, len(changed))
+	for _, t := range changed {
+		returned[t] = true
+	}
+	if len(returned) != len(changed) {
+		return seen, updated, false
+	}
+	first := true
+	for i, t := range tools {
+		r := read[i]
+		if !returned[t] {
+			if r.available {
+				return seen, updated, false
+			}
+			continue
+		}
+		delete(returned, t)
+		moved := t.Version != nil || !t.LastSeenAt.Equal(r.lastSeen) || !t.UpdatedAt.Equal(r.updated)
+		if !r.available {
+			if moved {
+				return seen, updated, false
+			}
+			continue
+		}
+		v := t.Version
+		if v == nil || v.Hash != r.hash || t.DefinitionHash != r.hash || v.ApprovedAt != nil || v.RejectedAt != nil ||
+			v.ApprovedBy != "" || v.RejectedBy != "" || !v.LastSeenAt.Equal(t.LastSeenAt) {
+			return seen, updated, false
+		}
+		if first {
+			seen, updated, first = t.LastSeenAt, t.UpdatedAt, false
+		} else if !t.LastSeenAt.Equal(seen) || !t.UpdatedAt.Equal(updated) {
+			return seen, updated, false
+		}
+	}
+	// Nothing returned that was not read; something moved.
+	return seen, updated, len(returned) == 0 && !first
+}
+
+// touchAvailableSQL moves the timestamps of every available tool of a
+// connection.
+const touchAvailableSQL = `UPDATE tools SET last_seen_at = ?, updated_at = ?
+	WHERE tenant_id = ? AND connection_id = ? AND available = 1`
+
+// touchAvailableVersionsSQL moves the last_seen_at of the current version
+// of every available tool of a connection, as touchVersionSQL does for one.
+const touchAvailableVersionsSQL = `UPDATE tool_versions SET last_seen_at = CASE WHEN last_seen_at > ? THEN last_seen_at ELSE ? END
+	WHERE (tool_id, hash) IN (SELECT id, definition_hash FROM tools WHERE tenant_id = ? AND connection_id = ? AND available = 1)`
+
+// touchAvailable stores a routine refresh that moved every available tool
+// of c (changed, as movedTogether found) to seen and updated. A current
+// version missing from the history (a tool stored before it existed) is
+// recorded as touchTool would.
+func (s *Store) touchAvailable(ctx context.Context, tx *sql.Tx, c *registry.Connection, seen, updated time.Time, changed []*registry.Tool) error {
+	var available int64
+	for _, t := range changed {
+		if t.Version != nil {
+			available++
+		}
+	}
+	res, err := s.execTx(ctx, tx, touchAvailableSQL, formatTime(seen), formatTime(updated), c.TenantID, c.ID)
+	if err != nil {
+		return fmt.Errorf("store tools: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != available {
+		return fmt.Errorf("store tools of %s: %d rows changed, want %d", c.ID, n, available)
+	}
+	res, err = s.execTx(ctx, tx, touchAvailableVersionsSQL, formatTime(seen), formatTime(seen), c.TenantID, c.ID)
+	if err != nil {
+		return fmt.Errorf("record tool versions: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == available {
+		return nil
+	}
+	for _, t := range changed {
+		if t.Version != nil {
+			if err := s.recordVersion(ctx, tx, t.Version); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
