@@ -281,7 +281,16 @@ func mergeTools(c *Connection, old []*Tool, specs []ToolSpec, now time.Time) ([]
 		if def.InputSchema == nil {
 			def.InputSchema = map[string]any{"type": "object"}
 		}
-		hash := def.Fingerprint()
+		var hash string
+		if ok && sameDefinition(t.Live(), def) {
+			// Listed as stored (every sync of an unchanged server): the
+			// same definition has the fingerprint stored with it. The
+			// stored values are kept, so that comparing the tool with its
+			// state as read (toolsSameButTimes) need not walk its schemas.
+			def, hash = t.Live(), t.DefinitionHash
+		} else {
+			hash = def.Fingerprint()
+		}
 		if ok && t.DefinitionHash != hash && !t.legacy {
 			if t.Approved == nil && t.ApprovedHash != "" && t.ApprovedHash == t.DefinitionHash {
 				// Agents keep what was approved: keep a copy of it.
