@@ -15,8 +15,8 @@ import (
 
 // TestRoutineRefreshCommitsLight: on SQLite a routine refresh
 // (registry.WithRoutineRefresh) runs with synchronous=NORMAL, every other
-// write with FULL, and the writer is FULL again after it, whether the
-// refresh committed or failed.
+// write with FULL, whatever ran before it: a refresh that committed, one
+// that failed, or several in a row.
 func TestRoutineRefreshCommitsLight(t *testing.T) {
 	st := openTest(t, filepath.Join(t.TempDir(), "t.db"))
 	ctx := context.Background()
@@ -31,6 +31,10 @@ func TestRoutineRefreshCommitsLight(t *testing.T) {
 	assert.Equal(t, 2, level(ctx))
 	assert.Equal(t, 1, level(registry.WithRoutineRefresh(ctx)))
 	assert.Equal(t, 2, level(ctx), "the writer is FULL again")
+	assert.Equal(t, 1, level(registry.WithRoutineRefresh(ctx)))
+	assert.Equal(t, 1, level(registry.WithRoutineRefresh(ctx)), "refreshes in a row")
+	assert.Equal(t, 2, level(ctx), "FULL again after them")
+	assert.Equal(t, 2, level(ctx))
 
 	err := st.inTx(registry.WithRoutineRefresh(ctx), func(tx *sql.Tx) error { return assert.AnError })
 	require.ErrorIs(t, err, assert.AnError)
