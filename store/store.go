@@ -195,7 +195,7 @@ func newStore(ctx context.Context, write, read *sql.DB, d *dialect, opts Options
 		keyLookup.Close()
 		return nil, err
 	}
-	writes, err := prepareWrites(ctx, write)
+	writes, err := prepareWrites(ctx, write, d)
 	if err != nil {
 		lists.close()
 		toolsLookup.Close()

@@ -45,10 +45,7 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 			// fn moved nothing but the timestamps of a refresh (the
 			// registry checked): write those alone, without re-encrypting
 			// the row's credentials or rewriting each tool's definition.
-			if err := s.touchConnection(ctx, tx, c); err != nil {
-				return err
-			}
-			if err := s.touchTools(ctx, tx, c, old[id], read, changed); err != nil {
+			if err := s.touchRefresh(ctx, tx, c, old[id], read, changed); err != nil {
 				return err
 			}
 			// fn's tools are the ones read (timestamps moved in place),
@@ -117,19 +114,75 @@ func toolsAsRead(tools []*registry.Tool) []storedTool {
 	return out
 }
 
-// touchTools stores the timestamps a routine refresh moved on the tools of
-// c (read: tools as read, before fn; changed: what fn returned). The usual
-// refresh moves every available tool to the same timestamps, and each
-// one's current version to that last_seen_at: two statements then, one
-// per table, instead of two per tool. Anything else is written tool by
-// tool.
-func (s *Store) touchTools(ctx context.Context, tx *sql.Tx, c *registry.Connection, tools []*registry.Tool, read []storedTool, changed []*registry.Tool) error {
-	if seen, updated, ok := movedTogether(tools, read, changed); ok {
-		return s.touchAvailable(ctx, tx, c, seen, updated, changed)
-	}
-	for _, t := range changed {
-		if err := s.touchTool(ctx, tx, t); err != nil {
+// touchRefresh stores the timestamps a routine refresh moved on c and its
+// tools (tools: as read, and read: their fields before fn; changed: what
+// fn returned). The usual refresh moves every available tool to the same
+// timestamps, and each one's current version to that last_seen_at: then
+// one statement per table (SQLite), or one in all (PostgreSQL, where each
+// is a round trip), instead of two per tool. Anything else is written
+// tool by tool.
+func (s *Store) touchRefresh(ctx context.Context, tx *sql.Tx, c *registry.Connection, tools []*registry.Tool, read []storedTool, changed []*registry.Tool) error {
+	seen, updated, together := movedTogether(tools, read, changed)
+	if !together {
+		if err := s.touchConnection(ctx, tx, c); err != nil {
 			return err
+		}
+		for _, t := range changed {
+			if err := s.touchTool(ctx, tx, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var available int64
+	for _, t := range changed {
+		if t.Version != nil {
+			available++
+		}
+	}
+	var conns, touched, versions int64
+	if q := s.dialect.touchRefresh; q != "" {
+		err := s.queryRowTx(ctx, tx, q, formatTimePtr(c.ConnectedAt), formatTimePtr(c.ToolsSyncedAt),
+			formatTimePtr(c.LastRefreshedAt), c.TenantID, c.ID,
+			formatTime(seen), formatTime(updated), c.TenantID, c.ID,
+			formatTime(seen), formatTime(seen), c.TenantID, c.ID).Scan(&conns, &touched, &versions)
+		if err != nil {
+			return fmt.Errorf("update connection and tools: %w", err)
+		}
+		if conns != 1 {
+			return fmt.Errorf("update connection %s: %d rows changed", c.ID, conns)
+		}
+	} else {
+		if err := s.touchConnection(ctx, tx, c); err != nil {
+			return err
+		}
+		res, err := s.execTx(ctx, tx, touchAvailableSQL, formatTime(seen), formatTime(updated), c.TenantID, c.ID)
+		if err != nil {
+			return fmt.Errorf("store tools: %w", err)
+		}
+		touched, _ = res.RowsAffected()
+		if touched == available {
+			res, err = s.execTx(ctx, tx, touchAvailableVersionsSQL, formatTime(seen), formatTime(seen), c.TenantID, c.ID)
+			if err != nil {
+				return fmt.Errorf("record tool versions: %w", err)
+			}
+			versions, _ = res.RowsAffected()
+		}
+	}
+	if touched != available {
+		return fmt.Errorf("store tools of %s: %d rows changed, want %d", c.ID, touched, available)
+	}
+	if versions == available {
+		return nil
+	}
+	// A current version missing from the history (a tool stored before
+	// the history existed): recorded as touchTool would (touching the
+	// others again changes nothing).
+	for _, t := range changed {
+		if t.Version != nil {
+			if err := s.recordVersion(ctx, tx, t.Version); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -191,40 +244,14 @@ const touchAvailableSQL = `UPDATE tools SET last_seen_at = ?, updated_at = ?
 const touchAvailableVersionsSQL = `UPDATE tool_versions SET last_seen_at = CASE WHEN last_seen_at > ? THEN last_seen_at ELSE ? END
 	WHERE (tool_id, hash) IN (SELECT id, definition_hash FROM tools WHERE tenant_id = ? AND connection_id = ? AND available = 1)`
 
-// touchAvailable stores a routine refresh that moved every available tool
-// of c (changed, as movedTogether found) to seen and updated. A current
-// version missing from the history (a tool stored before it existed) is
-// recorded as touchTool would.
-func (s *Store) touchAvailable(ctx context.Context, tx *sql.Tx, c *registry.Connection, seen, updated time.Time, changed []*registry.Tool) error {
-	var available int64
-	for _, t := range changed {
-		if t.Version != nil {
-			available++
-		}
-	}
-	res, err := s.execTx(ctx, tx, touchAvailableSQL, formatTime(seen), formatTime(updated), c.TenantID, c.ID)
-	if err != nil {
-		return fmt.Errorf("store tools: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n != available {
-		return fmt.Errorf("store tools of %s: %d rows changed, want %d", c.ID, n, available)
-	}
-	res, err = s.execTx(ctx, tx, touchAvailableVersionsSQL, formatTime(seen), formatTime(seen), c.TenantID, c.ID)
-	if err != nil {
-		return fmt.Errorf("record tool versions: %w", err)
-	}
-	if n, _ := res.RowsAffected(); n == available {
-		return nil
-	}
-	for _, t := range changed {
-		if t.Version != nil {
-			if err := s.recordVersion(ctx, tx, t.Version); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
+// touchRefreshSQL is touchConnectionSQL, touchAvailableSQL and
+// touchAvailableVersionsSQL in one statement, returning the rows each
+// changed (PostgreSQL: the three see one snapshot, and the third reads of
+// tools only columns the second leaves).
+const touchRefreshSQL = `WITH c AS (` + touchConnectionSQL + ` RETURNING 1),
+	t AS (` + touchAvailableSQL + ` RETURNING 1),
+	v AS (` + touchAvailableVersionsSQL + ` RETURNING 1)
+	SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM t), (SELECT count(*) FROM v)`
 
 // touchToolSQL moves the timestamps a routine refresh moves on a tool.
 const touchToolSQL = `UPDATE tools SET last_seen_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`
