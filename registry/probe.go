@@ -87,8 +87,15 @@ func (s *Service) Test(ctx context.Context, tenantID, id string) (*TestOutcome, 
 
 // probeAndRecord runs one probe of c (sharing an in-flight one, so probes
 // of one connection never run twice at once) and stores the outcome.
+//
+// The first caller runs the probe on its own goroutine (Do, where DoChan
+// would start one): it waits for the outcome anyway, even if ctx ends
+// (the probe is bounded by its timeout and by shutdown, and a caller that
+// left must not leave it untracked), and a request's goroutine has the
+// stack a probe and a SQLite write need, where a new one grew it, copying
+// it several times, on every probe.
 func (s *Service) probeAndRecord(ctx context.Context, c *Connection) (*TestOutcome, error) {
-	ch := s.probes.DoChan(c.ID+"\x00"+ReachKey(c), func() (any, error) {
+	v, err, _ := s.probes.Do(c.ID+"\x00"+ReachKey(c), func() (any, error) {
 		// The probe runs on the service's context, not the caller's: a
 		// caller that gives up does not cancel a probe others may share,
 		// and its result is still worth recording. The connection's
@@ -128,13 +135,10 @@ func (s *Service) probeAndRecord(ctx context.Context, c *Connection) (*TestOutco
 		}
 		return out, nil
 	})
-	// Wait even if ctx ends: the probe is bounded by its timeout and by
-	// shutdown, and a caller that left must not leave it untracked.
-	r := <-ch
-	if r.Err != nil {
-		return nil, r.Err
+	if err != nil {
+		return nil, err
 	}
-	return r.Val.(*TestOutcome), nil
+	return v.(*TestOutcome), nil
 }
 
 // errStaleProbe aborts recording a probe of a connection edited meanwhile.
