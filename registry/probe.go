@@ -159,18 +159,20 @@ var errNotRoutine = errors.New("the probe changed more than timestamps")
 func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *TestOutcome) error {
 	predicted := *probed
 	applyOutcome(&predicted, out)
+	reach := ReachKey(probed)
 	if sameButTimes(probed, &predicted) {
-		err := s.recordProbeOnce(WithRoutineRefresh(ctx), probed, out, true)
+		err := s.recordProbeOnce(WithRoutineRefresh(ctx), probed, reach, out, true)
 		if !errors.Is(err, errNotRoutine) {
 			return err
 		}
 	}
-	return s.recordProbeOnce(ctx, probed, out, false)
+	return s.recordProbeOnce(ctx, probed, reach, out, false)
 }
 
-// recordProbeOnce is recordProbe as one write transaction; routine makes
-// it fail with errNotRoutine unless it only moves timestamps.
-func (s *Service) recordProbeOnce(ctx context.Context, probed *Connection, out *TestOutcome, routine bool) error {
+// recordProbeOnce is recordProbe as one write transaction (reach:
+// ReachKey(probed)); routine makes it fail with errNotRoutine unless it
+// only moves timestamps.
+func (s *Service) recordProbeOnce(ctx context.Context, probed *Connection, reach string, out *TestOutcome, routine bool) error {
 	var (
 		events     []ToolEvent
 		ttlChanged bool
@@ -179,7 +181,7 @@ func (s *Service) recordProbeOnce(ctx context.Context, probed *Connection, out *
 	// in the audit log.
 	ctx, au := s.connectionAudit(WithActor(ctx, SystemActor), probed.TenantID)
 	_, _, err := s.store.UpdateConnectionTools(ctx, probed.TenantID, probed.ID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
-		if ReachKey(c) != ReachKey(probed) || !c.Enabled || c.Status == StatusPendingOAuth || c.Status == StatusReauthRequired {
+		if ReachKey(c) != reach || !c.Enabled || c.Status == StatusPendingOAuth || c.Status == StatusReauthRequired {
 			return nil, errStaleProbe
 		}
 		before := *c

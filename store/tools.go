@@ -418,7 +418,11 @@ func scanTool(row scanner) (*registry.Tool, error) {
 		}
 	}
 	decode(input, &t.InputSchema)
-	decode(stale, &t.StaleInputFields)
+	if stale == "[]" { // the common case needs no decoder
+		t.StaleInputFields = []string{}
+	} else {
+		decode(stale, &t.StaleInputFields)
+	}
 	decode(output.String, &t.OutputSchema)
 	decode(fieldMap.String, &t.ResponseFieldMap)
 	decode(defaults.String, &t.InputDefaults)
