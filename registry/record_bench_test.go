@@ -49,8 +49,22 @@ func benchTools() []registry.ToolSpec {
 // BenchmarkTestRoutine measures tether's own work in a connection test
 // (Service.Test) of a server found as recorded, a routine refresh (five
 // tools, a real SQLite file): the row read before the probe and the
-// recording of the outcome. The probe itself answers at once.
+// recording of the outcome. The probe itself answers at once. The row
+// has no credentials (as in make bench), or a header built from a secret
+// (decrypted with each read of the row).
 func BenchmarkTestRoutine(b *testing.B) {
+	for _, bc := range []struct {
+		name             string
+		headers, secrets registry.Sensitive
+	}{
+		{"no credentials", nil, nil},
+		{"a secret header", registry.Sensitive{"Authorization": "Bearer {{secrets.TOKEN}}"}, registry.Sensitive{"TOKEN": "t0ken-0123456789abcdef"}},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchTestRoutine(b, bc.headers, bc.secrets) })
+	}
+}
+
+func benchTestRoutine(b *testing.B, headers, secrets registry.Sensitive) {
 	ctx := context.Background()
 	st := registrytest.OpenStore(b)
 	prober := &fixedProber{res: registry.ProbeResult{
@@ -66,7 +80,7 @@ func BenchmarkTestRoutine(b *testing.B) {
 		b.Fatal(err)
 	}
 	c, err := svc.Create(ctx, ten.ID, registry.NewConnection{Name: "bench", Transport: registry.TransportStreamableHTTP,
-		Endpoint: "https://mcp.example.com/mcp", Enabled: true})
+		Endpoint: "https://mcp.example.com/mcp", Enabled: true, Headers: headers, Secrets: secrets})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -97,7 +97,7 @@ func (s *Store) touchConnection(ctx context.Context, tx *sql.Tx, c *registry.Con
 	return nil
 }
 
-// storedTool is what touchTools compares a tool with: the fields a
+// storedTool is what movedTogether compares a tool with: the fields a
 // routine refresh may move or relies on, as read.
 type storedTool struct {
 	lastSeen, updated time.Time
