@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"time"
 
@@ -296,4 +297,60 @@ func stateMessage(slug string, s ApprovalStatus) string {
 		return fmt.Sprintf("tool %q is rejected: an operator rejected its current definition", slug)
 	}
 	return fmt.Sprintf("tool %q is %s", slug, s)
+}
+
+// sameDefinition reports whether two definitions are the same JSON, and so
+// have the same fingerprint. It errs towards false: values of types
+// decoded JSON does not hold compare unequal, and so do a nil and an
+// empty object.
+func sameDefinition(a, b Definition) bool {
+	return a.Name == b.Name && a.Title == b.Title && a.Description == b.Description &&
+		sameObject(a.InputSchema, b.InputSchema) && sameObject(a.OutputSchema, b.OutputSchema) &&
+		sameObject(a.Annotations, b.Annotations)
+}
+
+func sameObject(a, b map[string]any) bool {
+	if (a == nil) != (b == nil) || len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		w, ok := b[k]
+		if !ok || !sameValue(v, w) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameValue reports whether a and b are the same decoded JSON value.
+func sameValue(a, b any) bool {
+	switch x := a.(type) {
+	case nil:
+		return b == nil
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case float64:
+		// By bits: 0 and -0 differ (as their encodings do).
+		y, ok := b.(float64)
+		return ok && math.Float64bits(x) == math.Float64bits(y)
+	case map[string]any:
+		y, ok := b.(map[string]any)
+		return ok && sameObject(x, y)
+	case []any:
+		y, ok := b.([]any)
+		if !ok || len(x) != len(y) || (x == nil) != (y == nil) {
+			return false
+		}
+		for i := range x {
+			if !sameValue(x[i], y[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
 }

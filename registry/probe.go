@@ -87,9 +87,14 @@ func (s *Service) Test(ctx context.Context, tenantID, id string) (*TestOutcome, 
 
 // probeAndRecord runs one probe of c (sharing an in-flight one, so probes
 // of one connection never run twice at once) and stores the outcome.
+//
+// The first caller runs the probe on its own goroutine (Do, where DoChan
+// would start one): it waits for the outcome anyway, even if ctx ends
+// (the probe is bounded by its timeout and by shutdown, and a caller that
+// left must not leave it untracked), and a request's goroutine has the
+// stack a probe and a SQLite write need, where a new one grew it, copying
+// it several times, on every probe.
 func (s *Service) probeAndRecord(ctx context.Context, c *Connection) (*TestOutcome, error) {
-	// The first caller runs the probe on its own goroutine (a hand-off to
-	// another would cost a wake-up each way); later ones wait for it.
 	v, err, _ := s.probes.Do(c.ID+"\x00"+ReachKey(c), func() (any, error) {
 		// The probe runs on the service's context, not the caller's: a
 		// caller that gives up does not cancel a probe others may share,
@@ -130,9 +135,6 @@ func (s *Service) probeAndRecord(ctx context.Context, c *Connection) (*TestOutco
 		}
 		return out, nil
 	})
-	// Even if ctx ends, the probe runs to its end (bounded by its timeout
-	// and by shutdown), so that a caller that left does not leave it
-	// untracked.
 	if err != nil {
 		return nil, err
 	}
@@ -157,18 +159,20 @@ var errNotRoutine = errors.New("the probe changed more than timestamps")
 func (s *Service) recordProbe(ctx context.Context, probed *Connection, out *TestOutcome) error {
 	predicted := *probed
 	applyOutcome(&predicted, out)
+	reach := ReachKey(probed)
 	if sameButTimes(probed, &predicted) {
-		err := s.recordProbeOnce(WithRoutineRefresh(ctx), probed, out, true)
+		err := s.recordProbeOnce(WithRoutineRefresh(ctx), probed, reach, out, true)
 		if !errors.Is(err, errNotRoutine) {
 			return err
 		}
 	}
-	return s.recordProbeOnce(ctx, probed, out, false)
+	return s.recordProbeOnce(ctx, probed, reach, out, false)
 }
 
-// recordProbeOnce is recordProbe as one write transaction; routine makes
-// it fail with errNotRoutine unless it only moves timestamps.
-func (s *Service) recordProbeOnce(ctx context.Context, probed *Connection, out *TestOutcome, routine bool) error {
+// recordProbeOnce is recordProbe as one write transaction (reach:
+// ReachKey(probed)); routine makes it fail with errNotRoutine unless it
+// only moves timestamps.
+func (s *Service) recordProbeOnce(ctx context.Context, probed *Connection, reach string, out *TestOutcome, routine bool) error {
 	var (
 		events     []ToolEvent
 		ttlChanged bool
@@ -177,7 +181,7 @@ func (s *Service) recordProbeOnce(ctx context.Context, probed *Connection, out *
 	// in the audit log.
 	ctx, au := s.connectionAudit(WithActor(ctx, SystemActor), probed.TenantID)
 	_, _, err := s.store.UpdateConnectionTools(ctx, probed.TenantID, probed.ID, func(c *Connection, tools []*Tool) ([]*Tool, error) {
-		if ReachKey(c) != ReachKey(probed) || !c.Enabled || c.Status == StatusPendingOAuth || c.Status == StatusReauthRequired {
+		if ReachKey(c) != reach || !c.Enabled || c.Status == StatusPendingOAuth || c.Status == StatusReauthRequired {
 			return nil, errStaleProbe
 		}
 		before := *c
@@ -283,7 +287,16 @@ func mergeTools(c *Connection, old []*Tool, specs []ToolSpec, now time.Time) ([]
 		if def.InputSchema == nil {
 			def.InputSchema = map[string]any{"type": "object"}
 		}
-		hash := def.Fingerprint()
+		var hash string
+		if ok && sameDefinition(t.Live(), def) {
+			// Listed as stored (every sync of an unchanged server): the
+			// same definition has the fingerprint stored with it. The
+			// stored values are kept, so that comparing the tool with its
+			// state as read (toolsSameButTimes) need not walk its schemas.
+			def, hash = t.Live(), t.DefinitionHash
+		} else {
+			hash = def.Fingerprint()
+		}
 		if ok && t.DefinitionHash != hash && !t.legacy {
 			if t.Approved == nil && t.ApprovedHash != "" && t.ApprovedHash == t.DefinitionHash {
 				// Agents keep what was approved: keep a copy of it.

@@ -23,6 +23,9 @@ type dialect struct {
 	readTx *sql.TxOptions
 	// attempts bounds inTx's runs of one transaction.
 	attempts int
+	// touchRefresh, when set, writes the usual routine refresh in one
+	// statement (touchRefreshSQL), else in one per table.
+	touchRefresh string
 }
 
 var sqliteDialect = dialect{
@@ -38,7 +41,8 @@ var postgresDialect = dialect{
 	byIDs: `SELECT ` + listingColumns + `
 		FROM json_array_elements_text(?::json) AS w (wanted) JOIN connections ON id = wanted
 		WHERE tenant_id = ?`,
-	writeTx:  &sql.TxOptions{Isolation: sql.LevelSerializable},
-	readTx:   &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
-	attempts: 20,
+	writeTx:      &sql.TxOptions{Isolation: sql.LevelSerializable},
+	readTx:       &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true},
+	attempts:     20,
+	touchRefresh: touchRefreshSQL,
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -21,12 +22,19 @@ var hotWrites = []string{
 	touchVersionSQL,
 	touchConnectionSQL,
 	touchToolSQL,
+	touchAvailableSQL,
+	touchAvailableVersionsSQL,
 }
 
-// prepareWrites prepares hotWrites on db, by query text.
-func prepareWrites(ctx context.Context, db *sql.DB) (map[string]*sql.Stmt, error) {
-	out := make(map[string]*sql.Stmt, len(hotWrites))
-	for _, q := range hotWrites {
+// prepareWrites prepares hotWrites and d's own (dialect.touchRefresh) on
+// db, by query text.
+func prepareWrites(ctx context.Context, db *sql.DB, d *dialect) (map[string]*sql.Stmt, error) {
+	queries := hotWrites
+	if d.touchRefresh != "" {
+		queries = append(slices.Clip(hotWrites), d.touchRefresh)
+	}
+	out := make(map[string]*sql.Stmt, len(queries))
+	for _, q := range queries {
 		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			closeStmts(out)

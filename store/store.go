@@ -97,6 +97,9 @@ type Store struct {
 	writes map[string]*sql.Stmt
 	// lists holds the list statements and what lists remember.
 	lists *listing
+	// lightWriter: the SQLite writer may commit with synchronous=NORMAL
+	// (writer); guarded by holding the writer.
+	lightWriter bool
 }
 
 // Open opens (creating if needed) the database at path, a SQLite file or
@@ -192,7 +195,7 @@ func newStore(ctx context.Context, write, read *sql.DB, d *dialect, opts Options
 		keyLookup.Close()
 		return nil, err
 	}
-	writes, err := prepareWrites(ctx, write)
+	writes, err := prepareWrites(ctx, write, d)
 	if err != nil {
 		lists.close()
 		toolsLookup.Close()
@@ -332,12 +335,12 @@ func (s *Store) runTx(ctx context.Context, fn func(tx *sql.Tx) error, lane bool)
 		}()
 		beginner = conn
 	}
-	if s.pg == nil && registry.IsRoutineRefresh(ctx) {
-		conn, err := s.lightCommits(ctx)
+	if s.pg == nil {
+		conn, err := s.writer(ctx, registry.IsRoutineRefresh(ctx))
 		if err != nil {
 			return err
 		}
-		defer s.fullCommits(ctx, conn)
+		defer conn.Close()
 		beginner = conn
 	}
 	tx, err := beginner.BeginTx(ctx, s.dialect.writeTx)
@@ -360,34 +363,45 @@ func (s *Store) runTx(ctx context.Context, fn func(tx *sql.Tx) error, lane bool)
 	return nil
 }
 
-// lightCommits takes the writer for a routine refresh
-// (registry.IsRoutineRefresh) and sets it to commit without waiting for
-// the disk: synchronous=NORMAL, which in WAL mode keeps every commit
-// through a crash of tether, and in order, but may lose the last ones to
-// a power loss. The setting belongs to the connection and can only change
-// outside a transaction, so it is set before BEGIN and put back by
-// fullCommits.
-func (s *Store) lightCommits(ctx context.Context) (*sql.Conn, error) {
+// writer takes the SQLite writer for a write transaction and sets how it
+// commits: a routine refresh (light, registry.IsRoutineRefresh) without
+// waiting for the disk, synchronous=NORMAL, which in WAL mode keeps every
+// commit through a crash of tether, and in order, but may lose the last
+// ones to a power loss; every other write with synchronous=FULL, as Open
+// set it. The setting belongs to the connection and can only change
+// outside a transaction, so it is set before BEGIN, and only when it
+// changes: a run of routine refreshes (a monitor round, repeated tests)
+// sets NORMAL once, and the next other write puts FULL back first.
+//
+// s.lightWriter says the writer may be at NORMAL. It is read and written
+// only while the writer is held here (the writer is the one connection of
+// its pool), and set before NORMAL is: it never says FULL of a writer at
+// NORMAL. A writer database/sql opens anew is at FULL (Open's pragmas),
+// which at worst costs one needless PRAGMA.
+func (s *Store) writer(ctx context.Context, light bool) (*sql.Conn, error) {
 	conn, err := s.write.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("begin a routine refresh: %w", err)
+	switch {
+	case light && !s.lightWriter:
+		s.lightWriter = true
+		if _, err := conn.ExecContext(ctx, "PRAGMA synchronous = NORMAL"); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("begin a routine refresh: %w", err)
+		}
+	case !light && s.lightWriter:
+		if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); err != nil {
+			// Never commit a durable write at NORMAL: drop this writer
+			// (database/sql opens a new one, with the pragmas of Open).
+			s.log.WarnContext(ctx, "restore synchronous=FULL on the writer; dropping it", "error", err.Error())
+			_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+			conn.Close()
+			return nil, fmt.Errorf("begin: restore synchronous=FULL: %w", err)
+		}
+		s.lightWriter = false
 	}
 	return conn, nil
-}
-
-// fullCommits puts the writer back to synchronous=FULL after a routine
-// refresh and returns it to the pool; a writer that cannot be put back is
-// dropped (database/sql opens a new one, with the pragmas of Open).
-func (s *Store) fullCommits(ctx context.Context, conn *sql.Conn) {
-	if _, err := conn.ExecContext(context.WithoutCancel(ctx), "PRAGMA synchronous = FULL"); err != nil {
-		s.log.WarnContext(ctx, "restore synchronous=FULL on the writer; dropping it", "error", err.Error())
-		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
-	}
-	conn.Close()
 }
 
 // timeFormat is how timestamps are stored: UTC, millisecond precision,

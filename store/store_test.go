@@ -16,7 +16,7 @@ import (
 	"github.com/tether-dev/tether/secrets"
 )
 
-func openTest(t *testing.T, path string) *Store {
+func openTest(t testing.TB, path string) *Store {
 	t.Helper()
 	key, err := secrets.NewKey("test", make([]byte, 32))
 	require.NoError(t, err)

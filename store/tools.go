@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/tether-dev/tether/registry"
 )
@@ -31,21 +32,21 @@ func (s *Store) UpdateConnectionTools(ctx context.Context, tenantID, id string, 
 		if err != nil {
 			return err
 		}
+		routine := registry.IsRoutineRefresh(ctx)
+		var read []storedTool
+		if routine {
+			read = toolsAsRead(old[id])
+		}
 		changed, err := fn(c, old[id])
 		if err != nil {
 			return err
 		}
-		if registry.IsRoutineRefresh(ctx) {
+		if routine {
 			// fn moved nothing but the timestamps of a refresh (the
 			// registry checked): write those alone, without re-encrypting
 			// the row's credentials or rewriting each tool's definition.
-			if err := s.touchConnection(ctx, tx, c); err != nil {
+			if err := s.touchRefresh(ctx, tx, c, old[id], read, changed); err != nil {
 				return err
-			}
-			for _, t := range changed {
-				if err := s.touchTool(ctx, tx, t); err != nil {
-					return err
-				}
 			}
 			// fn's tools are the ones read (timestamps moved in place),
 			// in the same order: as stored.
@@ -95,6 +96,162 @@ func (s *Store) touchConnection(ctx context.Context, tx *sql.Tx, c *registry.Con
 	}
 	return nil
 }
+
+// storedTool is what movedTogether compares a tool with: the fields a
+// routine refresh may move or relies on, as read.
+type storedTool struct {
+	lastSeen, updated time.Time
+	hash              string
+	available         bool
+}
+
+// toolsAsRead notes those fields of tools before fn moves them in place.
+func toolsAsRead(tools []*registry.Tool) []storedTool {
+	out := make([]storedTool, len(tools))
+	for i, t := range tools {
+		out[i] = storedTool{t.LastSeenAt, t.UpdatedAt, t.DefinitionHash, t.Available}
+	}
+	return out
+}
+
+// touchRefresh stores the timestamps a routine refresh moved on c and its
+// tools (tools: as read, and read: their fields before fn; changed: what
+// fn returned). The usual refresh moves every available tool to the same
+// timestamps, and each one's current version to that last_seen_at: then
+// one statement per table (SQLite), or one in all (PostgreSQL, where each
+// is a round trip), instead of two per tool. Anything else is written
+// tool by tool.
+func (s *Store) touchRefresh(ctx context.Context, tx *sql.Tx, c *registry.Connection, tools []*registry.Tool, read []storedTool, changed []*registry.Tool) error {
+	seen, updated, together := movedTogether(tools, read, changed)
+	if !together {
+		if err := s.touchConnection(ctx, tx, c); err != nil {
+			return err
+		}
+		for _, t := range changed {
+			if err := s.touchTool(ctx, tx, t); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var available int64
+	for _, t := range changed {
+		if t.Version != nil {
+			available++
+		}
+	}
+	var conns, touched, versions int64
+	if q := s.dialect.touchRefresh; q != "" {
+		err := s.queryRowTx(ctx, tx, q, formatTimePtr(c.ConnectedAt), formatTimePtr(c.ToolsSyncedAt),
+			formatTimePtr(c.LastRefreshedAt), c.TenantID, c.ID,
+			formatTime(seen), formatTime(updated), c.TenantID, c.ID,
+			formatTime(seen), formatTime(seen), c.TenantID, c.ID).Scan(&conns, &touched, &versions)
+		if err != nil {
+			return fmt.Errorf("update connection and tools: %w", err)
+		}
+		if conns != 1 {
+			return fmt.Errorf("update connection %s: %d rows changed", c.ID, conns)
+		}
+	} else {
+		if err := s.touchConnection(ctx, tx, c); err != nil {
+			return err
+		}
+		res, err := s.execTx(ctx, tx, touchAvailableSQL, formatTime(seen), formatTime(updated), c.TenantID, c.ID)
+		if err != nil {
+			return fmt.Errorf("store tools: %w", err)
+		}
+		touched, _ = res.RowsAffected()
+		if touched == available {
+			res, err = s.execTx(ctx, tx, touchAvailableVersionsSQL, formatTime(seen), formatTime(seen), c.TenantID, c.ID)
+			if err != nil {
+				return fmt.Errorf("record tool versions: %w", err)
+			}
+			versions, _ = res.RowsAffected()
+		}
+	}
+	if touched != available {
+		return fmt.Errorf("store tools of %s: %d rows changed, want %d", c.ID, touched, available)
+	}
+	if versions == available {
+		return nil
+	}
+	// A current version missing from the history (a tool stored before
+	// the history existed): recorded as touchTool would (touching the
+	// others again changes nothing).
+	for _, t := range changed {
+		if t.Version != nil {
+			if err := s.recordVersion(ctx, tx, t.Version); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// movedTogether reports whether fn moved exactly the tools stored as
+// available, all of them, to the same last_seen_at and updated_at, and
+// each one's current version (its stored fingerprint, neither approved nor
+// rejected now) to that last_seen_at; and if so, those timestamps. The
+// tools fn returned are among those read (a routine refresh adds none);
+// one it did not return moved nothing.
+func movedTogether(tools []*registry.Tool, read []storedTool, changed []*registry.Tool) (seen, updated time.Time, ok bool) {
+	returned := make(map[*registry.Tool]bool, len(changed))
+	for _, t := range changed {
+		returned[t] = true
+	}
+	if len(returned) != len(changed) {
+		return seen, updated, false
+	}
+	first := true
+	for i, t := range tools {
+		r := read[i]
+		if !returned[t] {
+			if r.available {
+				return seen, updated, false
+			}
+			continue
+		}
+		delete(returned, t)
+		moved := t.Version != nil || !t.LastSeenAt.Equal(r.lastSeen) || !t.UpdatedAt.Equal(r.updated)
+		if !r.available {
+			if moved {
+				return seen, updated, false
+			}
+			continue
+		}
+		v := t.Version
+		if v == nil || v.Hash != r.hash || t.DefinitionHash != r.hash || v.ApprovedAt != nil || v.RejectedAt != nil ||
+			v.ApprovedBy != "" || v.RejectedBy != "" || !v.LastSeenAt.Equal(t.LastSeenAt) {
+			return seen, updated, false
+		}
+		if first {
+			seen, updated, first = t.LastSeenAt, t.UpdatedAt, false
+		} else if !t.LastSeenAt.Equal(seen) || !t.UpdatedAt.Equal(updated) {
+			return seen, updated, false
+		}
+	}
+	// Nothing returned that was not read; something moved.
+	return seen, updated, len(returned) == 0 && !first
+}
+
+// touchAvailableSQL moves the timestamps of every available tool of a
+// connection.
+const touchAvailableSQL = `UPDATE tools SET last_seen_at = ?, updated_at = ?
+	WHERE tenant_id = ? AND connection_id = ? AND available = 1`
+
+// touchAvailableVersionsSQL moves the last_seen_at of the current version
+// of every available tool of a connection, as touchVersionSQL does for one.
+const touchAvailableVersionsSQL = `UPDATE tool_versions SET last_seen_at = CASE WHEN last_seen_at > ? THEN last_seen_at ELSE ? END
+	WHERE (tool_id, hash) IN (SELECT id, definition_hash FROM tools WHERE tenant_id = ? AND connection_id = ? AND available = 1)`
+
+// touchRefreshSQL is touchConnectionSQL, touchAvailableSQL and
+// touchAvailableVersionsSQL in one statement, returning the rows each
+// changed (PostgreSQL: the three see one snapshot, and the third reads of
+// tools only columns the second leaves).
+const touchRefreshSQL = `WITH c AS (` + touchConnectionSQL + ` RETURNING 1),
+	t AS (` + touchAvailableSQL + ` RETURNING 1),
+	v AS (` + touchAvailableVersionsSQL + ` RETURNING 1)
+	SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM t), (SELECT count(*) FROM v)`
 
 // touchToolSQL moves the timestamps a routine refresh moves on a tool.
 const touchToolSQL = `UPDATE tools SET last_seen_at = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`
@@ -261,7 +418,11 @@ func scanTool(row scanner) (*registry.Tool, error) {
 		}
 	}
 	decode(input, &t.InputSchema)
-	decode(stale, &t.StaleInputFields)
+	if stale == "[]" { // the common case needs no decoder
+		t.StaleInputFields = []string{}
+	} else {
+		decode(stale, &t.StaleInputFields)
+	}
 	decode(output.String, &t.OutputSchema)
 	decode(fieldMap.String, &t.ResponseFieldMap)
 	decode(defaults.String, &t.InputDefaults)
