@@ -8,9 +8,9 @@ import (
 	"strings"
 )
 
-// hotWrites are the statements of the most frequent write transaction, a
+// hotWrites are the statements of the most frequent write transactions, a
 // probe's record (the connection row, its tools and their versions, or
-// only their timestamps in a routine refresh),
+// only their timestamps in a routine refresh) and a batch of call records,
 // prepared once on the writer. SQLite otherwise parses a statement on
 // every Exec, and parsing the 27-column tool upsert cost more than running
 // it: five tools made parsing the largest share of a probe's record.
@@ -24,6 +24,9 @@ var hotWrites = []string{
 	touchToolSQL,
 	touchAvailableSQL,
 	touchAvailableVersionsSQL,
+	insertFullCallsSQL,
+	touchUsedSQL,
+	pruneCallsSQL,
 }
 
 // prepareWrites prepares hotWrites and d's own (dialect.touchRefresh) on
