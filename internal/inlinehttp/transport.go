@@ -44,6 +44,11 @@ type Transport struct {
 
 	mu   sync.Mutex
 	idle map[string][]*conn // by scheme://host:port, most recently used last
+	// closeIdle: CloseIdleConnections was called and no request made
+	// since; a connection whose exchange ends is closed, not kept (as
+	// net/http does), so that one still in use when its client was let go
+	// does not stay open.
+	closeIdle bool
 }
 
 // New returns a Transport over base.
@@ -76,6 +81,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.base.RoundTrip(req)
 	}
 	ctx := req.Context()
+	if err := ctx.Err(); err != nil {
+		// As net/http: a request whose context has ended is not sent (a
+		// kept connection would otherwise carry it before the context's
+		// AfterFunc closed it).
+		closeBody(req)
+		return nil, err
+	}
 	c, reused, err := t.get(ctx, req)
 	if err != nil {
 		closeBody(req)
@@ -193,8 +205,9 @@ func (t *Transport) maxHeaderBytes() int64 {
 // new one.
 func (t *Transport) get(ctx context.Context, req *http.Request) (c *conn, reused bool, err error) {
 	key := originKey(req)
+	t.mu.Lock()
+	t.closeIdle = false // a connection is wanted again
 	for {
-		t.mu.Lock()
 		list := t.idle[key]
 		if len(list) == 0 {
 			t.mu.Unlock()
@@ -208,6 +221,7 @@ func (t *Transport) get(ctx context.Context, req *http.Request) (c *conn, reused
 			return c, true, nil
 		}
 		c.nc.Close()
+		t.mu.Lock()
 	}
 	c, err = t.dial(ctx, req)
 	return c, false, err
@@ -270,6 +284,11 @@ func (t *Transport) put(c *conn) {
 	}
 	var stale []*conn
 	t.mu.Lock()
+	if t.closeIdle {
+		t.mu.Unlock()
+		c.nc.Close()
+		return
+	}
 	list := append(t.idle[c.key], c)
 	for len(list) > 0 && (len(list) > limit || now.Sub(list[0].idleAt) >= t.idleTimeout()) {
 		stale = append(stale, list[0])
@@ -290,11 +309,14 @@ func (t *Transport) idleTimeout() time.Duration {
 	return 90 * time.Second
 }
 
-// CloseIdleConnections closes the kept connections, and the base's.
+// CloseIdleConnections closes the kept connections, and the base's; a
+// connection in use now is closed when its exchange ends, unless a request
+// is made first.
 func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = map[string][]*conn{}
+	t.closeIdle = true
 	t.mu.Unlock()
 	for _, list := range idle {
 		for _, c := range list {

@@ -346,3 +346,111 @@ func TestReadReadyOnceTheRestHasArrived(t *testing.T) {
 	}
 	assert.Equal(t, int64(1), s.accepted.Load())
 }
+
+// A connection whose exchange ends after CloseIdleConnections is closed,
+// not kept, as net/http does: a session closing its client while a stream
+// is still being read must not leave the connection open for good.
+func TestCloseIdleConnectionsClosesThoseStillInUse(t *testing.T) {
+	release := make(chan struct{})
+	var closed atomic.Int64
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, "data: first\n\n")
+		w.(http.Flusher).Flush()
+		<-release
+		fmt.Fprint(w, "data: last\n\n")
+	}))
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateClosed {
+			closed.Add(1)
+		}
+	}
+	s.Start()
+	defer s.Close()
+	tr := inlinehttp.New(&http.Transport{})
+	resp, err := (&http.Client{Transport: tr}).Post(s.URL, "text/plain", nil)
+	require.NoError(t, err)
+	tr.CloseIdleConnections() // the session is closed while its stream is read
+	close(release)
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Equal(t, "data: first\n\ndata: last\n\n", string(b))
+	resp.Body.Close()
+	require.Eventually(t, func() bool { return closed.Load() == 1 }, 30*time.Second, 5*time.Millisecond,
+		"the connection is closed once its exchange is over")
+}
+
+// A request whose context has ended is not sent, as net/http does not
+// send it: a tool call given up on must not run.
+func TestARequestWhoseContextEndedIsNotSent(t *testing.T) {
+	var got atomic.Int64
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		got.Add(1)
+		fmt.Fprint(w, "ok")
+	})
+	c := newClient(&http.Transport{})
+	post(t, c, s.URL, "") // a kept connection
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 20 {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, strings.NewReader("x"))
+		resp, err := c.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		require.ErrorIs(t, err, context.Canceled)
+	}
+	post(t, c, s.URL, "") // after the others, were they sent
+	assert.Equal(t, int64(2), got.Load(), "the requests made with an ended context reached the server")
+}
+
+func TestTLSConnectionsAreReused(t *testing.T) {
+	var accepted atomic.Int64
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "secure")
+	}))
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			accepted.Add(1)
+		}
+	}
+	s.StartTLS()
+	defer s.Close()
+	base := &http.Transport{TLSClientConfig: s.Client().Transport.(*http.Transport).TLSClientConfig.Clone()}
+	c := newClient(base)
+	for range 10 {
+		code, body := post(t, c, s.URL, "")
+		assert.Equal(t, http.StatusOK, code)
+		assert.Equal(t, "secure", body)
+	}
+	assert.Equal(t, int64(1), accepted.Load())
+}
+
+// A POST redirected with 307 or 308 is sent again, body and all, to the
+// new location, under the client's CheckRedirect.
+func TestRedirectedPosts(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/307":
+			http.Redirect(w, r, "/final", http.StatusTemporaryRedirect)
+		case "/308":
+			http.Redirect(w, r, "/final", http.StatusPermanentRedirect)
+		default:
+			b, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "%s %s", r.Method, b)
+		}
+	})
+	c := newClient(&http.Transport{})
+	var checked atomic.Int64
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { checked.Add(1); return nil }
+	for _, p := range []string{"/307", "/308"} {
+		code, body := post(t, c, s.URL+p, "payload")
+		assert.Equal(t, http.StatusOK, code)
+		assert.Equal(t, "POST payload", body)
+	}
+	assert.Equal(t, int64(2), checked.Load())
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return fmt.Errorf("refused") }
+	_, err := c.Post(s.URL+"/307", "text/plain", strings.NewReader("x"))
+	require.ErrorContains(t, err, "refused")
+	assert.Equal(t, int64(1), s.accepted.Load())
+}
