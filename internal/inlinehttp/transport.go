@@ -359,14 +359,24 @@ type body struct {
 	mu   sync.Mutex
 	done bool // the exchange is over
 	eof  bool // ... because the body was read to its end
+	// soon: ReadReady reported bytes at hand, so the next Read waits for
+	// the server at most readyWait (see ReadReady).
+	soon bool
 }
+
+// readyWait bounds the wait of a Read that ReadReady said would not wait:
+// the bytes at hand may be only the start of what the Read needs (a chunk
+// header or a TLS record cut short), whose rest is normally an instant
+// behind, and may never come.
+const readyWait = 20 * time.Millisecond
 
 // errBodyClosed is a Read after Close.
 var errBodyClosed = errors.New("inlinehttp: read on a closed response body")
 
 func (b *body) Read(p []byte) (int, error) {
 	b.mu.Lock()
-	done, eof := b.done, b.eof
+	done, eof, soon := b.done, b.eof, b.soon
+	b.soon = false
 	b.mu.Unlock()
 	if eof {
 		return 0, io.EOF // and the connection carries another exchange
@@ -374,8 +384,17 @@ func (b *body) Read(p []byte) (int, error) {
 	if done {
 		return 0, errBodyClosed
 	}
+	if soon {
+		_ = b.c.nc.SetReadDeadline(time.Now().Add(readyWait))
+	}
 	n, err := b.rc.Read(p)
+	if soon {
+		// Before the connection may be kept (at EOF).
+		_ = b.c.nc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
+		// A deadline passed leaves the framing mid-way: the connection
+		// is closed, as for any other failure.
 		b.finish(err == io.EOF)
 	}
 	return n, err
@@ -385,15 +404,21 @@ func (b *body) Read(p []byte) (int, error) {
 // server: the end was reached, or bytes are at hand. A caller that has what
 // it needs from a stream uses it to read the rest (often just the end of
 // the chunked encoding) on its own goroutine when it is already there, and
-// on another one only when it is not.
+// on another one only when it is not. The bytes at hand may be only part
+// of what the next Read needs (a chunk header or TLS record cut short):
+// once ReadReady has reported them, that Read waits for the rest at most
+// readyWait, and fails (closing the connection) if it has not come, so
+// that the caller is never held by a server that stops mid-way.
 func (b *body) ReadReady() bool {
+	// Under mu: a Close on another goroutine (a context ending) reads the
+	// connection's buffer too.
 	b.mu.Lock()
-	done := b.done
-	b.mu.Unlock()
-	if done || b.c.br.Buffered() > 0 {
+	defer b.mu.Unlock()
+	if b.done {
 		return true
 	}
-	return b.c.raw != nil && peek(b.c.raw) != socketEmpty
+	b.soon = b.c.br.Buffered() > 0 || (b.c.raw != nil && peek(b.c.raw) != socketEmpty)
+	return b.soon
 }
 
 // Close ends the exchange. A body not read to its end cannot leave the

@@ -454,3 +454,53 @@ func TestRedirectedPosts(t *testing.T) {
 	require.ErrorContains(t, err, "refused")
 	assert.Equal(t, int64(1), s.accepted.Load())
 }
+
+// ReadReady may see bytes at hand that are only the start of what the
+// next Read needs (here a chunk header cut short); that Read does not wait
+// for the rest for good, and the connection is not kept.
+func TestReadReadyOnARestCutShort(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("cut") == "" {
+			fmt.Fprint(w, "ok")
+			return
+		}
+		nc, bw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		defer nc.Close()
+		fmt.Fprint(bw, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"+
+			"e\r\ndata: answer\n\n\r\n1")
+		bw.Flush()
+		<-release
+	})
+	c := newClient(&http.Transport{})
+	resp, err := c.Post(s.URL+"?cut=1", "text/plain", nil)
+	require.NoError(t, err)
+	rr := resp.Body.(interface{ ReadReady() bool })
+	br := bufio.NewReaderSize(resp.Body, 16)
+	line, err := br.ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "data: answer\n", line)
+	_, err = br.ReadString('\n')
+	require.NoError(t, err)
+	require.True(t, rr.ReadReady(), "the start of a chunk header is at hand")
+	errc := make(chan error, 1)
+	go func() {
+		_, err := resp.Body.Read(make([]byte, 64))
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		require.Error(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("a Read after ReadReady waited for a rest that never came")
+	}
+	resp.Body.Close()
+	code, body := post(t, c, s.URL, "")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "ok", body)
+	assert.Equal(t, int64(2), s.accepted.Load(), "the cut connection is not reused")
+}
