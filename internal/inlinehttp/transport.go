@@ -135,17 +135,23 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 	}
 	written := &countingWriter{w: c.nc}
 	c.bw.Reset(written)
-	if err := req.Write(c.bw); err != nil {
-		if written.n == 0 {
-			err = nothingWritten{err}
-		}
-		return fail(err)
+	werr := req.Write(c.bw)
+	if werr == nil {
+		werr = c.bw.Flush()
 	}
-	if err := c.bw.Flush(); err != nil {
-		if written.n == 0 {
-			err = nothingWritten{err}
+	if werr != nil {
+		if written.err == nil || ctx.Err() != nil {
+			// Not the connection's failure (the request's body could
+			// not be read), or the context's.
+			return fail(werr)
 		}
-		return fail(err)
+		if written.n == 0 {
+			return fail(nothingWritten{werr})
+		}
+		// The server may have answered before reading the whole request
+		// (a 401 or 413 to a large body) and closed the connection: its
+		// answer, already sent, is what the caller gets, as from net/http,
+		// whose read loop would have read it. The connection is not kept.
 	}
 	if d := t.base.ResponseHeaderTimeout; d > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(d))
@@ -155,6 +161,9 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 	for {
 		r, err := http.ReadResponse(c.br, req)
 		if err != nil {
+			if werr != nil {
+				return fail(werr) // no answer: the write's failure says why
+			}
 			if errors.Is(err, errHeaderTooLarge) {
 				return fail(errHeaderTooLarge)
 			}
@@ -172,7 +181,7 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 	}
 	_ = c.nc.SetReadDeadline(time.Time{})
 	c.budget.n = -1
-	b := &body{rc: resp.Body, t: t, c: c, stop: stop, keep: !resp.Close && !req.Close && resp.ProtoAtLeast(1, 1)}
+	b := &body{rc: resp.Body, t: t, c: c, stop: stop, keep: werr == nil && !resp.Close && !req.Close && resp.ProtoAtLeast(1, 1)}
 	if resp.Body == http.NoBody {
 		// No body to read (a 202 to a notification, a 204): the exchange
 		// is over; a caller need not read an empty body to its end for
@@ -472,15 +481,19 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// countingWriter counts the bytes that reached w.
+// countingWriter counts the bytes that reached w, and keeps w's failure.
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	err error
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if err != nil {
+		c.err = err
+	}
 	return n, err
 }
 

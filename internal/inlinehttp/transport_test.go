@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -503,4 +504,47 @@ func TestReadReadyOnARestCutShort(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "ok", body)
 	assert.Equal(t, int64(2), s.accepted.Load(), "the cut connection is not reused")
+}
+
+// A server may answer before it has read the request (a 401 or 413 to a
+// large body) and then close the connection: the answer is what the
+// caller gets, as from net/http, not the failure to write the rest.
+func TestAnAnswerBeforeTheBodyIsRead(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	})
+	c := newClient(&http.Transport{})
+	for range 3 {
+		resp, err := c.Post(s.URL, "application/json", strings.NewReader(strings.Repeat("x", 16<<20)))
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+		assert.Equal(t, `Bearer error="insufficient_scope"`, resp.Header.Get("WWW-Authenticate"))
+	}
+}
+
+// A request whose body fails to be read is not sent again, and does not
+// wait for an answer to a request the server never got whole.
+func TestARequestBodyThatFails(t *testing.T) {
+	var got atomic.Int64
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		got.Add(1)
+		_, _ = io.ReadAll(r.Body)
+		fmt.Fprint(w, "ok")
+	})
+	c := newClient(&http.Transport{})
+	post(t, c, s.URL, "") // a kept connection
+	errBody := fmt.Errorf("the body broke")
+	for _, before := range []int{0, 64 << 10} {
+		req, _ := http.NewRequest(http.MethodPost, s.URL, io.MultiReader(
+			strings.NewReader(strings.Repeat("x", before)), iotest.ErrReader(errBody)))
+		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("again")), nil }
+		req.ContentLength = int64(before) + 10
+		_, err := c.Do(req)
+		require.ErrorContains(t, err, errBody.Error())
+	}
+	code, body := post(t, c, s.URL, "")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "ok", body)
 }
