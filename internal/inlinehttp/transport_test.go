@@ -548,3 +548,76 @@ func TestARequestBodyThatFails(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "ok", body)
 }
+
+// Whatever an exchange came to (answered, cut, cancelled while waiting
+// or reading, a server that closes), no connection is left open once the
+// client lets its idle ones go.
+func TestNoConnectionLeftOpen(t *testing.T) {
+	var opened, closed atomic.Int64
+	release := make(chan struct{})
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Read whole, so that the server watches for the client's close.
+		_, _ = io.ReadAll(r.Body)
+		switch r.URL.Query().Get("k") {
+		case "close":
+			w.Header().Set("Connection", "close")
+			fmt.Fprint(w, "bye")
+		case "unframed": // a body that ends with the connection
+			w.Header().Set("Connection", "close")
+			w.(http.Flusher).Flush()
+			fmt.Fprint(w, "until the end")
+		case "hang":
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		case "stream":
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "data: first\n\n")
+			w.(http.Flusher).Flush()
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		default:
+			fmt.Fprint(w, "ok")
+		}
+	}))
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			opened.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			closed.Add(1)
+		}
+	}
+	s.Start()
+	defer s.Close()
+	defer close(release)
+	tr := inlinehttp.New(&http.Transport{})
+	c := &http.Client{Transport: tr}
+	for i := range 10 {
+		for _, k := range []string{"", "close", "unframed", ""} {
+			code, _ := post(t, c, s.URL+"?k="+k, "x")
+			assert.Equal(t, http.StatusOK, code)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"?k=hang", strings.NewReader("x"))
+		time.AfterFunc(time.Duration(i)*time.Millisecond, cancel)
+		_, err := c.Do(req)
+		require.ErrorIs(t, err, context.Canceled)
+		ctx, cancel = context.WithCancel(context.Background())
+		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"?k=stream", strings.NewReader("x"))
+		resp, err := c.Do(req)
+		require.NoError(t, err)
+		_, _ = resp.Body.Read(make([]byte, 4))
+		cancel()
+		_, err = io.ReadAll(resp.Body)
+		require.Error(t, err)
+		resp.Body.Close()
+	}
+	tr.CloseIdleConnections()
+	require.Eventually(t, func() bool { return opened.Load() == closed.Load() }, 30*time.Second, 5*time.Millisecond,
+		"connections left open")
+	t.Logf("%d connections", opened.Load())
+}
