@@ -26,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -68,6 +69,9 @@ type conn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
+	// idleTimer closes the connection once it has been kept unused for
+	// the base's IdleConnTimeout (set on its first put, reset on each).
+	idleTimer *time.Timer
 }
 
 // errHeaderTooLarge ends a response whose header exceeds the base's
@@ -226,6 +230,9 @@ func (t *Transport) get(ctx context.Context, req *http.Request) (c *conn, reused
 		list[len(list)-1] = nil
 		t.idle[key] = list[:len(list)-1]
 		t.mu.Unlock()
+		// If it has fired, expire finds c gone from the list and
+		// leaves it.
+		c.idleTimer.Stop()
 		if time.Since(c.idleAt) < t.idleTimeout() && c.alive() {
 			return c, true, nil
 		}
@@ -298,6 +305,11 @@ func (t *Transport) put(c *conn) {
 		c.nc.Close()
 		return
 	}
+	if c.idleTimer == nil {
+		c.idleTimer = time.AfterFunc(t.idleTimeout(), func() { t.expire(c) })
+	} else {
+		c.idleTimer.Reset(t.idleTimeout())
+	}
 	list := append(t.idle[c.key], c)
 	for len(list) > 0 && (len(list) > limit || now.Sub(list[0].idleAt) >= t.idleTimeout()) {
 		stale = append(stale, list[0])
@@ -309,6 +321,23 @@ func (t *Transport) put(c *conn) {
 	for _, s := range stale {
 		s.nc.Close()
 	}
+}
+
+// expire closes c if it is still kept unused: a connection idle for the
+// base's IdleConnTimeout is closed then, as net/http closes it, not when
+// the next request to its origin comes (maybe never: the server's end and
+// the socket would stay open till then).
+func (t *Transport) expire(c *conn) {
+	t.mu.Lock()
+	list := t.idle[c.key]
+	i := slices.Index(list, c)
+	if i < 0 {
+		t.mu.Unlock()
+		return // taken for a request, or closed already
+	}
+	t.idle[c.key] = slices.Delete(list, i, i+1)
+	t.mu.Unlock()
+	c.nc.Close()
 }
 
 func (t *Transport) idleTimeout() time.Duration {

@@ -621,3 +621,32 @@ func TestNoConnectionLeftOpen(t *testing.T) {
 		"connections left open")
 	t.Logf("%d connections", opened.Load())
 }
+
+// A kept connection idle for the base's IdleConnTimeout is closed then,
+// as net/http closes it, not only when the next request comes.
+func TestIdleConnectionsExpire(t *testing.T) {
+	var opened, closed atomic.Int64
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "ok")
+	}))
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		switch st {
+		case http.StateNew:
+			opened.Add(1)
+		case http.StateClosed:
+			closed.Add(1)
+		}
+	}
+	s.Start()
+	defer s.Close()
+	c := newClient(&http.Transport{IdleConnTimeout: 200 * time.Millisecond})
+	for range 3 {
+		for range 5 {
+			code, _ := post(t, c, s.URL, "")
+			assert.Equal(t, http.StatusOK, code)
+		}
+		opens := opened.Load()
+		require.Eventually(t, func() bool { return closed.Load() == opens }, 30*time.Second, 5*time.Millisecond,
+			"the idle connection is closed")
+	}
+}
