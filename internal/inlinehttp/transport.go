@@ -85,12 +85,12 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.base.RoundTrip(req)
 	}
 	ctx := req.Context()
-	if err := ctx.Err(); err != nil {
+	if ctx.Err() != nil {
 		// As net/http: a request whose context has ended is not sent (a
 		// kept connection would otherwise carry it before the context's
 		// AfterFunc closed it).
 		closeBody(req)
-		return nil, err
+		return nil, context.Cause(ctx)
 	}
 	c, reused, err := t.get(ctx, req)
 	if err != nil {
@@ -132,8 +132,8 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 	fail := func(err error) (*http.Response, error) {
 		stop()
 		c.nc.Close()
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx) // as net/http
 		}
 		return nil, err
 	}

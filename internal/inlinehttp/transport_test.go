@@ -650,3 +650,30 @@ func TestIdleConnectionsExpire(t *testing.T) {
 			"the idle connection is closed")
 	}
 }
+
+// A request ended by its context fails with the context's cause, as from
+// net/http: a caller may tell a deadline from a cancellation by it.
+func TestContextCause(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	})
+	c := newClient(&http.Transport{})
+	why := fmt.Errorf("the caller gave up")
+	for _, before := range []bool{true, false} {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		if before {
+			cancel(why)
+		} else {
+			time.AfterFunc(50*time.Millisecond, func() { cancel(why) })
+		}
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, strings.NewReader("x"))
+		_, err := c.Do(req)
+		require.ErrorIs(t, err, why)
+	}
+}
