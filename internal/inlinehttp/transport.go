@@ -185,7 +185,10 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 	}
 	_ = c.nc.SetReadDeadline(time.Time{})
 	c.budget.n = -1
-	b := &body{rc: resp.Body, t: t, c: c, stop: stop, keep: werr == nil && !resp.Close && !req.Close && resp.ProtoAtLeast(1, 1)}
+	// A switched connection (101) speaks HTTP no more.
+	keep := werr == nil && !resp.Close && !req.Close && resp.ProtoAtLeast(1, 1) &&
+		resp.StatusCode != http.StatusSwitchingProtocols
+	b := &body{rc: resp.Body, t: t, c: c, stop: stop, keep: keep}
 	if resp.Body == http.NoBody {
 		// No body to read (a 202 to a notification, a 204): the exchange
 		// is over; a caller need not read an empty body to its end for

@@ -677,3 +677,35 @@ func TestContextCause(t *testing.T) {
 		require.ErrorIs(t, err, why)
 	}
 }
+
+// A connection a server switched to another protocol (101) carries no
+// further HTTP exchange.
+func TestASwitchedConnectionIsNotReused(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("switch") == "" {
+			fmt.Fprint(w, "ok")
+			return
+		}
+		nc, bw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		fmt.Fprint(bw, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: other\r\n\r\n")
+		bw.Flush()
+		// Whatever the other protocol says, later: not an HTTP answer.
+		time.Sleep(100 * time.Millisecond)
+		fmt.Fprint(bw, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged")
+		bw.Flush()
+		time.Sleep(time.Second)
+		nc.Close()
+	})
+	c := newClient(&http.Transport{})
+	resp, err := c.Post(s.URL+"?switch=1", "text/plain", nil)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	resp.Body.Close()
+	code, body := post(t, c, s.URL, "")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "ok", body)
+	assert.Equal(t, int64(2), s.accepted.Load())
+}
