@@ -709,3 +709,24 @@ func TestASwitchedConnectionIsNotReused(t *testing.T) {
 	assert.Equal(t, "ok", body)
 	assert.Equal(t, int64(2), s.accepted.Load())
 }
+
+// A chunked answer's trailers reach the caller, and its connection is kept.
+func TestTrailers(t *testing.T) {
+	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Checksum")
+		fmt.Fprint(w, "data")
+		w.(http.Flusher).Flush()
+		w.Header().Set("X-Checksum", "abc")
+	})
+	c := newClient(&http.Transport{})
+	for range 3 {
+		resp, err := c.Post(s.URL, "text/plain", nil)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, "data", string(b))
+		assert.Equal(t, "abc", resp.Trailer.Get("X-Checksum"))
+	}
+	assert.Equal(t, int64(1), s.accepted.Load())
+}
