@@ -680,3 +680,47 @@ func TestRawCallGivenUpOnStopsTheTool(t *testing.T) {
 		})
 	}
 }
+
+// A server that sends the answer, then only the start of what follows it
+// (here a chunk header cut short), and nothing more: the call returns its
+// answer, and does not wait on the rest, as it did not when the rest was
+// read on a goroutine of its own.
+func TestRawCallDoesNotWaitForARestCutShort(t *testing.T) {
+	t.Parallel()
+	up, endpoint := newScriptedUpstream(t, false)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	up.script(func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
+		nc, bw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		defer nc.Close()
+		ev := fmt.Sprintf("event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"done\"}]}}\n\n", id)
+		fmt.Fprintf(bw, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n1", len(ev), ev)
+		bw.Flush()
+		<-release
+	})
+	conn := rawConn(endpoint, legacyVersion)
+	conn.TimeoutMS = 600_000
+	sess, err := newTestClient(t, Options{}).Connect(ctxT(t), conn)
+	require.NoError(t, err)
+	t.Cleanup(func() { sess.Close() })
+	type result struct {
+		res map[string]any
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		res, err := sess.CallTool(context.Background(), "add", map[string]any{"a": 1, "b": 1})
+		got <- result{res, err}
+	}()
+	select {
+	case r := <-got:
+		require.NoError(t, r.err)
+		require.Equal(t, []any{map[string]any{"type": "text", "text": "done"}}, r.res["content"])
+	case <-time.After(30 * time.Second):
+		t.Fatal("the call waited on the rest of its stream after its answer")
+	}
+	require.True(t, wentRaw(t, up.lastCall(t)))
+}

@@ -26,6 +26,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,6 +45,11 @@ type Transport struct {
 
 	mu   sync.Mutex
 	idle map[string][]*conn // by scheme://host:port, most recently used last
+	// closeIdle: CloseIdleConnections was called and no request made
+	// since; a connection whose exchange ends is closed, not kept (as
+	// net/http does), so that one still in use when its client was let go
+	// does not stay open.
+	closeIdle bool
 }
 
 // New returns a Transport over base.
@@ -63,6 +69,9 @@ type conn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	idleAt time.Time
+	// idleTimer closes the connection once it has been kept unused for
+	// the base's IdleConnTimeout (set on its first put, reset on each).
+	idleTimer *time.Timer
 }
 
 // errHeaderTooLarge ends a response whose header exceeds the base's
@@ -76,6 +85,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.base.RoundTrip(req)
 	}
 	ctx := req.Context()
+	if ctx.Err() != nil {
+		// As net/http: a request whose context has ended is not sent (a
+		// kept connection would otherwise carry it before the context's
+		// AfterFunc closed it).
+		closeBody(req)
+		return nil, context.Cause(ctx)
+	}
 	c, reused, err := t.get(ctx, req)
 	if err != nil {
 		closeBody(req)
@@ -116,24 +132,30 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 	fail := func(err error) (*http.Response, error) {
 		stop()
 		c.nc.Close()
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			return nil, ctxErr
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx) // as net/http
 		}
 		return nil, err
 	}
 	written := &countingWriter{w: c.nc}
 	c.bw.Reset(written)
-	if err := req.Write(c.bw); err != nil {
-		if written.n == 0 {
-			err = nothingWritten{err}
-		}
-		return fail(err)
+	werr := req.Write(c.bw)
+	if werr == nil {
+		werr = c.bw.Flush()
 	}
-	if err := c.bw.Flush(); err != nil {
-		if written.n == 0 {
-			err = nothingWritten{err}
+	if werr != nil {
+		if written.err == nil || ctx.Err() != nil {
+			// Not the connection's failure (the request's body could
+			// not be read), or the context's.
+			return fail(werr)
 		}
-		return fail(err)
+		if written.n == 0 {
+			return fail(nothingWritten{werr})
+		}
+		// The server may have answered before reading the whole request
+		// (a 401 or 413 to a large body) and closed the connection: its
+		// answer, already sent, is what the caller gets, as from net/http,
+		// whose read loop would have read it. The connection is not kept.
 	}
 	if d := t.base.ResponseHeaderTimeout; d > 0 {
 		_ = c.nc.SetReadDeadline(time.Now().Add(d))
@@ -143,6 +165,9 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 	for {
 		r, err := http.ReadResponse(c.br, req)
 		if err != nil {
+			if werr != nil {
+				return fail(werr) // no answer: the write's failure says why
+			}
 			if errors.Is(err, errHeaderTooLarge) {
 				return fail(errHeaderTooLarge)
 			}
@@ -160,7 +185,10 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 	}
 	_ = c.nc.SetReadDeadline(time.Time{})
 	c.budget.n = -1
-	b := &body{rc: resp.Body, t: t, c: c, stop: stop, keep: !resp.Close && !req.Close && resp.ProtoAtLeast(1, 1)}
+	// A switched connection (101) speaks HTTP no more.
+	keep := werr == nil && !resp.Close && !req.Close && resp.ProtoAtLeast(1, 1) &&
+		resp.StatusCode != http.StatusSwitchingProtocols
+	b := &body{rc: resp.Body, t: t, c: c, stop: stop, keep: keep}
 	if resp.Body == http.NoBody {
 		// No body to read (a 202 to a notification, a 204): the exchange
 		// is over; a caller need not read an empty body to its end for
@@ -193,8 +221,9 @@ func (t *Transport) maxHeaderBytes() int64 {
 // new one.
 func (t *Transport) get(ctx context.Context, req *http.Request) (c *conn, reused bool, err error) {
 	key := originKey(req)
+	t.mu.Lock()
+	t.closeIdle = false // a connection is wanted again
 	for {
-		t.mu.Lock()
 		list := t.idle[key]
 		if len(list) == 0 {
 			t.mu.Unlock()
@@ -204,10 +233,14 @@ func (t *Transport) get(ctx context.Context, req *http.Request) (c *conn, reused
 		list[len(list)-1] = nil
 		t.idle[key] = list[:len(list)-1]
 		t.mu.Unlock()
+		// If it has fired, expire finds c gone from the list and
+		// leaves it.
+		c.idleTimer.Stop()
 		if time.Since(c.idleAt) < t.idleTimeout() && c.alive() {
 			return c, true, nil
 		}
 		c.nc.Close()
+		t.mu.Lock()
 	}
 	c, err = t.dial(ctx, req)
 	return c, false, err
@@ -270,6 +303,16 @@ func (t *Transport) put(c *conn) {
 	}
 	var stale []*conn
 	t.mu.Lock()
+	if t.closeIdle {
+		t.mu.Unlock()
+		c.nc.Close()
+		return
+	}
+	if c.idleTimer == nil {
+		c.idleTimer = time.AfterFunc(t.idleTimeout(), func() { t.expire(c) })
+	} else {
+		c.idleTimer.Reset(t.idleTimeout())
+	}
 	list := append(t.idle[c.key], c)
 	for len(list) > 0 && (len(list) > limit || now.Sub(list[0].idleAt) >= t.idleTimeout()) {
 		stale = append(stale, list[0])
@@ -283,6 +326,23 @@ func (t *Transport) put(c *conn) {
 	}
 }
 
+// expire closes c if it is still kept unused: a connection idle for the
+// base's IdleConnTimeout is closed then, as net/http closes it, not when
+// the next request to its origin comes (maybe never: the server's end and
+// the socket would stay open till then).
+func (t *Transport) expire(c *conn) {
+	t.mu.Lock()
+	list := t.idle[c.key]
+	i := slices.Index(list, c)
+	if i < 0 {
+		t.mu.Unlock()
+		return // taken for a request, or closed already
+	}
+	t.idle[c.key] = slices.Delete(list, i, i+1)
+	t.mu.Unlock()
+	c.nc.Close()
+}
+
 func (t *Transport) idleTimeout() time.Duration {
 	if d := t.base.IdleConnTimeout; d > 0 {
 		return d
@@ -290,11 +350,14 @@ func (t *Transport) idleTimeout() time.Duration {
 	return 90 * time.Second
 }
 
-// CloseIdleConnections closes the kept connections, and the base's.
+// CloseIdleConnections closes the kept connections, and the base's; a
+// connection in use now is closed when its exchange ends, unless a request
+// is made first.
 func (t *Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = map[string][]*conn{}
+	t.closeIdle = true
 	t.mu.Unlock()
 	for _, list := range idle {
 		for _, c := range list {
@@ -337,14 +400,24 @@ type body struct {
 	mu   sync.Mutex
 	done bool // the exchange is over
 	eof  bool // ... because the body was read to its end
+	// soon: ReadReady reported bytes at hand, so the next Read waits for
+	// the server at most readyWait (see ReadReady).
+	soon bool
 }
+
+// readyWait bounds the wait of a Read that ReadReady said would not wait:
+// the bytes at hand may be only the start of what the Read needs (a chunk
+// header or a TLS record cut short), whose rest is normally an instant
+// behind, and may never come.
+const readyWait = 20 * time.Millisecond
 
 // errBodyClosed is a Read after Close.
 var errBodyClosed = errors.New("inlinehttp: read on a closed response body")
 
 func (b *body) Read(p []byte) (int, error) {
 	b.mu.Lock()
-	done, eof := b.done, b.eof
+	done, eof, soon := b.done, b.eof, b.soon
+	b.soon = false
 	b.mu.Unlock()
 	if eof {
 		return 0, io.EOF // and the connection carries another exchange
@@ -352,8 +425,17 @@ func (b *body) Read(p []byte) (int, error) {
 	if done {
 		return 0, errBodyClosed
 	}
+	if soon {
+		_ = b.c.nc.SetReadDeadline(time.Now().Add(readyWait))
+	}
 	n, err := b.rc.Read(p)
+	if soon {
+		// Before the connection may be kept (at EOF).
+		_ = b.c.nc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
+		// A deadline passed leaves the framing mid-way: the connection
+		// is closed, as for any other failure.
 		b.finish(err == io.EOF)
 	}
 	return n, err
@@ -363,15 +445,21 @@ func (b *body) Read(p []byte) (int, error) {
 // server: the end was reached, or bytes are at hand. A caller that has what
 // it needs from a stream uses it to read the rest (often just the end of
 // the chunked encoding) on its own goroutine when it is already there, and
-// on another one only when it is not.
+// on another one only when it is not. The bytes at hand may be only part
+// of what the next Read needs (a chunk header or TLS record cut short):
+// once ReadReady has reported them, that Read waits for the rest at most
+// readyWait, and fails (closing the connection) if it has not come, so
+// that the caller is never held by a server that stops mid-way.
 func (b *body) ReadReady() bool {
+	// Under mu: a Close on another goroutine (a context ending) reads the
+	// connection's buffer too.
 	b.mu.Lock()
-	done := b.done
-	b.mu.Unlock()
-	if done || b.c.br.Buffered() > 0 {
+	defer b.mu.Unlock()
+	if b.done {
 		return true
 	}
-	return b.c.raw != nil && peek(b.c.raw) != socketEmpty
+	b.soon = b.c.br.Buffered() > 0 || (b.c.raw != nil && peek(b.c.raw) != socketEmpty)
+	return b.soon
 }
 
 // Close ends the exchange. A body not read to its end cannot leave the
@@ -425,15 +513,19 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// countingWriter counts the bytes that reached w.
+// countingWriter counts the bytes that reached w, and keeps w's failure.
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w   io.Writer
+	n   int64
+	err error
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	if err != nil {
+		c.err = err
+	}
 	return n, err
 }
 
