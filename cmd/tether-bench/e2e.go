@@ -369,6 +369,10 @@ func startChild(cmd *exec.Cmd, n int) (*upstreams, error) {
 		return nil, err
 	}
 	u := &upstreams{cmd: cmd, in: in}
+	// A child that prints nothing (a binary that does not know the
+	// subcommand) fails the run within a minute instead of hanging it.
+	stall := time.AfterFunc(time.Minute, func() { _ = cmd.Process.Kill() })
+	defer stall.Stop()
 	rd := bufio.NewReader(out)
 	for range n {
 		line, err := rd.ReadString('\n')

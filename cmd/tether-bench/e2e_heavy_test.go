@@ -14,11 +14,10 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestMain lets the test binary serve as `tether-bench upstreams`, the
-// child process runE2E starts.
+// TestMain lets the test binary serve as the child processes runE2E
+// starts (`tether-bench upstreams`, `tether-bench proxy`).
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == "upstreams" {
-		serveUpstreams(os.Args[2:])
+	if serveChild(os.Args[1:]) {
 		return
 	}
 	os.Exit(m.Run())
@@ -40,6 +39,7 @@ func TestHeavyE2EHarness(t *testing.T) {
 	require.NoError(t, err)
 	assert.Len(t, r.seqDirect, 50)
 	assert.Len(t, r.seqTether, 50)
+	assert.Len(t, r.seqProxy, 50)
 	assert.Positive(t, r.loadDirect)
 	assert.Positive(t, r.loadTether)
 	assert.GreaterOrEqual(t, r.loadCalls, r.loadTether)

@@ -40,17 +40,29 @@ import (
 
 const apiKey = "tth_bench_key_0123456789abcdef"
 
-func main() {
-	if len(os.Args) > 1 && os.Args[1] == "echo-server" {
+// serveChild serves as one of the child processes the benchmarks start
+// (`self echo-server`, `self proxy`, `self upstreams`) when args name one,
+// and reports whether they did. The heavy test's binary serves as them
+// too.
+func serveChild(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	switch args[0] {
+	case "echo-server":
 		serveEcho()
-		return
+	case "proxy":
+		serveProxy(args[1:])
+	case "upstreams":
+		serveUpstreams(args[1:])
+	default:
+		return false
 	}
-	if len(os.Args) > 1 && os.Args[1] == "proxy" {
-		serveProxy(os.Args[2:])
-		return
-	}
-	if len(os.Args) > 1 && os.Args[1] == "upstreams" {
-		serveUpstreams(os.Args[2:])
+	return true
+}
+
+func main() {
+	if serveChild(os.Args[1:]) {
 		return
 	}
 	if len(os.Args) > 1 && os.Args[1] == "postgres" {
