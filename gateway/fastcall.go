@@ -432,6 +432,9 @@ func writeAnswer(w http.ResponseWriter, id json.RawMessage, result []byte, rpcEr
 	buf = append(buf, "}\n"...)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-cache, no-transform") // as the SDK answers
+	// The length up front: a result over net/http's 2 KB buffer would
+	// otherwise go out chunked, in several writes.
+	w.Header().Set("Content-Length", strconv.Itoa(len(buf)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(buf)
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -64,6 +65,38 @@ func (e *env) rawPost(t *testing.T, hdr map[string]string, body string) (int, st
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, string(b)
+}
+
+// A result larger than net/http's response buffer is sent whole, with its
+// length (not chunked), and arrives intact.
+func TestFastPathSendsLargeResultsWithTheirLength(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	calc := newUpstream(t, "calc", false)
+	e.connect("acme", connOptions{name: "calc", transport: calc.Transport(), endpoint: calc.URL()})
+	cs := e.agent(agentOptions{tenant: "acme"})
+	require.NotEmpty(t, toolNames(t, cs))
+	before := e.gw.Stats().FastRequests
+
+	text := strings.Repeat("tether ", 3000) // 21 KB
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/mcp", strings.NewReader(
+		`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"calc_echo","arguments":{"text":"`+text+`"}}}`))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set(tenantHeader, "acme")
+	req.Header.Set("Mcp-Session-Id", cs.ID())
+	req.Header.Set("Mcp-Protocol-Version", legacyVersion)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	assert.Equal(t, before+1, e.gw.Stats().FastRequests)
+	assert.Empty(t, resp.TransferEncoding, "not chunked")
+	assert.Equal(t, int64(len(body)), resp.ContentLength)
+	assert.Contains(t, string(body), text)
 }
 
 // What the fast path does not take goes to the SDK, which answers it as
