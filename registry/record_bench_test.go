@@ -3,11 +3,9 @@ package registry_test
 import (
 	"context"
 	"fmt"
-	"slices"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/tether-dev/tether/internal/benchmeasure"
 	"github.com/tether-dev/tether/internal/registrytest"
 	"github.com/tether-dev/tether/registry"
 )
@@ -91,48 +89,13 @@ func benchTestRoutine(b *testing.B, headers, secrets registry.Sensitive) {
 		}
 	}
 	test() // the first sync records the tools: not routine
-	m := startMeasure()
+	m := benchmeasure.Start()
 	for b.Loop() {
-		m.time(test)
+		m.Time(test)
 	}
-	m.report(b)
+	m.Report(b)
 	_, tools, err := svc.Tools(ctx, ten.ID, c.ID)
 	if err != nil || len(tools) != 5 {
 		b.Fatalf("tools: %v, %d", err, len(tools))
 	}
-}
-
-// measure adds to a benchmark's ns/op, which counts time spent waiting
-// for a CPU on a busy machine, the process's CPU time per op (cpu-ns/op,
-// every goroutine's, the garbage collector's included) and the median of
-// the ops' wall times (p50-ns).
-type measure struct {
-	cpu0  time.Duration
-	walls []time.Duration
-}
-
-func startMeasure() *measure { return &measure{cpu0: cpuTime()} }
-
-func (m *measure) time(op func()) {
-	start := time.Now()
-	op()
-	m.walls = append(m.walls, time.Since(start))
-}
-
-func (m *measure) report(b *testing.B) {
-	if len(m.walls) == 0 {
-		return
-	}
-	b.ReportMetric(float64(cpuTime()-m.cpu0)/float64(len(m.walls)), "cpu-ns/op")
-	slices.Sort(m.walls)
-	b.ReportMetric(float64(m.walls[len(m.walls)/2]), "p50-ns")
-}
-
-// cpuTime is the user and system CPU time of the process so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

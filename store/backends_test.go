@@ -29,6 +29,19 @@ func forEachBackend(t *testing.T, fn func(t *testing.T, db string)) {
 	}
 }
 
+// forEachBenchBackend runs fn as a sub-benchmark on each backend, on a
+// fresh database.
+func forEachBenchBackend(b *testing.B, fn func(b *testing.B, db string)) {
+	b.Helper()
+	dbs := map[string]func(b *testing.B) string{
+		"sqlite":   func(b *testing.B) string { return filepath.Join(b.TempDir(), "t.db") },
+		"postgres": func(b *testing.B) string { return pgtest.URL(b) },
+	}
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) { fn(b, dbs[be.name](b)) })
+	}
+}
+
 // forEachBackendFresh runs fn as a subtest on each backend, with a
 // function that makes a fresh database on it (for tables of subtests).
 func forEachBackendFresh(t *testing.T, fn func(t *testing.T, fresh func(*testing.T) string)) {
