@@ -48,9 +48,27 @@ func TestIdleSessionsClosedBusyOnesKept(t *testing.T) {
 	assert.Error(t, err)
 }
 
+// calcAgent is a gateway with tenant acme's "calc" upstream and an agent
+// session that lists its tools.
+func calcAgent(t *testing.T) (*env, *mcp.ClientSession) {
+	e := newEnv(t, envOptions{})
+	calc := newUpstream(t, "calc", false)
+	e.connect("acme", connOptions{name: "calc", transport: calc.Transport(), endpoint: calc.URL()})
+	cs := e.agent(agentOptions{tenant: "acme"})
+	require.NotEmpty(t, toolNames(t, cs))
+	return e, cs
+}
+
 // rawPost posts body to the gateway's /mcp as tenant acme with the given
 // headers, and returns the status and body of the answer.
 func (e *env) rawPost(t *testing.T, hdr map[string]string, body string) (int, string) {
+	t.Helper()
+	resp, b := e.rawPostResponse(t, hdr, body)
+	return resp.StatusCode, b
+}
+
+// rawPostResponse is rawPost returning the whole response (its body read).
+func (e *env) rawPostResponse(t *testing.T, hdr map[string]string, body string) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/mcp", bytes.NewBufferString(body))
 	require.NoError(t, err)
@@ -64,39 +82,25 @@ func (e *env) rawPost(t *testing.T, hdr map[string]string, body string) (int, st
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	return resp.StatusCode, string(b)
+	return resp, string(b)
 }
 
 // A result larger than net/http's response buffer is sent whole, with its
 // length (not chunked), and arrives intact.
 func TestFastPathSendsLargeResultsWithTheirLength(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{})
-	calc := newUpstream(t, "calc", false)
-	e.connect("acme", connOptions{name: "calc", transport: calc.Transport(), endpoint: calc.URL()})
-	cs := e.agent(agentOptions{tenant: "acme"})
-	require.NotEmpty(t, toolNames(t, cs))
+	e, cs := calcAgent(t)
 	before := e.gw.Stats().FastRequests
 
 	text := strings.Repeat("tether ", 3000) // 21 KB
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/mcp", strings.NewReader(
-		`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"calc_echo","arguments":{"text":"`+text+`"}}}`))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set(tenantHeader, "acme")
-	req.Header.Set("Mcp-Session-Id", cs.ID())
-	req.Header.Set("Mcp-Protocol-Version", legacyVersion)
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
+	resp, body := e.rawPostResponse(t, map[string]string{"Accept": "application/json, text/event-stream",
+		"Mcp-Session-Id": cs.ID(), "Mcp-Protocol-Version": legacyVersion},
+		`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"calc_echo","arguments":{"text":"`+text+`"}}}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 	assert.Equal(t, before+1, e.gw.Stats().FastRequests)
 	assert.Empty(t, resp.TransferEncoding, "not chunked")
 	assert.Equal(t, int64(len(body)), resp.ContentLength)
-	assert.Contains(t, string(body), text)
+	assert.Contains(t, body, text)
 }
 
 // What the fast path does not take goes to the SDK, which answers it as
@@ -104,11 +108,7 @@ func TestFastPathSendsLargeResultsWithTheirLength(t *testing.T) {
 // requires, refused by the SDK, and a JSON-RPC batch.
 func TestRequestsOutsideTheFastPathReachTheSDK(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, envOptions{})
-	calc := newUpstream(t, "calc", false)
-	e.connect("acme", connOptions{name: "calc", transport: calc.Transport(), endpoint: calc.URL()})
-	cs := e.agent(agentOptions{tenant: "acme"})
-	require.NotEmpty(t, toolNames(t, cs))
+	e, cs := calcAgent(t)
 	before := e.gw.Stats().FastRequests
 
 	hdr := func(accept string) map[string]string {

@@ -67,8 +67,10 @@ type conn struct {
 	raw    syscall.RawConn // the TCP socket under nc, for the liveness check; nil if unknown
 	budget *budgetReader
 	br     *bufio.Reader
-	bw     *bufio.Writer
-	idleAt time.Time
+	bw     *bufio.Writer // writes through written
+	// written counts what an exchange's write got onto the socket.
+	written countingWriter
+	idleAt  time.Time
 	// idleTimer closes the connection once it has been kept unused for
 	// the base's IdleConnTimeout (set on its first put, reset on each).
 	idleTimer *time.Timer
@@ -137,8 +139,8 @@ func (t *Transport) exchange(ctx context.Context, c *conn, req *http.Request) (*
 		}
 		return nil, err
 	}
-	written := &countingWriter{w: c.nc}
-	c.bw.Reset(written)
+	written := &c.written
+	written.n, written.err = 0, nil
 	werr := req.Write(c.bw)
 	if werr == nil {
 		werr = c.bw.Flush()
@@ -288,7 +290,8 @@ func (t *Transport) dial(ctx context.Context, req *http.Request) (*conn, error) 
 	c := &conn{key: originKey(req), nc: nc, raw: raw}
 	c.budget = &budgetReader{r: nc, n: -1}
 	c.br = bufio.NewReader(c.budget)
-	c.bw = bufio.NewWriter(nc)
+	c.written.w = nc
+	c.bw = bufio.NewWriter(&c.written)
 	return c, nil
 }
 

@@ -39,6 +39,20 @@ func newServer(t *testing.T, h http.HandlerFunc) *server {
 	return s
 }
 
+// holdRequests returns hold, which keeps a handler until its request ends
+// or release is called (defer it: a server's Close waits for handlers).
+func holdRequests() (hold func(*http.Request), release func()) {
+	ch := make(chan struct{})
+	return func(r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-ch:
+			}
+		}, func() {
+			close(ch)
+		}
+}
+
 func newClient(base *http.Transport) *http.Client {
 	return &http.Client{Transport: inlinehttp.New(base)}
 }
@@ -123,21 +137,18 @@ func TestEmptyAnswersNeedNotBeRead(t *testing.T) {
 }
 
 func TestABodyClosedEarlyClosesItsConnection(t *testing.T) {
-	release := make(chan struct{})
+	hold, release := holdRequests()
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("endless") != "" {
 			w.Header().Set("Content-Type", "text/event-stream")
 			fmt.Fprint(w, "data: first\n\n")
 			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
+			hold(r)
 			return
 		}
 		fmt.Fprint(w, "ok")
 	})
-	defer close(release)
+	defer release()
 	c := newClient(&http.Transport{})
 	resp, err := c.Post(s.URL+"?endless=1", "text/plain", nil)
 	require.NoError(t, err)
@@ -172,14 +183,11 @@ func TestAConnectionTheServerClosedIsNotReused(t *testing.T) {
 }
 
 func TestContextEndsTheWait(t *testing.T) {
-	release := make(chan struct{})
+	hold, release := holdRequests()
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
+		hold(r)
 	})
-	defer close(release)
+	defer release()
 	c := newClient(&http.Transport{})
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
@@ -202,17 +210,14 @@ func TestContextEndsTheWait(t *testing.T) {
 }
 
 func TestContextEndsABodyRead(t *testing.T) {
-	release := make(chan struct{})
+	hold, release := holdRequests()
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprint(w, "data: first\n\n")
 		w.(http.Flusher).Flush()
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
+		hold(r)
 	})
-	defer close(release)
+	defer release()
 	c := newClient(&http.Transport{})
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL, nil)
@@ -257,14 +262,11 @@ func TestOversizedHeaderRefused(t *testing.T) {
 }
 
 func TestResponseHeaderTimeout(t *testing.T) {
-	release := make(chan struct{})
+	hold, release := holdRequests()
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
+		hold(r)
 	})
-	defer close(release)
+	defer release()
 	c := newClient(&http.Transport{ResponseHeaderTimeout: 100 * time.Millisecond})
 	_, err := c.Post(s.URL, "text/plain", nil)
 	require.Error(t, err)
@@ -554,7 +556,7 @@ func TestARequestBodyThatFails(t *testing.T) {
 // client lets its idle ones go.
 func TestNoConnectionLeftOpen(t *testing.T) {
 	var opened, closed atomic.Int64
-	release := make(chan struct{})
+	hold, release := holdRequests()
 	s := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Read whole, so that the server watches for the client's close.
 		_, _ = io.ReadAll(r.Body)
@@ -567,18 +569,12 @@ func TestNoConnectionLeftOpen(t *testing.T) {
 			w.(http.Flusher).Flush()
 			fmt.Fprint(w, "until the end")
 		case "hang":
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
+			hold(r)
 		case "stream":
 			w.Header().Set("Content-Type", "text/event-stream")
 			fmt.Fprint(w, "data: first\n\n")
 			w.(http.Flusher).Flush()
-			select {
-			case <-r.Context().Done():
-			case <-release:
-			}
+			hold(r)
 		default:
 			fmt.Fprint(w, "ok")
 		}
@@ -593,7 +589,7 @@ func TestNoConnectionLeftOpen(t *testing.T) {
 	}
 	s.Start()
 	defer s.Close()
-	defer close(release)
+	defer release()
 	tr := inlinehttp.New(&http.Transport{})
 	c := &http.Client{Transport: tr}
 	for i := range 10 {
@@ -654,14 +650,11 @@ func TestIdleConnectionsExpire(t *testing.T) {
 // A request ended by its context fails with the context's cause, as from
 // net/http: a caller may tell a deadline from a cancellation by it.
 func TestContextCause(t *testing.T) {
-	release := make(chan struct{})
-	defer close(release)
+	hold, release := holdRequests()
+	defer release()
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.ReadAll(r.Body)
-		select {
-		case <-r.Context().Done():
-		case <-release:
-		}
+		hold(r)
 	})
 	c := newClient(&http.Transport{})
 	why := fmt.Errorf("the caller gave up")
