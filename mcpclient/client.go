@@ -130,13 +130,19 @@ var _ registry.Prober = (*Client)(nil)
 // Probe implements [registry.Prober]: it connects (initialize), lists every
 // tool (following cursors, within the page cap) and closes.
 // conn.TimeoutMS bounds the whole probe, fallbacks included.
-func (c *Client) Probe(ctx context.Context, conn *registry.Connection) (_ *registry.ProbeResult, err error) {
+func (c *Client) Probe(ctx context.Context, conn *registry.Connection) (*registry.ProbeResult, error) {
+	return c.probe(ctx, conn, connectOptions{rawProbe: true})
+}
+
+// probe is Probe with the session made as o says (rawProbe off: always
+// through go-sdk, which the tests compare the raw probe with).
+func (c *Client) probe(ctx context.Context, conn *registry.Connection, o connectOptions) (_ *registry.ProbeResult, err error) {
 	start := time.Now()
 	ctx, span := c.startSpan(ctx, "mcp probe", "", conn)
 	defer func() { endSpan(span, nil, err) }()
 	ctx, cancel := withTimeout(ctx, connTimeout(conn))
 	defer cancel()
-	s, err := c.connect(ctx, conn, connectOptions{})
+	s, err := c.connect(ctx, conn, o)
 	if err != nil {
 		return nil, upstream(err)
 	}
@@ -249,6 +255,10 @@ type connectOptions struct {
 	// Servers may send it often, even right after every initialize, so
 	// the pool debounces.
 	onToolsChanged func()
+	// rawProbe: the session is a probe's (a handshake and tools/list,
+	// then closed), which over streamable HTTP from a remembered version
+	// is made without go-sdk (rawprobe.go).
+	rawProbe bool
 	// protocolVersion is the version the handshake starts from ("" for the
 	// newest, which begins with server/discover); set per attempt by
 	// [startVersion].
@@ -316,7 +326,12 @@ func (c *Client) connect(ctx context.Context, conn *registry.Connection, o conne
 	for i, t := range steps {
 		var remembered bool
 		o.protocolVersion, remembered = startVersion(conn, t)
-		s, err := c.attempt(ctx, conn, t, endpoint, headers, timeout, red, o)
+		var s *Session
+		if o.rawProbe && rawProbeVersion(t, o.protocolVersion) {
+			s, err = c.rawConnect(ctx, conn, endpoint, headers, timeout, red, o.protocolVersion)
+		} else {
+			s, err = c.attempt(ctx, conn, t, endpoint, headers, timeout, red, o)
+		}
 		if err != nil && remembered && retryNewest(ctx, err) {
 			// The remembered version no longer works (the server was
 			// upgraded and dropped it): negotiate from the newest.

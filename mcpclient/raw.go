@@ -44,7 +44,7 @@ func (s *Session) rawCapable() bool {
 	if s.raw == nil || s.ProtocolVersion() < newProtocol {
 		return false
 	}
-	res := s.cs.InitializeResult()
+	res := s.initResult()
 	if res == nil || res.Capabilities == nil {
 		return false
 	}
@@ -200,8 +200,8 @@ func readEvents(body io.Reader, id int64) (*answer, streamEnd, error) {
 		value = bytes.TrimSpace(value)
 		if len(chunk) == 0 && err == nil {
 			// The end of an event.
-			if a := answerOf(data, named, want); a != nil {
-				return a, end, nil
+			if a, err := answerOf(data, named, want); a != nil || err != nil {
+				return a, end, err
 			}
 			data, named = data[:0], false
 			continue
@@ -224,8 +224,8 @@ func readEvents(body io.Reader, id int64) (*answer, streamEnd, error) {
 		if err == io.EOF {
 			// A stream may end right after its last event's data, with
 			// no blank line: go-sdk takes that event too.
-			if a := answerOf(data, named, want); a != nil {
-				return a, end, nil
+			if a, err := answerOf(data, named, want); a != nil || err != nil {
+				return a, end, err
 			}
 			return nil, end, errNoAnswer
 		}
@@ -234,15 +234,20 @@ func readEvents(body io.Reader, id int64) (*answer, streamEnd, error) {
 
 // answerOf is the event's answer to the request whose id is want, or nil:
 // an unnamed (or "message") event whose data is that answer.
-func answerOf(data []byte, named bool, want []byte) *answer {
+// An event nested deeper than go-sdk decodes is an error, as go-sdk's
+// stream fails on it.
+func answerOf(data []byte, named bool, want []byte) (*answer, error) {
 	if len(data) == 0 || named {
-		return nil
+		return nil, nil
+	}
+	if err := checkDepth(data, sdkMaxDepth); err != nil {
+		return nil, fmt.Errorf("failed to decode event: unmarshaling jsonrpc message: %v", err)
 	}
 	var a answer
 	if json.Unmarshal(data, &a) == nil && bytes.Equal(a.ID, want) && (a.Result != nil || a.Error != nil) {
-		return &a
+		return &a, nil
 	}
-	return nil
+	return nil, nil
 }
 
 // withRequestMeta returns params (copied) with the 2026-07-28 _meta: the

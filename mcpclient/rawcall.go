@@ -112,7 +112,7 @@ func (s *Session) callTool(ctx context.Context, mark uint64, params *mcp.CallToo
 // protocolVersion is the negotiated version as the server said it (not
 // redacted: it goes back to the server).
 func (s *Session) protocolVersion() string {
-	if res := s.cs.InitializeResult(); res != nil {
+	if res := s.initResult(); res != nil {
 		return res.ProtocolVersion
 	}
 	return ""
@@ -126,11 +126,12 @@ func (s *Session) exchange(ctx context.Context, mark uint64, method, name, versi
 		if ctx.Err() == nil {
 			// go-sdk's call wraps what its transport returned so.
 			err = fmt.Errorf("calling %q: %w", method, err)
-		} else {
+		} else if method != "initialize" {
 			// A call given up on (its deadline, or its caller gone), be it
 			// waiting for the answer or for the response headers (a server
 			// may send none before the answer): go-sdk tells the server,
 			// best effort, off the caller's path, and so the tool stops.
+			// (An initialize is never cancelled: the lifecycle forbids it.)
 			go s.cancelled(context.WithoutCancel(ctx), version, id, ctx.Err())
 		}
 		return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
@@ -149,6 +150,10 @@ func (s *Session) exchange(ctx context.Context, mark uint64, method, name, versi
 		return fail(fmt.Errorf("%s: %w: %w", summary, errRejected, err))
 	}
 	if err := s.checkResponse(summary, resp); err != nil {
+		resp.Body.Close()
+		return fail(err)
+	}
+	if err := s.noteSessionID(resp); err != nil {
 		resp.Body.Close()
 		return fail(err)
 	}
@@ -196,6 +201,10 @@ func (s *Session) readCall(ctx context.Context, resp *http.Response, id int64, v
 			// invalid answer, not as the connection's failure.
 			return nil, resp.Body, fmt.Errorf("failed to read body: %v", err)
 		}
+		if err := checkDepth(b, sdkMaxDepth); err != nil {
+			// go-sdk refuses the message before decoding it.
+			return nil, resp.Body, fmt.Errorf("failed to decode response: unmarshaling jsonrpc message: %v", err)
+		}
 		var a answer
 		if err := json.Unmarshal(b, &a); err != nil {
 			var syn *json.SyntaxError
@@ -219,11 +228,11 @@ func (s *Session) readCall(ctx context.Context, resp *http.Response, id int64, v
 		if end.lastID != prev {
 			prev, misses = end.lastID, 0
 		} else if misses++; misses > maxResumes {
-			return nil, nil, fmt.Errorf("exceeded %d retries without progress (session ID: %v)", maxResumes, s.cs.ID())
+			return nil, nil, fmt.Errorf("exceeded %d retries without progress (session ID: %v)", maxResumes, s.sessionID())
 		}
 		resp, err := s.resume(ctx, version, end)
 		if err != nil {
-			return nil, nil, fmt.Errorf("failed to reconnect (session ID: %v): %v", s.cs.ID(), err)
+			return nil, nil, fmt.Errorf("failed to reconnect (session ID: %v): %v", s.sessionID(), err)
 		}
 		if err := s.checkResponse(summary, resp); err != nil {
 			resp.Body.Close()
@@ -255,7 +264,7 @@ func (s *Session) resume(ctx context.Context, version string, end streamEnd) (*h
 			return nil, err
 		}
 		req.Header.Set("Mcp-Protocol-Version", version)
-		if id := s.cs.ID(); id != "" {
+		if id := s.sessionID(); id != "" {
 			req.Header.Set("Mcp-Session-Id", id)
 		}
 		req.Header.Set("Last-Event-ID", end.lastID)
@@ -288,8 +297,10 @@ func (s *Session) rawHeaders(h http.Header, version, method, name string) {
 	// modifies a request's header values once it is built.
 	h["Content-Type"] = hdrJSON
 	h["Accept"] = hdrAccept
-	h["Mcp-Protocol-Version"] = []string{version}
-	if id := s.cs.ID(); id != "" {
+	if version != "" {
+		h["Mcp-Protocol-Version"] = []string{version}
+	}
+	if id := s.sessionID(); id != "" {
 		h["Mcp-Session-Id"] = []string{id}
 	}
 	if version >= newProtocol {
@@ -317,6 +328,18 @@ var (
 // ErrUpstreamAuth, a 404 on a session is the session missing, which the
 // pool retries on a fresh one).
 func (s *Session) checkResponse(summary string, resp *http.Response) error {
+	if err := s.checkStatus(summary, resp); err != nil {
+		return err
+	}
+	if ct := mediaType(resp.Header.Get("Content-Type")); ct != "application/json" && ct != "text/event-stream" {
+		return fmt.Errorf("%s: unsupported content type %q", summary, ct)
+	}
+	return nil
+}
+
+// checkStatus is the part of checkResponse that every POST gets, a
+// notification's too.
+func (s *Session) checkStatus(summary string, resp *http.Response) error {
 	code := resp.StatusCode
 	switch code {
 	case http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable,
@@ -330,13 +353,10 @@ func (s *Session) checkResponse(summary string, resp *http.Response) error {
 		if json.Unmarshal(b, &a) == nil && a.Error != nil {
 			return fmt.Errorf("%s: %w: %w: %v", summary, a.Error, errRejected, http.StatusText(code))
 		}
-		if id := s.cs.ID(); code == http.StatusNotFound && id != "" {
+		if id := s.sessionID(); code == http.StatusNotFound && id != "" {
 			return fmt.Errorf("%s: failed to connect (session ID: %v): %w", summary, id, mcp.ErrSessionMissing)
 		}
 		return fmt.Errorf("%s: %v", summary, http.StatusText(code))
-	}
-	if ct := mediaType(resp.Header.Get("Content-Type")); ct != "application/json" && ct != "text/event-stream" {
-		return fmt.Errorf("%s: unsupported content type %q", summary, ct)
 	}
 	return nil
 }

@@ -40,6 +40,9 @@ type Session struct {
 	raw *rawHTTP
 	// impl is tether's clientInfo, which a 2026-07-28 request carries.
 	impl *mcp.Implementation
+	// hand is the handshake of a session made without go-sdk (a probe's,
+	// rawprobe.go); nil when cs is set, and cs is nil when it is set.
+	hand *rawHandshake
 
 	closeOnce sync.Once
 	// quiet: Close logs nothing (set by release before it closes).
@@ -178,7 +181,7 @@ func (s *Session) Transport() registry.Transport { return s.transport }
 // ServerInfo returns what the server said about itself, redacted of the
 // connection's secrets.
 func (s *Session) ServerInfo() registry.ServerInfo {
-	res := s.cs.InitializeResult()
+	res := s.initResult()
 	if res == nil || res.ServerInfo == nil {
 		return registry.ServerInfo{}
 	}
@@ -191,7 +194,7 @@ func (s *Session) ServerInfo() registry.ServerInfo {
 
 // ProtocolVersion returns the negotiated MCP protocol version.
 func (s *Session) ProtocolVersion() string {
-	if res := s.cs.InitializeResult(); res != nil {
+	if res := s.initResult(); res != nil {
 		return s.red.redact(res.ProtocolVersion)
 	}
 	return ""
@@ -233,9 +236,9 @@ func (s *Session) listTools(ctx context.Context) (_ []registry.ToolSpec, ttl tim
 	seen := map[string]bool{}
 	cursor := ""
 	for page := 1; ; page++ {
-		res, err := s.cs.ListTools(ctx, &mcp.ListToolsParams{Meta: traceMeta(ctx), Cursor: cursor})
+		res, err := s.listPage(ctx, mark, &mcp.ListToolsParams{Meta: traceMeta(ctx), Cursor: cursor})
 		if err != nil {
-			return nil, 0, classify(ctx, err, s.tr, mark, s.transport, s.red)
+			return nil, 0, err
 		}
 		for _, t := range res.Tools {
 			tools = append(tools, s.red.tool(convertTool(t)))
@@ -322,7 +325,13 @@ func (s *Session) sdkCallTool(ctx context.Context, mark uint64, params *mcp.Call
 func (s *Session) Close() error {
 	s.closeOnce.Do(func() {
 		done := make(chan error, 1)
-		go func() { done <- s.cs.Close() }()
+		if s.cs == nil {
+			// A raw session has no goroutine of its own: the DELETE is
+			// bounded by the grace itself.
+			done <- s.rawClose()
+		} else {
+			go func() { done <- s.cs.Close() }()
+		}
 		select {
 		case err := <-done:
 			if err != nil && !errors.Is(err, mcp.ErrConnectionClosed) && !s.quiet {
@@ -340,7 +349,38 @@ func (s *Session) Close() error {
 // [Session.Close], dropped by the server, or its process gone. The pool
 // uses it to forget dead sessions before a call finds out the hard way.
 func (s *Session) wait() error {
+	if s.cs == nil {
+		return errors.New("mcpclient: a raw session is not kept") // never pooled
+	}
 	return s.cs.Wait()
+}
+
+// sessionID is the session's Mcp-Session-Id ("" for none).
+func (s *Session) sessionID() string {
+	if s.cs == nil {
+		return s.hand.sessionID
+	}
+	return s.cs.ID()
+}
+
+// initResult is what the server answered to the handshake.
+func (s *Session) initResult() *mcp.InitializeResult {
+	if s.cs == nil {
+		return s.hand.result
+	}
+	return s.cs.InitializeResult()
+}
+
+// listPage fetches one page of tools/list, as an *Error on failure.
+func (s *Session) listPage(ctx context.Context, mark uint64, params *mcp.ListToolsParams) (*mcp.ListToolsResult, error) {
+	if s.cs == nil {
+		return s.rawListPage(ctx, mark, params)
+	}
+	res, err := s.cs.ListTools(ctx, params)
+	if err != nil {
+		return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
+	}
+	return res, nil
 }
 
 // convertTool turns the SDK's tool into plain JSON objects.

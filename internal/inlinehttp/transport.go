@@ -12,9 +12,11 @@
 //
 // Message framing is the standard library's ([http.Request.Write] and
 // [http.ReadResponse]); this package only keeps connections. It speaks
-// HTTP/1.1 only, also over TLS, and only for POST: requests that open
-// long-lived streams (GET) or upgrade (websocket), and any other method, go to
-// the base [http.Transport] unchanged, which may speak HTTP/2.
+// HTTP/1.1 only, also over TLS, and only for POST and DELETE (an MCP
+// session's end: one short exchange, made on a connection the session's
+// POSTs left open instead of a new one): requests that open long-lived
+// streams (GET) or upgrade (websocket), and any other method, go to the base
+// [http.Transport] unchanged, which may speak HTTP/2.
 package inlinehttp
 
 import (
@@ -33,7 +35,7 @@ import (
 	"time"
 )
 
-// Transport is an [http.RoundTripper] that makes POST exchanges inline and
+// Transport is an [http.RoundTripper] that makes POST and DELETE exchanges inline and
 // passes every other request to its base. Dialling, TLS, timeouts and pool
 // sizes are the base's: DialContext, TLSClientConfig, TLSHandshakeTimeout,
 // ResponseHeaderTimeout, IdleConnTimeout, MaxIdleConnsPerHost and
@@ -83,7 +85,7 @@ var errHeaderTooLarge = errors.New("inlinehttp: server response headers exceeded
 // RoundTrip implements [http.RoundTripper].
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	scheme := req.URL.Scheme
-	if req.Method != http.MethodPost || (scheme != "http" && scheme != "https") || req.URL.Host == "" {
+	if (req.Method != http.MethodPost && req.Method != http.MethodDelete) || (scheme != "http" && scheme != "https") || req.URL.Host == "" {
 		return t.base.RoundTrip(req)
 	}
 	ctx := req.Context()
@@ -100,16 +102,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := t.exchange(ctx, c, req)
-	if err != nil && reused && errors.As(err, new(nothingWritten)) && req.GetBody != nil {
+	if err != nil && reused && errors.As(err, new(nothingWritten)) && (req.GetBody != nil || req.Body == nil) {
 		// A kept connection the server had closed, found so only when the
 		// request was being written: nothing reached the server, so the
 		// request is sent again on a new connection, as net/http does.
-		body, gerr := req.GetBody()
-		if gerr != nil {
-			return nil, err
-		}
 		req = req.Clone(ctx)
-		req.Body = body
+		if req.GetBody != nil {
+			body, gerr := req.GetBody()
+			if gerr != nil {
+				return nil, err
+			}
+			req.Body = body
+		}
 		if c, err = t.dial(ctx, req); err != nil {
 			closeBody(req)
 			return nil, err

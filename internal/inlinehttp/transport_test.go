@@ -276,7 +276,7 @@ func TestResponseHeaderTimeout(t *testing.T) {
 	assert.True(t, ne.Timeout())
 }
 
-func TestOtherMethodsGoToTheBase(t *testing.T) {
+func TestOnlyPostAndDeleteAreInline(t *testing.T) {
 	s := newServer(t, func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, r.Method)
 	})
@@ -296,6 +296,14 @@ func TestOtherMethodsGoToTheBase(t *testing.T) {
 	_, body := post(t, c, s.URL, "")
 	assert.Equal(t, "POST", body)
 	assert.Equal(t, int64(2), baseDials.Load(), "POST dialled with the base's DialContext, on a connection of its own")
+	req, err := http.NewRequest(http.MethodDelete, s.URL, nil)
+	require.NoError(t, err)
+	resp, err = c.Do(req)
+	require.NoError(t, err)
+	b, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, "DELETE", string(b))
+	assert.Equal(t, int64(2), baseDials.Load(), "DELETE made inline, on the connection the POST left")
 }
 
 func TestTLSSpeaksHTTP11AndTrustsTheBasesRoots(t *testing.T) {

@@ -1,0 +1,285 @@
+package mcpclient
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/registry"
+)
+
+// wireRequest is a request as the server received it, less what differs
+// between two clients by design: the JSON-RPC id, and the session id's
+// value (the server's, new for each session).
+type wireRequest struct {
+	Method string
+	Body   map[string]any
+	Header map[string]string
+}
+
+// wireHeaders are the headers a probe's requests are compared on.
+var wireHeaders = []string{"Content-Type", "Accept", "Mcp-Protocol-Version", "Mcp-Method", "Mcp-Name", "X-Api-Key", "Last-Event-Id"}
+
+// probeUpstream is a real go-sdk server over streamable HTTP whose answer
+// to a JSON-RPC method a test may script, recording every request.
+type probeUpstream struct {
+	inner  http.Handler
+	script map[string]answerFunc
+
+	mu   sync.Mutex
+	seen []wireRequest
+}
+
+func (u *probeUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var msg map[string]any
+	_ = json.Unmarshal(body, &msg)
+	id, _ := json.Marshal(msg["id"])
+	delete(msg, "id")
+	seen := wireRequest{Method: r.Method, Body: msg, Header: map[string]string{}}
+	for _, h := range wireHeaders {
+		if v := r.Header.Get(h); v != "" {
+			seen.Header[h] = v
+		}
+	}
+	if r.Header.Get("Mcp-Session-Id") != "" {
+		seen.Header["Mcp-Session-Id"] = "(set)"
+	}
+	u.mu.Lock()
+	u.seen = append(u.seen, seen)
+	u.mu.Unlock()
+	method, _ := msg["method"].(string)
+	if f := u.script[method]; f != nil && r.Method == http.MethodPost {
+		f(w, r, id)
+		return
+	}
+	u.inner.ServeHTTP(w, r)
+}
+
+// take returns the requests seen so far and forgets them.
+func (u *probeUpstream) take() []wireRequest {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	out := u.seen
+	u.seen = nil
+	return out
+}
+
+// deletes counts the DELETEs seen so far.
+func (u *probeUpstream) deletes() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	n := 0
+	for _, r := range u.seen {
+		if r.Method == http.MethodDelete {
+			n++
+		}
+	}
+	return n
+}
+
+// probeOutcome is what a probe came to, less its latency.
+type probeOutcome struct {
+	Result                *registry.ProbeResult
+	Kind                  error
+	Message, WWWAuth      string
+	Status                int
+	Transport             registry.Transport
+	NotSpoken, NotAnError bool
+}
+
+func probeOutcomeOf(res *registry.ProbeResult, err error) probeOutcome {
+	if res != nil {
+		res.Latency = 0
+	}
+	o := probeOutcome{Result: res}
+	if err != nil {
+		e, ok := err.(*Error)
+		if !ok {
+			return probeOutcome{NotAnError: true, Message: err.Error()}
+		}
+		o.Kind, o.Message, o.Status, o.WWWAuth, o.Transport, o.NotSpoken = e.Kind, e.Error(), e.HTTPStatus, e.WWWAuthenticate, e.Transport, e.notSpoken
+	}
+	return o
+}
+
+// richServer is a go-sdk server whose tools use every field a tool
+// definition has: title, annotations (set and unset hints), output
+// schema, icons, _meta, a schema with $defs, a tool with no description.
+func richServer(pageSize int) *mcp.Server {
+	s := mcp.NewServer(&mcp.Implementation{Name: "rich", Title: "Rich server", Version: "4.5.6"}, &mcp.ServerOptions{PageSize: pageSize})
+	no, yes := false, true
+	handler := func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return &mcp.CallToolResult{}, nil }
+	s.AddTool(&mcp.Tool{
+		Name: "delete_file", Title: "Delete a file", Description: "Deletes one file.",
+		InputSchema: map[string]any{"type": "object", "properties": map[string]any{"path": map[string]any{"type": "string", "minLength": 1}}, "required": []any{"path"}},
+		Annotations: &mcp.ToolAnnotations{DestructiveHint: &yes, IdempotentHint: true, OpenWorldHint: &no, Title: "Delete"},
+		Meta:        mcp.Meta{"vendor/x": map[string]any{"n": 1.5}},
+		Icons:       []mcp.Icon{{Source: "https://example.com/i.png", MIMEType: "image/png"}},
+	}, handler)
+	s.AddTool(&mcp.Tool{
+		Name: "read", Description: "Reads.",
+		InputSchema:  map[string]any{"type": "object", "$defs": map[string]any{"p": map[string]any{"type": "string"}}, "properties": map[string]any{"p": map[string]any{"$ref": "#/$defs/p"}}},
+		OutputSchema: map[string]any{"type": "object", "properties": map[string]any{"text": map[string]any{"type": "string"}}},
+		Annotations:  &mcp.ToolAnnotations{ReadOnlyHint: true},
+	}, handler)
+	s.AddTool(&mcp.Tool{Name: "bare", InputSchema: map[string]any{"type": "object"}}, handler)
+	for i := range 4 {
+		s.AddTool(&mcp.Tool{Name: fmt.Sprintf("t%d", i), Description: "ünïcode \u2028 and <html> & \"quotes\"", InputSchema: map[string]any{"type": "object"}}, handler)
+	}
+	return s
+}
+
+// listAnswer answers tools/list with the given result.
+func listAnswer(result string) answerFunc { return jsonAnswer(result) }
+
+// TestRawProbeIsGoSDKProbe: a probe from a remembered pre-2026-07-28
+// version over streamable HTTP is made raw, and comes to what a probe
+// through go-sdk comes to: the same result (server info, version, every
+// tool field, paging, cache hint) or the same error (kind, message,
+// status, challenge), from the same requests (bodies and headers). Each
+// case is probed both ways against the same server.
+func TestRawProbeIsGoSDKProbe(t *testing.T) {
+	t.Parallel()
+	deep := strings.Repeat(`{"a":`, sdkMaxDepth+1) + "1" + strings.Repeat("}", sdkMaxDepth+1)
+	cases := []struct {
+		name    string
+		version string
+		opts    *mcp.StreamableHTTPOptions
+		pages   int
+		script  map[string]answerFunc
+		failure bool
+	}{
+		{name: "event stream answers"},
+		{name: "JSON answers", opts: &mcp.StreamableHTTPOptions{JSONResponse: true}},
+		{name: "an older version remembered", version: "2025-06-18"},
+		{name: "the oldest version remembered", version: "2024-11-05"},
+		{name: "paged listing", pages: 2},
+		{name: "a cache hint and fields go-sdk does not know", script: map[string]answerFunc{"tools/list": listAnswer(
+			`{"ttlMs":60000,"extra":1,"tools":[{"name":"x","inputSchema":{"type":"object"},"annotations":{"readOnlyHint":false,"destructiveHint":false,"custom":"y"},"unknown":{"z":[1,2]}}]}`)}},
+		{name: "keys in another case are not fields", script: map[string]answerFunc{"tools/list": listAnswer(
+			`{"tools":[{"name":"x","NAME":"y","Description":"D","inputSchema":{"type":"object"},"annotations":{"ReadOnlyHint":true}}]}`)}},
+		{name: "a schema that is not an object", script: map[string]answerFunc{"tools/list": listAnswer(
+			`{"tools":[{"name":"x","inputSchema":"no"},{"name":"y","inputSchema":null,"outputSchema":[1]}]}`)}},
+		{name: "a repeated cursor", script: map[string]answerFunc{"tools/list": listAnswer(
+			`{"tools":[{"name":"x","inputSchema":{"type":"object"}}],"nextCursor":"c"}`)}},
+		{name: "a listing nested too deep", failure: true, script: map[string]answerFunc{"tools/list": listAnswer(
+			`{"tools":[{"name":"x","inputSchema":` + deep + `}]}`)}},
+		{name: "a listing of the wrong shape", failure: true, script: map[string]answerFunc{"tools/list": listAnswer(`{"tools":{"name":"x"}}`)}},
+		{name: "tools/list refused", failure: true, script: map[string]answerFunc{"tools/list": func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":-32601,"message":"no tools here"}}`, id)
+		}}},
+		{name: "tools/list on a forgotten session", failure: true, script: map[string]answerFunc{"tools/list": statusAnswer(http.StatusNotFound, "text/plain", "gone")}},
+		{name: "tools/list as an event stream with other messages first", script: map[string]answerFunc{"tools/list": sseAnswer(
+			`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"hi"}}`,
+			`{"jsonrpc":"2.0","id":ID,"result":{"tools":[{"name":"s","inputSchema":{"type":"object"}}]}}`)}},
+		{name: "initialize unauthorised", failure: true, script: map[string]answerFunc{"initialize": statusAnswer(http.StatusUnauthorized, "text/plain", "no",
+			"WWW-Authenticate", `Bearer resource_metadata="https://as.example/prm"`)}},
+		{name: "initialize fails on the server", failure: true, script: map[string]answerFunc{"initialize": statusAnswer(http.StatusInternalServerError, "text/plain", "boom")}},
+		{name: "initialize answered with HTML", failure: true, script: map[string]answerFunc{"initialize": statusAnswer(http.StatusOK, "text/html", "<html></html>")}},
+		{name: "initialize answered with what is not JSON", failure: true, script: map[string]answerFunc{"initialize": statusAnswer(http.StatusOK, "application/json", "{not json")}},
+		{name: "initialize with an unsupported version", failure: true, script: map[string]answerFunc{"initialize": jsonAnswer(
+			`{"protocolVersion":"1999-01-01","capabilities":{},"serverInfo":{"name":"old","version":"0"}}`)}},
+		{name: "initialized refused", failure: true, script: map[string]answerFunc{"notifications/initialized": statusAnswer(http.StatusBadRequest, "text/plain", "bad")}},
+		{name: "initialized answered 200 with a body", script: map[string]answerFunc{"notifications/initialized": statusAnswer(http.StatusOK, "application/json", "{}")}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up := &probeUpstream{inner: streamableHandler(richServer(tc.pages), tc.opts), script: tc.script}
+			srv, _ := serve(t, up)
+			client := newTestClient(t, Options{})
+			conn := rawConn(srv.URL+"/mcp", legacyVersion)
+			if tc.version != "" {
+				conn.ProtocolVersion = tc.version
+			}
+			var got [2]probeOutcome
+			var sent [2][]wireRequest
+			for i, raw := range []bool{true, false} {
+				res, err := client.probe(ctxT(t), conn, connectOptions{rawProbe: raw})
+				got[i] = probeOutcomeOf(res, err)
+				// What a probe sends before it answers is its own; the
+				// DELETE that ends a session follows in the background.
+				if !tc.failure {
+					require.Eventually(t, func() bool { return up.deletes() == 1 }, 10*time.Second, 5*time.Millisecond, "the session is ended")
+				}
+				sent[i] = up.take()
+			}
+			assert.Equal(t, got[1], got[0], "raw probe vs go-sdk probe")
+			assert.Equal(t, tc.failure, got[0].Kind != nil, "failure: %s", got[0].Message)
+			if tc.failure {
+				// A failed handshake's session ends in the background
+				// on either path: only the requests before it compare.
+				sent[0], sent[1] = posts(sent[0]), posts(sent[1])
+			}
+			assert.Equal(t, sent[1], sent[0], "the requests of the raw probe vs go-sdk's")
+		})
+	}
+}
+
+// posts is the POSTs of seen.
+func posts(seen []wireRequest) []wireRequest {
+	var out []wireRequest
+	for _, r := range seen {
+		if r.Method == http.MethodPost {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// A probe made raw goes raw (its ids are from rawIDBase), with one
+// connection for its requests and the DELETE that ends its session.
+func TestRawProbeIsRawOnOneConnection(t *testing.T) {
+	t.Parallel()
+	inner := streamableHandler(richServer(0), nil)
+	var mu sync.Mutex
+	var ids []int64
+	var methods []string
+	conns := map[string]bool{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		var msg struct {
+			ID *int64 `json:"id"`
+		}
+		_ = json.Unmarshal(body, &msg)
+		mu.Lock()
+		methods = append(methods, r.Method)
+		if msg.ID != nil {
+			ids = append(ids, *msg.ID)
+		}
+		conns[r.RemoteAddr] = true
+		mu.Unlock()
+		inner.ServeHTTP(w, r)
+	}))
+	srv.Start()
+	t.Cleanup(srv.Close)
+	client := newTestClient(t, Options{})
+	res, err := client.Probe(ctxT(t), rawConn(srv.URL+"/mcp", legacyVersion))
+	require.NoError(t, err)
+	assert.Equal(t, legacyVersion, res.ProtocolVersion)
+	assert.Len(t, res.Tools, 7)
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(methods) == 4 }, 10*time.Second, 5*time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"POST", "POST", "POST", "DELETE"}, methods, "initialize, initialized, tools/list, the session's end")
+	require.Len(t, ids, 2)
+	for _, id := range ids {
+		assert.Greater(t, id, int64(rawIDBase), "sent raw")
+	}
+	assert.Len(t, conns, 1, "one connection for the whole probe")
+}
