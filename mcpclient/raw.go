@@ -20,9 +20,11 @@ import (
 	"github.com/tether-dev/tether/registry"
 )
 
-// The tasks extension (SEP-2663) is the one MCP conversation tether holds
-// without go-sdk: v1.8.0 knows no tasks/* method and its CallTool drops a
-// task result (resultType "task"). Over a 2026-07-28 streamable HTTP
+// The tasks extension (SEP-2663) is an MCP conversation go-sdk cannot hold
+// at all: v1.8.0 knows no tasks/* method and its CallTool drops a task
+// result (resultType "task"). (tools/call, rawcall.go, and a probe's
+// handshake, rawprobe.go, are raw for speed, held equal to go-sdk's by
+// tests.) Over a 2026-07-28 streamable HTTP
 // session, which needs no session id, a request is one POST; these are
 // sent as raw JSON-RPC through the session's own guarded HTTP client (the
 // connection's headers, the body caps, the redirect policy).
