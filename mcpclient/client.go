@@ -327,7 +327,7 @@ func (c *Client) connect(ctx context.Context, conn *registry.Connection, o conne
 		var remembered bool
 		o.protocolVersion, remembered = startVersion(conn, t)
 		var s *Session
-		if o.rawProbe && rawProbeVersion(t, o.protocolVersion) {
+		if o.rawProbe && rawProbeStart(conn, t, o.protocolVersion) {
 			s, err = c.rawConnect(ctx, conn, endpoint, headers, timeout, red, o.protocolVersion)
 		} else {
 			s, err = c.attempt(ctx, conn, t, endpoint, headers, timeout, red, o)

@@ -139,3 +139,21 @@ func finishBody(rest io.ReadCloser) {
 		rest.Close()
 	}()
 }
+
+// restWait bounds finishBodyNow's wait for the rest of a stream.
+const restWait = 20 * time.Millisecond
+
+// finishBodyNow is finishBody for a caller whose next request follows at
+// once (a probe's handshake): the rest is read on the caller's goroutine,
+// since the end of a stream is normally a moment behind its answer (a
+// server writes the answer's event, then ends the stream), and waiting
+// for it keeps the connection for that request, where finishBody's
+// goroutine would still hold it and the request would dial. A rest that
+// takes longer than restWait is cut (the connection closed; the next
+// request dials).
+func finishBodyNow(rest io.ReadCloser) {
+	cut := time.AfterFunc(restWait, func() { rest.Close() })
+	_, _ = io.Copy(io.Discard, rest)
+	cut.Stop()
+	rest.Close()
+}

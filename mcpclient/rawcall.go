@@ -166,7 +166,11 @@ func (s *Session) exchange(ctx context.Context, mark uint64, method, name, versi
 	closeOnDone := context.AfterFunc(ctx, func() { resp.Body.Close() })
 	a, rest, err := s.readCall(ctx, resp, id, version, summary)
 	closeOnDone()
-	if rest != nil {
+	switch {
+	case rest == nil:
+	case s.hand != nil:
+		finishBodyNow(rest) // a raw probe's next request follows at once
+	default:
 		finishBody(rest)
 	}
 	if err != nil {

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -17,24 +19,26 @@ import (
 )
 
 // A probe at wire speed. A connection test of a streamable HTTP server
-// whose protocol version is remembered from its last handshake, and is
-// older than 2026-07-28, is three POSTs: initialize,
-// notifications/initialized and tools/list (one per page). tether makes
-// them as raw JSON-RPC on the caller's goroutine, through the same guarded
-// HTTP client a go-sdk session would use (headers, caps, redirects,
-// tracker), and decodes each result with the decoder go-sdk uses
-// (github.com/segmentio/encoding, with go-sdk's flag and depth limit) into
-// go-sdk's own types. go-sdk's client, for the same three messages, hands
-// each between goroutines and allocates a 32 KiB buffer for every one of
-// the four decodings of every message (its internal/json): about 300 KB
-// per probe, most of the garbage a probe made.
+// whose protocol version is remembered from its last handshake is a few
+// POSTs: initialize, notifications/initialized and tools/list (one per
+// page) for a version before 2026-07-28; server/discover and tools/list
+// for 2026-07-28. tether makes them as raw JSON-RPC on the caller's
+// goroutine, through the same guarded HTTP client a go-sdk session would
+// use (headers, caps, redirects, tracker), and decodes each result with
+// the decoder go-sdk uses (github.com/segmentio/encoding, with go-sdk's
+// flag and depth limit) into go-sdk's own types. go-sdk's client, for the
+// same messages, hands each between goroutines and allocates a 32 KiB
+// buffer for every one of the several decodings of every message (its
+// internal/json): about 300 KB per probe, most of the garbage a probe
+// made.
 //
 // What the probe reports stays what go-sdk's client gives: the requests
-// are the ones it sends (bodies and headers, checked by
-// TestRawProbeIsGoSDKProbe), HTTP failures and JSON-RPC errors become the
-// same errors, and the tool list is decoded by the same decoder into the
-// same types. Everything else (kept sessions, calls, the first handshake
-// of a server, 2026-07-28, other transports) stays on go-sdk.
+// are the ones it sends (bodies and headers), in the same order, with the
+// same fallbacks (server/discover refused: initialize), HTTP failures and
+// JSON-RPC errors become the same errors, and the tool list is decoded by
+// the same decoder into the same types; TestRawProbeIsGoSDKProbe holds the
+// two equal. Everything else (kept sessions, calls, the first handshake of
+// a server, other transports) stays on go-sdk.
 
 // rawHandshake is the state of a session made by rawConnect.
 type rawHandshake struct {
@@ -51,11 +55,19 @@ type rawInitializeParams struct {
 	ProtocolVersion string              `json:"protocolVersion"`
 }
 
-// rawProbeVersion tells whether a probe over t starting from version (as
-// startVersion gave it) is made raw: streamable HTTP, from a remembered
-// version with an initialize handshake.
-func rawProbeVersion(t registry.Transport, version string) bool {
-	return t == registry.TransportStreamableHTTP && version != "" && version < newestVersion
+// rawProbeStart tells whether a probe over t, whose handshake starts from
+// version (as startVersion gave it), is made raw, and from which version:
+// streamable HTTP, from a remembered version with an initialize handshake,
+// or from the newest ("": server/discover first) when the connection last
+// spoke a revision without one over t.
+func rawProbeStart(conn *registry.Connection, t registry.Transport, version string) bool {
+	if t != registry.TransportStreamableHTTP {
+		return false
+	}
+	if version != "" {
+		return version < newestVersion
+	}
+	return conn.ConnectedTransport == t && conn.ProtocolVersion >= newestVersion
 }
 
 // rawConnect makes the handshake from version without go-sdk. It returns an
@@ -87,6 +99,31 @@ func (c *Client) rawConnect(ctx context.Context, conn *registry.Connection, endp
 		go s.Close()
 		return nil, err
 	}
+	if version == "" {
+		// As go-sdk's Connect from the newest revision: server/discover
+		// (once more at a version the server names, if it refuses this
+		// one), and on any other failure the legacy handshake.
+		version = newestVersion
+		for range 2 {
+			res, err := s.rawDiscover(ctx, mark, version)
+			if err == nil {
+				s.hand.result = res
+				return s, nil
+			}
+			var rpcErr *wireError
+			if !errors.As(err, &rpcErr) || rpcErr.Code != mcp.CodeUnsupportedProtocolVersion || len(rpcErr.Data) == 0 {
+				break
+			}
+			var data mcp.UnsupportedProtocolVersionData
+			if json.Unmarshal(rpcErr.Data, &data) != nil {
+				break
+			}
+			if version = mutualVersion(data.Supported); version < newestVersion {
+				break
+			}
+		}
+		version = legacyVersion
+	}
 	var res mcp.InitializeResult
 	params := &rawInitializeParams{Capabilities: clientCapsV2, ClientInfo: &c.impl, ProtocolVersion: version}
 	if err := s.rawRequest(ctx, mark, "initialize", "", params, &res); err != nil {
@@ -102,10 +139,71 @@ func (c *Client) rawConnect(ctx context.Context, conn *registry.Connection, endp
 	return s, nil
 }
 
-// rawListPage is one tools/list page of a raw session.
+// rawDiscover is go-sdk's discover: server/discover at version, and the
+// handshake's result it makes of the answer (the newest version both
+// speak, the server's info from _meta). A server that speaks no version
+// with server/discover is go-sdk's "unsupported protocol version" error.
+func (s *Session) rawDiscover(ctx context.Context, mark uint64, version string) (*mcp.InitializeResult, error) {
+	params := &mcp.DiscoverParams{Meta: mcp.Meta{
+		mcp.MetaKeyProtocolVersion:    version,
+		mcp.MetaKeyClientInfo:         s.impl,
+		mcp.MetaKeyClientCapabilities: clientCapsV2,
+	}}
+	var res mcp.DiscoverResult
+	if err := s.rawRequest(ctx, mark, "server/discover", version, params, &res); err != nil {
+		return nil, err
+	}
+	negotiated := version
+	if !slices.Contains(res.SupportedVersions, version) {
+		negotiated = mutualVersion(res.SupportedVersions)
+	}
+	if negotiated < newestVersion {
+		return nil, &wireError{Code: mcp.CodeUnsupportedProtocolVersion, Message: "unsupported protocol version"}
+	}
+	out := &mcp.InitializeResult{Capabilities: res.Capabilities, Instructions: res.Instructions, ProtocolVersion: negotiated}
+	if v := res.Meta[mcp.MetaKeyServerInfo]; v != nil {
+		// go-sdk's decodeMetaValue: re-encoded and decoded; not an
+		// implementation, no server info.
+		var info mcp.Implementation
+		if b, err := json.Marshal(v); err == nil && sdkUnmarshal(b, &info) == nil {
+			out.ServerInfo = &info
+		}
+	}
+	return out, nil
+}
+
+// mutualVersion is the newest version go-sdk speaks of those a server
+// named ("" for none): go-sdk's negotiateMutuallySupportedVersion.
+func mutualVersion(supported []string) string {
+	for _, v := range mcp.SupportedProtocolVersions() {
+		if slices.Contains(supported, v) {
+			return v
+		}
+	}
+	return ""
+}
+
+// rawListPage is one tools/list page of a raw session. From 2026-07-28 it
+// carries the _meta go-sdk adds to every request (injectRequestMeta): the
+// keys set stay.
 func (s *Session) rawListPage(ctx context.Context, mark uint64, params *mcp.ListToolsParams) (*mcp.ListToolsResult, error) {
+	version := s.hand.result.ProtocolVersion
+	if version >= newProtocol {
+		meta := make(mcp.Meta, len(params.Meta)+3)
+		maps.Copy(meta, params.Meta)
+		if _, ok := meta[mcp.MetaKeyProtocolVersion]; !ok {
+			meta[mcp.MetaKeyProtocolVersion] = version
+		}
+		if _, ok := meta[mcp.MetaKeyClientInfo]; !ok {
+			meta[mcp.MetaKeyClientInfo] = s.impl
+		}
+		if _, ok := meta[mcp.MetaKeyClientCapabilities]; !ok {
+			meta[mcp.MetaKeyClientCapabilities] = clientCapsV2
+		}
+		params.Meta = meta
+	}
 	var res mcp.ListToolsResult
-	if err := s.rawRequest(ctx, mark, "tools/list", "", params, &res); err != nil {
+	if err := s.rawRequest(ctx, mark, "tools/list", version, params, &res); err != nil {
 		return nil, err
 	}
 	return &res, nil
@@ -113,13 +211,17 @@ func (s *Session) rawListPage(ctx context.Context, mark uint64, params *mcp.List
 
 // rawRequest sends one request of a raw session and decodes its result
 // into result as go-sdk does. Every failure is an *Error.
-func (s *Session) rawRequest(ctx context.Context, mark uint64, method, name string, params, result any) error {
+//
+// version is the Mcp-Protocol-Version header, as go-sdk sets it: none on
+// initialize (its version is in the body), the negotiated one after, the
+// one asked for on server/discover.
+func (s *Session) rawRequest(ctx context.Context, mark uint64, method, version string, params, result any) error {
 	id := rawIDBase + s.raw.nextID.Add(1)
 	body, err := json.Marshal(rawRequest{JSONRPC: "2.0", ID: id, Method: method, Params: params})
 	if err != nil {
 		return classify(ctx, fmt.Errorf("sending %q: %v", method, err), s.tr, mark, s.transport, s.red)
 	}
-	a, err := s.exchange(ctx, mark, method, name, s.wireVersion(method), id, body, nil)
+	a, err := s.exchange(ctx, mark, method, "", version, id, body, nil)
 	if err != nil {
 		return err
 	}
@@ -132,11 +234,10 @@ func (s *Session) rawRequest(ctx context.Context, mark uint64, method, name stri
 	return nil
 }
 
-// wireVersion is the Mcp-Protocol-Version header of a raw session's
-// request, as go-sdk sets it: none on initialize (its version is in the
-// body), the negotiated one after.
-func (s *Session) wireVersion(method string) string {
-	if method == "initialize" || s.hand.result == nil {
+// wireVersion is the negotiated version ("" before the handshake's
+// answer), which a raw session's requests carry as Mcp-Protocol-Version.
+func (s *Session) wireVersion() string {
+	if s.hand.result == nil {
 		return ""
 	}
 	return s.hand.result.ProtocolVersion
@@ -155,7 +256,7 @@ func (s *Session) rawNotify(ctx context.Context, mark uint64, method string, par
 	if err != nil {
 		return classify(ctx, err, s.tr, mark, s.transport, s.red)
 	}
-	s.rawHeaders(req.Header, s.wireVersion(method), method, "")
+	s.rawHeaders(req.Header, s.wireVersion(), method, "")
 	resp, err := s.raw.hc.Do(req)
 	if err != nil {
 		return classify(ctx, fmt.Errorf("%s: %w: %w", summary, errRejected, err), s.tr, mark, s.transport, s.red)
@@ -203,7 +304,7 @@ func (s *Session) rawClose() error {
 	if err != nil {
 		return err
 	}
-	if v := s.wireVersion(""); v != "" {
+	if v := s.wireVersion(); v != "" {
 		req.Header.Set("Mcp-Protocol-Version", v)
 	}
 	req.Header.Set("Mcp-Session-Id", s.hand.sessionID)

@@ -121,7 +121,9 @@ func probeOutcomeOf(res *registry.ProbeResult, err error) probeOutcome {
 func richServer(pageSize int) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "rich", Title: "Rich server", Version: "4.5.6"}, &mcp.ServerOptions{PageSize: pageSize})
 	no, yes := false, true
-	handler := func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return &mcp.CallToolResult{}, nil }
+	handler := func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return &mcp.CallToolResult{}, nil
+	}
 	s.AddTool(&mcp.Tool{
 		Name: "delete_file", Title: "Delete a file", Description: "Deletes one file.",
 		InputSchema: map[string]any{"type": "object", "properties": map[string]any{"path": map[string]any{"type": "string", "minLength": 1}}, "required": []any{"path"}},
@@ -161,6 +163,9 @@ func TestRawProbeIsGoSDKProbe(t *testing.T) {
 		pages   int
 		script  map[string]answerFunc
 		failure bool
+		// stateless: the server serves 2026-07-28 only, without sessions
+		// (nothing to DELETE).
+		stateless bool
 	}{
 		{name: "event stream answers"},
 		{name: "JSON answers", opts: &mcp.StreamableHTTPOptions{JSONResponse: true}},
@@ -195,11 +200,45 @@ func TestRawProbeIsGoSDKProbe(t *testing.T) {
 			`{"protocolVersion":"1999-01-01","capabilities":{},"serverInfo":{"name":"old","version":"0"}}`)}},
 		{name: "initialized refused", failure: true, script: map[string]answerFunc{"notifications/initialized": statusAnswer(http.StatusBadRequest, "text/plain", "bad")}},
 		{name: "initialized answered 200 with a body", script: map[string]answerFunc{"notifications/initialized": statusAnswer(http.StatusOK, "application/json", "{}")}},
+
+		// A server that last spoke 2026-07-28: server/discover, then
+		// tools/list, each standing alone; on a refused discover, the
+		// legacy handshake.
+		{name: "2026-07-28", version: newestVersion, stateless: true},
+		{name: "2026-07-28 with JSON answers", version: newestVersion, stateless: true, opts: &mcp.StreamableHTTPOptions{JSONResponse: true}},
+		{name: "2026-07-28 paged", version: newestVersion, stateless: true, pages: 3},
+		{name: "2026-07-28 discover with odd server info", version: newestVersion, stateless: true, script: map[string]answerFunc{"server/discover": jsonAnswer(
+			`{"supportedVersions":["2026-07-28","2025-11-25"],"capabilities":{"tools":{"listChanged":true}},"instructions":"be nice","_meta":{"io.modelcontextprotocol/serverInfo":"not an object"}}`)}},
+		{name: "2026-07-28 discover naming only newer versions", version: newestVersion, stateless: true, script: map[string]answerFunc{"server/discover": jsonAnswer(
+			`{"supportedVersions":["2099-01-01"],"capabilities":{}}`)}},
+		{name: "2026-07-28 listing with cache hints", version: newestVersion, stateless: true, script: map[string]answerFunc{"tools/list": listAnswer(
+			`{"resultType":"complete","ttlMs":30000,"cacheScope":"private","tools":[{"name":"x","inputSchema":{"type":"object"}}]}`)}},
+		{name: "discover refused with method not found", version: newestVersion, script: map[string]answerFunc{"server/discover": func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":-32601,"message":"method not found"}}`, id)
+		}}},
+		{name: "discover refused with versions of initialize", version: newestVersion, script: map[string]answerFunc{"server/discover": func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":%d,"message":"unsupported","data":{"supported":["2025-11-25"],"requested":"2026-07-28"}}}`, id, mcp.CodeUnsupportedProtocolVersion)
+		}}},
+		{name: "discover answered with only older versions", version: newestVersion, script: map[string]answerFunc{"server/discover": jsonAnswer(
+			`{"supportedVersions":["2025-11-25"],"capabilities":{}}`)}},
+		{name: "discover refused with HTTP 400", version: newestVersion, script: map[string]answerFunc{"server/discover": statusAnswer(http.StatusBadRequest, "text/plain", "unsupported")}},
+		{name: "discover and initialize unauthorised", version: newestVersion, failure: true, script: map[string]answerFunc{
+			"server/discover": statusAnswer(http.StatusUnauthorized, "text/plain", "no", "WWW-Authenticate", `Bearer scope="a"`),
+			"initialize":      statusAnswer(http.StatusUnauthorized, "text/plain", "no", "WWW-Authenticate", `Bearer scope="b"`)}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			up := &probeUpstream{inner: streamableHandler(richServer(tc.pages), tc.opts), script: tc.script}
+			opts := tc.opts
+			if tc.stateless {
+				if opts == nil {
+					opts = &mcp.StreamableHTTPOptions{}
+				}
+				opts.Stateless = true
+			}
+			up := &probeUpstream{inner: streamableHandler(richServer(tc.pages), opts), script: tc.script}
 			srv, _ := serve(t, up)
 			client := newTestClient(t, Options{})
 			conn := rawConn(srv.URL+"/mcp", legacyVersion)
@@ -213,7 +252,7 @@ func TestRawProbeIsGoSDKProbe(t *testing.T) {
 				got[i] = probeOutcomeOf(res, err)
 				// What a probe sends before it answers is its own; the
 				// DELETE that ends a session follows in the background.
-				if !tc.failure {
+				if !tc.failure && !tc.stateless {
 					require.Eventually(t, func() bool { return up.deletes() == 1 }, 10*time.Second, 5*time.Millisecond, "the session is ended")
 				}
 				sent[i] = up.take()
@@ -242,44 +281,94 @@ func posts(seen []wireRequest) []wireRequest {
 }
 
 // A probe made raw goes raw (its ids are from rawIDBase), with one
-// connection for its requests and the DELETE that ends its session.
+// connection for its requests, and ends its session with a DELETE (a
+// 2026-07-28 server has none to end).
 func TestRawProbeIsRawOnOneConnection(t *testing.T) {
 	t.Parallel()
-	inner := streamableHandler(richServer(0), nil)
-	var mu sync.Mutex
-	var ids []int64
-	var methods []string
-	conns := map[string]bool{}
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, _ := io.ReadAll(r.Body)
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		var msg struct {
-			ID *int64 `json:"id"`
-		}
-		_ = json.Unmarshal(body, &msg)
-		mu.Lock()
-		methods = append(methods, r.Method)
-		if msg.ID != nil {
-			ids = append(ids, *msg.ID)
-		}
-		conns[r.RemoteAddr] = true
-		mu.Unlock()
-		inner.ServeHTTP(w, r)
-	}))
-	srv.Start()
-	t.Cleanup(srv.Close)
-	client := newTestClient(t, Options{})
-	res, err := client.Probe(ctxT(t), rawConn(srv.URL+"/mcp", legacyVersion))
-	require.NoError(t, err)
-	assert.Equal(t, legacyVersion, res.ProtocolVersion)
-	assert.Len(t, res.Tools, 7)
-	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(methods) == 4 }, 10*time.Second, 5*time.Millisecond)
-	mu.Lock()
-	defer mu.Unlock()
-	assert.Equal(t, []string{"POST", "POST", "POST", "DELETE"}, methods, "initialize, initialized, tools/list, the session's end")
-	require.Len(t, ids, 2)
-	for _, id := range ids {
-		assert.Greater(t, id, int64(rawIDBase), "sent raw")
+	for _, tc := range []struct {
+		version string
+		opts    *mcp.StreamableHTTPOptions
+		methods []string
+	}{
+		{legacyVersion, nil, []string{"initialize", "notifications/initialized", "tools/list", "DELETE"}},
+		{newestVersion, &mcp.StreamableHTTPOptions{Stateless: true}, []string{"server/discover", "tools/list"}},
+	} {
+		t.Run(tc.version, func(t *testing.T) {
+			t.Parallel()
+			inner := streamableHandler(richServer(0), tc.opts)
+			var mu sync.Mutex
+			var ids []int64
+			var methods []string
+			conns := map[string]bool{}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				var msg struct {
+					ID     *int64 `json:"id"`
+					Method string `json:"method"`
+				}
+				_ = json.Unmarshal(body, &msg)
+				mu.Lock()
+				if r.Method == http.MethodPost {
+					methods = append(methods, msg.Method)
+					conns[r.RemoteAddr] = true
+				} else {
+					methods = append(methods, r.Method)
+				}
+				if msg.ID != nil {
+					ids = append(ids, *msg.ID)
+				}
+				mu.Unlock()
+				inner.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			client := newTestClient(t, Options{})
+			conn := rawConn(srv.URL+"/mcp", legacyVersion)
+			conn.ProtocolVersion = tc.version
+			res, err := client.Probe(ctxT(t), conn)
+			require.NoError(t, err)
+			assert.Equal(t, tc.version, res.ProtocolVersion)
+			assert.Len(t, res.Tools, 7)
+			require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(methods) == len(tc.methods) }, 10*time.Second, 5*time.Millisecond)
+			mu.Lock()
+			defer mu.Unlock()
+			assert.Equal(t, tc.methods, methods)
+			require.Len(t, ids, 2)
+			for _, id := range ids {
+				assert.Greater(t, id, int64(rawIDBase), "sent raw")
+			}
+			// The DELETE takes that connection too when it is back in the
+			// pool by then (the rest of the last answer may still be read
+			// when the DELETE starts).
+			assert.Len(t, conns, 1, "one connection for the probe's requests")
+		})
 	}
-	assert.Len(t, conns, 1, "one connection for the whole probe")
+}
+
+// A server that leaves a stream open after its answer does not hold a raw
+// probe: the rest is waited on briefly, then cut, and the probe goes on
+// (here, initialize's stream stays open: a probe that waited for its end
+// would send its next request only when the caller's context had ended).
+func TestRawProbeDoesNotWaitForAStreamLeftOpen(t *testing.T) {
+	t.Parallel()
+	inner := streamableHandler(richServer(0), nil)
+	held := func(w http.ResponseWriter, r *http.Request, _ json.RawMessage) {
+		rec := httptest.NewRecorder()
+		inner.ServeHTTP(rec, r) // the server's own answer, session and all
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // the stream ends when the client goes
+	}
+	up := &probeUpstream{inner: inner, script: map[string]answerFunc{"initialize": held}}
+	srv, _ := serve(t, up)
+	client := newTestClient(t, Options{})
+	conn := rawConn(srv.URL+"/mcp", legacyVersion)
+	conn.TimeoutMS = 10 * 60_000 // the caller's context ends first
+	res, err := client.Probe(ctxT(t), conn)
+	require.NoError(t, err)
+	assert.Len(t, res.Tools, 7)
 }
