@@ -319,8 +319,10 @@ func run(bin string, d time.Duration, c int, pick *regexp.Regexp) error {
 		fmt.Printf("%-48s %12.0f %9.3fx\n", n, results[n], results[n]/base)
 	}
 	if pick.MatchString("probe") {
-		if err := probeLatency(tether); err != nil {
-			return err
+		for _, version := range []string{"2025-11-25", "2026-07-28"} {
+			if err := probeLatency(tether, version); err != nil {
+				return err
+			}
 		}
 	}
 	if !pick.MatchString("scale") {

@@ -12,11 +12,14 @@ import (
 )
 
 // probeLatency compares a connection test through tether (POST
-// /mcp-servers/{id}/test: initialize + tools/list + recording the result)
-// with the same initialize + tools/list made directly with go-sdk against
-// the same local 2025-11-25 server (go-sdk, five tools). The direct client
-// is told the version (no server/discover first), the best a client can
-// do; tether remembers it from the previous probe.
+// /mcp-servers/{id}/test: the handshake + tools/list + recording the
+// result) with the same handshake + tools/list made directly with go-sdk
+// against the same local server (go-sdk, five tools) speaking version:
+// 2025-11-25 (initialize, notifications/initialized, tools/list, over a
+// session) or 2026-07-28 (server/discover, tools/list, stateless). The
+// direct client is told the version (no server/discover first for
+// 2025-11-25), the best a client can do; tether remembers it from the
+// previous probe.
 //
 // The server runs in a process of its own (`tether-bench upstreams`), as
 // in the end-to-end benchmark: a client in the server's own process makes
@@ -31,20 +34,20 @@ import (
 // requests (no standalone SSE stream, which tether's probe does not open).
 // A direct client that keeps its connections alive across probes is
 // measured too, and tether's ratio to it printed, for reference.
-func probeLatency(tether *child) error {
+func probeLatency(tether *child, version string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	// add, echo and three more: five tools.
-	up, err := startUpstreams(self, 1, false, "-extra-tools", "3")
+	up, err := startUpstreams(self, 1, version >= "2026-07-28", "-extra-tools", "3")
 	if err != nil {
 		return err
 	}
 	defer up.stop()
 	endpoint := up.urls[0]
 
-	body := fmt.Sprintf(`{"name":"probe-bench","description":"d","transport":"streamable_http","endpoint":%q,"autoConnect":false}`, endpoint)
+	body := fmt.Sprintf(`{"name":"probe-bench-%s","description":"d","transport":"streamable_http","endpoint":%q,"autoConnect":false}`, version, endpoint)
 	resp, err := http.DefaultClient.Do(newReq(http.MethodPost, tether.base+"/api/v2/developers/mcp-servers", []byte(body)))
 	if err != nil {
 		return err
@@ -67,7 +70,7 @@ func probeLatency(tether *child) error {
 		start := time.Now()
 		c := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "1"}, nil)
 		s, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: endpoint, HTTPClient: hc, DisableStandaloneSSE: true},
-			&mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+			&mcp.ClientSessionOptions{ProtocolVersion: version})
 		if err != nil {
 			return 0, err
 		}
@@ -111,7 +114,7 @@ func probeLatency(tether *child) error {
 		slices.Sort(d)
 		return d[int(q*float64(len(d)-1))]
 	}
-	fmt.Printf("\n%-48s %12s %12s %10s\n", "probe (initialize + tools/list), sequential", "p50", "p99", "p50 ratio")
+	fmt.Printf("\n%-48s %12s %12s %10s\n", "probe (handshake + tools/list), MCP "+version, "p50", "p99", "p50 ratio")
 	fmt.Printf("%-48s %12s %12s %9.3fx\n", "baseline: direct go-sdk, version known", p(fresh, 0.5), p(fresh, 0.99), 1.0)
 	fmt.Printf("%-48s %12s %12s %9.3fx\n", "direct go-sdk, connections kept alive", p(kept, 0.5), p(kept, 0.99),
 		float64(p(kept, 0.5))/float64(p(fresh, 0.5)))
