@@ -160,16 +160,20 @@ func (s *Session) rawNotify(ctx context.Context, mark uint64, method string, par
 	if err != nil {
 		return classify(ctx, fmt.Errorf("%s: %w: %w", summary, errRejected, err), s.tr, mark, s.transport, s.red)
 	}
-	defer resp.Body.Close()
 	if err := s.checkStatus(summary, resp); err != nil {
+		resp.Body.Close()
 		return classify(ctx, err, s.tr, mark, s.transport, s.red)
 	}
 	if err := s.noteSessionID(resp); err != nil {
+		resp.Body.Close()
 		return classify(ctx, err, s.tr, mark, s.transport, s.red)
 	}
-	// A 202 has no body; whatever else came is read (within the caps) so
-	// that the connection can carry the next request.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	// A 202 has no body. Whatever else came is not waited for, as go-sdk
+	// closes it unread (a server may answer with a stream it keeps open):
+	// what is already there is read, so that the connection can carry the
+	// next request, and the rest off the caller's path (bounded by the
+	// detached request's end, drainGrace after ctx).
+	finishBody(resp.Body)
 	return nil
 }
 

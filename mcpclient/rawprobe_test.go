@@ -195,6 +195,7 @@ func TestRawProbeIsGoSDKProbe(t *testing.T) {
 			`{"protocolVersion":"1999-01-01","capabilities":{},"serverInfo":{"name":"old","version":"0"}}`)}},
 		{name: "initialized refused", failure: true, script: map[string]answerFunc{"notifications/initialized": statusAnswer(http.StatusBadRequest, "text/plain", "bad")}},
 		{name: "initialized answered 200 with a body", script: map[string]answerFunc{"notifications/initialized": statusAnswer(http.StatusOK, "application/json", "{}")}},
+		{name: "initialized answered with a stream kept open", script: map[string]answerFunc{"notifications/initialized": openStream}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,6 +228,19 @@ func TestRawProbeIsGoSDKProbe(t *testing.T) {
 			}
 			assert.Equal(t, sent[1], sent[0], "the requests of the raw probe vs go-sdk's")
 		})
+	}
+}
+
+// openStream answers with an event stream that stays open (until the
+// client hangs up), as some servers answer a notification: go-sdk closes
+// it unread and goes on.
+func openStream(w http.ResponseWriter, r *http.Request, _ json.RawMessage) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	w.(http.Flusher).Flush()
+	select {
+	case <-r.Context().Done():
+	case <-time.After(30 * time.Second):
 	}
 }
 
