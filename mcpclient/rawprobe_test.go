@@ -256,10 +256,13 @@ func posts(seen []wireRequest) []wireRequest {
 }
 
 // A probe made raw goes raw (its ids are from rawIDBase), with one
-// connection for its requests and the DELETE that ends its session.
+// connection for its requests and the DELETE that ends its session. The
+// server answers with JSON: the end of an event stream may come after its
+// answer, and is then read off the caller's path (finishBody) while the
+// next request takes another connection.
 func TestRawProbeIsRawOnOneConnection(t *testing.T) {
 	t.Parallel()
-	inner := streamableHandler(richServer(0), nil)
+	inner := streamableHandler(richServer(0), &mcp.StreamableHTTPOptions{JSONResponse: true})
 	var mu sync.Mutex
 	var ids []int64
 	var methods []string
