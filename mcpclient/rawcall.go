@@ -215,6 +215,14 @@ func (s *Session) readCall(ctx context.Context, resp *http.Response, id int64, v
 			}
 			return nil, resp.Body, fmt.Errorf("failed to decode response: %v", err)
 		}
+		if !bytes.Equal(a.ID, strconv.AppendInt(nil, id, 10)) {
+			// Not the answer to this request (a notification, an answer
+			// to another): go-sdk's client routes it elsewhere or drops
+			// it, and the call, with nothing more to come on this POST,
+			// waits until its deadline.
+			<-ctx.Done()
+			return nil, resp.Body, ctx.Err()
+		}
 		return &a, resp.Body, nil
 	}
 	body := resp.Body

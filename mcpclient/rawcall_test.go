@@ -306,6 +306,11 @@ func TestRawCallIsGoSDKCall(t *testing.T) {
 				conn.Close()
 			}
 		}, failure: true},
+		{name: "an answer to another request", answer: func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
+			// go-sdk drops it and waits for its own: the call times out.
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"jsonrpc":"2.0","id":424242,"result":{"content":[{"type":"text","text":"not yours"}]}}`)
+		}, failure: true},
 		{name: "too large", answer: jsonAnswer(`{"content":[{"type":"text","text":"` + strings.Repeat("x", 20<<10) + `"}]}`), failure: true},
 		{name: "too large on a stream", answer: sseAnswer(`{"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":"` + strings.Repeat("x", 20<<10) + `"}]}}`), failure: true},
 	}

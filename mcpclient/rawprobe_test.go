@@ -300,3 +300,31 @@ func TestRawProbeIsRawOnOneConnection(t *testing.T) {
 	}
 	assert.Len(t, conns, 1, "one connection for the whole probe")
 }
+
+// A JSON body that is not the answer to the request it came for (an
+// answer to another id, a notification) is not taken for it: go-sdk
+// routes it elsewhere and the request, with nothing more to come, ends at
+// the timeout. The raw probe took it for the answer.
+func TestRawProbeTakesOnlyItsOwnAnswer(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"an answer to another id": `{"jsonrpc":"2.0","id":424242,"result":{"tools":[{"name":"x","inputSchema":{"type":"object"}}]}}`,
+		"a notification":          `{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"hi"}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			up := &probeUpstream{inner: streamableHandler(richServer(0), nil), script: map[string]answerFunc{"tools/list": statusAnswer(http.StatusOK, "application/json", body)}}
+			srv, _ := serve(t, up)
+			client := newTestClient(t, Options{})
+			conn := rawConn(srv.URL+"/mcp", legacyVersion)
+			conn.TimeoutMS = 1000
+			var got [2]probeOutcome
+			for i, raw := range []bool{true, false} {
+				res, err := client.probe(ctxT(t), conn, connectOptions{rawProbe: raw})
+				got[i] = probeOutcomeOf(res, err)
+			}
+			assert.Equal(t, got[1], got[0], "raw probe vs go-sdk probe")
+			assert.ErrorIs(t, got[0].Kind, registry.ErrUpstreamTimeout, got[0].Message)
+		})
+	}
+}
