@@ -121,7 +121,9 @@ func probeOutcomeOf(res *registry.ProbeResult, err error) probeOutcome {
 func richServer(pageSize int) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "rich", Title: "Rich server", Version: "4.5.6"}, &mcp.ServerOptions{PageSize: pageSize})
 	no, yes := false, true
-	handler := func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return &mcp.CallToolResult{}, nil }
+	handler := func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return &mcp.CallToolResult{}, nil
+	}
 	s.AddTool(&mcp.Tool{
 		Name: "delete_file", Title: "Delete a file", Description: "Deletes one file.",
 		InputSchema: map[string]any{"type": "object", "properties": map[string]any{"path": map[string]any{"type": "string", "minLength": 1}}, "required": []any{"path"}},
