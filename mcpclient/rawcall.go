@@ -362,6 +362,9 @@ func (s *Session) checkStatus(summary string, resp *http.Response) error {
 			return fmt.Errorf("%s: %w: %w: %v", summary, a.Error, errRejected, http.StatusText(code))
 		}
 		if id := s.sessionID(); code == http.StatusNotFound && id != "" {
+			if s.hand != nil {
+				s.hand.missing = true
+			}
 			return fmt.Errorf("%s: failed to connect (session ID: %v): %w", summary, id, mcp.ErrSessionMissing)
 		}
 		return fmt.Errorf("%s: %v", summary, http.StatusText(code))

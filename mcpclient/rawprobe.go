@@ -40,6 +40,9 @@ import (
 type rawHandshake struct {
 	sessionID string
 	result    *mcp.InitializeResult
+	// missing: the server answered that it knows the session no more
+	// (a 404 to a request with its id); go-sdk then sends no DELETE.
+	missing bool
 }
 
 // rawInitializeParams are initialize's params as go-sdk sends them:
@@ -196,9 +199,10 @@ func (s *Session) noteSessionID(resp *http.Response) error {
 }
 
 // rawClose ends a raw session as go-sdk's streamable client does: a DELETE
-// with the session id, if the server gave one, within sessionCloseGrace.
+// with the session id, if the server gave one and has not said it is
+// gone, within sessionCloseGrace.
 func (s *Session) rawClose() error {
-	if s.hand.sessionID == "" {
+	if s.hand.sessionID == "" || s.hand.missing {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sessionCloseGrace)
