@@ -271,7 +271,11 @@ func (s *Session) resume(ctx context.Context, version string, end streamEnd) (*h
 		if err != nil {
 			return nil, err
 		}
-		req.Header.Set("Mcp-Protocol-Version", version)
+		if version != "" {
+			// None while the handshake is made (initialize's stream
+			// resumed), as go-sdk: not an empty one.
+			req.Header.Set("Mcp-Protocol-Version", version)
+		}
 		if id := s.sessionID(); id != "" {
 			req.Header.Set("Mcp-Session-Id", id)
 		}

@@ -352,3 +352,60 @@ func TestRawProbeDeletesNoMissingSession(t *testing.T) {
 		up.take()
 	}
 }
+
+// initialize answered with an event stream that ends after a priming event
+// (an id, no answer) is resumed by a GET with Last-Event-ID, on either
+// path with the same headers: no Mcp-Protocol-Version yet (the raw probe
+// sent an empty one), the session's id.
+func TestRawProbeResumesInitialize(t *testing.T) {
+	t.Parallel()
+	inner := streamableHandler(richServer(0), &mcp.StreamableHTTPOptions{JSONResponse: true})
+	var mu sync.Mutex
+	var held []byte
+	var gets []http.Header
+	srv, _ := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		switch {
+		case r.Method == http.MethodGet && r.Header.Get("Last-Event-ID") == "e1":
+			mu.Lock()
+			gets = append(gets, r.Header.Clone())
+			answer := held
+			mu.Unlock()
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, "id: e2\ndata: %s\n\n", answer)
+		case r.Method == http.MethodPost && bytes.Contains(body, []byte(`"initialize"`)):
+			// The server's own answer, held back for the resumed stream.
+			rec := httptest.NewRecorder()
+			inner.ServeHTTP(rec, r)
+			mu.Lock()
+			held = bytes.TrimSpace(rec.Body.Bytes())
+			mu.Unlock()
+			w.Header().Set("Mcp-Session-Id", rec.Header().Get("Mcp-Session-Id"))
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "id: e1\nretry: 10\ndata:\n\n")
+		default:
+			inner.ServeHTTP(w, r)
+		}
+	}))
+	client := newTestClient(t, Options{})
+	conn := rawConn(srv.URL+"/mcp", legacyVersion)
+	var got [2]probeOutcome
+	for i, raw := range []bool{true, false} {
+		res, err := client.probe(ctxT(t), conn, connectOptions{rawProbe: raw})
+		got[i] = probeOutcomeOf(res, err)
+	}
+	assert.Equal(t, got[1], got[0], "raw probe vs go-sdk probe")
+	require.NotNil(t, got[0].Result, got[0].Message)
+	assert.Len(t, got[0].Result.Tools, 7)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, gets, 2, "each path resumed once")
+	for i, h := range gets {
+		assert.NotEmpty(t, h.Get("Mcp-Session-Id"))
+		h.Del("Mcp-Session-Id")
+		h.Del("User-Agent")
+		gets[i] = h
+	}
+	assert.Equal(t, gets[1], gets[0], "the resuming GETs, raw vs go-sdk")
+}
