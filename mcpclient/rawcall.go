@@ -213,9 +213,17 @@ func (s *Session) readCall(ctx context.Context, resp *http.Response, id int64, v
 				// go-sdk then closes the session.
 				s.tr.fail(errNotJSON)
 			}
-			return nil, resp.Body, fmt.Errorf("failed to decode response: %v", err)
+			return nil, resp.Body, fmt.Errorf("failed to decode response: %v", sdkDecodeError(b, err))
 		}
-		if !bytes.Equal(a.ID, strconv.AppendInt(nil, id, 10)) {
+		mine := bytes.Equal(a.ID, strconv.AppendInt(nil, id, 10))
+		if !mine || a.JSONRPC != "2.0" {
+			// A message go-sdk cannot decode (no id, another version
+			// tag) fails its session.
+			if _, err := jsonrpc.DecodeMessage(b); err != nil {
+				return nil, resp.Body, fmt.Errorf("failed to decode response: %v", err)
+			}
+		}
+		if !mine {
 			// Not the answer to this request (a notification, an answer
 			// to another): go-sdk's client routes it elsewhere or drops
 			// it, and the call, with nothing more to come on this POST,

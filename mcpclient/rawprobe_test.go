@@ -180,6 +180,13 @@ func TestRawProbeIsGoSDKProbe(t *testing.T) {
 		{name: "a listing nested too deep", failure: true, script: map[string]answerFunc{"tools/list": listAnswer(
 			`{"tools":[{"name":"x","inputSchema":` + deep + `}]}`)}},
 		{name: "a listing of the wrong shape", failure: true, script: map[string]answerFunc{"tools/list": listAnswer(`{"tools":{"name":"x"}}`)}},
+		{name: "tools/list answered with an empty body", failure: true, script: map[string]answerFunc{"tools/list": statusAnswer(http.StatusOK, "application/json", "")}},
+		{name: "tools/list answered with an array", failure: true, script: map[string]answerFunc{"tools/list": statusAnswer(http.StatusOK, "application/json", `[1]`)}},
+		{name: "tools/list answered without an id", failure: true, script: map[string]answerFunc{"tools/list": statusAnswer(http.StatusOK, "application/json", `{"jsonrpc":"2.0","result":{"tools":[]}}`)}},
+		{name: "tools/list answered with another version tag", failure: true, script: map[string]answerFunc{"tools/list": sseAnswer(`{"jsonrpc":"1.0","id":5,"result":{"tools":[]}}`)}},
+		{name: "tools/list answered with an error that is not an object", failure: true, script: map[string]answerFunc{"tools/list": statusAnswer(http.StatusOK, "application/json", `{"jsonrpc":"2.0","id":5,"error":"x"}`)}},
+		{name: "tools/list as an event stream with an event that is not JSON first", failure: true, script: map[string]answerFunc{"tools/list": sseAnswer(
+			`{not json`, `{"jsonrpc":"2.0","id":ID,"result":{"tools":[]}}`)}},
 		{name: "tools/list refused", failure: true, script: map[string]answerFunc{"tools/list": func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":-32601,"message":"no tools here"}}`, id)
