@@ -120,8 +120,8 @@ type answer struct {
 	JSONRPC string          `json:"jsonrpc"`
 	Method  json.RawMessage `json:"method"`
 	ID      json.RawMessage `json:"id"`
-	Result json.RawMessage `json:"result"`
-	Error  *wireError      `json:"error"`
+	Result  json.RawMessage `json:"result"`
+	Error   *wireError      `json:"error"`
 }
 
 // readAnswer reads the response to request id: the JSON body, or the
