@@ -67,22 +67,7 @@ var clientCapsV2 = json.RawMessage(`{}`)
 func (s *Session) callTool(ctx context.Context, mark uint64, params *mcp.CallToolParams) (map[string]any, error) {
 	version := s.protocolVersion()
 	if version >= newProtocol {
-		// What go-sdk's ClientSession.CallTool adds (injectRequestMeta):
-		// the keys the caller set stay.
-		meta := make(mcp.Meta, len(params.Meta)+3)
-		for k, v := range params.Meta {
-			meta[k] = v
-		}
-		if _, ok := meta[mcp.MetaKeyProtocolVersion]; !ok {
-			meta[mcp.MetaKeyProtocolVersion] = version
-		}
-		if _, ok := meta[mcp.MetaKeyClientInfo]; !ok && s.impl != nil {
-			meta[mcp.MetaKeyClientInfo] = s.impl
-		}
-		if _, ok := meta[mcp.MetaKeyClientCapabilities]; !ok {
-			meta[mcp.MetaKeyClientCapabilities] = clientCapsV2
-		}
-		params.Meta = meta
+		params.Meta = s.requestMeta(params.Meta, version)
 	}
 	id := rawIDBase + s.raw.nextID.Add(1)
 	body, err := json.Marshal(rawRequest{JSONRPC: "2.0", ID: id, Method: "tools/call", Params: params})
@@ -107,6 +92,26 @@ func (s *Session) callTool(ctx context.Context, mark uint64, params *mcp.CallToo
 		return nil, classify(ctx, fmt.Errorf("calling %q: %w", "tools/call", err), s.tr, mark, s.transport, s.red)
 	}
 	return res, nil
+}
+
+// requestMeta is meta with what go-sdk's ClientSession adds to a request
+// of a 2026-07-28 session (injectRequestMeta), in a new map: the keys the
+// caller set stay.
+func (s *Session) requestMeta(m mcp.Meta, version string) mcp.Meta {
+	meta := make(mcp.Meta, len(m)+3)
+	for k, v := range m {
+		meta[k] = v
+	}
+	if _, ok := meta[mcp.MetaKeyProtocolVersion]; !ok {
+		meta[mcp.MetaKeyProtocolVersion] = version
+	}
+	if _, ok := meta[mcp.MetaKeyClientInfo]; !ok && s.impl != nil {
+		meta[mcp.MetaKeyClientInfo] = s.impl
+	}
+	if _, ok := meta[mcp.MetaKeyClientCapabilities]; !ok {
+		meta[mcp.MetaKeyClientCapabilities] = clientCapsV2
+	}
+	return meta
 }
 
 // protocolVersion is the negotiated version as the server said it (not

@@ -107,6 +107,11 @@ func (c *Client) rawConnect(ctx context.Context, conn *registry.Connection, endp
 
 // rawListPage is one tools/list page of a raw session.
 func (s *Session) rawListPage(ctx context.Context, mark uint64, params *mcp.ListToolsParams) (*mcp.ListToolsResult, error) {
+	if v := s.protocolVersion(); v >= newProtocol {
+		// A server that answered initialize with 2026-07-28: go-sdk
+		// sends the session's _meta with every request then.
+		params.Meta = s.requestMeta(params.Meta, v)
+	}
 	var res mcp.ListToolsResult
 	if err := s.rawRequest(ctx, mark, "tools/list", "", params, &res); err != nil {
 		return nil, err

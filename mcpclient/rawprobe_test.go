@@ -195,6 +195,14 @@ func TestRawProbeIsGoSDKProbe(t *testing.T) {
 		{name: "tools/list as an event stream with other messages first", script: map[string]answerFunc{"tools/list": sseAnswer(
 			`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"hi"}}`,
 			`{"jsonrpc":"2.0","id":ID,"result":{"tools":[{"name":"s","inputSchema":{"type":"object"}}]}}`)}},
+		{name: "initialize answered with 2026-07-28", script: map[string]answerFunc{
+			"initialize": func(w http.ResponseWriter, r *http.Request, id json.RawMessage) {
+				w.Header().Set("Mcp-Session-Id", "s1")
+				jsonAnswer(`{"protocolVersion":"2026-07-28","capabilities":{"tools":{}},"serverInfo":{"name":"new","version":"1"}}`)(w, r, id)
+			},
+			"notifications/initialized": statusAnswer(http.StatusAccepted, "", ""),
+			"tools/list":                listAnswer(`{"tools":[{"name":"x","inputSchema":{"type":"object"}}]}`),
+		}},
 		{name: "initialize unauthorised", failure: true, script: map[string]answerFunc{"initialize": statusAnswer(http.StatusUnauthorized, "text/plain", "no",
 			"WWW-Authenticate", `Bearer resource_metadata="https://as.example/prm"`)}},
 		{name: "initialize fails on the server", failure: true, script: map[string]answerFunc{"initialize": statusAnswer(http.StatusInternalServerError, "text/plain", "boom")}},
