@@ -181,7 +181,11 @@ func (s *Session) rawNotify(ctx context.Context, mark uint64, method string, par
 	// what is already there is read, so that the connection can carry the
 	// next request, and the rest off the caller's path (bounded by the
 	// detached request's end, drainGrace after ctx).
-	finishBody(resp.Body)
+	if resp.ContentLength == 0 {
+		resp.Body.Close() // nothing to read: no goroutine for it
+	} else {
+		finishBody(resp.Body)
+	}
 	return nil
 }
 
