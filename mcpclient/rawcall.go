@@ -372,11 +372,15 @@ func (s *Session) checkStatus(summary string, resp *http.Response) error {
 		return fmt.Errorf("%w: %s: %v", errRejected, summary, http.StatusText(code))
 	}
 	if code < 200 || code >= 300 {
-		// A JSON-RPC error explains the status (the body is capped).
+		// A JSON-RPC error explains the status (the body is capped), if
+		// go-sdk's decoder takes it for an answer: one with a null id (as
+		// the TypeScript SDK's servers say "Session not found") it does
+		// not, and a 404 is then the session missing.
 		b, _ := io.ReadAll(resp.Body)
-		var a answer
-		if json.Unmarshal(b, &a) == nil && a.Error != nil {
-			return fmt.Errorf("%s: %w: %w: %v", summary, a.Error, errRejected, http.StatusText(code))
+		if msg, _ := jsonrpc.DecodeMessage(b); msg != nil {
+			if r, ok := msg.(*jsonrpc.Response); ok && r.Error != nil {
+				return fmt.Errorf("%s: %w: %w: %v", summary, r.Error, errRejected, http.StatusText(code))
+			}
 		}
 		if id := s.sessionID(); code == http.StatusNotFound && id != "" {
 			if s.hand != nil {

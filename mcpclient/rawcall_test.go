@@ -310,6 +310,9 @@ func TestRawCallIsGoSDKCall(t *testing.T) {
 		{name: "an answer with another version tag", answer: sseAnswer(`{"jsonrpc":"1.0","id":ID,"result":{"content":[]}}`), failure: true},
 		{name: "a body without an id", answer: statusAnswer(http.StatusOK, "application/json", `{"jsonrpc":"2.0","result":{"content":[]}}`), failure: true},
 		{name: "an empty body", answer: statusAnswer(http.StatusOK, "application/json", ""), failure: true},
+		{name: "the session forgotten, in JSON-RPC with a null id", answer: statusAnswer(http.StatusNotFound, "application/json",
+			// As the TypeScript SDK's servers say it.
+			`{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}`), failure: true},
 		{name: "an answer to another request", answer: func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
 			// go-sdk drops it and waits for its own: the call times out.
 			w.Header().Set("Content-Type", "application/json")

@@ -348,23 +348,33 @@ func TestRawProbeTakesOnlyItsOwnAnswer(t *testing.T) {
 
 // A server that answers tools/list 404, the session gone, gets no DELETE
 // for it from either path (go-sdk sends none for a missing session); the
-// raw session sent one.
+// raw session sent one. The 404 may come with a JSON-RPC error whose id
+// is null (the TypeScript SDK's), which go-sdk does not take for an
+// answer.
 func TestRawProbeDeletesNoMissingSession(t *testing.T) {
 	t.Parallel()
-	up := &probeUpstream{inner: streamableHandler(richServer(0), nil), script: map[string]answerFunc{"tools/list": statusAnswer(http.StatusNotFound, "text/plain", "gone")}}
-	srv, _ := serve(t, up)
-	client := newTestClient(t, Options{})
-	conn := rawConn(srv.URL+"/mcp", legacyVersion)
-	for _, raw := range []bool{true, false} {
-		s, err := client.connect(ctxT(t), conn, connectOptions{rawProbe: raw})
-		require.NoError(t, err)
-		require.Equal(t, raw, s.cs == nil, "made raw")
-		require.NotEmpty(t, s.sessionID())
-		_, _, err = s.listTools(ctxT(t))
-		require.ErrorIs(t, err, mcp.ErrSessionMissing)
-		s.Close() // returns once its DELETE, if any, is answered
-		assert.Zero(t, up.deletes(), "raw %v: no DELETE for a session the server does not know", raw)
-		up.take()
+	for name, gone := range map[string]answerFunc{
+		"plain":               statusAnswer(http.StatusNotFound, "text/plain", "gone"),
+		"JSON-RPC, a null id": statusAnswer(http.StatusNotFound, "application/json", `{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			up := &probeUpstream{inner: streamableHandler(richServer(0), nil), script: map[string]answerFunc{"tools/list": gone}}
+			srv, _ := serve(t, up)
+			client := newTestClient(t, Options{})
+			conn := rawConn(srv.URL+"/mcp", legacyVersion)
+			for _, raw := range []bool{true, false} {
+				s, err := client.connect(ctxT(t), conn, connectOptions{rawProbe: raw})
+				require.NoError(t, err)
+				require.Equal(t, raw, s.cs == nil, "made raw")
+				require.NotEmpty(t, s.sessionID())
+				_, _, err = s.listTools(ctxT(t))
+				require.ErrorIs(t, err, mcp.ErrSessionMissing)
+				s.Close() // returns once its DELETE, if any, is answered
+				assert.Zero(t, up.deletes(), "raw %v: no DELETE for a session the server does not know", raw)
+				up.take()
+			}
+		})
 	}
 }
 
