@@ -175,6 +175,8 @@ func TestRawProbeIsGoSDKProbe(t *testing.T) {
 			`{"tools":[{"name":"x","NAME":"y","Description":"D","inputSchema":{"type":"object"},"annotations":{"ReadOnlyHint":true}}]}`)}},
 		{name: "a schema that is not an object", script: map[string]answerFunc{"tools/list": listAnswer(
 			`{"tools":[{"name":"x","inputSchema":"no"},{"name":"y","inputSchema":null,"outputSchema":[1]}]}`)}},
+		{name: "a null in the list", script: map[string]answerFunc{"tools/list": listAnswer(
+			`{"tools":[null,{"name":"x","inputSchema":{"type":"object"}},null]}`)}},
 		{name: "a repeated cursor", script: map[string]answerFunc{"tools/list": listAnswer(
 			`{"tools":[{"name":"x","inputSchema":{"type":"object"}}],"nextCursor":"c"}`)}},
 		{name: "a listing nested too deep", failure: true, script: map[string]answerFunc{"tools/list": listAnswer(
