@@ -220,7 +220,8 @@ func (s *Session) readCall(ctx context.Context, resp *http.Response, id int64, v
 			}
 			return nil, resp.Body, fmt.Errorf("failed to decode response: %v", sdkDecodeError(b, err))
 		}
-		mine := bytes.Equal(a.ID, strconv.AppendInt(nil, id, 10))
+		var idBuf [20]byte
+		mine := bytes.Equal(a.ID, strconv.AppendInt(idBuf[:0], id, 10))
 		if !mine || a.JSONRPC != "2.0" {
 			// A message go-sdk cannot decode (no id, another version
 			// tag) fails its session.
