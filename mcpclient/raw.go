@@ -16,6 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/tether-dev/tether/registry"
 )
@@ -114,9 +115,13 @@ var eventReaders = sync.Pool{New: func() any { return &eventReader{r: bufio.NewR
 
 // answer is a JSON-RPC response.
 type answer struct {
-	ID     json.RawMessage `json:"id"`
-	Result json.RawMessage `json:"result"`
-	Error  *wireError      `json:"error"`
+	// JSONRPC and Method tell what go-sdk would refuse to decode (see
+	// answerOf).
+	JSONRPC string          `json:"jsonrpc"`
+	Method  json.RawMessage `json:"method"`
+	ID      json.RawMessage `json:"id"`
+	Result  json.RawMessage `json:"result"`
+	Error   *wireError      `json:"error"`
 }
 
 // readAnswer reads the response to request id: the JSON body, or the
@@ -246,10 +251,30 @@ func answerOf(data []byte, named bool, want []byte) (*answer, error) {
 		return nil, fmt.Errorf("failed to decode event: unmarshaling jsonrpc message: %v", err)
 	}
 	var a answer
-	if json.Unmarshal(data, &a) == nil && bytes.Equal(a.ID, want) && (a.Result != nil || a.Error != nil) {
+	err := json.Unmarshal(data, &a)
+	if err == nil && a.JSONRPC == "2.0" && bytes.Equal(a.ID, want) && (a.Result != nil || a.Error != nil) {
 		return &a, nil
 	}
+	if err != nil || a.JSONRPC != "2.0" || a.Method == nil {
+		// go-sdk decodes every event, and one it cannot decode (not
+		// JSON, another version tag, an answer without an id) fails its
+		// stream, and the request, even if the answer follows. The
+		// requests and notifications a server sends on the way, most
+		// events, are spared the check.
+		if err := sdkDecodeError(data, err); err != nil {
+			return nil, fmt.Errorf("failed to decode event: %v", err)
+		}
+	}
 	return nil, nil
+}
+
+// sdkDecodeError is go-sdk's error for a message (err: encoding/json's,
+// or nil): its decoder's words, or err if it decodes it.
+func sdkDecodeError(data []byte, err error) error {
+	if _, derr := jsonrpc.DecodeMessage(data); derr != nil {
+		return derr
+	}
+	return err
 }
 
 // withRequestMeta returns params (copied) with the 2026-07-28 _meta: the

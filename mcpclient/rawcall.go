@@ -67,22 +67,7 @@ var clientCapsV2 = json.RawMessage(`{}`)
 func (s *Session) callTool(ctx context.Context, mark uint64, params *mcp.CallToolParams) (map[string]any, error) {
 	version := s.protocolVersion()
 	if version >= newProtocol {
-		// What go-sdk's ClientSession.CallTool adds (injectRequestMeta):
-		// the keys the caller set stay.
-		meta := make(mcp.Meta, len(params.Meta)+3)
-		for k, v := range params.Meta {
-			meta[k] = v
-		}
-		if _, ok := meta[mcp.MetaKeyProtocolVersion]; !ok {
-			meta[mcp.MetaKeyProtocolVersion] = version
-		}
-		if _, ok := meta[mcp.MetaKeyClientInfo]; !ok && s.impl != nil {
-			meta[mcp.MetaKeyClientInfo] = s.impl
-		}
-		if _, ok := meta[mcp.MetaKeyClientCapabilities]; !ok {
-			meta[mcp.MetaKeyClientCapabilities] = clientCapsV2
-		}
-		params.Meta = meta
+		params.Meta = s.requestMeta(params.Meta, version)
 	}
 	id := rawIDBase + s.raw.nextID.Add(1)
 	body, err := json.Marshal(rawRequest{JSONRPC: "2.0", ID: id, Method: "tools/call", Params: params})
@@ -107,6 +92,26 @@ func (s *Session) callTool(ctx context.Context, mark uint64, params *mcp.CallToo
 		return nil, classify(ctx, fmt.Errorf("calling %q: %w", "tools/call", err), s.tr, mark, s.transport, s.red)
 	}
 	return res, nil
+}
+
+// requestMeta is meta with what go-sdk's ClientSession adds to a request
+// of a 2026-07-28 session (injectRequestMeta), in a new map: the keys the
+// caller set stay.
+func (s *Session) requestMeta(m mcp.Meta, version string) mcp.Meta {
+	meta := make(mcp.Meta, len(m)+3)
+	for k, v := range m {
+		meta[k] = v
+	}
+	if _, ok := meta[mcp.MetaKeyProtocolVersion]; !ok {
+		meta[mcp.MetaKeyProtocolVersion] = version
+	}
+	if _, ok := meta[mcp.MetaKeyClientInfo]; !ok && s.impl != nil {
+		meta[mcp.MetaKeyClientInfo] = s.impl
+	}
+	if _, ok := meta[mcp.MetaKeyClientCapabilities]; !ok {
+		meta[mcp.MetaKeyClientCapabilities] = clientCapsV2
+	}
+	return meta
 }
 
 // protocolVersion is the negotiated version as the server said it (not
@@ -217,7 +222,24 @@ func (s *Session) readCall(ctx context.Context, resp *http.Response, id int64, v
 				// go-sdk then closes the session.
 				s.tr.fail(errNotJSON)
 			}
-			return nil, resp.Body, fmt.Errorf("failed to decode response: %v", err)
+			return nil, resp.Body, fmt.Errorf("failed to decode response: %v", sdkDecodeError(b, err))
+		}
+		var idBuf [20]byte
+		mine := bytes.Equal(a.ID, strconv.AppendInt(idBuf[:0], id, 10))
+		if !mine || a.JSONRPC != "2.0" {
+			// A message go-sdk cannot decode (no id, another version
+			// tag) fails its session.
+			if _, err := jsonrpc.DecodeMessage(b); err != nil {
+				return nil, resp.Body, fmt.Errorf("failed to decode response: %v", err)
+			}
+		}
+		if !mine {
+			// Not the answer to this request (a notification, an answer
+			// to another): go-sdk's client routes it elsewhere or drops
+			// it, and the call, with nothing more to come on this POST,
+			// waits until its deadline.
+			<-ctx.Done()
+			return nil, resp.Body, ctx.Err()
 		}
 		return &a, resp.Body, nil
 	}
@@ -267,7 +289,11 @@ func (s *Session) resume(ctx context.Context, version string, end streamEnd) (*h
 		if err != nil {
 			return nil, err
 		}
-		req.Header.Set("Mcp-Protocol-Version", version)
+		if version != "" {
+			// None while the handshake is made (initialize's stream
+			// resumed), as go-sdk: not an empty one.
+			req.Header.Set("Mcp-Protocol-Version", version)
+		}
 		if id := s.sessionID(); id != "" {
 			req.Header.Set("Mcp-Session-Id", id)
 		}
@@ -351,13 +377,20 @@ func (s *Session) checkStatus(summary string, resp *http.Response) error {
 		return fmt.Errorf("%w: %s: %v", errRejected, summary, http.StatusText(code))
 	}
 	if code < 200 || code >= 300 {
-		// A JSON-RPC error explains the status (the body is capped).
+		// A JSON-RPC error explains the status (the body is capped), if
+		// go-sdk's decoder takes it for an answer: one with a null id (as
+		// the TypeScript SDK's servers say "Session not found") it does
+		// not, and a 404 is then the session missing.
 		b, _ := io.ReadAll(resp.Body)
-		var a answer
-		if json.Unmarshal(b, &a) == nil && a.Error != nil {
-			return fmt.Errorf("%s: %w: %w: %v", summary, a.Error, errRejected, http.StatusText(code))
+		if msg, _ := jsonrpc.DecodeMessage(b); msg != nil {
+			if r, ok := msg.(*jsonrpc.Response); ok && r.Error != nil {
+				return fmt.Errorf("%s: %w: %w: %v", summary, r.Error, errRejected, http.StatusText(code))
+			}
 		}
 		if id := s.sessionID(); code == http.StatusNotFound && id != "" {
+			if s.hand != nil {
+				s.hand.missing = true
+			}
 			return fmt.Errorf("%s: failed to connect (session ID: %v): %w", summary, id, mcp.ErrSessionMissing)
 		}
 		return fmt.Errorf("%s: %v", summary, http.StatusText(code))

@@ -306,6 +306,18 @@ func TestRawCallIsGoSDKCall(t *testing.T) {
 				conn.Close()
 			}
 		}, failure: true},
+		{name: "an event that is not JSON before the answer", answer: sseAnswer(`{not json`, `{"jsonrpc":"2.0","id":ID,"result":{"content":[]}}`), failure: true},
+		{name: "an answer with another version tag", answer: sseAnswer(`{"jsonrpc":"1.0","id":ID,"result":{"content":[]}}`), failure: true},
+		{name: "a body without an id", answer: statusAnswer(http.StatusOK, "application/json", `{"jsonrpc":"2.0","result":{"content":[]}}`), failure: true},
+		{name: "an empty body", answer: statusAnswer(http.StatusOK, "application/json", ""), failure: true},
+		{name: "the session forgotten, in JSON-RPC with a null id", answer: statusAnswer(http.StatusNotFound, "application/json",
+			// As the TypeScript SDK's servers say it.
+			`{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}`), failure: true},
+		{name: "an answer to another request", answer: func(w http.ResponseWriter, _ *http.Request, _ json.RawMessage) {
+			// go-sdk drops it and waits for its own: the call times out.
+			w.Header().Set("Content-Type", "application/json")
+			fmt.Fprint(w, `{"jsonrpc":"2.0","id":424242,"result":{"content":[{"type":"text","text":"not yours"}]}}`)
+		}, failure: true},
 		{name: "too large", answer: jsonAnswer(`{"content":[{"type":"text","text":"` + strings.Repeat("x", 20<<10) + `"}]}`), failure: true},
 		{name: "too large on a stream", answer: sseAnswer(`{"jsonrpc":"2.0","id":ID,"result":{"content":[{"type":"text","text":"` + strings.Repeat("x", 20<<10) + `"}]}}`), failure: true},
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -44,6 +43,9 @@ import (
 type rawHandshake struct {
 	sessionID string
 	result    *mcp.InitializeResult
+	// missing: the server answered that it knows the session no more
+	// (a 404 to a request with its id); go-sdk then sends no DELETE.
+	missing bool
 }
 
 // rawInitializeParams are initialize's params as go-sdk sends them:
@@ -187,20 +189,9 @@ func mutualVersion(supported []string) string {
 // carries the _meta go-sdk adds to every request (injectRequestMeta): the
 // keys set stay.
 func (s *Session) rawListPage(ctx context.Context, mark uint64, params *mcp.ListToolsParams) (*mcp.ListToolsResult, error) {
-	version := s.hand.result.ProtocolVersion
+	version := s.protocolVersion()
 	if version >= newProtocol {
-		meta := make(mcp.Meta, len(params.Meta)+3)
-		maps.Copy(meta, params.Meta)
-		if _, ok := meta[mcp.MetaKeyProtocolVersion]; !ok {
-			meta[mcp.MetaKeyProtocolVersion] = version
-		}
-		if _, ok := meta[mcp.MetaKeyClientInfo]; !ok {
-			meta[mcp.MetaKeyClientInfo] = s.impl
-		}
-		if _, ok := meta[mcp.MetaKeyClientCapabilities]; !ok {
-			meta[mcp.MetaKeyClientCapabilities] = clientCapsV2
-		}
-		params.Meta = meta
+		params.Meta = s.requestMeta(params.Meta, version)
 	}
 	var res mcp.ListToolsResult
 	if err := s.rawRequest(ctx, mark, "tools/list", version, params, &res); err != nil {
@@ -261,16 +252,24 @@ func (s *Session) rawNotify(ctx context.Context, mark uint64, method string, par
 	if err != nil {
 		return classify(ctx, fmt.Errorf("%s: %w: %w", summary, errRejected, err), s.tr, mark, s.transport, s.red)
 	}
-	defer resp.Body.Close()
 	if err := s.checkStatus(summary, resp); err != nil {
+		resp.Body.Close()
 		return classify(ctx, err, s.tr, mark, s.transport, s.red)
 	}
 	if err := s.noteSessionID(resp); err != nil {
+		resp.Body.Close()
 		return classify(ctx, err, s.tr, mark, s.transport, s.red)
 	}
-	// A 202 has no body; whatever else came is read (within the caps) so
-	// that the connection can carry the next request.
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	// A 202 has no body. Whatever else came is not waited for, as go-sdk
+	// closes it unread (a server may answer with a stream it keeps open):
+	// what is already there is read, so that the connection can carry the
+	// next request, and the rest off the caller's path (bounded by the
+	// detached request's end, drainGrace after ctx).
+	if resp.ContentLength == 0 {
+		resp.Body.Close() // nothing to read: no goroutine for it
+	} else {
+		finishBody(resp.Body)
+	}
 	return nil
 }
 
@@ -293,9 +292,10 @@ func (s *Session) noteSessionID(resp *http.Response) error {
 }
 
 // rawClose ends a raw session as go-sdk's streamable client does: a DELETE
-// with the session id, if the server gave one, within sessionCloseGrace.
+// with the session id, if the server gave one and has not said it is
+// gone, within sessionCloseGrace.
 func (s *Session) rawClose() error {
-	if s.hand.sessionID == "" {
+	if s.hand.sessionID == "" || s.hand.missing {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), sessionCloseGrace)

@@ -178,11 +178,20 @@ func TestRawProbeIsGoSDKProbe(t *testing.T) {
 			`{"tools":[{"name":"x","NAME":"y","Description":"D","inputSchema":{"type":"object"},"annotations":{"ReadOnlyHint":true}}]}`)}},
 		{name: "a schema that is not an object", script: map[string]answerFunc{"tools/list": listAnswer(
 			`{"tools":[{"name":"x","inputSchema":"no"},{"name":"y","inputSchema":null,"outputSchema":[1]}]}`)}},
+		{name: "a null in the list", script: map[string]answerFunc{"tools/list": listAnswer(
+			`{"tools":[null,{"name":"x","inputSchema":{"type":"object"}},null]}`)}},
 		{name: "a repeated cursor", script: map[string]answerFunc{"tools/list": listAnswer(
 			`{"tools":[{"name":"x","inputSchema":{"type":"object"}}],"nextCursor":"c"}`)}},
 		{name: "a listing nested too deep", failure: true, script: map[string]answerFunc{"tools/list": listAnswer(
 			`{"tools":[{"name":"x","inputSchema":` + deep + `}]}`)}},
 		{name: "a listing of the wrong shape", failure: true, script: map[string]answerFunc{"tools/list": listAnswer(`{"tools":{"name":"x"}}`)}},
+		{name: "tools/list answered with an empty body", failure: true, script: map[string]answerFunc{"tools/list": statusAnswer(http.StatusOK, "application/json", "")}},
+		{name: "tools/list answered with an array", failure: true, script: map[string]answerFunc{"tools/list": statusAnswer(http.StatusOK, "application/json", `[1]`)}},
+		{name: "tools/list answered without an id", failure: true, script: map[string]answerFunc{"tools/list": statusAnswer(http.StatusOK, "application/json", `{"jsonrpc":"2.0","result":{"tools":[]}}`)}},
+		{name: "tools/list answered with another version tag", failure: true, script: map[string]answerFunc{"tools/list": sseAnswer(`{"jsonrpc":"1.0","id":5,"result":{"tools":[]}}`)}},
+		{name: "tools/list answered with an error that is not an object", failure: true, script: map[string]answerFunc{"tools/list": statusAnswer(http.StatusOK, "application/json", `{"jsonrpc":"2.0","id":5,"error":"x"}`)}},
+		{name: "tools/list as an event stream with an event that is not JSON first", failure: true, script: map[string]answerFunc{"tools/list": sseAnswer(
+			`{not json`, `{"jsonrpc":"2.0","id":ID,"result":{"tools":[]}}`)}},
 		{name: "tools/list refused", failure: true, script: map[string]answerFunc{"tools/list": func(w http.ResponseWriter, _ *http.Request, id json.RawMessage) {
 			w.Header().Set("Content-Type", "application/json")
 			fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"error":{"code":-32601,"message":"no tools here"}}`, id)
@@ -191,6 +200,14 @@ func TestRawProbeIsGoSDKProbe(t *testing.T) {
 		{name: "tools/list as an event stream with other messages first", script: map[string]answerFunc{"tools/list": sseAnswer(
 			`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"hi"}}`,
 			`{"jsonrpc":"2.0","id":ID,"result":{"tools":[{"name":"s","inputSchema":{"type":"object"}}]}}`)}},
+		{name: "initialize answered with 2026-07-28", script: map[string]answerFunc{
+			"initialize": func(w http.ResponseWriter, r *http.Request, id json.RawMessage) {
+				w.Header().Set("Mcp-Session-Id", "s1")
+				jsonAnswer(`{"protocolVersion":"2026-07-28","capabilities":{"tools":{}},"serverInfo":{"name":"new","version":"1"}}`)(w, r, id)
+			},
+			"notifications/initialized": statusAnswer(http.StatusAccepted, "", ""),
+			"tools/list":                listAnswer(`{"tools":[{"name":"x","inputSchema":{"type":"object"}}]}`),
+		}},
 		{name: "initialize unauthorised", failure: true, script: map[string]answerFunc{"initialize": statusAnswer(http.StatusUnauthorized, "text/plain", "no",
 			"WWW-Authenticate", `Bearer resource_metadata="https://as.example/prm"`)}},
 		{name: "initialize fails on the server", failure: true, script: map[string]answerFunc{"initialize": statusAnswer(http.StatusInternalServerError, "text/plain", "boom")}},
@@ -227,6 +244,7 @@ func TestRawProbeIsGoSDKProbe(t *testing.T) {
 		{name: "discover and initialize unauthorised", version: newestVersion, failure: true, script: map[string]answerFunc{
 			"server/discover": statusAnswer(http.StatusUnauthorized, "text/plain", "no", "WWW-Authenticate", `Bearer scope="a"`),
 			"initialize":      statusAnswer(http.StatusUnauthorized, "text/plain", "no", "WWW-Authenticate", `Bearer scope="b"`)}},
+		{name: "initialized answered with a stream kept open", script: map[string]answerFunc{"notifications/initialized": openStream}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -266,6 +284,19 @@ func TestRawProbeIsGoSDKProbe(t *testing.T) {
 			}
 			assert.Equal(t, sent[1], sent[0], "the requests of the raw probe vs go-sdk's")
 		})
+	}
+}
+
+// openStream answers with an event stream that stays open (until the
+// client hangs up), as some servers answer a notification: go-sdk closes
+// it unread and goes on.
+func openStream(w http.ResponseWriter, r *http.Request, _ json.RawMessage) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	w.(http.Flusher).Flush()
+	select {
+	case <-r.Context().Done():
+	case <-time.After(30 * time.Second):
 	}
 }
 
@@ -371,4 +402,121 @@ func TestRawProbeDoesNotWaitForAStreamLeftOpen(t *testing.T) {
 	res, err := client.Probe(ctxT(t), conn)
 	require.NoError(t, err)
 	assert.Len(t, res.Tools, 7)
+}
+
+// A JSON body that is not the answer to the request it came for (an
+// answer to another id, a notification) is not taken for it: go-sdk
+// routes it elsewhere and the request, with nothing more to come, ends at
+// the timeout. The raw probe took it for the answer.
+func TestRawProbeTakesOnlyItsOwnAnswer(t *testing.T) {
+	t.Parallel()
+	for name, body := range map[string]string{
+		"an answer to another id": `{"jsonrpc":"2.0","id":424242,"result":{"tools":[{"name":"x","inputSchema":{"type":"object"}}]}}`,
+		"a notification":          `{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"hi"}}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			up := &probeUpstream{inner: streamableHandler(richServer(0), nil), script: map[string]answerFunc{"tools/list": statusAnswer(http.StatusOK, "application/json", body)}}
+			srv, _ := serve(t, up)
+			client := newTestClient(t, Options{})
+			conn := rawConn(srv.URL+"/mcp", legacyVersion)
+			conn.TimeoutMS = 1000
+			var got [2]probeOutcome
+			for i, raw := range []bool{true, false} {
+				res, err := client.probe(ctxT(t), conn, connectOptions{rawProbe: raw})
+				got[i] = probeOutcomeOf(res, err)
+			}
+			assert.Equal(t, got[1], got[0], "raw probe vs go-sdk probe")
+			assert.ErrorIs(t, got[0].Kind, registry.ErrUpstreamTimeout, got[0].Message)
+		})
+	}
+}
+
+// A server that answers tools/list 404, the session gone, gets no DELETE
+// for it from either path (go-sdk sends none for a missing session); the
+// raw session sent one. The 404 may come with a JSON-RPC error whose id
+// is null (the TypeScript SDK's), which go-sdk does not take for an
+// answer.
+func TestRawProbeDeletesNoMissingSession(t *testing.T) {
+	t.Parallel()
+	for name, gone := range map[string]answerFunc{
+		"plain":               statusAnswer(http.StatusNotFound, "text/plain", "gone"),
+		"JSON-RPC, a null id": statusAnswer(http.StatusNotFound, "application/json", `{"jsonrpc":"2.0","error":{"code":-32001,"message":"Session not found"},"id":null}`),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			up := &probeUpstream{inner: streamableHandler(richServer(0), nil), script: map[string]answerFunc{"tools/list": gone}}
+			srv, _ := serve(t, up)
+			client := newTestClient(t, Options{})
+			conn := rawConn(srv.URL+"/mcp", legacyVersion)
+			for _, raw := range []bool{true, false} {
+				s, err := client.connect(ctxT(t), conn, connectOptions{rawProbe: raw})
+				require.NoError(t, err)
+				require.Equal(t, raw, s.cs == nil, "made raw")
+				require.NotEmpty(t, s.sessionID())
+				_, _, err = s.listTools(ctxT(t))
+				require.ErrorIs(t, err, mcp.ErrSessionMissing)
+				s.Close() // returns once its DELETE, if any, is answered
+				assert.Zero(t, up.deletes(), "raw %v: no DELETE for a session the server does not know", raw)
+				up.take()
+			}
+		})
+	}
+}
+
+// initialize answered with an event stream that ends after a priming event
+// (an id, no answer) is resumed by a GET with Last-Event-ID, on either
+// path with the same headers: no Mcp-Protocol-Version yet (the raw probe
+// sent an empty one), the session's id.
+func TestRawProbeResumesInitialize(t *testing.T) {
+	t.Parallel()
+	inner := streamableHandler(richServer(0), &mcp.StreamableHTTPOptions{JSONResponse: true})
+	var mu sync.Mutex
+	var held []byte
+	var gets []http.Header
+	srv, _ := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		switch {
+		case r.Method == http.MethodGet && r.Header.Get("Last-Event-ID") == "e1":
+			mu.Lock()
+			gets = append(gets, r.Header.Clone())
+			answer := held
+			mu.Unlock()
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprintf(w, "id: e2\ndata: %s\n\n", answer)
+		case r.Method == http.MethodPost && bytes.Contains(body, []byte(`"initialize"`)):
+			// The server's own answer, held back for the resumed stream.
+			rec := httptest.NewRecorder()
+			inner.ServeHTTP(rec, r)
+			mu.Lock()
+			held = bytes.TrimSpace(rec.Body.Bytes())
+			mu.Unlock()
+			w.Header().Set("Mcp-Session-Id", rec.Header().Get("Mcp-Session-Id"))
+			w.Header().Set("Content-Type", "text/event-stream")
+			fmt.Fprint(w, "id: e1\nretry: 10\ndata:\n\n")
+		default:
+			inner.ServeHTTP(w, r)
+		}
+	}))
+	client := newTestClient(t, Options{})
+	conn := rawConn(srv.URL+"/mcp", legacyVersion)
+	var got [2]probeOutcome
+	for i, raw := range []bool{true, false} {
+		res, err := client.probe(ctxT(t), conn, connectOptions{rawProbe: raw})
+		got[i] = probeOutcomeOf(res, err)
+	}
+	assert.Equal(t, got[1], got[0], "raw probe vs go-sdk probe")
+	require.NotNil(t, got[0].Result, got[0].Message)
+	assert.Len(t, got[0].Result.Tools, 7)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, gets, 2, "each path resumed once")
+	for i, h := range gets {
+		assert.NotEmpty(t, h.Get("Mcp-Session-Id"))
+		h.Del("Mcp-Session-Id")
+		h.Del("User-Agent")
+		gets[i] = h
+	}
+	assert.Equal(t, gets[1], gets[0], "the resuming GETs, raw vs go-sdk")
 }

@@ -241,6 +241,13 @@ func (s *Session) listTools(ctx context.Context) (_ []registry.ToolSpec, ttl tim
 			return nil, 0, err
 		}
 		for _, t := range res.Tools {
+			if t == nil {
+				// A null in the list ("tools":[null]) decodes to no
+				// tool: there is nothing to list (and nothing to
+				// dereference: a probe in the health monitor's
+				// goroutine would take tether down).
+				continue
+			}
 			tools = append(tools, s.red.tool(convertTool(t)))
 		}
 		if ms := res.TTLMs; ms > 0 {
