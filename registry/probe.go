@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"runtime"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -110,7 +112,7 @@ func (s *Service) probeAndRecord(ctx context.Context, c *Connection) (*TestOutco
 		var res *ProbeResult
 		dial, perr := s.withAccessToken(pctx, c)
 		if perr == nil {
-			res, perr = s.prober.Probe(pctx, dial)
+			res, perr = s.probeSafely(pctx, dial)
 			perr = s.stepUp(pctx, c, perr)
 		}
 		if perr == nil {
@@ -139,6 +141,28 @@ func (s *Service) probeAndRecord(ctx context.Context, c *Connection) (*TestOutco
 		return nil, err
 	}
 	return v.(*TestOutcome), nil
+}
+
+// probeSafely runs the prober, a panic in it becoming the probe's failure.
+// A prober reads what a tenant's server sends; a bug in that reading must
+// fail the probe of that server, not end the process (the health
+// monitor's probes run on goroutines with nothing above them to recover).
+// The log gets the stack, and a runtime error's fixed text, never a value
+// the panic carried: it may hold what the server sent.
+func (s *Service) probeSafely(ctx context.Context, c *Connection) (res *ProbeResult, err error) {
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		what := fmt.Sprintf("%T", r)
+		if re, ok := r.(runtime.Error); ok {
+			what = re.Error()
+		}
+		s.log.ErrorContext(ctx, "probe panicked", "connection_id", c.ID, "panic", what, "stack", string(debug.Stack()))
+		res, err = nil, errorf(ErrUpstreamInvalid, "%s: tether failed reading the server's answers (an internal error, logged)", ErrUpstreamInvalid.Error())
+	}()
+	return s.prober.Probe(ctx, c)
 }
 
 // errStaleProbe aborts recording a probe of a connection edited meanwhile.

@@ -528,3 +528,33 @@ func TestCallTool(t *testing.T) {
 	assert.ErrorIs(t, err, registry.ErrToolUnavailable, "a vanished tool cannot be called")
 	assert.Len(t, f.prober.Calls(), 2, "only the two calls of an available, enabled tool reached the server")
 }
+
+// panickyProber panics on every probe, as a prober with a bug in reading
+// some server's answer would.
+type panickyProber struct{ *registrytest.Prober }
+
+func (p *panickyProber) Probe(context.Context, *registry.Connection) (*registry.ProbeResult, error) {
+	var tools map[string]int
+	tools["boom"]++ // a nil map: a runtime error
+	return nil, nil
+}
+
+// TestProbePanicIsTheProbesFailure: a prober that panics fails that probe
+// (recorded on the row like any other failure, without what the panic
+// carried), and the service, which the health monitor runs on goroutines
+// with nothing above them to recover, goes on.
+func TestProbePanicIsTheProbesFailure(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t, func(o *registry.Options) { o.Prober = &panickyProber{Prober: &registrytest.Prober{}} })
+	c := f.create(t, registry.NewConnection{Name: "crm"})
+
+	out, err := f.svc.Test(ctx, f.acme, c.ID)
+	require.NoError(t, err)
+	assert.False(t, out.Connected)
+	require.ErrorIs(t, out.Err, registry.ErrUpstreamInvalid)
+	assert.Contains(t, out.Err.Error(), "internal error")
+	row, err := f.svc.Get(ctx, f.acme, c.ID)
+	require.NoError(t, err)
+	assert.Equal(t, registry.StatusError, row.Status)
+	assert.Equal(t, out.Err.Error(), row.StatusReason)
+}
