@@ -58,10 +58,11 @@ type rawInitializeParams struct {
 }
 
 // rawProbeStart tells whether a probe over t, whose handshake starts from
-// version (as startVersion gave it), is made raw, and from which version:
-// streamable HTTP, from a remembered version with an initialize handshake,
-// or from the newest ("": server/discover first) when the connection last
-// spoke a revision without one over t.
+// version (as startVersion gave it), is made raw: over streamable HTTP,
+// from a remembered version with an initialize handshake, or from the
+// newest ("": server/discover first) when the connection last spoke a
+// revision without one over t. (A first handshake, whose server is not
+// known yet, stays on go-sdk.)
 func rawProbeStart(conn *registry.Connection, t registry.Transport, version string) bool {
 	if t != registry.TransportStreamableHTTP {
 		return false
