@@ -34,6 +34,15 @@ import (
 // requests (no standalone SSE stream, which tether's probe does not open).
 // A direct client that keeps its connections alive across probes is
 // measured too, and tether's ratio to it printed, for reference.
+// settle is the pause between the probes of one round. Without it, what
+// one side leaves running once it has answered (tether's DELETE of the
+// upstream session in the background, its garbage collection, the
+// upstream's teardown of a session) ran during the next side's probe on
+// this 2-core machine, and the baseline paid for tether's leftovers. A
+// longer pause lets the cores fall idle, and every probe then pays for
+// waking them: a millisecond is enough for the leftovers and short of that.
+const settle = time.Millisecond
+
 func probeLatency(tether *child, version string) error {
 	self, err := os.Executable()
 	if err != nil {
@@ -94,6 +103,7 @@ func probeLatency(tether *child, version string) error {
 			return fmt.Errorf("probe through tether failed")
 		}
 		took := time.Since(start)
+		time.Sleep(settle) // see settle
 
 		// A transport of its own, closed after the probe: a fresh dial.
 		tr := &http.Transport{}
@@ -102,6 +112,7 @@ func probeLatency(tether *child, version string) error {
 		if err != nil {
 			return err
 		}
+		time.Sleep(settle)
 		k, err := direct(keptClient)
 		if err != nil {
 			return err
