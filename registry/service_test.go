@@ -533,10 +533,9 @@ func TestCallTool(t *testing.T) {
 // some server's answer would.
 type panickyProber struct{ *registrytest.Prober }
 
-func (p *panickyProber) Probe(context.Context, *registry.Connection) (*registry.ProbeResult, error) {
-	var tools map[string]int
-	tools["boom"]++ // a nil map: a runtime error
-	return nil, nil
+func (p *panickyProber) Probe(_ context.Context, c *registry.Connection) (*registry.ProbeResult, error) {
+	var tools []registry.ToolSpec
+	return &registry.ProbeResult{Tools: tools[:len(c.ID)]}, nil // out of range: a runtime error
 }
 
 // TestProbePanicIsTheProbesFailure: a prober that panics fails that probe
