@@ -97,6 +97,8 @@ type entry struct {
 	ready chan struct{} // closed when the handshake has ended
 	sess  *Session
 	err   error
+	// ended is closed once the session's connection has ended (watch).
+	ended chan struct{}
 
 	refs     int // calls using the session now
 	lastUsed time.Time
@@ -177,6 +179,9 @@ func (p *Pool) call(ctx context.Context, c *registry.Connection, tool string, ar
 			res, err = e.sess.CallTool(ctx, tool, args)
 		}
 		v := judge(ctx, err)
+		if v == verdictDrop && refusedAsStreamEnds(e, err) {
+			v = verdictRetry
+		}
 		p.release(e, v)
 		if err == nil {
 			return res, nil
@@ -211,7 +216,7 @@ func (p *Pool) acquire(ctx context.Context, c *registry.Connection) (e *entry, f
 		e = nil
 	}
 	if e == nil {
-		e = &entry{connID: c.ID, tenantID: c.TenantID, reach: reach, conn: c, ready: make(chan struct{})}
+		e = &entry{connID: c.ID, tenantID: c.TenantID, reach: reach, conn: c, ready: make(chan struct{}), ended: make(chan struct{})}
 		p.entries[c.ID] = e
 		e.elem = p.lru.PushFront(e)
 		p.trimLocked()
@@ -273,6 +278,7 @@ func (p *Pool) handshake(ctx context.Context, e *entry) {
 // process exited), so no call has to find out by failing.
 func (p *Pool) watch(e *entry) {
 	_ = e.sess.wait()
+	close(e.ended)
 	p.mu.Lock()
 	p.retireLocked(e)
 	p.mu.Unlock()

@@ -1,9 +1,13 @@
 package mcpclient_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -424,4 +428,69 @@ func TestPlantedSecretRedactedPlainAndEscaped(t *testing.T) {
 	assert.Equal(t, "***", sc["wire"])
 	assert.Equal(t, `{"token":"***"}`, sc["nested"])
 	assert.Equal(t, `{"token":"***"}`, sc["plain"])
+}
+
+// TestSSERefusalAsTheStreamEndsIsRetried: go-sdk's legacy SSE server
+// answers "400 session closed" to a POST for a session whose stream is
+// dropping, and the client can read that answer before the stream's end.
+// The call was not taken (only a 202 takes a message there): it is retried
+// on a new session, as when the end is seen first.
+func TestSSERefusalAsTheStreamEndsIsRetried(t *testing.T) {
+	t.Parallel()
+	server := mcp.NewServer(&mcp.Implementation{Name: "calc", Version: "1"}, nil)
+	mcptest.Add(server)
+	sse := mcp.NewSSEHandler(func(*http.Request) *mcp.Server { return server }, nil)
+	var (
+		refuse    atomic.Bool
+		mu        sync.Mutex
+		endStream context.CancelFunc // ends the latest session's stream
+	)
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet {
+			ctx, cancel := context.WithCancel(r.Context())
+			defer cancel()
+			mu.Lock()
+			endStream = cancel
+			mu.Unlock()
+			r = r.WithContext(ctx)
+		}
+		if r.Method == http.MethodPost && refuse.Load() {
+			body, err := io.ReadAll(r.Body)
+			require.NoError(t, err)
+			if bytes.Contains(body, []byte(`"tools/call"`)) && refuse.CompareAndSwap(true, false) {
+				http.Error(w, "session closed", http.StatusBadRequest)
+				// That session's stream ends only after the refusal is
+				// on its way.
+				mu.Lock()
+				time.AfterFunc(10*time.Millisecond, endStream)
+				mu.Unlock()
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		sse.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		hs.CloseClientConnections()
+		hs.Close()
+	})
+
+	e := newPoolEnv(t, mcpclient.PoolOptions{})
+	ctx := context.Background()
+	c, err := e.svc.Create(ctx, "acme", registry.NewConnection{
+		Name: "calc", Transport: registry.TransportSSE, Endpoint: hs.URL + "/mcp", Enabled: true, TimeoutMS: 5000,
+	})
+	require.NoError(t, err)
+	out, err := e.svc.Test(ctx, "acme", c.ID)
+	require.NoError(t, err)
+	require.True(t, out.Connected, "%v", out.Err)
+	e.call(t, "calc_add", map[string]any{"a": 1, "b": 1})
+	require.Equal(t, int64(1), e.pool.Stats().Handshakes)
+
+	refuse.Store(true)
+	res := e.call(t, "calc_add", map[string]any{"a": 2, "b": 2})
+	assert.Equal(t, float64(4), sum(res))
+	assert.False(t, refuse.Load(), "the call was refused once")
+	assert.Equal(t, int64(1), e.pool.Stats().Retries, "the refused call was retried")
+	assert.Equal(t, int64(2), e.pool.Stats().Handshakes, "on a new session")
 }

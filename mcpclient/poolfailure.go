@@ -3,6 +3,7 @@ package mcpclient
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -89,4 +90,34 @@ func waitError(ctx context.Context) error {
 		return newError(registry.ErrUpstreamTimeout, ctx.Err(), "the server did not complete the handshake in time")
 	}
 	return newError(registry.ErrUpstreamConnection, ctx.Err(), "cancelled")
+}
+
+// streamEndGrace is how long a call refused by a legacy SSE server waits to
+// see whether the session's stream is ending (refusedAsStreamEnds).
+const streamEndGrace = 250 * time.Millisecond
+
+// refusedAsStreamEnds reports whether err, a call's failure on e's session,
+// is a legacy SSE server refusing the call's POST (400 or 410) because the
+// session is going: its event stream ends at the same moment or within
+// streamEndGrace. go-sdk's SSE server answers "400 session closed" to a
+// POST for a session whose stream has just dropped, and the client may
+// read that answer before it reads the stream's end. The message was not
+// taken (only a 202 takes a message on that transport), so the call is
+// retried on a new session like any other broken one. A refusal on a
+// stream that stays open is the server refusing the call: it costs the
+// grace, and the session is dropped as before. (Other refusals, such as
+// a credential refused or a body too large, say nothing of the stream.)
+func refusedAsStreamEnds(e *entry, err error) bool {
+	var me *Error
+	if e.sess.transport != registry.TransportSSE || !errors.As(err, &me) || (me.HTTPStatus != http.StatusBadRequest && me.HTTPStatus != http.StatusGone) {
+		return false
+	}
+	t := time.NewTimer(streamEndGrace)
+	defer t.Stop()
+	select {
+	case <-e.ended:
+		return true
+	case <-t.C:
+		return false
+	}
 }
