@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -493,4 +494,57 @@ func TestSSERefusalAsTheStreamEndsIsRetried(t *testing.T) {
 	assert.False(t, refuse.Load(), "the call was refused once")
 	assert.Equal(t, int64(1), e.pool.Stats().Retries, "the refused call was retried")
 	assert.Equal(t, int64(2), e.pool.Stats().Handshakes, "on a new session")
+}
+
+// A panic in the re-sync a tool-list change asks for (code that reads what
+// a tenant's server listed) costs that check, not the process; the log
+// says where, without the value the panic carried, and the next change is
+// checked as usual.
+func TestToolListCheckPanicIsContained(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	e := newPoolEnv(t, mcpclient.PoolOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	up := mcptest.New(t, mcptest.Options{Name: "calc"})
+	c := e.connect("calc", up, nil, nil)
+	var checks atomic.Int64
+	e.pool.OnToolsChanged(func(context.Context, string, string, []registry.ToolSpec) {
+		if checks.Add(1) == 1 {
+			panic("listed by the server: sk-live-reflected")
+		}
+	})
+	_, err := e.pool.CallTool(context.Background(), c, "add", map[string]any{"a": 1, "b": 1})
+	require.NoError(t, err)
+	noop := func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return &mcp.CallToolResult{}, nil
+	}
+
+	up.Server.AddTool(&mcp.Tool{Name: "first", InputSchema: map[string]any{"type": "object"}}, noop)
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), "tool-list check panicked") },
+		30*time.Second, 10*time.Millisecond, "the panic is logged")
+	assert.NotContains(t, logs.String(), "sk-live-reflected", "the panic's value is not logged")
+	assert.Contains(t, logs.String(), `"panic":"string"`)
+
+	up.Server.AddTool(&mcp.Tool{Name: "second", InputSchema: map[string]any{"type": "object"}}, noop)
+	require.Eventually(t, func() bool { return checks.Load() >= 2 }, 30*time.Second, 10*time.Millisecond,
+		"the next change is checked")
+	_, err = e.pool.CallTool(context.Background(), c, "add", map[string]any{"a": 1, "b": 1})
+	require.NoError(t, err, "the session still serves calls")
+}
+
+// syncBuffer is a log sink safe for the pool's goroutines and the test's.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

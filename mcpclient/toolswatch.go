@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"runtime/debug"
 	"time"
 
+	"github.com/tether-dev/tether/internal/panics"
 	"github.com/tether-dev/tether/registry"
 )
 
@@ -30,6 +32,17 @@ func (p *Pool) toolsChanged(e *entry) {
 // every initialize, including the re-sync's own probe; comparing the lists
 // is what stops that from looping.
 func (p *Pool) checkTools(ctx context.Context, e *entry) {
+	// What this reads is a tenant's server's tool list, and the re-sync it
+	// asks for merges it into the registry: a bug in either, tripped by
+	// what that server sends, must cost this check, not the process (this
+	// goroutine has nothing above it to recover). The log gets the stack,
+	// and a runtime error's fixed text, never a value the panic carried: it
+	// may hold what the server sent.
+	defer func() {
+		if r := recover(); r != nil {
+			p.log.Error("tool-list check panicked", "connection_id", e.connID, "panic", panics.Text(r), "stack", string(debug.Stack()))
+		}
+	}()
 	t := time.NewTimer(p.debounce)
 	defer t.Stop()
 	select {

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"runtime"
 	"runtime/debug"
 	"slices"
 	"time"
 
+	"github.com/tether-dev/tether/internal/panics"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -155,11 +155,7 @@ func (s *Service) probeSafely(ctx context.Context, c *Connection) (res *ProbeRes
 		if r == nil {
 			return
 		}
-		what := fmt.Sprintf("%T", r)
-		if re, ok := r.(runtime.Error); ok {
-			what = re.Error()
-		}
-		s.log.ErrorContext(ctx, "probe panicked", "connection_id", c.ID, "panic", what, "stack", string(debug.Stack()))
+		s.log.ErrorContext(ctx, "probe panicked", "connection_id", c.ID, "panic", panics.Text(r), "stack", string(debug.Stack()))
 		res, err = nil, errorf(ErrUpstreamInvalid, "%s: tether failed reading the server's answers (an internal error, logged)", ErrUpstreamInvalid.Error())
 	}()
 	return s.prober.Probe(ctx, c)
