@@ -2,10 +2,14 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/registry"
@@ -132,4 +136,65 @@ func TestTaskOnDisabledConnection(t *testing.T) {
 	require.NotNil(t, rpcErr, msg)
 	assert.Contains(t, rpcErr["message"], "disabled", msg)
 	assert.NotContains(t, rpcErr["message"], "internal error", msg)
+}
+
+// bigStateUpstream is a 2026-07-28 server whose tool ask answers
+// input_required with a requestState of n bytes, and "done" to a retry
+// that brings it back whole.
+func bigStateUpstream(t *testing.T, n int) string {
+	t.Helper()
+	state := strings.Repeat("s", n)
+	srv := mcp.NewServer(&mcp.Implementation{Name: "big", Version: "1"}, nil)
+	srv.AddTool(&mcp.Tool{Name: "ask", InputSchema: map[string]any{"type": "object"}}, func(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		if req.Params.RequestState == "" {
+			return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"ok": &mcp.ElicitParams{
+				Message: "Go on?", RequestedSchema: map[string]any{"type": "object"},
+			}}, RequestState: state}, nil
+		}
+		if req.Params.RequestState != state {
+			return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "state lost"}}}, nil
+		}
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil
+	})
+	hs := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv },
+		&mcp.StreamableHTTPOptions{Stateless: true, JSONResponse: true}))
+	t.Cleanup(func() {
+		hs.CloseClientConnections()
+		hs.Close()
+	})
+	return hs.URL + "/mcp"
+}
+
+// tether never hands out a request state it would itself refuse: an
+// upstream state too large to come back sealed fails the call, saying
+// so, instead of reaching the agent as a requestState whose retry is
+// "not issued by tether".
+func TestRequestStateTooLargeToSeal(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	e.connect("acme", connOptions{name: "small", transport: registry.TransportStreamableHTTP, endpoint: bigStateUpstream(t, 1000)})
+	e.connect("acme", connOptions{name: "big", transport: registry.TransportStreamableHTTP, endpoint: bigStateUpstream(t, 60000)})
+
+	roundTrip := func(tool string) (first, retry map[string]any) {
+		_, first = e.rpc("acme", "key-1", "tools/call", tool, map[string]any{"name": tool, "arguments": map[string]any{}})
+		res, _ := first["result"].(map[string]any)
+		if res["resultType"] != "input_required" {
+			return first, nil
+		}
+		state, _ := res["requestState"].(string)
+		_, retry = e.rpc("acme", "key-1", "tools/call", tool, map[string]any{
+			"name": tool, "arguments": map[string]any{}, "requestState": state,
+			"inputResponses": map[string]any{"ok": map[string]any{"action": "accept", "content": map[string]any{}}},
+		})
+		return first, retry
+	}
+	_, retry := roundTrip("small_ask")
+	require.NotNil(t, retry)
+	assert.Contains(t, fmt.Sprint(retry), "done", "a state of ordinary size makes the round trip")
+
+	first, retry := roundTrip("big_ask")
+	assert.Nil(t, retry, "no requestState is handed out that tether would refuse: %.300v", retry)
+	res, _ := first["result"].(map[string]any)
+	assert.Equal(t, true, res["isError"], "%.300v", first)
+	assert.Contains(t, fmt.Sprint(res["content"]), "requestState", "the failure names the cause")
 }

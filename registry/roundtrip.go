@@ -137,7 +137,7 @@ func (s *Service) sealResult(tenantID, keyID string, c *Connection, tool string,
 			Conn: c.ID, Tool: tool, Server: serverOf(c), Exp: s.now().Add(RequestStateTTL).Unix(), State: state,
 		})
 		if err != nil {
-			return nil, errors.Join(errorf(ErrUpstreamError, "cannot seal the request state"), err)
+			return nil, sealFailed("request state", err)
 		}
 		result = maps.Clone(result)
 		// Always one, even when the upstream kept no state: the retry must
@@ -155,12 +155,21 @@ func (s *Service) sealResult(tenantID, keyID string, c *Connection, tool string,
 			Conn: c.ID, Tool: tool, Server: serverOf(c), Exp: s.now().Add(taskTTL(result["ttlMs"])).Unix(), State: id,
 		})
 		if err != nil {
-			return nil, errors.Join(errorf(ErrUpstreamError, "cannot seal the task handle"), err)
+			return nil, sealFailed("task handle", err)
 		}
 		result = maps.Clone(result)
 		result["taskId"] = handle
 	}
 	return result, nil
+}
+
+// sealFailed is the error of a result whose state could not be sealed:
+// the upstream's, when its state is too large, else the Sealer's.
+func sealFailed(what string, err error) error {
+	if errors.Is(err, ErrUpstreamInvalid) {
+		return err
+	}
+	return errors.Join(errorf(ErrUpstreamError, "cannot seal the %s", what), err)
 }
 
 // taskTTL is how long a task handle is honoured: TaskHandleTTL, or the

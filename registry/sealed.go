@@ -76,7 +76,21 @@ func (s *Service) seal(tenantID, purpose, subject string, st sealed) (string, er
 	if err != nil {
 		return "", err
 	}
+	if base64.RawURLEncoding.EncodedLen(len(ct)) > maxSealedLen {
+		// open would refuse it: fail now, naming the cause, rather
+		// than hand out state whose retry is "not issued by tether".
+		return "", errorf(ErrUpstreamInvalid, "the server's %s is too large for tether to relay (%d bytes; sealed, it may take %d KiB)",
+			upstreamField(purpose), len(st.State), maxSealedLen>>10)
+	}
 	return sealedPrefix + base64.RawURLEncoding.EncodeToString(ct), nil
+}
+
+// upstreamField names the upstream's value a purpose seals.
+func upstreamField(purpose string) string {
+	if purpose == purposeTask {
+		return "taskId"
+	}
+	return "requestState"
 }
 
 // open returns what a sealed string carries, or ErrInvalidState when it
