@@ -128,7 +128,8 @@ func TestSealedStateAfterEndpointEdit(t *testing.T) {
 }
 
 // tasks/* for a task whose connection was disabled is refused with a
-// message that says so, not "internal error".
+// message that says so, not "internal error"; once the connection is
+// deleted, the handle is void (-32602).
 func TestTaskOnDisabledConnection(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, envOptions{})
@@ -144,6 +145,14 @@ func TestTaskOnDisabledConnection(t *testing.T) {
 	require.NotNil(t, rpcErr, msg)
 	assert.Contains(t, rpcErr["message"], "disabled", msg)
 	assert.NotContains(t, rpcErr["message"], "internal error", msg)
+
+	require.NoError(t, e.svc.Delete(context.Background(), "acme", c.ID))
+	msg = e.taskRPC("acme", "key-1", "tasks/get", handle)
+	assert.Equal(t, int(jsonrpc.CodeInvalidParams), rpcError(msg), msg)
+	assert.Contains(t, fmt.Sprint(msg), "no longer exists")
+	tk.mu.Lock()
+	assert.Empty(t, tk.names, "nothing reached the upstream")
+	tk.mu.Unlock()
 }
 
 // bigStateUpstream is a 2026-07-28 server whose tool ask answers
@@ -357,4 +366,24 @@ func TestSealedStateKindsAndEncodings(t *testing.T) {
 	tk.mu.Lock()
 	assert.Empty(t, tk.names, "no refused handle reached the upstream")
 	tk.mu.Unlock()
+}
+
+// A task the server no longer knows (its -32602, "Task not found") is
+// -32602 to the agent too, as for a handle tether refuses: the agent
+// learns the task is gone, not that tether failed (-32603).
+func TestTaskUnknownUpstream(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	tk := newTasker(t)
+	e.connect("acme", connOptions{name: "tasker", transport: registry.TransportStreamableHTTP, endpoint: tk.url})
+	handle := e.createTask("acme", "key-1")
+	tk.mu.Lock()
+	delete(tk.status, "task-1") // the server forgot it (restarted, expired)
+	tk.mu.Unlock()
+
+	for _, method := range []string{"tasks/get", "tasks/update", "tasks/cancel"} {
+		msg := e.taskRPC("acme", "key-1", method, handle)
+		assert.Equal(t, int(jsonrpc.CodeInvalidParams), rpcError(msg), "%s: %v", method, msg)
+		assert.Contains(t, fmt.Sprint(msg), "Task not found", method)
+	}
 }

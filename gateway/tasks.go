@@ -114,7 +114,11 @@ func (h *Handler) rpcError(r *http.Request, err error) *jsonrpc.Error {
 	if internal {
 		h.log.WarnContext(r.Context(), "gateway: tasks request", "error", err.Error())
 	}
-	if errors.Is(err, registry.ErrInvalidState) {
+	// The server's own -32602 is a task it does not know (the tasks
+	// extension's code for an invalid or nonexistent taskId).
+	var upErr *jsonrpc.Error
+	if errors.Is(err, registry.ErrInvalidState) ||
+		(errors.Is(err, registry.ErrUpstreamError) && errors.As(err, &upErr) && upErr.Code == jsonrpc.CodeInvalidParams) {
 		return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: msg}
 	}
 	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: msg}
