@@ -116,6 +116,10 @@ func describe(err error) (msg string, internal bool) {
 	if errors.Is(err, registry.ErrInvalidState) {
 		return text, false // "invalid request state: ..."
 	}
+	if errors.Is(err, registry.ErrNotActive) {
+		// tasks/* of a task whose connection was disabled since.
+		return registry.ErrNotActive.Error() + ": " + text, false
+	}
 	kind := registry.UpstreamKind(err)
 	if kind == nil {
 		return "internal error", true

@@ -39,7 +39,7 @@ func (oneTool) InvokeAgentTool(_ context.Context, _, _, _ string, args map[strin
 	return map[string]any{"content": []any{map[string]any{"type": "text", "text": fmt.Sprintf("sunny in %v", args["city"])}}}, nil, nil
 }
 
-func (oneTool) TaskRequest(context.Context, string, string, map[string]any) (map[string]any, error) {
+func (oneTool) TaskRequest(context.Context, string, string, string, map[string]any) (map[string]any, error) {
 	return nil, registry.ErrUnsupported
 }
 

@@ -37,7 +37,7 @@ type Registry interface {
 	InvokeAgentTool(ctx context.Context, tenantID, persona, slug string, args map[string]any, opts registry.CallOptions) (map[string]any, *registry.Tool, error)
 	// TaskRequest relays tasks/get, tasks/update or tasks/cancel, whose
 	// taskId is a sealed handle, to the server that made the task.
-	TaskRequest(ctx context.Context, tenantID, method string, params map[string]any) (map[string]any, error)
+	TaskRequest(ctx context.Context, tenantID, keyID, method string, params map[string]any) (map[string]any, error)
 }
 
 // Defaults for [Options].

@@ -20,9 +20,10 @@ import (
 // here (isStateless); older revisions have no extensions.
 //
 // A task's id, as the agent sees it, is a handle sealed by the registry
-// (tenant, connection, the upstream's taskId, an expiry): tasks/* go back
-// to the server that made the task, and a forged, expired or another
-// tenant's handle is -32602.
+// (tenant, API key, connection and its server, the upstream's taskId, an
+// expiry): tasks/* go back to the server that made the task, and a
+// forged or expired handle, another tenant's or key's, or one whose
+// connection was edited to reach another server is -32602.
 
 // maxInterceptBody bounds the body read to decide whether a request is
 // one of these; larger ones go to the SDK, which has its own limit.
@@ -77,7 +78,7 @@ func (h *Handler) interceptTasks(w http.ResponseWriter, r *http.Request, req *rp
 			params[k] = v
 		}
 	}
-	res, err := h.reg.TaskRequest(r.Context(), tenantID, req.Method, params)
+	res, err := h.reg.TaskRequest(r.Context(), tenantID, h.keyID(r), req.Method, params)
 	if err != nil {
 		writeRPC(w, http.StatusOK, req.ID, nil, h.rpcError(r, err))
 		return true
@@ -113,7 +114,11 @@ func (h *Handler) rpcError(r *http.Request, err error) *jsonrpc.Error {
 	if internal {
 		h.log.WarnContext(r.Context(), "gateway: tasks request", "error", err.Error())
 	}
-	if errors.Is(err, registry.ErrInvalidState) {
+	// The server's own -32602 is a task it does not know (the tasks
+	// extension's code for an invalid or nonexistent taskId).
+	var upErr *jsonrpc.Error
+	if errors.Is(err, registry.ErrInvalidState) ||
+		(errors.Is(err, registry.ErrUpstreamError) && errors.As(err, &upErr) && upErr.Code == jsonrpc.CodeInvalidParams) {
 		return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: msg}
 	}
 	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: msg}

@@ -94,7 +94,11 @@ func (s *Session) rawCall(ctx context.Context, method, name string, params map[s
 		return nil, classify(ctx, err, s.tr, mark, s.transport, s.red)
 	}
 	if msg.Error != nil {
-		return nil, newError(registry.ErrUpstreamError, nil, "%s", s.red.redact(fmt.Sprintf("%s: %s (%d)", method, msg.Error.Message, msg.Error.Code)))
+		// The server's error in the chain, as for every ErrUpstreamError
+		// (its code tells a task the server does not know), redacted and
+		// without its data.
+		rpcErr := &jsonrpc.Error{Code: msg.Error.Code, Message: s.red.redact(msg.Error.Message)}
+		return nil, newError(registry.ErrUpstreamError, rpcErr, "%s", s.red.redact(fmt.Sprintf("%s: %s (%d)", method, msg.Error.Message, msg.Error.Code)))
 	}
 	var out map[string]any
 	if err := json.Unmarshal(msg.Result, &out); err != nil || out == nil {

@@ -109,6 +109,9 @@ func (s *Service) InvokeAgentTool(ctx context.Context, tenantID, persona, slug s
 	if err == nil && prior != nil && (prior.Conn != a.Connection.ID || prior.Tool != a.Tool.Name) {
 		err = errorf(ErrInvalidState, "invalid request state: it was issued for another tool")
 	}
+	if err == nil && prior != nil && prior.Server != serverOf(a.Connection) {
+		err = errorf(ErrInvalidState, "invalid request state: the connection now reaches another server; call the tool again")
+	}
 	if err != nil {
 		if a.Connection != nil {
 			s.recordCall(a.Connection, a.Tool.Name, slug, via, "refused", 0, err)
@@ -120,21 +123,21 @@ func (s *Service) InvokeAgentTool(ctx context.Context, tenantID, persona, slug s
 	if err != nil {
 		return nil, a.Tool, err
 	}
-	result, err = s.sealResult(tenantID, opts.KeyID, a.Connection.ID, a.Tool.Name, result)
+	result, err = s.sealResult(tenantID, opts.KeyID, a.Connection, a.Tool.Name, result)
 	return result, a.Tool, err
 }
 
 // sealResult replaces the upstream's requestState or taskId in result
 // with tether's sealed one (in a copy).
-func (s *Service) sealResult(tenantID, keyID, connID, tool string, result map[string]any) (map[string]any, error) {
+func (s *Service) sealResult(tenantID, keyID string, c *Connection, tool string, result map[string]any) (map[string]any, error) {
 	switch result["resultType"] {
 	case ResultInputRequired:
 		state, _ := result["requestState"].(string)
 		sealedState, err := s.seal(tenantID, purposeRequestState, keyID, sealed{
-			Conn: connID, Tool: tool, Exp: s.now().Add(RequestStateTTL).Unix(), State: state,
+			Conn: c.ID, Tool: tool, Server: serverOf(c), Exp: s.now().Add(RequestStateTTL).Unix(), State: state,
 		})
 		if err != nil {
-			return nil, errors.Join(errorf(ErrUpstreamError, "cannot seal the request state"), err)
+			return nil, sealFailed("request state", err)
 		}
 		result = maps.Clone(result)
 		// Always one, even when the upstream kept no state: the retry must
@@ -145,14 +148,28 @@ func (s *Service) sealResult(tenantID, keyID, connID, tool string, result map[st
 		if id == "" {
 			return nil, errorf(ErrUpstreamInvalid, "the server answered with a task without a taskId")
 		}
-		handle, err := s.seal(tenantID, purposeTask, "", sealed{Conn: connID, Tool: tool, Exp: s.now().Add(taskTTL(result["ttlMs"])).Unix(), State: id})
+		// Bound to the API key, as a request state is: the tasks
+		// extension binds a task to its requestor's authorization, and
+		// to the upstream tether is one client for the whole tenant.
+		handle, err := s.seal(tenantID, purposeTask, keyID, sealed{
+			Conn: c.ID, Tool: tool, Server: serverOf(c), Exp: s.now().Add(taskTTL(result["ttlMs"])).Unix(), State: id,
+		})
 		if err != nil {
-			return nil, errors.Join(errorf(ErrUpstreamError, "cannot seal the task handle"), err)
+			return nil, sealFailed("task handle", err)
 		}
 		result = maps.Clone(result)
 		result["taskId"] = handle
 	}
 	return result, nil
+}
+
+// sealFailed is the error of a result whose state could not be sealed:
+// the upstream's, when its state is too large, else the Sealer's.
+func sealFailed(what string, err error) error {
+	if errors.Is(err, ErrUpstreamInvalid) {
+		return err
+	}
+	return errors.Join(errorf(ErrUpstreamError, "cannot seal the %s", what), err)
 }
 
 // taskTTL is how long a task handle is honoured: TaskHandleTTL, or the
@@ -168,17 +185,18 @@ func taskTTL(ttl any) time.Duration {
 // TaskMethods are the tasks extension's methods tether relays.
 var TaskMethods = map[string]bool{"tasks/get": true, "tasks/update": true, "tasks/cancel": true}
 
-// TaskRequest relays a tasks extension request of the tenant (params as
-// the agent sent them, taskId being tether's sealed handle) to the server
-// that created the task, and returns its result with the handle in place
-// of the server's taskId. A handle that is forged, expired or another
-// tenant's is ErrInvalidState.
-func (s *Service) TaskRequest(ctx context.Context, tenantID, method string, params map[string]any) (map[string]any, error) {
+// TaskRequest relays a tasks extension request of the tenant's API key
+// keyID (params as the agent sent them, taskId being tether's sealed
+// handle) to the server that created the task, and returns its result
+// with the handle in place of the server's taskId. A handle that is
+// forged, expired, another tenant's or key's, or whose connection now
+// reaches another server is ErrInvalidState.
+func (s *Service) TaskRequest(ctx context.Context, tenantID, keyID, method string, params map[string]any) (map[string]any, error) {
 	if !TaskMethods[method] {
 		return nil, errorf(ErrUnsupported, "%s is not a tasks method", method)
 	}
 	handle, _ := params["taskId"].(string)
-	st, err := s.open(tenantID, purposeTask, "", handle)
+	st, err := s.open(tenantID, purposeTask, keyID, handle)
 	if err != nil {
 		return nil, err
 	}
@@ -188,6 +206,9 @@ func (s *Service) TaskRequest(ctx context.Context, tenantID, method string, para
 	}
 	if err != nil {
 		return nil, err
+	}
+	if st.Server != serverOf(c) {
+		return nil, errorf(ErrInvalidState, "invalid task handle: its connection now reaches another server")
 	}
 	tp, ok := s.prober.(TaskProber)
 	if !ok {

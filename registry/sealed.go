@@ -4,9 +4,12 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io"
 	"strings"
 	"time"
 )
@@ -47,13 +50,16 @@ const sealedPrefix = "tsl1."
 // maxSealedLen bounds what is decoded of a sealed string an agent sends.
 const maxSealedLen = 64 << 10
 
-// sealed is what a sealed string carries. The tenant (and, for request
-// states, the API key) are in the binding, not in here.
+// sealed is what a sealed string carries. The tenant and the API key are
+// in the binding, not in here.
 type sealed struct {
 	// Conn is the connection the state came from.
 	Conn string `json:"c"`
-	// Tool is the upstream tool's name (request states).
+	// Tool is the upstream tool's name.
 	Tool string `json:"t,omitempty"`
+	// Server identifies the server the state came from (serverOf): an
+	// edit that points the connection at another server voids it.
+	Server string `json:"o"`
 	// Exp is the expiry, unix seconds.
 	Exp int64 `json:"x"`
 	// State is the upstream's own value: its requestState, or its taskId.
@@ -70,7 +76,21 @@ func (s *Service) seal(tenantID, purpose, subject string, st sealed) (string, er
 	if err != nil {
 		return "", err
 	}
+	if base64.RawURLEncoding.EncodedLen(len(ct)) > maxSealedLen {
+		// open would refuse it: fail now, naming the cause, rather
+		// than hand out state whose retry is "not issued by tether".
+		return "", errorf(ErrUpstreamInvalid, "the server's %s is too large for tether to relay (%d bytes; sealed, it may take %d KiB)",
+			upstreamField(purpose), len(st.State), maxSealedLen>>10)
+	}
 	return sealedPrefix + base64.RawURLEncoding.EncodeToString(ct), nil
+}
+
+// upstreamField names the upstream's value a purpose seals.
+func upstreamField(purpose string) string {
+	if purpose == purposeTask {
+		return "taskId"
+	}
+	return "requestState"
 }
 
 // open returns what a sealed string carries, or ErrInvalidState when it
@@ -101,6 +121,21 @@ func (s *Service) open(tenantID, purpose, subject, value string) (sealed, error)
 		return sealed{}, errorf(ErrInvalidState, "%s expired; call the tool again", what)
 	}
 	return st, nil
+}
+
+// serverOf identifies the server c reaches: its transport, endpoint,
+// command and arguments. Sealed state names it, so that state an edited
+// connection's old server handed out (its task ids, its own request
+// state, which may hold what a user answered) never goes to the new one.
+// Credentials, the timeout and the like are not in it: an edit of those
+// keeps the server, and its tasks.
+func serverOf(c *Connection) string {
+	h := sha256.New()
+	for _, f := range append([]string{string(c.Transport), c.Endpoint, c.Command}, c.Args...) {
+		h.Write(binary.AppendUvarint(nil, uint64(len(f))))
+		io.WriteString(h, f)
+	}
+	return base64.RawURLEncoding.EncodeToString(h.Sum(nil)[:16])
 }
 
 // processSealer seals with a random key of this process: the default when
