@@ -225,6 +225,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.Method == http.MethodPost && (isStateless(r) || len(r.Header.Values("Mcp-Protocol-Version")) > 1) && !normalizeRouting(w, r) {
+		return
+	}
 	if h.intercept(w, r, tenantID, persona, sid) {
 		return
 	}
