@@ -45,6 +45,10 @@ type envOptions struct {
 	now func() time.Time
 	// sessionTimeout is the gateway's; 0 is its default.
 	sessionTimeout time.Duration
+	// reauthorize and reauthorizeEvery are the gateway's
+	// Options.Reauthorize and ReauthorizeEvery.
+	reauthorize      func(*http.Request) bool
+	reauthorizeEvery time.Duration
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -69,6 +73,8 @@ func newEnv(t testing.TB, o envOptions) *env {
 		Registry:       e.svc,
 		TracerProvider: o.tracer,
 		SessionTimeout: o.sessionTimeout,
+		Reauthorize:      o.reauthorize,
+		ReauthorizeEvery: o.reauthorizeEvery,
 		Key:            func(r *http.Request) string { return r.Header.Get(keyHeader) },
 		Tenant: func(r *http.Request) (string, bool) {
 			id := r.Header.Get(tenantHeader)
