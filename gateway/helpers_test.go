@@ -70,12 +70,12 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.pool = mcpclient.NewPool(po)
 	e.svc = registry.NewService(registry.Options{Store: st, Prober: e.pool, TracerProvider: o.tracer, Now: o.now})
 	e.gw = gateway.New(gateway.Options{
-		Registry:       e.svc,
-		TracerProvider: o.tracer,
-		SessionTimeout: o.sessionTimeout,
+		Registry:         e.svc,
+		TracerProvider:   o.tracer,
+		SessionTimeout:   o.sessionTimeout,
 		Reauthorize:      o.reauthorize,
 		ReauthorizeEvery: o.reauthorizeEvery,
-		Key:            func(r *http.Request) string { return r.Header.Get(keyHeader) },
+		Key:              func(r *http.Request) string { return r.Header.Get(keyHeader) },
 		Tenant: func(r *http.Request) (string, bool) {
 			id := r.Header.Get(tenantHeader)
 			return id, id != ""
