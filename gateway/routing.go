@@ -65,3 +65,24 @@ func refuseHeaders(w http.ResponseWriter, r *http.Request, msg string) {
 	w.WriteHeader(http.StatusBadRequest)
 	_, _ = w.Write([]byte(`{"jsonrpc":"2.0","id":` + string(id) + `,"error":` + string(e) + "}\n"))
 }
+
+// checkRequestMeta makes the revision's checks of a 2026-07-28 request's
+// protocol version and _meta (SEP-2575), as the SDK makes them for what it
+// serves, for the requests served in front of it (tasks.go): nil when
+// they pass, otherwise the error to answer with 400.
+func checkRequestMeta(r *http.Request, meta map[string]any) *jsonrpc.Error {
+	header := r.Header.Get("Mcp-Protocol-Version")
+	version, _ := meta[mcp.MetaKeyProtocolVersion].(string)
+	switch {
+	case version == "":
+		return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: `missing or invalid _meta field "` + mcp.MetaKeyProtocolVersion + `"`}
+	case version != header:
+		return &jsonrpc.Error{Code: mcp.CodeHeaderMismatch, Message: "Mcp-Protocol-Version header does not match the request's " + mcp.MetaKeyProtocolVersion}
+	case header != statelessVersion:
+		data, _ := json.Marshal(map[string]any{"supported": mcp.SupportedProtocolVersions(), "requested": header})
+		return &jsonrpc.Error{Code: mcp.CodeUnsupportedProtocolVersion, Message: "unsupported protocol version", Data: data}
+	case !validRequestMeta(meta):
+		return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: `missing or invalid _meta field "` + mcp.MetaKeyClientCapabilities + `" or "` + mcp.MetaKeyClientInfo + `"`}
+	}
+	return nil
+}
