@@ -197,3 +197,42 @@ func TestStatelessRefusalsAsTheSpecSays(t *testing.T) {
 	}, res["capabilities"])
 	assert.Contains(t, res["supportedVersions"], newVersion)
 }
+
+// A 2026-07-28 request has no session: an Mcp-Session-Id it carries (a
+// stale one, another tenant's, made up) is ignored and not echoed, as the
+// revision asks, instead of a 404 "session not found" that a dual-era
+// client would read as a legacy HTTP+SSE server and fall back on.
+func TestStatelessRequestIgnoresSessionID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	up := newUpstream(t, "calc", false)
+	e.connect("acme", connOptions{name: "calc", transport: up.Transport(), endpoint: up.URL()})
+	globex := e.agent(agentOptions{tenant: "globex"})
+	require.NotEmpty(t, globex.ID())
+	for round := range 2 {
+		for _, sid := range []string{"made-up", globex.ID()} {
+			req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/mcp", bytes.NewBufferString(callBody("calc_add")))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set(tenantHeader, "acme")
+			req.Header.Set("Mcp-Protocol-Version", newVersion)
+			req.Header.Set("Mcp-Method", "tools/call")
+			req.Header.Set("Mcp-Name", "calc_add")
+			req.Header.Set("Mcp-Session-Id", sid)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			var msg map[string]any
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&msg))
+			resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode, "round %d, %s: %v", round, sid, msg)
+			res, _ := msg["result"].(map[string]any)
+			assert.Equal(t, map[string]any{"sum": float64(42)}, res["structuredContent"])
+			assert.Empty(t, resp.Header.Get("Mcp-Session-Id"), "no session id echoed")
+		}
+		cs := e.agent(agentOptions{tenant: "acme", version: newVersion})
+		require.Contains(t, toolNames(t, cs), "calc_add") // the view exists: the fast path
+	}
+	res := callTool(t, globex, "calc_add", map[string]any{"a": 1, "b": 1})
+	assert.True(t, res.IsError, "globex has no such tool, and its session lives on")
+}

@@ -298,6 +298,12 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (tenantID, pe
 	// tag, so another tenant's (or persona's) session does not exist for
 	// this caller, even with its id in hand.
 	sid = r.Header.Get("Mcp-Session-Id")
+	if isStateless(r) && sid != "" {
+		// The sessionless revision: a session id is ignored, not
+		// echoed (its transport's backward-compatibility rules).
+		r.Header.Del("Mcp-Session-Id")
+		sid = ""
+	}
 	if sid != "" && !strings.HasPrefix(sid, h.tag(tenantID, persona)+"-") {
 		writeError(w, http.StatusNotFound, "not_found", "session not found")
 		return "", "", "", false
