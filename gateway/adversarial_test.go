@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -186,6 +187,16 @@ func TestStatelessRefusalsAsTheSpecSays(t *testing.T) {
 
 	status, msg := e.raw2026(t, http.Header{"Mcp-Method": {"tools/call"}, "Mcp-Name": {"calc_add"}}, "["+callBody("calc_add")+"]")
 	assert.Equal(t, http.StatusBadRequest, status, "no batches in the revision: %v", msg)
+
+	// A notification is accepted (the revision defines no header rules
+	// for one); an oversized body is 413, its _meta never decoded.
+	status, msg = e.raw2026(t, http.Header{"Mcp-Method": {"notifications/initialized"}},
+		`{"jsonrpc":"2.0","method":"notifications/initialized","params":{`+meta2026+`}}`)
+	assert.Equal(t, http.StatusAccepted, status, "%v", msg)
+	status, _ = e.raw2026(t, http.Header{"Mcp-Method": {"tools/list"}},
+		`{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",`+
+			`"io.modelcontextprotocol/clientCapabilities":{},"x":"`+strings.Repeat("a", 5<<20)+`"}}}`)
+	assert.Equal(t, http.StatusRequestEntityTooLarge, status)
 
 	hdr, body = method("server/discover", "")
 	status, msg = e.raw2026(t, hdr, body)

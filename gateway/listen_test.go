@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -180,4 +181,63 @@ func TestListenStreamEndsWhenItsKeyIsRevoked(t *testing.T) {
 	assert.Contains(t, line, "notifications/tools/list_changed")
 	_, ok = foreign.next(500 * time.Millisecond)
 	assert.False(t, ok, "another tenant hears nothing of acme's changes")
+}
+
+// A legacy session's GET stream ends too when its key is revoked; the
+// session's requests are refused by authentication from then on anyway.
+func TestSessionStreamEndsWhenItsKeyIsRevoked(t *testing.T) {
+	t.Parallel()
+	rv := &revocable{revoked: map[string]bool{}}
+	e := newEnv(t, envOptions{reauthorize: rv.valid, reauthorizeEvery: 50 * time.Millisecond})
+	hdr := func(req *http.Request) {
+		req.Header.Set(tenantHeader, "acme")
+		req.Header.Set(keyHeader, "k1")
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", legacyVersion)
+	}
+	post := func(sid, body string) *http.Response {
+		req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/mcp", strings.NewReader(body))
+		require.NoError(t, err)
+		hdr(req)
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	resp := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"`+legacyVersion+`","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	require.NotEmpty(t, sid)
+	require.Equal(t, http.StatusAccepted, post(sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`).StatusCode)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.srv.URL+"/mcp", nil)
+	require.NoError(t, err)
+	hdr(req)
+	req.Header.Set("Mcp-Session-Id", sid)
+	get, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer get.Body.Close()
+	require.Equal(t, http.StatusOK, get.StatusCode)
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		_, _ = io.Copy(io.Discard, get.Body)
+	}()
+	select {
+	case <-ended:
+		t.Fatal("the stream ended before the revocation")
+	case <-time.After(300 * time.Millisecond):
+	}
+	rv.revoke("k1")
+	select {
+	case <-ended:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the revoked key's GET stream is still open")
+	}
 }
