@@ -241,3 +241,32 @@ func TestSessionStreamEndsWhenItsKeyIsRevoked(t *testing.T) {
 		t.Fatal("the revoked key's GET stream is still open")
 	}
 }
+
+// subscriptions/listen is of the sessionless revision: on a session of an
+// older one it is "method not found", answered at once, not a stream
+// parked for as long as the agent likes (unbounded per session, and
+// keeping the session busy so that it is never closed as idle).
+func TestListenIsNotServedOnSessions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, envOptions{})
+	for _, version := range []string{olderVersion, legacyVersion} {
+		cs := e.agent(agentOptions{tenant: "acme", version: version})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.srv.URL+"/mcp",
+			strings.NewReader(`{"jsonrpc":"2.0","id":"l1","method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true}}}`))
+		require.NoError(t, err)
+		req.Header.Set(tenantHeader, "acme")
+		req.Header.Set("Mcp-Session-Id", cs.ID())
+		req.Header.Set("Mcp-Protocol-Version", version)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		require.NoError(t, err, "%s: the answer came whole, not as a stream left open", version)
+		assert.Contains(t, string(b), `"code":-32601`, "%s: %s", version, b)
+		assert.NotContains(t, string(b), "acknowledged", version)
+	}
+}
