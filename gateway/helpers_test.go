@@ -49,6 +49,8 @@ type envOptions struct {
 	// Options.Reauthorize and ReauthorizeEvery.
 	reauthorize      func(*http.Request) bool
 	reauthorizeEvery time.Duration
+	// sessionKey is the gateway's Options.SessionKey.
+	sessionKey []byte
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -75,6 +77,7 @@ func newEnv(t testing.TB, o envOptions) *env {
 		SessionTimeout:   o.sessionTimeout,
 		Reauthorize:      o.reauthorize,
 		ReauthorizeEvery: o.reauthorizeEvery,
+		SessionKey:       o.sessionKey,
 		Key:              func(r *http.Request) string { return r.Header.Get(keyHeader) },
 		Tenant: func(r *http.Request) (string, bool) {
 			id := r.Header.Get(tenantHeader)
