@@ -18,7 +18,7 @@ import (
 //     raw value, refusing a conforming client that encodes; the decoded
 //     value is put in its place (an invalid encoding is left as it is,
 //     and refused as a mismatch).
-//   - A routing header sent twice is refused: each reader takes one value
+//   - A routing header (or an Mcp-Param-* one) sent twice is refused: each reader takes one value
 //     (Go's the first), and the point of checking headers against the
 //     body is that an intermediary routing by the header and tether
 //     serving the body agree.
@@ -36,6 +36,13 @@ const (
 func normalizeRouting(w http.ResponseWriter, r *http.Request) bool {
 	for _, name := range routingHeaders {
 		if len(r.Header.Values(name)) > 1 {
+			refuseHeaders(w, r, "header mismatch: "+name+" is given more than once")
+			return false
+		}
+	}
+	for name, values := range r.Header {
+		// A tool's parameter headers (x-mcp-header) route too.
+		if len(values) > 1 && strings.HasPrefix(name, "Mcp-Param-") {
 			refuseHeaders(w, r, "header mismatch: "+name+" is given more than once")
 			return false
 		}
