@@ -94,6 +94,16 @@ type Options struct {
 	// TracerProvider traces each message agents send (trace.go); nil
 	// records no span but still passes the agent's trace context on.
 	TracerProvider trace.TracerProvider
+	// Reauthorize reports whether the credentials a request carried
+	// still hold (its API key is not revoked or expired). It is asked
+	// every ReauthorizeEvery while a long-lived request is open (a
+	// subscriptions/listen stream, a session's GET stream), and the
+	// request is ended when they no longer hold (listen.go). nil: such
+	// requests are checked only as they begin.
+	Reauthorize func(*http.Request) bool
+	// ReauthorizeEvery is how often Reauthorize is asked; 0 means
+	// DefaultReauthorizeEvery.
+	ReauthorizeEvery time.Duration
 }
 
 // Handler is tether's own MCP endpoint (streamable HTTP): each tenant sees
@@ -115,6 +125,10 @@ type Handler struct {
 	maxViewBytes int64
 	// sessionTimeout closes agent sessions idle this long (0: never).
 	sessionTimeout time.Duration
+	// reauthorize asks again, every reauthorizeEvery, for the
+	// credentials of an open stream (listen.go); nil: never.
+	reauthorize      func(*http.Request) bool
+	reauthorizeEvery time.Duration
 	// tagKey keys the view tags in session ids.
 	tagKey []byte
 	// instance names this process in the session ids it issues, so a
@@ -129,6 +143,7 @@ type Handler struct {
 	sessions  map[string]*agentSession    // by session id
 	byKey     map[string]map[*agentSession]bool
 	opening   map[string]int   // POSTs without a session id in flight, by key
+	listens   map[string]int   // open subscriptions/listen streams, by key
 	viewBytes map[string]int64 // estimated bytes of each tenant's views
 
 	// life runs background syncs and session bookkeeping; Close stops it
@@ -153,6 +168,7 @@ func New(opts Options) *Handler {
 		sessions:  map[string]*agentSession{},
 		byKey:     map[string]map[*agentSession]bool{},
 		opening:   map[string]int{},
+		listens:   map[string]int{},
 		viewBytes: map[string]int64{},
 
 		maxSessions:  bound.Read(opts.MaxSessionsPerKey, DefaultMaxSessionsPerKey),
@@ -177,6 +193,10 @@ func New(opts Options) *Handler {
 		h.maxResult = DefaultMaxResultBytes
 	}
 	h.sessionTimeout = bound.Read(opts.SessionTimeout, DefaultSessionTimeout)
+	h.reauthorize, h.reauthorizeEvery = opts.Reauthorize, opts.ReauthorizeEvery
+	if h.reauthorizeEvery <= 0 {
+		h.reauthorizeEvery = DefaultReauthorizeEvery
+	}
 	if len(opts.SessionKey) > 0 {
 		h.tagKey = append([]byte(nil), opts.SessionKey...)
 	} else {
@@ -225,6 +245,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if r.Method == http.MethodPost && (isStateless(r) || len(r.Header.Values("Mcp-Protocol-Version")) > 1) && !normalizeRouting(w, r) {
+		return
+	}
 	if h.intercept(w, r, tenantID, persona, sid) {
 		return
 	}
@@ -248,6 +271,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if sid != "" && r.Method == http.MethodPost {
 		defer h.endPOST(h.beginPOST(sid))
 	}
+	if r.Method == http.MethodGet {
+		// The session's stream: it ends when the key no longer holds.
+		var stop func()
+		r, stop = h.watchCredentials(r)
+		defer stop()
+	}
 	h.sdk.ServeHTTP(w, h.withView(r, v))
 }
 
@@ -269,6 +298,12 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (tenantID, pe
 	// tag, so another tenant's (or persona's) session does not exist for
 	// this caller, even with its id in hand.
 	sid = r.Header.Get("Mcp-Session-Id")
+	if isStateless(r) && sid != "" {
+		// The sessionless revision: a session id is ignored, not
+		// echoed (its transport's backward-compatibility rules).
+		r.Header.Del("Mcp-Session-Id")
+		sid = ""
+	}
 	if sid != "" && !strings.HasPrefix(sid, h.tag(tenantID, persona)+"-") {
 		writeError(w, http.StatusNotFound, "not_found", "session not found")
 		return "", "", "", false
@@ -280,10 +315,7 @@ func (h *Handler) identify(w http.ResponseWriter, r *http.Request) (tenantID, pe
 // session: it holds the session a place under the key's cap, and records it
 // as the response goes out.
 func (h *Handler) serveOpening(w http.ResponseWriter, r *http.Request, tenantID, persona string) {
-	key := tenantID
-	if h.keyOf != nil {
-		key = h.keyOf(r)
-	}
+	key := h.countKey(r, tenantID)
 	res, err := h.reserveSession(key)
 	if err != nil {
 		writeError(w, http.StatusTooManyRequests, "limit_exceeded", userMessage(err))

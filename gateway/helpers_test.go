@@ -45,6 +45,12 @@ type envOptions struct {
 	now func() time.Time
 	// sessionTimeout is the gateway's; 0 is its default.
 	sessionTimeout time.Duration
+	// reauthorize and reauthorizeEvery are the gateway's
+	// Options.Reauthorize and ReauthorizeEvery.
+	reauthorize      func(*http.Request) bool
+	reauthorizeEvery time.Duration
+	// sessionKey is the gateway's Options.SessionKey.
+	sessionKey []byte
 }
 
 func newEnv(t testing.TB, o envOptions) *env {
@@ -66,10 +72,13 @@ func newEnv(t testing.TB, o envOptions) *env {
 	e.pool = mcpclient.NewPool(po)
 	e.svc = registry.NewService(registry.Options{Store: st, Prober: e.pool, TracerProvider: o.tracer, Now: o.now})
 	e.gw = gateway.New(gateway.Options{
-		Registry:       e.svc,
-		TracerProvider: o.tracer,
-		SessionTimeout: o.sessionTimeout,
-		Key:            func(r *http.Request) string { return r.Header.Get(keyHeader) },
+		Registry:         e.svc,
+		TracerProvider:   o.tracer,
+		SessionTimeout:   o.sessionTimeout,
+		Reauthorize:      o.reauthorize,
+		ReauthorizeEvery: o.reauthorizeEvery,
+		SessionKey:       o.sessionKey,
+		Key:              func(r *http.Request) string { return r.Header.Get(keyHeader) },
 		Tenant: func(r *http.Request) (string, bool) {
 			id := r.Header.Get(tenantHeader)
 			return id, id != ""

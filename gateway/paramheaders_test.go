@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -76,6 +77,21 @@ func TestParamHeadersFromTheArgumentsSent(t *testing.T) {
 	status, answer := e.rawPost(t, hdr, body)
 	assert.Equal(t, http.StatusBadRequest, status, answer)
 	assert.Contains(t, answer, "Mcp-Param-Label")
+	// Given twice, once as the body has it: refused all the same (an
+	// intermediary may route by the other value).
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+"/mcp", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(tenantHeader, "acme")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	req.Header["Mcp-Param-Label"] = []string{"mine", "other"}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+
 	hdr["Mcp-Param-Label"] = "mine"
 	status, answer = e.rawPost(t, hdr, body)
 	assert.Equal(t, http.StatusOK, status, answer)

@@ -57,6 +57,18 @@ func newStatelessHandler() *mcp.StreamableHTTPHandler {
 
 // serveStateless serves one sessionless request on the request's view.
 func (h *Handler) serveStateless(w http.ResponseWriter, r *http.Request, tenantID, persona string) {
+	if isListen(r) {
+		key := h.countKey(r, tenantID)
+		if !h.holdListen(key) {
+			writeError(w, http.StatusTooManyRequests, "limit_exceeded",
+				"this API key holds the most subscriptions/listen streams it may; end one or retry later")
+			return
+		}
+		defer h.releaseListen(key)
+		var stop func()
+		r, stop = h.watchCredentials(r)
+		defer stop()
+	}
 	v, ok := h.acquire(w, r, tenantID, persona, false)
 	if !ok {
 		return

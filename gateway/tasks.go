@@ -50,6 +50,10 @@ func (h *Handler) interceptTasks(w http.ResponseWriter, r *http.Request, req *rp
 		return false
 	}
 	r.Body = http.NoBody
+	if rpcErr := checkRequestMeta(r, meta); rpcErr != nil {
+		writeRPC(w, http.StatusBadRequest, req.ID, nil, rpcErr)
+		return true
+	}
 	if msg, ok := routingMismatch(r, req); !ok {
 		writeRPC(w, http.StatusBadRequest, req.ID, nil, &jsonrpc.Error{Code: mcp.CodeHeaderMismatch, Message: msg})
 		return true
@@ -57,7 +61,8 @@ func (h *Handler) interceptTasks(w http.ResponseWriter, r *http.Request, req *rp
 	if !declared {
 		data, _ := json.Marshal(map[string]any{"requiredCapabilities": map[string]any{
 			"extensions": map[string]any{registry.TasksExtension: map[string]any{}}}})
-		writeRPC(w, http.StatusOK, req.ID, nil, &jsonrpc.Error{Code: codeMissingCapability, Message: "Missing required client capability", Data: data})
+		// 400, as the revision answers a missing capability.
+		writeRPC(w, http.StatusBadRequest, req.ID, nil, &jsonrpc.Error{Code: codeMissingCapability, Message: "Missing required client capability", Data: data})
 		return true
 	}
 	if req.Method == "tools/call" {

@@ -25,6 +25,9 @@ type tasker struct {
 	updates  []any             // inputResponses received by tasks/update
 	names    []string          // Mcp-Name headers of tasks/* requests
 	nextTask int
+	// unsolicited answers every tools/call with a task, whether or not
+	// the client declared the extension (a hostile or broken server).
+	unsolicited bool
 }
 
 func newTasker(t *testing.T) *tasker {
@@ -72,7 +75,7 @@ func (tk *tasker) serve(w http.ResponseWriter, r *http.Request) {
 	case "tools/list":
 		result["tools"] = []any{map[string]any{"name": "build", "inputSchema": map[string]any{"type": "object"}}}
 	case "tools/call":
-		if !registry.DeclaresTasks(caps) {
+		if !registry.DeclaresTasks(caps) && !tk.unsolicited {
 			result["content"] = []any{map[string]any{"type": "text", "text": "built synchronously"}}
 			break
 		}
@@ -232,4 +235,26 @@ func TestTaskHandleRefused(t *testing.T) {
 	status, msg := e.rpc("acme", "key-1", "tasks/get", "another-task", map[string]any{"taskId": handle, "_meta": tasksMeta(true)})
 	assert.Equal(t, http.StatusBadRequest, status, msg)
 	assert.True(t, strings.Contains(fmt.Sprint(msg), "Mcp-Name"), msg)
+}
+
+// A server that answers with a task an agent did not ask for (it did not
+// declare the extension, or its revision has none) is not passed on raw:
+// the agent gets an isError result saying so, on the fast path and the
+// SDK's alike, never a result it cannot read as a tool's.
+func TestUnsolicitedTaskNotPassedOn(t *testing.T) { forEachVersion(t, testUnsolicitedTaskNotPassedOn) }
+
+func testUnsolicitedTaskNotPassedOn(t *testing.T, version string) {
+	e := newEnv(t, envOptions{})
+	tk := newTasker(t)
+	tk.unsolicited = true
+	e.connect("acme", connOptions{name: "tasker", transport: registry.TransportStreamableHTTP, endpoint: tk.url})
+	cs := e.agent(agentOptions{tenant: "acme", version: version})
+	for round := range 2 { // the SDK's path, then (the view built) the fast path
+		res := callTool(t, cs, "tasker_build", nil)
+		assert.True(t, res.IsError, "round %d: %+v", round, res)
+		assert.Contains(t, text(res), "task", "round %d", round)
+		b, _ := json.Marshal(res)
+		assert.NotContains(t, string(b), `"taskId"`, "round %d: %s", round, b)
+		require.Contains(t, toolNames(t, cs), "tasker_build")
+	}
 }

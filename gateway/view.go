@@ -394,7 +394,7 @@ var servedMethods = map[string]bool{
 // pass: they need no answer).
 func unserved(next mcp.MethodHandler) mcp.MethodHandler {
 	return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
-		if !servedMethods[method] && !strings.HasPrefix(method, "notifications/") {
+		if !servedMethods[method] && !strings.HasPrefix(method, "notifications/") || method == "subscriptions/listen" && !sessionless(req) {
 			return nil, &jsonrpc.Error{Code: jsonrpc.CodeMethodNotFound, Message: "method not found: " + method}
 		}
 		res, err := next(ctx, method, req)
@@ -409,6 +409,20 @@ func unserved(next mcp.MethodHandler) mcp.MethodHandler {
 		}
 		return res, err
 	}
+}
+
+// sessionless reports a request of the 2026-07-28 revision or later. go-sdk
+// v1.8.0 serves subscriptions/listen on a session of an older one too,
+// where the revision has no such method: a stream parked for as long as
+// the agent likes, as many as it opens, outside the cap on listen streams
+// (listen.go).
+func sessionless(req mcp.Request) bool {
+	ss, _ := req.GetSession().(*mcp.ServerSession)
+	if ss == nil {
+		return false
+	}
+	p := ss.InitializeParams()
+	return p != nil && p.ProtocolVersion >= statelessVersion
 }
 
 func (v *view) unknownTools(next mcp.MethodHandler) mcp.MethodHandler {

@@ -45,6 +45,19 @@ func TenantID(ctx context.Context) (string, bool) {
 	return "", false
 }
 
+// StillAuthorized reports whether the API key r carried still
+// authenticates, as the tenant r was authenticated as: false once it is
+// revoked or expired. The gateway asks it while a stream r opened is open
+// (gateway.Options.Reauthorize).
+func StillAuthorized(keys APIKeys, r *http.Request) bool {
+	t := tenantFrom(r.Context())
+	if t == nil {
+		return false
+	}
+	p, err := keys.AuthenticateKey(r.Context(), apiKeyOf(r))
+	return err == nil && p.Tenant.ID == t.ID
+}
+
 // tenantFrom returns the authenticated tenant of a request context.
 func tenantFrom(ctx context.Context) *registry.Tenant {
 	t, _ := ctx.Value(tenantKey).(*registry.Tenant)

@@ -94,10 +94,39 @@ func isLoopbackHost(host string) bool {
 // never cookies, so credentials are not allowed cross-origin.
 const (
 	corsAllowMethods  = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
-	corsAllowHeaders  = "Authorization, Content-Type, X-Api-Key, X-Tether-Persona, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-Id, Traceparent, Tracestate"
+	corsAllowHeaders  = "Authorization, Content-Type, X-Api-Key, X-Persona-Id, Mcp-Session-Id, Mcp-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-Id, Traceparent, Tracestate"
 	corsExposeHeaders = "Mcp-Session-Id, Mcp-Protocol-Version, X-Request-Id, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, WWW-Authenticate, Location, Traceparent"
 	corsMaxAge        = "600"
 )
+
+// allowHeaders is corsAllowHeaders and the Mcp-Param-* headers a
+// preflight asks for: a 2026-07-28 agent mirrors a tool's x-mcp-header
+// arguments into headers whose names the tool chooses (SEP-2243), which no
+// fixed list can name.
+func allowHeaders(requested []string) string {
+	out := corsAllowHeaders
+	for _, value := range requested {
+		for name := range strings.SplitSeq(value, ",") {
+			name = strings.TrimSpace(name)
+			if len(name) > len("mcp-param-") && strings.EqualFold(name[:len("mcp-param-")], "mcp-param-") && validHeaderName(name) {
+				out += ", " + name
+			}
+		}
+	}
+	return out
+}
+
+// validHeaderName reports an HTTP field name (RFC 9110 token).
+func validHeaderName(name string) bool {
+	for _, c := range name {
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', strings.ContainsRune("!#$%&'*+-.^_`|~", c):
+		default:
+			return false
+		}
+	}
+	return name != ""
+}
 
 // checkOrigin refuses a browser request from an origin outside the
 // allowed set with 403 (in the dialect's shape; on /mcp a JSON-RPC error),
@@ -124,7 +153,7 @@ func (s *Server) checkOrigin(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
 		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
 			h.Set("Access-Control-Allow-Methods", corsAllowMethods)
-			h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+			h.Set("Access-Control-Allow-Headers", allowHeaders(r.Header.Values("Access-Control-Request-Headers")))
 			h.Set("Access-Control-Max-Age", corsMaxAge)
 			return c.NoContent(http.StatusNoContent)
 		}

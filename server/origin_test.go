@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -92,4 +93,70 @@ func TestCORSPreflight(t *testing.T) {
 		resp.Body.Close()
 		assert.Equal(t, http.StatusForbidden, resp.StatusCode, path)
 	}
+}
+
+// Origins as browsers spell them: case and default ports do not matter,
+// "null" (sandboxed frames, file: pages) and look-alikes are foreign.
+func TestOriginsAllowsSpellings(t *testing.T) {
+	o, err := server.NewOrigins("https://console.example.com", "http://tools.example.com")
+	require.NoError(t, err)
+	for origin, want := range map[string]bool{
+		"HTTPS://Console.Example.COM":          true,
+		"https://console.example.com:443":      true,
+		"http://tools.example.com:80":          true,
+		"http://tools.example.com:8080":        false,
+		"https://tools.example.com":            false,
+		"null":                                 false,
+		"Null":                                 false,
+		"https://console.example.com.":         false,
+		"https://console.example.com@evil":     false,
+		"https://evil.com#console.example.com": false,
+		"file://":                              false,
+	} {
+		assert.Equal(t, want, o.Allows(origin), origin)
+	}
+}
+
+// A browser page of an allowed origin preflights the headers it will
+// send: those an agent uses on /mcp (the persona header, routing headers,
+// x-mcp-header parameters) and on the API are all allowed, so the real
+// request follows; a foreign origin's preflight is 403; an allowed
+// origin's request is served with Access-Control-Allow-Origin, on /mcp and
+// the API alike.
+func TestCORSPreflightAllowsTheHeadersAgentsSend(t *testing.T) {
+	origins, err := server.NewOrigins("https://console.example.com")
+	require.NoError(t, err)
+	ts := newTestServer(t, withServer(func(o *server.Options) {
+		o.Origins = origins
+		o.MCP = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusAccepted) })
+	}))
+	requested := []string{"authorization", "content-type", "x-api-key", "x-persona-id", "mcp-session-id",
+		"mcp-protocol-version", "mcp-method", "mcp-name", "mcp-param-region", "traceparent"}
+	for _, path := range []string{featherBase, "/mcp"} {
+		pre, err := http.NewRequest(http.MethodOptions, ts.url+path, nil)
+		require.NoError(t, err)
+		pre.Header.Set("Origin", "https://console.example.com")
+		pre.Header.Set("Access-Control-Request-Method", "POST")
+		pre.Header.Set("Access-Control-Request-Headers", strings.Join(requested, ","))
+		resp, err := http.DefaultClient.Do(pre)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusNoContent, resp.StatusCode, path)
+		allowed := map[string]bool{}
+		for _, h := range strings.Split(resp.Header.Get("Access-Control-Allow-Headers"), ",") {
+			allowed[strings.ToLower(strings.TrimSpace(h))] = true
+		}
+		for _, h := range requested {
+			assert.True(t, allowed[h], "%s: %s allowed", path, h)
+		}
+	}
+
+	r := ts.do(req{method: http.MethodPost, path: "/mcp", raw: []byte(`{}`), header: http.Header{"Origin": {"https://console.example.com"}}})
+	assert.Equal(t, http.StatusAccepted, r.status)
+	assert.Equal(t, "https://console.example.com", r.header.Get("Access-Control-Allow-Origin"))
+	r = ts.do(req{method: http.MethodPost, path: "/mcp", raw: []byte(`{}`), header: http.Header{"Origin": {"null"}}})
+	assert.Equal(t, http.StatusForbidden, r.status, "%s", r.body)
+	assert.Empty(t, r.header.Get("Access-Control-Allow-Origin"))
+	r = ts.do(req{method: http.MethodPost, path: "/mcp", raw: []byte(`{}`)})
+	assert.Equal(t, http.StatusAccepted, r.status, "no Origin: an agent, served")
 }

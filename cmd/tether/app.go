@@ -274,9 +274,11 @@ func (m *Main) Run(ctx context.Context) (err error) {
 		return float64(n)
 	})
 	gw := gateway.New(gateway.Options{
-		Registry:          svc,
-		Tenant:            func(r *http.Request) (string, bool) { return server.TenantID(r.Context()) },
-		Key:               func(r *http.Request) string { return server.APIKeyID(r.Context()) },
+		Registry: svc,
+		Tenant:   func(r *http.Request) (string, bool) { return server.TenantID(r.Context()) },
+		Key:      func(r *http.Request) string { return server.APIKeyID(r.Context()) },
+		// An open listen or GET stream ends once its key is revoked.
+		Reauthorize:       func(r *http.Request) bool { return server.StillAuthorized(keys, r) },
 		MaxSessionsPerKey: bound.FromFlag(cfg.MaxMCPSessionsPerKey),
 		Logger:            m.Logger,
 		ServerVersion:     version,

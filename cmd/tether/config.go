@@ -151,7 +151,7 @@ func parseServeFlags(args []string, stderr io.Writer) (Config, error) {
 	if err := envInt(fs, &c.MaxStdioPerTenant, "max-stdio-per-tenant", "TETHER_MAX_STDIO_PER_TENANT", 16, "stdio servers one tenant may run at once"); err != nil {
 		return c, err
 	}
-	if err := envInt(fs, &c.MaxMCPSessionsPerKey, "max-mcp-sessions-per-key", "TETHER_MAX_MCP_SESSIONS_PER_KEY", 256, "open /mcp sessions one API key may hold; the one idle longest is closed first (0: no bound)"); err != nil {
+	if err := envInt(fs, &c.MaxMCPSessionsPerKey, "max-mcp-sessions-per-key", "TETHER_MAX_MCP_SESSIONS_PER_KEY", 256, "open /mcp sessions (and, apart, subscriptions/listen streams) one API key may hold; the session idle longest is closed first (0: no bound)"); err != nil {
 		return c, err
 	}
 	if err := envInt(fs, &c.MaxConnectionsPerTenant, "max-connections-per-tenant", "TETHER_MAX_CONNECTIONS_PER_TENANT", 1000, "connections one tenant may register (0: no bound)"); err != nil {
