@@ -253,7 +253,11 @@ func (a *Authorizer) Restart(ctx context.Context, blob registry.SecretBlob, redi
 // StepUp implements registry.Authorizer: an insufficient_scope challenge
 // adds its scopes to the document's (SEP-2350: the stored scopes, the
 // granted ones and the challenged ones, accumulated), so the next
-// authorization asks for all of them.
+// authorization asks for all of them. A challenge that would take the
+// accumulated list past [MaxScopes] or [MaxScopeBytes] is not honoured
+// (ok false): a server that names fresh scopes on every answer must not
+// grow the stored document, the status and the next authorization request
+// without bound.
 func (a *Authorizer) StepUp(blob registry.SecretBlob, challenge string) (registry.SecretBlob, []string, bool, error) {
 	challenged, ok := StepUpScopes(challenge)
 	if !ok {
@@ -267,7 +271,11 @@ func (a *Authorizer) StepUp(blob registry.SecretBlob, challenge string) (registr
 	if doc.Token != nil {
 		granted = strings.Fields(doc.Token.Scope)
 	}
-	doc.Scopes = AccumulateScopes(doc.Scopes, granted, challenged)
+	scopes := AccumulateScopes(doc.Scopes, granted, challenged)
+	if !ScopesWithinBounds(scopes) {
+		return nil, nil, false, nil
+	}
+	doc.Scopes = scopes
 	updated, err := encodeDoc(doc)
 	if err != nil {
 		return nil, nil, false, err

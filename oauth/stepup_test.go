@@ -2,6 +2,7 @@ package oauth_test
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,6 +32,13 @@ func TestStepUpScopes(t *testing.T) {
 		{name: "another scheme", header: `Basic error="insufficient_scope"`},
 		{name: "empty", header: ``},
 		{name: "malformed", header: `Bearer error="insufficient_scope`},
+		{name: "a quote in a scope", header: `Bearer error="insufficient_scope", scope="a b\"c"`},
+		{name: "non-ASCII scope", header: "Bearer error=\"insufficient_scope\", scope=\"a \u00e9\""},
+		{name: "a control character", header: "Bearer error=\"insufficient_scope\", scope=\"a\x7fb\""},
+		{name: "too many scopes", header: `Bearer error="insufficient_scope", scope="` + strings.Repeat("s ", oauth.MaxScopes+1) + `"`},
+		{name: "too long", header: `Bearer error="insufficient_scope", scope="` + strings.Repeat("s", oauth.MaxScopeBytes+1) + `"`},
+		{name: "at the bounds", header: `Bearer error="insufficient_scope", scope="` + strings.Repeat("s", oauth.MaxScopeBytes) + `"`,
+			want: []string{strings.Repeat("s", oauth.MaxScopeBytes)}, ok: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
