@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // ClientCredentials requests an access token with the client_credentials
@@ -14,7 +15,8 @@ import (
 // no user and no browser, the client authenticates itself with cr's method
 // (client_secret_basic, client_secret_post or private_key_jwt), asking for
 // scopes (omitted when empty) and resource=d.Resource (RFC 8707). The token
-// has no refresh token: call again when it expires. invalid_client and
+// has no refresh token: call again when it expires (after
+// [unstatedLifetime] when the server stated no expires_in). invalid_client and
 // unauthorized_client wrap [ErrInvalidClient]; other refusals wrap
 // [ErrTokenEndpoint].
 //
@@ -35,8 +37,19 @@ func (c *Client) ClientCredentials(ctx context.Context, d *Discovery, cr *Creden
 	// A refresh token, if a server issues one anyway, is never used: the
 	// grant itself is the way to a new access token.
 	tok.RefreshToken = ""
+	// A token of unstated lifetime (expires_in is only RECOMMENDED) is not
+	// presented forever: once the server stops accepting it, nothing but a
+	// re-authorization would replace it, while the grant costs one request
+	// and no user.
+	if tok.Expiry.IsZero() {
+		tok.Expiry = c.now().Add(unstatedLifetime)
+	}
 	return tok, nil
 }
+
+// unstatedLifetime is how long a client_credentials access token issued
+// without expires_in is used before the grant runs again.
+const unstatedLifetime = 10 * time.Minute
 
 // ClientCredentialsRequest is what a machine-to-machine connection gives:
 // a client registered at the authorization server by its owner.

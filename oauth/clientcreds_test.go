@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -314,4 +315,47 @@ func TestClientCredentialsEchoingServer(t *testing.T) {
 	assert.Contains(t, err.Error(), "invalid_client")
 	assert.Contains(t, err.Error(), "bad secret ***")
 	assert.NotContains(t, err.Error(), secret)
+}
+
+// TestClientCredentialsNoExpiresIn: a token endpoint that states no
+// lifetime (expires_in is only RECOMMENDED, RFC 6749 §5.1) and sends a
+// refresh token anyway. The refresh token is never used, and the access
+// token is not kept forever: a client_credentials token costs one request
+// and no user, so after a while the grant is run again instead of
+// presenting a token the server may long have stopped accepting.
+func TestClientCredentialsNoExpiresIn(t *testing.T) {
+	t.Parallel()
+	var as *oauthtest.Server
+	w := newMachineWorld(t, func(m map[string]any) { m["token_endpoint"] = as.URL + "/forever-token" })
+	as = w.as
+	var mu sync.Mutex
+	var forms []string
+	as.Handle("POST /forever-token", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		mu.Lock()
+		forms = append(forms, r.PostForm.Get("grant_type"))
+		n := len(forms)
+		mu.Unlock()
+		rw.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(rw).Encode(map[string]string{
+			"access_token": fmt.Sprintf("at-%d", n), "token_type": "bearer", "refresh_token": "rt-unused",
+		})
+	}))
+	ctx := testContext(t)
+	blob, _, err := w.a.Begin(ctx, w.rs.URL, registry.OAuthRequest{Grant: registry.GrantClientCredentials, ClientID: "svc", ClientSecret: "s-" + oauthtest.Random()}, redirectURI)
+	require.NoError(t, err)
+	assert.NotContains(t, string(blob), "rt-unused", "the refresh token is not kept")
+	token, updated, err := w.a.AccessToken(ctx, blob)
+	require.NoError(t, err)
+	assert.Nil(t, updated)
+	assert.Equal(t, "at-1", token)
+
+	w.clock.Advance(24 * time.Hour)
+	token, updated, err = w.a.AccessToken(ctx, blob)
+	require.NoError(t, err)
+	require.NotNil(t, updated, "a new token with the grant")
+	assert.Equal(t, "at-2", token)
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Equal(t, []string{"client_credentials", "client_credentials"}, forms, "never a refresh_token grant")
 }
