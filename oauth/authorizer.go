@@ -2,9 +2,11 @@ package oauth
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -300,7 +302,7 @@ func (a *Authorizer) Exchange(ctx context.Context, blob registry.SecretBlob, cod
 	}
 	tok, err := a.Client.Exchange(ctx, doc.Discovery, doc.Credentials, code, verifier, redirectURI)
 	if err != nil {
-		return nil, err
+		return nil, scrubbed(err, doc.Credentials)
 	}
 	doc.Token = tok
 	return encodeDoc(doc)
@@ -342,10 +344,10 @@ func (a *Authorizer) AccessToken(ctx context.Context, blob registry.SecretBlob) 
 	}
 	tok, err := a.Client.Refresh(ctx, doc.Discovery, doc.Credentials, doc.Token.RefreshToken)
 	if errors.Is(err, ErrInvalidGrant) {
-		return "", nil, fmt.Errorf("%w: %v", registry.ErrReauthRequired, err)
+		return "", nil, fmt.Errorf("%w: %s", registry.ErrReauthRequired, scrub(err, doc.Credentials))
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: token refresh: %v", registry.ErrUpstreamAuth, err)
+		return "", nil, fmt.Errorf("%w: token refresh: %s", registry.ErrUpstreamAuth, scrub(err, doc.Credentials))
 	}
 	doc.Token = tok
 	updated, err := encodeDoc(doc)
@@ -389,6 +391,20 @@ func (a *Authorizer) Revoke(ctx context.Context, blob registry.SecretBlob) error
 	return errors.Join(errs...)
 }
 
+// scrubbed is err with [scrub]'s message; errors.Is and errors.As still
+// see err's chain.
+func scrubbed(err error, cr *Credentials) error {
+	return &scrubbedError{msg: scrub(err, cr), err: err}
+}
+
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
 // scrub is err's message with cr's secrets taken out: an authorization
 // server's error_description is untrusted text, and one that echoes what
 // it was sent must not carry a client secret into a response or a log.
@@ -397,7 +413,14 @@ func scrub(err error, cr *Credentials) string {
 	if cr == nil {
 		return msg
 	}
-	for _, v := range []string{cr.ClientSecret, cr.PrivateKey} {
+	forms := []string{cr.ClientSecret, cr.PrivateKey}
+	if cr.ClientSecret != "" {
+		// As client_secret_post and client_secret_basic sent it: form-encoded,
+		// and the whole Basic credential (which decodes to the secret).
+		id, sec := url.QueryEscape(cr.ClientID), url.QueryEscape(cr.ClientSecret)
+		forms = append(forms, sec, base64.StdEncoding.EncodeToString([]byte(id+":"+sec)))
+	}
+	for _, v := range forms {
 		if len(v) < 4 {
 			continue
 		}
