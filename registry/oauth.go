@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/sync/singleflight"
 )
@@ -395,9 +397,11 @@ func (s *Service) Callback(ctx context.Context, state, code, iss, errCode, errDe
 		return nil, errorf(ErrOAuthState, "unknown, expired or already used state; start the authorization again")
 	}
 	if errCode != "" {
-		reason := "authorization failed: " + errCode
+		// The authorization server's words, carried by the browser:
+		// bounded and printable, as any server text tether shows.
+		reason := "authorization failed: " + printable(errCode, 64)
 		if errDescription != "" {
-			reason += ": " + errDescription
+			reason += ": " + printable(errDescription, 200)
 		}
 		actx, au := auditing(WithActor(ctx, p.Actor), c.TenantID, s.Now)
 		c, err := s.store.UpdateConnection(actx, c.TenantID, c.ID, func(c *Connection) error {
@@ -554,4 +558,23 @@ func (s *Service) revokeInBackground(doc SecretBlob) {
 			s.log.Info("token revocation failed (best effort)", "error", err.Error())
 		}
 	})
+}
+
+// printable is s without control characters and invalid UTF-8, cut to at
+// most n bytes on a rune boundary ("…" marks a cut): untrusted text fit for
+// a status reason, a page and a log line.
+func printable(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == utf8.RuneError {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }

@@ -3,6 +3,7 @@ package registry_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -81,4 +82,35 @@ func TestStepUpHostileChallenges(t *testing.T) {
 	assert.LessOrEqual(t, len(scopes), 64, "the authorization request stays bounded")
 	assert.Contains(t, scopes, "mcp:basic")
 	assert.Contains(t, scopes, "extra:000", "the first challenges were kept")
+}
+
+// TestCallbackErrorBounded: the error and error_description of a callback
+// are the authorization server's words (RFC 6749 §4.1.2.1), carried by the
+// browser: what the row and the callback page show of them is bounded and
+// printable, as every other server text tether reports.
+func TestCallbackErrorBounded(t *testing.T) {
+	ctx := context.Background()
+	clock := oauthtest.NewClock()
+	as := oauthtest.NewServer(t, oauthtest.Options{Now: clock.Now})
+	rs := oauthtest.NewResourceServer(t, as, oauthtest.ResourceOptions{PRMPath: "/.well-known/oauth-protected-resource/mcp", Advertise: true})
+	f := oauthFixture(t, clock)
+	c, pending, err := f.svc.ConnectOAuth(ctx, f.acme, registry.NewConnection{Nickname: "Files", Transport: registry.TransportStreamableHTTP, Endpoint: rs.URL, Enabled: true}, registry.OAuthRequest{})
+	require.NoError(t, err)
+	u, err := url.Parse(pending.URL)
+	require.NoError(t, err)
+	state := u.Query().Get("state")
+
+	long := strings.Repeat("\x1b[31mdenied\r\n", 5000)
+	res, err := f.svc.Callback(ctx, state, "", "", "access_denied\x1b[0m"+long, long)
+	require.NoError(t, err)
+	require.Error(t, res.Err)
+	got, err := f.svc.Get(ctx, f.acme, c.ID)
+	require.NoError(t, err)
+	assert.Equal(t, registry.StatusError, got.Status)
+	for _, s := range []string{got.StatusReason, res.Err.Error()} {
+		assert.Less(t, len(s), 1024)
+		assert.Contains(t, s, "access_denied")
+		assert.NotContains(t, s, "\x1b")
+		assert.NotContains(t, s, "\n")
+	}
 }
