@@ -75,10 +75,17 @@ func (d *Discovery) SupportsDCR() bool { return d.RegistrationEndpoint != "" }
 // Scopes picks the scopes to request, per the MCP specification's scope
 // selection: the user's explicit scopes win; else the WWW-Authenticate
 // challenge's; else scopes_supported; else none (nil: omit the parameter).
-// It returns a copy the caller may modify.
+// It returns a copy the caller may modify. The server's lists are passed
+// over when they are not ones tether would accept in a step-up challenge
+// (over [MaxScopes] or [MaxScopeBytes], or with a token RFC 6749 §3.3 does
+// not allow): a server must not make the authorization request, and what
+// is stored, as large as it likes.
 func (d *Discovery) Scopes(explicit []string) []string {
-	for _, s := range [][]string{explicit, d.ChallengeScopes, d.ScopesSupported} {
-		if len(s) > 0 {
+	if len(explicit) > 0 {
+		return slices.Clone(explicit)
+	}
+	for _, s := range [][]string{d.ChallengeScopes, d.ScopesSupported} {
+		if len(s) > 0 && ScopesWithinBounds(s) && allScopeTokens(s) {
 			return slices.Clone(s)
 		}
 	}

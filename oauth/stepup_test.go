@@ -1,6 +1,7 @@
 package oauth_test
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -110,4 +111,44 @@ func scopeOf(t *testing.T, authorizeURL string) string {
 	u, err := url.Parse(authorizeURL)
 	require.NoError(t, err)
 	return u.Query().Get("scope")
+}
+
+// TestConnectScopesBounded: the scopes a server names when tether first
+// connects (its 401 challenge, its scopes_supported) are bounded like a
+// step-up challenge's: a list over the bounds, or with a token RFC 6749
+// §3.3 does not allow, is passed over (the next source, else none), so a
+// hostile server cannot make the discovery answer, the stored document
+// and the authorization URL huge.
+func TestConnectScopesBounded(t *testing.T) {
+	t.Parallel()
+	many := make([]string, 5000)
+	for i := range many {
+		many[i] = fmt.Sprintf("scope:%04d", i)
+	}
+	for _, tc := range []struct {
+		name      string
+		challenge []string
+		supported []string
+		want      string
+	}{
+		{"huge challenge, huge scopes_supported", many, many, ""},
+		{"huge challenge, fine scopes_supported", many, []string{"mcp:read"}, "mcp:read"},
+		{"odd challenge", []string{"mcp:read", "caf\u00e9"}, nil, ""},
+		{"fine challenge", []string{"mcp:read"}, many, "mcp:read"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			as := oauthtest.NewServer(t, oauthtest.Options{})
+			rs := oauthtest.NewResourceServer(t, as, oauthtest.ResourceOptions{
+				PRMPath: "/.well-known/oauth-protected-resource/mcp", Advertise: true, ChallengeScopes: tc.challenge, PRMScopes: tc.supported,
+			})
+			a := &oauth.Authorizer{Client: newClient(t), Now: func() time.Time { return fixedNow }}
+			d, err := a.Discover(testContext(t), rs.URL)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, strings.Join(d.Scopes, " "))
+			_, pending, err := a.Begin(testContext(t), rs.URL, registry.OAuthRequest{}, redirectURI)
+			require.NoError(t, err)
+			assert.Equal(t, tc.want, scopeOf(t, pending.URL))
+		})
+	}
 }
