@@ -120,7 +120,10 @@ func (rt *roundTripper) check(req *http.Request, resp *http.Response) error {
 		// the SDK then tries initialize, whose answer is the one that counts.
 	case resp.StatusCode >= 400:
 		if resp.StatusCode == 401 || resp.StatusCode == 403 {
-			f.wwwAuthenticate = resp.Header.Get("WWW-Authenticate")
+			// Every field: a Bearer challenge may follow another
+			// scheme's in a field of its own (RFC 9110 §11.6.1), and
+			// WWW-Authenticate is a list, so the fields join with commas.
+			f.wwwAuthenticate = strings.Join(resp.Header.Values("WWW-Authenticate"), ", ")
 		}
 		// A 4xx to the request that opens the transport is the MCP spec's
 		// signal that the server speaks the other HTTP transport. 401/403

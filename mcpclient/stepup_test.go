@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/tether-dev/tether/oauth"
 	"github.com/tether-dev/tether/registry"
 )
 
@@ -47,4 +48,31 @@ func TestCallToolStepUpChallenge(t *testing.T) {
 	_, err = pool.CallTool(ctxT(t), conn, "add", map[string]any{"a": 1, "b": 2})
 	require.ErrorIs(t, err, registry.ErrUpstreamAuth)
 	assert.Equal(t, challenge, asError(t, err).AuthChallenge())
+}
+
+// TestCallToolStepUpChallengeSecondField: a server may send its Bearer
+// challenge in a second WWW-Authenticate field, after another scheme's
+// (RFC 9110 §11.6.1); the step-up is still seen.
+func TestCallToolStepUpChallengeSecondField(t *testing.T) {
+	t.Parallel()
+	inner := streamableHandler(newTestServer("scoped"), nil)
+	srv, _ := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if bytes.Contains(body, []byte(`"tools/call"`)) {
+				w.Header().Add("WWW-Authenticate", `Basic realm="legacy"`)
+				w.Header().Add("WWW-Authenticate", `Bearer error="insufficient_scope", scope="mcp:write"`)
+				http.Error(w, "insufficient scope", http.StatusForbidden)
+				return
+			}
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	conn := httpConn(registry.TransportStreamableHTTP, srv.URL+"/mcp")
+	_, err := newTestClient(t, Options{}).CallTool(ctxT(t), conn, "add", map[string]any{"a": 1, "b": 2})
+	require.ErrorIs(t, err, registry.ErrUpstreamAuth)
+	scopes, ok := oauth.StepUpScopes(asError(t, err).AuthChallenge())
+	assert.True(t, ok)
+	assert.Equal(t, []string{"mcp:write"}, scopes)
 }
