@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -190,9 +191,22 @@ func (s *seconds) UnmarshalJSON(b []byte) error {
 	if err != nil {
 		return errors.New("expires_in is not a number")
 	}
-	*s = seconds(f)
+	switch {
+	case !(f > 0): // NaN and negatives included: no stated lifetime
+		*s = 0
+	case f > float64(maxExpiresIn):
+		// Some servers say "never" with a huge number; past what a
+		// time.Duration holds it would wrap into the past.
+		*s = maxExpiresIn
+	default:
+		*s = seconds(f)
+	}
 	return nil
 }
+
+// maxExpiresIn is the longest lifetime a time.Duration can hold, in
+// seconds (about 292 years).
+const maxExpiresIn = seconds(math.MaxInt64 / int64(time.Second))
 
 // tokenRequest posts a token request (resource added) and parses the answer.
 func (c *Client) tokenRequest(ctx context.Context, d *Discovery, cr *Credentials, form url.Values) (*Token, error) {

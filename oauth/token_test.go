@@ -2,6 +2,7 @@ package oauth_test
 
 import (
 	"bytes"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -244,6 +245,19 @@ func TestTokenResponseShapes(t *testing.T) {
 			name: "expires_in as a string", contentType: "application/json", status: 200,
 			body: `{"access_token":"a","token_type":"Bearer","expires_in":"60"}`,
 			want: oauth.Token{AccessToken: "a", RefreshToken: "old", TokenType: "Bearer", Expiry: fixedNow.Add(time.Minute)},
+		},
+		{
+			// Some servers say "never" this way: 317 years, past what a
+			// time.Duration holds. It must not wrap into the past (a
+			// refresh before every call).
+			name: "expires_in past a Duration", contentType: "application/json", status: 200,
+			body: `{"access_token":"a","token_type":"Bearer","expires_in":9999999999}`,
+			want: oauth.Token{AccessToken: "a", RefreshToken: "old", TokenType: "Bearer", Expiry: fixedNow.Add(time.Duration(math.MaxInt64/int64(time.Second)) * time.Second)},
+		},
+		{
+			name: "expires_in huge as a float", contentType: "application/json", status: 200,
+			body: `{"access_token":"a","token_type":"Bearer","expires_in":1e300}`,
+			want: oauth.Token{AccessToken: "a", RefreshToken: "old", TokenType: "Bearer", Expiry: fixedNow.Add(time.Duration(math.MaxInt64/int64(time.Second)) * time.Second)},
 		},
 		{
 			name: "form-encoded", contentType: "application/x-www-form-urlencoded", status: 200,
