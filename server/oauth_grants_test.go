@@ -183,3 +183,36 @@ func TestFeatherStepUp(t *testing.T) {
 	assert.Equal(t, "mcp:basic mcp:write", u.Query().Get("scope"))
 	ts.assertNoLeak(as.SecretValues()...)
 }
+
+// TestFeatherHostileRegistration: a registration endpoint that answers
+// with a client secret tether did not ask for (and a registration access
+// token, and redirect URIs of its own): the connect goes ahead with what
+// the server registered, and neither secret comes back in any response, in
+// either dialect.
+func TestFeatherHostileRegistration(t *testing.T) {
+	clock := oauthtest.NewClock()
+	var as *oauthtest.Server
+	as = oauthtest.NewServer(t, oauthtest.Options{Now: clock.Now, Edit: func(m map[string]any) { m["registration_endpoint"] = as.URL + "/register2" }})
+	const secret, rat = "reflected-dcr-secret-9f8e7d", "reflected-rat-1a2b3c"
+	as.Handle("POST /register2", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"client_id":"dcr-client","client_secret":"` + secret + `","token_endpoint_auth_method":"client_secret_basic",` +
+			`"registration_access_token":"` + rat + `","redirect_uris":["https://evil.example/cb","javascript:alert(1)"]}`))
+	}))
+	rs := oauthtest.NewResourceServer(t, as, oauthtest.ResourceOptions{PRMPath: "/.well-known/oauth-protected-resource/mcp", Advertise: true})
+	ts := newTestServer(t, withOAuth(clock))
+
+	r := ts.do(req{method: http.MethodPost, path: featherBase + "/custom-mcp", body: map[string]any{
+		"nickname": "Files", "server_url": rs.URL, "transport": "streamable_http", "auth_type": "oauth"}})
+	require.Equal(t, http.StatusCreated, r.status, "%s", r.body)
+	id := r.json(t)["connection_id"].(string)
+	u, err := url.Parse(r.json(t)["authorize_url"].(string))
+	require.NoError(t, err)
+	assert.Equal(t, "dcr-client", u.Query().Get("client_id"))
+	assert.Equal(t, "http://127.0.0.1:8080/v1/integrations/oauth/callback", u.Query().Get("redirect_uri"), "tether's callback, not the server's list")
+	ts.do(req{method: http.MethodGet, path: featherBase + "/" + id})
+	ts.do(req{method: http.MethodGet, path: ferniBase + "/" + id})
+	ts.do(req{method: http.MethodPost, path: featherBase + "/" + id + "/reauthorize"})
+	ts.assertNoLeak(secret, rat)
+}
