@@ -76,3 +76,20 @@ func TestCallToolStepUpChallengeSecondField(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, []string{"mcp:write"}, scopes)
 }
+
+// TestProbeStepUpChallenge: a probe answered 403 with a step-up challenge
+// (at server/discover or initialize, whichever comes first) carries the
+// challenge too, so a probe can stop the row as a call does.
+func TestProbeStepUpChallenge(t *testing.T) {
+	t.Parallel()
+	const challenge = `Bearer error="insufficient_scope", scope="mcp:basic mcp:list"`
+	srv, _ := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", challenge)
+		http.Error(w, "insufficient scope", http.StatusForbidden)
+	}))
+	for _, tr := range []registry.Transport{registry.TransportStreamableHTTP, registry.TransportSSE} {
+		_, err := newTestClient(t, Options{}).Probe(ctxT(t), httpConn(tr, srv.URL+"/mcp"))
+		require.ErrorIs(t, err, registry.ErrUpstreamAuth, tr)
+		assert.Equal(t, challenge, asError(t, err).AuthChallenge(), tr)
+	}
+}
