@@ -344,10 +344,11 @@ func (a *Authorizer) AccessToken(ctx context.Context, blob registry.SecretBlob) 
 	}
 	tok, err := a.Client.Refresh(ctx, doc.Discovery, doc.Credentials, doc.Token.RefreshToken)
 	if errors.Is(err, ErrInvalidGrant) {
-		return "", nil, fmt.Errorf("%w: %s", registry.ErrReauthRequired, scrub(err, doc.Credentials))
+		return "", nil, fmt.Errorf("%w: %s", registry.ErrReauthRequired, scrub(err, doc.Credentials, doc.Token.RefreshToken))
 	}
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: token refresh: %s", registry.ErrUpstreamAuth, scrub(err, doc.Credentials))
+		// The refresh token is still good: it must not travel with the error.
+		return "", nil, fmt.Errorf("%w: token refresh: %s", registry.ErrUpstreamAuth, scrub(err, doc.Credentials, doc.Token.RefreshToken))
 	}
 	doc.Token = tok
 	updated, err := encodeDoc(doc)
@@ -388,13 +389,18 @@ func (a *Authorizer) Revoke(ctx context.Context, blob registry.SecretBlob) error
 		errs = append(errs, a.Client.Revoke(ctx, doc.Discovery, doc.Credentials, doc.Token.RefreshToken, "refresh_token"))
 	}
 	errs = append(errs, a.Client.Revoke(ctx, doc.Discovery, doc.Credentials, doc.Token.AccessToken, "access_token"))
-	return errors.Join(errs...)
+	err = errors.Join(errs...)
+	if err == nil {
+		return nil
+	}
+	// A failed revocation leaves the tokens valid, and its error is logged.
+	return scrubbed(err, doc.Credentials, doc.Token.RefreshToken, doc.Token.AccessToken)
 }
 
 // scrubbed is err with [scrub]'s message; errors.Is and errors.As still
 // see err's chain.
-func scrubbed(err error, cr *Credentials) error {
-	return &scrubbedError{msg: scrub(err, cr), err: err}
+func scrubbed(err error, cr *Credentials, tokens ...string) error {
+	return &scrubbedError{msg: scrub(err, cr, tokens...), err: err}
 }
 
 type scrubbedError struct {
@@ -405,15 +411,20 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.err }
 
-// scrub is err's message with cr's secrets taken out: an authorization
-// server's error_description is untrusted text, and one that echoes what
-// it was sent must not carry a client secret into a response or a log.
-func scrub(err error, cr *Credentials) string {
+// scrub is err's message with cr's secrets and tokens taken out: an
+// authorization server's error_description is untrusted text, and one that
+// echoes what it was sent must not carry a client secret or a token into a
+// response or a log.
+func scrub(err error, cr *Credentials, tokens ...string) string {
 	msg := err.Error()
-	if cr == nil {
-		return msg
+	forms := slices.Clone(tokens)
+	for _, t := range tokens {
+		forms = append(forms, url.QueryEscape(t)) // as the form sent it
 	}
-	forms := []string{cr.ClientSecret, cr.PrivateKey}
+	if cr == nil {
+		cr = &Credentials{}
+	}
+	forms = append(forms, cr.ClientSecret, cr.PrivateKey)
 	if cr.ClientSecret != "" {
 		// As client_secret_post and client_secret_basic sent it: form-encoded,
 		// and the whole Basic credential (which decodes to the secret).
