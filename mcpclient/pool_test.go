@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/internal/mcptest"
 	"github.com/tether-dev/tether/internal/registrytest"
+	"github.com/tether-dev/tether/internal/syncbuf"
 	"github.com/tether-dev/tether/mcpclient"
 	"github.com/tether-dev/tether/netguard"
 	"github.com/tether-dev/tether/registry"
@@ -502,7 +503,7 @@ func TestSSERefusalAsTheStreamEndsIsRetried(t *testing.T) {
 // checked as usual.
 func TestToolListCheckPanicIsContained(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs syncbuf.Buffer
 	e := newPoolEnv(t, mcpclient.PoolOptions{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	up := mcptest.New(t, mcptest.Options{Name: "calc"})
 	c := e.connect("calc", up, nil, nil)
@@ -529,22 +530,4 @@ func TestToolListCheckPanicIsContained(t *testing.T) {
 		"the next change is checked")
 	_, err = e.pool.CallTool(context.Background(), c, "add", map[string]any{"a": 1, "b": 1})
 	require.NoError(t, err, "the session still serves calls")
-}
-
-// syncBuffer is a log sink safe for the pool's goroutines and the test's.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -3,14 +3,12 @@
 package sandbox_test
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/internal/sandboxtest"
+	"github.com/tether-dev/tether/internal/syncbuf"
 	"github.com/tether-dev/tether/sandbox"
 )
 
@@ -76,30 +75,12 @@ type result struct {
 	err            error
 }
 
-// lockedBuffer is written by exec's copying goroutine while a test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // start starts path with args in s.
-func start(t *testing.T, s *sandbox.Sandbox, path string, args ...string) (*sandbox.Process, *lockedBuffer, *lockedBuffer) {
+func start(t *testing.T, s *sandbox.Sandbox, path string, args ...string) (*sandbox.Process, *syncbuf.Buffer, *syncbuf.Buffer) {
 	t.Helper()
 	p, err := s.Command(path, args, []string{"PATH=/usr/bin:/bin"})
 	require.NoError(t, err)
-	var stdout, stderr lockedBuffer
+	var stdout, stderr syncbuf.Buffer
 	p.Cmd.Stdout, p.Cmd.Stderr = &stdout, &stderr
 	require.NoError(t, p.Start())
 	return p, &stdout, &stderr

@@ -1,17 +1,16 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/syncbuf"
 	"github.com/tether-dev/tether/registry"
 )
 
@@ -210,28 +209,10 @@ func TestToolPolicyAndPrefixInBothDialects(t *testing.T) {
 	assert.Equal(t, http.StatusUnprocessableEntity, r.status)
 }
 
-// logBuffer collects log lines from any goroutine.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // A changed fingerprint is logged at warn level with the connection, the
 // tool and both fingerprints, and nothing of the schemas.
 func TestFingerprintChangeIsLogged(t *testing.T) {
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	ts := newTestServer(t, withRegistry(func(o *registry.Options) {
 		o.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}))

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/internal/mcptest"
+	"github.com/tether-dev/tether/internal/syncbuf"
 )
 
 // The fuzz targets send arbitrary bytes as the JSON body of the write
@@ -61,7 +62,7 @@ func startFuzzTether(f *testing.F, mods ...func(*Config)) *fuzzTarget {
 // harness returns a harness for one input: same server, fresh record of
 // bodies (so nothing accumulates across inputs), failures reported on t.
 func (ft *fuzzTarget) harness(t *testing.T) *harness {
-	return &harness{t: t, m: ft.m, base: ft.base, logs: &syncBuffer{}}
+	return &harness{t: t, m: ft.m, base: ft.base, logs: &syncbuf.Buffer{}}
 }
 
 // send sends body as application/json with the fuzz key and validates the

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/tether-dev/tether/internal/sandboxtest"
 	"github.com/tether-dev/tether/internal/spectest"
+	"github.com/tether-dev/tether/internal/syncbuf"
 )
 
 // harness is a running tether (the real wiring, on port 0, with a SQLite
@@ -25,7 +26,7 @@ type harness struct {
 	m      *Main
 	base   string
 	dbPath string
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 
 	mu     sync.Mutex
 	bodies [][]byte // every response body received, for leak checks
@@ -52,24 +53,6 @@ func (h *harness) httpClient() *http.Client {
 	return h.client
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // startTether runs tether on a fresh database; mods adjust the Config.
 func startTether(t *testing.T, mods ...func(*Config)) *harness {
 	t.Helper()
@@ -91,7 +74,7 @@ func startTether(t *testing.T, mods ...func(*Config)) *harness {
 // startOn runs tether with cfg as given (used to restart on the same file).
 func startOn(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	m := &Main{Config: cfg, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	require.NoError(t, m.Run(context.Background()))
 	h := &harness{t: t, m: m, base: "http://" + m.Addr, dbPath: cfg.DB, logs: logs,

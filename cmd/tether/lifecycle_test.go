@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tether-dev/tether/internal/syncbuf"
 	"github.com/tether-dev/tether/registry"
 	"github.com/tether-dev/tether/secrets"
 	"github.com/tether-dev/tether/store"
@@ -61,7 +62,7 @@ func TestFailedStartStopsReencryptionBeforeClosingTheStore(t *testing.T) {
 	require.NoError(t, err)
 	defer taken.Close()
 
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	cfg := Config{Addr: taken.Addr().String(), DB: db, EncryptionKeys: fresh + "," + old, ShutdownTimeout: 5 * time.Second}
 	m := &Main{Config: cfg, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	err = m.Run(context.Background())

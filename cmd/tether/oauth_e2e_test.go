@@ -23,6 +23,7 @@ import (
 	"github.com/tether-dev/tether/internal/mcptest"
 	"github.com/tether-dev/tether/internal/oauthtest"
 	"github.com/tether-dev/tether/internal/spectest"
+	"github.com/tether-dev/tether/internal/syncbuf"
 	"github.com/tether-dev/tether/store"
 )
 
@@ -45,7 +46,7 @@ func startOAuthTether(t *testing.T, clock *oauthtest.Clock, mods ...func(*Config
 	for _, mod := range mods {
 		mod(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	m := &Main{Config: cfg, Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	if clock != nil {
 		m.Now = clock.Now
