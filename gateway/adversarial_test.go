@@ -122,13 +122,14 @@ func TestStatelessRefusalsAsTheSpecSays(t *testing.T) {
 	method := func(m, params string) (http.Header, string) {
 		return http.Header{"Mcp-Method": {m}}, `{"jsonrpc":"2.0","id":1,"method":"` + m + `","params":{` + params + meta2026 + `}}`
 	}
-	tests := []struct {
+	type refusal struct {
 		name   string
 		hdr    http.Header
 		body   string
 		status int
 		code   int
-	}{
+	}
+	tests := []refusal{
 		{name: "no protocol version in _meta", hdr: http.Header{"Mcp-Method": {"tools/list"}},
 			body: list(`{"io.modelcontextprotocol/clientCapabilities":{}}`), status: 400, code: jsonrpc.CodeInvalidParams},
 		{name: "no _meta", hdr: http.Header{"Mcp-Method": {"tools/list"}},
@@ -152,31 +153,13 @@ func TestStatelessRefusalsAsTheSpecSays(t *testing.T) {
 	}
 	for _, m := range []string{"resources/list", "resources/templates/list", "prompts/list", "logging/setLevel", "ping", "made/up"} {
 		hdr, body := method(m, "")
-		tests = append(tests, struct {
-			name   string
-			hdr    http.Header
-			body   string
-			status int
-			code   int
-		}{name: m, hdr: hdr, body: body, status: 404, code: jsonrpc.CodeMethodNotFound})
+		tests = append(tests, refusal{name: m, hdr: hdr, body: body, status: 404, code: jsonrpc.CodeMethodNotFound})
 	}
 	hdr, body := method("completion/complete", `"ref":{"type":"ref/prompt","name":"x"},"argument":{"name":"a","value":""},`)
-	tests = append(tests, struct {
-		name   string
-		hdr    http.Header
-		body   string
-		status int
-		code   int
-	}{name: "completion/complete", hdr: hdr, body: body, status: 404, code: jsonrpc.CodeMethodNotFound})
+	tests = append(tests, refusal{name: "completion/complete", hdr: hdr, body: body, status: 404, code: jsonrpc.CodeMethodNotFound})
 	hdr, body = method("resources/read", `"uri":"file:///etc/passwd",`)
 	hdr.Set("Mcp-Name", "file:///etc/passwd")
-	tests = append(tests, struct {
-		name   string
-		hdr    http.Header
-		body   string
-		status int
-		code   int
-	}{name: "resources/read", hdr: hdr, body: body, status: 404, code: jsonrpc.CodeMethodNotFound})
+	tests = append(tests, refusal{name: "resources/read", hdr: hdr, body: body, status: 404, code: jsonrpc.CodeMethodNotFound})
 
 	for _, tt := range tests {
 		status, msg := e.raw2026(t, tt.hdr, tt.body)

@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -39,15 +38,7 @@ func TestForeignSessionIsItsTenantsOnly(t *testing.T) {
 	acme := e.agent(agentOptions{tenant: "acme"})
 	require.NotEmpty(t, acme.ID())
 	post := func(tenant, query, body string) (int, string) {
-		req, err := http.NewRequest(http.MethodPost, replica.URL+"/mcp"+query, strings.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set(tenantHeader, tenant)
-		req.Header.Set("Mcp-Session-Id", acme.ID())
-		req.Header.Set("Mcp-Protocol-Version", legacyVersion)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
+		resp := sessionRequest(t, replica.URL, query, http.MethodPost, tenant, acme.ID(), legacyVersion, body)
 		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
 		require.NoError(t, err)

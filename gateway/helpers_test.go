@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -310,4 +311,21 @@ func forEachVersion(t *testing.T, test func(t *testing.T, version string)) {
 // guard is the SSRF guard of the tests' upstreams: loopback allowed.
 func (e *env) guard() *netguard.Guard {
 	return netguard.New(netguard.Options{AllowCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
+}
+
+// sessionRequest sends a raw request to base's /mcp (query appended) as
+// tenant, in the legacy session sessionID at version. The caller reads or
+// closes the body (a GET that is served would stream).
+func sessionRequest(t testing.TB, base, query, method, tenant, sessionID, version, body string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(method, base+"/mcp"+query, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set(tenantHeader, tenant)
+	req.Header.Set("Mcp-Session-Id", sessionID)
+	req.Header.Set("Mcp-Protocol-Version", version)
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	return resp
 }

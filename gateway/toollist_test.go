@@ -104,15 +104,7 @@ func TestLegacySessionOfAnotherTenant(t *testing.T) {
 		acme := e.agent(agentOptions{tenant: "acme", version: version})
 		require.NotEmpty(t, acme.ID())
 		as := func(tenant, persona, method, body string) int {
-			req, err := http.NewRequest(method, e.srv.URL+"/mcp"+persona, strings.NewReader(body))
-			require.NoError(t, err)
-			req.Header.Set(tenantHeader, tenant)
-			req.Header.Set("Mcp-Session-Id", acme.ID())
-			req.Header.Set("Mcp-Protocol-Version", version)
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			resp, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
+			resp := sessionRequest(t, e.srv.URL, persona, method, tenant, acme.ID(), version, body)
 			resp.Body.Close()
 			return resp.StatusCode
 		}
