@@ -13,6 +13,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/internal/mcpheader"
 	"github.com/tether-dev/tether/registry"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -87,7 +88,7 @@ func (h *Handler) fastCall(w http.ResponseWriter, r *http.Request, req *rpcReque
 		if header != statelessVersion || version != header || r.Header.Get("Mcp-Method") != method {
 			return false
 		}
-		if mname := r.Header.Get("Mcp-Name"); method == "tools/call" && mname != name && mname != headerValue(name) {
+		if mname := r.Header.Get("Mcp-Name"); method == "tools/call" && mname != name && mname != mcpheader.Encode(name) {
 			return false
 		}
 		if !validRequestMeta(meta) {

@@ -1,13 +1,13 @@
 package gateway
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/internal/mcpheader"
 )
 
 // Routing headers (SEP-2243) as the 2026-07-28 revision reads them, before
@@ -26,11 +26,6 @@ import (
 // routingHeaders are the headers checked against the body.
 var routingHeaders = []string{"Mcp-Protocol-Version", "Mcp-Method", "Mcp-Name"}
 
-const (
-	base64Prefix = "=?base64?"
-	base64Suffix = "?="
-)
-
 // normalizeRouting prepares a 2026-07-28 POST's routing headers, or
 // answers it (400, HeaderMismatch) and reports false.
 func normalizeRouting(w http.ResponseWriter, r *http.Request) bool {
@@ -47,12 +42,9 @@ func normalizeRouting(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		}
 	}
-	name := r.Header.Get("Mcp-Name")
-	if enc, ok := strings.CutPrefix(name, base64Prefix); ok {
-		if enc, ok = strings.CutSuffix(enc, base64Suffix); ok {
-			if dec, err := base64.StdEncoding.DecodeString(enc); err == nil {
-				r.Header.Set("Mcp-Name", string(dec))
-			}
+	if name := r.Header.Get("Mcp-Name"); name != "" {
+		if dec, ok := mcpheader.Decode(name); ok && dec != name {
+			r.Header.Set("Mcp-Name", dec)
 		}
 	}
 	return true

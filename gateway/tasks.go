@@ -1,13 +1,13 @@
 package gateway
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/internal/mcpheader"
 	"github.com/tether-dev/tether/registry"
 )
 
@@ -106,7 +106,7 @@ func routingMismatch(r *http.Request, req *rpcRequest) (string, bool) {
 		key = "name"
 	}
 	want, _ := req.Params[key].(string)
-	if got := r.Header.Get("Mcp-Name"); got != want && got != headerValue(want) {
+	if got := r.Header.Get("Mcp-Name"); got != want && got != mcpheader.Encode(want) {
 		return "header mismatch: Mcp-Name does not match the body's " + key, false
 	}
 	return "", true
@@ -140,20 +140,4 @@ func writeRPC(w http.ResponseWriter, status int, id json.RawMessage, result map[
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(msg)
-}
-
-// headerValue is a routing header's value as SEP-2243 encodes it (base64
-// for what is not plain printable ASCII).
-func headerValue(s string) string {
-	plain := s == "" || (s[0] != ' ' && s[len(s)-1] != ' ')
-	for _, c := range s {
-		if c < 0x20 || c > 0x7e {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return s
-	}
-	return "=?base64?" + base64.StdEncoding.EncodeToString([]byte(s)) + "?="
 }

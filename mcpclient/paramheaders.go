@@ -1,10 +1,9 @@
 package mcpclient
 
 import (
-	"encoding/base64"
+	"github.com/tether-dev/tether/internal/mcpheader"
 	"math"
 	"strconv"
-	"strings"
 )
 
 // Parameter headers (SEP-2243). A 2026-07-28 tool may mark arguments of
@@ -87,26 +86,5 @@ func headerValueOf(v any) (string, bool) {
 	default:
 		return "", false
 	}
-	if needsBase64(s) {
-		return "=?base64?" + base64.StdEncoding.EncodeToString([]byte(s)) + "?=", true
-	}
-	return s, true
-}
-
-// needsBase64 reports a value a header cannot carry as it is: leading or
-// trailing white space, a character outside printable ASCII, or one that
-// looks like an encoded value already.
-func needsBase64(s string) bool {
-	if s == "" {
-		return false
-	}
-	if s[0] == ' ' || s[0] == '\t' || s[len(s)-1] == ' ' || s[len(s)-1] == '\t' {
-		return true
-	}
-	for _, c := range s {
-		if c < 0x20 || c > 0x7e {
-			return true
-		}
-	}
-	return strings.HasPrefix(s, "=?base64?") && strings.HasSuffix(s, "?=")
+	return mcpheader.Encode(s), true
 }

@@ -4,20 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/internal/mcpheader"
 	"github.com/tether-dev/tether/registry"
 )
 
@@ -78,7 +77,7 @@ func (s *Session) rawCall(ctx context.Context, method, name string, params map[s
 	// Routing headers (SEP-2243) from what is sent.
 	req.Header.Set("Mcp-Method", method)
 	if name != "" {
-		req.Header.Set("Mcp-Name", headerValue(name))
+		req.Header.Set("Mcp-Name", mcpheader.Encode(name))
 	}
 	resp, err := s.raw.hc.Do(req)
 	if err != nil {
@@ -305,22 +304,6 @@ func withRequestMeta(ctx context.Context, params map[string]any, version string,
 	meta[mcp.MetaKeyClientCapabilities] = caps
 	out["_meta"] = meta
 	return out
-}
-
-// headerValue encodes a routing header value as SEP-2243 asks: plain when
-// it is printable ASCII without edge spaces, else =?base64?…?=.
-func headerValue(s string) string {
-	plain := s == "" || (s[0] != ' ' && s[len(s)-1] != ' ' && !strings.HasPrefix(s, "=?base64?"))
-	for _, c := range s {
-		if c < 0x20 || c > 0x7e {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return s
-	}
-	return "=?base64?" + base64.StdEncoding.EncodeToString([]byte(s)) + "?="
 }
 
 // rawToolCall is tools/call sent raw, so that a task result survives.

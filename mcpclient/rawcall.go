@@ -15,6 +15,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+	"github.com/tether-dev/tether/internal/mcpheader"
 	"github.com/tether-dev/tether/registry"
 )
 
@@ -340,7 +341,7 @@ func (s *Session) rawHeaders(h http.Header, version, method, name string) {
 			h["Mcp-Method"] = []string{method}
 		}
 		if name != "" {
-			h["Mcp-Name"] = []string{headerValue(name)}
+			h["Mcp-Name"] = []string{mcpheader.Encode(name)}
 		}
 	}
 }
